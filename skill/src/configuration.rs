@@ -1,0 +1,558 @@
+//! Typed settings: built-in defaults, then an optional TOML file, then environment variables.
+//!
+//! Nothing needs to be set to run locally: the skill binds `127.0.0.1:5001`, talks to the live chat on
+//! `http://localhost:5000` and runs in anonymous local mode.
+//! Every key is documented in `skill/configuration/skill.toml` and in the README.
+//! A bad value fails [`Settings::load`] with a message naming the setting, never a request later.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// The file read when `SKILL_CONFIG` is not set, relative to the working directory (the repository
+/// root when started with `cargo run -p skill`); it is optional.
+pub const DEFAULT_CONFIG_FILE: &str = "skill/configuration/skill.toml";
+
+/// The Bot Framework channel-token issuer, always accepted alongside the tenant's Entra issuers.
+pub const BOT_FRAMEWORK_ISSUER: &str = "https://api.botframework.com";
+
+/// All of the skill's settings.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub application: ApplicationSettings,
+    pub auth: AuthSettings,
+    pub bot: BotSettings,
+    pub teams: TeamsSettings,
+    pub livechat: LiveChatSettings,
+    pub delivery: DeliverySettings,
+    pub manifest: ManifestSettings,
+}
+
+/// Where the skill listens and keeps its state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApplicationSettings {
+    /// `host:port` to listen on; loopback unless told otherwise (`SKILL_BIND`).
+    pub bind: String,
+    /// The public base URL Copilot Studio reaches the skill at, used in the manifest (`SKILL_PUBLIC_URL`).
+    pub public_url: String,
+    /// Folder of the SQLite database (`SKILL_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// HTTP worker threads; 0 means one per core.
+    pub http_workers: usize,
+    /// Largest accepted `/api/messages` body, in bytes.
+    pub max_activity_bytes: usize,
+    /// Largest accepted webhook body, in bytes.
+    pub max_webhook_bytes: usize,
+}
+
+impl Default for ApplicationSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:5001".into(),
+            public_url: "http://localhost:5001".into(),
+            data_dir: PathBuf::from("data/skill"),
+            http_workers: 0,
+            max_activity_bytes: 256 * 1024,
+            max_webhook_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The skill's own app registration: who may call it, and how it answers Copilot Studio.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The skill's app id (`SKILL_APP_ID`); unset means anonymous local mode.
+    pub app_id: Option<String>,
+    /// The skill's client secret (`SKILL_APP_SECRET`).
+    pub app_secret: Option<SecretString>,
+    /// The tenant of the skill's registration (`SKILL_TENANT_ID`).
+    pub tenant_id: Option<String>,
+    /// App ids allowed to call the skill, `*` for any (`SKILL_ALLOWED_CALLERS`); defaults to `BOT_APP_ID`.
+    pub allowed_callers: Vec<String>,
+    /// Accepted token issuers (`SKILL_ALLOWED_ISSUERS`); defaults to the Bot Framework issuer and the
+    /// v1/v2 Entra issuers of the skill's tenant.
+    pub allowed_issuers: Vec<String>,
+    /// Where the signing keys' OpenID metadata comes from (`SKILL_OPENID_METADATA_URL`); unset means
+    /// Microsoft's (Bot Framework for its issuer, Entra's `common` v2 otherwise).
+    pub openid_metadata_url: Option<String>,
+    /// The Entra authority host for client-credential tokens (`AZURE_AUTHORITY_HOST`).
+    pub authority_host: String,
+    /// Extra hosts that may receive tokens (`SKILL_TRUSTED_HOSTS`): exact hosts or `*.suffix`.
+    pub trusted_hosts: Vec<String>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            app_id: None,
+            app_secret: None,
+            tenant_id: None,
+            allowed_callers: Vec::new(),
+            allowed_issuers: Vec::new(),
+            openid_metadata_url: None,
+            authority_host: "https://login.microsoftonline.com".into(),
+            trusted_hosts: Vec::new(),
+        }
+    }
+}
+
+/// The Copilot Studio agent's registration, used to post the agents' replies into Teams.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotSettings {
+    /// `BOT_APP_ID`.
+    pub app_id: Option<String>,
+    /// `BOT_APP_SECRET`.
+    pub app_secret: Option<SecretString>,
+    /// `BOT_TENANT_ID`; defaults to the skill's tenant.
+    pub tenant_id: Option<String>,
+}
+
+/// Where proactive messages to Teams go.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TeamsSettings {
+    /// Overrides the Teams service URL derived from the conversation (`TEAMS_SERVICE_URL`).
+    pub service_url: Option<String>,
+}
+
+/// The live-chat system the skill opens sessions in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveChatSettings {
+    /// Base URL of the live-chat API (`LIVECHAT_BASE_URL`).
+    pub base_url: String,
+    /// Bearer key the live-chat API requires, if any (`LIVECHAT_API_KEY`).
+    pub api_key: Option<SecretString>,
+    /// Time limit of one live-chat API call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Shared secret of the webhook signature (`WEBHOOK_SECRET`); unset accepts unsigned webhooks.
+    pub webhook_secret: Option<SecretString>,
+    /// How old (or how far in the future) a signed webhook's timestamp may be, in seconds.
+    pub webhook_replay_window_secs: u64,
+}
+
+impl Default for LiveChatSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "http://localhost:5000".into(),
+            api_key: None,
+            timeout_ms: 5_000,
+            webhook_secret: None,
+            webhook_replay_window_secs: 300,
+        }
+    }
+}
+
+/// How the outboxes retry and pace deliveries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Attempts before a message to Teams is given up and reported to the agent.
+    pub teams_max_attempts: u32,
+    /// Attempts before a message to the live chat is given up (it waits out outages).
+    pub livechat_max_attempts: u32,
+    /// First retry delay, in milliseconds; doubled per attempt, with ±20 % jitter.
+    pub base_backoff_ms: u64,
+    /// Longest retry delay, and the cap on a `Retry-After`, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Least time between two sends into one Teams conversation (Teams allows about 7 a second).
+    pub conversation_interval_ms: u64,
+    /// How often the workers look for due deliveries when nothing wakes them, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Time limit of one outbound HTTP call to Teams or Copilot Studio, in milliseconds.
+    pub http_timeout_ms: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            teams_max_attempts: 8,
+            livechat_max_attempts: 30,
+            base_backoff_ms: 1_000,
+            max_backoff_ms: 60_000,
+            conversation_interval_ms: 150,
+            poll_interval_ms: 1_000,
+            http_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl DeliverySettings {
+    pub fn base_backoff(&self) -> Duration {
+        Duration::from_millis(self.base_backoff_ms)
+    }
+    pub fn max_backoff(&self) -> Duration {
+        Duration::from_millis(self.max_backoff_ms)
+    }
+    pub fn conversation_interval(&self) -> Duration {
+        Duration::from_millis(self.conversation_interval_ms)
+    }
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+    pub fn http_timeout(&self) -> Duration {
+        Duration::from_millis(self.http_timeout_ms)
+    }
+}
+
+/// What the skill manifest says about the skill.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManifestSettings {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub publisher_name: String,
+    pub version: String,
+}
+
+impl Default for ManifestSettings {
+    fn default() -> Self {
+        Self {
+            id: "handoff-skill".into(),
+            name: "HandoffSkill".into(),
+            description: "Hands the conversation over to a live agent in Contoso Live Chat and relays \
+                          the agent's replies back to Teams."
+                .into(),
+            publisher_name: "Contoso".into(),
+            version: "1.0.0".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings the way the service does: the file named by `SKILL_CONFIG` (else
+    /// [`DEFAULT_CONFIG_FILE`] if it exists), then the process environment.
+    pub fn load() -> anyhow::Result<Settings> {
+        let environment: HashMap<String, String> = std::env::vars().collect();
+        let file = match environment.get("SKILL_CONFIG").filter(|path| !path.is_empty()) {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+        };
+        Settings::load_from(file.as_deref(), &environment)
+    }
+
+    /// Loads settings from an optional file and an explicit environment map (tests pass their own).
+    pub fn load_from(file: Option<&Path>, environment: &HashMap<String, String>) -> anyhow::Result<Settings> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+                toml::from_str::<Settings>(&text)
+                    .with_context(|| format!("invalid configuration file {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_environment(environment);
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Overrides settings with the documented environment variables; an empty value counts as unset.
+    pub fn apply_environment(&mut self, environment: &HashMap<String, String>) {
+        let get = |name: &str| environment.get(name).map(|value| value.trim().to_owned()).filter(|v| !v.is_empty());
+        let list = |name: &str| {
+            get(name).map(|value| {
+                value.split(',').map(|item| item.trim().to_owned()).filter(|item| !item.is_empty()).collect::<Vec<_>>()
+            })
+        };
+        let secret = |name: &str| get(name).map(SecretString::from);
+
+        if let Some(value) = get("SKILL_BIND") {
+            self.application.bind = value;
+        }
+        if let Some(value) = get("SKILL_PUBLIC_URL") {
+            self.application.public_url = value;
+        }
+        if let Some(value) = get("SKILL_DATA_DIR") {
+            self.application.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = get("SKILL_APP_ID") {
+            self.auth.app_id = Some(value);
+        }
+        if let Some(value) = secret("SKILL_APP_SECRET") {
+            self.auth.app_secret = Some(value);
+        }
+        if let Some(value) = get("SKILL_TENANT_ID") {
+            self.auth.tenant_id = Some(value);
+        }
+        if let Some(value) = list("SKILL_ALLOWED_CALLERS") {
+            self.auth.allowed_callers = value;
+        }
+        if let Some(value) = list("SKILL_ALLOWED_ISSUERS") {
+            self.auth.allowed_issuers = value;
+        }
+        if let Some(value) = get("SKILL_OPENID_METADATA_URL") {
+            self.auth.openid_metadata_url = Some(value);
+        }
+        if let Some(value) = list("SKILL_TRUSTED_HOSTS") {
+            self.auth.trusted_hosts.extend(value);
+        }
+        if let Some(value) = get("AZURE_AUTHORITY_HOST") {
+            self.auth.authority_host = value;
+        }
+        if let Some(value) = get("BOT_APP_ID") {
+            self.bot.app_id = Some(value);
+        }
+        if let Some(value) = secret("BOT_APP_SECRET") {
+            self.bot.app_secret = Some(value);
+        }
+        if let Some(value) = get("BOT_TENANT_ID") {
+            self.bot.tenant_id = Some(value);
+        }
+        if let Some(value) = get("TEAMS_SERVICE_URL") {
+            self.teams.service_url = Some(value);
+        }
+        if let Some(value) = get("LIVECHAT_BASE_URL") {
+            self.livechat.base_url = value;
+        }
+        if let Some(value) = secret("LIVECHAT_API_KEY") {
+            self.livechat.api_key = Some(value);
+        }
+        if let Some(value) = secret("WEBHOOK_SECRET") {
+            self.livechat.webhook_secret = Some(value);
+        }
+    }
+
+    /// Checks every setting, naming the bad one, and fills the defaults that depend on others.
+    pub fn validate(&mut self) -> anyhow::Result<()> {
+        self.application
+            .bind
+            .parse::<SocketAddr>()
+            .map_err(|_| anyhow::anyhow!("SKILL_BIND / application.bind: '{}' is not host:port, e.g. 127.0.0.1:5001", self.application.bind))?;
+        http_url("SKILL_PUBLIC_URL / application.public_url", &self.application.public_url)?;
+        http_url("LIVECHAT_BASE_URL / livechat.base_url", &self.livechat.base_url)?;
+        if let Some(url) = &self.teams.service_url {
+            http_url("TEAMS_SERVICE_URL / teams.service_url", url)?;
+        }
+        if let Some(url) = &self.auth.openid_metadata_url {
+            http_url("SKILL_OPENID_METADATA_URL / auth.openid_metadata_url", url)?;
+        }
+        let authority = http_url("AZURE_AUTHORITY_HOST / auth.authority_host", &self.auth.authority_host)?;
+        if authority.scheme() != "https" && !is_loopback_url(&authority) {
+            bail!("AZURE_AUTHORITY_HOST / auth.authority_host: client secrets are only sent over https (plain http only to loopback), got '{}'", self.auth.authority_host);
+        }
+        for pattern in &self.auth.trusted_hosts {
+            if pattern.contains("://") || pattern.contains('/') || pattern.is_empty() {
+                bail!("SKILL_TRUSTED_HOSTS / auth.trusted_hosts: '{pattern}' must be a host name or *.suffix, without scheme or path");
+            }
+        }
+        if self.livechat.timeout_ms == 0 {
+            bail!("livechat.timeout_ms must be greater than zero");
+        }
+        if self.application.max_activity_bytes < 1024 || self.application.max_webhook_bytes < 1024 {
+            bail!("application.max_activity_bytes and application.max_webhook_bytes must be at least 1024");
+        }
+        let delivery = &self.delivery;
+        if delivery.teams_max_attempts == 0 || delivery.livechat_max_attempts == 0 {
+            bail!("delivery.teams_max_attempts and delivery.livechat_max_attempts must be at least 1");
+        }
+        if delivery.base_backoff_ms == 0 || delivery.max_backoff_ms < delivery.base_backoff_ms {
+            bail!("delivery.base_backoff_ms must be positive and no larger than delivery.max_backoff_ms");
+        }
+        if delivery.poll_interval_ms == 0 || delivery.http_timeout_ms == 0 {
+            bail!("delivery.poll_interval_ms and delivery.http_timeout_ms must be positive");
+        }
+
+        if let Some(bot_app_id) = &self.bot.app_id {
+            guid("BOT_APP_ID / bot.app_id", bot_app_id)?;
+            if self.bot.app_secret.is_none() {
+                bail!("BOT_APP_SECRET / bot.app_secret is required when BOT_APP_ID is set (it signs the proactive messages to Teams)");
+            }
+            if self.bot.tenant_id.is_none() {
+                self.bot.tenant_id = self.auth.tenant_id.clone();
+            }
+            match &self.bot.tenant_id {
+                Some(tenant) => tenant_name("BOT_TENANT_ID / bot.tenant_id", tenant)?,
+                None => bail!("BOT_TENANT_ID / bot.tenant_id is required when BOT_APP_ID is set (or set SKILL_TENANT_ID)"),
+            }
+        }
+
+        let Some(app_id) = self.auth.app_id.clone() else {
+            return Ok(());
+        };
+        guid("SKILL_APP_ID / auth.app_id", &app_id)?;
+        if self.auth.app_secret.is_none() {
+            bail!("SKILL_APP_SECRET / auth.app_secret is required when SKILL_APP_ID is set (the skill signs its replies to Copilot Studio)");
+        }
+        let Some(tenant) = self.auth.tenant_id.clone() else {
+            bail!("SKILL_TENANT_ID / auth.tenant_id is required when SKILL_APP_ID is set (the tenant of the skill's app registration)");
+        };
+        guid("SKILL_TENANT_ID / auth.tenant_id", &tenant)?;
+        if self.auth.allowed_callers.is_empty() {
+            match &self.bot.app_id {
+                Some(bot_app_id) => self.auth.allowed_callers = vec![bot_app_id.clone()],
+                None => bail!("SKILL_ALLOWED_CALLERS / auth.allowed_callers is required when SKILL_APP_ID is set: the Copilot Studio agent's app id, or * for any caller"),
+            }
+        }
+        for caller in &self.auth.allowed_callers {
+            if caller != "*" {
+                guid("SKILL_ALLOWED_CALLERS / auth.allowed_callers", caller)?;
+            }
+        }
+        if self.auth.allowed_issuers.is_empty() {
+            self.auth.allowed_issuers = vec![
+                BOT_FRAMEWORK_ISSUER.to_owned(),
+                format!("https://sts.windows.net/{tenant}/"),
+                format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+            ];
+        }
+        Ok(())
+    }
+
+    /// True when no app id is configured: no inbound token is required and nothing is sent beyond loopback.
+    pub fn is_anonymous(&self) -> bool {
+        self.auth.app_id.is_none()
+    }
+
+    /// The live-chat call time limit.
+    pub fn livechat_timeout(&self) -> Duration {
+        Duration::from_millis(self.livechat.timeout_ms)
+    }
+}
+
+fn http_url(name: &str, value: &str) -> anyhow::Result<Url> {
+    let url = Url::parse(value).map_err(|error| anyhow::anyhow!("{name}: '{value}' is not a URL ({error})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        bail!("{name}: '{value}' must be an http or https URL");
+    }
+    Ok(url)
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`.
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    }
+}
+
+/// True for the 8-4-4-4-12 hexadecimal form of a GUID.
+pub fn is_guid(value: &str) -> bool {
+    let groups: Vec<&str> = value.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    groups.len() == lengths.len()
+        && groups
+            .iter()
+            .zip(lengths)
+            .all(|(group, length)| group.len() == length && group.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn guid(name: &str, value: &str) -> anyhow::Result<()> {
+    if !is_guid(value) {
+        bail!("{name}: '{value}' is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
+    }
+    Ok(())
+}
+
+fn tenant_name(name: &str, value: &str) -> anyhow::Result<()> {
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+        bail!("{name}: '{value}' is not a tenant id or domain");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SKILL: &str = "11111111-1111-1111-1111-111111111111";
+    const BOT: &str = "22222222-2222-2222-2222-222222222222";
+    const TENANT: &str = "33333333-3333-3333-3333-333333333333";
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn nothing_set_runs_locally_in_anonymous_mode() {
+        let settings = Settings::load_from(None, &HashMap::new()).unwrap();
+        assert_eq!(settings.application.bind, "127.0.0.1:5001");
+        assert_eq!(settings.livechat.base_url, "http://localhost:5000");
+        assert!(settings.is_anonymous());
+    }
+
+    #[test]
+    fn environment_overrides_and_callers_default_to_the_bot() {
+        let settings = Settings::load_from(
+            None,
+            &env(&[
+                ("SKILL_BIND", "0.0.0.0:6001"),
+                ("SKILL_APP_ID", SKILL),
+                ("SKILL_APP_SECRET", "s3cret"),
+                ("SKILL_TENANT_ID", TENANT),
+                ("BOT_APP_ID", BOT),
+                ("BOT_APP_SECRET", "other"),
+                ("SKILL_TRUSTED_HOSTS", "127.0.0.1, *.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.application.bind, "0.0.0.0:6001");
+        assert_eq!(settings.auth.allowed_callers, vec![BOT.to_string()]);
+        assert_eq!(settings.bot.tenant_id.as_deref(), Some(TENANT));
+        assert_eq!(settings.auth.trusted_hosts, vec!["127.0.0.1", "*.example.com"]);
+        assert!(settings.auth.allowed_issuers.contains(&format!("https://sts.windows.net/{TENANT}/")));
+        assert!(settings.auth.allowed_issuers.contains(&format!("https://login.microsoftonline.com/{TENANT}/v2.0")));
+    }
+
+    #[test]
+    fn bad_settings_fail_naming_the_setting() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("SKILL_BIND", "nonsense")], "SKILL_BIND"),
+            (&[("LIVECHAT_BASE_URL", "ftp://x")], "LIVECHAT_BASE_URL"),
+            (&[("SKILL_PUBLIC_URL", "not a url")], "SKILL_PUBLIC_URL"),
+            (&[("SKILL_APP_ID", "not-a-guid")], "SKILL_APP_ID"),
+            (&[("SKILL_APP_ID", SKILL)], "SKILL_APP_SECRET"),
+            (&[("SKILL_APP_ID", SKILL), ("SKILL_APP_SECRET", "x")], "SKILL_TENANT_ID"),
+            (&[("SKILL_APP_ID", SKILL), ("SKILL_APP_SECRET", "x"), ("SKILL_TENANT_ID", TENANT)], "SKILL_ALLOWED_CALLERS"),
+            (&[("BOT_APP_ID", BOT)], "BOT_APP_SECRET"),
+            (&[("AZURE_AUTHORITY_HOST", "http://login.example.com")], "AZURE_AUTHORITY_HOST"),
+            (&[("SKILL_TRUSTED_HOSTS", "https://x.com/")], "SKILL_TRUSTED_HOSTS"),
+        ];
+        for (pairs, expected) in cases {
+            let error = Settings::load_from(None, &env(pairs)).unwrap_err().to_string();
+            assert!(error.contains(expected), "{pairs:?}: expected the error to name {expected}, got: {error}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skill.toml");
+        std::fs::write(&path, "[livechat]\nbase_ur = \"http://x\"\n").unwrap();
+        let error = format!("{:#}", Settings::load_from(Some(&path), &HashMap::new()).unwrap_err());
+        assert!(error.contains("base_ur"), "{error}");
+    }
+
+    #[test]
+    fn the_shipped_configuration_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configuration/skill.toml");
+        Settings::load_from(Some(&path), &HashMap::new()).unwrap();
+    }
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let settings = Settings::load_from(None, &env(&[("WEBHOOK_SECRET", "hunter2-secret")])).unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2-secret"));
+    }
+
+    #[test]
+    fn guids_are_recognised() {
+        assert!(is_guid(SKILL));
+        assert!(!is_guid(""));
+        assert!(!is_guid("1111111-1111-1111-1111-111111111111"));
+        assert!(!is_guid("11111111-1111-1111-1111-11111111111g"));
+    }
+}

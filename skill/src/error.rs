@@ -1,0 +1,113 @@
+//! The crate's one HTTP error type.
+//!
+//! Every JSON endpoint answers errors in the Bot Framework `ErrorResponse` shape,
+//! `{"error": {"code": "...", "message": "..."}}`, which Microsoft's SDKs already know how to read.
+//! 4xx bodies say what was wrong with the request; 5xx bodies are generic and the cause chain goes to
+//! the log, once, here.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+/// An error answered to an HTTP caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request itself is wrong (malformed JSON, a missing field, a bad URL).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing, invalid or unacceptable credentials; the reason is logged, not answered.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The thing named by the request does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing named by the request existed but is over (an ended live-chat session).
+    #[error("{0}")]
+    Gone(String),
+    /// The body is larger than the documented limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The activity type is one this skill does not implement (`invoke`).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The service cannot answer now (store unreachable); the caller may retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else; never shown to the caller.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// `Result` with [`ApiError`] as the default error.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "BadArgument",
+            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::NotFound(_) => "NotFound",
+            ApiError::Gone(_) => "ConversationEnded",
+            ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
+            ApiError::NotImplemented(_) => "NotImplemented",
+            ApiError::Unavailable(_) => "ServiceUnavailable",
+            ApiError::Unexpected(_) => "ServiceError",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            ApiError::Unexpected(error) => {
+                tracing::error!(error.cause_chain = ?error, "request failed");
+                "the skill could not handle the request; see its log".to_owned()
+            }
+            ApiError::Unauthorized(reason) => {
+                tracing::warn!(reason = %reason, "request rejected: unauthorized");
+                // The reason is safe to show: it never contains the token itself.
+                reason.clone()
+            }
+            other => {
+                tracing::info!(status = %self.status_code(), reason = %other, "request rejected");
+                other.to_string()
+            }
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Unauthorized(_) = self {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(json!({ "error": { "code": self.code(), "message": message } }))
+    }
+}
+
+/// Maps actix's own extractor failures (bad JSON, bad query) onto [`ApiError`].
+pub fn json_error_handler(
+    error: actix_web::error::JsonPayloadError,
+    _request: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    let api_error = match &error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge(format!("the body is too large: {error}"))
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::BadRequest("the body must be JSON (Content-Type: application/json)".into())
+        }
+        _ => ApiError::BadRequest(format!("the body is not valid JSON for this endpoint: {error}")),
+    };
+    api_error.into()
+}

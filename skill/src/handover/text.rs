@@ -1,0 +1,52 @@
+//! The words the skill says, in one place, and Markdown escaping for the agents' text.
+
+/// Shown to the user (through Copilot Studio) when the live chat cannot be reached.
+pub const LIVECHAT_UNAVAILABLE: &str =
+    "Sorry, I couldn't reach a live agent right now. Please try again in a few minutes.";
+/// Shown when a message arrives for a conversation with no live-chat session.
+pub const NO_SESSION: &str =
+    "There is no live chat session for this conversation any more. Say \"talk to a person\" to start a new one.";
+/// Shown when a message arrives after the agent closed the chat.
+pub const AGENT_ENDED: &str = "The agent has closed the live chat. You're back with the Contoso agent.";
+/// Proactive notice to the Teams user when the agent closes the chat.
+pub const AGENT_ENDED_NOTICE: &str = "The agent has closed the live chat. You're back with the Contoso agent, how else can I help?";
+/// System message to the agent when the customer ends the chat.
+pub const CUSTOMER_LEFT: &str = "The customer has ended the chat and returned to the Contoso agent.";
+/// The sender name of the skill's own messages in the live chat.
+pub const SYSTEM_SENDER: &str = "System";
+/// The sender name used when the user's name is unknown.
+pub const DEFAULT_CUSTOMER_NAME: &str = "Customer";
+
+/// Escapes text for Teams' Markdown, so that an agent's `*`, `_` or `<b>` is shown, not interpreted.
+pub fn escape_markdown(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        match character {
+            '\\' | '*' | '_' | '`' | '~' | '[' | ']' | '#' | '|' => {
+                escaped.push('\\');
+                escaped.push(character);
+            }
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '&' => escaped.push_str("&amp;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+/// The text of an agent's reply in Teams: `**{sender}**: {message}`.
+pub fn agent_reply(sender: &str, message: &str) -> String {
+    format!("**{}**: {}", escape_markdown(sender), escape_markdown(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_and_html_in_agent_text_are_escaped() {
+        assert_eq!(agent_reply("Ann *A*", "use `rm -rf` <script>x</script> & _go_"), "**Ann \\*A\\***: use \\`rm -rf\\` &lt;script&gt;x&lt;/script&gt; &amp; \\_go\\_");
+        assert_eq!(escape_markdown("plain text, 100% fine."), "plain text, 100% fine.");
+    }
+}

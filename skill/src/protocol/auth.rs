@@ -1,0 +1,331 @@
+//! Inbound authentication: who is calling `/api/messages`.
+//!
+//! Copilot Studio calls a skill with an Entra ID token whose audience is the skill's app id and whose
+//! `appid` (v1) or `azp` (v2) is the agent's app id; Azure Bot Service channels use Bot Framework
+//! tokens. Both are RS256 JWTs signed by a key published behind an OpenID metadata document.
+//! The checks are the union of what Microsoft's SDKs do: signature by the `kid` key, `exp`/`nbf`
+//! with five minutes of skew, issuer, audience, `tid` bound to the issuer's tenant, the caller
+//! allow-list, and for channel tokens the `serviceurl` claim and key endorsements.
+//!
+//! Signing keys are cached per metadata URL for a day; an unknown `kid` refreshes them, at most
+//! once every five minutes, so forged tokens with random `kid`s cannot make the skill hammer the
+//! metadata endpoint. Refreshes are serialised (single flight).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::configuration::{Settings, BOT_FRAMEWORK_ISSUER};
+
+const BOT_FRAMEWORK_METADATA: &str = "https://login.botframework.com/v1/.well-known/openidconfiguration";
+const ENTRA_METADATA: &str = "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration";
+const KEY_SET_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+const UNKNOWN_KID_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+const CLOCK_SKEW_SECONDS: u64 = 5 * 60;
+
+/// Who called, once the token was checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallerIdentity {
+    /// No token was checked: anonymous local mode.
+    pub anonymous: bool,
+    /// The calling app (Copilot Studio agent), from `appid`/`azp`.
+    pub app_id: Option<String>,
+}
+
+impl CallerIdentity {
+    pub fn anonymous() -> Self {
+        Self { anonymous: true, app_id: None }
+    }
+
+    /// The scope of the token that answers this caller: its own app id for an agent (skill) call,
+    /// Bot Framework for a channel.
+    pub fn reply_scope(&self) -> String {
+        match &self.app_id {
+            Some(app_id) => format!("{app_id}/.default"),
+            None => "https://api.botframework.com/.default".to_owned(),
+        }
+    }
+}
+
+/// How inbound requests are authenticated.
+pub enum InboundAuth {
+    /// No app id configured: every request is accepted, as the SDKs do in local mode.
+    Anonymous,
+    /// Every request must carry a valid bearer token.
+    Validated(TokenValidator),
+}
+
+impl InboundAuth {
+    pub fn from_settings(settings: &Settings, http: reqwest::Client) -> Self {
+        match &settings.auth.app_id {
+            None => InboundAuth::Anonymous,
+            Some(app_id) => InboundAuth::Validated(TokenValidator {
+                app_id: app_id.clone(),
+                allowed_issuers: settings.auth.allowed_issuers.clone(),
+                allowed_callers: settings.auth.allowed_callers.clone(),
+                metadata_override: settings.auth.openid_metadata_url.clone(),
+                keys: OpenIdKeys::new(http),
+            }),
+        }
+    }
+
+    /// Checks the `Authorization` header of an activity; the error is a reason fit for a 401 body.
+    pub async fn authenticate(&self, authorization: Option<&str>, channel_id: &str, service_url: &str) -> Result<CallerIdentity, String> {
+        match self {
+            InboundAuth::Anonymous => Ok(CallerIdentity::anonymous()),
+            InboundAuth::Validated(validator) => validator.validate(authorization, channel_id, service_url).await,
+        }
+    }
+}
+
+/// The claims the checks read.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    iss: String,
+    #[serde(default)]
+    tid: Option<String>,
+    #[serde(default)]
+    ver: Option<String>,
+    #[serde(default)]
+    appid: Option<String>,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    serviceurl: Option<String>,
+}
+
+/// Validates bearer tokens against configured issuers, audience and callers.
+pub struct TokenValidator {
+    app_id: String,
+    allowed_issuers: Vec<String>,
+    allowed_callers: Vec<String>,
+    metadata_override: Option<String>,
+    keys: OpenIdKeys,
+}
+
+impl TokenValidator {
+    async fn validate(&self, authorization: Option<&str>, channel_id: &str, service_url: &str) -> Result<CallerIdentity, String> {
+        let header = authorization.ok_or("the request has no Authorization header")?;
+        let token = bearer_token(header).ok_or("the Authorization header is not 'Bearer <token>'")?;
+        let jwt_header = jsonwebtoken::decode_header(token).map_err(|_| "the bearer token is not a JWT".to_owned())?;
+        if jwt_header.alg != Algorithm::RS256 {
+            return Err(format!("the token is signed with {:?}; only RS256 is accepted", jwt_header.alg));
+        }
+        let kid = jwt_header.kid.ok_or("the token header has no kid")?;
+        // The issuer only chooses where the keys come from; it is verified with the signature below.
+        let unverified_issuer = unverified_issuer(token).ok_or("the token has no readable issuer")?;
+        let is_channel_token = unverified_issuer.eq_ignore_ascii_case(BOT_FRAMEWORK_ISSUER);
+        let metadata_url = match &self.metadata_override {
+            Some(url) => url.clone(),
+            None if is_channel_token => BOT_FRAMEWORK_METADATA.to_owned(),
+            None => ENTRA_METADATA.to_owned(),
+        };
+        let key = self.keys.key(&metadata_url, &kid).await?;
+
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[&self.app_id]);
+        validation.set_issuer(&self.allowed_issuers);
+        validation.leeway = CLOCK_SKEW_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding_key, &validation)
+            .map_err(|error| describe_jwt_error(&error))?
+            .claims;
+
+        if is_channel_token {
+            if !key.endorsements.is_empty() && !channel_id.is_empty() && !key.endorsements.iter().any(|e| e == channel_id) {
+                return Err(format!("the signing key is not endorsed for channel '{channel_id}'"));
+            }
+            if let Some(claimed) = &claims.serviceurl {
+                if !claimed.trim_end_matches('/').eq_ignore_ascii_case(service_url.trim_end_matches('/')) {
+                    return Err("the token's serviceurl claim does not match the activity's serviceUrl".into());
+                }
+            }
+            return Ok(CallerIdentity { anonymous: false, app_id: None });
+        }
+
+        if let Some(tenant_in_issuer) = issuer_tenant(&claims.iss) {
+            match &claims.tid {
+                Some(tid) if tid.eq_ignore_ascii_case(tenant_in_issuer) => {}
+                _ => return Err("the token's tid does not match its issuer's tenant".into()),
+            }
+        }
+        let caller = if claims.ver.as_deref() == Some("2.0") { claims.azp } else { claims.appid };
+        let caller = caller.filter(|c| !c.is_empty()).ok_or("the token names no calling app (appid/azp)")?;
+        let allowed = self.allowed_callers.iter().any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(&caller));
+        if !allowed {
+            return Err(format!("the calling app {caller} is not in SKILL_ALLOWED_CALLERS"));
+        }
+        Ok(CallerIdentity { anonymous: false, app_id: Some(caller) })
+    }
+}
+
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("iss")?.as_str().map(str::to_owned)
+}
+
+/// The tenant GUID inside an Entra issuer (`https://sts.windows.net/{t}/`, `https://login.microsoftonline.{com,us}/{t}/v2.0`).
+fn issuer_tenant(issuer: &str) -> Option<&str> {
+    let rest = issuer.strip_prefix("https://")?;
+    let (host, path) = rest.split_once('/')?;
+    let tenant = path.split('/').next()?;
+    let entra_host = host.eq_ignore_ascii_case("sts.windows.net") || host.to_ascii_lowercase().starts_with("login.microsoftonline.");
+    (entra_host && !tenant.is_empty()).then_some(tenant)
+}
+
+fn describe_jwt_error(error: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired".into(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        ErrorKind::InvalidAudience => "the token's audience is not this skill's app id".into(),
+        ErrorKind::InvalidIssuer => "the token's issuer is not accepted".into(),
+        ErrorKind::InvalidSignature => "the token's signature is invalid".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("the token has no {claim} claim"),
+        other => format!("the token is invalid ({other:?})"),
+    }
+}
+
+/// One signing key, with the channels it is endorsed for (Bot Framework keys only).
+struct SigningKey {
+    decoding_key: DecodingKey,
+    endorsements: Vec<String>,
+}
+
+struct KeySet {
+    keys: HashMap<String, Arc<SigningKey>>,
+    fetched_at: Instant,
+}
+
+#[derive(Deserialize)]
+struct OpenIdMetadata {
+    jwks_uri: String,
+}
+
+#[derive(Deserialize)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    kty: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+    #[serde(default)]
+    endorsements: Vec<String>,
+}
+
+/// The signing keys behind OpenID metadata documents, cached per metadata URL.
+struct OpenIdKeys {
+    http: reqwest::Client,
+    sets: Mutex<HashMap<String, Arc<KeySet>>>,
+    /// Held while refreshing, so that concurrent misses cause one fetch; remembers each URL's last refresh.
+    refreshes: tokio::sync::Mutex<HashMap<String, Instant>>,
+}
+
+impl OpenIdKeys {
+    fn new(http: reqwest::Client) -> Self {
+        Self { http, sets: Mutex::new(HashMap::new()), refreshes: tokio::sync::Mutex::new(HashMap::new()) }
+    }
+
+    fn cached(&self, metadata_url: &str, kid: &str) -> (bool, Option<Arc<SigningKey>>) {
+        let sets = self.sets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match sets.get(metadata_url) {
+            Some(set) if set.fetched_at.elapsed() < KEY_SET_LIFETIME => (true, set.keys.get(kid).cloned()),
+            _ => (false, None),
+        }
+    }
+
+    async fn key(&self, metadata_url: &str, kid: &str) -> Result<Arc<SigningKey>, String> {
+        if let (_, Some(key)) = self.cached(metadata_url, kid) {
+            return Ok(key);
+        }
+        let mut refreshes = self.refreshes.lock().await;
+        // Another request may have refreshed while this one waited for the lock.
+        let (fresh, key) = self.cached(metadata_url, kid);
+        if let Some(key) = key {
+            return Ok(key);
+        }
+        let recently = refreshes.get(metadata_url).is_some_and(|at| at.elapsed() < UNKNOWN_KID_REFRESH_INTERVAL);
+        if fresh && recently {
+            return Err("the token is signed by an unknown key".into());
+        }
+        refreshes.insert(metadata_url.to_owned(), Instant::now());
+        let set = self.fetch(metadata_url).await.map_err(|error| {
+            tracing::error!(metadata_url, error = %error, "cannot fetch the token signing keys");
+            "the token signing keys could not be fetched".to_owned()
+        })?;
+        let key = set.keys.get(kid).cloned();
+        self.sets.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(metadata_url.to_owned(), Arc::new(set));
+        key.ok_or_else(|| "the token is signed by an unknown key".to_owned())
+    }
+
+    async fn fetch(&self, metadata_url: &str) -> anyhow::Result<KeySet> {
+        let metadata: OpenIdMetadata = self.http.get(metadata_url).send().await?.error_for_status()?.json().await?;
+        let jwks: Jwks = self.http.get(&metadata.jwks_uri).send().await?.error_for_status()?.json().await?;
+        let mut keys = HashMap::new();
+        for jwk in jwks.keys {
+            let (Some(kid), Some(n), Some(e)) = (jwk.kid, jwk.n, jwk.e) else { continue };
+            if jwk.kty.as_deref().is_some_and(|kty| kty != "RSA") {
+                continue;
+            }
+            match DecodingKey::from_rsa_components(&n, &e) {
+                Ok(decoding_key) => {
+                    keys.insert(kid, Arc::new(SigningKey { decoding_key, endorsements: jwk.endorsements }));
+                }
+                Err(error) => tracing::warn!(kid, error = %error, "skipping an unreadable signing key"),
+            }
+        }
+        tracing::info!(metadata_url, keys = keys.len(), "token signing keys refreshed");
+        Ok(KeySet { keys, fetched_at: Instant::now() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_headers_are_parsed_strictly() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer a b"), None);
+    }
+
+    #[test]
+    fn issuer_tenants_are_read_from_entra_issuers_only() {
+        assert_eq!(issuer_tenant("https://sts.windows.net/t1/"), Some("t1"));
+        assert_eq!(issuer_tenant("https://login.microsoftonline.com/t2/v2.0"), Some("t2"));
+        assert_eq!(issuer_tenant("https://api.botframework.com"), None);
+        assert_eq!(issuer_tenant("https://evil.example/t3/"), None);
+    }
+
+    #[test]
+    fn reply_scope_targets_the_calling_agent() {
+        let caller = CallerIdentity { anonymous: false, app_id: Some("agent".into()) };
+        assert_eq!(caller.reply_scope(), "agent/.default");
+        assert_eq!(CallerIdentity::anonymous().reply_scope(), "https://api.botframework.com/.default");
+    }
+}

@@ -1,0 +1,258 @@
+//! Wiring: builds every collaborator from [`Settings`], binds the listener and runs the HTTP server
+//! and the outbox workers. Tests build exactly this, on port 0.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing_actix_web::TracingLogger;
+use url::Url;
+
+use crate::configuration::Settings;
+use crate::handover::couriers::{LiveChatCourier, TeamsCourier};
+use crate::handover::service::TeamsTarget;
+use crate::handover::{Handover, OutboxWorker, ReplySender, RetryPolicy};
+use crate::livechat::{ContosoLiveChat, LiveChat};
+use crate::metrics::Metrics;
+use crate::protocol::manifest::skill_manifest;
+use crate::protocol::{ClientCredentials, ConnectorClient, InboundAuth, OutboundCredential, TokenClient, TrustedHosts};
+use crate::routes;
+use crate::routes::manifest::SkillManifest;
+use crate::store::{SqliteStore, Store};
+
+/// Scope of proactive messages to Teams.
+const BOT_FRAMEWORK_SCOPE: &str = "https://api.botframework.com/.default";
+
+/// Body size limits of the two POST endpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_activity_bytes: usize,
+    pub max_webhook_bytes: usize,
+}
+
+/// Work that runs after a request was answered (opening a session, sending replies), on the main
+/// runtime rather than an HTTP worker's, and awaited at shutdown.
+pub struct Background {
+    runtime: tokio::runtime::Handle,
+    tracker: TaskTracker,
+}
+
+impl Background {
+    pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        self.tracker.spawn_on(task, &self.runtime);
+    }
+}
+
+/// The running skill: HTTP server plus outbox workers.
+pub struct Application {
+    port: u16,
+    server: Server,
+    workers: Vec<OutboxWorker>,
+    background: web::Data<Background>,
+}
+
+/// Stops a running [`Application`] from outside (tests, embedding).
+#[derive(Clone)]
+pub struct ApplicationHandle {
+    server: ServerHandle,
+}
+
+impl ApplicationHandle {
+    /// Stops accepting requests, finishes those in flight, then the workers stop.
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+    }
+}
+
+impl Application {
+    /// Builds everything and binds the listener; nothing is served until [`Self::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.application.bind)
+            .with_context(|| format!("cannot listen on {} (SKILL_BIND)", settings.application.bind))?;
+        let port = listener.local_addr()?.port();
+
+        // Redirects are never followed: a token must not travel to a host nobody vetted.
+        let http = reqwest::Client::builder()
+            .timeout(settings.delivery.http_timeout())
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("handover-skill/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
+
+        let store = Arc::new(SqliteStore::open(&settings.application.data_dir).await?);
+        let interrupted = store.recover_interrupted_sessions().await?;
+        if interrupted > 0 {
+            tracing::warn!(sessions = interrupted, "closed sessions whose opening was interrupted by the last stop");
+        }
+        let store: Arc<dyn Store> = store;
+        let metrics = Arc::new(Metrics::new()?);
+        let livechat: Arc<dyn LiveChat> = Arc::new(ContosoLiveChat::new(
+            http.clone(),
+            Url::parse(&settings.livechat.base_url)?,
+            settings.livechat.api_key.clone(),
+            settings.livechat_timeout(),
+            settings.livechat.webhook_secret.clone(),
+            settings.livechat.webhook_replay_window_secs,
+        ));
+        let tokens = Arc::new(TokenClient::new(http.clone(), Url::parse(&settings.auth.authority_host)?));
+        let connector = Arc::new(ConnectorClient::new(http.clone(), tokens, TrustedHosts::new(&settings.auth.trusted_hosts)));
+
+        let skill_credentials = match (&settings.auth.app_id, &settings.auth.app_secret, &settings.auth.tenant_id) {
+            (Some(client_id), Some(client_secret), Some(tenant)) => Some(ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                tenant: tenant.clone(),
+            }),
+            _ => None,
+        };
+        let bot_credential = match (&settings.bot.app_id, &settings.bot.app_secret, &settings.bot.tenant_id) {
+            (Some(client_id), Some(client_secret), Some(tenant)) => OutboundCredential::App {
+                credentials: ClientCredentials { client_id: client_id.clone(), client_secret: client_secret.clone(), tenant: tenant.clone() },
+                scope: BOT_FRAMEWORK_SCOPE.to_owned(),
+            },
+            _ => OutboundCredential::Anonymous,
+        };
+        announce_mode(&settings, livechat.webhooks_are_signed());
+
+        let wake_teams = Arc::new(Notify::new());
+        let wake_livechat = Arc::new(Notify::new());
+        let handover = web::Data::new(Handover::new(
+            store.clone(),
+            livechat.clone(),
+            metrics.clone(),
+            wake_teams.clone(),
+            wake_livechat.clone(),
+            TeamsTarget { service_url_override: settings.teams.service_url.clone(), bot_app_id: settings.bot.app_id.clone() },
+            settings.livechat_timeout(),
+        ));
+        let delivery = &settings.delivery;
+        let workers = vec![
+            OutboxWorker {
+                store: store.clone(),
+                courier: Arc::new(TeamsCourier { connector: connector.clone(), credential: bot_credential, store: store.clone(), wake_livechat: wake_livechat.clone() }),
+                wake: wake_teams,
+                policy: RetryPolicy { max_attempts: delivery.teams_max_attempts, base: delivery.base_backoff(), max: delivery.max_backoff() },
+                pace: delivery.conversation_interval(),
+                poll_interval: delivery.poll_interval(),
+                metrics: metrics.clone(),
+            },
+            OutboxWorker {
+                store: store.clone(),
+                courier: Arc::new(LiveChatCourier { livechat: livechat.clone() }),
+                wake: wake_livechat,
+                policy: RetryPolicy { max_attempts: delivery.livechat_max_attempts, base: delivery.base_backoff(), max: delivery.max_backoff() },
+                pace: Duration::ZERO,
+                poll_interval: delivery.poll_interval(),
+                metrics: metrics.clone(),
+            },
+        ];
+
+        let auth = web::Data::new(InboundAuth::from_settings(&settings, http.clone()));
+        let replies = web::Data::new(ReplySender::new(connector, skill_credentials));
+        let background = web::Data::new(Background { runtime: tokio::runtime::Handle::current(), tracker: TaskTracker::new() });
+        let manifest = web::Data::new(SkillManifest(skill_manifest(&settings)));
+        let limits = web::Data::new(RequestLimits {
+            max_activity_bytes: settings.application.max_activity_bytes,
+            max_webhook_bytes: settings.application.max_webhook_bytes,
+        });
+        let store_data: web::Data<dyn Store> = web::Data::from(store);
+        let livechat_data: web::Data<dyn LiveChat> = web::Data::from(livechat);
+        let metrics_data = web::Data::from(metrics.clone());
+        let http_workers = match settings.application.http_workers {
+            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            n => n,
+        };
+
+        let background_for_server = background.clone();
+        let server = HttpServer::new(move || {
+            let metrics = metrics.clone();
+            App::new()
+                .wrap_fn(move |request, service| {
+                    let started = Instant::now();
+                    let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                    let method = request.method().to_string();
+                    let metrics = metrics.clone();
+                    let response = service.call(request);
+                    async move {
+                        let response = response.await?;
+                        metrics
+                            .request_duration
+                            .with_label_values(&[&route, &method, response.status().as_str()])
+                            .observe(started.elapsed().as_secs_f64());
+                        Ok(response)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .app_data(handover.clone())
+                .app_data(auth.clone())
+                .app_data(replies.clone())
+                .app_data(background_for_server.clone())
+                .app_data(manifest.clone())
+                .app_data(limits.clone())
+                .app_data(store_data.clone())
+                .app_data(livechat_data.clone())
+                .app_data(metrics_data.clone())
+                .configure(routes::configure)
+        })
+        .workers(http_workers)
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+
+        tracing::info!(address = %settings.application.bind, port, "the skill is listening");
+        Ok(Self { port, server, workers, background })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ApplicationHandle {
+        ApplicationHandle { server: self.server.handle() }
+    }
+
+    /// Serves until stopped (Ctrl+C, SIGTERM or [`ApplicationHandle::stop`]), then stops the outbox
+    /// workers and waits for background work. What is not delivered stays in the store.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = CancellationToken::new();
+        let workers: Vec<JoinHandle<()>> = self.workers.into_iter().map(|worker| tokio::spawn(worker.run(shutdown.clone()))).collect();
+        let served = self.server.await;
+        tracing::info!("HTTP server stopped; stopping the workers");
+        shutdown.cancel();
+        self.background.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(15), self.background.tracker.wait()).await.is_err() {
+            tracing::warn!("background work still running at shutdown was abandoned");
+        }
+        for worker in workers {
+            let _ = worker.await;
+        }
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Says loudly which safety features are off.
+fn announce_mode(settings: &Settings, webhooks_signed: bool) {
+    if settings.is_anonymous() {
+        tracing::warn!("ANONYMOUS LOCAL MODE: SKILL_APP_ID is not set, so /api/messages accepts requests without a token and replies only to loopback serviceUrls. Set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID to serve Copilot Studio.");
+    }
+    if !webhooks_signed {
+        tracing::warn!("UNSIGNED WEBHOOKS: WEBHOOK_SECRET is not set, so /api/livechat/messages accepts any caller. Set the same WEBHOOK_SECRET here and in the live chat.");
+    }
+    if settings.bot.app_id.is_none() {
+        tracing::warn!("BOT_APP_ID is not set: agents' replies are sent without a token, so they can only reach a loopback Teams stand-in.");
+    }
+    let bind_is_loopback = settings.application.bind.parse::<std::net::SocketAddr>().is_ok_and(|address| address.ip().is_loopback());
+    if !bind_is_loopback {
+        tracing::info!(bind = %settings.application.bind, "listening beyond loopback");
+    }
+}
