@@ -221,9 +221,10 @@ impl Default for ManifestSettings {
         Self {
             id: "handoff-skill".into(),
             name: "HandoffSkill".into(),
-            description: "Hands the conversation over to a live agent in Contoso Live Chat and relays \
+            description:
+                "Hands the conversation over to a live agent in Contoso Live Chat and relays \
                           the agent's replies back to Teams."
-                .into(),
+                    .into(),
             publisher_name: "Contoso".into(),
             version: "1.0.0".into(),
         }
@@ -235,7 +236,10 @@ impl Settings {
     /// [`DEFAULT_CONFIG_FILE`] if it exists), then the process environment.
     pub fn load() -> anyhow::Result<Settings> {
         let environment: HashMap<String, String> = std::env::vars().collect();
-        let file = match environment.get("SKILL_CONFIG").filter(|path| !path.is_empty()) {
+        let file = match environment
+            .get("SKILL_CONFIG")
+            .filter(|path| !path.is_empty())
+        {
             Some(path) => Some(PathBuf::from(path)),
             None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
         };
@@ -243,11 +247,15 @@ impl Settings {
     }
 
     /// Loads settings from an optional file and an explicit environment map (tests pass their own).
-    pub fn load_from(file: Option<&Path>, environment: &HashMap<String, String>) -> anyhow::Result<Settings> {
+    pub fn load_from(
+        file: Option<&Path>,
+        environment: &HashMap<String, String>,
+    ) -> anyhow::Result<Settings> {
         let mut settings = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the configuration file {}", path.display())
+                })?;
                 toml::from_str::<Settings>(&text)
                     .with_context(|| format!("invalid configuration file {}", path.display()))?
             }
@@ -260,10 +268,19 @@ impl Settings {
 
     /// Overrides settings with the documented environment variables; an empty value counts as unset.
     pub fn apply_environment(&mut self, environment: &HashMap<String, String>) {
-        let get = |name: &str| environment.get(name).map(|value| value.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            environment
+                .get(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let list = |name: &str| {
             get(name).map(|value| {
-                value.split(',').map(|item| item.trim().to_owned()).filter(|item| !item.is_empty()).collect::<Vec<_>>()
+                value
+                    .split(',')
+                    .map(|item| item.trim().to_owned())
+                    .filter(|item| !item.is_empty())
+                    .collect::<Vec<_>>()
             })
         };
         let secret = |name: &str| get(name).map(SecretString::from);
@@ -326,19 +343,30 @@ impl Settings {
 
     /// Checks every setting, naming the bad one, and fills the defaults that depend on others.
     pub fn validate(&mut self) -> anyhow::Result<()> {
-        self.application
-            .bind
-            .parse::<SocketAddr>()
-            .map_err(|_| anyhow::anyhow!("SKILL_BIND / application.bind: '{}' is not host:port, e.g. 127.0.0.1:5001", self.application.bind))?;
-        http_url("SKILL_PUBLIC_URL / application.public_url", &self.application.public_url)?;
-        http_url("LIVECHAT_BASE_URL / livechat.base_url", &self.livechat.base_url)?;
+        self.application.bind.parse::<SocketAddr>().map_err(|_| {
+            anyhow::anyhow!(
+                "SKILL_BIND / application.bind: '{}' is not host:port, e.g. 127.0.0.1:5001",
+                self.application.bind
+            )
+        })?;
+        http_url(
+            "SKILL_PUBLIC_URL / application.public_url",
+            &self.application.public_url,
+        )?;
+        http_url(
+            "LIVECHAT_BASE_URL / livechat.base_url",
+            &self.livechat.base_url,
+        )?;
         if let Some(url) = &self.teams.service_url {
             http_url("TEAMS_SERVICE_URL / teams.service_url", url)?;
         }
         if let Some(url) = &self.auth.openid_metadata_url {
             http_url("SKILL_OPENID_METADATA_URL / auth.openid_metadata_url", url)?;
         }
-        let authority = http_url("AZURE_AUTHORITY_HOST / auth.authority_host", &self.auth.authority_host)?;
+        let authority = http_url(
+            "AZURE_AUTHORITY_HOST / auth.authority_host",
+            &self.auth.authority_host,
+        )?;
         if authority.scheme() != "https" && !is_loopback_url(&authority) {
             bail!("AZURE_AUTHORITY_HOST / auth.authority_host: client secrets are only sent over https (plain http only to loopback), got '{}'", self.auth.authority_host);
         }
@@ -355,7 +383,9 @@ impl Settings {
         }
         let delivery = &self.delivery;
         if delivery.teams_max_attempts == 0 || delivery.livechat_max_attempts == 0 {
-            bail!("delivery.teams_max_attempts and delivery.livechat_max_attempts must be at least 1");
+            bail!(
+                "delivery.teams_max_attempts and delivery.livechat_max_attempts must be at least 1"
+            );
         }
         if delivery.base_backoff_ms == 0 || delivery.max_backoff_ms < delivery.base_backoff_ms {
             bail!("delivery.base_backoff_ms must be positive and no larger than delivery.max_backoff_ms");
@@ -422,7 +452,8 @@ impl Settings {
 }
 
 fn http_url(name: &str, value: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(value).map_err(|error| anyhow::anyhow!("{name}: '{value}' is not a URL ({error})"))?;
+    let url = Url::parse(value)
+        .map_err(|error| anyhow::anyhow!("{name}: '{value}' is not a URL ({error})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         bail!("{name}: '{value}' must be an http or https URL");
     }
@@ -444,10 +475,9 @@ pub fn is_guid(value: &str) -> bool {
     let groups: Vec<&str> = value.split('-').collect();
     let lengths = [8, 4, 4, 4, 12];
     groups.len() == lengths.len()
-        && groups
-            .iter()
-            .zip(lengths)
-            .all(|(group, length)| group.len() == length && group.chars().all(|c| c.is_ascii_hexdigit()))
+        && groups.iter().zip(lengths).all(|(group, length)| {
+            group.len() == length && group.chars().all(|c| c.is_ascii_hexdigit())
+        })
 }
 
 fn guid(name: &str, value: &str) -> anyhow::Result<()> {
@@ -458,7 +488,10 @@ fn guid(name: &str, value: &str) -> anyhow::Result<()> {
 }
 
 fn tenant_name(name: &str, value: &str) -> anyhow::Result<()> {
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
         bail!("{name}: '{value}' is not a tenant id or domain");
     }
     Ok(())
@@ -473,7 +506,10 @@ mod tests {
     const TENANT: &str = "33333333-3333-3333-3333-333333333333";
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -502,9 +538,18 @@ mod tests {
         assert_eq!(settings.application.bind, "0.0.0.0:6001");
         assert_eq!(settings.auth.allowed_callers, vec![BOT.to_string()]);
         assert_eq!(settings.bot.tenant_id.as_deref(), Some(TENANT));
-        assert_eq!(settings.auth.trusted_hosts, vec!["127.0.0.1", "*.example.com"]);
-        assert!(settings.auth.allowed_issuers.contains(&format!("https://sts.windows.net/{TENANT}/")));
-        assert!(settings.auth.allowed_issuers.contains(&format!("https://login.microsoftonline.com/{TENANT}/v2.0")));
+        assert_eq!(
+            settings.auth.trusted_hosts,
+            vec!["127.0.0.1", "*.example.com"]
+        );
+        assert!(settings
+            .auth
+            .allowed_issuers
+            .contains(&format!("https://sts.windows.net/{TENANT}/")));
+        assert!(settings
+            .auth
+            .allowed_issuers
+            .contains(&format!("https://login.microsoftonline.com/{TENANT}/v2.0")));
     }
 
     #[test]
@@ -515,15 +560,36 @@ mod tests {
             (&[("SKILL_PUBLIC_URL", "not a url")], "SKILL_PUBLIC_URL"),
             (&[("SKILL_APP_ID", "not-a-guid")], "SKILL_APP_ID"),
             (&[("SKILL_APP_ID", SKILL)], "SKILL_APP_SECRET"),
-            (&[("SKILL_APP_ID", SKILL), ("SKILL_APP_SECRET", "x")], "SKILL_TENANT_ID"),
-            (&[("SKILL_APP_ID", SKILL), ("SKILL_APP_SECRET", "x"), ("SKILL_TENANT_ID", TENANT)], "SKILL_ALLOWED_CALLERS"),
+            (
+                &[("SKILL_APP_ID", SKILL), ("SKILL_APP_SECRET", "x")],
+                "SKILL_TENANT_ID",
+            ),
+            (
+                &[
+                    ("SKILL_APP_ID", SKILL),
+                    ("SKILL_APP_SECRET", "x"),
+                    ("SKILL_TENANT_ID", TENANT),
+                ],
+                "SKILL_ALLOWED_CALLERS",
+            ),
             (&[("BOT_APP_ID", BOT)], "BOT_APP_SECRET"),
-            (&[("AZURE_AUTHORITY_HOST", "http://login.example.com")], "AZURE_AUTHORITY_HOST"),
-            (&[("SKILL_TRUSTED_HOSTS", "https://x.com/")], "SKILL_TRUSTED_HOSTS"),
+            (
+                &[("AZURE_AUTHORITY_HOST", "http://login.example.com")],
+                "AZURE_AUTHORITY_HOST",
+            ),
+            (
+                &[("SKILL_TRUSTED_HOSTS", "https://x.com/")],
+                "SKILL_TRUSTED_HOSTS",
+            ),
         ];
         for (pairs, expected) in cases {
-            let error = Settings::load_from(None, &env(pairs)).unwrap_err().to_string();
-            assert!(error.contains(expected), "{pairs:?}: expected the error to name {expected}, got: {error}");
+            let error = Settings::load_from(None, &env(pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(expected),
+                "{pairs:?}: expected the error to name {expected}, got: {error}"
+            );
         }
     }
 
@@ -532,7 +598,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("skill.toml");
         std::fs::write(&path, "[livechat]\nbase_ur = \"http://x\"\n").unwrap();
-        let error = format!("{:#}", Settings::load_from(Some(&path), &HashMap::new()).unwrap_err());
+        let error = format!(
+            "{:#}",
+            Settings::load_from(Some(&path), &HashMap::new()).unwrap_err()
+        );
         assert!(error.contains("base_ur"), "{error}");
     }
 
@@ -544,7 +613,8 @@ mod tests {
 
     #[test]
     fn secrets_are_not_printed_by_debug() {
-        let settings = Settings::load_from(None, &env(&[("WEBHOOK_SECRET", "hunter2-secret")])).unwrap();
+        let settings =
+            Settings::load_from(None, &env(&[("WEBHOOK_SECRET", "hunter2-secret")])).unwrap();
         assert!(!format!("{settings:?}").contains("hunter2-secret"));
     }
 

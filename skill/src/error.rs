@@ -107,7 +107,9 @@ pub fn json_error_handler(
         JsonPayloadError::ContentType => {
             ApiError::BadRequest("the body must be JSON (Content-Type: application/json)".into())
         }
-        _ => ApiError::BadRequest(format!("the body is not valid JSON for this endpoint: {error}")),
+        _ => ApiError::BadRequest(format!(
+            "the body is not valid JSON for this endpoint: {error}"
+        )),
     };
     api_error.into()
 }

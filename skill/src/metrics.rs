@@ -3,7 +3,9 @@
 //! Each [`Metrics`] has its own registry, so several apps in one test process do not share counts.
 //! The open-session gauge is read from the store at scrape time, so it is right after a restart.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 /// The skill's metrics.
 pub struct Metrics {
@@ -23,19 +25,34 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new();
-        let sessions_open = IntGauge::new("handover_sessions_open", "Handover sessions currently open")?;
+        let sessions_open =
+            IntGauge::new("handover_sessions_open", "Handover sessions currently open")?;
         let messages = IntCounterVec::new(
-            Opts::new("handover_messages_total", "Messages accepted for delivery, by direction"),
+            Opts::new(
+                "handover_messages_total",
+                "Messages accepted for delivery, by direction",
+            ),
             &["direction"],
         )?;
         let deliveries = IntCounterVec::new(
-            Opts::new("handover_deliveries_total", "Delivery attempts, by lane and outcome"),
+            Opts::new(
+                "handover_deliveries_total",
+                "Delivery attempts, by lane and outcome",
+            ),
             &["lane", "outcome"],
         )?;
-        let activities = IntCounterVec::new(Opts::new("handover_activities_total", "Activities received, by type"), &["type"])?;
+        let activities = IntCounterVec::new(
+            Opts::new("handover_activities_total", "Activities received, by type"),
+            &["type"],
+        )?;
         let request_duration = HistogramVec::new(
-            HistogramOpts::new("handover_http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "handover_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["route", "method", "status"],
         )?;
         registry.register(Box::new(sessions_open.clone()))?;
@@ -43,7 +60,14 @@ impl Metrics {
         registry.register(Box::new(deliveries.clone()))?;
         registry.register(Box::new(activities.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
-        Ok(Self { registry, sessions_open, messages, deliveries, activities, request_duration })
+        Ok(Self {
+            registry,
+            sessions_open,
+            messages,
+            deliveries,
+            activities,
+            request_duration,
+        })
     }
 
     /// The registry in Prometheus' text format.

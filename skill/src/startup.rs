@@ -23,7 +23,9 @@ use crate::handover::{Handover, OutboxWorker, ReplySender, RetryPolicy};
 use crate::livechat::{ContosoLiveChat, LiveChat};
 use crate::metrics::Metrics;
 use crate::protocol::manifest::skill_manifest;
-use crate::protocol::{ClientCredentials, ConnectorClient, InboundAuth, OutboundCredential, TokenClient, TrustedHosts};
+use crate::protocol::{
+    ClientCredentials, ConnectorClient, InboundAuth, OutboundCredential, TokenClient, TrustedHosts,
+};
 use crate::routes;
 use crate::routes::manifest::SkillManifest;
 use crate::store::{SqliteStore, Store};
@@ -75,8 +77,12 @@ impl ApplicationHandle {
 impl Application {
     /// Builds everything and binds the listener; nothing is served until [`Self::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(&settings.application.bind)
-            .with_context(|| format!("cannot listen on {} (SKILL_BIND)", settings.application.bind))?;
+        let listener = TcpListener::bind(&settings.application.bind).with_context(|| {
+            format!(
+                "cannot listen on {} (SKILL_BIND)",
+                settings.application.bind
+            )
+        })?;
         let port = listener.local_addr()?.port();
 
         // Redirects are never followed: a token must not travel to a host nobody vetted.
@@ -91,7 +97,10 @@ impl Application {
         let store = Arc::new(SqliteStore::open(&settings.application.data_dir).await?);
         let interrupted = store.recover_interrupted_sessions().await?;
         if interrupted > 0 {
-            tracing::warn!(sessions = interrupted, "closed sessions whose opening was interrupted by the last stop");
+            tracing::warn!(
+                sessions = interrupted,
+                "closed sessions whose opening was interrupted by the last stop"
+            );
         }
         let store: Arc<dyn Store> = store;
         let metrics = Arc::new(Metrics::new()?);
@@ -103,10 +112,21 @@ impl Application {
             settings.livechat.webhook_secret.clone(),
             settings.livechat.webhook_replay_window_secs,
         ));
-        let tokens = Arc::new(TokenClient::new(http.clone(), Url::parse(&settings.auth.authority_host)?));
-        let connector = Arc::new(ConnectorClient::new(http.clone(), tokens, TrustedHosts::new(&settings.auth.trusted_hosts)));
+        let tokens = Arc::new(TokenClient::new(
+            http.clone(),
+            Url::parse(&settings.auth.authority_host)?,
+        ));
+        let connector = Arc::new(ConnectorClient::new(
+            http.clone(),
+            tokens,
+            TrustedHosts::new(&settings.auth.trusted_hosts),
+        ));
 
-        let skill_credentials = match (&settings.auth.app_id, &settings.auth.app_secret, &settings.auth.tenant_id) {
+        let skill_credentials = match (
+            &settings.auth.app_id,
+            &settings.auth.app_secret,
+            &settings.auth.tenant_id,
+        ) {
             (Some(client_id), Some(client_secret), Some(tenant)) => Some(ClientCredentials {
                 client_id: client_id.clone(),
                 client_secret: client_secret.clone(),
@@ -114,9 +134,17 @@ impl Application {
             }),
             _ => None,
         };
-        let bot_credential = match (&settings.bot.app_id, &settings.bot.app_secret, &settings.bot.tenant_id) {
+        let bot_credential = match (
+            &settings.bot.app_id,
+            &settings.bot.app_secret,
+            &settings.bot.tenant_id,
+        ) {
             (Some(client_id), Some(client_secret), Some(tenant)) => OutboundCredential::App {
-                credentials: ClientCredentials { client_id: client_id.clone(), client_secret: client_secret.clone(), tenant: tenant.clone() },
+                credentials: ClientCredentials {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    tenant: tenant.clone(),
+                },
                 scope: BOT_FRAMEWORK_SCOPE.to_owned(),
             },
             _ => OutboundCredential::Anonymous,
@@ -131,25 +159,43 @@ impl Application {
             metrics.clone(),
             wake_teams.clone(),
             wake_livechat.clone(),
-            TeamsTarget { service_url_override: settings.teams.service_url.clone(), bot_app_id: settings.bot.app_id.clone() },
+            TeamsTarget {
+                service_url_override: settings.teams.service_url.clone(),
+                bot_app_id: settings.bot.app_id.clone(),
+            },
             settings.livechat_timeout(),
         ));
         let delivery = &settings.delivery;
         let workers = vec![
             OutboxWorker {
                 store: store.clone(),
-                courier: Arc::new(TeamsCourier { connector: connector.clone(), credential: bot_credential, store: store.clone(), wake_livechat: wake_livechat.clone() }),
+                courier: Arc::new(TeamsCourier {
+                    connector: connector.clone(),
+                    credential: bot_credential,
+                    store: store.clone(),
+                    wake_livechat: wake_livechat.clone(),
+                }),
                 wake: wake_teams,
-                policy: RetryPolicy { max_attempts: delivery.teams_max_attempts, base: delivery.base_backoff(), max: delivery.max_backoff() },
+                policy: RetryPolicy {
+                    max_attempts: delivery.teams_max_attempts,
+                    base: delivery.base_backoff(),
+                    max: delivery.max_backoff(),
+                },
                 pace: delivery.conversation_interval(),
                 poll_interval: delivery.poll_interval(),
                 metrics: metrics.clone(),
             },
             OutboxWorker {
                 store: store.clone(),
-                courier: Arc::new(LiveChatCourier { livechat: livechat.clone() }),
+                courier: Arc::new(LiveChatCourier {
+                    livechat: livechat.clone(),
+                }),
                 wake: wake_livechat,
-                policy: RetryPolicy { max_attempts: delivery.livechat_max_attempts, base: delivery.base_backoff(), max: delivery.max_backoff() },
+                policy: RetryPolicy {
+                    max_attempts: delivery.livechat_max_attempts,
+                    base: delivery.base_backoff(),
+                    max: delivery.max_backoff(),
+                },
                 pace: Duration::ZERO,
                 poll_interval: delivery.poll_interval(),
                 metrics: metrics.clone(),
@@ -158,7 +204,10 @@ impl Application {
 
         let auth = web::Data::new(InboundAuth::from_settings(&settings, http.clone()));
         let replies = web::Data::new(ReplySender::new(connector, skill_credentials));
-        let background = web::Data::new(Background { runtime: tokio::runtime::Handle::current(), tracker: TaskTracker::new() });
+        let background = web::Data::new(Background {
+            runtime: tokio::runtime::Handle::current(),
+            tracker: TaskTracker::new(),
+        });
         let manifest = web::Data::new(SkillManifest(skill_manifest(&settings)));
         let limits = web::Data::new(RequestLimits {
             max_activity_bytes: settings.application.max_activity_bytes,
@@ -168,7 +217,9 @@ impl Application {
         let livechat_data: web::Data<dyn LiveChat> = web::Data::from(livechat);
         let metrics_data = web::Data::from(metrics.clone());
         let http_workers = match settings.application.http_workers {
-            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            0 => std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
             n => n,
         };
 
@@ -178,7 +229,9 @@ impl Application {
             App::new()
                 .wrap_fn(move |request, service| {
                     let started = Instant::now();
-                    let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                    let route = request
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".to_owned());
                     let method = request.method().to_string();
                     let metrics = metrics.clone();
                     let response = service.call(request);
@@ -209,7 +262,12 @@ impl Application {
         .run();
 
         tracing::info!(address = %settings.application.bind, port, "the skill is listening");
-        Ok(Self { port, server, workers, background })
+        Ok(Self {
+            port,
+            server,
+            workers,
+            background,
+        })
     }
 
     /// The port actually bound (useful with port 0).
@@ -218,19 +276,28 @@ impl Application {
     }
 
     pub fn handle(&self) -> ApplicationHandle {
-        ApplicationHandle { server: self.server.handle() }
+        ApplicationHandle {
+            server: self.server.handle(),
+        }
     }
 
     /// Serves until stopped (Ctrl+C, SIGTERM or [`ApplicationHandle::stop`]), then stops the outbox
     /// workers and waits for background work. What is not delivered stays in the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
-        let workers: Vec<JoinHandle<()>> = self.workers.into_iter().map(|worker| tokio::spawn(worker.run(shutdown.clone()))).collect();
+        let workers: Vec<JoinHandle<()>> = self
+            .workers
+            .into_iter()
+            .map(|worker| tokio::spawn(worker.run(shutdown.clone())))
+            .collect();
         let served = self.server.await;
         tracing::info!("HTTP server stopped; stopping the workers");
         shutdown.cancel();
         self.background.tracker.close();
-        if tokio::time::timeout(Duration::from_secs(15), self.background.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(15), self.background.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("background work still running at shutdown was abandoned");
         }
         for worker in workers {
@@ -251,7 +318,11 @@ fn announce_mode(settings: &Settings, webhooks_signed: bool) {
     if settings.bot.app_id.is_none() {
         tracing::warn!("BOT_APP_ID is not set: agents' replies are sent without a token, so they can only reach a loopback Teams stand-in.");
     }
-    let bind_is_loopback = settings.application.bind.parse::<std::net::SocketAddr>().is_ok_and(|address| address.ip().is_loopback());
+    let bind_is_loopback = settings
+        .application
+        .bind
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|address| address.ip().is_loopback());
     if !bind_is_loopback {
         tracing::info!(bind = %settings.application.bind, "listening beyond loopback");
     }

@@ -3,17 +3,31 @@
 //!
 //! Message text and tokens are never logged at info level or above; ids, counts and status codes are.
 
+use std::io::IsTerminal;
+
 use tracing::subscriber::set_global_default;
 use tracing_subscriber::{fmt, EnvFilter};
 
 /// Installs the global subscriber; call once, at start-up.
 pub fn init(default_filter: &str) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json"));
     if json {
-        set_global_default(fmt().with_env_filter(filter).json().with_current_span(true).finish())?;
+        set_global_default(
+            fmt()
+                .with_env_filter(filter)
+                .json()
+                .with_current_span(true)
+                .finish(),
+        )?;
     } else {
-        set_global_default(fmt().with_env_filter(filter).finish())?;
+        set_global_default(
+            fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::stdout().is_terminal())
+                .finish(),
+        )?;
     }
     Ok(())
 }

@@ -29,22 +29,38 @@ impl Courier for TeamsCourier {
     async fn deliver(&self, delivery: &Delivery) -> Attempt {
         let message: TeamsMessage = match serde_json::from_value(delivery.payload.clone()) {
             Ok(message) => message,
-            Err(error) => return Attempt::Failed { reason: format!("unreadable payload: {error}") },
+            Err(error) => {
+                return Attempt::Failed {
+                    reason: format!("unreadable payload: {error}"),
+                }
+            }
         };
         let sent = self
             .connector
-            .send_to_conversation(&message.service_url, &message.conversation_id, &message.activity, &self.credential)
+            .send_to_conversation(
+                &message.service_url,
+                &message.conversation_id,
+                &message.activity,
+                &self.credential,
+            )
             .await;
         match sent {
             Ok(_) => Attempt::Delivered,
-            Err(error) if error.is_transient() => Attempt::Retry { reason: error.to_string(), after: error.retry_after() },
-            Err(error) => Attempt::Failed { reason: describe_teams_failure(&error) },
+            Err(error) if error.is_transient() => Attempt::Retry {
+                reason: error.to_string(),
+                after: error.retry_after(),
+            },
+            Err(error) => Attempt::Failed {
+                reason: describe_teams_failure(&error),
+            },
         }
     }
 
     /// Tells the agent, in the live chat, that the customer did not get the message.
     async fn gave_up(&self, delivery: &Delivery, reason: &str) {
-        let Ok(message) = serde_json::from_value::<TeamsMessage>(delivery.payload.clone()) else { return };
+        let Ok(message) = serde_json::from_value::<TeamsMessage>(delivery.payload.clone()) else {
+            return;
+        };
         let notice = NewDelivery {
             lane: Lane::LiveChat,
             queue_key: message.livechat_conversation_id.clone(),
@@ -57,17 +73,22 @@ impl Courier for TeamsCourier {
         };
         match self.store.enqueue(notice).await {
             Ok(_) => self.wake_livechat.notify_one(),
-            Err(error) => tracing::error!(error.cause_chain = ?error, "cannot store the undelivered notice for the agent"),
+            Err(error) => {
+                tracing::error!(error.cause_chain = ?error, "cannot store the undelivered notice for the agent")
+            }
         }
     }
 }
 
 fn describe_teams_failure(error: &ConnectorError) -> String {
     if error.is_blocked_by_user() {
-        return "the customer has blocked or removed the bot in Teams (403 MessageWritesBlocked)".to_owned();
+        return "the customer has blocked or removed the bot in Teams (403 MessageWritesBlocked)"
+            .to_owned();
     }
     match error {
-        ConnectorError::Status { status: 413, .. } => "the message is too large for Teams (413)".to_owned(),
+        ConnectorError::Status { status: 413, .. } => {
+            "the message is too large for Teams (413)".to_owned()
+        }
         ConnectorError::Status { status, .. } => format!("Teams refused the message ({status})"),
         other => other.to_string(),
     }
@@ -87,18 +108,35 @@ impl Courier for LiveChatCourier {
     async fn deliver(&self, delivery: &Delivery) -> Attempt {
         let call: LiveChatCall = match serde_json::from_value(delivery.payload.clone()) {
             Ok(call) => call,
-            Err(error) => return Attempt::Failed { reason: format!("unreadable payload: {error}") },
+            Err(error) => {
+                return Attempt::Failed {
+                    reason: format!("unreadable payload: {error}"),
+                }
+            }
         };
         let result = match &call {
-            LiveChatCall::Message { livechat_conversation_id, message, sender } => {
-                self.livechat.send(livechat_conversation_id, message, sender).await
+            LiveChatCall::Message {
+                livechat_conversation_id,
+                message,
+                sender,
+            } => {
+                self.livechat
+                    .send(livechat_conversation_id, message, sender)
+                    .await
             }
-            LiveChatCall::End { livechat_conversation_id } => self.livechat.end(livechat_conversation_id).await,
+            LiveChatCall::End {
+                livechat_conversation_id,
+            } => self.livechat.end(livechat_conversation_id).await,
         };
         match result {
             Ok(()) => Attempt::Delivered,
-            Err(error) if error.is_transient() => Attempt::Retry { reason: error.to_string(), after: None },
-            Err(error) => Attempt::Failed { reason: error.to_string() },
+            Err(error) if error.is_transient() => Attempt::Retry {
+                reason: error.to_string(),
+                after: None,
+            },
+            Err(error) => Attempt::Failed {
+                reason: error.to_string(),
+            },
         }
     }
 

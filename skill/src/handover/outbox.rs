@@ -29,9 +29,14 @@ const MAX_IN_FLIGHT: u32 = 16;
 pub enum Attempt {
     Delivered,
     /// Worth another attempt, after `after` if the server said so.
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
     /// Final: no further attempt can succeed.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Delivers one lane's payloads.
@@ -92,10 +97,17 @@ impl OutboxWorker {
             let busy_queues: Vec<String> = lock(&busy).iter().cloned().collect();
             let capacity = MAX_IN_FLIGHT.saturating_sub(busy_queues.len() as u32);
             let now_ms = chrono::Utc::now().timestamp_millis();
-            match this.store.due_deliveries(lane, now_ms, capacity, &busy_queues).await {
+            match this
+                .store
+                .due_deliveries(lane, now_ms, capacity, &busy_queues)
+                .await
+            {
                 Ok(due) => {
                     for delivery in due {
-                        if let Some(wait) = last_sent.get(&delivery.queue_key).and_then(|at| this.pace.checked_sub(at.elapsed())) {
+                        if let Some(wait) = last_sent
+                            .get(&delivery.queue_key)
+                            .and_then(|at| this.pace.checked_sub(at.elapsed()))
+                        {
                             sleep_for = sleep_for.min(wait);
                             continue;
                         }
@@ -109,10 +121,13 @@ impl OutboxWorker {
                         });
                     }
                 }
-                Err(error) => tracing::error!(lane = lane.as_str(), error.cause_chain = ?error, "cannot read the outbox"),
+                Err(error) => {
+                    tracing::error!(lane = lane.as_str(), error.cause_chain = ?error, "cannot read the outbox")
+                }
             }
             if let Ok(Some(due_at)) = this.store.next_due_at(lane).await {
-                let wait = u64::try_from(due_at - chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+                let wait =
+                    u64::try_from(due_at - chrono::Utc::now().timestamp_millis()).unwrap_or(0);
                 sleep_for = sleep_for.min(Duration::from_millis(wait.max(5)));
             }
             // Forget pacing marks that no longer matter, so the map does not grow forever.
@@ -124,7 +139,10 @@ impl OutboxWorker {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
-        let drained = tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} }).await;
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
         if drained.is_err() {
             tracing::warn!(lane = lane.as_str(), "deliveries still in flight at shutdown; they stay pending and are retried on the next start");
         }
@@ -168,7 +186,9 @@ impl OutboxWorker {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -177,12 +197,32 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_honours_retry_after_up_to_the_cap() {
-        let policy = RetryPolicy { max_attempts: 5, base: Duration::from_millis(1000), max: Duration::from_secs(10) };
-        for (attempts, nominal) in [(1u32, 1000u64), (2, 2000), (3, 4000), (4, 8000), (5, 10000), (30, 10000)] {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(1000),
+            max: Duration::from_secs(10),
+        };
+        for (attempts, nominal) in [
+            (1u32, 1000u64),
+            (2, 2000),
+            (3, 4000),
+            (4, 8000),
+            (5, 10000),
+            (30, 10000),
+        ] {
             let delay = policy.delay(attempts, None).as_millis() as u64;
-            assert!(delay >= nominal * 8 / 10 && delay <= (nominal * 12 / 10).min(10_000), "attempt {attempts}: {delay} ms");
+            assert!(
+                delay >= nominal * 8 / 10 && delay <= (nominal * 12 / 10).min(10_000),
+                "attempt {attempts}: {delay} ms"
+            );
         }
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(300))), Duration::from_secs(10));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(300))),
+            Duration::from_secs(10)
+        );
     }
 }

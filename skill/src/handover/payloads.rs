@@ -21,7 +21,11 @@ pub struct TeamsMessage {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum LiveChatCall {
     #[serde(rename_all = "camelCase")]
-    Message { livechat_conversation_id: String, message: String, sender: String },
+    Message {
+        livechat_conversation_id: String,
+        message: String,
+        sender: String,
+    },
     #[serde(rename_all = "camelCase")]
     End { livechat_conversation_id: String },
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::outbox::RetryPolicy;
-use crate::protocol::{Activity, CallerIdentity, ClientCredentials, ConnectorClient, OutboundCredential};
+use crate::protocol::{
+    Activity, CallerIdentity, ClientCredentials, ConnectorClient, OutboundCredential,
+};
 
 const REPLY_ATTEMPTS: u32 = 3;
 
@@ -20,26 +22,46 @@ pub struct ReplySender {
 }
 
 impl ReplySender {
-    pub fn new(connector: Arc<ConnectorClient>, skill_credentials: Option<ClientCredentials>) -> Self {
-        let policy = RetryPolicy { max_attempts: REPLY_ATTEMPTS, base: Duration::from_millis(250), max: Duration::from_secs(2) };
-        Self { connector, skill_credentials, policy }
+    pub fn new(
+        connector: Arc<ConnectorClient>,
+        skill_credentials: Option<ClientCredentials>,
+    ) -> Self {
+        let policy = RetryPolicy {
+            max_attempts: REPLY_ATTEMPTS,
+            base: Duration::from_millis(250),
+            max: Duration::from_secs(2),
+        };
+        Self {
+            connector,
+            skill_credentials,
+            policy,
+        }
     }
 
     /// The credential that answers this caller: none in anonymous mode, else the skill's own.
     pub fn credential_for(&self, caller: &CallerIdentity) -> OutboundCredential {
         match (&self.skill_credentials, caller.anonymous) {
-            (Some(credentials), false) => OutboundCredential::App { credentials: credentials.clone(), scope: caller.reply_scope() },
+            (Some(credentials), false) => OutboundCredential::App {
+                credentials: credentials.clone(),
+                scope: caller.reply_scope(),
+            },
             _ => OutboundCredential::Anonymous,
         }
     }
 
     /// True when replies to `service_url` can be sent for this caller (checked before accepting).
     pub fn can_reply(&self, service_url: &str, caller: &CallerIdentity) -> bool {
-        self.connector.may_send(service_url, &self.credential_for(caller))
+        self.connector
+            .may_send(service_url, &self.credential_for(caller))
     }
 
     /// Sends each reply in order; returns how many were accepted.
-    pub async fn send(&self, inbound: &Activity, caller: &CallerIdentity, replies: &[Activity]) -> usize {
+    pub async fn send(
+        &self,
+        inbound: &Activity,
+        caller: &CallerIdentity,
+        replies: &[Activity],
+    ) -> usize {
         let credential = self.credential_for(caller);
         let service_url = inbound.service_url.as_deref().unwrap_or_default();
         let conversation_id = inbound.conversation_id();
@@ -47,12 +69,30 @@ impl ReplySender {
         for reply in replies {
             for attempt in 1..=REPLY_ATTEMPTS {
                 let result = match inbound.id.as_deref().filter(|id| !id.is_empty()) {
-                    Some(activity_id) => self.connector.reply_to_activity(service_url, conversation_id, activity_id, reply, &credential).await,
-                    None => self.connector.send_to_conversation(service_url, conversation_id, reply, &credential).await,
+                    Some(activity_id) => {
+                        self.connector
+                            .reply_to_activity(
+                                service_url,
+                                conversation_id,
+                                activity_id,
+                                reply,
+                                &credential,
+                            )
+                            .await
+                    }
+                    None => {
+                        self.connector
+                            .send_to_conversation(service_url, conversation_id, reply, &credential)
+                            .await
+                    }
                 };
                 match result {
                     Ok(_) => {
-                        tracing::info!(reply_type = reply.kind(), code = reply.code.as_deref().unwrap_or(""), "reply sent");
+                        tracing::info!(
+                            reply_type = reply.kind(),
+                            code = reply.code.as_deref().unwrap_or(""),
+                            "reply sent"
+                        );
                         sent += 1;
                         break;
                     }

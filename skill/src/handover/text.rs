@@ -7,11 +7,14 @@ pub const LIVECHAT_UNAVAILABLE: &str =
 pub const NO_SESSION: &str =
     "There is no live chat session for this conversation any more. Say \"talk to a person\" to start a new one.";
 /// Shown when a message arrives after the agent closed the chat.
-pub const AGENT_ENDED: &str = "The agent has closed the live chat. You're back with the Contoso agent.";
+pub const AGENT_ENDED: &str =
+    "The agent has closed the live chat. You're back with the Contoso agent.";
 /// Proactive notice to the Teams user when the agent closes the chat.
-pub const AGENT_ENDED_NOTICE: &str = "The agent has closed the live chat. You're back with the Contoso agent, how else can I help?";
+pub const AGENT_ENDED_NOTICE: &str =
+    "The agent has closed the live chat. You're back with the Contoso agent, how else can I help?";
 /// System message to the agent when the customer ends the chat.
-pub const CUSTOMER_LEFT: &str = "The customer has ended the chat and returned to the Contoso agent.";
+pub const CUSTOMER_LEFT: &str =
+    "The customer has ended the chat and returned to the Contoso agent.";
 /// The sender name of the skill's own messages in the live chat.
 pub const SYSTEM_SENDER: &str = "System";
 /// The sender name used when the user's name is unknown.
@@ -37,7 +40,11 @@ pub fn escape_markdown(text: &str) -> String {
 
 /// The text of an agent's reply in Teams: `**{sender}**: {message}`.
 pub fn agent_reply(sender: &str, message: &str) -> String {
-    format!("**{}**: {}", escape_markdown(sender), escape_markdown(message))
+    format!(
+        "**{}**: {}",
+        escape_markdown(sender),
+        escape_markdown(message)
+    )
 }
 
 #[cfg(test)]
@@ -46,7 +53,13 @@ mod tests {
 
     #[test]
     fn markdown_and_html_in_agent_text_are_escaped() {
-        assert_eq!(agent_reply("Ann *A*", "use `rm -rf` <script>x</script> & _go_"), "**Ann \\*A\\***: use \\`rm -rf\\` &lt;script&gt;x&lt;/script&gt; &amp; \\_go\\_");
-        assert_eq!(escape_markdown("plain text, 100% fine."), "plain text, 100% fine.");
+        assert_eq!(
+            agent_reply("Ann *A*", "use `rm -rf` <script>x</script> & _go_"),
+            "**Ann \\*A\\***: use \\`rm -rf\\` &lt;script&gt;x&lt;/script&gt; &amp; \\_go\\_"
+        );
+        assert_eq!(
+            escape_markdown("plain text, 100% fine."),
+            "plain text, 100% fine."
+        );
     }
 }

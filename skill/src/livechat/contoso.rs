@@ -15,7 +15,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{signature, HandoffContext, LiveChat, LiveChatError, WebhookError, WebhookEvent, WebhookRequest};
+use super::{
+    signature, HandoffContext, LiveChat, LiveChatError, WebhookError, WebhookEvent, WebhookRequest,
+};
 
 /// The longest agent message relayed to Teams (Teams refuses payloads over about 100 KB).
 pub const MAX_AGENT_MESSAGE_CHARS: usize = 20_000;
@@ -91,10 +93,21 @@ impl ContosoLiveChat {
         webhook_secret: Option<SecretString>,
         replay_window_secs: u64,
     ) -> Self {
-        Self { http, base_url, api_key, timeout, webhook_secret, replay_window_secs }
+        Self {
+            http,
+            base_url,
+            api_key,
+            timeout,
+            webhook_secret,
+            replay_window_secs,
+        }
     }
 
-    async fn post<T: Serialize + ?Sized>(&self, path: &str, body: &T) -> Result<String, LiveChatError> {
+    async fn post<T: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<String, LiveChatError> {
         let url = format!("{}/{path}", self.base_url.as_str().trim_end_matches('/'));
         let mut request = self.http.post(url).timeout(self.timeout).json(body);
         if let Some(key) = &self.api_key {
@@ -116,7 +129,10 @@ impl ContosoLiveChat {
             }
         })?;
         if !status.is_success() {
-            return Err(LiveChatError::Rejected { status: status.as_u16(), detail: text.chars().take(300).collect() });
+            return Err(LiveChatError::Rejected {
+                status: status.as_u16(),
+                detail: text.chars().take(300).collect(),
+            });
         }
         Ok(text)
     }
@@ -134,20 +150,39 @@ impl LiveChat for ContosoLiveChat {
             problem_description: context.problem_description.as_deref(),
         };
         let text = self.post("api/chat/start", &body).await?;
-        let response: StartResponse = serde_json::from_str(&text).map_err(|error| LiveChatError::Malformed(error.to_string()))?;
+        let response: StartResponse = serde_json::from_str(&text)
+            .map_err(|error| LiveChatError::Malformed(error.to_string()))?;
         if response.conversation_id.trim().is_empty() {
-            return Err(LiveChatError::Malformed("the start answer has no conversationId".into()));
+            return Err(LiveChatError::Malformed(
+                "the start answer has no conversationId".into(),
+            ));
         }
         Ok(response.conversation_id)
     }
 
-    async fn send(&self, livechat_conversation_id: &str, message: &str, sender: &str) -> Result<(), LiveChatError> {
-        let body = ReceiveRequest { conversation_id: livechat_conversation_id, message, sender };
+    async fn send(
+        &self,
+        livechat_conversation_id: &str,
+        message: &str,
+        sender: &str,
+    ) -> Result<(), LiveChatError> {
+        let body = ReceiveRequest {
+            conversation_id: livechat_conversation_id,
+            message,
+            sender,
+        };
         self.post("api/chat/receive", &body).await.map(|_| ())
     }
 
     async fn end(&self, livechat_conversation_id: &str) -> Result<(), LiveChatError> {
-        self.post("api/chat/end", &EndRequest { conversation_id: livechat_conversation_id }).await.map(|_| ())
+        self.post(
+            "api/chat/end",
+            &EndRequest {
+                conversation_id: livechat_conversation_id,
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
     fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<WebhookEvent, WebhookError> {
@@ -162,10 +197,13 @@ impl LiveChat for ContosoLiveChat {
             )
             .map_err(WebhookError::Unauthorized)?;
         }
-        let body: WebhookBody = serde_json::from_slice(request.body)
-            .map_err(|error| WebhookError::BadRequest(format!("the webhook body is not valid JSON: {error}")))?;
+        let body: WebhookBody = serde_json::from_slice(request.body).map_err(|error| {
+            WebhookError::BadRequest(format!("the webhook body is not valid JSON: {error}"))
+        })?;
         let required = |value: Option<String>, name: &str| {
-            value.filter(|v| !v.trim().is_empty()).ok_or_else(|| WebhookError::BadRequest(format!("the webhook body has no {name}")))
+            value
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| WebhookError::BadRequest(format!("the webhook body has no {name}")))
         };
         let livechat_conversation_id = required(body.conversation_id, "conversationId")?;
         match body.kind.as_deref().unwrap_or("message") {
@@ -173,16 +211,34 @@ impl LiveChat for ContosoLiveChat {
                 let id = required(body.id, "id")?;
                 let message = required(body.message, "message")?;
                 if message.chars().count() > MAX_AGENT_MESSAGE_CHARS {
-                    return Err(WebhookError::BadRequest(format!("the message is longer than {MAX_AGENT_MESSAGE_CHARS} characters")));
+                    return Err(WebhookError::BadRequest(format!(
+                        "the message is longer than {MAX_AGENT_MESSAGE_CHARS} characters"
+                    )));
                 }
-                let sender = body.sender.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "Agent".to_owned());
-                Ok(WebhookEvent::AgentMessage { livechat_conversation_id, id, sender, message })
+                let sender = body
+                    .sender
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or_else(|| "Agent".to_owned());
+                Ok(WebhookEvent::AgentMessage {
+                    livechat_conversation_id,
+                    id,
+                    sender,
+                    message,
+                })
             }
             "conversationEnded" => {
-                let id = body.id.filter(|id| !id.trim().is_empty()).unwrap_or_else(|| format!("ended:{livechat_conversation_id}"));
-                Ok(WebhookEvent::ConversationEnded { livechat_conversation_id, id })
+                let id = body
+                    .id
+                    .filter(|id| !id.trim().is_empty())
+                    .unwrap_or_else(|| format!("ended:{livechat_conversation_id}"));
+                Ok(WebhookEvent::ConversationEnded {
+                    livechat_conversation_id,
+                    id,
+                })
             }
-            other => Err(WebhookError::BadRequest(format!("unknown webhook type '{other}'; expected message or conversationEnded"))),
+            other => Err(WebhookError::BadRequest(format!(
+                "unknown webhook type '{other}'; expected message or conversationEnded"
+            ))),
         }
     }
 

@@ -50,9 +50,17 @@ impl LiveChatError {
 pub enum WebhookEvent {
     /// A human agent wrote to the customer. `id` is stable for the message, so a repeated webhook
     /// is recognised.
-    AgentMessage { livechat_conversation_id: String, id: String, sender: String, message: String },
+    AgentMessage {
+        livechat_conversation_id: String,
+        id: String,
+        sender: String,
+        message: String,
+    },
     /// The agent closed the conversation.
-    ConversationEnded { livechat_conversation_id: String, id: String },
+    ConversationEnded {
+        livechat_conversation_id: String,
+        id: String,
+    },
 }
 
 /// Why a webhook request was refused.
@@ -73,7 +81,10 @@ pub struct WebhookRequest<'a> {
 
 impl WebhookRequest<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -83,7 +94,12 @@ pub trait LiveChat: Send + Sync {
     /// Opens a session and returns its id.
     async fn start(&self, context: &HandoffContext) -> Result<String, LiveChatError>;
     /// Posts a customer (or system) message into a session.
-    async fn send(&self, livechat_conversation_id: &str, message: &str, sender: &str) -> Result<(), LiveChatError>;
+    async fn send(
+        &self,
+        livechat_conversation_id: &str,
+        message: &str,
+        sender: &str,
+    ) -> Result<(), LiveChatError>;
     /// Ends a session.
     async fn end(&self, livechat_conversation_id: &str) -> Result<(), LiveChatError>;
     /// Authenticates and parses a webhook request.

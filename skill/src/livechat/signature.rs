@@ -16,7 +16,9 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// The `X-Handover-Signature` value for a body sent at `timestamp`.
 pub fn sign(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(secret, timestamp, body).map(|mac| hex::encode(mac.finalize().into_bytes())).unwrap_or_default();
+    let digest = mac(secret, timestamp, body)
+        .map(|mac| hex::encode(mac.finalize().into_bytes()))
+        .unwrap_or_default();
     format!("sha256={digest}")
 }
 
@@ -38,17 +40,29 @@ pub fn verify(
     now: i64,
     replay_window_secs: u64,
 ) -> Result<(), String> {
-    let timestamp_text = timestamp_header.ok_or(format!("the webhook has no {TIMESTAMP_HEADER} header"))?;
-    let timestamp: i64 = timestamp_text.trim().parse().map_err(|_| format!("{TIMESTAMP_HEADER} is not Unix seconds"))?;
+    let timestamp_text =
+        timestamp_header.ok_or(format!("the webhook has no {TIMESTAMP_HEADER} header"))?;
+    let timestamp: i64 = timestamp_text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{TIMESTAMP_HEADER} is not Unix seconds"))?;
     if now.abs_diff(timestamp) > replay_window_secs {
-        return Err(format!("{TIMESTAMP_HEADER} is outside the {replay_window_secs} s replay window"));
+        return Err(format!(
+            "{TIMESTAMP_HEADER} is outside the {replay_window_secs} s replay window"
+        ));
     }
-    let signature = signature_header.ok_or(format!("the webhook has no {SIGNATURE_HEADER} header"))?;
-    let hex_digest = signature.trim().strip_prefix("sha256=").ok_or(format!("{SIGNATURE_HEADER} must start with sha256="))?;
-    let digest = hex::decode(hex_digest).map_err(|_| format!("{SIGNATURE_HEADER} is not hexadecimal"))?;
+    let signature =
+        signature_header.ok_or(format!("the webhook has no {SIGNATURE_HEADER} header"))?;
+    let hex_digest = signature
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(format!("{SIGNATURE_HEADER} must start with sha256="))?;
+    let digest =
+        hex::decode(hex_digest).map_err(|_| format!("{SIGNATURE_HEADER} is not hexadecimal"))?;
     // verify_slice compares in constant time.
     let mac = mac(secret, timestamp, body).ok_or("the webhook secret is unusable")?;
-    mac.verify_slice(&digest).map_err(|_| "the webhook signature does not match".to_owned())
+    mac.verify_slice(&digest)
+        .map_err(|_| "the webhook signature does not match".to_owned())
 }
 
 #[cfg(test)]
@@ -59,12 +73,72 @@ mod tests {
     fn a_signature_verifies_and_any_change_breaks_it() {
         let secret = SecretString::from("s3cret");
         let signature = sign(&secret, 1_000, b"{\"a\":1}");
-        assert!(verify(&secret, Some("1000"), Some(&signature), b"{\"a\":1}", 1_010, 300).is_ok());
-        assert!(verify(&secret, Some("1000"), Some(&signature), b"{\"a\":2}", 1_010, 300).is_err(), "body changed");
-        assert!(verify(&secret, Some("1001"), Some(&signature), b"{\"a\":1}", 1_010, 300).is_err(), "timestamp changed");
-        assert!(verify(&SecretString::from("other"), Some("1000"), Some(&signature), b"{\"a\":1}", 1_010, 300).is_err());
-        assert!(verify(&secret, Some("1000"), Some(&signature), b"{\"a\":1}", 1_400, 300).is_err(), "too old");
-        assert!(verify(&secret, Some("1000"), Some(&signature), b"{\"a\":1}", 600, 300).is_err(), "too far ahead");
+        assert!(verify(
+            &secret,
+            Some("1000"),
+            Some(&signature),
+            b"{\"a\":1}",
+            1_010,
+            300
+        )
+        .is_ok());
+        assert!(
+            verify(
+                &secret,
+                Some("1000"),
+                Some(&signature),
+                b"{\"a\":2}",
+                1_010,
+                300
+            )
+            .is_err(),
+            "body changed"
+        );
+        assert!(
+            verify(
+                &secret,
+                Some("1001"),
+                Some(&signature),
+                b"{\"a\":1}",
+                1_010,
+                300
+            )
+            .is_err(),
+            "timestamp changed"
+        );
+        assert!(verify(
+            &SecretString::from("other"),
+            Some("1000"),
+            Some(&signature),
+            b"{\"a\":1}",
+            1_010,
+            300
+        )
+        .is_err());
+        assert!(
+            verify(
+                &secret,
+                Some("1000"),
+                Some(&signature),
+                b"{\"a\":1}",
+                1_400,
+                300
+            )
+            .is_err(),
+            "too old"
+        );
+        assert!(
+            verify(
+                &secret,
+                Some("1000"),
+                Some(&signature),
+                b"{\"a\":1}",
+                600,
+                300
+            )
+            .is_err(),
+            "too far ahead"
+        );
         assert!(verify(&secret, None, Some(&signature), b"", 1_000, 300).is_err());
         assert!(verify(&secret, Some("1000"), None, b"", 1_000, 300).is_err());
         assert!(verify(&secret, Some("1000"), Some("md5=00"), b"", 1_000, 300).is_err());

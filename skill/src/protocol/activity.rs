@@ -127,12 +127,17 @@ impl Activity {
 
     /// The conversation id, or "" when absent.
     pub fn conversation_id(&self) -> &str {
-        self.conversation.as_ref().map(|c| c.id.as_str()).unwrap_or("")
+        self.conversation
+            .as_ref()
+            .map(|c| c.id.as_str())
+            .unwrap_or("")
     }
 
     /// True when the caller wants the replies in the HTTP response instead of callbacks.
     pub fn expects_replies(&self) -> bool {
-        self.delivery_mode.as_deref().is_some_and(|mode| mode.eq_ignore_ascii_case("expectReplies"))
+        self.delivery_mode
+            .as_deref()
+            .is_some_and(|mode| mode.eq_ignore_ascii_case("expectReplies"))
     }
 
     /// The event or invoke name, compared case-insensitively by the callers.
@@ -144,7 +149,10 @@ impl Activity {
     /// casing of input names is not specified). Non-string JSON is turned into its text.
     pub fn value_field(&self, key: &str) -> Option<String> {
         let object = self.value.as_ref()?.as_object()?;
-        let found = object.iter().find(|(name, _)| name.eq_ignore_ascii_case(key)).map(|(_, value)| value)?;
+        let found = object
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            .map(|(_, value)| value)?;
         match found {
             Value::Null => None,
             Value::String(text) => Some(text.clone()),
@@ -178,7 +186,13 @@ impl Activity {
         if self.channel_id.as_deref().unwrap_or("").is_empty() {
             return Err("the activity has no channelId".into());
         }
-        if self.from.as_ref().map(|from| from.id.as_str()).unwrap_or("").is_empty() {
+        if self
+            .from
+            .as_ref()
+            .map(|from| from.id.as_str())
+            .unwrap_or("")
+            .is_empty()
+        {
             return Err("the activity has no from.id".into());
         }
         if matches!(self.kind(), types::EVENT | types::INVOKE) && self.name().is_empty() {
@@ -219,7 +233,13 @@ impl Activity {
     }
 
     /// The `endOfConversation` that finishes a skill action.
-    pub fn end_of_conversation_reply(&self, name: Option<&str>, code: &str, text: &str, value: Option<Value>) -> Activity {
+    pub fn end_of_conversation_reply(
+        &self,
+        name: Option<&str>,
+        code: &str,
+        text: &str,
+        value: Option<Value>,
+    ) -> Activity {
         Activity {
             name: name.map(str::to_owned),
             code: Some(code.to_owned()),
@@ -270,7 +290,10 @@ mod tests {
     fn unknown_fields_are_tolerated_and_inputs_read_case_insensitively() {
         let activity = copilot_event();
         assert!(activity.extra.contains_key("cci_bot_id"));
-        assert_eq!(activity.value_field("ProblemDescription").as_deref(), Some("printer on fire"));
+        assert_eq!(
+            activity.value_field("ProblemDescription").as_deref(),
+            Some("printer on fire")
+        );
         assert_eq!(activity.value_field("Count").as_deref(), Some("3"));
         assert_eq!(activity.value_field("Missing"), None);
         assert_eq!(activity.tenant_id().as_deref(), Some("tenant-1"));
@@ -279,7 +302,12 @@ mod tests {
     #[test]
     fn replies_swap_accounts_and_point_at_the_inbound_activity() {
         let activity = copilot_event();
-        let reply = activity.end_of_conversation_reply(Some("startConversation"), end_codes::COMPLETED_SUCCESSFULLY, "", Some(json!({"liveChatConversationId": "lc"})));
+        let reply = activity.end_of_conversation_reply(
+            Some("startConversation"),
+            end_codes::COMPLETED_SUCCESSFULLY,
+            "",
+            Some(json!({"liveChatConversationId": "lc"})),
+        );
         let wire = serde_json::to_value(&reply).unwrap();
         assert_eq!(wire["type"], "endOfConversation");
         assert_eq!(wire["replyToId"], "act-1");
@@ -289,7 +317,10 @@ mod tests {
         assert_eq!(wire["code"], "completedSuccessfully");
         assert_eq!(wire["value"]["liveChatConversationId"], "lc");
         assert!(wire.get("deliveryMode").is_none());
-        assert!(wire.get("cci_bot_id").is_none(), "extension fields are not echoed");
+        assert!(
+            wire.get("cci_bot_id").is_none(),
+            "extension fields are not echoed"
+        );
     }
 
     #[test]
@@ -297,9 +328,18 @@ mod tests {
         let cases = [
             (json!({}), "type"),
             (json!({"type": "message"}), "conversation.id"),
-            (json!({"type": "message", "conversation": {"id": "c"}}), "channelId"),
-            (json!({"type": "message", "conversation": {"id": "c"}, "channelId": "x"}), "from.id"),
-            (json!({"type": "event", "conversation": {"id": "c"}, "channelId": "x", "from": {"id": "u"}}), "name"),
+            (
+                json!({"type": "message", "conversation": {"id": "c"}}),
+                "channelId",
+            ),
+            (
+                json!({"type": "message", "conversation": {"id": "c"}, "channelId": "x"}),
+                "from.id",
+            ),
+            (
+                json!({"type": "event", "conversation": {"id": "c"}, "channelId": "x", "from": {"id": "u"}}),
+                "name",
+            ),
         ];
         for (body, missing) in cases {
             let activity: Activity = serde_json::from_value(body.clone()).unwrap();
@@ -311,7 +351,10 @@ mod tests {
 
     #[test]
     fn tenant_falls_back_to_channel_data() {
-        let activity: Activity = serde_json::from_value(json!({"type": "message", "channelData": {"tenant": {"id": "t-2"}}})).unwrap();
+        let activity: Activity = serde_json::from_value(
+            json!({"type": "message", "channelData": {"tenant": {"id": "t-2"}}}),
+        )
+        .unwrap();
         assert_eq!(activity.tenant_id().as_deref(), Some("t-2"));
     }
 }

@@ -22,8 +22,10 @@ use serde_json::Value;
 
 use crate::configuration::{Settings, BOT_FRAMEWORK_ISSUER};
 
-const BOT_FRAMEWORK_METADATA: &str = "https://login.botframework.com/v1/.well-known/openidconfiguration";
-const ENTRA_METADATA: &str = "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration";
+const BOT_FRAMEWORK_METADATA: &str =
+    "https://login.botframework.com/v1/.well-known/openidconfiguration";
+const ENTRA_METADATA: &str =
+    "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration";
 const KEY_SET_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 const UNKNOWN_KID_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const CLOCK_SKEW_SECONDS: u64 = 5 * 60;
@@ -39,7 +41,10 @@ pub struct CallerIdentity {
 
 impl CallerIdentity {
     pub fn anonymous() -> Self {
-        Self { anonymous: true, app_id: None }
+        Self {
+            anonymous: true,
+            app_id: None,
+        }
     }
 
     /// The scope of the token that answers this caller: its own app id for an agent (skill) call,
@@ -57,28 +62,37 @@ pub enum InboundAuth {
     /// No app id configured: every request is accepted, as the SDKs do in local mode.
     Anonymous,
     /// Every request must carry a valid bearer token.
-    Validated(TokenValidator),
+    Validated(Box<TokenValidator>),
 }
 
 impl InboundAuth {
     pub fn from_settings(settings: &Settings, http: reqwest::Client) -> Self {
         match &settings.auth.app_id {
             None => InboundAuth::Anonymous,
-            Some(app_id) => InboundAuth::Validated(TokenValidator {
+            Some(app_id) => InboundAuth::Validated(Box::new(TokenValidator {
                 app_id: app_id.clone(),
                 allowed_issuers: settings.auth.allowed_issuers.clone(),
                 allowed_callers: settings.auth.allowed_callers.clone(),
                 metadata_override: settings.auth.openid_metadata_url.clone(),
                 keys: OpenIdKeys::new(http),
-            }),
+            })),
         }
     }
 
     /// Checks the `Authorization` header of an activity; the error is a reason fit for a 401 body.
-    pub async fn authenticate(&self, authorization: Option<&str>, channel_id: &str, service_url: &str) -> Result<CallerIdentity, String> {
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        channel_id: &str,
+        service_url: &str,
+    ) -> Result<CallerIdentity, String> {
         match self {
             InboundAuth::Anonymous => Ok(CallerIdentity::anonymous()),
-            InboundAuth::Validated(validator) => validator.validate(authorization, channel_id, service_url).await,
+            InboundAuth::Validated(validator) => {
+                validator
+                    .validate(authorization, channel_id, service_url)
+                    .await
+            }
         }
     }
 }
@@ -109,16 +123,27 @@ pub struct TokenValidator {
 }
 
 impl TokenValidator {
-    async fn validate(&self, authorization: Option<&str>, channel_id: &str, service_url: &str) -> Result<CallerIdentity, String> {
+    async fn validate(
+        &self,
+        authorization: Option<&str>,
+        channel_id: &str,
+        service_url: &str,
+    ) -> Result<CallerIdentity, String> {
         let header = authorization.ok_or("the request has no Authorization header")?;
-        let token = bearer_token(header).ok_or("the Authorization header is not 'Bearer <token>'")?;
-        let jwt_header = jsonwebtoken::decode_header(token).map_err(|_| "the bearer token is not a JWT".to_owned())?;
+        let token =
+            bearer_token(header).ok_or("the Authorization header is not 'Bearer <token>'")?;
+        let jwt_header = jsonwebtoken::decode_header(token)
+            .map_err(|_| "the bearer token is not a JWT".to_owned())?;
         if jwt_header.alg != Algorithm::RS256 {
-            return Err(format!("the token is signed with {:?}; only RS256 is accepted", jwt_header.alg));
+            return Err(format!(
+                "the token is signed with {:?}; only RS256 is accepted",
+                jwt_header.alg
+            ));
         }
         let kid = jwt_header.kid.ok_or("the token header has no kid")?;
         // The issuer only chooses where the keys come from; it is verified with the signature below.
-        let unverified_issuer = unverified_issuer(token).ok_or("the token has no readable issuer")?;
+        let unverified_issuer =
+            unverified_issuer(token).ok_or("the token has no readable issuer")?;
         let is_channel_token = unverified_issuer.eq_ignore_ascii_case(BOT_FRAMEWORK_ISSUER);
         let metadata_url = match &self.metadata_override {
             Some(url) => url.clone(),
@@ -138,15 +163,29 @@ impl TokenValidator {
             .claims;
 
         if is_channel_token {
-            if !key.endorsements.is_empty() && !channel_id.is_empty() && !key.endorsements.iter().any(|e| e == channel_id) {
-                return Err(format!("the signing key is not endorsed for channel '{channel_id}'"));
+            if !key.endorsements.is_empty()
+                && !channel_id.is_empty()
+                && !key.endorsements.iter().any(|e| e == channel_id)
+            {
+                return Err(format!(
+                    "the signing key is not endorsed for channel '{channel_id}'"
+                ));
             }
             if let Some(claimed) = &claims.serviceurl {
-                if !claimed.trim_end_matches('/').eq_ignore_ascii_case(service_url.trim_end_matches('/')) {
-                    return Err("the token's serviceurl claim does not match the activity's serviceUrl".into());
+                if !claimed
+                    .trim_end_matches('/')
+                    .eq_ignore_ascii_case(service_url.trim_end_matches('/'))
+                {
+                    return Err(
+                        "the token's serviceurl claim does not match the activity's serviceUrl"
+                            .into(),
+                    );
                 }
             }
-            return Ok(CallerIdentity { anonymous: false, app_id: None });
+            return Ok(CallerIdentity {
+                anonymous: false,
+                app_id: None,
+            });
         }
 
         if let Some(tenant_in_issuer) = issuer_tenant(&claims.iss) {
@@ -155,25 +194,42 @@ impl TokenValidator {
                 _ => return Err("the token's tid does not match its issuer's tenant".into()),
             }
         }
-        let caller = if claims.ver.as_deref() == Some("2.0") { claims.azp } else { claims.appid };
-        let caller = caller.filter(|c| !c.is_empty()).ok_or("the token names no calling app (appid/azp)")?;
-        let allowed = self.allowed_callers.iter().any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(&caller));
+        let caller = if claims.ver.as_deref() == Some("2.0") {
+            claims.azp
+        } else {
+            claims.appid
+        };
+        let caller = caller
+            .filter(|c| !c.is_empty())
+            .ok_or("the token names no calling app (appid/azp)")?;
+        let allowed = self
+            .allowed_callers
+            .iter()
+            .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(&caller));
         if !allowed {
-            return Err(format!("the calling app {caller} is not in SKILL_ALLOWED_CALLERS"));
+            return Err(format!(
+                "the calling app {caller} is not in SKILL_ALLOWED_CALLERS"
+            ));
         }
-        Ok(CallerIdentity { anonymous: false, app_id: Some(caller) })
+        Ok(CallerIdentity {
+            anonymous: false,
+            app_id: Some(caller),
+        })
     }
 }
 
 fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ')).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then_some(token)
 }
 
 fn unverified_issuer(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
     let value: Value = serde_json::from_slice(&bytes).ok()?;
     value.get("iss")?.as_str().map(str::to_owned)
 }
@@ -183,7 +239,10 @@ fn issuer_tenant(issuer: &str) -> Option<&str> {
     let rest = issuer.strip_prefix("https://")?;
     let (host, path) = rest.split_once('/')?;
     let tenant = path.split('/').next()?;
-    let entra_host = host.eq_ignore_ascii_case("sts.windows.net") || host.to_ascii_lowercase().starts_with("login.microsoftonline.");
+    let entra_host = host.eq_ignore_ascii_case("sts.windows.net")
+        || host
+            .to_ascii_lowercase()
+            .starts_with("login.microsoftonline.");
     (entra_host && !tenant.is_empty()).then_some(tenant)
 }
 
@@ -245,13 +304,22 @@ struct OpenIdKeys {
 
 impl OpenIdKeys {
     fn new(http: reqwest::Client) -> Self {
-        Self { http, sets: Mutex::new(HashMap::new()), refreshes: tokio::sync::Mutex::new(HashMap::new()) }
+        Self {
+            http,
+            sets: Mutex::new(HashMap::new()),
+            refreshes: tokio::sync::Mutex::new(HashMap::new()),
+        }
     }
 
     fn cached(&self, metadata_url: &str, kid: &str) -> (bool, Option<Arc<SigningKey>>) {
-        let sets = self.sets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sets = self
+            .sets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match sets.get(metadata_url) {
-            Some(set) if set.fetched_at.elapsed() < KEY_SET_LIFETIME => (true, set.keys.get(kid).cloned()),
+            Some(set) if set.fetched_at.elapsed() < KEY_SET_LIFETIME => {
+                (true, set.keys.get(kid).cloned())
+            }
             _ => (false, None),
         }
     }
@@ -266,7 +334,9 @@ impl OpenIdKeys {
         if let Some(key) = key {
             return Ok(key);
         }
-        let recently = refreshes.get(metadata_url).is_some_and(|at| at.elapsed() < UNKNOWN_KID_REFRESH_INTERVAL);
+        let recently = refreshes
+            .get(metadata_url)
+            .is_some_and(|at| at.elapsed() < UNKNOWN_KID_REFRESH_INTERVAL);
         if fresh && recently {
             return Err("the token is signed by an unknown key".into());
         }
@@ -276,28 +346,62 @@ impl OpenIdKeys {
             "the token signing keys could not be fetched".to_owned()
         })?;
         let key = set.keys.get(kid).cloned();
-        self.sets.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(metadata_url.to_owned(), Arc::new(set));
+        self.sets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(metadata_url.to_owned(), Arc::new(set));
         key.ok_or_else(|| "the token is signed by an unknown key".to_owned())
     }
 
     async fn fetch(&self, metadata_url: &str) -> anyhow::Result<KeySet> {
-        let metadata: OpenIdMetadata = self.http.get(metadata_url).send().await?.error_for_status()?.json().await?;
-        let jwks: Jwks = self.http.get(&metadata.jwks_uri).send().await?.error_for_status()?.json().await?;
+        let metadata: OpenIdMetadata = self
+            .http
+            .get(metadata_url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let jwks: Jwks = self
+            .http
+            .get(&metadata.jwks_uri)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         let mut keys = HashMap::new();
         for jwk in jwks.keys {
-            let (Some(kid), Some(n), Some(e)) = (jwk.kid, jwk.n, jwk.e) else { continue };
+            let (Some(kid), Some(n), Some(e)) = (jwk.kid, jwk.n, jwk.e) else {
+                continue;
+            };
             if jwk.kty.as_deref().is_some_and(|kty| kty != "RSA") {
                 continue;
             }
             match DecodingKey::from_rsa_components(&n, &e) {
                 Ok(decoding_key) => {
-                    keys.insert(kid, Arc::new(SigningKey { decoding_key, endorsements: jwk.endorsements }));
+                    keys.insert(
+                        kid,
+                        Arc::new(SigningKey {
+                            decoding_key,
+                            endorsements: jwk.endorsements,
+                        }),
+                    );
                 }
-                Err(error) => tracing::warn!(kid, error = %error, "skipping an unreadable signing key"),
+                Err(error) => {
+                    tracing::warn!(kid, error = %error, "skipping an unreadable signing key")
+                }
             }
         }
-        tracing::info!(metadata_url, keys = keys.len(), "token signing keys refreshed");
-        Ok(KeySet { keys, fetched_at: Instant::now() })
+        tracing::info!(
+            metadata_url,
+            keys = keys.len(),
+            "token signing keys refreshed"
+        );
+        Ok(KeySet {
+            keys,
+            fetched_at: Instant::now(),
+        })
     }
 }
 
@@ -317,15 +421,24 @@ mod tests {
     #[test]
     fn issuer_tenants_are_read_from_entra_issuers_only() {
         assert_eq!(issuer_tenant("https://sts.windows.net/t1/"), Some("t1"));
-        assert_eq!(issuer_tenant("https://login.microsoftonline.com/t2/v2.0"), Some("t2"));
+        assert_eq!(
+            issuer_tenant("https://login.microsoftonline.com/t2/v2.0"),
+            Some("t2")
+        );
         assert_eq!(issuer_tenant("https://api.botframework.com"), None);
         assert_eq!(issuer_tenant("https://evil.example/t3/"), None);
     }
 
     #[test]
     fn reply_scope_targets_the_calling_agent() {
-        let caller = CallerIdentity { anonymous: false, app_id: Some("agent".into()) };
+        let caller = CallerIdentity {
+            anonymous: false,
+            app_id: Some("agent".into()),
+        };
         assert_eq!(caller.reply_scope(), "agent/.default");
-        assert_eq!(CallerIdentity::anonymous().reply_scope(), "https://api.botframework.com/.default");
+        assert_eq!(
+            CallerIdentity::anonymous().reply_scope(),
+            "https://api.botframework.com/.default"
+        );
     }
 }

@@ -18,7 +18,11 @@ use super::trusted_hosts::TrustedHosts;
 use crate::configuration::is_loopback_url;
 
 /// Everything outside RFC 3986's unreserved characters is percent-encoded in a path segment.
-pub const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+pub const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// How a request to a Connector is authenticated.
 #[derive(Debug, Clone)]
@@ -26,7 +30,10 @@ pub enum OutboundCredential {
     /// No token: anonymous local mode, loopback destinations only.
     Anonymous,
     /// A client-credential token of `credentials` for `scope`.
-    App { credentials: ClientCredentials, scope: String },
+    App {
+        credentials: ClientCredentials,
+        scope: String,
+    },
 }
 
 /// Why a Connector call did not succeed.
@@ -41,7 +48,11 @@ pub enum ConnectorError {
     #[error("the request could not be sent: {0}")]
     Transport(String),
     #[error("the connector answered {status}: {detail}")]
-    Status { status: u16, detail: String, retry_after: Option<Duration> },
+    Status {
+        status: u16,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl ConnectorError {
@@ -51,8 +62,12 @@ impl ConnectorError {
         match self {
             ConnectorError::Transport(_) => true,
             ConnectorError::Token(TokenError::Transport(_)) => true,
-            ConnectorError::Token(TokenError::Refused { status, .. }) => *status >= 500 || *status == 429,
-            ConnectorError::Status { status, .. } => matches!(status, 408 | 412 | 429) || *status >= 500,
+            ConnectorError::Token(TokenError::Refused { status, .. }) => {
+                *status >= 500 || *status == 429
+            }
+            ConnectorError::Status { status, .. } => {
+                matches!(status, 408 | 412 | 429) || *status >= 500
+            }
             _ => false,
         }
     }
@@ -80,7 +95,11 @@ pub struct ConnectorClient {
 
 impl ConnectorClient {
     pub fn new(http: reqwest::Client, tokens: Arc<TokenClient>, trusted: TrustedHosts) -> Self {
-        Self { http, tokens, trusted }
+        Self {
+            http,
+            tokens,
+            trusted,
+        }
     }
 
     /// `POST {serviceUrl}/v3/conversations/{conversationId}/activities/{activityId}`.
@@ -115,18 +134,30 @@ impl ConnectorClient {
 
     fn destination_allowed(&self, url: &Url, credential: &OutboundCredential) -> bool {
         match credential {
-            OutboundCredential::Anonymous => matches!(url.scheme(), "http" | "https") && is_loopback_url(url),
+            OutboundCredential::Anonymous => {
+                matches!(url.scheme(), "http" | "https") && is_loopback_url(url)
+            }
             OutboundCredential::App { .. } => self.trusted.may_receive_token(url),
         }
     }
 
-    async fn post(&self, url: Url, activity: &Activity, credential: &OutboundCredential) -> Result<ResourceResponse, ConnectorError> {
+    async fn post(
+        &self,
+        url: Url,
+        activity: &Activity,
+        credential: &OutboundCredential,
+    ) -> Result<ResourceResponse, ConnectorError> {
         if !self.destination_allowed(&url, credential) {
-            return Err(ConnectorError::Untrusted(url.host_str().unwrap_or("?").to_owned()));
+            return Err(ConnectorError::Untrusted(
+                url.host_str().unwrap_or("?").to_owned(),
+            ));
         }
         let first = self.post_once(&url, activity, credential).await;
         match (&first, credential) {
-            (Err(ConnectorError::Status { status: 401, .. }), OutboundCredential::App { credentials, scope }) => {
+            (
+                Err(ConnectorError::Status { status: 401, .. }),
+                OutboundCredential::App { credentials, scope },
+            ) => {
                 tracing::info!("connector answered 401; retrying once with a fresh token");
                 self.tokens.invalidate(credentials, scope).await;
                 self.post_once(&url, activity, credential).await
@@ -135,13 +166,25 @@ impl ConnectorClient {
         }
     }
 
-    async fn post_once(&self, url: &Url, activity: &Activity, credential: &OutboundCredential) -> Result<ResourceResponse, ConnectorError> {
-        let mut request = self.http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json").json(activity);
+    async fn post_once(
+        &self,
+        url: &Url,
+        activity: &Activity,
+        credential: &OutboundCredential,
+    ) -> Result<ResourceResponse, ConnectorError> {
+        let mut request = self
+            .http
+            .post(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(activity);
         if let OutboundCredential::App { credentials, scope } = credential {
             let token = self.tokens.token(credentials, scope).await?;
             request = request.bearer_auth(token.expose_secret());
         }
-        let response = request.send().await.map_err(|error| ConnectorError::Transport(error.without_url().to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| ConnectorError::Transport(error.without_url().to_string()))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -154,19 +197,31 @@ impl ConnectorClient {
             return Ok(serde_json::from_str(&body).unwrap_or_default());
         }
         let detail: String = body.chars().take(300).collect();
-        Err(ConnectorError::Status { status: status.as_u16(), detail, retry_after })
+        Err(ConnectorError::Status {
+            status: status.as_u16(),
+            detail,
+            retry_after,
+        })
     }
 }
 
 /// `{serviceUrl}/v3/conversations/{id}/activities[/{activityId}]`, joined with exactly one `/`.
-pub fn conversation_url(service_url: &str, conversation_id: &str, activity_id: Option<&str>) -> Result<Url, ConnectorError> {
+pub fn conversation_url(
+    service_url: &str,
+    conversation_id: &str,
+    activity_id: Option<&str>,
+) -> Result<Url, ConnectorError> {
     let mut text = service_url.trim_end_matches('/').to_owned();
     text.push_str("/v3/conversations/");
-    text.push_str(&percent_encoding::utf8_percent_encode(conversation_id, PATH_SEGMENT).to_string());
+    text.push_str(
+        &percent_encoding::utf8_percent_encode(conversation_id, PATH_SEGMENT).to_string(),
+    );
     text.push_str("/activities");
     if let Some(activity_id) = activity_id {
         text.push('/');
-        text.push_str(&percent_encoding::utf8_percent_encode(activity_id, PATH_SEGMENT).to_string());
+        text.push_str(
+            &percent_encoding::utf8_percent_encode(activity_id, PATH_SEGMENT).to_string(),
+        );
     }
     let url = Url::parse(&text).map_err(|_| ConnectorError::InvalidUrl(service_url.to_owned()))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -192,30 +247,49 @@ mod tests {
 
     #[test]
     fn urls_join_with_one_slash_and_encode_ids() {
-        let url = conversation_url("https://smba.trafficmanager.net/teams/", "a:1/2 x", Some("act|1")).unwrap();
+        let url = conversation_url(
+            "https://smba.trafficmanager.net/teams/",
+            "a:1/2 x",
+            Some("act|1"),
+        )
+        .unwrap();
         assert_eq!(url.as_str(), "https://smba.trafficmanager.net/teams/v3/conversations/a%3A1%2F2%20x/activities/act%7C1");
         let url = conversation_url("https://host/api/skillsV2", "c", None).unwrap();
-        assert_eq!(url.as_str(), "https://host/api/skillsV2/v3/conversations/c/activities");
+        assert_eq!(
+            url.as_str(),
+            "https://host/api/skillsV2/v3/conversations/c/activities"
+        );
         assert!(conversation_url("ftp://host/", "c", None).is_err());
     }
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]
     fn transient_answers_are_recognised() {
-        let status = |status| ConnectorError::Status { status, detail: String::new(), retry_after: None };
+        let status = |status| ConnectorError::Status {
+            status,
+            detail: String::new(),
+            retry_after: None,
+        };
         for code in [408, 412, 429, 500, 502, 503, 504] {
             assert!(status(code).is_transient(), "{code}");
         }
         for code in [400, 401, 403, 404, 413] {
             assert!(!status(code).is_transient(), "{code}");
         }
-        let blocked = ConnectorError::Status { status: 403, detail: r#"{"error":{"code":"MessageWritesBlocked"}}"#.into(), retry_after: None };
+        let blocked = ConnectorError::Status {
+            status: 403,
+            detail: r#"{"error":{"code":"MessageWritesBlocked"}}"#.into(),
+            retry_after: None,
+        };
         assert!(blocked.is_blocked_by_user());
     }
 }

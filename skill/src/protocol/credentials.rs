@@ -73,21 +73,36 @@ pub struct TokenClient {
 
 impl TokenClient {
     pub fn new(http: reqwest::Client, authority_host: Url) -> Self {
-        Self { http, authority_host, entries: Mutex::new(HashMap::new()) }
+        Self {
+            http,
+            authority_host,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     fn entry(&self, key: &CacheKey) -> Arc<tokio::sync::Mutex<Option<CachedToken>>> {
         // The std lock is held only to look up the entry, never across an await.
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         entries.entry(key.clone()).or_default().clone()
     }
 
     fn key(credentials: &ClientCredentials, scope: &str) -> CacheKey {
-        CacheKey { client_id: credentials.client_id.clone(), tenant: credentials.tenant.clone(), scope: scope.to_owned() }
+        CacheKey {
+            client_id: credentials.client_id.clone(),
+            tenant: credentials.tenant.clone(),
+            scope: scope.to_owned(),
+        }
     }
 
     /// A token for `scope`, from the cache while it has more than five minutes left.
-    pub async fn token(&self, credentials: &ClientCredentials, scope: &str) -> Result<SecretString, TokenError> {
+    pub async fn token(
+        &self,
+        credentials: &ClientCredentials,
+        scope: &str,
+    ) -> Result<SecretString, TokenError> {
         let entry = self.entry(&Self::key(credentials, scope));
         let mut slot = entry.lock().await;
         if let Some(cached) = slot.as_ref() {
@@ -108,37 +123,66 @@ impl TokenClient {
     }
 
     #[tracing::instrument(name = "token_request", skip_all, fields(client_id = %credentials.client_id, scope = %scope))]
-    async fn request(&self, credentials: &ClientCredentials, scope: &str) -> Result<CachedToken, TokenError> {
+    async fn request(
+        &self,
+        credentials: &ClientCredentials,
+        scope: &str,
+    ) -> Result<CachedToken, TokenError> {
         let base = self.authority_host.as_str().trim_end_matches('/');
-        let url = format!("{base}/{}/oauth2/v2.0/token", percent_encoding::utf8_percent_encode(&credentials.tenant, super::connector::PATH_SEGMENT));
+        let url = format!(
+            "{base}/{}/oauth2/v2.0/token",
+            percent_encoding::utf8_percent_encode(
+                &credentials.tenant,
+                super::connector::PATH_SEGMENT
+            )
+        );
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", credentials.client_id.as_str()),
             ("client_secret", credentials.client_secret.expose_secret()),
             ("scope", scope),
         ];
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
         let response = self
             .http
             .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body(body)
             .send()
             .await
             .map_err(|error| TokenError::Transport(error.without_url().to_string()))?;
         let status = response.status();
-        let text = response.text().await.map_err(|error| TokenError::Transport(error.without_url().to_string()))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|error| TokenError::Transport(error.without_url().to_string()))?;
         if !status.is_success() {
             let error = serde_json::from_str::<TokenErrorResponse>(&text)
-                .map(|e| format!("{} {}", e.error, e.error_description).trim().to_owned())
+                .map(|e| {
+                    format!("{} {}", e.error, e.error_description)
+                        .trim()
+                        .to_owned()
+                })
                 .unwrap_or_default();
             tracing::warn!(status = status.as_u16(), "token request refused");
-            return Err(TokenError::Refused { status: status.as_u16(), error });
+            return Err(TokenError::Refused {
+                status: status.as_u16(),
+                error,
+            });
         }
-        let parsed: TokenResponse = serde_json::from_str(&text).map_err(|error| TokenError::Malformed(error.to_string()))?;
+        let parsed: TokenResponse = serde_json::from_str(&text)
+            .map_err(|error| TokenError::Malformed(error.to_string()))?;
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
         let refresh_after = Instant::now() + lifetime.saturating_sub(REFRESH_MARGIN);
         tracing::debug!(expires_in = lifetime.as_secs(), "token acquired");
-        Ok(CachedToken { token: SecretString::from(parsed.access_token), refresh_after })
+        Ok(CachedToken {
+            token: SecretString::from(parsed.access_token),
+            refresh_after,
+        })
     }
 }

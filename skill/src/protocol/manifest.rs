@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use crate::configuration::Settings;
 
 /// The schema the manifest declares.
-pub const SCHEMA_URL: &str = "https://schemas.botframework.com/schemas/skills/skill-manifest-2.0.0.json";
+pub const SCHEMA_URL: &str =
+    "https://schemas.botframework.com/schemas/skills/skill-manifest-2.0.0.json";
 
 /// App id shown in anonymous local mode, where there is no registration (the schema requires a GUID).
 pub const ANONYMOUS_APP_ID: &str = "00000000-0000-0000-0000-000000000000";
@@ -31,8 +32,15 @@ pub mod fields {
 
 /// Builds the manifest for these settings.
 pub fn skill_manifest(settings: &Settings) -> Value {
-    let endpoint = format!("{}/api/messages", settings.application.public_url.trim_end_matches('/'));
-    let app_id = settings.auth.app_id.clone().unwrap_or_else(|| ANONYMOUS_APP_ID.to_owned());
+    let endpoint = format!(
+        "{}/api/messages",
+        settings.application.public_url.trim_end_matches('/')
+    );
+    let app_id = settings
+        .auth
+        .app_id
+        .clone()
+        .unwrap_or_else(|| ANONYMOUS_APP_ID.to_owned());
     let manifest = &settings.manifest;
     let string = |description: &str| json!({ "type": "string", "description": description });
     json!({

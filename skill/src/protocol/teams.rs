@@ -15,17 +15,33 @@ pub const GLOBAL_TEAMS_SERVICE_URL: &str = "https://smba.trafficmanager.net/team
 /// Studio's runtime, the tenant-aware SMBA base `https://smba.trafficmanager.net/{region}/{tenant}/`
 /// (region guessed from the runtime's host) or, without a tenant, the global endpoint; otherwise the
 /// stored service URL itself (a direct Teams or loopback URL).
-pub fn proactive_service_url(stored_service_url: &str, channel_id: &str, tenant_id: Option<&str>, override_url: Option<&str>) -> String {
+pub fn proactive_service_url(
+    stored_service_url: &str,
+    channel_id: &str,
+    tenant_id: Option<&str>,
+    override_url: Option<&str>,
+) -> String {
     if let Some(url) = override_url {
         return url.to_owned();
     }
     let channel = channel_id.split(':').next().unwrap_or_default();
-    let host = Url::parse(stored_service_url).ok().and_then(|url| url.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
+    let host = Url::parse(stored_service_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
     if !channel.eq_ignore_ascii_case("msteams") || !host.starts_with("pvaruntime") {
         return stored_service_url.to_owned();
     }
-    match tenant_id.filter(|tenant| !tenant.is_empty() && tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
-        Some(tenant) => format!("https://smba.trafficmanager.net/{}/{tenant}/", region_of_runtime_host(&host)),
+    match tenant_id.filter(|tenant| {
+        !tenant.is_empty()
+            && tenant
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    }) {
+        Some(tenant) => format!(
+            "https://smba.trafficmanager.net/{}/{tenant}/",
+            region_of_runtime_host(&host)
+        ),
         None => GLOBAL_TEAMS_SERVICE_URL.to_owned(),
     }
 }
@@ -52,15 +68,43 @@ mod tests {
 
     #[test]
     fn runtime_urls_on_teams_become_smba_urls() {
-        assert_eq!(proactive_service_url(RUNTIME_US, "msteams", Some("t-1"), None), "https://smba.trafficmanager.net/amer/t-1/");
-        assert_eq!(proactive_service_url(RUNTIME_EU, "msteams", Some("t-1"), None), "https://smba.trafficmanager.net/emea/t-1/");
-        assert_eq!(proactive_service_url(RUNTIME_US, "msteams", None, None), GLOBAL_TEAMS_SERVICE_URL);
+        assert_eq!(
+            proactive_service_url(RUNTIME_US, "msteams", Some("t-1"), None),
+            "https://smba.trafficmanager.net/amer/t-1/"
+        );
+        assert_eq!(
+            proactive_service_url(RUNTIME_EU, "msteams", Some("t-1"), None),
+            "https://smba.trafficmanager.net/emea/t-1/"
+        );
+        assert_eq!(
+            proactive_service_url(RUNTIME_US, "msteams", None, None),
+            GLOBAL_TEAMS_SERVICE_URL
+        );
     }
 
     #[test]
     fn the_override_wins_and_other_urls_are_kept() {
-        assert_eq!(proactive_service_url(RUNTIME_US, "msteams", Some("t"), Some("http://127.0.0.1:9/")), "http://127.0.0.1:9/");
-        assert_eq!(proactive_service_url("https://smba.trafficmanager.net/emea/", "msteams", None, None), "https://smba.trafficmanager.net/emea/");
-        assert_eq!(proactive_service_url(RUNTIME_US, "pva-studio", Some("t"), None), RUNTIME_US);
+        assert_eq!(
+            proactive_service_url(
+                RUNTIME_US,
+                "msteams",
+                Some("t"),
+                Some("http://127.0.0.1:9/")
+            ),
+            "http://127.0.0.1:9/"
+        );
+        assert_eq!(
+            proactive_service_url(
+                "https://smba.trafficmanager.net/emea/",
+                "msteams",
+                None,
+                None
+            ),
+            "https://smba.trafficmanager.net/emea/"
+        );
+        assert_eq!(
+            proactive_service_url(RUNTIME_US, "pva-studio", Some("t"), None),
+            RUNTIME_US
+        );
     }
 }

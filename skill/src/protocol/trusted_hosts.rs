@@ -42,10 +42,16 @@ impl TrustedHosts {
 
     fn host_matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.patterns.iter().any(|pattern| match pattern.strip_prefix("*.") {
-            Some(suffix) => host.len() > suffix.len() && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.'),
-            None => host == *pattern,
-        })
+        self.patterns
+            .iter()
+            .any(|pattern| match pattern.strip_prefix("*.") {
+                Some(suffix) => {
+                    host.len() > suffix.len()
+                        && host.ends_with(suffix)
+                        && host[..host.len() - suffix.len()].ends_with('.')
+                }
+                None => host == *pattern,
+            })
     }
 
     /// True when a token may be sent to `url`: https to a trusted host, or http to a trusted loopback host.
@@ -74,7 +80,9 @@ mod tests {
     fn microsoft_hosts_are_trusted_over_https_only() {
         let hosts = TrustedHosts::new(&[]);
         assert!(hosts.may_receive_token(&url("https://smba.trafficmanager.net/teams/")));
-        assert!(hosts.may_receive_token(&url("https://pvaruntime.us-il102.gateway.prod.island.powerapps.com/api/")));
+        assert!(hosts.may_receive_token(&url(
+            "https://pvaruntime.us-il102.gateway.prod.island.powerapps.com/api/"
+        )));
         assert!(hosts.may_receive_token(&url("https://smba.infra.gcc.teams.microsoft.com/teams")));
         assert!(!hosts.may_receive_token(&url("http://smba.trafficmanager.net/teams/")));
     }
@@ -97,8 +105,14 @@ mod tests {
     fn listed_loopback_hosts_may_be_plain_http() {
         let hosts = TrustedHosts::new(&["127.0.0.1".into(), "*.corp.example".into()]);
         assert!(hosts.may_receive_token(&url("http://127.0.0.1:4567/x")));
-        assert!(!hosts.may_receive_token(&url("http://localhost:4567/x")), "only the listed host");
+        assert!(
+            !hosts.may_receive_token(&url("http://localhost:4567/x")),
+            "only the listed host"
+        );
         assert!(hosts.may_receive_token(&url("https://bot.corp.example/")));
-        assert!(!hosts.may_receive_token(&url("http://bot.corp.example/")), "http only for loopback");
+        assert!(
+            !hosts.may_receive_token(&url("http://bot.corp.example/")),
+            "http only for loopback"
+        );
     }
 }

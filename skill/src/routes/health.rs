@@ -16,16 +16,22 @@ pub async fn readyz(store: web::Data<dyn Store>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Err(error) => {
             tracing::error!(error.cause_chain = ?error, "readiness check failed: the store does not answer");
-            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "reason": "the store does not answer" }))
+            HttpResponse::ServiceUnavailable()
+                .json(json!({ "status": "unavailable", "reason": "the store does not answer" }))
         }
     }
 }
 
-pub async fn metrics(metrics: web::Data<Metrics>, store: web::Data<dyn Store>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    metrics: web::Data<Metrics>,
+    store: web::Data<dyn Store>,
+) -> Result<HttpResponse, ApiError> {
     match store.count_open_sessions().await {
         Ok(open) => metrics.sessions_open.set(open),
         Err(error) => tracing::warn!(error.cause_chain = ?error, "cannot count open sessions"),
     }
     let text = metrics.render()?;
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text))
 }

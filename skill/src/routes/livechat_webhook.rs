@@ -25,23 +25,42 @@ pub async fn receive_event(
     let headers = request
         .headers()
         .iter()
-        .filter_map(|(name, value)| value.to_str().ok().map(|value| (name.as_str().to_owned(), value.to_owned())))
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|value| (name.as_str().to_owned(), value.to_owned()))
+        })
         .collect();
-    let event = livechat.parse_webhook(&WebhookRequest { headers, body: &body }).map_err(|error| match error {
-        WebhookError::Unauthorized(reason) => ApiError::Unauthorized(reason),
-        WebhookError::BadRequest(reason) => ApiError::BadRequest(reason),
-    })?;
+    let event = livechat
+        .parse_webhook(&WebhookRequest {
+            headers,
+            body: &body,
+        })
+        .map_err(|error| match error {
+            WebhookError::Unauthorized(reason) => ApiError::Unauthorized(reason),
+            WebhookError::BadRequest(reason) => ApiError::BadRequest(reason),
+        })?;
     let livechat_conversation_id = match &event {
-        WebhookEvent::AgentMessage { livechat_conversation_id, .. } | WebhookEvent::ConversationEnded { livechat_conversation_id, .. } => {
-            livechat_conversation_id.clone()
+        WebhookEvent::AgentMessage {
+            livechat_conversation_id,
+            ..
         }
+        | WebhookEvent::ConversationEnded {
+            livechat_conversation_id,
+            ..
+        } => livechat_conversation_id.clone(),
     };
     let span = tracing::info_span!("webhook", livechat_conversation_id = %livechat_conversation_id);
-    let outcome = handover.handle_webhook(event).instrument(span).await.map_err(|error| match error {
-        HandoverError::UnknownConversation(_) => ApiError::NotFound(error.to_string()),
-        HandoverError::ConversationEnded(_) => ApiError::Gone(error.to_string()),
-        HandoverError::Store(error) => ApiError::Unexpected(error),
-    })?;
+    let outcome = handover
+        .handle_webhook(event)
+        .instrument(span)
+        .await
+        .map_err(|error| match error {
+            HandoverError::UnknownConversation(_) => ApiError::NotFound(error.to_string()),
+            HandoverError::ConversationEnded(_) => ApiError::Gone(error.to_string()),
+            HandoverError::Store(error) => ApiError::Unexpected(error),
+        })?;
     let status = match outcome {
         WebhookOutcome::Accepted => "accepted",
         WebhookOutcome::Duplicate => "duplicate",

@@ -27,25 +27,42 @@ pub async fn receive_activity(
     background: web::Data<Background>,
     limits: web::Data<RequestLimits>,
 ) -> Result<HttpResponse, ApiError> {
-    let authorization = request.headers().get("Authorization").and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let authorization = request
+        .headers()
+        .get("Authorization")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     if authorization.is_none() && matches!(auth.get_ref(), InboundAuth::Validated(_)) {
-        return Err(ApiError::Unauthorized("the request has no Authorization header".into()));
+        return Err(ApiError::Unauthorized(
+            "the request has no Authorization header".into(),
+        ));
     }
     let body = read_limited(payload, limits.max_activity_bytes).await?;
-    let activity: Activity =
-        serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("the body is not a JSON activity: {error}")))?;
+    let activity: Activity = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::BadRequest(format!("the body is not a JSON activity: {error}"))
+    })?;
     let service_url = activity.service_url.clone().unwrap_or_default();
     let caller = auth
-        .authenticate(authorization.as_deref(), activity.channel_id.as_deref().unwrap_or_default(), &service_url)
+        .authenticate(
+            authorization.as_deref(),
+            activity.channel_id.as_deref().unwrap_or_default(),
+            &service_url,
+        )
         .await
         .map_err(ApiError::Unauthorized)?;
     activity.check_shape().map_err(ApiError::BadRequest)?;
     if activity.kind() == types::INVOKE {
-        return Err(ApiError::NotImplemented("the handover skill does not implement invoke activities".into()));
+        return Err(ApiError::NotImplemented(
+            "the handover skill does not implement invoke activities".into(),
+        ));
     }
-    let parsed_url = Url::parse(&service_url).ok().filter(|url| matches!(url.scheme(), "http" | "https"));
+    let parsed_url = Url::parse(&service_url)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"));
     if parsed_url.is_none() {
-        return Err(ApiError::BadRequest("the activity's serviceUrl must be an absolute http(s) URL".into()));
+        return Err(ApiError::BadRequest(
+            "the activity's serviceUrl must be an absolute http(s) URL".into(),
+        ));
     }
     if !activity.expects_replies() && !replies.can_reply(&service_url, &caller) {
         let reason = if caller.anonymous {
@@ -78,7 +95,9 @@ pub async fn receive_activity(
                     Ok(answers) => {
                         replies.send(&activity, &caller, &answers).await;
                     }
-                    Err(error) => tracing::error!(error.cause_chain = ?error, "cannot handle the activity"),
+                    Err(error) => {
+                        tracing::error!(error.cause_chain = ?error, "cannot handle the activity")
+                    }
                 }
             }
             .instrument(span),
@@ -86,7 +105,10 @@ pub async fn receive_activity(
         return Ok(HttpResponse::Accepted().finish());
     }
 
-    let answers = handover.handle_activity(&activity).instrument(span.clone()).await?;
+    let answers = handover
+        .handle_activity(&activity)
+        .instrument(span.clone())
+        .await?;
     if !answers.is_empty() {
         let replies = replies.into_inner();
         background.spawn(

@@ -13,8 +13,13 @@ use serde_json::json;
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(web::resource("/api/messages").route(web::post().to(messages::receive_activity)))
-        .service(web::resource("/api/livechat/messages").route(web::post().to(livechat_webhook::receive_event)))
-        .service(web::resource("/skill-manifest.json").route(web::get().to(manifest::skill_manifest)))
+        .service(
+            web::resource("/api/livechat/messages")
+                .route(web::post().to(livechat_webhook::receive_event)),
+        )
+        .service(
+            web::resource("/skill-manifest.json").route(web::get().to(manifest::skill_manifest)),
+        )
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(web::resource("/metrics").route(web::get().to(health::metrics)))
@@ -22,5 +27,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(json!({ "error": { "code": "NotFound", "message": "no such endpoint" } }))
+    HttpResponse::NotFound()
+        .json(json!({ "error": { "code": "NotFound", "message": "no such endpoint" } }))
 }

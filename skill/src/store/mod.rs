@@ -163,10 +163,18 @@ pub trait Store: Send + Sync {
     async fn recover_interrupted_sessions(&self) -> anyhow::Result<u64>;
 
     /// Creates an `opening` session for the conversation, unless it already has a live one.
-    async fn begin_session(&self, copilot_conversation_id: &str, reference: &ConversationReference) -> anyhow::Result<BeginSession>;
+    async fn begin_session(
+        &self,
+        copilot_conversation_id: &str,
+        reference: &ConversationReference,
+    ) -> anyhow::Result<BeginSession>;
 
     /// Marks an `opening` session open with its live-chat id.
-    async fn complete_session_open(&self, session_id: &str, livechat_conversation_id: &str) -> anyhow::Result<()>;
+    async fn complete_session_open(
+        &self,
+        session_id: &str,
+        livechat_conversation_id: &str,
+    ) -> anyhow::Result<()>;
 
     /// Closes an `opening` session whose live-chat start failed.
     async fn fail_session_open(&self, session_id: &str) -> anyhow::Result<()>;
@@ -175,34 +183,65 @@ pub trait Store: Send + Sync {
     async fn live_session(&self, copilot_conversation_id: &str) -> anyhow::Result<Option<Session>>;
 
     /// The conversation's most recent session in any state.
-    async fn latest_session(&self, copilot_conversation_id: &str) -> anyhow::Result<Option<Session>>;
+    async fn latest_session(
+        &self,
+        copilot_conversation_id: &str,
+    ) -> anyhow::Result<Option<Session>>;
 
     /// The session with this live-chat id, in any state.
-    async fn session_by_livechat_id(&self, livechat_conversation_id: &str) -> anyhow::Result<Option<Session>>;
+    async fn session_by_livechat_id(
+        &self,
+        livechat_conversation_id: &str,
+    ) -> anyhow::Result<Option<Session>>;
 
     /// Stores a user's message(s) for the live chat; with `problem_forwarded`, also records that the
     /// problem description is among them. One transaction.
-    async fn record_user_messages(&self, session_id: &str, deliveries: Vec<NewDelivery>, problem_forwarded: bool) -> anyhow::Result<()>;
+    async fn record_user_messages(
+        &self,
+        session_id: &str,
+        deliveries: Vec<NewDelivery>,
+        problem_forwarded: bool,
+    ) -> anyhow::Result<()>;
 
     /// Closes an open session and stores the deliveries that announce it, in one transaction.
     /// Returns false (and stores nothing) when the session was not open.
-    async fn close_session(&self, session_id: &str, closed_by: ClosedBy, deliveries: Vec<NewDelivery>) -> anyhow::Result<bool>;
+    async fn close_session(
+        &self,
+        session_id: &str,
+        closed_by: ClosedBy,
+        deliveries: Vec<NewDelivery>,
+    ) -> anyhow::Result<bool>;
 
     /// Stores an agent's message if its session is still open and its id is new.
-    async fn enqueue_for_open_session(&self, session_id: &str, delivery: NewDelivery) -> anyhow::Result<Enqueued>;
+    async fn enqueue_for_open_session(
+        &self,
+        session_id: &str,
+        delivery: NewDelivery,
+    ) -> anyhow::Result<Enqueued>;
 
     /// Stores a delivery unconditionally (returns false for a duplicate dedupe key).
     async fn enqueue(&self, delivery: NewDelivery) -> anyhow::Result<bool>;
 
     /// The oldest pending delivery of each queue in `lane` that is due at `now_ms`, skipping the
     /// queues in `busy_queues`.
-    async fn due_deliveries(&self, lane: Lane, now_ms: i64, limit: u32, busy_queues: &[String]) -> anyhow::Result<Vec<Delivery>>;
+    async fn due_deliveries(
+        &self,
+        lane: Lane,
+        now_ms: i64,
+        limit: u32,
+        busy_queues: &[String],
+    ) -> anyhow::Result<Vec<Delivery>>;
 
     /// When the next pending delivery in `lane` falls due, if any.
     async fn next_due_at(&self, lane: Lane) -> anyhow::Result<Option<i64>>;
 
     async fn mark_delivered(&self, delivery_id: i64) -> anyhow::Result<()>;
-    async fn schedule_retry(&self, delivery_id: i64, next_attempt_at_ms: i64, error: &str) -> anyhow::Result<()>;
+    async fn schedule_retry(
+        &self,
+        delivery_id: i64,
+        next_attempt_at_ms: i64,
+        error: &str,
+    ) -> anyhow::Result<()>;
     async fn mark_failed(&self, delivery_id: i64, error: &str) -> anyhow::Result<()>;
 
     async fn count_open_sessions(&self) -> anyhow::Result<i64>;

@@ -12,11 +12,16 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::{BeginSession, ClosedBy, Delivery, DeliveryCounts, Enqueued, Lane, NewDelivery, Session, SessionState, Store};
+use super::{
+    BeginSession, ClosedBy, Delivery, DeliveryCounts, Enqueued, Lane, NewDelivery, Session,
+    SessionState, Store,
+};
 use crate::protocol::ConversationReference;
 
 const SESSION_COLUMNS: &str =
@@ -31,8 +36,12 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) `skill.db` in `data_dir` and brings its schema up to date.
     pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create the data directory {} (SKILL_DATA_DIR)", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {} (SKILL_DATA_DIR)",
+                data_dir.display()
+            )
+        })?;
         let path = data_dir.join("skill.db");
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(&path)
@@ -47,7 +56,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
-        sqlx::migrate!("./migrations").run(&pool).await.context("cannot migrate the database schema")?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("cannot migrate the database schema")?;
         Ok(Self { pool })
     }
 }
@@ -72,9 +84,11 @@ fn session_from_row(row: &SqliteRow) -> anyhow::Result<Session> {
         id: row.try_get("id")?,
         copilot_conversation_id: row.try_get("copilot_conversation_id")?,
         livechat_conversation_id: row.try_get("livechat_conversation_id")?,
-        state: SessionState::parse(&state).with_context(|| format!("unknown session state '{state}'"))?,
+        state: SessionState::parse(&state)
+            .with_context(|| format!("unknown session state '{state}'"))?,
         closed_by: closed_by.as_deref().and_then(ClosedBy::parse),
-        reference: serde_json::from_str::<ConversationReference>(&reference).context("unreadable conversation reference")?,
+        reference: serde_json::from_str::<ConversationReference>(&reference)
+            .context("unreadable conversation reference")?,
         problem_forwarded: row.try_get::<i64, _>("problem_forwarded")? != 0,
     })
 }
@@ -92,7 +106,10 @@ fn delivery_from_row(row: &SqliteRow) -> anyhow::Result<Delivery> {
 }
 
 /// Inserts a delivery; false when its dedupe key was taken.
-async fn insert_delivery(connection: &mut sqlx::SqliteConnection, delivery: &NewDelivery) -> anyhow::Result<bool> {
+async fn insert_delivery(
+    connection: &mut sqlx::SqliteConnection,
+    delivery: &NewDelivery,
+) -> anyhow::Result<bool> {
     let result = sqlx::query(
         "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at)
          VALUES (?, ?, ?, ?, ?, ?)
@@ -125,7 +142,11 @@ impl Store for SqliteStore {
         Ok(result.rows_affected())
     }
 
-    async fn begin_session(&self, copilot_conversation_id: &str, reference: &ConversationReference) -> anyhow::Result<BeginSession> {
+    async fn begin_session(
+        &self,
+        copilot_conversation_id: &str,
+        reference: &ConversationReference,
+    ) -> anyhow::Result<BeginSession> {
         let mut transaction = self.pool.begin().await?;
         let existing = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE copilot_conversation_id = ? AND state IN ('opening', 'open')"
@@ -158,7 +179,11 @@ impl Store for SqliteStore {
         Ok(BeginSession::Created(session))
     }
 
-    async fn complete_session_open(&self, session_id: &str, livechat_conversation_id: &str) -> anyhow::Result<()> {
+    async fn complete_session_open(
+        &self,
+        session_id: &str,
+        livechat_conversation_id: &str,
+    ) -> anyhow::Result<()> {
         sqlx::query("UPDATE sessions SET state = 'open', livechat_conversation_id = ?, opened_at = ? WHERE id = ? AND state = 'opening'")
             .bind(livechat_conversation_id)
             .bind(now_text())
@@ -188,7 +213,10 @@ impl Store for SqliteStore {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn latest_session(&self, copilot_conversation_id: &str) -> anyhow::Result<Option<Session>> {
+    async fn latest_session(
+        &self,
+        copilot_conversation_id: &str,
+    ) -> anyhow::Result<Option<Session>> {
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE copilot_conversation_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1"
         ))
@@ -198,27 +226,45 @@ impl Store for SqliteStore {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn session_by_livechat_id(&self, livechat_conversation_id: &str) -> anyhow::Result<Option<Session>> {
-        let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE livechat_conversation_id = ?"))
-            .bind(livechat_conversation_id)
-            .fetch_optional(&self.pool)
-            .await?;
+    async fn session_by_livechat_id(
+        &self,
+        livechat_conversation_id: &str,
+    ) -> anyhow::Result<Option<Session>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE livechat_conversation_id = ?"
+        ))
+        .bind(livechat_conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn record_user_messages(&self, session_id: &str, deliveries: Vec<NewDelivery>, problem_forwarded: bool) -> anyhow::Result<()> {
+    async fn record_user_messages(
+        &self,
+        session_id: &str,
+        deliveries: Vec<NewDelivery>,
+        problem_forwarded: bool,
+    ) -> anyhow::Result<()> {
         let mut transaction = self.pool.begin().await?;
         for delivery in &deliveries {
             insert_delivery(&mut transaction, delivery).await?;
         }
         if problem_forwarded {
-            sqlx::query("UPDATE sessions SET problem_forwarded = 1 WHERE id = ?").bind(session_id).execute(&mut *transaction).await?;
+            sqlx::query("UPDATE sessions SET problem_forwarded = 1 WHERE id = ?")
+                .bind(session_id)
+                .execute(&mut *transaction)
+                .await?;
         }
         transaction.commit().await?;
         Ok(())
     }
 
-    async fn close_session(&self, session_id: &str, closed_by: ClosedBy, deliveries: Vec<NewDelivery>) -> anyhow::Result<bool> {
+    async fn close_session(
+        &self,
+        session_id: &str,
+        closed_by: ClosedBy,
+        deliveries: Vec<NewDelivery>,
+    ) -> anyhow::Result<bool> {
         let mut transaction = self.pool.begin().await?;
         let result = sqlx::query("UPDATE sessions SET state = 'closed', closed_by = ?, closed_at = ? WHERE id = ? AND state = 'open'")
             .bind(closed_by.as_str())
@@ -236,7 +282,11 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn enqueue_for_open_session(&self, session_id: &str, delivery: NewDelivery) -> anyhow::Result<Enqueued> {
+    async fn enqueue_for_open_session(
+        &self,
+        session_id: &str,
+        delivery: NewDelivery,
+    ) -> anyhow::Result<Enqueued> {
         let mut transaction = self.pool.begin().await?;
         // A repeat of a message accepted earlier is answered as accepted, even if the session has
         // closed since: the sender must not think it was lost.
@@ -259,7 +309,11 @@ impl Store for SqliteStore {
         }
         let inserted = insert_delivery(&mut transaction, &delivery).await?;
         transaction.commit().await?;
-        Ok(if inserted { Enqueued::Accepted } else { Enqueued::Duplicate })
+        Ok(if inserted {
+            Enqueued::Accepted
+        } else {
+            Enqueued::Duplicate
+        })
     }
 
     async fn enqueue(&self, delivery: NewDelivery) -> anyhow::Result<bool> {
@@ -267,7 +321,13 @@ impl Store for SqliteStore {
         insert_delivery(&mut connection, &delivery).await
     }
 
-    async fn due_deliveries(&self, lane: Lane, now_ms: i64, limit: u32, busy_queues: &[String]) -> anyhow::Result<Vec<Delivery>> {
+    async fn due_deliveries(
+        &self,
+        lane: Lane,
+        now_ms: i64,
+        limit: u32,
+        busy_queues: &[String],
+    ) -> anyhow::Result<Vec<Delivery>> {
         // The head of each queue only: a later message never overtakes an earlier one that is
         // waiting for its retry.
         let rows = sqlx::query(
@@ -309,7 +369,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn schedule_retry(&self, delivery_id: i64, next_attempt_at_ms: i64, error: &str) -> anyhow::Result<()> {
+    async fn schedule_retry(
+        &self,
+        delivery_id: i64,
+        next_attempt_at_ms: i64,
+        error: &str,
+    ) -> anyhow::Result<()> {
         sqlx::query("UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
             .bind(next_attempt_at_ms)
             .bind(error)
@@ -330,15 +395,19 @@ impl Store for SqliteStore {
     }
 
     async fn count_open_sessions(&self) -> anyhow::Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS open FROM sessions WHERE state = 'open'").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS open FROM sessions WHERE state = 'open'")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get("open")?)
     }
 
     async fn delivery_counts(&self, lane: Lane) -> anyhow::Result<DeliveryCounts> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries WHERE lane = ? GROUP BY state")
-            .bind(lane.as_str())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM deliveries WHERE lane = ? GROUP BY state",
+        )
+        .bind(lane.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         let mut counts = DeliveryCounts::default();
         for row in rows {
             let state: String = row.try_get("state")?;
@@ -365,21 +434,55 @@ mod tests {
     }
 
     fn teams(queue: &str, dedupe: Option<&str>) -> NewDelivery {
-        NewDelivery { lane: Lane::Teams, queue_key: queue.into(), dedupe_key: dedupe.map(str::to_owned), payload: json!({"q": queue}) }
+        NewDelivery {
+            lane: Lane::Teams,
+            queue_key: queue.into(),
+            dedupe_key: dedupe.map(str::to_owned),
+            payload: json!({"q": queue}),
+        }
     }
 
     #[tokio::test]
     async fn one_live_session_per_conversation() {
         let (store, _dir) = store().await;
         let reference = ConversationReference::default();
-        let BeginSession::Created(first) = store.begin_session("c1", &reference).await.unwrap() else { panic!("expected a new session") };
-        let BeginSession::Existing(again) = store.begin_session("c1", &reference).await.unwrap() else { panic!("expected the same session") };
+        let BeginSession::Created(first) = store.begin_session("c1", &reference).await.unwrap()
+        else {
+            panic!("expected a new session")
+        };
+        let BeginSession::Existing(again) = store.begin_session("c1", &reference).await.unwrap()
+        else {
+            panic!("expected the same session")
+        };
         assert_eq!(first.id, again.id);
-        store.complete_session_open(&first.id, "lc-1").await.unwrap();
-        assert_eq!(store.session_by_livechat_id("lc-1").await.unwrap().unwrap().state, SessionState::Open);
-        assert!(store.close_session(&first.id, ClosedBy::User, vec![]).await.unwrap());
-        assert!(!store.close_session(&first.id, ClosedBy::User, vec![]).await.unwrap(), "closing twice changes nothing");
-        let BeginSession::Created(second) = store.begin_session("c1", &reference).await.unwrap() else { panic!("expected a new session") };
+        store
+            .complete_session_open(&first.id, "lc-1")
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .session_by_livechat_id("lc-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            SessionState::Open
+        );
+        assert!(store
+            .close_session(&first.id, ClosedBy::User, vec![])
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .close_session(&first.id, ClosedBy::User, vec![])
+                .await
+                .unwrap(),
+            "closing twice changes nothing"
+        );
+        let BeginSession::Created(second) = store.begin_session("c1", &reference).await.unwrap()
+        else {
+            panic!("expected a new session")
+        };
         assert_ne!(first.id, second.id);
     }
 
@@ -391,25 +494,84 @@ mod tests {
         assert!(store.enqueue(teams("a", Some("m2"))).await.unwrap());
         assert!(store.enqueue(teams("b", None)).await.unwrap());
         let now = Utc::now().timestamp_millis() + 1;
-        let due = store.due_deliveries(Lane::Teams, now, 10, &[]).await.unwrap();
-        assert_eq!(due.iter().map(|d| d.queue_key.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
-        store.schedule_retry(due[0].id, now + 60_000, "busy").await.unwrap();
-        let due = store.due_deliveries(Lane::Teams, now, 10, &[]).await.unwrap();
+        let due = store
+            .due_deliveries(Lane::Teams, now, 10, &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            due.iter().map(|d| d.queue_key.as_str()).collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
+        store
+            .schedule_retry(due[0].id, now + 60_000, "busy")
+            .await
+            .unwrap();
+        let due = store
+            .due_deliveries(Lane::Teams, now, 10, &[])
+            .await
+            .unwrap();
         assert_eq!(due.len(), 1, "a's second message waits behind its head");
         assert_eq!(due[0].queue_key, "b");
-        assert!(store.due_deliveries(Lane::Teams, now, 10, &["b".into()]).await.unwrap().is_empty());
+        assert!(store
+            .due_deliveries(Lane::Teams, now, 10, &["b".into()])
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]
     async fn agent_messages_need_an_open_session() {
         let (store, _dir) = store().await;
-        let BeginSession::Created(session) = store.begin_session("c1", &ConversationReference::default()).await.unwrap() else { panic!() };
-        assert_eq!(store.enqueue_for_open_session(&session.id, teams("c1", Some("x"))).await.unwrap(), Enqueued::SessionClosed, "still opening");
-        store.complete_session_open(&session.id, "lc").await.unwrap();
-        assert_eq!(store.enqueue_for_open_session(&session.id, teams("c1", Some("x"))).await.unwrap(), Enqueued::Accepted);
-        assert_eq!(store.enqueue_for_open_session(&session.id, teams("c1", Some("x"))).await.unwrap(), Enqueued::Duplicate);
-        store.close_session(&session.id, ClosedBy::Agent, vec![]).await.unwrap();
-        assert_eq!(store.enqueue_for_open_session(&session.id, teams("c1", Some("x"))).await.unwrap(), Enqueued::Duplicate);
-        assert_eq!(store.enqueue_for_open_session(&session.id, teams("c1", Some("y"))).await.unwrap(), Enqueued::SessionClosed);
+        let BeginSession::Created(session) = store
+            .begin_session("c1", &ConversationReference::default())
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            store
+                .enqueue_for_open_session(&session.id, teams("c1", Some("x")))
+                .await
+                .unwrap(),
+            Enqueued::SessionClosed,
+            "still opening"
+        );
+        store
+            .complete_session_open(&session.id, "lc")
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .enqueue_for_open_session(&session.id, teams("c1", Some("x")))
+                .await
+                .unwrap(),
+            Enqueued::Accepted
+        );
+        assert_eq!(
+            store
+                .enqueue_for_open_session(&session.id, teams("c1", Some("x")))
+                .await
+                .unwrap(),
+            Enqueued::Duplicate
+        );
+        store
+            .close_session(&session.id, ClosedBy::Agent, vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .enqueue_for_open_session(&session.id, teams("c1", Some("x")))
+                .await
+                .unwrap(),
+            Enqueued::Duplicate
+        );
+        assert_eq!(
+            store
+                .enqueue_for_open_session(&session.id, teams("c1", Some("y")))
+                .await
+                .unwrap(),
+            Enqueued::SessionClosed
+        );
     }
 }

@@ -1,0 +1,488 @@
+//! `spawn_app()` and the fake peers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use skill::configuration::Settings;
+use skill::livechat::signature;
+use skill::startup::{Application, ApplicationHandle};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub const SKILL_APP_ID: &str = "5c1a0000-0000-4000-8000-000000000001";
+pub const AGENT_APP_ID: &str = "a9e40000-0000-4000-8000-000000000002";
+pub const TENANT_ID: &str = "7e4a0000-0000-4000-8000-000000000003";
+pub const KEY_ID: &str = "test-key-1";
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+
+/// An RSA key pair made once per test binary, and its JWKS.
+pub struct TestKeys {
+    pub encoding: EncodingKey,
+    pub jwks: Value,
+}
+
+pub fn keys() -> &'static TestKeys {
+    static KEYS: OnceLock<TestKeys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let pem = private.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let jwks = json!({ "keys": [{
+            "kty": "RSA", "use": "sig", "kid": KEY_ID,
+            "n": b64(private.n().to_bytes_be()), "e": b64(private.e().to_bytes_be())
+        }]});
+        TestKeys { encoding, jwks }
+    })
+}
+
+/// Valid v1 claims of a Copilot Studio call to the skill.
+pub fn valid_claims() -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "iss": format!("https://sts.windows.net/{TENANT_ID}/"),
+        "aud": SKILL_APP_ID,
+        "appid": AGENT_APP_ID,
+        "ver": "1.0",
+        "tid": TENANT_ID,
+        "iat": now - 60,
+        "nbf": now - 60,
+        "exp": now + 3600,
+    })
+}
+
+pub fn sign_token(claims: &Value, kid: &str) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &keys().encoding).unwrap()
+}
+
+pub fn valid_token() -> String {
+    sign_token(&valid_claims(), KEY_ID)
+}
+
+/// The token the fake issuer hands out, so tests can see which identity and scope were used.
+pub fn issued_token(client_id: &str, scope: &str) -> String {
+    format!("fake-token:{client_id}:{scope}")
+}
+
+struct TokenEndpoint;
+
+impl Respond for TokenEndpoint {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
+            .into_owned()
+            .collect();
+        if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+            || !form.contains_key("client_secret")
+        {
+            return ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_request"}));
+        }
+        ResponseTemplate::new(200).set_body_json(json!({
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "access_token": issued_token(&form["client_id"], &form["scope"]),
+        }))
+    }
+}
+
+struct StartEndpoint;
+
+impl Respond for StartEndpoint {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "conversationId": uuid::Uuid::new_v4().to_string() }))
+    }
+}
+
+/// The peers; they outlive an app restart.
+pub struct Peers {
+    pub issuer: MockServer,
+    pub livechat: MockServer,
+    pub copilot: MockServer,
+    pub teams: MockServer,
+}
+
+impl Peers {
+    pub async fn start() -> Self {
+        let peers = Self {
+            issuer: MockServer::start().await,
+            livechat: MockServer::start().await,
+            copilot: MockServer::start().await,
+            teams: MockServer::start().await,
+        };
+        peers.mount_defaults().await;
+        peers
+    }
+
+    pub async fn mount_defaults(&self) {
+        let issuer_uri = self.issuer.uri();
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({ "issuer": issuer_uri, "jwks_uri": format!("{issuer_uri}/keys") }),
+            ))
+            .mount(&self.issuer)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(keys().jwks.clone()))
+            .mount(&self.issuer)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/[^/]+/oauth2/v2\.0/token$"))
+            .respond_with(TokenEndpoint)
+            .mount(&self.issuer)
+            .await;
+        self.mount_livechat_defaults().await;
+        for connector in [&self.copilot, &self.teams] {
+            Mock::given(method("POST"))
+                .and(path_regex(r"^/v3/conversations/[^/]+/activities(/[^/]+)?$"))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_json(json!({ "id": "resource-1" })),
+                )
+                .mount(connector)
+                .await;
+        }
+    }
+
+    pub async fn mount_livechat_defaults(&self) {
+        Mock::given(method("POST"))
+            .and(path("/api/chat/start"))
+            .respond_with(StartEndpoint)
+            .mount(&self.livechat)
+            .await;
+        for route in ["/api/chat/receive", "/api/chat/end"] {
+            Mock::given(method("POST"))
+                .and(path(route))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+                .mount(&self.livechat)
+                .await;
+        }
+    }
+}
+
+/// How to configure the app under test.
+#[derive(Clone)]
+pub struct Options {
+    pub authenticated: bool,
+    pub webhook_secret: bool,
+    pub livechat_timeout_ms: u64,
+    pub teams_max_attempts: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            authenticated: true,
+            webhook_secret: false,
+            livechat_timeout_ms: 2_000,
+            teams_max_attempts: 8,
+        }
+    }
+}
+
+/// A running skill and its peers.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub peers: Arc<Peers>,
+    pub data_dir: Arc<TempDir>,
+    pub options: Options,
+    handle: ApplicationHandle,
+    join: JoinHandle<anyhow::Result<()>>,
+}
+
+fn init_tracing() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sqlx=warn")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let peers = Arc::new(Peers::start().await);
+    let data_dir = Arc::new(tempfile::tempdir().unwrap());
+    launch(peers, data_dir, options).await
+}
+
+fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Settings {
+    let mut environment: HashMap<String, String> = [
+        ("SKILL_BIND", "127.0.0.1:0".to_owned()),
+        ("SKILL_PUBLIC_URL", "https://skill.example.com/".to_owned()),
+        ("SKILL_DATA_DIR", data_dir.path().display().to_string()),
+        ("LIVECHAT_BASE_URL", peers.livechat.uri()),
+        ("TEAMS_SERVICE_URL", format!("{}/", peers.teams.uri())),
+        ("SKILL_TRUSTED_HOSTS", "127.0.0.1".to_owned()),
+        ("AZURE_AUTHORITY_HOST", peers.issuer.uri()),
+        (
+            "SKILL_OPENID_METADATA_URL",
+            format!("{}/.well-known/openid-configuration", peers.issuer.uri()),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect();
+    if options.authenticated {
+        for (key, value) in [
+            ("SKILL_APP_ID", SKILL_APP_ID),
+            ("SKILL_APP_SECRET", "skill-secret"),
+            ("SKILL_TENANT_ID", TENANT_ID),
+            ("BOT_APP_ID", AGENT_APP_ID),
+            ("BOT_APP_SECRET", "bot-secret"),
+        ] {
+            environment.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    if options.webhook_secret {
+        environment.insert("WEBHOOK_SECRET".to_owned(), WEBHOOK_SECRET.to_owned());
+    }
+    let mut settings = Settings::load_from(None, &environment).unwrap();
+    settings.application.http_workers = 2;
+    settings.livechat.timeout_ms = options.livechat_timeout_ms;
+    settings.delivery.base_backoff_ms = 50;
+    settings.delivery.max_backoff_ms = 2_000;
+    settings.delivery.poll_interval_ms = 100;
+    settings.delivery.teams_max_attempts = options.teams_max_attempts;
+    settings
+}
+
+async fn launch(peers: Arc<Peers>, data_dir: Arc<TempDir>, options: Options) -> TestApp {
+    init_tracing();
+    let settings = settings_for(&peers, &data_dir, &options);
+    let application = Application::build(settings).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let handle = application.handle();
+    let join = tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        peers,
+        data_dir,
+        options,
+        handle,
+        join,
+    }
+}
+
+impl TestApp {
+    /// Stops the app (as a deployment would) and starts a new one on the same data and peers.
+    pub async fn restart(self) -> TestApp {
+        self.stop().await;
+        launch(
+            self.peers.clone(),
+            self.data_dir.clone(),
+            self.options.clone(),
+        )
+        .await
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop().await;
+    }
+
+    pub async fn wait_stopped(self) -> Arc<Peers> {
+        self.handle.stop().await;
+        self.join.await.unwrap().unwrap();
+        self.peers
+    }
+
+    pub fn service_url(&self) -> String {
+        self.peers.copilot.uri()
+    }
+
+    /// A Copilot Studio activity for `conversation_id`, as it arrives from Teams.
+    pub fn activity(&self, conversation_id: &str, fields: Value) -> Value {
+        let mut activity = json!({
+            "id": format!("act-{}", uuid::Uuid::new_v4()),
+            "timestamp": chrono::Utc::now().to_rfc3339(),
+            "serviceUrl": self.service_url(),
+            "channelId": "msteams",
+            "from": { "id": "29:user-1", "name": "Megan Bowen", "aadObjectId": "aad-user-1" },
+            "recipient": { "id": SKILL_APP_ID, "role": "skill" },
+            "conversation": { "id": conversation_id, "tenantId": TENANT_ID },
+            "locale": "en-US",
+            "cci_bot_id": "an-extension-field",
+        });
+        for (key, value) in fields.as_object().unwrap() {
+            activity[key] = value.clone();
+        }
+        activity
+    }
+
+    pub fn start_activity(&self, conversation_id: &str) -> Value {
+        self.activity(
+            conversation_id,
+            json!({ "type": "event", "name": "startConversation" }),
+        )
+    }
+
+    pub fn message_activity(&self, conversation_id: &str, text: &str) -> Value {
+        self.activity(conversation_id, json!({ "type": "message", "text": text }))
+    }
+
+    pub fn end_activity(&self, conversation_id: &str) -> Value {
+        self.activity(
+            conversation_id,
+            json!({ "type": "event", "name": "endConversation" }),
+        )
+    }
+
+    pub async fn post_activity(&self, activity: &Value) -> reqwest::Response {
+        self.post_activity_with(activity, Some(format!("Bearer {}", valid_token())))
+            .await
+    }
+
+    pub async fn post_activity_with(
+        &self,
+        activity: &Value,
+        authorization: Option<String>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/api/messages", self.address))
+            .json(activity);
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Posts a webhook body, signed when the app has a secret.
+    pub async fn post_webhook(&self, body: &Value) -> reqwest::Response {
+        let text = body.to_string();
+        let mut request = self
+            .client
+            .post(format!("{}/api/livechat/messages", self.address))
+            .header("Content-Type", "application/json");
+        if self.options.webhook_secret {
+            let now = chrono::Utc::now().timestamp();
+            let secret = SecretString::from(WEBHOOK_SECRET);
+            request = request
+                .header(signature::TIMESTAMP_HEADER, now.to_string())
+                .header(
+                    signature::SIGNATURE_HEADER,
+                    signature::sign(&secret, now, text.as_bytes()),
+                );
+        }
+        request.body(text).send().await.unwrap()
+    }
+
+    pub fn agent_message(livechat_id: &str, id: &str, message: &str) -> Value {
+        json!({ "conversationId": livechat_id, "message": message, "sender": "Ann Agent", "timestamp": chrono::Utc::now().to_rfc3339(), "id": id })
+    }
+
+    /// Starts a session for `conversation_id` and returns its live-chat id, read from the reply.
+    pub async fn start_session(&self, conversation_id: &str) -> String {
+        let activity = self.start_activity(conversation_id);
+        assert_eq!(self.post_activity(&activity).await.status(), 202);
+        let reply = self.reply_to(&activity).await;
+        assert_eq!(reply["code"], "completedSuccessfully", "{reply}");
+        reply["value"]["liveChatConversationId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits for the skill's reply to `activity` at the Copilot Studio stand-in.
+    pub async fn reply_to(&self, activity: &Value) -> Value {
+        let path = format!(
+            "/v3/conversations/{}/activities/{}",
+            activity["conversation"]["id"].as_str().unwrap(),
+            activity["id"].as_str().unwrap()
+        );
+        let request = eventually(&format!("a reply at {path}"), || async {
+            requests_to(&self.peers.copilot, &path)
+                .await
+                .into_iter()
+                .next()
+        })
+        .await;
+        serde_json::from_slice(&request.body).unwrap()
+    }
+
+    pub async fn get(&self, route: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{route}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Requests a peer received at exactly `path` (percent-encoded as sent).
+pub async fn requests_to(server: &MockServer, path: &str) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|request| request.url.path() == path)
+        .collect()
+}
+
+/// JSON bodies a peer received at `path`, in arrival order.
+pub async fn bodies_at(server: &MockServer, path: &str) -> Vec<Value> {
+    requests_to(server, path)
+        .await
+        .iter()
+        .map(|request| serde_json::from_slice(&request.body).unwrap())
+        .collect()
+}
+
+/// Polls `check` every 25 ms until it yields a value, for at most ten seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until `server` has received at least `count` requests at `path`, and returns their bodies.
+pub async fn wait_for_bodies(server: &MockServer, path: &str, count: usize) -> Vec<Value> {
+    eventually(&format!("{count} request(s) at {path}"), || async {
+        let bodies = bodies_at(server, path).await;
+        (bodies.len() >= count).then_some(bodies)
+    })
+    .await
+}
+
+/// The Teams path a conversation's proactive messages go to.
+pub fn teams_path(conversation_id: &str) -> String {
+    format!("/v3/conversations/{conversation_id}/activities")
+}
+
+pub fn authorization_of(request: &Request) -> String {
+    request
+        .headers
+        .get("authorization")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}

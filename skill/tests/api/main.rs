@@ -1,0 +1,12 @@
+//! Integration tests: the real skill on port 0 against real HTTP peers on loopback (a fake token
+//! issuer with keys the tests generate, a fake live chat, and fake Bot Connectors standing in for
+//! Copilot Studio and Teams), asserting on what those peers received.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod health;
+mod helpers;
+mod interop;
+mod messages;
+mod restart;
+mod webhook;
