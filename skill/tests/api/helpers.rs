@@ -179,6 +179,7 @@ pub struct Options {
     pub webhook_secret: bool,
     pub livechat_timeout_ms: u64,
     pub teams_max_attempts: u32,
+    pub livechat_api_key: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -188,6 +189,7 @@ impl Default for Options {
             webhook_secret: false,
             livechat_timeout_ms: 2_000,
             teams_max_attempts: 8,
+            livechat_api_key: None,
         }
     }
 }
@@ -252,6 +254,9 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
         ] {
             environment.insert(key.to_owned(), value.to_owned());
         }
+    }
+    if let Some(key) = options.livechat_api_key {
+        environment.insert("LIVECHAT_API_KEY".to_owned(), key.to_owned());
     }
     if options.webhook_secret {
         environment.insert("WEBHOOK_SECRET".to_owned(), WEBHOOK_SECRET.to_owned());
@@ -485,4 +490,21 @@ pub fn authorization_of(request: &Request) -> String {
         .get("authorization")
         .map(|value| value.to_str().unwrap().to_owned())
         .unwrap_or_default()
+}
+
+/// Asserts that none of `servers` received anything. A negative can only be observed by waiting:
+/// this gives the skill's background work a short grace period first.
+pub async fn assert_silent(servers: &[&MockServer], what: &str) {
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    for server in servers {
+        let received = server.received_requests().await.unwrap_or_default();
+        assert!(
+            received.is_empty(),
+            "{what}: expected no requests, got {:?}",
+            received
+                .iter()
+                .map(|r| r.url.path().to_owned())
+                .collect::<Vec<_>>()
+        );
+    }
 }

@@ -192,8 +192,8 @@ async fn messages_are_forwarded_in_order_with_the_problem_description_first_and_
         assert_eq!(body["conversationId"], livechat_id.as_str());
         assert_eq!(body["sender"], "Megan Bowen");
     }
-    // A message action sends nothing back: the action stays open. The only reply is the start's.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A message action sends nothing back: the action stays open. The only reply is the start's,
+    // and the messages were stored (and so handled) before their 202.
     assert_eq!(
         app.peers.copilot.received_requests().await.unwrap().len(),
         1
@@ -231,16 +231,7 @@ async fn end_conversation_tells_the_agent_ends_the_session_and_replies() {
         ))
         .await;
     assert_eq!(late.status(), 410);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        app.peers
-            .teams
-            .received_requests()
-            .await
-            .unwrap()
-            .is_empty(),
-        "nothing reaches Teams after the end"
-    );
+    assert_silent(&[&app.peers.teams], "nothing reaches Teams after the end").await;
 }
 
 #[tokio::test]
@@ -276,21 +267,11 @@ async fn the_registration_ping_gets_a_2xx_and_nothing_else() {
     );
     let response = app.post_activity(&ping).await;
     assert!(response.status().is_success());
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(app
-        .peers
-        .copilot
-        .received_requests()
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(app
-        .peers
-        .livechat
-        .received_requests()
-        .await
-        .unwrap()
-        .is_empty());
+    assert_silent(
+        &[&app.peers.copilot, &app.peers.livechat],
+        "nothing is sent",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -430,21 +411,11 @@ async fn bad_activities_get_a_clear_400_and_change_nothing() {
     let huge = app.message_activity("conv-bad", &"x".repeat(300 * 1024));
     assert_eq!(app.post_activity(&huge).await.status(), 413);
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(app
-        .peers
-        .livechat
-        .received_requests()
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(app
-        .peers
-        .copilot
-        .received_requests()
-        .await
-        .unwrap()
-        .is_empty());
+    assert_silent(
+        &[&app.peers.livechat, &app.peers.copilot],
+        "nothing is sent",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -507,4 +478,27 @@ async fn the_agent_ending_the_chat_notifies_the_user_and_hands_back_to_the_bot()
     assert_eq!(again.status(), 200);
     let new_id = app.start_session("conv-agent-end").await;
     assert_ne!(new_id, livechat_id);
+}
+
+#[tokio::test]
+async fn the_live_chat_api_key_is_sent_as_a_bearer_token() {
+    let app = spawn_app_with(Options {
+        livechat_api_key: Some("livechat-key-1"),
+        ..Options::default()
+    })
+    .await;
+    app.start_session("conv-key").await;
+    app.post_activity(&app.message_activity("conv-key", "hi"))
+        .await;
+    wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 1).await;
+    let requests = app.peers.livechat.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert_eq!(
+            authorization_of(request),
+            "Bearer livechat-key-1",
+            "{}",
+            request.url.path()
+        );
+    }
 }
