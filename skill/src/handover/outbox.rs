@@ -96,21 +96,23 @@ impl OutboxWorker {
             let mut sleep_for = this.poll_interval;
             let busy_queues: Vec<String> = lock(&busy).iter().cloned().collect();
             let capacity = MAX_IN_FLIGHT.saturating_sub(busy_queues.len() as u32);
+            // Queues sent to within the pace interval are left out of the query, so that they do
+            // not take the places of queues that may send now.
+            let mut skipped = busy_queues;
+            for (queue_key, sent_at) in &last_sent {
+                if let Some(wait) = this.pace.checked_sub(sent_at.elapsed()) {
+                    sleep_for = sleep_for.min(wait);
+                    skipped.push(queue_key.clone());
+                }
+            }
             let now_ms = chrono::Utc::now().timestamp_millis();
             match this
                 .store
-                .due_deliveries(lane, now_ms, capacity, &busy_queues)
+                .due_deliveries(lane, now_ms, capacity, &skipped)
                 .await
             {
                 Ok(due) => {
                     for delivery in due {
-                        if let Some(wait) = last_sent
-                            .get(&delivery.queue_key)
-                            .and_then(|at| this.pace.checked_sub(at.elapsed()))
-                        {
-                            sleep_for = sleep_for.min(wait);
-                            continue;
-                        }
                         last_sent.insert(delivery.queue_key.clone(), Instant::now());
                         lock(&busy).insert(delivery.queue_key.clone());
                         let (worker, busy) = (this.clone(), busy.clone());
@@ -125,10 +127,13 @@ impl OutboxWorker {
                     tracing::error!(lane = lane.as_str(), error.cause_chain = ?error, "cannot read the outbox")
                 }
             }
+            // A retry falling due wakes the worker; deliveries due already but held back (busy or
+            // paced) wake it through their task or the pace wait above.
             if let Ok(Some(due_at)) = this.store.next_due_at(lane).await {
-                let wait =
-                    u64::try_from(due_at - chrono::Utc::now().timestamp_millis()).unwrap_or(0);
-                sleep_for = sleep_for.min(Duration::from_millis(wait.max(5)));
+                let wait = due_at - chrono::Utc::now().timestamp_millis();
+                if wait > 0 {
+                    sleep_for = sleep_for.min(Duration::from_millis(wait as u64));
+                }
             }
             // Forget pacing marks that no longer matter, so the map does not grow forever.
             last_sent.retain(|_, at| at.elapsed() < this.pace);

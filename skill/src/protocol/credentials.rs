@@ -186,3 +186,91 @@ impl TokenClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn credentials() -> ClientCredentials {
+        ClientCredentials {
+            client_id: "client".into(),
+            client_secret: SecretString::from("secret"),
+            tenant: "tenant".into(),
+        }
+    }
+
+    async fn authority(expires_in: u64) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/tenant/oauth2/v2.0/token"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"access_token": "t", "expires_in": expires_in, "token_type": "Bearer"}))
+                    .set_delay(Duration::from_millis(50)),
+            )
+            .mount(&server)
+            .await;
+        server
+    }
+
+    #[tokio::test]
+    async fn concurrent_callers_share_one_token_request() {
+        let server = authority(3600).await;
+        let client = TokenClient::new(reqwest::Client::new(), Url::parse(&server.uri()).unwrap());
+        let credentials = credentials();
+        let calls = (0..10).map(|_| client.token(&credentials, "scope/.default"));
+        for token in futures_util::future::join_all(calls).await {
+            assert_eq!(token.unwrap().expose_secret(), "t");
+        }
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+        client.token(&credentials, "other/.default").await.unwrap();
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            2,
+            "cached per scope"
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_with_less_than_five_minutes_left_are_refreshed() {
+        let server = authority(200).await;
+        let client = TokenClient::new(reqwest::Client::new(), Url::parse(&server.uri()).unwrap());
+        client
+            .token(&credentials(), "scope/.default")
+            .await
+            .unwrap();
+        client
+            .token(&credentials(), "scope/.default")
+            .await
+            .unwrap();
+        assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_names_the_authority_error_but_not_the_secret() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(
+                serde_json::json!({"error": "invalid_client", "error_description": "bad secret"}),
+            ))
+            .mount(&server)
+            .await;
+        let client = TokenClient::new(reqwest::Client::new(), Url::parse(&server.uri()).unwrap());
+        let error = client
+            .token(&credentials(), "scope/.default")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("invalid_client"), "{error}");
+        assert!(!error.contains("secret\""), "{error}");
+        let body =
+            String::from_utf8(server.received_requests().await.unwrap()[0].body.clone()).unwrap();
+        assert!(
+            body.contains("grant_type=client_credentials")
+                && body.contains("scope=scope%2F.default"),
+            "{body}"
+        );
+    }
+}
