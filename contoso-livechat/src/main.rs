@@ -1,7 +1,34 @@
-//! Contoso Live Chat, the live agents' web app (issue 3). Not built yet: this placeholder says so
-//! instead of pretending to serve.
+//! Starts Contoso Live Chat, or with `hash-password` prints an argon2 hash for `[[agents]]`.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("contoso-livechat is not built yet; the skill's tests use a fake live-chat API. See README.md.");
-    std::process::ExitCode::FAILURE
+use std::io::BufRead;
+
+use contoso_livechat::configuration::Settings;
+use contoso_livechat::startup::Application;
+use contoso_livechat::{auth, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("hash-password") {
+        eprintln!("Type the password and press Enter:");
+        let mut password = String::new();
+        std::io::stdin().lock().read_line(&mut password)?;
+        let hash = auth::hash_password(password.trim_end_matches(['\r', '\n']))?;
+        #[allow(clippy::print_stdout)] // The command's whole point is to print the hash.
+        {
+            println!("{hash}");
+        }
+        return Ok(());
+    }
+    telemetry::init("info,sqlx=warn")?;
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(error) => {
+            tracing::error!("configuration error: {error:#}");
+            return Err(error);
+        }
+    };
+    Application::build(settings)
+        .await?
+        .run_until_stopped()
+        .await
 }

@@ -1,0 +1,190 @@
+//! Agents signing in: argon2 password hashes, the session cookie, and CSRF tokens.
+//!
+//! The session (a signed, encrypted cookie) holds the signed-in agent and a CSRF token. Every
+//! state-changing agent request must carry that token, in the form field `csrf_token` or the
+//! `X-CSRF-Token` header (the page's JavaScript), compared in constant time.
+
+use std::collections::HashMap;
+use std::future::{ready, Ready};
+
+use actix_session::{Session, SessionExt};
+use actix_web::{dev::Payload, FromRequest, HttpRequest};
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::SaltString;
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use crate::configuration::AgentSettings;
+use crate::error::PageError;
+
+const SESSION_AGENT: &str = "agent";
+const SESSION_CSRF: &str = "csrf";
+/// The header the page's JavaScript sends the CSRF token in.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// Hashes a password into an argon2id PHC string.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| anyhow::anyhow!("cannot hash the password: {error}"))
+}
+
+/// True when `password` matches the PHC string `hash`.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// An agent, as remembered in the session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SignedInAgent {
+    pub username: String,
+    pub display_name: String,
+}
+
+/// The agents who may sign in.
+pub struct Agents {
+    by_username: HashMap<String, AgentSettings>,
+    /// Checked when the username is unknown, so that both answers take as long.
+    decoy_hash: String,
+}
+
+impl Agents {
+    pub fn new(agents: Vec<AgentSettings>) -> anyhow::Result<Self> {
+        let by_username = agents
+            .into_iter()
+            .map(|agent| (agent.username.to_lowercase(), agent))
+            .collect();
+        Ok(Self {
+            by_username,
+            decoy_hash: hash_password("decoy password")?,
+        })
+    }
+
+    /// The agent with these credentials, if any.
+    pub fn authenticate(&self, username: &str, password: &str) -> Option<SignedInAgent> {
+        match self.by_username.get(&username.trim().to_lowercase()) {
+            Some(agent) if verify_password(password, &agent.password_hash) => Some(SignedInAgent {
+                username: agent.username.clone(),
+                display_name: agent.display_name.clone(),
+            }),
+            Some(_) => None,
+            None => {
+                let _ = verify_password(password, &self.decoy_hash);
+                None
+            }
+        }
+    }
+}
+
+/// Records the agent in the session, with a fresh session id and CSRF token.
+pub fn sign_in(session: &Session, agent: &SignedInAgent) -> Result<(), PageError> {
+    session.renew();
+    session.insert(SESSION_AGENT, agent).map_err(|error| {
+        PageError::Unexpected(anyhow::anyhow!("cannot store the session: {error}"))
+    })?;
+    session.insert(SESSION_CSRF, new_token()).map_err(|error| {
+        PageError::Unexpected(anyhow::anyhow!("cannot store the session: {error}"))
+    })?;
+    Ok(())
+}
+
+pub fn sign_out(session: &Session) {
+    session.purge();
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The session's CSRF token, created on first use (the sign-in form needs one before sign-in).
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(SESSION_CSRF) {
+        return token;
+    }
+    let token = new_token();
+    let _ = session.insert(SESSION_CSRF, &token);
+    token
+}
+
+/// Checks a request's CSRF token against the session's.
+pub fn check_csrf(session: &Session, provided: Option<&str>) -> Result<(), PageError> {
+    let expected = session
+        .get::<String>(SESSION_CSRF)
+        .ok()
+        .flatten()
+        .ok_or(PageError::Forbidden)?;
+    let provided = provided.ok_or(PageError::Forbidden)?;
+    if bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden)
+    }
+}
+
+/// The CSRF token sent with a request, from the header.
+pub fn csrf_header(request: &HttpRequest) -> Option<String> {
+    request
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Extractor: the signed-in agent, or a redirect to the sign-in page.
+pub struct CurrentAgent {
+    pub agent: SignedInAgent,
+    pub session: Session,
+}
+
+impl FromRequest for CurrentAgent {
+    type Error = PageError;
+    type Future = Ready<Result<Self, PageError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let session = request.get_session();
+        let agent = session.get::<SignedInAgent>(SESSION_AGENT).ok().flatten();
+        ready(match agent {
+            Some(agent) => Ok(CurrentAgent { agent, session }),
+            None => Err(PageError::SignInRequired),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn agents_authenticate_by_case_insensitive_username() {
+        let agents = Agents::new(vec![AgentSettings {
+            username: "Ann".into(),
+            display_name: "Ann Smith".into(),
+            password_hash: hash_password("pw").unwrap(),
+        }])
+        .unwrap();
+        assert_eq!(
+            agents.authenticate("ann", "pw").unwrap().display_name,
+            "Ann Smith"
+        );
+        assert!(agents.authenticate("ann", "nope").is_none());
+        assert!(agents.authenticate("bob", "pw").is_none());
+    }
+}

@@ -1,0 +1,358 @@
+//! Typed settings: built-in defaults, then an optional TOML file, then environment variables.
+//!
+//! Nothing needs to be set to run locally: the app binds `127.0.0.1:5000`, calls the skill's webhook
+//! on `http://localhost:5001/api/livechat/messages`, and signs agents in with the default agent it
+//! prints at start-up. Every key is documented in `contoso-livechat/configuration/livechat.toml`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// The file read when `LIVECHAT_CONFIG` is not set, relative to the working directory; optional.
+pub const DEFAULT_CONFIG_FILE: &str = "contoso-livechat/configuration/livechat.toml";
+
+/// The agent used when none is configured, for local runs only; printed at start-up.
+pub const DEFAULT_AGENT_USERNAME: &str = "alex";
+pub const DEFAULT_AGENT_PASSWORD: &str = "contoso-demo";
+pub const DEFAULT_AGENT_DISPLAY_NAME: &str = "Alex";
+
+/// All settings of the live-chat app.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub application: ApplicationSettings,
+    pub api: ApiSettings,
+    pub webhook: WebhookSettings,
+    /// Agents who may sign in.
+    pub agents: Vec<AgentSettings>,
+}
+
+/// Where the app listens and keeps its state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApplicationSettings {
+    /// `host:port` (`LIVECHAT_BIND`).
+    pub bind: String,
+    /// Folder of the SQLite database (`LIVECHAT_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// HTTP worker threads; 0 means one per core.
+    pub http_workers: usize,
+    /// Key of the session cookie, at least 64 characters (`LIVECHAT_SESSION_KEY`); unset means a
+    /// random key per start, so agents sign in again after a restart.
+    pub session_key: Option<SecretString>,
+    /// Mark the session cookie `Secure` (serve over https).
+    pub secure_cookies: bool,
+}
+
+impl Default for ApplicationSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:5000".into(),
+            data_dir: PathBuf::from("data/livechat"),
+            http_workers: 0,
+            session_key: None,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// The session API the skill calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Bearer key every `/api/chat/*` call must carry (`LIVECHAT_API_KEY`); unset leaves the API open.
+    pub key: Option<SecretString>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest message, in characters.
+    pub max_message_chars: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            key: None,
+            max_body_bytes: 64 * 1024,
+            max_message_chars: 10_000,
+        }
+    }
+}
+
+/// Delivery of agent replies to the skill's webhook.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// The skill's webhook (`LIVECHAT_WEBHOOK_URL`).
+    pub url: String,
+    /// Shared secret of the signature (`WEBHOOK_SECRET`); unset sends unsigned webhooks.
+    pub secret: Option<SecretString>,
+    /// Attempts before a reply is marked failed (the agent can retry it).
+    pub max_attempts: u32,
+    /// First retry delay, doubled per attempt with ±20 % jitter, in milliseconds.
+    pub base_backoff_ms: u64,
+    /// Longest retry delay, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Time limit of one webhook call, in milliseconds.
+    pub timeout_ms: u64,
+    /// How often the worker looks for due replies when nothing wakes it, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            url: "http://localhost:5001/api/livechat/messages".into(),
+            secret: None,
+            max_attempts: 12,
+            base_backoff_ms: 1_000,
+            max_backoff_ms: 60_000,
+            timeout_ms: 5_000,
+            poll_interval_ms: 1_000,
+        }
+    }
+}
+
+impl WebhookSettings {
+    pub fn base_backoff(&self) -> Duration {
+        Duration::from_millis(self.base_backoff_ms)
+    }
+    pub fn max_backoff(&self) -> Duration {
+        Duration::from_millis(self.max_backoff_ms)
+    }
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+/// An agent who may sign in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    pub username: String,
+    /// Shown to customers as the sender of the agent's replies.
+    pub display_name: String,
+    /// An argon2 PHC string, from `cargo run -p contoso-livechat -- hash-password`.
+    pub password_hash: String,
+}
+
+impl Settings {
+    /// Loads the file named by `LIVECHAT_CONFIG` (else [`DEFAULT_CONFIG_FILE`] if it exists), then
+    /// the process environment.
+    pub fn load() -> anyhow::Result<Settings> {
+        let environment: HashMap<String, String> = std::env::vars().collect();
+        let file = match environment
+            .get("LIVECHAT_CONFIG")
+            .filter(|path| !path.is_empty())
+        {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+        };
+        Settings::load_from(file.as_deref(), &environment)
+    }
+
+    /// Loads settings from an optional file and an explicit environment map (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        environment: &HashMap<String, String>,
+    ) -> anyhow::Result<Settings> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the configuration file {}", path.display())
+                })?;
+                toml::from_str::<Settings>(&text)
+                    .with_context(|| format!("invalid configuration file {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_environment(environment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn apply_environment(&mut self, environment: &HashMap<String, String>) -> anyhow::Result<()> {
+        let get = |name: &str| {
+            environment
+                .get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(value) = get("LIVECHAT_BIND") {
+            self.application.bind = value;
+        }
+        if let Some(value) = get("LIVECHAT_DATA_DIR") {
+            self.application.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = get("LIVECHAT_SESSION_KEY") {
+            self.application.session_key = Some(SecretString::from(value));
+        }
+        if let Some(value) = get("LIVECHAT_WEBHOOK_URL") {
+            self.webhook.url = value;
+        }
+        if let Some(value) = get("WEBHOOK_SECRET") {
+            self.webhook.secret = Some(SecretString::from(value));
+        }
+        if let Some(value) = get("LIVECHAT_API_KEY") {
+            self.api.key = Some(SecretString::from(value));
+        }
+        match (get("LIVECHAT_AGENT_NAME"), get("LIVECHAT_AGENT_PASSWORD")) {
+            (Some(name), Some(password)) => {
+                let password_hash = crate::auth::hash_password(&password)
+                    .context("LIVECHAT_AGENT_PASSWORD: cannot hash the password")?;
+                self.agents
+                    .retain(|agent| !agent.username.eq_ignore_ascii_case(&name));
+                self.agents.push(AgentSettings {
+                    username: name.clone(),
+                    display_name: name,
+                    password_hash,
+                });
+            }
+            (Some(_), None) => {
+                bail!("LIVECHAT_AGENT_PASSWORD is required with LIVECHAT_AGENT_NAME")
+            }
+            (None, Some(_)) => {
+                bail!("LIVECHAT_AGENT_NAME is required with LIVECHAT_AGENT_PASSWORD")
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.application.bind.parse::<SocketAddr>().map_err(|_| {
+            anyhow::anyhow!(
+                "LIVECHAT_BIND / application.bind: '{}' is not host:port, e.g. 127.0.0.1:5000",
+                self.application.bind
+            )
+        })?;
+        let url = Url::parse(&self.webhook.url).map_err(|error| {
+            anyhow::anyhow!(
+                "LIVECHAT_WEBHOOK_URL / webhook.url: '{}' is not a URL ({error})",
+                self.webhook.url
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!(
+                "LIVECHAT_WEBHOOK_URL / webhook.url: '{}' must be an http or https URL",
+                self.webhook.url
+            );
+        }
+        if let Some(key) = &self.application.session_key {
+            use secrecy::ExposeSecret;
+            if key.expose_secret().len() < 64 {
+                bail!(
+                    "LIVECHAT_SESSION_KEY / application.session_key must be at least 64 characters"
+                );
+            }
+        }
+        if self.webhook.max_attempts == 0
+            || self.webhook.base_backoff_ms == 0
+            || self.webhook.max_backoff_ms < self.webhook.base_backoff_ms
+        {
+            bail!("webhook.max_attempts and webhook.base_backoff_ms must be positive, and webhook.max_backoff_ms at least webhook.base_backoff_ms");
+        }
+        if self.webhook.timeout_ms == 0 || self.webhook.poll_interval_ms == 0 {
+            bail!("webhook.timeout_ms and webhook.poll_interval_ms must be positive");
+        }
+        if self.api.max_body_bytes < 1024 || self.api.max_message_chars == 0 {
+            bail!("api.max_body_bytes must be at least 1024 and api.max_message_chars positive");
+        }
+        for agent in &self.agents {
+            if agent.username.trim().is_empty() || agent.display_name.trim().is_empty() {
+                bail!("agents: every agent needs a username and a display_name");
+            }
+            argon2::PasswordHash::new(&agent.password_hash)
+                .map_err(|_| anyhow::anyhow!("agents: the password_hash of '{}' is not an argon2 PHC string (make one with `cargo run -p contoso-livechat -- hash-password`)", agent.username))?;
+        }
+        Ok(())
+    }
+
+    /// The configured agents, or the default local agent when there are none (and whether it is in use).
+    pub fn effective_agents(&self) -> anyhow::Result<(Vec<AgentSettings>, bool)> {
+        if !self.agents.is_empty() {
+            return Ok((self.agents.clone(), false));
+        }
+        let password_hash = crate::auth::hash_password(DEFAULT_AGENT_PASSWORD)?;
+        let agent = AgentSettings {
+            username: DEFAULT_AGENT_USERNAME.into(),
+            display_name: DEFAULT_AGENT_DISPLAY_NAME.into(),
+            password_hash,
+        };
+        Ok((vec![agent], true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_set_runs_locally_with_the_default_agent() {
+        let settings = Settings::load_from(None, &HashMap::new()).unwrap();
+        assert_eq!(settings.application.bind, "127.0.0.1:5000");
+        assert_eq!(
+            settings.webhook.url,
+            "http://localhost:5001/api/livechat/messages"
+        );
+        let (agents, default_in_use) = settings.effective_agents().unwrap();
+        assert!(default_in_use);
+        assert_eq!(agents[0].username, DEFAULT_AGENT_USERNAME);
+    }
+
+    #[test]
+    fn an_agent_can_be_defined_in_the_environment() {
+        let settings = Settings::load_from(
+            None,
+            &env(&[
+                ("LIVECHAT_AGENT_NAME", "Ann"),
+                ("LIVECHAT_AGENT_PASSWORD", "pw"),
+            ]),
+        )
+        .unwrap();
+        let (agents, default_in_use) = settings.effective_agents().unwrap();
+        assert!(!default_in_use);
+        assert_eq!(agents[0].display_name, "Ann");
+        assert!(crate::auth::verify_password("pw", &agents[0].password_hash));
+    }
+
+    #[test]
+    fn bad_settings_fail_naming_the_setting() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("LIVECHAT_BIND", "nope")], "LIVECHAT_BIND"),
+            (
+                &[("LIVECHAT_WEBHOOK_URL", "ftp://x/")],
+                "LIVECHAT_WEBHOOK_URL",
+            ),
+            (&[("LIVECHAT_SESSION_KEY", "short")], "LIVECHAT_SESSION_KEY"),
+            (&[("LIVECHAT_AGENT_NAME", "Ann")], "LIVECHAT_AGENT_PASSWORD"),
+        ];
+        for (pairs, expected) in cases {
+            let error = Settings::load_from(None, &env(pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{pairs:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_configuration_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configuration/livechat.toml");
+        Settings::load_from(Some(&path), &HashMap::new()).unwrap();
+    }
+}

@@ -1,0 +1,138 @@
+//! Errors: JSON routes fail with JSON (`{"error": "..."}`), agent pages fail with a page.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+use serde_json::json;
+
+/// An error answered by a `/api/*` route.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The conversation has ended; nothing more can be sent to it.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            ApiError::Unexpected(error) => {
+                tracing::error!(error.cause_chain = ?error, "request failed");
+                "the live chat could not handle the request".to_owned()
+            }
+            other => other.to_string(),
+        };
+        HttpResponse::build(self.status_code()).json(json!({ "error": message }))
+    }
+}
+
+/// Maps actix's JSON extractor failures onto [`ApiError`].
+pub fn json_error_handler(
+    error: actix_web::error::JsonPayloadError,
+    _request: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    match &error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge("the body is too large".into()).into()
+        }
+        _ => ApiError::BadRequest(format!(
+            "the body is not valid JSON for this endpoint: {error}"
+        ))
+        .into(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// An error answered by an agent page.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("sign in first")]
+    SignInRequired,
+    #[error("this form has expired; reload the page and try again")]
+    Forbidden,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Render(#[from] askama::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::SignInRequired => StatusCode::SEE_OTHER,
+            PageError::Forbidden => StatusCode::FORBIDDEN,
+            PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Render(_) | PageError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let PageError::SignInRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/signin"))
+                .finish();
+        }
+        let (title, message) = match self {
+            PageError::Render(error) => {
+                tracing::error!(error = %error, "cannot render a page");
+                (
+                    "Something went wrong",
+                    "The page could not be shown. Try again in a moment.".to_owned(),
+                )
+            }
+            PageError::Unexpected(error) => {
+                tracing::error!(error.cause_chain = ?error, "page request failed");
+                (
+                    "Something went wrong",
+                    "The request could not be handled. Try again in a moment.".to_owned(),
+                )
+            }
+            PageError::Forbidden => ("Expired form", self.to_string()),
+            other => ("Not possible", other.to_string()),
+        };
+        let body = ErrorPage {
+            title,
+            message: &message,
+        }
+        .render()
+        .unwrap_or_else(|_| message.clone());
+        HttpResponse::build(self.status_code())
+            .content_type("text/html; charset=utf-8")
+            .body(body)
+    }
+}

@@ -1,0 +1,276 @@
+//! The session API the skill calls (`/api/chat/*`), JSON in camelCase.
+//!
+//! Open without `LIVECHAT_API_KEY` (as the original); with it, every call needs
+//! `Authorization: Bearer {key}`. Errors are `{"error": "..."}` with a 4xx status, and a refused
+//! request changes nothing.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio::sync::Notify;
+
+use crate::error::ApiError;
+use crate::store::{AddMessageError, EndedBy, NewConversation, Store};
+
+/// The API's limits and key.
+pub struct ApiPolicy {
+    pub key: Option<SecretString>,
+    pub max_body_bytes: usize,
+    pub max_message_chars: usize,
+}
+
+impl ApiPolicy {
+    fn authorize(&self, request: &HttpRequest) -> Result<(), ApiError> {
+        let Some(key) = &self.key else { return Ok(()) };
+        let presented = request
+            .headers()
+            .get("Authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
+            .unwrap_or_default();
+        if bool::from(
+            presented
+                .trim()
+                .as_bytes()
+                .ct_eq(key.expose_secret().as_bytes()),
+        ) {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized(
+                "this API needs the live chat's API key as a bearer token".into(),
+            ))
+        }
+    }
+
+    async fn read_body(&self, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|error| {
+                ApiError::BadRequest(format!("the body could not be read: {error}"))
+            })?;
+            if body.len() + chunk.len() > self.max_body_bytes {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the body is larger than {} bytes",
+                    self.max_body_bytes
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
+    /// Authorizes, reads and parses a JSON body.
+    async fn json<T: DeserializeOwned>(
+        &self,
+        request: &HttpRequest,
+        payload: web::Payload,
+    ) -> Result<T, ApiError> {
+        self.authorize(request)?;
+        let body = self.read_body(payload).await?;
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::BadRequest(format!(
+                "the body is not valid JSON for this endpoint: {error}"
+            ))
+        })
+    }
+
+    fn message_text(&self, message: Option<String>) -> Result<String, ApiError> {
+        let message = message.unwrap_or_default();
+        if message.trim().is_empty() {
+            return Err(ApiError::BadRequest("message must not be empty".into()));
+        }
+        if message.chars().count() > self.max_message_chars {
+            return Err(ApiError::BadRequest(format!(
+                "message is longer than {} characters",
+                self.max_message_chars
+            )));
+        }
+        Ok(message)
+    }
+}
+
+fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::BadRequest(format!("{name} is required")))
+}
+
+fn optional(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn add_error(error: AddMessageError) -> ApiError {
+    match error {
+        AddMessageError::NotFound(_) => ApiError::NotFound(error.to_string()),
+        AddMessageError::Ended(_) => {
+            ApiError::Conflict(format!("{error}; nothing more can be sent to it"))
+        }
+        AddMessageError::Store(error) => ApiError::Unexpected(error),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct StartBody {
+    customer_name: Option<String>,
+    customer_id: Option<String>,
+    channel: Option<String>,
+    tenant_id: Option<String>,
+    bot_conversation_id: Option<String>,
+    problem_description: Option<String>,
+}
+
+/// `POST /api/chat/start`: the body (the handoff context) is optional, as the original sends none.
+pub async fn start(
+    request: HttpRequest,
+    payload: web::Payload,
+    policy: web::Data<ApiPolicy>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    policy.authorize(&request)?;
+    let body = policy.read_body(payload).await?;
+    let context: StartBody = if body.iter().all(u8::is_ascii_whitespace) {
+        StartBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::BadRequest(format!("the body is not a valid handoff context: {error}"))
+        })?
+    };
+    let conversation = store
+        .start_conversation(NewConversation {
+            customer_name: optional(context.customer_name),
+            customer_id: optional(context.customer_id),
+            channel: optional(context.channel),
+            tenant_id: optional(context.tenant_id),
+            bot_conversation_id: optional(context.bot_conversation_id),
+            problem_description: optional(context.problem_description),
+        })
+        .await?;
+    tracing::info!(conversation_id = %conversation.summary.id, "conversation started");
+    Ok(HttpResponse::Ok().json(json!({ "conversationId": conversation.summary.id })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReceiveBody {
+    conversation_id: Option<String>,
+    message: Option<String>,
+    sender: Option<String>,
+    /// `customer` (default) or `system`; a sender named "System" is taken as the system.
+    role: Option<String>,
+}
+
+/// `POST /api/chat/receive`: a customer (or system) message from the skill.
+pub async fn receive(
+    request: HttpRequest,
+    payload: web::Payload,
+    policy: web::Data<ApiPolicy>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let body: ReceiveBody = policy.json(&request, payload).await?;
+    let conversation_id = required(body.conversation_id, "conversationId")?;
+    let message = policy.message_text(body.message)?;
+    let sender = optional(body.sender).unwrap_or_else(|| "Customer".to_owned());
+    let role = match body.role.as_deref() {
+        None if sender.eq_ignore_ascii_case("system") => "system",
+        None | Some("customer") => "customer",
+        Some("system") => "system",
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "role must be customer or system, not '{other}'"
+            )))
+        }
+    };
+    let stored = store
+        .add_customer_message(&conversation_id, role, &sender, &message)
+        .await
+        .map_err(add_error)?;
+    tracing::info!(conversation_id = %conversation_id, message_id = %stored.id, role, "message received");
+    Ok(HttpResponse::Ok().json(json!({ "id": stored.id })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesQuery {
+    conversation_id: Option<String>,
+}
+
+/// `GET /api/chat/messages[?conversationId=ID]`: a transcript, or every open conversation's.
+pub async fn messages(
+    request: HttpRequest,
+    query: web::Query<MessagesQuery>,
+    policy: web::Data<ApiPolicy>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    policy.authorize(&request)?;
+    let messages = match optional(query.into_inner().conversation_id) {
+        Some(id) => store
+            .messages(&id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no conversation has the id '{id}'")))?,
+        None => store.open_messages().await?,
+    };
+    Ok(HttpResponse::Ok().json(messages))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendBody {
+    conversation_id: Option<String>,
+    message: Option<String>,
+    sender: Option<String>,
+}
+
+/// `POST /api/chat/send`: an agent's reply from a script; stored pending, then delivered to the skill.
+pub async fn send(
+    request: HttpRequest,
+    payload: web::Payload,
+    policy: web::Data<ApiPolicy>,
+    store: web::Data<Store>,
+    wake: web::Data<Notify>,
+) -> Result<HttpResponse, ApiError> {
+    let body: SendBody = policy.json(&request, payload).await?;
+    let conversation_id = required(body.conversation_id, "conversationId")?;
+    let message = policy.message_text(body.message)?;
+    let sender = optional(body.sender).unwrap_or_else(|| "Agent".to_owned());
+    let stored = store
+        .add_agent_message(&conversation_id, &sender, &message)
+        .await
+        .map_err(add_error)?;
+    wake.notify_one();
+    Ok(HttpResponse::Ok().json(json!({ "id": stored.id, "deliveryState": stored.delivery_state })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndBody {
+    conversation_id: Option<String>,
+}
+
+/// `POST /api/chat/end`: the skill ends the conversation (the customer left). Idempotent.
+pub async fn end(
+    request: HttpRequest,
+    payload: web::Payload,
+    policy: web::Data<ApiPolicy>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let body: EndBody = policy.json(&request, payload).await?;
+    let conversation_id = required(body.conversation_id, "conversationId")?;
+    let changed = store
+        .end_conversation(&conversation_id, EndedBy::Api)
+        .await
+        .map_err(add_error)?;
+    if changed {
+        tracing::info!(conversation_id = %conversation_id, "conversation ended by the customer");
+    }
+    Ok(HttpResponse::Ok().json(json!({ "conversationId": conversation_id, "state": "ended" })))
+}

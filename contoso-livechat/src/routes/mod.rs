@@ -1,0 +1,59 @@
+//! HTTP routes: the session API (`api`), the agent pages (`pages`), the live event stream
+//! (`events`), health, and static assets. [`configure`] registers them for the server and tests.
+
+pub mod api;
+pub mod events;
+pub mod pages;
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+/// Registers all routes.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(web::resource("/api/chat/start").route(web::post().to(api::start)))
+        .service(web::resource("/api/chat/receive").route(web::post().to(api::receive)))
+        .service(web::resource("/api/chat/messages").route(web::get().to(api::messages)))
+        .service(web::resource("/api/chat/send").route(web::post().to(api::send)))
+        .service(web::resource("/api/chat/end").route(web::post().to(api::end)))
+        .service(web::resource("/").route(web::get().to(pages::home)))
+        .service(
+            web::resource("/signin")
+                .route(web::get().to(pages::sign_in_page))
+                .route(web::post().to(pages::sign_in)),
+        )
+        .service(web::resource("/signout").route(web::post().to(pages::sign_out)))
+        .service(web::resource("/agent").route(web::get().to(pages::inbox)))
+        .service(web::resource("/agent/events").route(web::get().to(events::stream)))
+        .service(
+            web::resource("/agent/conversations/{id}").route(web::get().to(pages::conversation)),
+        )
+        .service(
+            web::resource("/agent/conversations/{id}/messages").route(web::post().to(pages::reply)),
+        )
+        .service(web::resource("/agent/conversations/{id}/end").route(web::post().to(pages::end)))
+        .service(
+            web::resource("/agent/conversations/{id}/read").route(web::post().to(pages::mark_read)),
+        )
+        .service(web::resource("/agent/messages/{id}/retry").route(web::post().to(pages::retry)))
+        .service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)))
+        .service(actix_files::Files::new(
+            "/static",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/static"),
+        ));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(store: web::Data<crate::store::Store>) -> HttpResponse {
+    match store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Err(error) => {
+            tracing::error!(error.cause_chain = ?error, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable" }))
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Wiring: builds the store, the agents, the webhook worker and the HTTP server from [`Settings`].
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::Agents;
+use crate::configuration::{Settings, DEFAULT_AGENT_PASSWORD, DEFAULT_AGENT_USERNAME};
+use crate::routes;
+use crate::routes::api::ApiPolicy;
+use crate::routes::pages::{DefaultAgentHint, ReplyLimit};
+use crate::store::Store;
+use crate::webhook::WebhookWorker;
+
+/// The running app: HTTP server plus the webhook worker.
+pub struct Application {
+    port: u16,
+    server: Server,
+    worker: WebhookWorker,
+}
+
+/// Stops a running [`Application`] from outside.
+#[derive(Clone)]
+pub struct ApplicationHandle {
+    server: ServerHandle,
+}
+
+impl ApplicationHandle {
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.application.bind).with_context(|| {
+            format!(
+                "cannot listen on {} (LIVECHAT_BIND)",
+                settings.application.bind
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        let store = Store::open(&settings.application.data_dir).await?;
+        let (agents, default_agent) = settings.effective_agents()?;
+        let hint = if default_agent {
+            tracing::warn!(username = DEFAULT_AGENT_USERNAME, password = DEFAULT_AGENT_PASSWORD, "no agents are configured: sign in with the default local agent (set LIVECHAT_AGENT_NAME and LIVECHAT_AGENT_PASSWORD, or [[agents]], for anything but a local run)");
+            Some((
+                DEFAULT_AGENT_USERNAME.to_owned(),
+                DEFAULT_AGENT_PASSWORD.to_owned(),
+            ))
+        } else {
+            None
+        };
+        if settings.api.key.is_none() {
+            tracing::warn!("LIVECHAT_API_KEY is not set: the session API (/api/chat/*) is open to anyone who can reach this port");
+        }
+        if settings.webhook.secret.is_none() {
+            tracing::warn!("WEBHOOK_SECRET is not set: webhooks to the skill are not signed");
+        }
+        let agents = web::Data::new(Agents::new(agents)?);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("contoso-livechat/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let wake = Arc::new(Notify::new());
+        let worker = WebhookWorker {
+            store: store.clone(),
+            http,
+            settings: settings.webhook.clone(),
+            wake: wake.clone(),
+        };
+
+        let session_key = match &settings.application.session_key {
+            Some(key) => Key::derive_from(key.expose_secret().as_bytes()),
+            None => Key::generate(),
+        };
+        let secure_cookies = settings.application.secure_cookies;
+        let policy = web::Data::new(ApiPolicy {
+            key: settings.api.key.clone(),
+            max_body_bytes: settings.api.max_body_bytes,
+            max_message_chars: settings.api.max_message_chars,
+        });
+        let store_data = web::Data::new(store);
+        let wake_data = web::Data::from(wake);
+        let hint = web::Data::new(DefaultAgentHint(hint));
+        let reply_limit = web::Data::new(ReplyLimit(settings.api.max_message_chars));
+        let form_limit = settings.api.max_body_bytes;
+        let workers = match settings.application.http_workers {
+            0 => std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+            n => n,
+        };
+
+        let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
+                .cookie_name("contoso_livechat".to_owned())
+                .cookie_secure(secure_cookies)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Strict)
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(PersistentSession::default().session_ttl(actix_web::cookie::time::Duration::hours(12)))
+                .build();
+            App::new()
+                .wrap(sessions)
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"))
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "same-origin")),
+                )
+                .wrap(TracingLogger::default())
+                .app_data(web::FormConfig::default().limit(form_limit))
+                .app_data(store_data.clone())
+                .app_data(agents.clone())
+                .app_data(policy.clone())
+                .app_data(wake_data.clone())
+                .app_data(hint.clone())
+                .app_data(reply_limit.clone())
+                .configure(routes::configure)
+        })
+        .workers(workers)
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        tracing::info!(address = %settings.application.bind, port, "Contoso Live Chat is listening");
+        Ok(Self {
+            port,
+            server,
+            worker,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ApplicationHandle {
+        ApplicationHandle {
+            server: self.server.handle(),
+        }
+    }
+
+    /// Serves until stopped, then stops the webhook worker; undelivered replies stay pending.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = CancellationToken::new();
+        let worker = tokio::spawn(self.worker.run(shutdown.clone()));
+        let served = self.server.await;
+        shutdown.cancel();
+        let _ = worker.await;
+        served.context("the HTTP server failed")
+    }
+}

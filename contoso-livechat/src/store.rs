@@ -1,0 +1,693 @@
+//! Durable state: conversations, transcripts (agent replies are also the webhook outbox), and the
+//! numbered event log that feeds the agents' live updates.
+//!
+//! One SQLite file, WAL with `synchronous = FULL`, one connection (SQLite serialises writers; one
+//! connection rules out `SQLITE_BUSY` on upgrades). Each change and its event are written in one
+//! transaction, then the event number is published on a `watch` channel for the live streams.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// The handoff context sent by the skill when it opens a conversation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewConversation {
+    pub customer_name: Option<String>,
+    pub customer_id: Option<String>,
+    pub channel: Option<String>,
+    pub tenant_id: Option<String>,
+    pub bot_conversation_id: Option<String>,
+    pub problem_description: Option<String>,
+}
+
+/// A conversation as the inbox lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSummary {
+    pub id: String,
+    pub customer_name: Option<String>,
+    pub state: String,
+    pub created_at: String,
+    pub ended_at: Option<String>,
+    pub waiting_since: Option<String>,
+    pub last_message: Option<String>,
+    pub last_message_at: Option<String>,
+    pub unread: i64,
+}
+
+/// A conversation with its handoff context.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    #[serde(flatten)]
+    pub summary: ConversationSummary,
+    pub customer_id: Option<String>,
+    pub channel: Option<String>,
+    pub tenant_id: Option<String>,
+    pub bot_conversation_id: Option<String>,
+    pub problem_description: Option<String>,
+    pub ended_by: Option<String>,
+}
+
+/// One transcript entry.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: String,
+    pub seq: i64,
+    pub conversation_id: String,
+    /// `message`, or `ended` for the agent's end of the conversation.
+    pub kind: String,
+    /// `customer`, `agent` or `system`.
+    pub role: String,
+    pub sender: String,
+    pub message: String,
+    pub timestamp: String,
+    /// Agent replies only: `pending`, `delivered` or `failed`.
+    pub delivery_state: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// A numbered change for the live streams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub seq: i64,
+    pub kind: String,
+    pub conversation_id: String,
+    pub payload: String,
+}
+
+/// Why a message could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum AddMessageError {
+    #[error("no conversation has the id '{0}'")]
+    NotFound(String),
+    #[error("the conversation '{0}' has ended")]
+    Ended(String),
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// Who ended a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndedBy {
+    /// The agent, from the page: the skill must be told.
+    Agent(String),
+    /// The skill, through the API: the customer left.
+    Api,
+}
+
+const SUMMARY_SELECT: &str = "SELECT c.id, c.customer_name, c.state, c.created_at, c.ended_at, c.waiting_since,
+        c.customer_id, c.channel, c.tenant_id, c.bot_conversation_id, c.problem_description, c.ended_by,
+        (SELECT m.body FROM messages m WHERE m.conversation_id = c.id AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1) AS last_message,
+        (SELECT m.created_at FROM messages m WHERE m.conversation_id = c.id AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1) AS last_message_at,
+        (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'customer' AND m.seq > c.read_seq) AS unread
+    FROM conversations c";
+
+const MESSAGE_COLUMNS: &str =
+    "seq, id, conversation_id, kind, role, sender, body, created_at, delivery_state, last_error";
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn conversation_from_row(row: &SqliteRow) -> anyhow::Result<Conversation> {
+    Ok(Conversation {
+        summary: ConversationSummary {
+            id: row.try_get("id")?,
+            customer_name: row.try_get("customer_name")?,
+            state: row.try_get("state")?,
+            created_at: row.try_get("created_at")?,
+            ended_at: row.try_get("ended_at")?,
+            waiting_since: row.try_get("waiting_since")?,
+            last_message: row.try_get("last_message")?,
+            last_message_at: row.try_get("last_message_at")?,
+            unread: row.try_get("unread")?,
+        },
+        customer_id: row.try_get("customer_id")?,
+        channel: row.try_get("channel")?,
+        tenant_id: row.try_get("tenant_id")?,
+        bot_conversation_id: row.try_get("bot_conversation_id")?,
+        problem_description: row.try_get("problem_description")?,
+        ended_by: row.try_get("ended_by")?,
+    })
+}
+
+fn message_from_row(row: &SqliteRow) -> anyhow::Result<Message> {
+    Ok(Message {
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        kind: row.try_get("kind")?,
+        role: row.try_get("role")?,
+        sender: row.try_get("sender")?,
+        message: row.try_get("body")?,
+        timestamp: row.try_get("created_at")?,
+        delivery_state: row.try_get("delivery_state")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+async fn conversation_in(
+    connection: &mut SqliteConnection,
+    id: &str,
+) -> anyhow::Result<Option<Conversation>> {
+    let row = sqlx::query(&format!("{SUMMARY_SELECT} WHERE c.id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    row.as_ref().map(conversation_from_row).transpose()
+}
+
+async fn message_in(connection: &mut SqliteConnection, seq: i64) -> anyhow::Result<Message> {
+    let row = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq = ?"
+    ))
+    .bind(seq)
+    .fetch_one(&mut *connection)
+    .await?;
+    message_from_row(&row)
+}
+
+async fn insert_event(
+    connection: &mut SqliteConnection,
+    kind: &str,
+    conversation_id: &str,
+    payload: &impl Serialize,
+) -> anyhow::Result<i64> {
+    let result = sqlx::query(
+        "INSERT INTO events (kind, conversation_id, payload, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(kind)
+    .bind(conversation_id)
+    .bind(serde_json::to_string(payload)?)
+    .bind(now())
+    .execute(&mut *connection)
+    .await?;
+    Ok(result.last_insert_rowid())
+}
+
+/// Emits the conversation's current summary as an event.
+async fn conversation_event(connection: &mut SqliteConnection, id: &str) -> anyhow::Result<i64> {
+    let conversation = conversation_in(connection, id)
+        .await?
+        .context("the conversation vanished")?;
+    insert_event(connection, "conversation", id, &conversation.summary).await
+}
+
+/// A reply (or end) waiting for the webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDelivery {
+    pub message: Message,
+    pub attempts: u32,
+}
+
+/// The live chat's store.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    events: watch::Sender<i64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `livechat.db` in `data_dir` and migrates it.
+    pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {} (LIVECHAT_DATA_DIR)",
+                data_dir.display()
+            )
+        })?;
+        let path = data_dir.join("livechat.db");
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("cannot migrate the database schema")?;
+        let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS last FROM events")
+            .fetch_one(&pool)
+            .await?
+            .try_get("last")?;
+        let (events, _) = watch::channel(last.unwrap_or(0));
+        Ok(Self { pool, events })
+    }
+
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Follows the number of the newest event.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.events.subscribe()
+    }
+
+    pub fn last_event_seq(&self) -> i64 {
+        *self.events.borrow()
+    }
+
+    fn published(&self, seq: i64) {
+        self.events.send_if_modified(|current| {
+            let newer = seq > *current;
+            if newer {
+                *current = seq;
+            }
+            newer
+        });
+    }
+
+    pub async fn start_conversation(
+        &self,
+        context: NewConversation,
+    ) -> anyhow::Result<Conversation> {
+        let id = Uuid::new_v4().to_string();
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO conversations (id, customer_name, customer_id, channel, tenant_id, bot_conversation_id, problem_description, state, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+        )
+        .bind(&id)
+        .bind(&context.customer_name)
+        .bind(&context.customer_id)
+        .bind(&context.channel)
+        .bind(&context.tenant_id)
+        .bind(&context.bot_conversation_id)
+        .bind(&context.problem_description)
+        .bind(now())
+        .execute(&mut *transaction)
+        .await?;
+        let seq = conversation_event(&mut transaction, &id).await?;
+        let conversation = conversation_in(&mut transaction, &id)
+            .await?
+            .context("the new conversation vanished")?;
+        transaction.commit().await?;
+        self.published(seq);
+        Ok(conversation)
+    }
+
+    pub async fn conversation(&self, id: &str) -> anyhow::Result<Option<Conversation>> {
+        let mut connection = self.pool.acquire().await?;
+        conversation_in(&mut connection, id).await
+    }
+
+    /// Open conversations first (longest waiting first), then the 100 most recently ended.
+    pub async fn list_conversations(&self) -> anyhow::Result<Vec<Conversation>> {
+        let open = sqlx::query(&format!("{SUMMARY_SELECT} WHERE c.state = 'open' ORDER BY COALESCE(c.waiting_since, '9999'), c.created_at"))
+            .fetch_all(&self.pool)
+            .await?;
+        let ended = sqlx::query(&format!(
+            "{SUMMARY_SELECT} WHERE c.state = 'ended' ORDER BY c.ended_at DESC LIMIT 100"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        open.iter()
+            .chain(ended.iter())
+            .map(conversation_from_row)
+            .collect()
+    }
+
+    /// Adds a customer or system message from the skill.
+    pub async fn add_customer_message(
+        &self,
+        conversation_id: &str,
+        role: &str,
+        sender: &str,
+        body: &str,
+    ) -> Result<Message, AddMessageError> {
+        self.add_message(conversation_id, "message", role, sender, body, None)
+            .await
+    }
+
+    /// Adds an agent's reply, pending delivery to the skill.
+    pub async fn add_agent_message(
+        &self,
+        conversation_id: &str,
+        sender: &str,
+        body: &str,
+    ) -> Result<Message, AddMessageError> {
+        self.add_message(
+            conversation_id,
+            "message",
+            "agent",
+            sender,
+            body,
+            Some("pending"),
+        )
+        .await
+    }
+
+    async fn add_message(
+        &self,
+        conversation_id: &str,
+        kind: &str,
+        role: &str,
+        sender: &str,
+        body: &str,
+        delivery_state: Option<&str>,
+    ) -> Result<Message, AddMessageError> {
+        let mut transaction = self.pool.begin().await.map_err(anyhow::Error::from)?;
+        let state: Option<String> = sqlx::query("SELECT state FROM conversations WHERE id = ?")
+            .bind(conversation_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(anyhow::Error::from)?
+            .map(|row| row.try_get("state"))
+            .transpose()
+            .map_err(anyhow::Error::from)?;
+        match state.as_deref() {
+            None => return Err(AddMessageError::NotFound(conversation_id.to_owned())),
+            Some("ended") => return Err(AddMessageError::Ended(conversation_id.to_owned())),
+            Some(_) => {}
+        }
+        let message = self
+            .insert_message(
+                &mut transaction,
+                conversation_id,
+                kind,
+                role,
+                sender,
+                body,
+                delivery_state,
+            )
+            .await?;
+        transaction.commit().await.map_err(anyhow::Error::from)?;
+        self.published(message.1);
+        Ok(message.0)
+    }
+
+    /// Inserts a message, updates the waiting time, and records the events; returns the last event.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_message(
+        &self,
+        connection: &mut SqliteConnection,
+        conversation_id: &str,
+        kind: &str,
+        role: &str,
+        sender: &str,
+        body: &str,
+        delivery_state: Option<&str>,
+    ) -> anyhow::Result<(Message, i64)> {
+        let created_at = now();
+        let result = sqlx::query(
+            "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(conversation_id)
+        .bind(kind)
+        .bind(role)
+        .bind(sender)
+        .bind(body)
+        .bind(&created_at)
+        .bind(delivery_state)
+        .bind(delivery_state.map(|_| Utc::now().timestamp_millis()))
+        .execute(&mut *connection)
+        .await?;
+        let message = message_in(connection, result.last_insert_rowid()).await?;
+        match role {
+            "customer" => {
+                sqlx::query("UPDATE conversations SET waiting_since = COALESCE(waiting_since, ?) WHERE id = ?")
+                    .bind(&created_at)
+                    .bind(conversation_id)
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            "agent" => {
+                // An agent writing has read the conversation and answered the customer.
+                sqlx::query(
+                    "UPDATE conversations SET waiting_since = NULL, read_seq = ? WHERE id = ?",
+                )
+                .bind(message.seq)
+                .bind(conversation_id)
+                .execute(&mut *connection)
+                .await?;
+            }
+            _ => {}
+        }
+        insert_event(connection, "message", conversation_id, &message).await?;
+        let seq = conversation_event(connection, conversation_id).await?;
+        Ok((message, seq))
+    }
+
+    /// Ends an open conversation; false when it had ended already. When the agent ends it, an
+    /// `ended` entry is queued so that the skill is told (after any reply still pending).
+    pub async fn end_conversation(
+        &self,
+        conversation_id: &str,
+        by: EndedBy,
+    ) -> Result<bool, AddMessageError> {
+        let mut transaction = self.pool.begin().await.map_err(anyhow::Error::from)?;
+        let exists = sqlx::query("SELECT 1 FROM conversations WHERE id = ?")
+            .bind(conversation_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(anyhow::Error::from)?;
+        if exists.is_none() {
+            return Err(AddMessageError::NotFound(conversation_id.to_owned()));
+        }
+        let ended_by = match &by {
+            EndedBy::Agent(_) => "agent",
+            EndedBy::Api => "customer",
+        };
+        let result = sqlx::query("UPDATE conversations SET state = 'ended', ended_by = ?, ended_at = ?, waiting_since = NULL WHERE id = ? AND state = 'open'")
+            .bind(ended_by)
+            .bind(now())
+            .bind(conversation_id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(anyhow::Error::from)?;
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let seq = match &by {
+            EndedBy::Agent(name) => {
+                let body = format!("{name} ended the conversation.");
+                self.insert_message(
+                    &mut transaction,
+                    conversation_id,
+                    "ended",
+                    "system",
+                    name,
+                    &body,
+                    Some("pending"),
+                )
+                .await?
+                .1
+            }
+            EndedBy::Api => conversation_event(&mut transaction, conversation_id).await?,
+        };
+        transaction.commit().await.map_err(anyhow::Error::from)?;
+        self.published(seq);
+        Ok(true)
+    }
+
+    /// The transcript, oldest first; `None` for an unknown conversation.
+    pub async fn messages(&self, conversation_id: &str) -> anyhow::Result<Option<Vec<Message>>> {
+        if self.conversation(conversation_id).await?.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq"
+        ))
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(
+            rows.iter()
+                .map(message_from_row)
+                .collect::<anyhow::Result<_>>()?,
+        ))
+    }
+
+    /// The messages of every open conversation, oldest first.
+    pub async fn open_messages(&self) -> anyhow::Result<Vec<Message>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE state = 'open') ORDER BY seq"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Records that an agent has seen the conversation up to now.
+    pub async fn mark_read(&self, conversation_id: &str) -> anyhow::Result<()> {
+        let mut transaction = self.pool.begin().await?;
+        let result = sqlx::query("UPDATE conversations SET read_seq = (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?) WHERE id = ? AND read_seq < (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?)")
+            .bind(conversation_id)
+            .bind(conversation_id)
+            .bind(conversation_id)
+            .execute(&mut *transaction)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Ok(());
+        }
+        let seq = conversation_event(&mut transaction, conversation_id).await?;
+        transaction.commit().await?;
+        self.published(seq);
+        Ok(())
+    }
+
+    /// The oldest pending entry of each conversation that is due, skipping `busy` conversations.
+    pub async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        busy: &[String],
+    ) -> anyhow::Result<Vec<PendingDelivery>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS}, attempts FROM messages d
+             WHERE d.delivery_state = 'pending' AND d.next_attempt_at <= ?
+               AND d.seq = (SELECT MIN(h.seq) FROM messages h WHERE h.conversation_id = d.conversation_id AND h.delivery_state = 'pending')
+             ORDER BY d.seq LIMIT ?"
+        ))
+        .bind(now_ms)
+        .bind(i64::from(limit) + busy.len() as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut due = Vec::new();
+        for row in &rows {
+            let message = message_from_row(row)?;
+            if !busy.contains(&message.conversation_id) && due.len() < limit as usize {
+                let attempts =
+                    u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX);
+                due.push(PendingDelivery { message, attempts });
+            }
+        }
+        Ok(due)
+    }
+
+    /// When the next pending entry falls due, if any.
+    pub async fn next_due_at(&self) -> anyhow::Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) AS due FROM messages WHERE delivery_state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("due")?)
+    }
+
+    async fn set_delivery(
+        &self,
+        seq: i64,
+        state: &str,
+        next_attempt_at: Option<i64>,
+        error: Option<&str>,
+        count_attempt: bool,
+    ) -> anyhow::Result<()> {
+        let mut transaction = self.pool.begin().await?;
+        let previous: Option<String> =
+            sqlx::query("SELECT delivery_state FROM messages WHERE seq = ?")
+                .bind(seq)
+                .fetch_one(&mut *transaction)
+                .await?
+                .try_get("delivery_state")?;
+        sqlx::query("UPDATE messages SET delivery_state = ?, next_attempt_at = ?, last_error = ?, attempts = CASE WHEN ? THEN attempts + 1 ELSE 0 END WHERE seq = ?")
+            .bind(state)
+            .bind(next_attempt_at)
+            .bind(error)
+            .bind(count_attempt)
+            .bind(seq)
+            .execute(&mut *transaction)
+            .await?;
+        let message = message_in(&mut transaction, seq).await?;
+        let event = if previous.as_deref() != Some(state) || error.is_some() {
+            Some(
+                insert_event(
+                    &mut transaction,
+                    "delivery",
+                    &message.conversation_id,
+                    &message,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        transaction.commit().await?;
+        if let Some(event) = event {
+            self.published(event);
+        }
+        Ok(())
+    }
+
+    pub async fn mark_delivered(&self, seq: i64) -> anyhow::Result<()> {
+        self.set_delivery(seq, "delivered", None, None, true).await
+    }
+
+    pub async fn schedule_retry(
+        &self,
+        seq: i64,
+        next_attempt_at_ms: i64,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        self.set_delivery(seq, "pending", Some(next_attempt_at_ms), Some(error), true)
+            .await
+    }
+
+    pub async fn mark_failed(&self, seq: i64, error: &str) -> anyhow::Result<()> {
+        self.set_delivery(seq, "failed", None, Some(error), true)
+            .await
+    }
+
+    /// Puts a failed reply back in the queue; false when the message is not a failed one.
+    pub async fn retry_failed(&self, message_id: &str) -> anyhow::Result<Option<Message>> {
+        let row =
+            sqlx::query("SELECT seq FROM messages WHERE id = ? AND delivery_state = 'failed'")
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let seq: i64 = row.try_get("seq")?;
+        self.set_delivery(
+            seq,
+            "pending",
+            Some(Utc::now().timestamp_millis()),
+            None,
+            false,
+        )
+        .await?;
+        let mut connection = self.pool.acquire().await?;
+        Ok(Some(message_in(&mut connection, seq).await?))
+    }
+
+    /// Events after `seq`, oldest first, at most `limit`.
+    pub async fn events_since(&self, seq: i64, limit: u32) -> anyhow::Result<Vec<Event>> {
+        let rows = sqlx::query("SELECT seq, kind, conversation_id, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Event {
+                    seq: row.try_get("seq")?,
+                    kind: row.try_get("kind")?,
+                    conversation_id: row.try_get("conversation_id")?,
+                    payload: row.try_get("payload")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,198 @@
+//! Delivers agent replies (and the agent's end of a conversation) to the skill's webhook.
+//!
+//! The worker takes the oldest pending entry of each conversation, so replies arrive in order while
+//! conversations proceed in parallel. The skill being down, slow or answering 5xx/429 is retried with
+//! jittered exponential backoff; after the last attempt, or on a refusal (4xx), the entry is marked
+//! failed and the agent can retry it. The entry's id is stable, so a repeat after a crash is
+//! recognised by the skill and sent to Teams once.
+//!
+//! Body: `{"type","conversationId","message","sender","timestamp","id"}`. With a secret, the request
+//! carries `X-Handover-Timestamp` and `X-Handover-Signature: sha256=HMAC("{timestamp}.{body}")`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sha2::Sha256;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::configuration::WebhookSettings;
+use crate::store::{PendingDelivery, Store};
+
+pub const TIMESTAMP_HEADER: &str = "X-Handover-Timestamp";
+pub const SIGNATURE_HEADER: &str = "X-Handover-Signature";
+const MAX_IN_FLIGHT: u32 = 16;
+
+/// `sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}`.
+pub fn sign(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
+    let digest = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+        .map(|mut mac| {
+            mac.update(format!("{timestamp}.").as_bytes());
+            mac.update(body);
+            hex::encode(mac.finalize().into_bytes())
+        })
+        .unwrap_or_default();
+    format!("sha256={digest}")
+}
+
+enum Outcome {
+    Delivered,
+    Retry(String),
+    Failed(String),
+}
+
+/// The webhook delivery worker.
+pub struct WebhookWorker {
+    pub store: Store,
+    pub http: reqwest::Client,
+    pub settings: WebhookSettings,
+    pub wake: Arc<Notify>,
+}
+
+impl WebhookWorker {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let mut tasks = JoinSet::new();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let busy_now: Vec<String> = lock(&busy).iter().cloned().collect();
+            let capacity = MAX_IN_FLIGHT.saturating_sub(busy_now.len() as u32);
+            match this
+                .store
+                .due_deliveries(chrono::Utc::now().timestamp_millis(), capacity, &busy_now)
+                .await
+            {
+                Ok(due) => {
+                    for delivery in due {
+                        let conversation_id = delivery.message.conversation_id.clone();
+                        lock(&busy).insert(conversation_id.clone());
+                        let (worker, busy) = (this.clone(), busy.clone());
+                        tasks.spawn(async move {
+                            worker.attempt(delivery).await;
+                            lock(&busy).remove(&conversation_id);
+                        });
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error.cause_chain = ?error, "cannot read pending replies")
+                }
+            }
+            let mut sleep_for = this.settings.poll_interval();
+            if let Ok(Some(due_at)) = this.store.next_due_at().await {
+                let wait = due_at - chrono::Utc::now().timestamp_millis();
+                if wait > 0 {
+                    sleep_for = sleep_for.min(Duration::from_millis(wait as u64));
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = this.wake.notified() => {}
+                _ = tokio::time::sleep(sleep_for) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+    }
+
+    async fn attempt(&self, delivery: PendingDelivery) {
+        let message = &delivery.message;
+        let span = tracing::info_span!("webhook_delivery", conversation_id = %message.conversation_id, message_id = %message.id, attempt = delivery.attempts + 1);
+        async {
+            let outcome = self.send(&delivery).await;
+            let failed_attempts = delivery.attempts + 1;
+            let result = match outcome {
+                Outcome::Delivered => {
+                    tracing::info!("delivered to the skill");
+                    self.store.mark_delivered(message.seq).await
+                }
+                Outcome::Retry(reason) if failed_attempts < self.settings.max_attempts => {
+                    let delay = backoff(&self.settings, failed_attempts);
+                    tracing::warn!(reason = %reason, retry_in_ms = delay.as_millis() as u64, "webhook failed; will retry");
+                    self.store.schedule_retry(message.seq, chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64, &reason).await
+                }
+                Outcome::Retry(reason) | Outcome::Failed(reason) => {
+                    tracing::error!(reason = %reason, "webhook failed for good; the agent can retry");
+                    self.store.mark_failed(message.seq, &reason).await
+                }
+            };
+            if let Err(error) = result {
+                tracing::error!(error.cause_chain = ?error, "cannot record the delivery outcome; it stays pending");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn send(&self, delivery: &PendingDelivery) -> Outcome {
+        let message = &delivery.message;
+        let body = if message.kind == "ended" {
+            json!({ "type": "conversationEnded", "conversationId": message.conversation_id, "id": message.id, "sender": message.sender, "timestamp": message.timestamp })
+        } else {
+            json!({ "type": "message", "conversationId": message.conversation_id, "message": message.message, "sender": message.sender, "timestamp": message.timestamp, "id": message.id })
+        };
+        let body = body.to_string();
+        let mut request = self
+            .http
+            .post(&self.settings.url)
+            .timeout(self.settings.timeout())
+            .header("Content-Type", "application/json");
+        if let Some(secret) = &self.settings.secret {
+            let timestamp = chrono::Utc::now().timestamp();
+            request = request
+                .header(TIMESTAMP_HEADER, timestamp.to_string())
+                .header(SIGNATURE_HEADER, sign(secret, timestamp, body.as_bytes()));
+        }
+        match request.body(body).send().await {
+            Ok(response) if response.status().is_success() => Outcome::Delivered,
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let detail: String = response
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
+                if status >= 500 || status == 429 || status == 408 {
+                    Outcome::Retry(format!("the skill answered {status}"))
+                } else {
+                    Outcome::Failed(format!(
+                        "the skill refused the message ({status}): {detail}"
+                    ))
+                }
+            }
+            Err(error) => Outcome::Retry(format!(
+                "the skill could not be reached: {}",
+                error.without_url()
+            )),
+        }
+    }
+}
+
+fn backoff(settings: &WebhookSettings, failed_attempts: u32) -> Duration {
+    let exponent = failed_attempts.saturating_sub(1).min(20);
+    let nominal = settings
+        .base_backoff()
+        .saturating_mul(1u32 << exponent)
+        .min(settings.max_backoff());
+    nominal
+        .mul_f64(rand::thread_rng().gen_range(0.8..=1.2))
+        .min(settings.max_backoff())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,292 @@
+//! `spawn_app()`, the fake webhook, and a signed-in agent client.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use contoso_livechat::configuration::Settings;
+use contoso_livechat::startup::{Application, ApplicationHandle};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const WEBHOOK_PATH: &str = "/api/livechat/messages";
+pub const AGENT_NAME: &str = "Ann";
+pub const AGENT_PASSWORD: &str = "ann-password";
+pub const API_KEY: &str = "test-api-key";
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+
+#[derive(Clone, Default)]
+pub struct Options {
+    pub api_key: bool,
+    pub webhook_secret: bool,
+    pub max_attempts: Option<u32>,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub api: reqwest::Client,
+    pub webhook: Arc<MockServer>,
+    pub data_dir: Arc<TempDir>,
+    pub options: Options,
+    handle: ApplicationHandle,
+    join: JoinHandle<anyhow::Result<()>>,
+}
+
+fn init_tracing() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sqlx=warn")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+pub async fn mount_webhook_ok(webhook: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(WEBHOOK_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "accepted"})))
+        .mount(webhook)
+        .await;
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let webhook = Arc::new(MockServer::start().await);
+    mount_webhook_ok(&webhook).await;
+    launch(webhook, Arc::new(tempfile::tempdir().unwrap()), options).await
+}
+
+async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Options) -> TestApp {
+    init_tracing();
+    let mut environment: HashMap<String, String> = [
+        ("LIVECHAT_BIND", "127.0.0.1:0".to_owned()),
+        ("LIVECHAT_DATA_DIR", data_dir.path().display().to_string()),
+        (
+            "LIVECHAT_WEBHOOK_URL",
+            format!("{}{WEBHOOK_PATH}", webhook.uri()),
+        ),
+        ("LIVECHAT_AGENT_NAME", AGENT_NAME.to_owned()),
+        ("LIVECHAT_AGENT_PASSWORD", AGENT_PASSWORD.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if options.api_key {
+        environment.insert("LIVECHAT_API_KEY".into(), API_KEY.into());
+    }
+    if options.webhook_secret {
+        environment.insert("WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into());
+    }
+    let mut settings = Settings::load_from(None, &environment).unwrap();
+    settings.application.http_workers = 2;
+    settings.webhook.base_backoff_ms = 50;
+    settings.webhook.max_backoff_ms = 500;
+    settings.webhook.poll_interval_ms = 100;
+    if let Some(attempts) = options.max_attempts {
+        settings.webhook.max_attempts = attempts;
+    }
+    let application = Application::build(settings).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let handle = application.handle();
+    let join = tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        api: reqwest::Client::new(),
+        webhook,
+        data_dir,
+        options,
+        handle,
+        join,
+    }
+}
+
+impl TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.handle.stop().await;
+        self.join.await.unwrap().unwrap();
+        launch(
+            self.webhook.clone(),
+            self.data_dir.clone(),
+            self.options.clone(),
+        )
+        .await
+    }
+
+    fn with_key(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if self.options.api_key {
+            request.bearer_auth(API_KEY)
+        } else {
+            request
+        }
+    }
+
+    pub async fn post_api(&self, route: &str, body: &Value) -> reqwest::Response {
+        self.with_key(self.api.post(format!("{}{route}", self.address)).json(body))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_api(&self, route: &str) -> reqwest::Response {
+        self.with_key(self.api.get(format!("{}{route}", self.address)))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Starts a conversation with a handoff context and returns its id.
+    pub async fn start_conversation(&self, customer_name: &str) -> String {
+        let response = self
+            .post_api(
+                "/api/chat/start",
+                &json!({"customerName": customer_name, "customerId": "aad-1", "channel": "msteams", "tenantId": "tenant-1", "botConversationId": "a:conv-1", "problemDescription": "The printer is on fire"}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()["conversationId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn customer_says(&self, conversation_id: &str, message: &str) -> reqwest::Response {
+        self.post_api("/api/chat/receive", &json!({"conversationId": conversation_id, "message": message, "sender": "Megan Bowen"})).await
+    }
+
+    pub async fn agent_sends(&self, conversation_id: &str, message: &str) -> Value {
+        let response = self
+            .post_api(
+                "/api/chat/send",
+                &json!({"conversationId": conversation_id, "message": message, "sender": "Ann"}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn transcript(&self, conversation_id: &str) -> Vec<Value> {
+        self.get_api(&format!(
+            "/api/chat/messages?conversationId={conversation_id}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap()
+    }
+
+    /// A browser-like client, signed in as the test agent.
+    pub async fn signed_in_agent(&self) -> AgentClient {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let page = client
+            .get(format!("{}/signin", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_in(&page);
+        let response = client
+            .post(format!("{}/signin", self.address))
+            .form(&[
+                ("username", AGENT_NAME),
+                ("password", AGENT_PASSWORD),
+                ("csrf_token", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "sign-in");
+        let inbox = client
+            .get(format!("{}/agent", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        AgentClient {
+            client,
+            address: self.address.clone(),
+            csrf: csrf_in(&inbox),
+        }
+    }
+}
+
+/// The CSRF token in a rendered page.
+pub fn csrf_in(page: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker).expect("a CSRF field") + marker.len();
+    page[start..start + 64].to_owned()
+}
+
+pub struct AgentClient {
+    pub client: reqwest::Client,
+    pub address: String,
+    pub csrf: String,
+}
+
+impl AgentClient {
+    pub async fn get(&self, route: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{route}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_form(&self, route: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{route}", self.address))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Polls `check` every 25 ms until it yields a value, for at most ten seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until the webhook received at least `count` requests; returns every body so far.
+pub async fn webhook_bodies(webhook: &MockServer, count: usize) -> Vec<Value> {
+    eventually(&format!("{count} webhook call(s)"), || async {
+        let bodies: Vec<Value> = webhook
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|request| request.url.path() == WEBHOOK_PATH)
+            .map(|request| serde_json::from_slice(&request.body).unwrap())
+            .collect();
+        (bodies.len() >= count).then_some(bodies)
+    })
+    .await
+}

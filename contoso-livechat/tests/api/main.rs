@@ -1,0 +1,8 @@
+//! Integration tests: the real app on port 0, with a recording fake of the skill's webhook on
+//! loopback, asserting on what the webhook received and what the API and pages answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod delivery;
+mod helpers;
+mod pages;
+mod session_api;

@@ -1,0 +1,278 @@
+//! The session API the skill calls, and its errors.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn start_answers_a_full_uuid_with_or_without_a_body() {
+    let app = spawn_app().await;
+    // The original skill sends no body and no content type at all.
+    let bare = app
+        .api
+        .post(format!("{}/api/chat/start", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 200);
+    let id = bare.json::<Value>().await.unwrap()["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        uuid::Uuid::parse_str(&id).unwrap().to_string(),
+        id,
+        "a full, hyphenated UUID"
+    );
+
+    let with_context = app.start_conversation("Megan Bowen").await;
+    assert!(uuid::Uuid::parse_str(&with_context).is_ok());
+    assert_ne!(id, with_context);
+}
+
+#[tokio::test]
+async fn messages_are_stored_and_listed_oldest_first() {
+    let app = spawn_app().await;
+    let first = app.start_conversation("Megan").await;
+    let second = app.start_conversation("Lee").await;
+    for text in ["one", "two", "three"] {
+        assert_eq!(app.customer_says(&first, text).await.status(), 200);
+    }
+    app.customer_says(&second, "other").await;
+    let system = app.post_api("/api/chat/receive", &json!({"conversationId": first, "message": "The customer has left.", "sender": "System"})).await;
+    assert_eq!(system.status(), 200);
+
+    let transcript = app.transcript(&first).await;
+    let texts: Vec<&str> = transcript
+        .iter()
+        .map(|m| m["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["one", "two", "three", "The customer has left."]);
+    assert_eq!(transcript[0]["role"], "customer");
+    assert_eq!(transcript[0]["sender"], "Megan Bowen");
+    assert_eq!(transcript[3]["role"], "system");
+    for field in ["id", "conversationId", "timestamp"] {
+        assert!(transcript[0][field].is_string(), "{field}");
+    }
+
+    // Without a conversation id: the open conversations' messages.
+    assert_eq!(
+        app.post_api("/api/chat/end", &json!({"conversationId": second}))
+            .await
+            .status(),
+        200
+    );
+    let open: Vec<Value> = app
+        .get_api("/api/chat/messages")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 4);
+    assert!(open.iter().all(|m| m["conversationId"] == first.as_str()));
+    // The ended transcript stays readable.
+    assert_eq!(app.transcript(&second).await.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_and_change_nothing() {
+    let app = spawn_app().await;
+    let id = app.start_conversation("Megan").await;
+    let ended = app.start_conversation("Lee").await;
+    app.post_api("/api/chat/end", &json!({"conversationId": ended}))
+        .await;
+
+    let cases: Vec<(&str, &str, Value, u16)> = vec![
+        (
+            "empty message",
+            "/api/chat/receive",
+            json!({"conversationId": id, "message": "   ", "sender": "M"}),
+            400,
+        ),
+        (
+            "missing conversation id",
+            "/api/chat/receive",
+            json!({"message": "hi"}),
+            400,
+        ),
+        (
+            "unknown conversation",
+            "/api/chat/receive",
+            json!({"conversationId": "nope", "message": "hi"}),
+            404,
+        ),
+        (
+            "message to an ended conversation",
+            "/api/chat/receive",
+            json!({"conversationId": ended, "message": "hi"}),
+            409,
+        ),
+        (
+            "reply to an ended conversation",
+            "/api/chat/send",
+            json!({"conversationId": ended, "message": "hi"}),
+            409,
+        ),
+        (
+            "reply to an unknown conversation",
+            "/api/chat/send",
+            json!({"conversationId": "nope", "message": "hi"}),
+            404,
+        ),
+        (
+            "empty reply",
+            "/api/chat/send",
+            json!({"conversationId": id, "message": ""}),
+            400,
+        ),
+        (
+            "end an unknown conversation",
+            "/api/chat/end",
+            json!({"conversationId": "nope"}),
+            404,
+        ),
+        (
+            "wrong role",
+            "/api/chat/receive",
+            json!({"conversationId": id, "message": "hi", "role": "agent"}),
+            400,
+        ),
+        (
+            "too long",
+            "/api/chat/receive",
+            json!({"conversationId": id, "message": "x".repeat(10_001)}),
+            400,
+        ),
+    ];
+    for (description, route, body, status) in cases {
+        let response = app.post_api(route, &body).await;
+        assert_eq!(response.status().as_u16(), status, "{description}");
+        let error: Value = response.json().await.unwrap();
+        assert!(
+            !error["error"].as_str().unwrap().is_empty(),
+            "{description}"
+        );
+    }
+    let malformed = app
+        .api
+        .post(format!("{}/api/chat/receive", app.address))
+        .header("Content-Type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let bad_context = app
+        .api
+        .post(format!("{}/api/chat/start", app.address))
+        .body("[1,2]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_context.status(), 400);
+    let huge = app
+        .post_api(
+            "/api/chat/receive",
+            &json!({"conversationId": id, "message": "y".repeat(70 * 1024)}),
+        )
+        .await;
+    assert_eq!(huge.status(), 413);
+    assert_eq!(
+        app.get_api("/api/chat/messages?conversationId=nope")
+            .await
+            .status(),
+        404
+    );
+
+    assert!(
+        app.transcript(&id).await.is_empty(),
+        "nothing was half-written"
+    );
+    assert!(app.webhook.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn with_an_api_key_every_session_call_needs_it() {
+    let app = spawn_app_with(Options {
+        api_key: true,
+        ..Options::default()
+    })
+    .await;
+    let id = app.start_conversation("Megan").await;
+    for (route, body) in [
+        ("/api/chat/start", json!({})),
+        (
+            "/api/chat/receive",
+            json!({"conversationId": id, "message": "hi"}),
+        ),
+        (
+            "/api/chat/send",
+            json!({"conversationId": id, "message": "hi"}),
+        ),
+        ("/api/chat/end", json!({"conversationId": id})),
+    ] {
+        let without = app
+            .api
+            .post(format!("{}{route}", app.address))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(without.status(), 401, "{route} without a key");
+        let wrong = app
+            .api
+            .post(format!("{}{route}", app.address))
+            .bearer_auth("guess")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{route} with a wrong key");
+    }
+    let listing = app
+        .api
+        .get(format!("{}/api/chat/messages", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listing.status(), 401);
+    assert_eq!(app.customer_says(&id, "with the key").await.status(), 200);
+    assert_eq!(
+        app.transcript(&id).await.len(),
+        1,
+        "only the keyed call was stored"
+    );
+    // The agent pages use sign-in, never the key.
+    assert_eq!(
+        app.api
+            .get(format!("{}/signin", app.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.api
+            .get(format!("{}/healthz", app.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.api
+            .get(format!("{}/readyz", app.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
