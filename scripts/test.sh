@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, lints, and all tests (Rust unit and integration tests,
-# including the botbuilder interop check, which needs its npm packages installed first).
+# Runs every check CI runs: formatting, lints, and all tests (Rust unit and integration tests, the
+# botbuilder interop check, which needs its npm packages installed first, and the browser test, which
+# needs Debian's chromium and chromium-driver: `apt-get install -y chromium chromium-driver`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -123,7 +123,7 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "same-origin")),
                 )
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
                 .app_data(web::FormConfig::default().limit(form_limit))
                 .app_data(store_data.clone())
                 .app_data(agents.clone())

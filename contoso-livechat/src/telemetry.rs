@@ -21,3 +21,27 @@ pub fn init(default_filter: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Request spans as `tracing-actix-web` makes them, except that a 4xx answer (a refused token, a
+/// signed-out visitor) is not logged as an error: those are expected, and logged where they are
+/// decided. 5xx answers are logged as errors.
+pub struct RequestSpans;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpans {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing_actix_web::root_span!(request)
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        match outcome {
+            Ok(response) if !response.status().is_server_error() => {
+                span.record("http.status_code", response.status().as_u16());
+                span.record("otel.status_code", "OK");
+            }
+            _ => tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome),
+        }
+    }
+}

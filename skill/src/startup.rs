@@ -244,7 +244,7 @@ impl Application {
                         Ok(response)
                     }
                 })
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
                 .app_data(handover.clone())
                 .app_data(auth.clone())
                 .app_data(replies.clone())

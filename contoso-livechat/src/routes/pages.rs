@@ -176,6 +176,7 @@ pub struct ConversationPage {
     pub context: Vec<(String, String)>,
     pub problem_description: String,
     pub started: String,
+    pub started_at: String,
     pub messages: Vec<MessageRow>,
     pub max_chars: usize,
 }
@@ -312,6 +313,7 @@ pub async fn conversation(
         last_event_id,
         unread_total,
         started: clock(&conversation.summary.created_at),
+        started_at: conversation.summary.created_at.clone(),
         problem_description: conversation.problem_description.clone().unwrap_or_default(),
         conversation: ConversationRow::from(&conversation),
         context,
