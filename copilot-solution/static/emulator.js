@@ -1,0 +1,46 @@
+// The stand-in's chat page: lines arrive over server-sent events (numbered, so a reconnect resumes
+// where it stopped) and are shown with textContent only.
+(() => {
+  'use strict';
+  const list = document.getElementById('lines');
+  const status = document.getElementById('status');
+  const form = document.getElementById('composer');
+  const input = document.getElementById('message');
+  const seen = new Set();
+  const show = (line) => {
+    if (seen.has(line.seq)) return;
+    seen.add(line.seq);
+    const item = document.createElement('li');
+    item.className = `line ${line.role}`;
+    item.dataset.seq = String(line.seq);
+    if (line.role !== 'system') {
+      const meta = document.createElement('div');
+      meta.className = 'meta';
+      meta.textContent = line.role === 'agent' ? `${line.sender} · live agent` : line.sender;
+      item.append(meta);
+    }
+    const body = document.createElement('div');
+    body.className = 'body';
+    body.textContent = line.text;
+    item.append(body);
+    list.append(item);
+    item.scrollIntoView({ block: 'end' });
+  };
+  const source = new EventSource('/chat/events');
+  source.addEventListener('line', (event) => show(JSON.parse(event.data)));
+  source.addEventListener('open', () => { status.textContent = ''; });
+  source.addEventListener('error', () => { status.textContent = 'Reconnecting…'; });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = '';
+    const response = await fetch('/chat/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text }) });
+    status.textContent = response.ok ? '' : 'The message could not be sent.';
+    input.focus();
+  });
+  document.getElementById('reset').addEventListener('click', async () => {
+    await fetch('/chat/reset', { method: 'POST' });
+    input.focus();
+  });
+})();

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs the whole handover on this machine: the skill (anonymous local mode), Contoso Live Chat, and
+# the local stand-in for Copilot Studio and Teams. Prints the three URLs; Ctrl+C stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${SKILL_BIND:=127.0.0.1:5001}"
+: "${LIVECHAT_BIND:=127.0.0.1:5000}"
+: "${EMULATOR_BIND:=127.0.0.1:5002}"
+: "${DEV_DATA_DIR:=data}"
+export SKILL_BIND LIVECHAT_BIND EMULATOR_BIND
+export SKILL_DATA_DIR="${SKILL_DATA_DIR:-$DEV_DATA_DIR/skill}"
+export LIVECHAT_DATA_DIR="${LIVECHAT_DATA_DIR:-$DEV_DATA_DIR/livechat}"
+export LIVECHAT_BASE_URL="${LIVECHAT_BASE_URL:-http://$LIVECHAT_BIND}"
+export LIVECHAT_WEBHOOK_URL="${LIVECHAT_WEBHOOK_URL:-http://$SKILL_BIND/api/livechat/messages}"
+export SKILL_ENDPOINT="${SKILL_ENDPOINT:-http://$SKILL_BIND/api/messages}"
+export SKILL_PUBLIC_URL="${SKILL_PUBLIC_URL:-http://$SKILL_BIND}"
+
+for tool in cargo curl; do
+  command -v "$tool" >/dev/null || { echo "dev.sh: '$tool' is required (Rust from https://rustup.rs; curl from your package manager)" >&2; exit 1; }
+done
+
+cargo build --quiet --bins -p skill -p contoso-livechat -p copilot-solution
+bin="${CARGO_TARGET_DIR:-target}/debug"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  if [ "${#pids[@]}" -gt 0 ]; then
+    echo
+    echo "Stopping the skill, the live chat and the stand-in..."
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+}
+trap stop INT TERM EXIT
+
+"$bin/contoso-livechat" & pids+=($!)
+"$bin/skill" & pids+=($!)
+"$bin/copilot-solution" emulate & pids+=($!)
+
+# Wait (bounded) until all three answer.
+for url in "http://$LIVECHAT_BIND/healthz" "http://$SKILL_BIND/healthz" "http://$EMULATOR_BIND/healthz"; do
+  for _ in $(seq 1 150); do
+    if curl -fsS "$url" >/dev/null 2>&1; then continue 2; fi
+    sleep 0.1
+  done
+  echo "dev.sh: $url did not answer; see the logs above" >&2
+  exit 1
+done
+
+printf '\n  The handover runs locally:\n'
+printf '    Teams user (Copilot Studio stand-in)  http://%s\n' "$EMULATOR_BIND"
+printf '    Live agent (Contoso Live Chat)        http://%s   (sign in: alex / contoso-demo)\n' "$LIVECHAT_BIND"
+printf '    Handoff skill                         http://%s/skill-manifest.json\n\n' "$SKILL_BIND"
+printf '  Say "I need to talk to a person" in the first, answer in the second, say "goodbye" to hand back.\n'
+printf '  Press Ctrl+C to stop all three.\n\n'
+
+# Stop everything as soon as one of them stops.
+wait -n "${pids[@]}"
