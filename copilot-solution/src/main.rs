@@ -1,7 +1,7 @@
 //! `copilot-solution pack | check | emulate`: packs the importable solution, checks its source, or
 //! runs the local stand-in for Copilot Studio and Teams.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -43,7 +43,7 @@ enum Command {
     },
 }
 
-fn pack(endpoint: &str, app_id: &str, out: &PathBuf, source: &PathBuf) -> anyhow::Result<()> {
+fn pack(endpoint: &str, app_id: &str, out: &Path, source: &Path) -> anyhow::Result<()> {
     let endpoint = SkillEndpoint::parse(endpoint).map_err(anyhow::Error::msg)?;
     let app_id = AppId::parse(app_id).map_err(anyhow::Error::msg)?;
     Solution::load(source)?
