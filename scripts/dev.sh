@@ -16,12 +16,17 @@ export LIVECHAT_WEBHOOK_URL="${LIVECHAT_WEBHOOK_URL:-http://$SKILL_BIND/api/live
 export SKILL_ENDPOINT="${SKILL_ENDPOINT:-http://$SKILL_BIND/api/messages}"
 export SKILL_PUBLIC_URL="${SKILL_PUBLIC_URL:-http://$SKILL_BIND}"
 
-for tool in cargo curl; do
+tools="curl"
+[ -n "${DEV_SKIP_BUILD:-}" ] || tools="$tools cargo"
+for tool in $tools; do
   command -v "$tool" >/dev/null || { echo "dev.sh: '$tool' is required (Rust from https://rustup.rs; curl from your package manager)" >&2; exit 1; }
 done
 
-cargo build --quiet --bins -p skill -p contoso-livechat -p copilot-solution
-bin="${CARGO_TARGET_DIR:-target}/debug"
+# DEV_SKIP_BUILD=1 and DEV_BIN_DIR run binaries built elsewhere (the scripts' own test does).
+if [ -z "${DEV_SKIP_BUILD:-}" ]; then
+  cargo build --quiet --bins -p skill -p contoso-livechat -p copilot-solution
+fi
+bin="${DEV_BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}"
 
 pids=()
 stop() {

@@ -12,4 +12,6 @@ done
 npm ci --prefix interop/botbuilder-host --no-audit --no-fund --loglevel=error
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The end-to-end tests start the three services as real processes.
+cargo build --workspace --bins
 cargo test --workspace

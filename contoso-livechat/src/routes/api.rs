@@ -274,3 +274,14 @@ pub async fn end(
     }
     Ok(HttpResponse::Ok().json(json!({ "conversationId": conversation_id, "state": "ended" })))
 }
+
+/// `GET /api/chat/conversations`: every open conversation and the 100 most recently ended, with
+/// their state and handoff context.
+pub async fn conversations(
+    request: HttpRequest,
+    policy: web::Data<ApiPolicy>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    policy.authorize(&request)?;
+    Ok(HttpResponse::Ok().json(store.list_conversations().await?))
+}

@@ -14,6 +14,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/api/chat/start").route(web::post().to(api::start)))
         .service(web::resource("/api/chat/receive").route(web::post().to(api::receive)))
         .service(web::resource("/api/chat/messages").route(web::get().to(api::messages)))
+        .service(web::resource("/api/chat/conversations").route(web::get().to(api::conversations)))
         .service(web::resource("/api/chat/send").route(web::post().to(api::send)))
         .service(web::resource("/api/chat/end").route(web::post().to(api::end)))
         .service(web::resource("/").route(web::get().to(pages::home)))

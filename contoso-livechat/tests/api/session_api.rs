@@ -72,6 +72,25 @@ async fn messages_are_stored_and_listed_oldest_first() {
     assert!(open.iter().all(|m| m["conversationId"] == first.as_str()));
     // The ended transcript stays readable.
     assert_eq!(app.transcript(&second).await.len(), 1);
+    let conversations: Vec<Value> = app
+        .get_api("/api/chat/conversations")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let states: Vec<(&str, &str)> = conversations
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![(first.as_str(), "open"), (second.as_str(), "ended")]
+    );
+    assert_eq!(conversations[0]["customerName"], "Megan");
+    assert_eq!(
+        conversations[0]["problemDescription"],
+        "The printer is on fire"
+    );
 }
 
 #[tokio::test]
