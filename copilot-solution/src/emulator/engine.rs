@@ -402,6 +402,10 @@ impl Engine {
                     };
                     return outputs;
                 }
+                "ClearAllVariables" => {
+                    self.globals.clear();
+                    self.topic_variables.clear();
+                }
                 "CancelAllDialogs" | "EndDialog" | "EndConversation" => {
                     self.frames.clear();
                     self.waiting = Waiting::Nothing;
