@@ -4,40 +4,25 @@
 //! and in `docs/` with `UPDATE_SCREENSHOTS=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::{json, Value};
+use test_support::{free_port, Browser};
 use tokio::process::{Child, Command};
 
 const AGENT: &str = "Ann";
 const AGENT_PASSWORD: &str = "ann-password";
 
-/// Polls `check` every 50 ms until it yields a value, for at most fifteen seconds.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
+    Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    // Three processes start from cold on a shared machine: more room than the in-process tests.
+    test_support::eventually_within(Duration::from_secs(15), what, check).await
 }
 
 /// The three services as separate processes; killed when dropped.
@@ -309,88 +294,10 @@ async fn a_teams_user_reaches_a_live_agent_and_comes_back_to_the_bot() {
     );
 }
 
-/// Headless Chromium through chromedriver (Debian's `chromium` and `chromium-driver`).
-struct Browser {
-    client: Client,
-    _driver: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        assert!(Path::new("/usr/bin/chromedriver").exists(), "the browser test needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver");
-        let port = free_port();
-        let driver = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let webdriver = format!("http://127.0.0.1:{port}");
-        eventually("chromedriver", || async {
-            reqwest::get(format!("{webdriver}/status"))
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        })
-        .await;
-        let profile = tempfile::tempdir().unwrap();
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({"binary": "/usr/bin/chromium", "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync", "--window-size=1100,820", format!("--user-data-dir={}", profile.path().display())]}),
-        );
-        // Both of rustls' crypto back-ends are compiled in; WebDriver runs over plain http on loopback.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = ClientBuilder::rustls()
-            .unwrap()
-            .capabilities(capabilities)
-            .connect(&webdriver)
-            .await
-            .unwrap();
-        Browser {
-            client,
-            _driver: driver,
-            _profile: profile,
-        }
-    }
-
-    async fn wait_for_text(&self, css: &str, expected: &str) {
-        eventually(&format!("'{expected}' in {css}"), || async {
-            for element in self.client.find_all(Locator::Css(css)).await.ok()? {
-                if element.text().await.ok()?.contains(expected) {
-                    return Some(());
-                }
-            }
-            None
-        })
-        .await
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let field = self.client.find(Locator::Css(css)).await.unwrap();
-        field.send_keys(text).await.unwrap();
-        field.send_keys("\u{E007}").await.unwrap();
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::fs::create_dir_all(root.join("target/screenshots")).unwrap();
-        std::fs::write(root.join("target/screenshots").join(name), &png).unwrap();
-        if std::env::var("UPDATE_SCREENSHOTS").is_ok() {
-            std::fs::write(root.join("docs").join(name), &png).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_same_handover_through_both_web_pages() {
     let services = Services::start().await;
-    let browser = Browser::start().await;
+    let browser = Browser::start(1100, 820).await;
     let client = &browser.client;
 
     // The Teams user asks for a person in the stand-in's chat.
@@ -398,12 +305,14 @@ async fn the_same_handover_through_both_web_pages() {
     let teams = client.window().await.unwrap();
     browser.wait_for_text("#lines", "talk to a person").await;
     browser
-        .type_into("#message", "I need to talk to a person")
+        .type_and_enter("#message", "I need to talk to a person")
         .await;
     browser
         .wait_for_text("#lines .line.bot", "describe your problem")
         .await;
-    browser.type_into("#message", "My printer is on fire").await;
+    browser
+        .type_and_enter("#message", "My printer is on fire")
+        .await;
     browser
         .wait_for_text("#lines .line.bot", "connected to Contoso Live Chat")
         .await;
@@ -453,7 +362,7 @@ async fn the_same_handover_through_both_web_pages() {
         .wait_for_text("#transcript", "My printer is on fire")
         .await;
     browser
-        .type_into(
+        .type_and_enter(
             "#reply",
             "Hi Megan, this is Ann. Please step away from the printer.",
         )
@@ -467,7 +376,7 @@ async fn the_same_handover_through_both_web_pages() {
     browser
         .wait_for_text("#lines .line.agent", "step away from the printer")
         .await;
-    browser.type_into("#message", "Done, thank you!").await;
+    browser.type_and_enter("#message", "Done, thank you!").await;
     client
         .switch_to_window(livechat.handle.clone())
         .await
@@ -476,11 +385,11 @@ async fn the_same_handover_through_both_web_pages() {
         .wait_for_text("#transcript", "Done, thank you!")
         .await;
     client.switch_to_window(teams.clone()).await.unwrap();
-    browser.type_into("#message", "goodbye").await;
+    browser.type_and_enter("#message", "goodbye").await;
     browser
         .wait_for_text("#lines .line.bot", "live chat has ended")
         .await;
-    browser.type_into("#message", "Is anyone there?").await;
+    browser.type_and_enter("#message", "Is anyone there?").await;
     browser
         .wait_for_text("#lines .line.bot:last-child", "talk to a person")
         .await;
@@ -493,5 +402,5 @@ async fn the_same_handover_through_both_web_pages() {
         .await;
     browser.wait_for_text(".state-badge", "Ended").await;
     browser.screenshot("e2e-livechat.png").await;
-    let _ = browser.client.clone().close().await;
+    browser.stop().await;
 }

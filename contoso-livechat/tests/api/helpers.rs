@@ -1,9 +1,7 @@
 //! `spawn_app()`, the fake webhook, and a signed-in agent client.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 use contoso_livechat::configuration::Settings;
 use contoso_livechat::startup::{Application, ApplicationHandle};
@@ -259,21 +257,7 @@ impl AgentClient {
     }
 }
 
-/// Polls `check` every 25 ms until it yields a value, for at most ten seconds.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+pub use test_support::eventually;
 
 /// Waits until the webhook received at least `count` requests; returns every body so far.
 pub async fn webhook_bodies(webhook: &MockServer, count: usize) -> Vec<Value> {

@@ -1,9 +1,8 @@
 //! `spawn_app()` and the fake peers.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -454,21 +453,7 @@ pub async fn bodies_at(server: &MockServer, path: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Polls `check` every 25 ms until it yields a value, for at most ten seconds.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+pub use test_support::eventually;
 
 /// Waits until `server` has received at least `count` requests at `path`, and returns their bodies.
 pub async fn wait_for_bodies(server: &MockServer, path: &str, count: usize) -> Vec<Value> {

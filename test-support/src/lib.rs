@@ -1,0 +1,145 @@
+//! Helpers for the tests of every crate (a dev-dependency only; nothing here ships): bounded
+//! polling instead of sleeps, free loopback ports, and a headless Chromium driven over WebDriver.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// Polls `check` every 25 ms until it yields a value; fails the test after `limit`.
+pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// [`eventually_within`] ten seconds.
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_within(Duration::from_secs(10), what, check).await
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Headless Chromium (Debian's `chromium` and `chromium-driver`) through chromedriver.
+pub struct Browser {
+    pub client: Client,
+    driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a browser window of `width` x `height`.
+    pub async fn start(width: u32, height: u32) -> Browser {
+        assert!(
+            Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
+            "the browser tests need Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver"
+        );
+        let port = free_port();
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let webdriver = format!("http://127.0.0.1:{port}");
+        eventually("chromedriver to answer", || async {
+            reqwest::get(format!("{webdriver}/status"))
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        })
+        .await;
+        let profile = tempfile::tempdir().unwrap();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
+                         "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+                         format!("--window-size={width},{height}"), format!("--user-data-dir={}", profile.path().display())]
+            }),
+        );
+        // Both of rustls' crypto back-ends are compiled in (through different dependencies), so one
+        // must be chosen; the WebDriver connection is plain http on loopback anyway.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(capabilities)
+            .connect(&webdriver)
+            .await
+            .unwrap();
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    /// Waits until an element at `css` has text containing `expected`; returns its text.
+    pub async fn wait_for_text(&self, css: &str, expected: &str) -> String {
+        eventually(&format!("'{expected}' in {css}"), || async {
+            for element in self.client.find_all(Locator::Css(css)).await.ok()? {
+                let text = element.text().await.ok()?;
+                if text.contains(expected) {
+                    return Some(text);
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    /// Types `text` into the field at `css` and presses Enter.
+    pub async fn type_and_enter(&self, css: &str, text: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.send_keys(text).await.unwrap();
+        field.send_keys("\u{E007}").await.unwrap();
+    }
+
+    /// Saves a screenshot to `target/screenshots/{name}`, and to `docs/{name}` with `UPDATE_SCREENSHOTS=1`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::fs::create_dir_all(root.join("target/screenshots")).unwrap();
+        std::fs::write(root.join("target/screenshots").join(name), &png).unwrap();
+        if std::env::var("UPDATE_SCREENSHOTS").is_ok() {
+            std::fs::create_dir_all(root.join("docs")).unwrap();
+            std::fs::write(root.join("docs").join(name), &png).unwrap();
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill().await;
+    }
+}
