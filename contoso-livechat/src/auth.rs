@@ -146,6 +146,18 @@ pub struct CurrentAgent {
     pub session: Session,
 }
 
+impl CurrentAgent {
+    /// Checks the request's CSRF token: the page script's header, else the form field.
+    pub fn check_csrf(
+        &self,
+        request: &HttpRequest,
+        form_field: Option<&str>,
+    ) -> Result<(), PageError> {
+        let provided = csrf_header(request).or_else(|| form_field.map(str::to_owned));
+        check_csrf(&self.session, provided.as_deref())
+    }
+}
+
 impl FromRequest for CurrentAgent {
     type Error = PageError;
     type Future = Ready<Result<Self, PageError>>;

@@ -110,12 +110,23 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
     );
 
     // The agent types a reply and presses Enter; the skill's webhook receives it from the signed-in agent.
+    // Shift+Enter starts a new line; Enter alone sends.
     let reply = client.find(Locator::Css("#reply")).await.unwrap();
-    browser
-        .type_and_enter("#reply", "Let me check that for you.")
-        .await;
+    reply
+        .send_keys("Let me check that for you.\u{E008}\u{E007}\u{E000}")
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.prop("value").await.unwrap().as_deref(),
+        Some("Let me check that for you.\n"),
+        "Shift+Enter did not send"
+    );
+    browser.type_and_enter("#reply", "One moment.").await;
     let bodies = webhook_bodies(&app.webhook, 1).await;
-    assert_eq!(bodies[0]["message"], "Let me check that for you.");
+    assert_eq!(
+        bodies[0]["message"],
+        "Let me check that for you.\nOne moment."
+    );
     assert_eq!(bodies[0]["sender"], AGENT_NAME);
     assert_eq!(bodies[0]["conversationId"], id.as_str());
     browser

@@ -328,10 +328,6 @@ pub struct ReplyForm {
     csrf_token: Option<String>,
 }
 
-fn csrf_of(request: &HttpRequest, field: Option<&str>) -> Option<String> {
-    auth::csrf_header(request).or_else(|| field.map(str::to_owned))
-}
-
 fn add_error(error: AddMessageError) -> PageError {
     match error {
         AddMessageError::NotFound(_) => {
@@ -362,10 +358,7 @@ pub async fn reply(
     wake: web::Data<Notify>,
     limit: web::Data<ReplyLimit>,
 ) -> Result<HttpResponse, PageError> {
-    auth::check_csrf(
-        &current.session,
-        csrf_of(&request, form.csrf_token.as_deref()).as_deref(),
-    )?;
+    current.check_csrf(&request, form.csrf_token.as_deref())?;
     let id = path.into_inner();
     let message = form.message.trim_end();
     if message.trim().is_empty() {
@@ -398,10 +391,7 @@ pub async fn end(
     store: web::Data<Store>,
     wake: web::Data<Notify>,
 ) -> Result<HttpResponse, PageError> {
-    auth::check_csrf(
-        &current.session,
-        csrf_of(&request, form.csrf_token.as_deref()).as_deref(),
-    )?;
+    current.check_csrf(&request, form.csrf_token.as_deref())?;
     let id = path.into_inner();
     let changed = store
         .end_conversation(&id, EndedBy::Agent(current.agent.display_name.clone()))
@@ -424,7 +414,7 @@ pub async fn mark_read(
     path: web::Path<String>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, PageError> {
-    auth::check_csrf(&current.session, auth::csrf_header(&request).as_deref())?;
+    current.check_csrf(&request, None)?;
     store.mark_read(&path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -437,10 +427,7 @@ pub async fn retry(
     store: web::Data<Store>,
     wake: web::Data<Notify>,
 ) -> Result<HttpResponse, PageError> {
-    auth::check_csrf(
-        &current.session,
-        csrf_of(&request, form.csrf_token.as_deref()).as_deref(),
-    )?;
+    current.check_csrf(&request, form.csrf_token.as_deref())?;
     let message = store
         .retry_failed(&path.into_inner())
         .await?
