@@ -1,6 +1,7 @@
 //! A load run of the real skill against fake peers on loopback; prints figures, asserts nothing.
 //!
 //! `cargo run --release -p skill --example load -- [conversations] [messages per conversation]`
+//! (with `SKILL_DATABASE_URL=postgres://...` to measure the PostgreSQL store; use an empty database).
 //!
 //! Three phases: open the sessions (`startConversation`, expectReplies), post the users' messages
 //! (202 once stored), post the agents' replies to the webhook (200 once stored). For the last two it
@@ -102,6 +103,11 @@ async fn main() {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(
+        std::env::var("SKILL_DATABASE_URL")
+            .ok()
+            .map(|url| ("SKILL_DATABASE_URL".to_owned(), url)),
+    )
     .collect();
     let settings = Settings::load_from(None, &environment).unwrap();
     let pace = settings.delivery.conversation_interval_ms;

@@ -45,6 +45,9 @@ pub struct ApplicationSettings {
     pub public_url: String,
     /// Folder of the SQLite database (`SKILL_DATA_DIR`).
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`SKILL_DATABASE_URL`) to share state between several instances; unset
+    /// means the SQLite file in `data_dir` (one instance).
+    pub database_url: Option<SecretString>,
     /// HTTP worker threads; 0 means one per core.
     pub http_workers: usize,
     /// Largest accepted `/api/messages` body, in bytes.
@@ -59,6 +62,7 @@ impl Default for ApplicationSettings {
             bind: "127.0.0.1:5001".into(),
             public_url: "http://localhost:5001".into(),
             data_dir: PathBuf::from("data/skill"),
+            database_url: None,
             http_workers: 0,
             max_activity_bytes: 256 * 1024,
             max_webhook_bytes: 64 * 1024,
@@ -293,6 +297,9 @@ impl Settings {
         }
         if let Some(value) = get("SKILL_DATA_DIR") {
             self.application.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = secret("SKILL_DATABASE_URL") {
+            self.application.database_url = Some(value);
         }
         if let Some(value) = get("SKILL_APP_ID") {
             self.auth.app_id = Some(value);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +29,7 @@ use crate::protocol::{
 };
 use crate::routes;
 use crate::routes::manifest::SkillManifest;
-use crate::store::{SqliteStore, Store};
+use crate::store::{self, Store};
 
 /// Scope of proactive messages to Teams.
 const BOT_FRAMEWORK_SCOPE: &str = "https://api.botframework.com/.default";
@@ -94,15 +95,20 @@ impl Application {
             .build()
             .context("cannot build the HTTP client")?;
 
-        let store = Arc::new(SqliteStore::open(&settings.application.data_dir).await?);
+        let database_url = settings
+            .application
+            .database_url
+            .as_ref()
+            .map(|url| url.expose_secret().to_owned());
+        let store: Arc<dyn Store> =
+            store::open(database_url.as_deref(), &settings.application.data_dir).await?;
         let interrupted = store.recover_interrupted_sessions().await?;
         if interrupted > 0 {
             tracing::warn!(
                 sessions = interrupted,
-                "closed sessions whose opening was interrupted by the last stop"
+                "closed sessions whose opening was interrupted by a stop"
             );
         }
-        let store: Arc<dyn Store> = store;
         let metrics = Arc::new(Metrics::new()?);
         let livechat: Arc<dyn LiveChat> = Arc::new(ContosoLiveChat::new(
             http.clone(),

@@ -4,6 +4,7 @@
 //! SQLite file when several instances run; the SQL that enforces the invariants (one live session per
 //! conversation, one delivery per sender id) lives in the implementation.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -11,7 +12,24 @@ use serde_json::Value;
 
 use crate::protocol::ConversationReference;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// A session still `opening` after this many seconds was abandoned by a process that stopped
+/// mid-start (the live chat's start has a timeout of a few seconds); a new start replaces it.
+pub const ABANDONED_OPENING_SECS: i64 = 120;
+
+/// Opens the configured store: PostgreSQL when `database_url` is set (several instances share it),
+/// else the SQLite file in `data_dir` (one instance).
+pub async fn open(
+    database_url: Option<&str>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    Ok(match database_url {
+        Some(url) => std::sync::Arc::new(PostgresStore::connect(url).await?),
+        None => std::sync::Arc::new(SqliteStore::open(data_dir).await?),
+    })
+}
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +177,8 @@ pub trait Store: Send + Sync {
     async fn ping(&self) -> anyhow::Result<()>;
 
     /// Closes sessions left `opening` by a previous run (their live-chat start never finished);
-    /// returns how many.
+    /// returns how many. With a shared database only those older than [`ABANDONED_OPENING_SECS`],
+    /// since another instance may be opening one right now.
     async fn recover_interrupted_sessions(&self) -> anyhow::Result<u64>;
 
     /// Creates an `opening` session for the conversation, unless it already has a live one.

@@ -3,7 +3,7 @@
 //! WAL journal with `synchronous = FULL`, so that a committed row survives a crash or power loss
 //! before the skill acknowledges it. The pool has one connection: SQLite serialises writers anyway,
 //! and one connection rules out `SQLITE_BUSY` on transaction upgrades. No transaction is held across
-//! a network call. One instance per file; several instances need a server database behind [`Store`].
+//! a network call. One instance per file; several instances share a [`super::PostgresStore`] instead.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -56,7 +56,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
-        sqlx::migrate!("./migrations")
+        sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
             .context("cannot migrate the database schema")?;
@@ -64,8 +64,15 @@ impl SqliteStore {
     }
 }
 
-fn now_text() -> String {
-    Utc::now().to_rfc3339()
+/// Fixed-width UTC timestamps, so that text comparison is time comparison.
+pub(super) fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Sessions still `opening` after this were abandoned by a process that stopped mid-start.
+pub(super) fn abandoned_opening_cutoff() -> String {
+    (Utc::now() - chrono::Duration::seconds(super::ABANDONED_OPENING_SECS))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn lane_of(text: &str) -> anyhow::Result<Lane> {
@@ -148,6 +155,12 @@ impl Store for SqliteStore {
         reference: &ConversationReference,
     ) -> anyhow::Result<BeginSession> {
         let mut transaction = self.pool.begin().await?;
+        sqlx::query("UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = ? WHERE copilot_conversation_id = ? AND state = 'opening' AND created_at < ?")
+            .bind(now_text())
+            .bind(copilot_conversation_id)
+            .bind(abandoned_opening_cutoff())
+            .execute(&mut *transaction)
+            .await?;
         let existing = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE copilot_conversation_id = ? AND state IN ('opening', 'open')"
         ))

@@ -179,6 +179,8 @@ pub struct Options {
     pub livechat_timeout_ms: u64,
     pub teams_max_attempts: u32,
     pub livechat_api_key: Option<&'static str>,
+    /// A PostgreSQL URL shared by several apps (the SQLite file in a temporary folder otherwise).
+    pub database_url: Option<String>,
 }
 
 impl Default for Options {
@@ -189,6 +191,7 @@ impl Default for Options {
             livechat_timeout_ms: 2_000,
             teams_max_attempts: 8,
             livechat_api_key: None,
+            database_url: None,
         }
     }
 }
@@ -226,6 +229,16 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     launch(peers, data_dir, options).await
 }
 
+/// A second app on the same peers and database: another instance behind the same load balancer.
+pub async fn spawn_another_instance(app: &TestApp) -> TestApp {
+    launch(
+        app.peers.clone(),
+        Arc::new(tempfile::tempdir().unwrap()),
+        app.options.clone(),
+    )
+    .await
+}
+
 fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Settings {
     let mut environment: HashMap<String, String> = [
         ("SKILL_BIND", "127.0.0.1:0".to_owned()),
@@ -253,6 +266,9 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
         ] {
             environment.insert(key.to_owned(), value.to_owned());
         }
+    }
+    if let Some(url) = &options.database_url {
+        environment.insert("SKILL_DATABASE_URL".to_owned(), url.clone());
     }
     if let Some(key) = options.livechat_api_key {
         environment.insert("LIVECHAT_API_KEY".to_owned(), key.to_owned());

@@ -8,5 +8,6 @@ mod health;
 mod helpers;
 mod interop;
 mod messages;
+mod postgres;
 mod restart;
 mod webhook;

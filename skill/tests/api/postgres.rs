@@ -1,0 +1,219 @@
+//! Several instances on one PostgreSQL database (the local server on loopback, as on this machine
+//! and in CI; `SKILL_TEST_POSTGRES_URL` points elsewhere). Each test makes its own database.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+use skill::protocol::ConversationReference;
+use skill::store::{BeginSession, Enqueued, Lane, NewDelivery, PostgresStore, Store};
+use sqlx::Connection;
+
+use crate::helpers::*;
+
+/// A fresh, empty database; dropped by [`TestDatabase::drop_database`].
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create() -> TestDatabase {
+        let admin_url = std::env::var("SKILL_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "these tests need PostgreSQL at {admin_url} (set SKILL_TEST_POSTGRES_URL): {e}"
+                )
+            });
+        let name = format!("skill_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_owned())
+            .unwrap();
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+
+    async fn drop_database(self) {
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+}
+
+fn teams(queue: &str, dedupe: &str) -> NewDelivery {
+    NewDelivery {
+        lane: Lane::Teams,
+        queue_key: queue.into(),
+        dedupe_key: Some(dedupe.into()),
+        payload: json!({"q": queue}),
+    }
+}
+
+#[tokio::test]
+async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
+    let database = TestDatabase::create().await;
+    let first = PostgresStore::connect(&database.url).await.unwrap();
+    let second = PostgresStore::connect(&database.url).await.unwrap();
+    let reference = ConversationReference::default();
+
+    let (a, b) = tokio::join!(
+        first.begin_session("conv", &reference),
+        second.begin_session("conv", &reference)
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, BeginSession::Created(_)))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    let id = match &outcomes[0] {
+        BeginSession::Created(s) | BeginSession::Existing(s) => s.id.clone(),
+    };
+    first.complete_session_open(&id, "lc-1").await.unwrap();
+    assert_eq!(
+        second
+            .session_by_livechat_id("lc-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+    assert_eq!(
+        second
+            .enqueue_for_open_session(&id, teams("conv", "m1"))
+            .await
+            .unwrap(),
+        Enqueued::Accepted
+    );
+    assert_eq!(
+        first
+            .enqueue_for_open_session(&id, teams("conv", "m1"))
+            .await
+            .unwrap(),
+        Enqueued::Duplicate
+    );
+
+    for queue in 0..10 {
+        first
+            .enqueue(teams(&format!("q{queue}"), &format!("x{queue}")))
+            .await
+            .unwrap();
+    }
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    let (mine, theirs) = tokio::join!(
+        first.due_deliveries(Lane::Teams, now, 8, &[]),
+        second.due_deliveries(Lane::Teams, now, 8, &[])
+    );
+    let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
+    let mine_ids: HashSet<i64> = mine.iter().map(|d| d.id).collect();
+    assert!(
+        theirs.iter().all(|d| !mine_ids.contains(&d.id)),
+        "a delivery was claimed twice"
+    );
+    assert_eq!(
+        mine.len() + theirs.len(),
+        11,
+        "every queue head was claimed once"
+    );
+    assert!(
+        first
+            .due_deliveries(Lane::Teams, now, 8, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed rows wait for their lease"
+    );
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn two_skill_instances_share_sessions_and_deliver_each_reply_once_in_order() {
+    let database = TestDatabase::create().await;
+    let first = spawn_app_with(Options {
+        database_url: Some(database.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let second = spawn_another_instance(&first).await;
+
+    // The session opened through one instance is known to the other.
+    let livechat_id = first.start_session("conv-shared").await;
+    assert_eq!(
+        second
+            .post_activity(&second.message_activity("conv-shared", "through the second"))
+            .await
+            .status(),
+        202
+    );
+    let forwarded = wait_for_bodies(&first.peers.livechat, "/api/chat/receive", 1).await;
+    assert_eq!(forwarded[0]["conversationId"], livechat_id.as_str());
+
+    // Webhooks land on either instance; both workers run; each reply reaches Teams once, in order.
+    for n in 0..10 {
+        let app = if n % 2 == 0 { &first } else { &second };
+        let response = app
+            .post_webhook(&TestApp::agent_message(
+                &livechat_id,
+                &format!("m-{n}"),
+                &format!("reply {n}"),
+            ))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(
+        second
+            .post_webhook(&TestApp::agent_message(&livechat_id, "m-3", "reply 3"))
+            .await
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()["status"],
+        "duplicate"
+    );
+    let sent = wait_for_bodies(&first.peers.teams, &teams_path("conv-shared"), 10).await;
+    let texts: Vec<String> = sent
+        .iter()
+        .map(|b| b["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        (0..10)
+            .map(|n| format!("**Ann Agent**: reply {n}"))
+            .collect::<Vec<_>>()
+    );
+
+    // The end through one instance closes the session for both.
+    let end = second.end_activity("conv-shared");
+    assert_eq!(second.post_activity(&end).await.status(), 202);
+    second.reply_to(&end).await;
+    assert_eq!(
+        first
+            .post_webhook(&TestApp::agent_message(&livechat_id, "late", "late"))
+            .await
+            .status(),
+        410
+    );
+
+    first.stop().await;
+    second.stop().await;
+    database.drop_database().await;
+}
