@@ -15,6 +15,8 @@ export LIVECHAT_BASE_URL="${LIVECHAT_BASE_URL:-http://$LIVECHAT_BIND}"
 export LIVECHAT_WEBHOOK_URL="${LIVECHAT_WEBHOOK_URL:-http://$SKILL_BIND/api/livechat/messages}"
 export SKILL_ENDPOINT="${SKILL_ENDPOINT:-http://$SKILL_BIND/api/messages}"
 export SKILL_PUBLIC_URL="${SKILL_PUBLIC_URL:-http://$SKILL_BIND}"
+# A fresh shared secret per run, so that even local webhooks are signed and checked.
+export WEBHOOK_SECRET="${WEBHOOK_SECRET:-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')}"
 
 tools="curl"
 [ -n "${DEV_SKIP_BUILD:-}" ] || tools="$tools cargo"

@@ -50,6 +50,8 @@ pub struct ApplicationSettings {
     pub database_url: Option<SecretString>,
     /// HTTP worker threads; 0 means one per core.
     pub http_workers: usize,
+    /// Days closed sessions and finished deliveries are kept; 0 keeps them forever.
+    pub retention_days: u32,
     /// Largest accepted `/api/messages` body, in bytes.
     pub max_activity_bytes: usize,
     /// Largest accepted webhook body, in bytes.
@@ -64,6 +66,7 @@ impl Default for ApplicationSettings {
             data_dir: PathBuf::from("data/skill"),
             database_url: None,
             http_workers: 0,
+            retention_days: 30,
             max_activity_bytes: 256 * 1024,
             max_webhook_bytes: 64 * 1024,
         }

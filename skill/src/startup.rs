@@ -60,6 +60,8 @@ pub struct Application {
     server: Server,
     workers: Vec<OutboxWorker>,
     background: web::Data<Background>,
+    store: Arc<dyn Store>,
+    retention_days: u32,
 }
 
 /// Stops a running [`Application`] from outside (tests, embedding).
@@ -219,7 +221,7 @@ impl Application {
             max_activity_bytes: settings.application.max_activity_bytes,
             max_webhook_bytes: settings.application.max_webhook_bytes,
         });
-        let store_data: web::Data<dyn Store> = web::Data::from(store);
+        let store_data: web::Data<dyn Store> = web::Data::from(store.clone());
         let livechat_data: web::Data<dyn LiveChat> = web::Data::from(livechat);
         let metrics_data = web::Data::from(metrics.clone());
         let http_workers = match settings.application.http_workers {
@@ -273,6 +275,8 @@ impl Application {
             server,
             workers,
             background,
+            store,
+            retention_days: settings.application.retention_days,
         })
     }
 
@@ -291,11 +295,16 @@ impl Application {
     /// workers and waits for background work. What is not delivered stays in the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
-        let workers: Vec<JoinHandle<()>> = self
+        let mut workers: Vec<JoinHandle<()>> = self
             .workers
             .into_iter()
             .map(|worker| tokio::spawn(worker.run(shutdown.clone())))
             .collect();
+        workers.push(tokio::spawn(purge_periodically(
+            self.store,
+            self.retention_days,
+            shutdown.clone(),
+        )));
         let served = self.server.await;
         tracing::info!("HTTP server stopped; stopping the workers");
         shutdown.cancel();
@@ -310,6 +319,37 @@ impl Application {
             let _ = worker.await;
         }
         served.context("the HTTP server failed")
+    }
+}
+
+/// Deletes closed sessions and finished deliveries older than the retention, hourly.
+async fn purge_periodically(
+    store: Arc<dyn Store>,
+    retention_days: u32,
+    shutdown: CancellationToken,
+) {
+    if retention_days == 0 {
+        return;
+    }
+    loop {
+        let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days)))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        match store.purge_finished(&cutoff).await {
+            Ok((sessions, deliveries)) if sessions + deliveries > 0 => tracing::info!(
+                sessions,
+                deliveries,
+                retention_days,
+                "purged finished sessions and deliveries"
+            ),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error.cause_chain = ?error, "cannot purge finished sessions")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60 * 60)) => {}
+        }
     }
 }
 

@@ -263,6 +263,10 @@ pub trait Store: Send + Sync {
     ) -> anyhow::Result<()>;
     async fn mark_failed(&self, delivery_id: i64, error: &str) -> anyhow::Result<()>;
 
+    /// Deletes closed sessions and finished deliveries (delivered or failed) that ended before
+    /// `before` (an RFC 3339 UTC time); returns how many sessions and deliveries.
+    async fn purge_finished(&self, before: &str) -> anyhow::Result<(u64, u64)>;
+
     async fn count_open_sessions(&self) -> anyhow::Result<i64>;
     async fn delivery_counts(&self, lane: Lane) -> anyhow::Result<DeliveryCounts>;
 }

@@ -380,6 +380,23 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn purge_finished(&self, before: &str) -> anyhow::Result<(u64, u64)> {
+        let deliveries = sqlx::query(
+            "DELETE FROM deliveries WHERE state IN ('delivered', 'failed') AND finished_at < $1",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let sessions =
+            sqlx::query("DELETE FROM sessions WHERE state = 'closed' AND closed_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok((sessions, deliveries))
+    }
+
     async fn count_open_sessions(&self) -> anyhow::Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS open FROM sessions WHERE state = 'open'")
             .fetch_one(&self.pool)

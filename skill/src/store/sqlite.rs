@@ -407,6 +407,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn purge_finished(&self, before: &str) -> anyhow::Result<(u64, u64)> {
+        let deliveries = sqlx::query(
+            "DELETE FROM deliveries WHERE state IN ('delivered', 'failed') AND finished_at < ?",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let sessions = sqlx::query("DELETE FROM sessions WHERE state = 'closed' AND closed_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok((sessions, deliveries))
+    }
+
     async fn count_open_sessions(&self) -> anyhow::Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS open FROM sessions WHERE state = 'open'")
             .fetch_one(&self.pool)
@@ -530,6 +546,66 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn purging_keeps_what_is_still_live() {
+        let (store, _dir) = store().await;
+        let BeginSession::Created(closed) = store
+            .begin_session("c1", &ConversationReference::default())
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        store
+            .complete_session_open(&closed.id, "lc-1")
+            .await
+            .unwrap();
+        store
+            .close_session(&closed.id, ClosedBy::User, vec![])
+            .await
+            .unwrap();
+        let BeginSession::Created(open) = store
+            .begin_session("c2", &ConversationReference::default())
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        store.complete_session_open(&open.id, "lc-2").await.unwrap();
+        store.enqueue(teams("c2", Some("done"))).await.unwrap();
+        store.enqueue(teams("c2", Some("waiting"))).await.unwrap();
+        let due = store
+            .due_deliveries(Lane::Teams, Utc::now().timestamp_millis() + 1, 1, &[])
+            .await
+            .unwrap();
+        store.mark_delivered(due[0].id).await.unwrap();
+
+        let tomorrow = (Utc::now() + chrono::Duration::days(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        assert_eq!(store.purge_finished(&tomorrow).await.unwrap(), (1, 1));
+        assert!(store
+            .session_by_livechat_id("lc-1")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(
+            store
+                .session_by_livechat_id("lc-2")
+                .await
+                .unwrap()
+                .is_some(),
+            "open sessions stay"
+        );
+        assert_eq!(
+            store.delivery_counts(Lane::Teams).await.unwrap().pending,
+            1,
+            "pending deliveries stay"
+        );
+        let yesterday = (Utc::now() - chrono::Duration::days(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        assert_eq!(store.purge_finished(&yesterday).await.unwrap(), (0, 0));
     }
 
     #[tokio::test]

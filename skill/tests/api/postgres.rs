@@ -143,6 +143,15 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
             .is_empty(),
         "claimed rows wait for their lease"
     );
+    // Finished deliveries are purged after the retention; claimed and pending ones stay.
+    first.mark_delivered(mine[0].id).await.unwrap();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert_eq!(first.purge_finished(&tomorrow).await.unwrap(), (0, 1));
+    assert_eq!(
+        second.delivery_counts(Lane::Teams).await.unwrap().pending,
+        10
+    );
     database.drop_database().await;
 }
 
