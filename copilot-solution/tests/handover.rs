@@ -15,6 +15,8 @@ use tokio::process::{Child, Command};
 
 const AGENT: &str = "Ann";
 const AGENT_PASSWORD: &str = "ann-password";
+/// The live chat signs its webhooks and the skill checks them, as in production.
+const WEBHOOK_SECRET: &str = "end-to-end-webhook-secret";
 
 async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
@@ -77,6 +79,7 @@ impl Services {
                     ),
                     ("LIVECHAT_AGENT_NAME", AGENT.to_owned()),
                     ("LIVECHAT_AGENT_PASSWORD", AGENT_PASSWORD.to_owned()),
+                    ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
                 ],
             ),
             spawn(
@@ -86,6 +89,7 @@ impl Services {
                 vec![
                     ("SKILL_BIND", format!("127.0.0.1:{skill_port}")),
                     ("SKILL_DATA_DIR", dir("skill")),
+                    ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
                     (
                         "LIVECHAT_BASE_URL",
                         format!("http://127.0.0.1:{livechat_port}"),
