@@ -49,23 +49,6 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Maps actix's JSON extractor failures onto [`ApiError`].
-pub fn json_error_handler(
-    error: actix_web::error::JsonPayloadError,
-    _request: &actix_web::HttpRequest,
-) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError;
-    match &error {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::PayloadTooLarge("the body is too large".into()).into()
-        }
-        _ => ApiError::BadRequest(format!(
-            "the body is not valid JSON for this endpoint: {error}"
-        ))
-        .into(),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {

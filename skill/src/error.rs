@@ -93,23 +93,3 @@ impl ResponseError for ApiError {
         response.json(json!({ "error": { "code": self.code(), "message": message } }))
     }
 }
-
-/// Maps actix's own extractor failures (bad JSON, bad query) onto [`ApiError`].
-pub fn json_error_handler(
-    error: actix_web::error::JsonPayloadError,
-    _request: &actix_web::HttpRequest,
-) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError;
-    let api_error = match &error {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::PayloadTooLarge(format!("the body is too large: {error}"))
-        }
-        JsonPayloadError::ContentType => {
-            ApiError::BadRequest("the body must be JSON (Content-Type: application/json)".into())
-        }
-        _ => ApiError::BadRequest(format!(
-            "the body is not valid JSON for this endpoint: {error}"
-        )),
-    };
-    api_error.into()
-}
