@@ -169,7 +169,11 @@ impl Handover {
         let conversation_id = activity.conversation_id();
         let session = match self
             .store
-            .begin_session(conversation_id, &activity.conversation_reference())
+            .begin_session(
+                conversation_id,
+                activity.origin_conversation_id().as_deref(),
+                &activity.conversation_reference(),
+            )
             .await?
         {
             BeginSession::Created(session) => {
@@ -339,13 +343,19 @@ impl Handover {
         }
     }
 
-    /// The session an activity belongs to: the live one of its conversation, else the one named by
-    /// its `LiveChatConversationId` input (in any state). Copilot Studio keeps the conversation id
+    /// The session an activity belongs to: the live one of its conversation, else the live one of
+    /// the conversation it relates to, else the one named by its `LiveChatConversationId` input (in
+    /// any state). Copilot Studio keeps the conversation id
     /// across actions; hosts built on Bot Framework SDKs give every skill invocation a new one, and
     /// then the input the topic passes is what ties the actions together.
     async fn find_session(&self, activity: &Activity) -> anyhow::Result<Option<Session>> {
         if let Some(session) = self.store.live_session(activity.conversation_id()).await? {
             return Ok(Some(session));
+        }
+        if let Some(origin) = activity.origin_conversation_id() {
+            if let Some(session) = self.store.live_session_by_origin(&origin).await? {
+                return Ok(Some(session));
+            }
         }
         match activity
             .value_field(fields::LIVE_CHAT_CONVERSATION_ID)

@@ -175,6 +175,21 @@ impl Activity {
             .filter(|tenant| !tenant.is_empty())
     }
 
+    /// The conversation this activity relates to (`relatesTo.conversation.id`), when the caller
+    /// names one that differs from the activity's own: Bot Framework SDK hosts give each skill
+    /// invocation a new conversation id and keep the original conversation there.
+    pub fn origin_conversation_id(&self) -> Option<String> {
+        let origin = self
+            .relates_to
+            .as_ref()?
+            .conversation
+            .as_ref()?
+            .id
+            .trim()
+            .to_owned();
+        (!origin.is_empty() && origin != self.conversation_id()).then_some(origin)
+    }
+
     /// Checks the fields every handler relies on, answering what is missing.
     pub fn check_shape(&self) -> Result<(), String> {
         if self.kind().is_empty() {

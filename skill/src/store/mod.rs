@@ -99,6 +99,9 @@ pub struct Session {
     pub state: SessionState,
     pub closed_by: Option<ClosedBy>,
     pub reference: ConversationReference,
+    /// The conversation the caller said the session's activities relate to (`relatesTo`), when it
+    /// differs from the activity's own conversation id.
+    pub origin_conversation_id: Option<String>,
     /// The `ProblemDescription` input has been forwarded to the agent.
     pub problem_forwarded: bool,
 }
@@ -181,10 +184,12 @@ pub trait Store: Send + Sync {
     /// since another instance may be opening one right now.
     async fn recover_interrupted_sessions(&self) -> anyhow::Result<u64>;
 
-    /// Creates an `opening` session for the conversation, unless it already has a live one.
+    /// Creates an `opening` session for the conversation, unless it (or its origin conversation)
+    /// already has a live one.
     async fn begin_session(
         &self,
         copilot_conversation_id: &str,
+        origin_conversation_id: Option<&str>,
         reference: &ConversationReference,
     ) -> anyhow::Result<BeginSession>;
 
@@ -200,6 +205,12 @@ pub trait Store: Send + Sync {
 
     /// The conversation's session in state `opening` or `open`.
     async fn live_session(&self, copilot_conversation_id: &str) -> anyhow::Result<Option<Session>>;
+
+    /// The live session (opening or open) whose activities relate to `origin_conversation_id`.
+    async fn live_session_by_origin(
+        &self,
+        origin_conversation_id: &str,
+    ) -> anyhow::Result<Option<Session>>;
 
     /// The conversation's most recent session in any state.
     async fn latest_session(

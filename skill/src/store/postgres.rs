@@ -24,7 +24,7 @@ use crate::protocol::ConversationReference;
 /// How long a claimed delivery is reserved for the instance that claimed it.
 pub const CLAIM_LEASE_MS: i64 = 60_000;
 
-const SESSION_COLUMNS: &str = "id, copilot_conversation_id, livechat_conversation_id, state, closed_by, reference, problem_forwarded";
+const SESSION_COLUMNS: &str = "id, copilot_conversation_id, livechat_conversation_id, state, closed_by, reference, origin_conversation_id, problem_forwarded";
 
 /// PostgreSQL-backed [`Store`].
 #[derive(Clone)]
@@ -70,6 +70,7 @@ fn session_from_row(row: &PgRow) -> anyhow::Result<Session> {
         closed_by: closed_by.as_deref().and_then(ClosedBy::parse),
         reference: serde_json::from_str::<ConversationReference>(&reference)
             .context("unreadable conversation reference")?,
+        origin_conversation_id: row.try_get("origin_conversation_id")?,
         problem_forwarded: row.try_get::<i64, _>("problem_forwarded")? != 0,
     })
 }
@@ -126,6 +127,7 @@ impl Store for PostgresStore {
     async fn begin_session(
         &self,
         copilot_conversation_id: &str,
+        origin_conversation_id: Option<&str>,
         reference: &ConversationReference,
     ) -> anyhow::Result<BeginSession> {
         let mut transaction = self.pool.begin().await?;
@@ -135,6 +137,15 @@ impl Store for PostgresStore {
             .bind(abandoned_opening_cutoff())
             .execute(&mut *transaction)
             .await?;
+        if let Some(origin) = origin_conversation_id {
+            let related = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE origin_conversation_id = $1 AND state IN ('opening', 'open')"))
+                .bind(origin)
+                .fetch_optional(&mut *transaction)
+                .await?;
+            if let Some(row) = related {
+                return Ok(BeginSession::Existing(session_from_row(&row)?));
+            }
+        }
         let session = Session {
             id: Uuid::new_v4().to_string(),
             copilot_conversation_id: copilot_conversation_id.to_owned(),
@@ -142,15 +153,17 @@ impl Store for PostgresStore {
             state: SessionState::Opening,
             closed_by: None,
             reference: reference.clone(),
+            origin_conversation_id: origin_conversation_id.map(str::to_owned),
             problem_forwarded: false,
         };
         // Another instance may be inserting at the same moment: the unique index decides.
         let inserted = sqlx::query(
-            "INSERT INTO sessions (id, copilot_conversation_id, state, reference, created_at) VALUES ($1, $2, 'opening', $3, $4)
+            "INSERT INTO sessions (id, copilot_conversation_id, origin_conversation_id, state, reference, created_at) VALUES ($1, $2, $3, 'opening', $4, $5)
              ON CONFLICT (copilot_conversation_id) WHERE state IN ('opening', 'open') DO NOTHING",
         )
         .bind(&session.id)
         .bind(copilot_conversation_id)
+        .bind(origin_conversation_id)
         .bind(serde_json::to_string(reference)?)
         .bind(now_text())
         .execute(&mut *transaction)
@@ -196,6 +209,17 @@ impl Store for PostgresStore {
     async fn live_session(&self, copilot_conversation_id: &str) -> anyhow::Result<Option<Session>> {
         let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE copilot_conversation_id = $1 AND state IN ('opening', 'open')"))
             .bind(copilot_conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn live_session_by_origin(
+        &self,
+        origin_conversation_id: &str,
+    ) -> anyhow::Result<Option<Session>> {
+        let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE origin_conversation_id = $1 AND state IN ('opening', 'open') ORDER BY created_at DESC LIMIT 1"))
+            .bind(origin_conversation_id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(session_from_row).transpose()

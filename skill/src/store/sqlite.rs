@@ -25,7 +25,7 @@ use super::{
 use crate::protocol::ConversationReference;
 
 const SESSION_COLUMNS: &str =
-    "id, copilot_conversation_id, livechat_conversation_id, state, closed_by, reference, problem_forwarded";
+    "id, copilot_conversation_id, livechat_conversation_id, state, closed_by, reference, origin_conversation_id, problem_forwarded";
 
 /// SQLite-backed [`Store`].
 #[derive(Clone)]
@@ -96,6 +96,7 @@ fn session_from_row(row: &SqliteRow) -> anyhow::Result<Session> {
         closed_by: closed_by.as_deref().and_then(ClosedBy::parse),
         reference: serde_json::from_str::<ConversationReference>(&reference)
             .context("unreadable conversation reference")?,
+        origin_conversation_id: row.try_get("origin_conversation_id")?,
         problem_forwarded: row.try_get::<i64, _>("problem_forwarded")? != 0,
     })
 }
@@ -152,6 +153,7 @@ impl Store for SqliteStore {
     async fn begin_session(
         &self,
         copilot_conversation_id: &str,
+        origin_conversation_id: Option<&str>,
         reference: &ConversationReference,
     ) -> anyhow::Result<BeginSession> {
         let mut transaction = self.pool.begin().await?;
@@ -162,9 +164,10 @@ impl Store for SqliteStore {
             .execute(&mut *transaction)
             .await?;
         let existing = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE copilot_conversation_id = ? AND state IN ('opening', 'open')"
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE (copilot_conversation_id = ? OR origin_conversation_id = ?) AND state IN ('opening', 'open')"
         ))
         .bind(copilot_conversation_id)
+        .bind(origin_conversation_id)
         .fetch_optional(&mut *transaction)
         .await?;
         if let Some(row) = existing {
@@ -177,12 +180,14 @@ impl Store for SqliteStore {
             state: SessionState::Opening,
             closed_by: None,
             reference: reference.clone(),
+            origin_conversation_id: origin_conversation_id.map(str::to_owned),
             problem_forwarded: false,
         };
         // The unique index over live sessions is the last word if another writer got here first.
-        sqlx::query("INSERT INTO sessions (id, copilot_conversation_id, state, reference, created_at) VALUES (?, ?, 'opening', ?, ?)")
+        sqlx::query("INSERT INTO sessions (id, copilot_conversation_id, origin_conversation_id, state, reference, created_at) VALUES (?, ?, ?, 'opening', ?, ?)")
             .bind(&session.id)
             .bind(copilot_conversation_id)
+            .bind(origin_conversation_id)
             .bind(serde_json::to_string(reference)?)
             .bind(now_text())
             .execute(&mut *transaction)
@@ -223,6 +228,17 @@ impl Store for SqliteStore {
         .bind(copilot_conversation_id)
         .fetch_optional(&self.pool)
         .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn live_session_by_origin(
+        &self,
+        origin_conversation_id: &str,
+    ) -> anyhow::Result<Option<Session>> {
+        let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE origin_conversation_id = ? AND state IN ('opening', 'open') ORDER BY created_at DESC LIMIT 1"))
+            .bind(origin_conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
@@ -475,11 +491,13 @@ mod tests {
     async fn one_live_session_per_conversation() {
         let (store, _dir) = store().await;
         let reference = ConversationReference::default();
-        let BeginSession::Created(first) = store.begin_session("c1", &reference).await.unwrap()
+        let BeginSession::Created(first) =
+            store.begin_session("c1", None, &reference).await.unwrap()
         else {
             panic!("expected a new session")
         };
-        let BeginSession::Existing(again) = store.begin_session("c1", &reference).await.unwrap()
+        let BeginSession::Existing(again) =
+            store.begin_session("c1", None, &reference).await.unwrap()
         else {
             panic!("expected the same session")
         };
@@ -508,7 +526,8 @@ mod tests {
                 .unwrap(),
             "closing twice changes nothing"
         );
-        let BeginSession::Created(second) = store.begin_session("c1", &reference).await.unwrap()
+        let BeginSession::Created(second) =
+            store.begin_session("c1", None, &reference).await.unwrap()
         else {
             panic!("expected a new session")
         };
@@ -552,7 +571,7 @@ mod tests {
     async fn purging_keeps_what_is_still_live() {
         let (store, _dir) = store().await;
         let BeginSession::Created(closed) = store
-            .begin_session("c1", &ConversationReference::default())
+            .begin_session("c1", None, &ConversationReference::default())
             .await
             .unwrap()
         else {
@@ -567,7 +586,7 @@ mod tests {
             .await
             .unwrap();
         let BeginSession::Created(open) = store
-            .begin_session("c2", &ConversationReference::default())
+            .begin_session("c2", None, &ConversationReference::default())
             .await
             .unwrap()
         else {
@@ -612,7 +631,7 @@ mod tests {
     async fn agent_messages_need_an_open_session() {
         let (store, _dir) = store().await;
         let BeginSession::Created(session) = store
-            .begin_session("c1", &ConversationReference::default())
+            .begin_session("c1", None, &ConversationReference::default())
             .await
             .unwrap()
         else {

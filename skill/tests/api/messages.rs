@@ -502,3 +502,45 @@ async fn the_live_chat_api_key_is_sent_as_a_bearer_token() {
         );
     }
 }
+
+#[tokio::test]
+async fn sdk_hosts_new_conversation_ids_are_tied_together_by_relates_to() {
+    let app = spawn_app().await;
+    // Bot Framework SDK hosts post every invocation on a new conversation id, relating it to the original.
+    let related = |kind: Value| {
+        let mut activity = app.activity(&format!("skill-conv-{}", uuid::Uuid::new_v4()), kind);
+        activity["relatesTo"] = json!({"conversation": {"id": "a:original-teams-conversation"}, "bot": null, "serviceUrl": "https://smba.trafficmanager.net/teams/"});
+        activity
+    };
+    let start = related(json!({"type": "event", "name": "startConversation"}));
+    app.post_activity(&start).await;
+    let livechat_id = app.reply_to(&start).await["value"]["liveChatConversationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let again = related(json!({"type": "event", "name": "startConversation"}));
+    app.post_activity(&again).await;
+    assert_eq!(
+        app.reply_to(&again).await["value"]["liveChatConversationId"],
+        livechat_id.as_str(),
+        "one live session per original conversation"
+    );
+
+    let message = related(json!({"type": "message", "text": "no inputs, new conversation id"}));
+    assert_eq!(app.post_activity(&message).await.status(), 202);
+    let forwarded = wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 1).await;
+    assert_eq!(forwarded[0]["conversationId"], livechat_id.as_str());
+
+    let end = related(json!({"type": "event", "name": "endConversation"}));
+    app.post_activity(&end).await;
+    assert_eq!(app.reply_to(&end).await["code"], "completedSuccessfully");
+    let ends = wait_for_bodies(&app.peers.livechat, "/api/chat/end", 1).await;
+    assert_eq!(ends[0]["conversationId"], livechat_id.as_str());
+    assert_eq!(
+        bodies_at(&app.peers.livechat, "/api/chat/start")
+            .await
+            .len(),
+        1
+    );
+}

@@ -73,8 +73,8 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
     let reference = ConversationReference::default();
 
     let (a, b) = tokio::join!(
-        first.begin_session("conv", &reference),
-        second.begin_session("conv", &reference)
+        first.begin_session("conv", None, &reference),
+        second.begin_session("conv", None, &reference)
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     assert_eq!(
