@@ -9,7 +9,7 @@ for tool in cargo node npm; do
   command -v "$tool" >/dev/null || { echo "scripts/test.sh: '$tool' is required (install Rust from rustup.rs, Node.js 20 from nodejs.org)" >&2; exit 1; }
 done
 
-npm ci --prefix interop/botbuilder-host --no-audit --no-fund --loglevel=error
+npm ci --prefix interop/sdk-hosts --no-audit --no-fund --loglevel=error
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests start the three services as real processes.

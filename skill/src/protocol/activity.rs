@@ -35,7 +35,9 @@ pub struct Activity {
     pub timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `_channelId` is what `@microsoft/agents-hosting`'s agent client puts on the wire (its
+    /// receivers normalise it); accepted here for the same reason.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "_channelId")]
     pub channel_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<ChannelAccount>,
@@ -362,6 +364,14 @@ mod tests {
             assert!(error.contains(missing), "{body}: {error}");
         }
         assert!(copilot_event().check_shape().is_ok());
+    }
+
+    #[test]
+    fn the_agents_sdk_private_channel_id_field_is_read() {
+        let activity: Activity =
+            serde_json::from_value(json!({"type": "message", "_channelId": "msteams"})).unwrap();
+        assert_eq!(activity.channel_id.as_deref(), Some("msteams"));
+        assert!(!activity.extra.contains_key("_channelId"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The protocol as Microsoft's own SDK sees it: a skill consumer built with `botbuilder` (npm)
-//! invokes the real skill and receives its replies through the SDK's CloudSkillHandler.
-//! `interop/botbuilder-host/host.mjs` is that consumer; `scripts/test.sh` installs its packages.
+//! The protocol as Microsoft's own SDKs see it: skill consumers built with `botbuilder` and with
+//! `@microsoft/agents-hosting` (npm) invoke the real skill and receive its replies through the SDKs'
+//! own handlers. They live in `interop/sdk-hosts/`; `scripts/test.sh` installs their packages.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -9,23 +9,18 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn a_botbuilder_skill_consumer_can_invoke_the_skill_and_receive_its_replies() {
-    let host_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/botbuilder-host");
+/// Runs one of the SDK hosts against `app` and returns its JSON report.
+async fn run_host(app: &TestApp, script: &str) -> Value {
+    let host_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/sdk-hosts");
     assert!(
-        host_dir.join("node_modules/botbuilder").exists(),
-        "the botbuilder host is not installed: run `npm ci --prefix interop/botbuilder-host` (scripts/test.sh does)"
+        host_dir.join("node_modules/botbuilder").exists() && host_dir.join("node_modules/@microsoft/agents-hosting").exists(),
+        "the SDK hosts are not installed: run `npm ci --prefix interop/sdk-hosts` (scripts/test.sh does)"
     );
-    let app = spawn_app_with(Options {
-        authenticated: false,
-        ..Options::default()
-    })
-    .await;
-
     let output = tokio::process::Command::new("node")
-        .arg("host.mjs")
+        .arg(script)
         .current_dir(&host_dir)
         .env("SKILL_ENDPOINT", format!("{}/api/messages", app.address))
+        .env("NODE_ENV", "development")
         .stdin(Stdio::null())
         .output();
     let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
@@ -35,10 +30,20 @@ async fn a_botbuilder_skill_consumer_can_invoke_the_skill_and_receive_its_replie
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "host failed: {stdout}\n{}",
+        "{script} failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_botbuilder_skill_consumer_can_invoke_the_skill_and_receive_its_replies() {
+    let app = spawn_app_with(Options {
+        authenticated: false,
+        ..Options::default()
+    })
+    .await;
+    let report = run_host(&app, "botbuilder-host.mjs").await;
 
     // startConversation: 202, then an endOfConversation the SDK routed to the host bot.
     assert_eq!(report["start"]["status"], 202);
@@ -47,8 +52,7 @@ async fn a_botbuilder_skill_consumer_can_invoke_the_skill_and_receive_its_replie
     assert_eq!(start["name"], "startConversation");
     let livechat_id = start["value"]["liveChatConversationId"].as_str().unwrap();
 
-    // sendMessage arrives with a new skill conversation id, as the SDK makes one per invocation;
-    // the LiveChatConversationId input ties it to the session.
+    // sendMessage arrives with a new skill conversation id, as the SDK makes one per invocation.
     assert_eq!(report["message"]["status"], 202);
     let forwarded = wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 1).await;
     assert_eq!(forwarded[0]["conversationId"], livechat_id);
@@ -71,4 +75,31 @@ async fn a_botbuilder_skill_consumer_can_invoke_the_skill_and_receive_its_replie
     assert_eq!(ends[0]["conversationId"], livechat_id);
 
     assert_eq!(report["invoke"]["status"], 501);
+}
+
+#[tokio::test]
+async fn an_agents_sdk_consumer_can_invoke_the_skill_and_receive_its_replies() {
+    let app = spawn_app_with(Options {
+        authenticated: false,
+        ..Options::default()
+    })
+    .await;
+    let report = run_host(&app, "agents-host.mjs").await;
+
+    // The Agents SDK's own response handler accepted the skill's replies and ran its agent.
+    assert_eq!(report["start"], "Accepted", "{report}");
+    assert_eq!(report["startEnd"]["code"], "completedSuccessfully");
+    let livechat_id = report["startEnd"]["value"]["liveChatConversationId"]
+        .as_str()
+        .unwrap();
+
+    // Its message carries no inputs and a new conversation id; relatesTo ties it to the session.
+    let forwarded = wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 1).await;
+    assert_eq!(forwarded[0]["conversationId"], livechat_id);
+    assert_eq!(forwarded[0]["message"], "Hello from the Agents SDK");
+    assert_eq!(forwarded[0]["sender"], "Agents User");
+
+    assert_eq!(report["endEnd"]["code"], "completedSuccessfully");
+    let ends = wait_for_bodies(&app.peers.livechat, "/api/chat/end", 1).await;
+    assert_eq!(ends[0]["conversationId"], livechat_id);
 }

@@ -3,7 +3,7 @@
 // conversation id per invocation, a CloudSkillHandler behind its callback URL) and prints, as one JSON
 // line, what the skill answered. The Rust test `skill/tests/api/interop.rs` runs it and checks the result.
 //
-// Usage: SKILL_ENDPOINT=http://127.0.0.1:5001/api/messages node host.mjs
+// Usage: SKILL_ENDPOINT=http://127.0.0.1:5001/api/messages node botbuilder-host.mjs
 import http from 'node:http';
 import {
   ActivityHandler,
