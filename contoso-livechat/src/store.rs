@@ -595,7 +595,7 @@ impl Store {
         next_attempt_at: Option<i64>,
         error: Option<&str>,
         count_attempt: bool,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Message> {
         let mut transaction = self.pool.begin().await?;
         let previous: Option<String> =
             sqlx::query("SELECT delivery_state FROM messages WHERE seq = ?")
@@ -629,11 +629,13 @@ impl Store {
         if let Some(event) = event {
             self.published(event);
         }
-        Ok(())
+        Ok(message)
     }
 
     pub async fn mark_delivered(&self, seq: i64) -> anyhow::Result<()> {
-        self.set_delivery(seq, "delivered", None, None, true).await
+        self.set_delivery(seq, "delivered", None, None, true)
+            .await
+            .map(drop)
     }
 
     pub async fn schedule_retry(
@@ -644,14 +646,16 @@ impl Store {
     ) -> anyhow::Result<()> {
         self.set_delivery(seq, "pending", Some(next_attempt_at_ms), Some(error), true)
             .await
+            .map(drop)
     }
 
     pub async fn mark_failed(&self, seq: i64, error: &str) -> anyhow::Result<()> {
         self.set_delivery(seq, "failed", None, Some(error), true)
             .await
+            .map(drop)
     }
 
-    /// Puts a failed reply back in the queue; false when the message is not a failed one.
+    /// Puts a failed reply back in the queue; `None` when the message is not a failed one.
     pub async fn retry_failed(&self, message_id: &str) -> anyhow::Result<Option<Message>> {
         let row =
             sqlx::query("SELECT seq FROM messages WHERE id = ? AND delivery_state = 'failed'")
@@ -660,16 +664,27 @@ impl Store {
                 .await?;
         let Some(row) = row else { return Ok(None) };
         let seq: i64 = row.try_get("seq")?;
-        self.set_delivery(
-            seq,
-            "pending",
-            Some(Utc::now().timestamp_millis()),
-            None,
-            false,
+        let message = self
+            .set_delivery(
+                seq,
+                "pending",
+                Some(Utc::now().timestamp_millis()),
+                None,
+                false,
+            )
+            .await?;
+        Ok(Some(message))
+    }
+
+    /// Unread customer messages across the open conversations (the tab title's count).
+    pub async fn unread_total(&self) -> anyhow::Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS unread FROM messages m JOIN conversations c ON c.id = m.conversation_id
+             WHERE c.state = 'open' AND m.role = 'customer' AND m.seq > c.read_seq",
         )
+        .fetch_one(&self.pool)
         .await?;
-        let mut connection = self.pool.acquire().await?;
-        Ok(Some(message_in(&mut connection, seq).await?))
+        Ok(row.try_get("unread")?)
     }
 
     /// Events after `seq`, oldest first, at most `limit`.

@@ -31,27 +31,7 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
             .ends_with("/signin"),
         "signed-out visitors land on sign-in"
     );
-    client
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys(AGENT_NAME)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(AGENT_PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.sign_in(AGENT_NAME, AGENT_PASSWORD).await;
     browser.wait_for_text(".agent-name", AGENT_NAME).await;
     browser
         .wait_for_text("#no-open", "No customer is waiting")

@@ -331,27 +331,7 @@ async fn the_same_handover_through_both_web_pages() {
         .goto(&format!("{}/signin", services.livechat))
         .await
         .unwrap();
-    client
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys(AGENT)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(AGENT_PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.sign_in(AGENT, AGENT_PASSWORD).await;
     browser
         .wait_for_text("#open-conversations", "Megan Bowen")
         .await;

@@ -119,6 +119,29 @@ impl Browser {
         .await
     }
 
+    /// Fills the sign-in form on the current page (Contoso Live Chat's `/signin`) and submits it.
+    pub async fn sign_in(&self, username: &str, password: &str) {
+        for (css, text) in [
+            ("input[name=username]", username),
+            ("input[name=password]", password),
+        ] {
+            self.client
+                .find(Locator::Css(css))
+                .await
+                .unwrap()
+                .send_keys(text)
+                .await
+                .unwrap();
+        }
+        self.client
+            .find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
     /// Types `text` into the field at `css` and presses Enter.
     pub async fn type_and_enter(&self, css: &str, text: &str) {
         let field = self.client.find(Locator::Css(css)).await.unwrap();

@@ -289,13 +289,7 @@ pub async fn conversation(
         .await?
         .ok_or_else(|| PageError::NotFound("There is no such conversation.".into()))?;
     let messages = store.messages(&id).await?.unwrap_or_default();
-    let unread_total = store
-        .list_conversations()
-        .await?
-        .iter()
-        .filter(|c| c.summary.state == "open")
-        .map(|c| c.summary.unread)
-        .sum();
+    let unread_total = store.unread_total().await?;
     let mut context = Vec::new();
     for (label, value) in [
         ("Customer id", &conversation.customer_id),

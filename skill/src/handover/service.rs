@@ -182,7 +182,11 @@ impl Handover {
             BeginSession::Existing(session) => session,
         };
         tracing::info!(session_id = %session.id, "the conversation already has a live session; reusing it");
-        match self.wait_until_open(session).await? {
+        match self
+            .wait_until_open(session)
+            .await?
+            .and_then(|open| open.livechat_conversation_id)
+        {
             Some(livechat_id) => Ok(vec![start_succeeded(activity, &livechat_id)]),
             None => Ok(vec![start_failed(activity)]),
         }
@@ -231,12 +235,12 @@ impl Handover {
         }
     }
 
-    /// Waits (bounded) for a session that another request is opening; its live-chat id, or `None`.
-    async fn wait_until_open(&self, mut session: Session) -> anyhow::Result<Option<String>> {
+    /// Waits (bounded) for a session that another request is opening; the open session, or `None`.
+    async fn wait_until_open(&self, mut session: Session) -> anyhow::Result<Option<Session>> {
         let deadline = Instant::now() + self.opening_wait;
         loop {
             if session.state == SessionState::Open {
-                return Ok(session.livechat_conversation_id);
+                return Ok(Some(session));
             }
             if Instant::now() >= deadline {
                 return Ok(None);
@@ -258,11 +262,7 @@ impl Handover {
     async fn message(&self, activity: &Activity) -> anyhow::Result<Vec<Activity>> {
         let session = match self.find_session(activity).await? {
             Some(session) if session.state == SessionState::Opening => {
-                let livechat_id = self.wait_until_open(session.clone()).await?;
-                self.store
-                    .live_session(&session.copilot_conversation_id)
-                    .await?
-                    .filter(|_| livechat_id.is_some())
+                self.wait_until_open(session).await?
             }
             other => other,
         };
