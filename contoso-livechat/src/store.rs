@@ -505,7 +505,12 @@ impl Store {
 
     /// The transcript, oldest first; `None` for an unknown conversation.
     pub async fn messages(&self, conversation_id: &str) -> anyhow::Result<Option<Vec<Message>>> {
-        if self.conversation(conversation_id).await?.is_none() {
+        // Existence only: the summary query behind `conversation()` is more than this needs.
+        let exists = sqlx::query("SELECT 1 FROM conversations WHERE id = ?")
+            .bind(conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
             return Ok(None);
         }
         let rows = sqlx::query(&format!(
