@@ -1,15 +1,88 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, lints, and all tests (Rust unit and integration tests, the
-# botbuilder interop check, which needs its npm packages installed first, and the browser test, which
-# needs Debian's chromium and chromium-driver: `apt-get install -y chromium chromium-driver`).
+# Runs every check CI runs (formatting, lints, all tests), after setting up what a fresh machine
+# lacks: Debian's Chromium and ChromeDriver for the browser tests (installed with apt-get when this
+# runs as root or with password-less sudo), a local PostgreSQL that is installed but stopped
+# (started), and the interop test's npm packages. Where it cannot install something it says exactly
+# what to install. CI (.ci/run) runs this script, so the two cannot drift.
+#
+#   TEST_SH_NO_INSTALL=1   never install or start anything; only say what is missing
+#   TEST_SH_SETUP_ONLY=1   set up, then stop before the checks
+#   SKILL_TEST_POSTGRES_URL  another PostgreSQL for the tests (default: the local server)
+#   CHROMIUM_BIN, CHROMEDRIVER_BIN  the browser and its driver (default: Debian's, in /usr/bin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in cargo node npm; do
-  command -v "$tool" >/dev/null || { echo "scripts/test.sh: '$tool' is required (install Rust from rustup.rs, Node.js 20 from nodejs.org)" >&2; exit 1; }
+: "${CHROMIUM_BIN:=/usr/bin/chromium}"
+: "${CHROMEDRIVER_BIN:=/usr/bin/chromedriver}"
+export CHROMIUM_BIN CHROMEDRIVER_BIN
+
+say() { echo "scripts/test.sh: $*" >&2; }
+
+for tool in cargo node npm curl; do
+  command -v "$tool" >/dev/null || {
+    say "'$tool' is required: Rust from https://rustup.rs, Node.js 20 from https://nodejs.org, curl from your package manager"
+    exit 1
+  }
 done
 
-npm ci --prefix interop/sdk-hosts --no-audit --no-fund --loglevel=error
+# Runs a command as root: directly, or through password-less sudo; fails when neither can.
+as_root() {
+  if [ -n "${TEST_SH_NO_INSTALL:-}" ]; then
+    return 1
+  elif [ "$(id -u)" = 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo -n "$@"
+  else
+    return 1
+  fi
+}
+
+if [ ! -x "$CHROMIUM_BIN" ] || [ ! -x "$CHROMEDRIVER_BIN" ]; then
+  say "the browser tests need $CHROMIUM_BIN and $CHROMEDRIVER_BIN; installing Debian's chromium and chromium-driver"
+  if ! { command -v apt-get >/dev/null &&
+         as_root apt-get update -qq &&
+         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }; then
+    say "cannot install them here; run: sudo apt-get install -y chromium chromium-driver"
+    say "(or set CHROMIUM_BIN and CHROMEDRIVER_BIN to a Chromium and its matching chromedriver)"
+    exit 1
+  fi
+fi
+
+# The store and multi-instance tests use PostgreSQL: the local server on 127.0.0.1:5432, user
+# postgres without a password, unless SKILL_TEST_POSTGRES_URL names another.
+postgres_hint="the PostgreSQL tests need a server on 127.0.0.1:5432 that lets the user postgres in without a password (Debian: sudo apt-get install -y postgresql, and 'trust' for 127.0.0.1 in pg_hba.conf), or SKILL_TEST_POSTGRES_URL=postgres://user:password@host:port/database"
+if ! command -v pg_isready >/dev/null; then
+  say "pg_isready (PostgreSQL's client tools) is missing; $postgres_hint"
+  exit 1
+fi
+postgres_answers() {
+  if [ -n "${SKILL_TEST_POSTGRES_URL:-}" ]; then
+    pg_isready -q -d "$SKILL_TEST_POSTGRES_URL"
+  else
+    pg_isready -q -h 127.0.0.1 -p 5432
+  fi
+}
+if ! postgres_answers; then
+  cluster=$(ls /etc/postgresql 2>/dev/null | head -n 1 || true)
+  if [ -z "${SKILL_TEST_POSTGRES_URL:-}" ] && [ -n "$cluster" ] && command -v pg_ctlcluster >/dev/null &&
+     as_root pg_ctlcluster --skip-systemctl-redirect "$cluster" main start; then
+    say "started the local PostgreSQL $cluster"
+    for _ in $(seq 1 60); do
+      postgres_answers && break
+      sleep 0.5
+    done
+  fi
+  postgres_answers || { say "PostgreSQL does not answer; $postgres_hint"; exit 1; }
+fi
+
+# The interop test's packages, reinstalled when the lock file is newer than what is installed.
+installed=interop/sdk-hosts/node_modules/.package-lock.json
+if [ ! -f "$installed" ] || [ interop/sdk-hosts/package-lock.json -nt "$installed" ]; then
+  npm ci --prefix interop/sdk-hosts --no-audit --no-fund --loglevel=error
+fi
+[ -z "${TEST_SH_SETUP_ONLY:-}" ] || exit 0
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests start the three services as real processes.

@@ -1,4 +1,4 @@
-//! Agents signing in: argon2 password hashes, the session cookie, and CSRF tokens.
+//! Agents signing in: the agent list, the session cookie, and CSRF tokens.
 //!
 //! The session (a signed, encrypted cookie) holds the signed-in agent and a CSRF token. Every
 //! state-changing agent request must carry that token, in the form field `csrf_token` or the
@@ -9,38 +9,18 @@ use std::future::{ready, Ready};
 
 use actix_session::{Session, SessionExt};
 use actix_web::{dev::Payload, FromRequest, HttpRequest};
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::SaltString;
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::configuration::AgentSettings;
 use crate::error::PageError;
+use crate::password::{hash_password, verify_password};
 
 const SESSION_AGENT: &str = "agent";
 const SESSION_CSRF: &str = "csrf";
 /// The header the page's JavaScript sends the CSRF token in.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
-
-/// Hashes a password into an argon2id PHC string.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|error| anyhow::anyhow!("cannot hash the password: {error}"))
-}
-
-/// True when `password` matches the PHC string `hash`.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
 
 /// An agent, as remembered in the session.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -175,14 +155,6 @@ impl FromRequest for CurrentAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_verify_only_against_their_hash() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("wrong", &hash));
-        assert!(!verify_password("correct horse", "not a hash"));
-    }
 
     #[test]
     fn agents_authenticate_by_case_insensitive_username() {

@@ -144,6 +144,24 @@ pub struct AgentSettings {
     pub password_hash: String,
 }
 
+/// Who may sign in.
+#[derive(Debug, Clone)]
+pub enum AgentRoster {
+    /// The agents of the settings.
+    Configured(Vec<AgentSettings>),
+    /// None are configured: the built-in local agent ([`DEFAULT_AGENT_USERNAME`]).
+    DefaultLocal(AgentSettings),
+}
+
+impl AgentRoster {
+    pub fn agents(&self) -> Vec<AgentSettings> {
+        match self {
+            AgentRoster::Configured(agents) => agents.clone(),
+            AgentRoster::DefaultLocal(agent) => vec![agent.clone()],
+        }
+    }
+}
+
 impl Settings {
     /// Loads the file named by `LIVECHAT_CONFIG` (else [`DEFAULT_CONFIG_FILE`] if it exists), then
     /// the process environment.
@@ -206,7 +224,7 @@ impl Settings {
         }
         match (get("LIVECHAT_AGENT_NAME"), get("LIVECHAT_AGENT_PASSWORD")) {
             (Some(name), Some(password)) => {
-                let password_hash = crate::auth::hash_password(&password)
+                let password_hash = crate::password::hash_password(&password)
                     .context("LIVECHAT_AGENT_PASSWORD: cannot hash the password")?;
                 self.agents
                     .retain(|agent| !agent.username.eq_ignore_ascii_case(&name));
@@ -276,18 +294,17 @@ impl Settings {
         Ok(())
     }
 
-    /// The configured agents, or the default local agent when there are none (and whether it is in use).
-    pub fn effective_agents(&self) -> anyhow::Result<(Vec<AgentSettings>, bool)> {
+    /// The configured agents, or the default local agent when there are none.
+    pub fn effective_agents(&self) -> anyhow::Result<AgentRoster> {
         if !self.agents.is_empty() {
-            return Ok((self.agents.clone(), false));
+            return Ok(AgentRoster::Configured(self.agents.clone()));
         }
-        let password_hash = crate::auth::hash_password(DEFAULT_AGENT_PASSWORD)?;
-        let agent = AgentSettings {
+        let password_hash = crate::password::hash_password(DEFAULT_AGENT_PASSWORD)?;
+        Ok(AgentRoster::DefaultLocal(AgentSettings {
             username: DEFAULT_AGENT_USERNAME.into(),
             display_name: DEFAULT_AGENT_DISPLAY_NAME.into(),
             password_hash,
-        };
-        Ok((vec![agent], true))
+        }))
     }
 }
 
@@ -310,9 +327,10 @@ mod tests {
             settings.webhook.url,
             "http://localhost:5001/api/livechat/messages"
         );
-        let (agents, default_in_use) = settings.effective_agents().unwrap();
-        assert!(default_in_use);
-        assert_eq!(agents[0].username, DEFAULT_AGENT_USERNAME);
+        let AgentRoster::DefaultLocal(agent) = settings.effective_agents().unwrap() else {
+            panic!("expected the default agent")
+        };
+        assert_eq!(agent.username, DEFAULT_AGENT_USERNAME);
     }
 
     #[test]
@@ -325,10 +343,14 @@ mod tests {
             ]),
         )
         .unwrap();
-        let (agents, default_in_use) = settings.effective_agents().unwrap();
-        assert!(!default_in_use);
+        let AgentRoster::Configured(agents) = settings.effective_agents().unwrap() else {
+            panic!("expected the configured agent")
+        };
         assert_eq!(agents[0].display_name, "Ann");
-        assert!(crate::auth::verify_password("pw", &agents[0].password_hash));
+        assert!(crate::password::verify_password(
+            "pw",
+            &agents[0].password_hash
+        ));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod configuration;
 pub mod error;
+pub mod password;
 pub mod routes;
 pub mod startup;
 pub mod store;

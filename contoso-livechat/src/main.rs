@@ -4,7 +4,7 @@ use std::io::BufRead;
 
 use contoso_livechat::configuration::Settings;
 use contoso_livechat::startup::Application;
-use contoso_livechat::{auth, telemetry};
+use contoso_livechat::{password, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("Type the password and press Enter:");
         let mut password = String::new();
         std::io::stdin().lock().read_line(&mut password)?;
-        let hash = auth::hash_password(password.trim_end_matches(['\r', '\n']))?;
+        let hash = password::hash_password(password.trim_end_matches(['\r', '\n']))?;
         #[allow(clippy::print_stdout)] // The command's whole point is to print the hash.
         {
             println!("{hash}");

@@ -1,7 +1,6 @@
 //! Wiring: builds the store, the agents, the webhook worker and the HTTP server from [`Settings`].
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::config::{CookieContentSecurity, PersistentSession};
@@ -13,12 +12,11 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::Agents;
-use crate::configuration::{Settings, DEFAULT_AGENT_PASSWORD, DEFAULT_AGENT_USERNAME};
+use crate::configuration::{AgentRoster, Settings, DEFAULT_AGENT_PASSWORD, DEFAULT_AGENT_USERNAME};
 use crate::routes;
 use crate::routes::api::ApiPolicy;
 use crate::routes::pages::{DefaultAgentHint, ReplyLimit};
@@ -54,13 +52,13 @@ impl Application {
         })?;
         let port = listener.local_addr()?.port();
         let store = Store::open(&settings.application.data_dir).await?;
-        let (agents, default_agent) = settings.effective_agents()?;
-        let hint = if default_agent {
+        let roster = settings.effective_agents()?;
+        let hint = if let AgentRoster::DefaultLocal(_) = roster {
             tracing::warn!(username = DEFAULT_AGENT_USERNAME, password = DEFAULT_AGENT_PASSWORD, "no agents are configured: sign in with the default local agent (set LIVECHAT_AGENT_NAME and LIVECHAT_AGENT_PASSWORD, or [[agents]], for anything but a local run)");
-            Some((
-                DEFAULT_AGENT_USERNAME.to_owned(),
-                DEFAULT_AGENT_PASSWORD.to_owned(),
-            ))
+            Some(DefaultAgentHint {
+                username: DEFAULT_AGENT_USERNAME.to_owned(),
+                password: DEFAULT_AGENT_PASSWORD.to_owned(),
+            })
         } else {
             None
         };
@@ -70,18 +68,16 @@ impl Application {
         if settings.webhook.secret.is_none() {
             tracing::warn!("WEBHOOK_SECRET is not set: webhooks to the skill are not signed");
         }
-        let agents = web::Data::new(Agents::new(agents)?);
+        let agents = web::Data::new(Agents::new(roster.agents())?);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("contoso-livechat/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let wake = Arc::new(Notify::new());
         let worker = WebhookWorker {
             store: store.clone(),
             http,
             settings: settings.webhook.clone(),
-            wake: wake.clone(),
         };
 
         let session_key = match &settings.application.session_key {
@@ -95,8 +91,7 @@ impl Application {
             max_message_chars: settings.api.max_message_chars,
         });
         let store_data = web::Data::new(store);
-        let wake_data = web::Data::from(wake);
-        let hint = web::Data::new(DefaultAgentHint(hint));
+        let hint = web::Data::new(hint);
         let reply_limit = web::Data::new(ReplyLimit(settings.api.max_message_chars));
         let form_limit = settings.api.max_body_bytes;
         let workers = match settings.application.http_workers {
@@ -128,7 +123,6 @@ impl Application {
                 .app_data(store_data.clone())
                 .app_data(agents.clone())
                 .app_data(policy.clone())
-                .app_data(wake_data.clone())
                 .app_data(hint.clone())
                 .app_data(reply_limit.clone())
                 .configure(routes::configure)

@@ -4,19 +4,30 @@
 //! One SQLite file, WAL with `synchronous = FULL`, one connection (SQLite serialises writers; one
 //! connection rules out `SQLITE_BUSY` on upgrades). Each change and its event are written in one
 //! transaction, then the event number is published on a `watch` channel for the live streams.
+//! Adding a reply for the skill also wakes the webhook worker ([`Store::outbox_signal`]), so no
+//! caller has to remember to.
+//!
+//! Transcript entries and conversations are the contract's types ([`livechat_contract::api`]):
+//! the live chat's data model is what its API shows.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use chrono::{SecondsFormat, Utc};
+use livechat_contract::api::{
+    Conversation, ConversationState, ConversationSummary, DeliveryState, EndedBy, EntryKind, Role,
+    TranscriptEntry,
+};
 use serde::Serialize;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqliteConnection, SqlitePool};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 /// The handoff context sent by the skill when it opens a conversation.
@@ -28,54 +39,6 @@ pub struct NewConversation {
     pub tenant_id: Option<String>,
     pub bot_conversation_id: Option<String>,
     pub problem_description: Option<String>,
-}
-
-/// A conversation as the inbox lists it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ConversationSummary {
-    pub id: String,
-    pub customer_name: Option<String>,
-    pub state: String,
-    pub created_at: String,
-    pub ended_at: Option<String>,
-    pub waiting_since: Option<String>,
-    pub last_message: Option<String>,
-    pub last_message_at: Option<String>,
-    pub unread: i64,
-}
-
-/// A conversation with its handoff context.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Conversation {
-    #[serde(flatten)]
-    pub summary: ConversationSummary,
-    pub customer_id: Option<String>,
-    pub channel: Option<String>,
-    pub tenant_id: Option<String>,
-    pub bot_conversation_id: Option<String>,
-    pub problem_description: Option<String>,
-    pub ended_by: Option<String>,
-}
-
-/// One transcript entry.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Message {
-    pub id: String,
-    pub seq: i64,
-    pub conversation_id: String,
-    /// `message`, or `ended` for the agent's end of the conversation.
-    pub kind: String,
-    /// `customer`, `agent` or `system`.
-    pub role: String,
-    pub sender: String,
-    pub message: String,
-    pub timestamp: String,
-    /// Agent replies only: `pending`, `delivered` or `failed`.
-    pub delivery_state: Option<String>,
-    pub last_error: Option<String>,
 }
 
 /// A numbered change for the live streams.
@@ -98,13 +61,38 @@ pub enum AddMessageError {
     Store(#[from] anyhow::Error),
 }
 
-/// Who ended a conversation.
+/// Who asks to end a conversation.
 #[derive(Debug, Clone, PartialEq)]
-pub enum EndedBy {
-    /// The agent, from the page: the skill must be told.
-    Agent(String),
+pub enum EndingParty {
+    /// The agent with this display name, from the page: the skill must be told.
+    Agent { name: String },
     /// The skill, through the API: the customer left.
-    Api,
+    Customer,
+}
+
+/// A transcript entry to add.
+struct NewEntry<'a> {
+    kind: EntryKind,
+    role: Role,
+    sender: &'a str,
+    body: &'a str,
+    /// Agent replies (and the agent's end) are pending delivery to the skill.
+    delivery: Option<DeliveryState>,
+}
+
+/// An entry just written, and the number of the last event its transaction wrote.
+struct Inserted {
+    entry: TranscriptEntry,
+    last_event: i64,
+}
+
+/// What a delivery attempt does to the entry's attempt count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttemptCount {
+    /// One more attempt was made.
+    Increment,
+    /// A fresh start (the agent retries a failed reply).
+    Reset,
 }
 
 const SUMMARY_SELECT: &str = "SELECT c.id, c.customer_name, c.state, c.created_at, c.ended_at, c.waiting_since,
@@ -121,12 +109,18 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// A stored name that must be one of the contract's.
+fn named<T>(text: String, parse: fn(&str) -> Option<T>, what: &str) -> anyhow::Result<T> {
+    parse(&text).with_context(|| format!("unknown {what} '{text}' in the database"))
+}
+
 fn conversation_from_row(row: &SqliteRow) -> anyhow::Result<Conversation> {
+    let ended_by: Option<String> = row.try_get("ended_by")?;
     Ok(Conversation {
         summary: ConversationSummary {
             id: row.try_get("id")?,
             customer_name: row.try_get("customer_name")?,
-            state: row.try_get("state")?,
+            state: named(row.try_get("state")?, ConversationState::parse, "state")?,
             created_at: row.try_get("created_at")?,
             ended_at: row.try_get("ended_at")?,
             waiting_since: row.try_get("waiting_since")?,
@@ -139,21 +133,26 @@ fn conversation_from_row(row: &SqliteRow) -> anyhow::Result<Conversation> {
         tenant_id: row.try_get("tenant_id")?,
         bot_conversation_id: row.try_get("bot_conversation_id")?,
         problem_description: row.try_get("problem_description")?,
-        ended_by: row.try_get("ended_by")?,
+        ended_by: ended_by
+            .map(|text| named(text, EndedBy::parse, "ender"))
+            .transpose()?,
     })
 }
 
-fn message_from_row(row: &SqliteRow) -> anyhow::Result<Message> {
-    Ok(Message {
+fn entry_from_row(row: &SqliteRow) -> anyhow::Result<TranscriptEntry> {
+    let delivery_state: Option<String> = row.try_get("delivery_state")?;
+    Ok(TranscriptEntry {
         seq: row.try_get("seq")?,
         id: row.try_get("id")?,
         conversation_id: row.try_get("conversation_id")?,
-        kind: row.try_get("kind")?,
-        role: row.try_get("role")?,
+        kind: named(row.try_get("kind")?, EntryKind::parse, "entry kind")?,
+        role: named(row.try_get("role")?, Role::parse, "role")?,
         sender: row.try_get("sender")?,
         message: row.try_get("body")?,
         timestamp: row.try_get("created_at")?,
-        delivery_state: row.try_get("delivery_state")?,
+        delivery_state: delivery_state
+            .map(|text| named(text, DeliveryState::parse, "delivery state"))
+            .transpose()?,
         last_error: row.try_get("last_error")?,
     })
 }
@@ -169,14 +168,14 @@ async fn conversation_in(
     row.as_ref().map(conversation_from_row).transpose()
 }
 
-async fn message_in(connection: &mut SqliteConnection, seq: i64) -> anyhow::Result<Message> {
+async fn entry_in(connection: &mut SqliteConnection, seq: i64) -> anyhow::Result<TranscriptEntry> {
     let row = sqlx::query(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq = ?"
     ))
     .bind(seq)
     .fetch_one(&mut *connection)
     .await?;
-    message_from_row(&row)
+    entry_from_row(&row)
 }
 
 async fn insert_event(
@@ -205,10 +204,61 @@ async fn conversation_event(connection: &mut SqliteConnection, id: &str) -> anyh
     insert_event(connection, "conversation", id, &conversation.summary).await
 }
 
+/// Inserts an entry, updates the waiting time and records the events.
+async fn insert_entry(
+    connection: &mut SqliteConnection,
+    conversation_id: &str,
+    entry: NewEntry<'_>,
+) -> anyhow::Result<Inserted> {
+    let created_at = now();
+    let result = sqlx::query(
+        "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(conversation_id)
+    .bind(entry.kind.as_str())
+    .bind(entry.role.as_str())
+    .bind(entry.sender)
+    .bind(entry.body)
+    .bind(&created_at)
+    .bind(entry.delivery.map(DeliveryState::as_str))
+    .bind(entry.delivery.map(|_| Utc::now().timestamp_millis()))
+    .execute(&mut *connection)
+    .await?;
+    let stored = entry_in(connection, result.last_insert_rowid()).await?;
+    match entry.role {
+        Role::Customer => {
+            sqlx::query(
+                "UPDATE conversations SET waiting_since = COALESCE(waiting_since, ?) WHERE id = ?",
+            )
+            .bind(&created_at)
+            .bind(conversation_id)
+            .execute(&mut *connection)
+            .await?;
+        }
+        Role::Agent => {
+            // An agent writing has read the conversation and answered the customer.
+            sqlx::query("UPDATE conversations SET waiting_since = NULL, read_seq = ? WHERE id = ?")
+                .bind(stored.seq)
+                .bind(conversation_id)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Role::System => {}
+    }
+    insert_event(connection, "message", conversation_id, &stored).await?;
+    let last_event = conversation_event(connection, conversation_id).await?;
+    Ok(Inserted {
+        entry: stored,
+        last_event,
+    })
+}
+
 /// A reply (or end) waiting for the webhook.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingDelivery {
-    pub message: Message,
+    pub entry: TranscriptEntry,
     pub attempts: u32,
 }
 
@@ -217,6 +267,8 @@ pub struct PendingDelivery {
 pub struct Store {
     pool: SqlitePool,
     events: watch::Sender<i64>,
+    /// Wakes the webhook worker when a reply becomes due.
+    outbox: Arc<Notify>,
 }
 
 impl Store {
@@ -251,7 +303,16 @@ impl Store {
             .await?
             .try_get("last")?;
         let (events, _) = watch::channel(last.unwrap_or(0));
-        Ok(Self { pool, events })
+        Ok(Self {
+            pool,
+            events,
+            outbox: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Notified whenever a reply (or an agent's end) is queued for the skill.
+    pub fn outbox_signal(&self) -> &Notify {
+        &self.outbox
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {
@@ -332,12 +393,18 @@ impl Store {
     pub async fn add_customer_message(
         &self,
         conversation_id: &str,
-        role: &str,
+        role: Role,
         sender: &str,
         body: &str,
-    ) -> Result<Message, AddMessageError> {
-        self.add_message(conversation_id, "message", role, sender, body, None)
-            .await
+    ) -> Result<TranscriptEntry, AddMessageError> {
+        let entry = NewEntry {
+            kind: EntryKind::Message,
+            role,
+            sender,
+            body,
+            delivery: None,
+        };
+        self.add_entry(conversation_id, entry).await
     }
 
     /// Adds an agent's reply, pending delivery to the skill.
@@ -346,27 +413,24 @@ impl Store {
         conversation_id: &str,
         sender: &str,
         body: &str,
-    ) -> Result<Message, AddMessageError> {
-        self.add_message(
-            conversation_id,
-            "message",
-            "agent",
+    ) -> Result<TranscriptEntry, AddMessageError> {
+        let entry = NewEntry {
+            kind: EntryKind::Message,
+            role: Role::Agent,
             sender,
             body,
-            Some("pending"),
-        )
-        .await
+            delivery: Some(DeliveryState::Pending),
+        };
+        let stored = self.add_entry(conversation_id, entry).await?;
+        self.outbox.notify_one();
+        Ok(stored)
     }
 
-    async fn add_message(
+    async fn add_entry(
         &self,
         conversation_id: &str,
-        kind: &str,
-        role: &str,
-        sender: &str,
-        body: &str,
-        delivery_state: Option<&str>,
-    ) -> Result<Message, AddMessageError> {
+        entry: NewEntry<'_>,
+    ) -> Result<TranscriptEntry, AddMessageError> {
         let mut transaction = self.pool.begin().await.map_err(anyhow::Error::from)?;
         let state: Option<String> = sqlx::query("SELECT state FROM conversations WHERE id = ?")
             .bind(conversation_id)
@@ -376,79 +440,17 @@ impl Store {
             .map(|row| row.try_get("state"))
             .transpose()
             .map_err(anyhow::Error::from)?;
-        match state.as_deref() {
+        match state.as_deref().and_then(ConversationState::parse) {
             None => return Err(AddMessageError::NotFound(conversation_id.to_owned())),
-            Some("ended") => return Err(AddMessageError::Ended(conversation_id.to_owned())),
-            Some(_) => {}
+            Some(ConversationState::Ended) => {
+                return Err(AddMessageError::Ended(conversation_id.to_owned()))
+            }
+            Some(ConversationState::Open) => {}
         }
-        let message = self
-            .insert_message(
-                &mut transaction,
-                conversation_id,
-                kind,
-                role,
-                sender,
-                body,
-                delivery_state,
-            )
-            .await?;
+        let inserted = insert_entry(&mut transaction, conversation_id, entry).await?;
         transaction.commit().await.map_err(anyhow::Error::from)?;
-        self.published(message.1);
-        Ok(message.0)
-    }
-
-    /// Inserts a message, updates the waiting time, and records the events; returns the last event.
-    #[allow(clippy::too_many_arguments)]
-    async fn insert_message(
-        &self,
-        connection: &mut SqliteConnection,
-        conversation_id: &str,
-        kind: &str,
-        role: &str,
-        sender: &str,
-        body: &str,
-        delivery_state: Option<&str>,
-    ) -> anyhow::Result<(Message, i64)> {
-        let created_at = now();
-        let result = sqlx::query(
-            "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(Uuid::new_v4().to_string())
-        .bind(conversation_id)
-        .bind(kind)
-        .bind(role)
-        .bind(sender)
-        .bind(body)
-        .bind(&created_at)
-        .bind(delivery_state)
-        .bind(delivery_state.map(|_| Utc::now().timestamp_millis()))
-        .execute(&mut *connection)
-        .await?;
-        let message = message_in(connection, result.last_insert_rowid()).await?;
-        match role {
-            "customer" => {
-                sqlx::query("UPDATE conversations SET waiting_since = COALESCE(waiting_since, ?) WHERE id = ?")
-                    .bind(&created_at)
-                    .bind(conversation_id)
-                    .execute(&mut *connection)
-                    .await?;
-            }
-            "agent" => {
-                // An agent writing has read the conversation and answered the customer.
-                sqlx::query(
-                    "UPDATE conversations SET waiting_since = NULL, read_seq = ? WHERE id = ?",
-                )
-                .bind(message.seq)
-                .bind(conversation_id)
-                .execute(&mut *connection)
-                .await?;
-            }
-            _ => {}
-        }
-        insert_event(connection, "message", conversation_id, &message).await?;
-        let seq = conversation_event(connection, conversation_id).await?;
-        Ok((message, seq))
+        self.published(inserted.last_event);
+        Ok(inserted.entry)
     }
 
     /// Ends an open conversation; false when it had ended already. When the agent ends it, an
@@ -456,7 +458,7 @@ impl Store {
     pub async fn end_conversation(
         &self,
         conversation_id: &str,
-        by: EndedBy,
+        by: EndingParty,
     ) -> Result<bool, AddMessageError> {
         let mut transaction = self.pool.begin().await.map_err(anyhow::Error::from)?;
         let exists = sqlx::query("SELECT 1 FROM conversations WHERE id = ?")
@@ -468,11 +470,11 @@ impl Store {
             return Err(AddMessageError::NotFound(conversation_id.to_owned()));
         }
         let ended_by = match &by {
-            EndedBy::Agent(_) => "agent",
-            EndedBy::Api => "customer",
+            EndingParty::Agent { .. } => EndedBy::Agent,
+            EndingParty::Customer => EndedBy::Customer,
         };
         let result = sqlx::query("UPDATE conversations SET state = 'ended', ended_by = ?, ended_at = ?, waiting_since = NULL WHERE id = ? AND state = 'open'")
-            .bind(ended_by)
+            .bind(ended_by.as_str())
             .bind(now())
             .bind(conversation_id)
             .execute(&mut *transaction)
@@ -482,29 +484,34 @@ impl Store {
             return Ok(false);
         }
         let seq = match &by {
-            EndedBy::Agent(name) => {
+            EndingParty::Agent { name } => {
                 let body = format!("{name} ended the conversation.");
-                self.insert_message(
-                    &mut transaction,
-                    conversation_id,
-                    "ended",
-                    "system",
-                    name,
-                    &body,
-                    Some("pending"),
-                )
-                .await?
-                .1
+                let entry = NewEntry {
+                    kind: EntryKind::Ended,
+                    role: Role::System,
+                    sender: name,
+                    body: &body,
+                    delivery: Some(DeliveryState::Pending),
+                };
+                insert_entry(&mut transaction, conversation_id, entry)
+                    .await?
+                    .last_event
             }
-            EndedBy::Api => conversation_event(&mut transaction, conversation_id).await?,
+            EndingParty::Customer => conversation_event(&mut transaction, conversation_id).await?,
         };
         transaction.commit().await.map_err(anyhow::Error::from)?;
         self.published(seq);
+        if matches!(by, EndingParty::Agent { .. }) {
+            self.outbox.notify_one();
+        }
         Ok(true)
     }
 
     /// The transcript, oldest first; `None` for an unknown conversation.
-    pub async fn messages(&self, conversation_id: &str) -> anyhow::Result<Option<Vec<Message>>> {
+    pub async fn messages(
+        &self,
+        conversation_id: &str,
+    ) -> anyhow::Result<Option<Vec<TranscriptEntry>>> {
         // Existence only: the summary query behind `conversation()` is more than this needs.
         let exists = sqlx::query("SELECT 1 FROM conversations WHERE id = ?")
             .bind(conversation_id)
@@ -521,19 +528,19 @@ impl Store {
         .await?;
         Ok(Some(
             rows.iter()
-                .map(message_from_row)
+                .map(entry_from_row)
                 .collect::<anyhow::Result<_>>()?,
         ))
     }
 
     /// The messages of every open conversation, oldest first.
-    pub async fn open_messages(&self) -> anyhow::Result<Vec<Message>> {
+    pub async fn open_messages(&self) -> anyhow::Result<Vec<TranscriptEntry>> {
         let rows = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE state = 'open') ORDER BY seq"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(message_from_row).collect()
+        rows.iter().map(entry_from_row).collect()
     }
 
     /// Records that an agent has seen the conversation up to now.
@@ -573,11 +580,11 @@ impl Store {
         .await?;
         let mut due = Vec::new();
         for row in &rows {
-            let message = message_from_row(row)?;
-            if !busy.contains(&message.conversation_id) && due.len() < limit as usize {
+            let entry = entry_from_row(row)?;
+            if !busy.contains(&entry.conversation_id) && due.len() < limit as usize {
                 let attempts =
                     u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX);
-                due.push(PendingDelivery { message, attempts });
+                due.push(PendingDelivery { entry, attempts });
             }
         }
         Ok(due)
@@ -596,11 +603,11 @@ impl Store {
     async fn set_delivery(
         &self,
         seq: i64,
-        state: &str,
+        state: DeliveryState,
         next_attempt_at: Option<i64>,
         error: Option<&str>,
-        count_attempt: bool,
-    ) -> anyhow::Result<Message> {
+        attempts: AttemptCount,
+    ) -> anyhow::Result<TranscriptEntry> {
         let mut transaction = self.pool.begin().await?;
         let previous: Option<String> =
             sqlx::query("SELECT delivery_state FROM messages WHERE seq = ?")
@@ -609,15 +616,15 @@ impl Store {
                 .await?
                 .try_get("delivery_state")?;
         sqlx::query("UPDATE messages SET delivery_state = ?, next_attempt_at = ?, last_error = ?, attempts = CASE WHEN ? THEN attempts + 1 ELSE 0 END WHERE seq = ?")
-            .bind(state)
+            .bind(state.as_str())
             .bind(next_attempt_at)
             .bind(error)
-            .bind(count_attempt)
+            .bind(attempts == AttemptCount::Increment)
             .bind(seq)
             .execute(&mut *transaction)
             .await?;
-        let message = message_in(&mut transaction, seq).await?;
-        let event = if previous.as_deref() != Some(state) || error.is_some() {
+        let message = entry_in(&mut transaction, seq).await?;
+        let event = if previous.as_deref() != Some(state.as_str()) || error.is_some() {
             Some(
                 insert_event(
                     &mut transaction,
@@ -638,9 +645,15 @@ impl Store {
     }
 
     pub async fn mark_delivered(&self, seq: i64) -> anyhow::Result<()> {
-        self.set_delivery(seq, "delivered", None, None, true)
-            .await
-            .map(drop)
+        self.set_delivery(
+            seq,
+            DeliveryState::Delivered,
+            None,
+            None,
+            AttemptCount::Increment,
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn schedule_retry(
@@ -649,19 +662,31 @@ impl Store {
         next_attempt_at_ms: i64,
         error: &str,
     ) -> anyhow::Result<()> {
-        self.set_delivery(seq, "pending", Some(next_attempt_at_ms), Some(error), true)
-            .await
-            .map(drop)
+        self.set_delivery(
+            seq,
+            DeliveryState::Pending,
+            Some(next_attempt_at_ms),
+            Some(error),
+            AttemptCount::Increment,
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn mark_failed(&self, seq: i64, error: &str) -> anyhow::Result<()> {
-        self.set_delivery(seq, "failed", None, Some(error), true)
-            .await
-            .map(drop)
+        self.set_delivery(
+            seq,
+            DeliveryState::Failed,
+            None,
+            Some(error),
+            AttemptCount::Increment,
+        )
+        .await
+        .map(drop)
     }
 
     /// Puts a failed reply back in the queue; `None` when the message is not a failed one.
-    pub async fn retry_failed(&self, message_id: &str) -> anyhow::Result<Option<Message>> {
+    pub async fn retry_failed(&self, message_id: &str) -> anyhow::Result<Option<TranscriptEntry>> {
         let row =
             sqlx::query("SELECT seq FROM messages WHERE id = ? AND delivery_state = 'failed'")
                 .bind(message_id)
@@ -672,12 +697,13 @@ impl Store {
         let message = self
             .set_delivery(
                 seq,
-                "pending",
+                DeliveryState::Pending,
                 Some(Utc::now().timestamp_millis()),
                 None,
-                false,
+                AttemptCount::Reset,
             )
             .await?;
+        self.outbox.notify_one();
         Ok(Some(message))
     }
 

@@ -6,19 +6,18 @@
 //! failed and the agent can retry it. The entry's id is stable, so a repeat after a crash is
 //! recognised by the skill and sent to Teams once.
 //!
-//! Body: `{"type","conversationId","message","sender","timestamp","id"}`. With a secret, the request
-//! carries `X-Handover-Timestamp` and `X-Handover-Signature: sha256=HMAC("{timestamp}.{body}")`.
+//! Body: the contract's [`WebhookEvent`]. With a secret, the request carries the contract's
+//! signature headers ([`livechat_contract::signature`]).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
+use livechat_contract::api::EntryKind;
+use livechat_contract::signature;
+use livechat_contract::webhook::{AgentMessage, ConversationEnded, WebhookEvent};
 use rand::Rng;
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
-use sha2::Sha256;
-use tokio::sync::Notify;
+use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -26,21 +25,7 @@ use tracing::Instrument;
 use crate::configuration::WebhookSettings;
 use crate::store::{PendingDelivery, Store};
 
-pub const TIMESTAMP_HEADER: &str = "X-Handover-Timestamp";
-pub const SIGNATURE_HEADER: &str = "X-Handover-Signature";
 const MAX_IN_FLIGHT: u32 = 16;
-
-/// `sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}`.
-pub fn sign(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
-    let digest = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .map(|mut mac| {
-            mac.update(format!("{timestamp}.").as_bytes());
-            mac.update(body);
-            hex::encode(mac.finalize().into_bytes())
-        })
-        .unwrap_or_default();
-    format!("sha256={digest}")
-}
 
 enum Outcome {
     Delivered,
@@ -53,7 +38,6 @@ pub struct WebhookWorker {
     pub store: Store,
     pub http: reqwest::Client,
     pub settings: WebhookSettings,
-    pub wake: Arc<Notify>,
 }
 
 impl WebhookWorker {
@@ -72,7 +56,7 @@ impl WebhookWorker {
             {
                 Ok(due) => {
                     for delivery in due {
-                        let conversation_id = delivery.message.conversation_id.clone();
+                        let conversation_id = delivery.entry.conversation_id.clone();
                         lock(&busy).insert(conversation_id.clone());
                         let (worker, busy) = (this.clone(), busy.clone());
                         tasks.spawn(async move {
@@ -94,7 +78,7 @@ impl WebhookWorker {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = this.wake.notified() => {}
+                _ = this.store.outbox_signal().notified() => {}
                 _ = tokio::time::sleep(sleep_for) => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -106,7 +90,7 @@ impl WebhookWorker {
     }
 
     async fn attempt(&self, delivery: PendingDelivery) {
-        let message = &delivery.message;
+        let message = &delivery.entry;
         let span = tracing::info_span!("webhook_delivery", conversation_id = %message.conversation_id, message_id = %message.id, attempt = delivery.attempts + 1);
         async {
             let outcome = self.send(&delivery).await;
@@ -135,13 +119,26 @@ impl WebhookWorker {
     }
 
     async fn send(&self, delivery: &PendingDelivery) -> Outcome {
-        let message = &delivery.message;
-        let body = if message.kind == "ended" {
-            json!({ "type": "conversationEnded", "conversationId": message.conversation_id, "id": message.id, "sender": message.sender, "timestamp": message.timestamp })
-        } else {
-            json!({ "type": "message", "conversationId": message.conversation_id, "message": message.message, "sender": message.sender, "timestamp": message.timestamp, "id": message.id })
+        let entry = &delivery.entry;
+        let event = match entry.kind {
+            EntryKind::Ended => WebhookEvent::ConversationEnded(ConversationEnded {
+                conversation_id: entry.conversation_id.clone(),
+                id: entry.id.clone(),
+                sender: Some(entry.sender.clone()),
+                timestamp: Some(entry.timestamp.clone()),
+            }),
+            EntryKind::Message => WebhookEvent::Message(AgentMessage {
+                conversation_id: entry.conversation_id.clone(),
+                message: entry.message.clone(),
+                sender: Some(entry.sender.clone()),
+                timestamp: Some(entry.timestamp.clone()),
+                id: entry.id.clone(),
+            }),
         };
-        let body = body.to_string();
+        let body = match serde_json::to_vec(&event) {
+            Ok(body) => body,
+            Err(error) => return Outcome::Failed(format!("the event cannot be written: {error}")),
+        };
         let mut request = self
             .http
             .post(&self.settings.url)
@@ -149,9 +146,15 @@ impl WebhookWorker {
             .header("Content-Type", "application/json");
         if let Some(secret) = &self.settings.secret {
             let timestamp = chrono::Utc::now().timestamp();
-            request = request
-                .header(TIMESTAMP_HEADER, timestamp.to_string())
-                .header(SIGNATURE_HEADER, sign(secret, timestamp, body.as_bytes()));
+            match signature::signature_headers(secret.expose_secret().as_bytes(), timestamp, &body)
+            {
+                Ok(headers) => {
+                    for (name, value) in headers {
+                        request = request.header(name, value);
+                    }
+                }
+                Err(error) => return Outcome::Failed(format!("cannot sign the webhook: {error}")),
+            }
         }
         match request.body(body).send().await {
             Ok(response) if response.status().is_success() => Outcome::Delivered,

@@ -1,5 +1,5 @@
 //! The shell scripts, run as users run them: `dev.sh` with the real binaries, `devtunnel.sh` with a
-//! stand-in `devtunnel` on PATH (the real CLI cannot be installed here).
+//! stand-in `devtunnel` on PATH (the real CLI cannot be installed here), and `test.sh`'s set-up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -202,4 +202,51 @@ fn dev_sh_starts_the_three_services_and_stops_them_on_ctrl_c() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// `scripts/test.sh` with the machine's environment plus `extra`, stopping after its set-up.
+fn test_sh_setup(extra: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new("bash");
+    command
+        .arg(repository().join("scripts/test.sh"))
+        .env("TEST_SH_SETUP_ONLY", "1")
+        .env_remove("SKILL_TEST_POSTGRES_URL");
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn test_sh_sets_up_this_machine_and_names_what_it_cannot_install() {
+    // This machine is set up (the test runs under it), so the set-up passes.
+    let ready = test_sh_setup(&[]);
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+
+    // A browser it may not install: it says exactly what to install.
+    let no_browser = test_sh_setup(&[
+        ("TEST_SH_NO_INSTALL", "1"),
+        ("CHROMIUM_BIN", "/nonexistent/chromium"),
+    ]);
+    let stderr = String::from_utf8_lossy(&no_browser.stderr);
+    assert!(!no_browser.status.success());
+    assert!(
+        stderr.contains("sudo apt-get install -y chromium chromium-driver"),
+        "{stderr}"
+    );
+
+    // A PostgreSQL that does not answer, and that it may not start: it says what is needed.
+    let silent = format!("postgres://postgres@127.0.0.1:{}/postgres", free_port());
+    let no_postgres = test_sh_setup(&[
+        ("TEST_SH_NO_INSTALL", "1"),
+        ("SKILL_TEST_POSTGRES_URL", &silent),
+    ]);
+    let stderr = String::from_utf8_lossy(&no_postgres.stderr);
+    assert!(!no_postgres.status.success());
+    assert!(stderr.contains("PostgreSQL does not answer"), "{stderr}");
+    assert!(stderr.contains("SKILL_TEST_POSTGRES_URL="), "{stderr}");
 }

@@ -194,6 +194,13 @@ impl Default for DeliverySettings {
     }
 }
 
+impl LiveChatSettings {
+    /// The time limit of one live-chat call.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
 impl DeliverySettings {
     pub fn base_backoff(&self) -> Duration {
         Duration::from_millis(self.base_backoff_ms)
@@ -453,11 +460,6 @@ impl Settings {
     /// True when no app id is configured: no inbound token is required and nothing is sent beyond loopback.
     pub fn is_anonymous(&self) -> bool {
         self.auth.app_id.is_none()
-    }
-
-    /// The live-chat call time limit.
-    pub fn livechat_timeout(&self) -> Duration {
-        Duration::from_millis(self.livechat.timeout_ms)
     }
 }
 

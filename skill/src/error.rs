@@ -30,12 +30,30 @@ pub enum ApiError {
     /// The activity type is one this skill does not implement (`invoke`).
     #[error("{0}")]
     NotImplemented(String),
-    /// The service cannot answer now (store unreachable); the caller may retry.
-    #[error("{0}")]
-    Unavailable(String),
     /// Anything else; never shown to the caller.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<crate::livechat::WebhookError> for ApiError {
+    fn from(error: crate::livechat::WebhookError) -> Self {
+        use crate::livechat::WebhookError;
+        match error {
+            WebhookError::Unauthorized(reason) => ApiError::Unauthorized(reason),
+            WebhookError::BadRequest(reason) => ApiError::BadRequest(reason),
+        }
+    }
+}
+
+impl From<crate::handover::HandoverError> for ApiError {
+    fn from(error: crate::handover::HandoverError) -> Self {
+        use crate::handover::HandoverError;
+        match error {
+            HandoverError::UnknownConversation(_) => ApiError::NotFound(error.to_string()),
+            HandoverError::ConversationEnded(_) => ApiError::Gone(error.to_string()),
+            HandoverError::Store(error) => ApiError::Unexpected(error),
+        }
+    }
 }
 
 /// `Result` with [`ApiError`] as the default error.
@@ -50,7 +68,6 @@ impl ApiError {
             ApiError::Gone(_) => "ConversationEnded",
             ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
             ApiError::NotImplemented(_) => "NotImplemented",
-            ApiError::Unavailable(_) => "ServiceUnavailable",
             ApiError::Unexpected(_) => "ServiceError",
         }
     }
@@ -65,7 +82,6 @@ impl ResponseError for ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

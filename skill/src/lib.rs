@@ -6,6 +6,7 @@
 //! `ARCHITECTURE.md` at the repository root maps the modules and the path of one message.
 
 pub mod configuration;
+pub mod domain;
 pub mod error;
 pub mod handover;
 pub mod livechat;
@@ -14,4 +15,5 @@ pub mod protocol;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;

@@ -1,7 +1,6 @@
 //! Wiring: builds every collaborator from [`Settings`], binds the listener and runs the HTTP server
 //! and the outbox workers. Tests build exactly this, on port 0.
 
-use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,57 +9,35 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::configuration::Settings;
-use crate::handover::couriers::{LiveChatCourier, TeamsCourier};
-use crate::handover::service::TeamsTarget;
-use crate::handover::{Handover, OutboxWorker, ReplySender, RetryPolicy};
+use crate::handover::{Handover, LiveChatCourier, OutboxWorker, RetryPolicy};
 use crate::livechat::{ContosoLiveChat, LiveChat};
 use crate::metrics::Metrics;
 use crate::protocol::manifest::skill_manifest;
 use crate::protocol::{
-    ClientCredentials, ConnectorClient, InboundAuth, OutboundCredential, TokenClient, TrustedHosts,
+    ClientCredentials, ConnectorClient, InboundAuth, OutboundCredential, ReplySender,
+    SkillEndpoint, TeamsCourier, TeamsTarget, TokenClient, TrustedHosts,
 };
-use crate::routes;
 use crate::routes::manifest::SkillManifest;
-use crate::store::{self, Store};
+use crate::routes::{self, RequestLimits};
+use crate::store::Store;
+use crate::tasks::Background;
 
 /// Scope of proactive messages to Teams.
 const BOT_FRAMEWORK_SCOPE: &str = "https://api.botframework.com/.default";
-
-/// Body size limits of the two POST endpoints.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestLimits {
-    pub max_activity_bytes: usize,
-    pub max_webhook_bytes: usize,
-}
-
-/// Work that runs after a request was answered (opening a session, sending replies), on the main
-/// runtime rather than an HTTP worker's, and awaited at shutdown.
-pub struct Background {
-    runtime: tokio::runtime::Handle,
-    tracker: TaskTracker,
-}
-
-impl Background {
-    pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
-        self.tracker.spawn_on(task, &self.runtime);
-    }
-}
 
 /// The running skill: HTTP server plus outbox workers.
 pub struct Application {
     port: u16,
     server: Server,
     workers: Vec<OutboxWorker>,
-    background: web::Data<Background>,
-    store: Arc<dyn Store>,
+    background: Background,
+    store: Store,
     retention_days: u32,
 }
 
@@ -102,8 +79,7 @@ impl Application {
             .database_url
             .as_ref()
             .map(|url| url.expose_secret().to_owned());
-        let store: Arc<dyn Store> =
-            store::open(database_url.as_deref(), &settings.application.data_dir).await?;
+        let store = Store::open(database_url.as_deref(), &settings.application.data_dir).await?;
         let interrupted = store.recover_interrupted_sessions().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -112,14 +88,10 @@ impl Application {
             );
         }
         let metrics = Arc::new(Metrics::new()?);
-        let livechat: Arc<dyn LiveChat> = Arc::new(ContosoLiveChat::new(
+        let livechat: Arc<dyn LiveChat> = Arc::new(ContosoLiveChat::from_settings(
             http.clone(),
-            Url::parse(&settings.livechat.base_url)?,
-            settings.livechat.api_key.clone(),
-            settings.livechat_timeout(),
-            settings.livechat.webhook_secret.clone(),
-            settings.livechat.webhook_replay_window_secs,
-        ));
+            &settings.livechat,
+        )?);
         let tokens = Arc::new(TokenClient::new(
             http.clone(),
             Url::parse(&settings.auth.authority_host)?,
@@ -157,21 +129,13 @@ impl Application {
             },
             _ => OutboundCredential::Anonymous,
         };
-        announce_mode(&settings, livechat.webhooks_are_signed());
+        announce_mode(&settings, livechat.as_ref());
 
-        let wake_teams = Arc::new(Notify::new());
-        let wake_livechat = Arc::new(Notify::new());
-        let handover = web::Data::new(Handover::new(
+        let handover = Arc::new(Handover::new(
             store.clone(),
             livechat.clone(),
             metrics.clone(),
-            wake_teams.clone(),
-            wake_livechat.clone(),
-            TeamsTarget {
-                service_url_override: settings.teams.service_url.clone(),
-                bot_app_id: settings.bot.app_id.clone(),
-            },
-            settings.livechat_timeout(),
+            settings.livechat.timeout(),
         ));
         let delivery = &settings.delivery;
         let workers = vec![
@@ -180,10 +144,12 @@ impl Application {
                 courier: Arc::new(TeamsCourier {
                     connector: connector.clone(),
                     credential: bot_credential,
-                    store: store.clone(),
-                    wake_livechat: wake_livechat.clone(),
+                    target: TeamsTarget {
+                        service_url_override: settings.teams.service_url.clone(),
+                        bot_app_id: settings.bot.app_id.clone(),
+                    },
                 }),
-                wake: wake_teams,
+                handover: handover.clone(),
                 policy: RetryPolicy {
                     max_attempts: delivery.teams_max_attempts,
                     base: delivery.base_backoff(),
@@ -198,7 +164,7 @@ impl Application {
                 courier: Arc::new(LiveChatCourier {
                     livechat: livechat.clone(),
                 }),
-                wake: wake_livechat,
+                handover: handover.clone(),
                 policy: RetryPolicy {
                     max_attempts: delivery.livechat_max_attempts,
                     base: delivery.base_backoff(),
@@ -210,18 +176,22 @@ impl Application {
             },
         ];
 
-        let auth = web::Data::new(InboundAuth::from_settings(&settings, http.clone()));
-        let replies = web::Data::new(ReplySender::new(connector, skill_credentials));
-        let background = web::Data::new(Background {
-            runtime: tokio::runtime::Handle::current(),
-            tracker: TaskTracker::new(),
+        let background = Background::on_current_runtime();
+        let endpoint = web::Data::new(SkillEndpoint {
+            auth: InboundAuth::from_settings(&settings, http.clone()),
+            handover: handover.clone(),
+            replies: Arc::new(ReplySender::new(connector, skill_credentials)),
+            background: background.clone(),
+            metrics: metrics.clone(),
+            max_activity_bytes: settings.application.max_activity_bytes,
         });
+        let handover_data = web::Data::from(handover);
         let manifest = web::Data::new(SkillManifest(skill_manifest(&settings)));
         let limits = web::Data::new(RequestLimits {
             max_activity_bytes: settings.application.max_activity_bytes,
             max_webhook_bytes: settings.application.max_webhook_bytes,
         });
-        let store_data: web::Data<dyn Store> = web::Data::from(store.clone());
+        let store_data = web::Data::new(store.clone());
         let livechat_data: web::Data<dyn LiveChat> = web::Data::from(livechat);
         let metrics_data = web::Data::from(metrics.clone());
         let http_workers = match settings.application.http_workers {
@@ -231,7 +201,6 @@ impl Application {
             n => n,
         };
 
-        let background_for_server = background.clone();
         let server = HttpServer::new(move || {
             let metrics = metrics.clone();
             App::new()
@@ -253,10 +222,8 @@ impl Application {
                     }
                 })
                 .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
-                .app_data(handover.clone())
-                .app_data(auth.clone())
-                .app_data(replies.clone())
-                .app_data(background_for_server.clone())
+                .app_data(endpoint.clone())
+                .app_data(handover_data.clone())
                 .app_data(manifest.clone())
                 .app_data(limits.clone())
                 .app_data(store_data.clone())
@@ -308,11 +275,7 @@ impl Application {
         let served = self.server.await;
         tracing::info!("HTTP server stopped; stopping the workers");
         shutdown.cancel();
-        self.background.tracker.close();
-        if tokio::time::timeout(Duration::from_secs(15), self.background.tracker.wait())
-            .await
-            .is_err()
-        {
+        if !self.background.finish(Duration::from_secs(15)).await {
             tracing::warn!("background work still running at shutdown was abandoned");
         }
         for worker in workers {
@@ -323,11 +286,7 @@ impl Application {
 }
 
 /// Deletes closed sessions and finished deliveries older than the retention, hourly.
-async fn purge_periodically(
-    store: Arc<dyn Store>,
-    retention_days: u32,
-    shutdown: CancellationToken,
-) {
+async fn purge_periodically(store: Store, retention_days: u32, shutdown: CancellationToken) {
     if retention_days == 0 {
         return;
     }
@@ -335,9 +294,9 @@ async fn purge_periodically(
         let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days)))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         match store.purge_finished(&cutoff).await {
-            Ok((sessions, deliveries)) if sessions + deliveries > 0 => tracing::info!(
-                sessions,
-                deliveries,
+            Ok(purged) if purged.sessions + purged.deliveries > 0 => tracing::info!(
+                sessions = purged.sessions,
+                deliveries = purged.deliveries,
                 retention_days,
                 "purged finished sessions and deliveries"
             ),
@@ -354,11 +313,11 @@ async fn purge_periodically(
 }
 
 /// Says loudly which safety features are off.
-fn announce_mode(settings: &Settings, webhooks_signed: bool) {
+fn announce_mode(settings: &Settings, livechat: &dyn LiveChat) {
     if settings.is_anonymous() {
         tracing::warn!("ANONYMOUS LOCAL MODE: SKILL_APP_ID is not set, so /api/messages accepts requests without a token and replies only to loopback serviceUrls. Set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID to serve Copilot Studio.");
     }
-    if !webhooks_signed {
+    if !livechat.webhooks_are_signed() {
         tracing::warn!("UNSIGNED WEBHOOKS: WEBHOOK_SECRET is not set, so /api/livechat/messages accepts any caller. Set the same WEBHOOK_SECRET here and in the live chat.");
     }
     if settings.bot.app_id.is_none() {

@@ -44,8 +44,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// The browser and its driver: Debian's, unless `CHROMIUM_BIN` / `CHROMEDRIVER_BIN` say otherwise
+/// (as `scripts/test.sh` lets them).
+fn browser_binaries() -> (String, String) {
+    let from_env = |name: &str, default: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    };
+    (
+        from_env("CHROMIUM_BIN", "/usr/bin/chromium"),
+        from_env("CHROMEDRIVER_BIN", "/usr/bin/chromedriver"),
+    )
+}
 
 /// Headless Chromium (Debian's `chromium` and `chromium-driver`) through chromedriver.
 pub struct Browser {
@@ -57,12 +69,13 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and opens a browser window of `width` x `height`.
     pub async fn start(width: u32, height: u32) -> Browser {
+        let (chromium, chromedriver) = browser_binaries();
         assert!(
-            Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
-            "the browser tests need Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver"
+            Path::new(&chromedriver).exists() && Path::new(&chromium).exists(),
+            "the browser tests need {chromium} and {chromedriver}: apt-get install -y chromium chromium-driver (scripts/test.sh does it where it can)"
         );
         let port = free_port();
-        let driver = tokio::process::Command::new(CHROMEDRIVER)
+        let driver = tokio::process::Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -83,7 +96,7 @@ impl Browser {
         capabilities.insert(
             "goog:chromeOptions".into(),
             json!({
-                "binary": CHROMIUM,
+                "binary": chromium,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
                          "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
                          format!("--window-size={width},{height}"), format!("--user-data-dir={}", profile.path().display())]

@@ -1,4 +1,4 @@
-//! The session API the skill calls (`/api/chat/*`), JSON in camelCase.
+//! The session API the skill calls (`/api/chat/*`), with the bodies of [`livechat_contract::api`].
 //!
 //! Open without `LIVECHAT_API_KEY` (as the original); with it, every call needs
 //! `Authorization: Bearer {key}`. Errors are `{"error": "..."}` with a 4xx status, and a refused
@@ -6,15 +6,16 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use livechat_contract::api::{
+    ConversationState, DeliveryState, EndAnswer, EndRequest, MessagesQuery, ReceiveAnswer,
+    ReceiveRequest, Role, SendAnswer, SendRequest, StartAnswer, StartRequest,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::json;
 use subtle::ConstantTimeEq;
-use tokio::sync::Notify;
 
 use crate::error::ApiError;
-use crate::store::{AddMessageError, EndedBy, NewConversation, Store};
+use crate::store::{AddMessageError, EndingParty, NewConversation, Store};
 
 /// The API's limits and key.
 pub struct ApiPolicy {
@@ -82,8 +83,7 @@ impl ApiPolicy {
         })
     }
 
-    fn message_text(&self, message: Option<String>) -> Result<String, ApiError> {
-        let message = message.unwrap_or_default();
+    fn message_text(&self, message: String) -> Result<String, ApiError> {
         if message.trim().is_empty() {
             return Err(ApiError::BadRequest("message must not be empty".into()));
         }
@@ -97,9 +97,8 @@ impl ApiPolicy {
     }
 }
 
-fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
-    value
-        .map(|v| v.trim().to_owned())
+fn required(value: String, name: &str) -> Result<String, ApiError> {
+    Some(value.trim().to_owned())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::BadRequest(format!("{name} is required")))
 }
@@ -118,17 +117,6 @@ fn add_error(error: AddMessageError) -> ApiError {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct StartBody {
-    customer_name: Option<String>,
-    customer_id: Option<String>,
-    channel: Option<String>,
-    tenant_id: Option<String>,
-    bot_conversation_id: Option<String>,
-    problem_description: Option<String>,
-}
-
 /// `POST /api/chat/start`: the body (the handoff context) is optional, as the original sends none.
 pub async fn start(
     request: HttpRequest,
@@ -138,8 +126,8 @@ pub async fn start(
 ) -> Result<HttpResponse, ApiError> {
     policy.authorize(&request)?;
     let body = policy.read_body(payload).await?;
-    let context: StartBody = if body.iter().all(u8::is_ascii_whitespace) {
-        StartBody::default()
+    let context: StartRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        StartRequest::default()
     } else {
         serde_json::from_slice(&body).map_err(|error| {
             ApiError::BadRequest(format!("the body is not a valid handoff context: {error}"))
@@ -156,17 +144,9 @@ pub async fn start(
         })
         .await?;
     tracing::info!(conversation_id = %conversation.summary.id, "conversation started");
-    Ok(HttpResponse::Ok().json(json!({ "conversationId": conversation.summary.id })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReceiveBody {
-    conversation_id: Option<String>,
-    message: Option<String>,
-    sender: Option<String>,
-    /// `customer` (default) or `system`; a sender named "System" is taken as the system.
-    role: Option<String>,
+    Ok(HttpResponse::Ok().json(StartAnswer {
+        conversation_id: conversation.summary.id,
+    }))
 }
 
 /// `POST /api/chat/receive`: a customer (or system) message from the skill.
@@ -176,32 +156,23 @@ pub async fn receive(
     policy: web::Data<ApiPolicy>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: ReceiveBody = policy.json(&request, payload).await?;
+    let body: ReceiveRequest = policy.json(&request, payload).await?;
+    let role = body.effective_role();
+    if role == Role::Agent {
+        return Err(ApiError::BadRequest(
+            "role must be customer or system; agents write from the agent pages or /api/chat/send"
+                .into(),
+        ));
+    }
     let conversation_id = required(body.conversation_id, "conversationId")?;
     let message = policy.message_text(body.message)?;
     let sender = optional(body.sender).unwrap_or_else(|| "Customer".to_owned());
-    let role = match body.role.as_deref() {
-        None if sender.eq_ignore_ascii_case("system") => "system",
-        None | Some("customer") => "customer",
-        Some("system") => "system",
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "role must be customer or system, not '{other}'"
-            )))
-        }
-    };
     let stored = store
         .add_customer_message(&conversation_id, role, &sender, &message)
         .await
         .map_err(add_error)?;
-    tracing::info!(conversation_id = %conversation_id, message_id = %stored.id, role, "message received");
-    Ok(HttpResponse::Ok().json(json!({ "id": stored.id })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MessagesQuery {
-    conversation_id: Option<String>,
+    tracing::info!(conversation_id = %conversation_id, message_id = %stored.id, role = role.as_str(), "message received");
+    Ok(HttpResponse::Ok().json(ReceiveAnswer { id: stored.id }))
 }
 
 /// `GET /api/chat/messages[?conversationId=ID]`: a transcript, or every open conversation's.
@@ -222,23 +193,14 @@ pub async fn messages(
     Ok(HttpResponse::Ok().json(messages))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SendBody {
-    conversation_id: Option<String>,
-    message: Option<String>,
-    sender: Option<String>,
-}
-
 /// `POST /api/chat/send`: an agent's reply from a script; stored pending, then delivered to the skill.
 pub async fn send(
     request: HttpRequest,
     payload: web::Payload,
     policy: web::Data<ApiPolicy>,
     store: web::Data<Store>,
-    wake: web::Data<Notify>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: SendBody = policy.json(&request, payload).await?;
+    let body: SendRequest = policy.json(&request, payload).await?;
     let conversation_id = required(body.conversation_id, "conversationId")?;
     let message = policy.message_text(body.message)?;
     let sender = optional(body.sender).unwrap_or_else(|| "Agent".to_owned());
@@ -246,14 +208,10 @@ pub async fn send(
         .add_agent_message(&conversation_id, &sender, &message)
         .await
         .map_err(add_error)?;
-    wake.notify_one();
-    Ok(HttpResponse::Ok().json(json!({ "id": stored.id, "deliveryState": stored.delivery_state })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EndBody {
-    conversation_id: Option<String>,
+    Ok(HttpResponse::Ok().json(SendAnswer {
+        id: stored.id,
+        delivery_state: stored.delivery_state.unwrap_or(DeliveryState::Pending),
+    }))
 }
 
 /// `POST /api/chat/end`: the skill ends the conversation (the customer left). Idempotent.
@@ -263,16 +221,19 @@ pub async fn end(
     policy: web::Data<ApiPolicy>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: EndBody = policy.json(&request, payload).await?;
+    let body: EndRequest = policy.json(&request, payload).await?;
     let conversation_id = required(body.conversation_id, "conversationId")?;
     let changed = store
-        .end_conversation(&conversation_id, EndedBy::Api)
+        .end_conversation(&conversation_id, EndingParty::Customer)
         .await
         .map_err(add_error)?;
     if changed {
         tracing::info!(conversation_id = %conversation_id, "conversation ended by the customer");
     }
-    Ok(HttpResponse::Ok().json(json!({ "conversationId": conversation_id, "state": "ended" })))
+    Ok(HttpResponse::Ok().json(EndAnswer {
+        conversation_id,
+        state: ConversationState::Ended,
+    }))
 }
 
 /// `GET /api/chat/conversations`: every open conversation and the 100 most recently ended, with

@@ -10,16 +10,26 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Utc};
+use livechat_contract::api::{Conversation, ConversationState, TranscriptEntry};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Notify;
 
 use crate::auth::{self, Agents, CurrentAgent};
 use crate::error::PageError;
-use crate::store::{AddMessageError, Conversation, EndedBy, Message, Store};
+use crate::store::{AddMessageError, EndingParty, Store};
 
-/// Shown on the sign-in page when the default local agent is in use.
-pub struct DefaultAgentHint(pub Option<(String, String)>);
+/// The default local agent's sign-in, shown on the sign-in page when it is in use.
+#[derive(Debug, Clone)]
+pub struct DefaultAgentHint {
+    pub username: String,
+    pub password: String,
+}
+
+/// One line of the handoff context on a conversation page.
+pub struct ContextRow {
+    pub label: String,
+    pub value: String,
+}
 
 /// The longest reply an agent may send, in characters.
 pub struct ReplyLimit(pub usize);
@@ -108,12 +118,12 @@ impl From<&Conversation> for ConversationRow {
                 .as_deref()
                 .map(waited)
                 .unwrap_or_default(),
-            unread: if summary.state == "open" {
+            unread: if summary.state == ConversationState::Open {
                 summary.unread
             } else {
                 0
             },
-            ended: summary.state == "ended",
+            ended: summary.state == ConversationState::Ended,
         }
     }
 }
@@ -130,16 +140,19 @@ pub struct MessageRow {
     pub last_error: String,
 }
 
-impl From<&Message> for MessageRow {
-    fn from(message: &Message) -> Self {
+impl From<&TranscriptEntry> for MessageRow {
+    fn from(message: &TranscriptEntry) -> Self {
         Self {
             id: message.id.clone(),
-            role: message.role.clone(),
+            role: message.role.as_str().to_owned(),
             sender: message.sender.clone(),
             body: message.message.clone(),
             timestamp: message.timestamp.clone(),
             clock: clock(&message.timestamp),
-            delivery_state: message.delivery_state.clone().unwrap_or_default(),
+            delivery_state: message
+                .delivery_state
+                .map(|state| state.as_str().to_owned())
+                .unwrap_or_default(),
             last_error: message.last_error.clone().unwrap_or_default(),
         }
     }
@@ -151,7 +164,7 @@ pub struct SignInPage {
     pub csrf: String,
     pub error: String,
     pub username: String,
-    pub hint: Option<(String, String)>,
+    pub hint: Option<DefaultAgentHint>,
 }
 
 #[derive(Template)]
@@ -173,7 +186,7 @@ pub struct ConversationPage {
     pub last_event_id: i64,
     pub unread_total: i64,
     pub conversation: ConversationRow,
-    pub context: Vec<(String, String)>,
+    pub context: Vec<ContextRow>,
     pub problem_description: String,
     pub started: String,
     pub started_at: String,
@@ -190,13 +203,13 @@ pub async fn home(session: Session) -> HttpResponse {
 
 pub async fn sign_in_page(
     session: Session,
-    hint: web::Data<DefaultAgentHint>,
+    hint: web::Data<Option<DefaultAgentHint>>,
 ) -> Result<HttpResponse, PageError> {
     html(SignInPage {
         csrf: auth::csrf_token(&session),
         error: String::new(),
         username: String::new(),
-        hint: hint.0.clone(),
+        hint: hint.get_ref().clone(),
     })
 }
 
@@ -211,7 +224,7 @@ pub async fn sign_in(
     session: Session,
     form: web::Form<SignInForm>,
     agents: web::Data<Agents>,
-    hint: web::Data<DefaultAgentHint>,
+    hint: web::Data<Option<DefaultAgentHint>>,
 ) -> Result<HttpResponse, PageError> {
     auth::check_csrf(&session, Some(&form.csrf_token))?;
     let agents = agents.into_inner();
@@ -232,7 +245,7 @@ pub async fn sign_in(
                 csrf: auth::csrf_token(&session),
                 error: "Wrong username or password.".into(),
                 username: form.username.clone(),
-                hint: hint.0.clone(),
+                hint: hint.get_ref().clone(),
             };
             Ok(HttpResponse::Unauthorized()
                 .content_type("text/html; charset=utf-8")
@@ -298,7 +311,10 @@ pub async fn conversation(
         ("Bot conversation", &conversation.bot_conversation_id),
     ] {
         if let Some(value) = value {
-            context.push((label.to_owned(), value.clone()));
+            context.push(ContextRow {
+                label: label.to_owned(),
+                value: value.clone(),
+            });
         }
     }
     html(ConversationPage {
@@ -349,7 +365,6 @@ pub async fn reply(
     path: web::Path<String>,
     form: web::Form<ReplyForm>,
     store: web::Data<Store>,
-    wake: web::Data<Notify>,
     limit: web::Data<ReplyLimit>,
 ) -> Result<HttpResponse, PageError> {
     current.check_csrf(&request, form.csrf_token.as_deref())?;
@@ -368,7 +383,6 @@ pub async fn reply(
         .add_agent_message(&id, &current.agent.display_name, message)
         .await
         .map_err(add_error)?;
-    wake.notify_one();
     tracing::info!(conversation_id = %id, message_id = %stored.id, "agent replied");
     Ok(done(
         &request,
@@ -383,16 +397,19 @@ pub async fn end(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
     store: web::Data<Store>,
-    wake: web::Data<Notify>,
 ) -> Result<HttpResponse, PageError> {
     current.check_csrf(&request, form.csrf_token.as_deref())?;
     let id = path.into_inner();
     let changed = store
-        .end_conversation(&id, EndedBy::Agent(current.agent.display_name.clone()))
+        .end_conversation(
+            &id,
+            EndingParty::Agent {
+                name: current.agent.display_name.clone(),
+            },
+        )
         .await
         .map_err(add_error)?;
     if changed {
-        wake.notify_one();
         tracing::info!(conversation_id = %id, "conversation ended by the agent");
     }
     Ok(done(
@@ -419,14 +436,12 @@ pub async fn retry(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
     store: web::Data<Store>,
-    wake: web::Data<Notify>,
 ) -> Result<HttpResponse, PageError> {
     current.check_csrf(&request, form.csrf_token.as_deref())?;
     let message = store
         .retry_failed(&path.into_inner())
         .await?
         .ok_or_else(|| PageError::NotFound("There is no failed reply with that id.".into()))?;
-    wake.notify_one();
     Ok(done(
         &request,
         &format!("/agent/conversations/{}", message.conversation_id),

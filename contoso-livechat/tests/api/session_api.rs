@@ -39,18 +39,32 @@ async fn messages_are_stored_and_listed_oldest_first() {
         assert_eq!(app.customer_says(&first, text).await.status(), 200);
     }
     app.customer_says(&second, "other").await;
-    let system = app.post_api("/api/chat/receive", &json!({"conversationId": first, "message": "The customer has left.", "sender": "System"})).await;
+    // A system note: the explicit role, or the sender name older senders use instead of it.
+    let system = app.post_api("/api/chat/receive", &json!({"conversationId": first, "message": "Not delivered.", "sender": "Handover", "role": "system"})).await;
     assert_eq!(system.status(), 200);
+    let legacy = app.post_api("/api/chat/receive", &json!({"conversationId": first, "message": "The customer has left.", "sender": "System"})).await;
+    assert_eq!(legacy.status(), 200);
 
     let transcript = app.transcript(&first).await;
     let texts: Vec<&str> = transcript
         .iter()
         .map(|m| m["message"].as_str().unwrap())
         .collect();
-    assert_eq!(texts, vec!["one", "two", "three", "The customer has left."]);
+    assert_eq!(
+        texts,
+        vec![
+            "one",
+            "two",
+            "three",
+            "Not delivered.",
+            "The customer has left."
+        ]
+    );
     assert_eq!(transcript[0]["role"], "customer");
     assert_eq!(transcript[0]["sender"], "Megan Bowen");
     assert_eq!(transcript[3]["role"], "system");
+    assert_eq!(transcript[3]["sender"], "Handover");
+    assert_eq!(transcript[4]["role"], "system");
     for field in ["id", "conversationId", "timestamp"] {
         assert!(transcript[0][field].is_string(), "{field}");
     }
@@ -68,7 +82,7 @@ async fn messages_are_stored_and_listed_oldest_first() {
         .json()
         .await
         .unwrap();
-    assert_eq!(open.len(), 4);
+    assert_eq!(open.len(), 5);
     assert!(open.iter().all(|m| m["conversationId"] == first.as_str()));
     // The ended transcript stays readable.
     assert_eq!(app.transcript(&second).await.len(), 1);

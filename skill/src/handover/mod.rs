@@ -1,18 +1,18 @@
-//! The handover itself: what each skill action and each webhook event does to the sessions and the
-//! outboxes, and the workers that deliver from the outboxes.
+//! The handover itself: what each skill action and each live-chat event does to the sessions and
+//! the outboxes ([`Handover`]), the workers that deliver from the outboxes ([`OutboxWorker`]), and
+//! the words the skill says ([`text`]).
 //!
 //! Invariant: every message that crosses a boundary is stored before it is acknowledged, and
-//! delivered from the store by an [`outbox::OutboxWorker`]; nothing is sent straight from a request.
-//! The only calls made while a request waits are opening a live-chat session (bounded by a timeout)
-//! and, for `expectReplies`, nothing at all beyond the store.
+//! delivered from the store by an [`OutboxWorker`]; nothing is sent straight from a request. The
+//! one call made while a request waits is opening a live-chat session (bounded by a timeout).
+//! Nothing here knows Bot Framework or live-chat JSON: requests, outcomes and events are the
+//! domain's types.
 
-pub mod couriers;
+pub mod livechat_courier;
 pub mod outbox;
-pub mod payloads;
-pub mod replies;
 pub mod service;
 pub mod text;
 
-pub use outbox::{OutboxWorker, RetryPolicy};
-pub use replies::ReplySender;
-pub use service::{Handover, HandoverError, WebhookOutcome};
+pub use livechat_courier::LiveChatCourier;
+pub use outbox::{Attempt, Courier, OutboxWorker, RetryPolicy};
+pub use service::{Handover, HandoverError};

@@ -3,7 +3,8 @@
 //! It takes the oldest pending delivery of each queue (a conversation), so order holds within a
 //! conversation while conversations proceed in parallel. A failed attempt is rescheduled with the
 //! server's `Retry-After` or jittered exponential backoff; after the last attempt the delivery is
-//! marked failed and the courier reports it. Sends into one queue are paced (Teams allows about
+//! marked failed and [`Handover::delivery_failed`] reports it. The store wakes the worker when it
+//! stores something for its lane. Sends into one queue are paced (Teams allows about
 //! seven a second per conversation). A restart resumes from the table: a delivery in flight when the
 //! process died is still pending and is sent again (at least once).
 
@@ -13,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rand::Rng;
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::service::Handover;
+use crate::domain::{Lane, Outbound};
 use crate::metrics::Metrics;
-use crate::store::{Delivery, Lane, Store};
+use crate::store::{Delivery, Store};
 
 /// How many deliveries one worker has in flight at most.
 const MAX_IN_FLIGHT: u32 = 16;
@@ -39,13 +41,12 @@ pub enum Attempt {
     },
 }
 
-/// Delivers one lane's payloads.
+/// Delivers one lane's payloads over its transport (`protocol/` for Teams, `livechat/` for the
+/// live chat): one attempt, classified.
 #[async_trait]
 pub trait Courier: Send + Sync + 'static {
     fn lane(&self) -> Lane;
-    async fn deliver(&self, delivery: &Delivery) -> Attempt;
-    /// Called once when a delivery is given up, to tell someone.
-    async fn gave_up(&self, delivery: &Delivery, reason: &str);
+    async fn deliver(&self, payload: &Outbound) -> Attempt;
 }
 
 /// When to try again.
@@ -72,9 +73,10 @@ impl RetryPolicy {
 
 /// Delivers one lane's outbox until shut down.
 pub struct OutboxWorker {
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub courier: Arc<dyn Courier>,
-    pub wake: Arc<Notify>,
+    /// Told of deliveries given up.
+    pub handover: Arc<Handover>,
     pub policy: RetryPolicy,
     /// Least time between two sends into one queue.
     pub pace: Duration,
@@ -139,7 +141,7 @@ impl OutboxWorker {
             last_sent.retain(|_, at| at.elapsed() < this.pace);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = this.wake.notified() => {}
+                _ = this.store.work_signal(lane).notified() => {}
                 _ = tokio::time::sleep(sleep_for) => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -156,14 +158,19 @@ impl OutboxWorker {
 
     async fn attempt(&self, delivery: Delivery) {
         let lane = self.courier.lane().as_str();
-        let span = tracing::info_span!("delivery", lane, delivery_id = delivery.id, queue = %delivery.queue_key, attempt = delivery.attempts + 1);
+        let span = tracing::info_span!("delivery", lane, delivery_id = delivery.id.0, queue = %delivery.queue_key, attempt = delivery.attempts + 1);
         async {
-            let outcome = self.courier.deliver(&delivery).await;
+            let outcome = match &delivery.payload {
+                Ok(payload) => self.courier.deliver(payload).await,
+                Err(reason) => Attempt::Failed {
+                    reason: reason.clone(),
+                },
+            };
             let failed_attempts = delivery.attempts + 1;
             let result = match outcome {
                 Attempt::Delivered => {
                     self.metrics.deliveries.with_label_values(&[lane, "delivered"]).inc();
-                    tracing::info!("delivered");
+                    tracing::debug!("delivered");
                     self.store.mark_delivered(delivery.id).await
                 }
                 Attempt::Retry { reason, after } if failed_attempts < self.policy.max_attempts => {
@@ -177,7 +184,7 @@ impl OutboxWorker {
                     self.metrics.deliveries.with_label_values(&[lane, "failed"]).inc();
                     tracing::error!(reason = %reason, "delivery failed for good");
                     let marked = self.store.mark_failed(delivery.id, &reason).await;
-                    self.courier.gave_up(&delivery, &reason).await;
+                    self.handover.delivery_failed(&delivery, &reason).await;
                     marked
                 }
             };

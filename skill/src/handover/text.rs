@@ -20,6 +20,21 @@ pub const SYSTEM_SENDER: &str = "System";
 /// The sender name used when the user's name is unknown.
 pub const DEFAULT_CUSTOMER_NAME: &str = "Customer";
 
+/// The answer to an event naming no action of the skill's.
+pub fn unknown_action(name: &str) -> String {
+    format!("The handover skill has no action named '{name}'.")
+}
+
+/// The answer to an activity type the skill does not handle.
+pub fn unsupported_activity(kind: &str) -> String {
+    format!("The handover skill does not handle '{kind}' activities.")
+}
+
+/// System message to the agent when a reply could not be delivered to the customer.
+pub fn undelivered_to_customer(reason: &str) -> String {
+    format!("Your message could not be delivered to the customer: {reason}.")
+}
+
 /// Escapes text for Teams' Markdown, so that an agent's `*`, `_` or `<b>` is shown, not interpreted.
 pub fn escape_markdown(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + 8);

@@ -1,26 +1,34 @@
-//! Contoso Live Chat: the live-chat API the skill calls, and the webhook it calls back.
+//! Contoso Live Chat: the session API the skill calls and the webhook it calls back, both spoken
+//! with the shared contract ([`livechat_contract`]).
 //!
-//! Calls (JSON, camelCase; `Authorization: Bearer {LIVECHAT_API_KEY}` when a key is configured):
-//! `POST /api/chat/start` with the handoff context, answered `{"conversationId": "..."}`;
-//! `POST /api/chat/receive` `{"conversationId","message","sender"}`; `POST /api/chat/end`
-//! `{"conversationId"}`. Every call has the configured time limit.
-//!
-//! Webhook body: `{"type","conversationId","message","sender","timestamp","id"}` where `type` is
-//! `"message"` (the default when absent) or `"conversationEnded"` (the agent closed the chat).
+//! Calls carry `Authorization: Bearer {LIVECHAT_API_KEY}` when a key is configured, and each has
+//! the configured time limit. Webhooks are checked against `WEBHOOK_SECRET` when one is set.
 
 use std::time::Duration;
 
+use anyhow::Context;
 use async_trait::async_trait;
+use livechat_contract::api::{
+    EndRequest, ReceiveRequest, Role, StartAnswer, StartRequest, END_PATH, RECEIVE_PATH, START_PATH,
+};
+use livechat_contract::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use livechat_contract::webhook::{WebhookAnswer, WebhookEvent, WebhookStatus};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use url::Url;
 
-use super::{
-    signature, HandoffContext, LiveChat, LiveChatError, WebhookError, WebhookEvent, WebhookRequest,
+use super::{HandoffContext, LiveChat, LiveChatError, WebhookError, WebhookRequest};
+use crate::configuration::LiveChatSettings;
+use crate::domain::{
+    LiveChatConversationId, LiveChatEvent, LiveChatEventId, MessageToAgent, NoteRole,
+    WebhookOutcome,
 };
 
 /// The longest agent message relayed to Teams (Teams refuses payloads over about 100 KB).
 pub const MAX_AGENT_MESSAGE_CHARS: usize = 20_000;
+
+/// The sender shown when the live chat names none.
+const DEFAULT_AGENT_NAME: &str = "Agent";
 
 /// Contoso Live Chat's REST client and webhook reader.
 pub struct ContosoLiveChat {
@@ -32,75 +40,22 @@ pub struct ContosoLiveChat {
     replay_window_secs: u64,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StartRequest<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    customer_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    customer_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    channel: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tenant_id: Option<&'a str>,
-    bot_conversation_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem_description: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StartResponse {
-    #[serde(default)]
-    conversation_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReceiveRequest<'a> {
-    conversation_id: &'a str,
-    message: &'a str,
-    sender: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EndRequest<'a> {
-    conversation_id: &'a str,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WebhookBody {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    conversation_id: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    sender: Option<String>,
-    #[serde(default)]
-    id: Option<String>,
-}
-
 impl ContosoLiveChat {
-    pub fn new(
+    /// The client the settings describe (`LIVECHAT_BASE_URL`, `LIVECHAT_API_KEY`,
+    /// `WEBHOOK_SECRET`, ...), sending with `http`.
+    pub fn from_settings(
         http: reqwest::Client,
-        base_url: Url,
-        api_key: Option<SecretString>,
-        timeout: Duration,
-        webhook_secret: Option<SecretString>,
-        replay_window_secs: u64,
-    ) -> Self {
-        Self {
+        settings: &LiveChatSettings,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
             http,
-            base_url,
-            api_key,
-            timeout,
-            webhook_secret,
-            replay_window_secs,
-        }
+            base_url: Url::parse(&settings.base_url)
+                .context("LIVECHAT_BASE_URL / livechat.base_url")?,
+            api_key: settings.api_key.clone(),
+            timeout: settings.timeout(),
+            webhook_secret: settings.webhook_secret.clone(),
+            replay_window_secs: settings.webhook_replay_window_secs,
+        })
     }
 
     async fn post<T: Serialize + ?Sized>(
@@ -108,26 +63,21 @@ impl ContosoLiveChat {
         path: &str,
         body: &T,
     ) -> Result<String, LiveChatError> {
-        let url = format!("{}/{path}", self.base_url.as_str().trim_end_matches('/'));
+        let url = format!("{}{path}", self.base_url.as_str().trim_end_matches('/'));
         let mut request = self.http.post(url).timeout(self.timeout).json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose_secret());
         }
-        let response = request.send().await.map_err(|error| {
+        let failed = |error: reqwest::Error| {
             if error.is_timeout() {
                 LiveChatError::Timeout
             } else {
                 LiveChatError::Unreachable(error.without_url().to_string())
             }
-        })?;
+        };
+        let response = request.send().await.map_err(failed)?;
         let status = response.status();
-        let text = response.text().await.map_err(|error| {
-            if error.is_timeout() {
-                LiveChatError::Timeout
-            } else {
-                LiveChatError::Unreachable(error.without_url().to_string())
-            }
-        })?;
+        let text = response.text().await.map_err(failed)?;
         if !status.is_success() {
             return Err(LiveChatError::Rejected {
                 status: status.as_u16(),
@@ -136,110 +86,114 @@ impl ContosoLiveChat {
         }
         Ok(text)
     }
+
+    fn verify_signature(&self, request: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+        let Some(secret) = &self.webhook_secret else {
+            return Ok(());
+        };
+        signature::verify(
+            secret.expose_secret().as_bytes(),
+            request.header(TIMESTAMP_HEADER),
+            request.header(SIGNATURE_HEADER),
+            request.body,
+            chrono::Utc::now().timestamp(),
+            self.replay_window_secs,
+        )
+        .map_err(|error| WebhookError::Unauthorized(error.to_string()))
+    }
+}
+
+fn id_of<T>(
+    parse: fn(String) -> Result<T, crate::domain::IdError>,
+    text: String,
+) -> Result<T, WebhookError> {
+    parse(text).map_err(|error| WebhookError::BadRequest(error.to_string()))
 }
 
 #[async_trait]
 impl LiveChat for ContosoLiveChat {
-    async fn start(&self, context: &HandoffContext) -> Result<String, LiveChatError> {
+    async fn start(
+        &self,
+        context: &HandoffContext,
+    ) -> Result<LiveChatConversationId, LiveChatError> {
         let body = StartRequest {
-            customer_name: context.customer_name.as_deref(),
-            customer_id: context.customer_id.as_deref(),
-            channel: context.channel.as_deref(),
-            tenant_id: context.tenant_id.as_deref(),
-            bot_conversation_id: &context.bot_conversation_id,
-            problem_description: context.problem_description.as_deref(),
+            customer_name: context.customer_name.clone(),
+            customer_id: context.customer_id.clone(),
+            channel: context.channel.clone(),
+            tenant_id: context.tenant_id.clone(),
+            bot_conversation_id: Some(context.bot_conversation_id.clone()),
+            problem_description: context.problem_description.clone(),
         };
-        let text = self.post("api/chat/start", &body).await?;
-        let response: StartResponse = serde_json::from_str(&text)
+        let text = self.post(START_PATH, &body).await?;
+        let answer: StartAnswer = serde_json::from_str(&text)
             .map_err(|error| LiveChatError::Malformed(error.to_string()))?;
-        if response.conversation_id.trim().is_empty() {
-            return Err(LiveChatError::Malformed(
-                "the start answer has no conversationId".into(),
-            ));
-        }
-        Ok(response.conversation_id)
+        LiveChatConversationId::parse(answer.conversation_id).map_err(|_| {
+            LiveChatError::Malformed("the start answer has no usable conversationId".into())
+        })
     }
 
     async fn send(
         &self,
-        livechat_conversation_id: &str,
-        message: &str,
-        sender: &str,
+        conversation: &LiveChatConversationId,
+        message: &MessageToAgent,
     ) -> Result<(), LiveChatError> {
         let body = ReceiveRequest {
-            conversation_id: livechat_conversation_id,
-            message,
-            sender,
+            conversation_id: conversation.to_string(),
+            message: message.text.clone(),
+            sender: Some(message.sender.clone()),
+            role: Some(match message.role {
+                NoteRole::Customer => Role::Customer,
+                NoteRole::System => Role::System,
+            }),
         };
-        self.post("api/chat/receive", &body).await.map(|_| ())
+        self.post(RECEIVE_PATH, &body).await.map(drop)
     }
 
-    async fn end(&self, livechat_conversation_id: &str) -> Result<(), LiveChatError> {
-        self.post(
-            "api/chat/end",
-            &EndRequest {
-                conversation_id: livechat_conversation_id,
-            },
-        )
-        .await
-        .map(|_| ())
+    async fn end(&self, conversation: &LiveChatConversationId) -> Result<(), LiveChatError> {
+        let body = EndRequest {
+            conversation_id: conversation.to_string(),
+        };
+        self.post(END_PATH, &body).await.map(drop)
     }
 
-    fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<WebhookEvent, WebhookError> {
-        if let Some(secret) = &self.webhook_secret {
-            signature::verify(
-                secret,
-                request.header(signature::TIMESTAMP_HEADER),
-                request.header(signature::SIGNATURE_HEADER),
-                request.body,
-                chrono::Utc::now().timestamp(),
-                self.replay_window_secs,
-            )
-            .map_err(WebhookError::Unauthorized)?;
-        }
-        let body: WebhookBody = serde_json::from_slice(request.body).map_err(|error| {
-            WebhookError::BadRequest(format!("the webhook body is not valid JSON: {error}"))
-        })?;
-        let required = |value: Option<String>, name: &str| {
-            value
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| WebhookError::BadRequest(format!("the webhook body has no {name}")))
-        };
-        let livechat_conversation_id = required(body.conversation_id, "conversationId")?;
-        match body.kind.as_deref().unwrap_or("message") {
-            "message" => {
-                let id = required(body.id, "id")?;
-                let message = required(body.message, "message")?;
-                if message.chars().count() > MAX_AGENT_MESSAGE_CHARS {
+    fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<LiveChatEvent, WebhookError> {
+        self.verify_signature(request)?;
+        let event = WebhookEvent::parse(request.body)
+            .map_err(|error| WebhookError::BadRequest(error.to_string()))?;
+        match event {
+            WebhookEvent::Message(message) => {
+                if message.message.chars().count() > MAX_AGENT_MESSAGE_CHARS {
                     return Err(WebhookError::BadRequest(format!(
                         "the message is longer than {MAX_AGENT_MESSAGE_CHARS} characters"
                     )));
                 }
-                let sender = body
-                    .sender
-                    .filter(|s| !s.trim().is_empty())
-                    .unwrap_or_else(|| "Agent".to_owned());
-                Ok(WebhookEvent::AgentMessage {
-                    livechat_conversation_id,
-                    id,
-                    sender,
-                    message,
+                Ok(LiveChatEvent::AgentMessage {
+                    conversation: id_of(LiveChatConversationId::parse, message.conversation_id)?,
+                    id: id_of(LiveChatEventId::parse, message.id)?,
+                    sender: message
+                        .sender
+                        .unwrap_or_else(|| DEFAULT_AGENT_NAME.to_owned()),
+                    text: message.message,
                 })
             }
-            "conversationEnded" => {
-                let id = body
-                    .id
-                    .filter(|id| !id.trim().is_empty())
-                    .unwrap_or_else(|| format!("ended:{livechat_conversation_id}"));
-                Ok(WebhookEvent::ConversationEnded {
-                    livechat_conversation_id,
-                    id,
-                })
-            }
+            WebhookEvent::ConversationEnded(ended) => Ok(LiveChatEvent::ConversationEnded {
+                conversation: id_of(LiveChatConversationId::parse, ended.conversation_id)?,
+                id: id_of(LiveChatEventId::parse, ended.id)?,
+            }),
             other => Err(WebhookError::BadRequest(format!(
-                "unknown webhook type '{other}'; expected message or conversationEnded"
+                "the webhook event '{}' is not handled by this skill",
+                other.id()
             ))),
         }
+    }
+
+    fn webhook_answer(&self, outcome: WebhookOutcome) -> serde_json::Value {
+        let status = match outcome {
+            WebhookOutcome::Accepted => WebhookStatus::Accepted,
+            WebhookOutcome::Duplicate => WebhookStatus::Duplicate,
+            WebhookOutcome::AlreadyEnded => WebhookStatus::AlreadyEnded,
+        };
+        serde_json::json!(WebhookAnswer { status })
     }
 
     fn webhooks_are_signed(&self) -> bool {

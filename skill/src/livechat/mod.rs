@@ -1,14 +1,17 @@
-//! The live-chat side, behind one interface, so that another engagement hub (ServiceNow,
-//! Salesforce, Genesys) can replace Contoso Live Chat without touching the Bot Framework code.
+//! The live-chat side, behind one interface ([`LiveChat`]), so that another engagement hub
+//! (ServiceNow, Salesforce, Genesys) can replace Contoso Live Chat without touching the handover or
+//! the Bot Framework code.
 //!
-//! Invariant: nothing outside `livechat/` knows the live-chat system's URLs, JSON or signatures.
+//! Invariant: nothing outside `livechat/` knows the live-chat system's URLs, JSON or signatures;
+//! the handover sees [`LiveChatEvent`]s and sends [`crate::domain::ToAgent`]s.
 
 pub mod contoso;
-pub mod signature;
 
 use async_trait::async_trait;
 
 pub use contoso::ContosoLiveChat;
+
+use crate::domain::{LiveChatConversationId, LiveChatEvent, MessageToAgent, WebhookOutcome};
 
 /// What the agent should know about the customer, sent when a session opens.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -45,24 +48,6 @@ impl LiveChatError {
     }
 }
 
-/// An event the live-chat system reports through the skill's webhook.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WebhookEvent {
-    /// A human agent wrote to the customer. `id` is stable for the message, so a repeated webhook
-    /// is recognised.
-    AgentMessage {
-        livechat_conversation_id: String,
-        id: String,
-        sender: String,
-        message: String,
-    },
-    /// The agent closed the conversation.
-    ConversationEnded {
-        livechat_conversation_id: String,
-        id: String,
-    },
-}
-
 /// Why a webhook request was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WebhookError {
@@ -74,17 +59,14 @@ pub enum WebhookError {
 
 /// A webhook request as received, before the live-chat system's own checks.
 pub struct WebhookRequest<'a> {
-    /// Header names in lower case.
-    pub headers: Vec<(String, String)>,
+    pub headers: &'a actix_web::http::header::HeaderMap,
     pub body: &'a [u8],
 }
 
 impl WebhookRequest<'_> {
+    /// A header's value, if present and text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        self.headers.get(name).and_then(|value| value.to_str().ok())
     }
 }
 
@@ -92,18 +74,22 @@ impl WebhookRequest<'_> {
 #[async_trait]
 pub trait LiveChat: Send + Sync {
     /// Opens a session and returns its id.
-    async fn start(&self, context: &HandoffContext) -> Result<String, LiveChatError>;
-    /// Posts a customer (or system) message into a session.
+    async fn start(
+        &self,
+        context: &HandoffContext,
+    ) -> Result<LiveChatConversationId, LiveChatError>;
+    /// Posts a customer's (or the skill's) message into a session.
     async fn send(
         &self,
-        livechat_conversation_id: &str,
-        message: &str,
-        sender: &str,
+        conversation: &LiveChatConversationId,
+        message: &MessageToAgent,
     ) -> Result<(), LiveChatError>;
     /// Ends a session.
-    async fn end(&self, livechat_conversation_id: &str) -> Result<(), LiveChatError>;
+    async fn end(&self, conversation: &LiveChatConversationId) -> Result<(), LiveChatError>;
     /// Authenticates and parses a webhook request.
-    fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<WebhookEvent, WebhookError>;
+    fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<LiveChatEvent, WebhookError>;
+    /// The body that answers a webhook request with `outcome`.
+    fn webhook_answer(&self, outcome: WebhookOutcome) -> serde_json::Value;
     /// True when webhooks are authenticated (for the start-up warning).
     fn webhooks_are_signed(&self) -> bool;
 }

@@ -8,21 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use secrecy::ExposeSecret;
 use url::Url;
 
 use super::activity::{Activity, ResourceResponse};
 use super::credentials::{ClientCredentials, TokenClient, TokenError};
+use super::path::segment;
 use super::trusted_hosts::TrustedHosts;
 use crate::configuration::is_loopback_url;
-
-/// Everything outside RFC 3986's unreserved characters is percent-encoded in a path segment.
-pub const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// How a request to a Connector is authenticated.
 #[derive(Debug, Clone)]
@@ -213,15 +206,11 @@ pub fn conversation_url(
 ) -> Result<Url, ConnectorError> {
     let mut text = service_url.trim_end_matches('/').to_owned();
     text.push_str("/v3/conversations/");
-    text.push_str(
-        &percent_encoding::utf8_percent_encode(conversation_id, PATH_SEGMENT).to_string(),
-    );
+    text.push_str(&segment(conversation_id));
     text.push_str("/activities");
     if let Some(activity_id) = activity_id {
         text.push('/');
-        text.push_str(
-            &percent_encoding::utf8_percent_encode(activity_id, PATH_SEGMENT).to_string(),
-        );
+        text.push_str(&segment(activity_id));
     }
     let url = Url::parse(&text).map_err(|_| ConnectorError::InvalidUrl(service_url.to_owned()))?;
     if !matches!(url.scheme(), "http" | "https") {

@@ -131,10 +131,7 @@ impl TokenClient {
         let base = self.authority_host.as_str().trim_end_matches('/');
         let url = format!(
             "{base}/{}/oauth2/v2.0/token",
-            percent_encoding::utf8_percent_encode(
-                &credentials.tenant,
-                super::connector::PATH_SEGMENT
-            )
+            super::path::segment(&credentials.tenant)
         );
         let form = [
             ("grant_type", "client_credentials"),

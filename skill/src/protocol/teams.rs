@@ -6,6 +6,15 @@
 
 use url::Url;
 
+/// Where the agents' replies go in Teams, and from which account.
+#[derive(Debug, Clone, Default)]
+pub struct TeamsTarget {
+    /// `TEAMS_SERVICE_URL`.
+    pub service_url_override: Option<String>,
+    /// The Copilot Studio agent's app id; its Teams account is `28:{app id}`.
+    pub bot_app_id: Option<String>,
+}
+
 /// Teams' global Bot Connector endpoint, used when nothing better is known.
 pub const GLOBAL_TEAMS_SERVICE_URL: &str = "https://smba.trafficmanager.net/teams/";
 

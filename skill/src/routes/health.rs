@@ -11,7 +11,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-pub async fn readyz(store: web::Data<dyn Store>) -> HttpResponse {
+pub async fn readyz(store: web::Data<Store>) -> HttpResponse {
     match store.ping().await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Err(error) => {
@@ -24,7 +24,7 @@ pub async fn readyz(store: web::Data<dyn Store>) -> HttpResponse {
 
 pub async fn metrics(
     metrics: web::Data<Metrics>,
-    store: web::Data<dyn Store>,
+    store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     match store.count_open_sessions().await {
         Ok(open) => metrics.sessions_open.set(open),

@@ -5,14 +5,13 @@
 //! an ended one (nothing the agent writes after the end reaches Teams).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 use tracing::Instrument;
 
 use super::body::read_limited;
+use super::RequestLimits;
 use crate::error::ApiError;
-use crate::handover::{Handover, HandoverError, WebhookOutcome};
-use crate::livechat::{LiveChat, WebhookError, WebhookEvent, WebhookRequest};
-use crate::startup::RequestLimits;
+use crate::handover::Handover;
+use crate::livechat::{LiveChat, WebhookRequest};
 
 pub async fn receive_event(
     request: HttpRequest,
@@ -22,49 +21,11 @@ pub async fn receive_event(
     limits: web::Data<RequestLimits>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(payload, limits.max_webhook_bytes).await?;
-    let headers = request
-        .headers()
-        .iter()
-        .filter_map(|(name, value)| {
-            value
-                .to_str()
-                .ok()
-                .map(|value| (name.as_str().to_owned(), value.to_owned()))
-        })
-        .collect();
-    let event = livechat
-        .parse_webhook(&WebhookRequest {
-            headers,
-            body: &body,
-        })
-        .map_err(|error| match error {
-            WebhookError::Unauthorized(reason) => ApiError::Unauthorized(reason),
-            WebhookError::BadRequest(reason) => ApiError::BadRequest(reason),
-        })?;
-    let livechat_conversation_id = match &event {
-        WebhookEvent::AgentMessage {
-            livechat_conversation_id,
-            ..
-        }
-        | WebhookEvent::ConversationEnded {
-            livechat_conversation_id,
-            ..
-        } => livechat_conversation_id.clone(),
-    };
-    let span = tracing::info_span!("webhook", livechat_conversation_id = %livechat_conversation_id);
-    let outcome = handover
-        .handle_webhook(event)
-        .instrument(span)
-        .await
-        .map_err(|error| match error {
-            HandoverError::UnknownConversation(_) => ApiError::NotFound(error.to_string()),
-            HandoverError::ConversationEnded(_) => ApiError::Gone(error.to_string()),
-            HandoverError::Store(error) => ApiError::Unexpected(error),
-        })?;
-    let status = match outcome {
-        WebhookOutcome::Accepted => "accepted",
-        WebhookOutcome::Duplicate => "duplicate",
-        WebhookOutcome::AlreadyEnded => "alreadyEnded",
-    };
-    Ok(HttpResponse::Ok().json(json!({ "status": status })))
+    let event = livechat.parse_webhook(&WebhookRequest {
+        headers: request.headers(),
+        body: &body,
+    })?;
+    let span = tracing::info_span!("webhook", livechat_conversation_id = %event.conversation());
+    let outcome = handover.handle_event(event).instrument(span).await?;
+    Ok(HttpResponse::Ok().json(livechat.webhook_answer(outcome)))
 }

@@ -9,6 +9,13 @@ pub mod messages;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+/// Body size limits of the POST endpoints that read their own bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_activity_bytes: usize,
+    pub max_webhook_bytes: usize,
+}
+
 /// Registers all routes.
 pub fn configure(config: &mut web::ServiceConfig) {
     config

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use livechat_contract::signature;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use skill::configuration::Settings;
-use skill::livechat::signature;
 use skill::startup::{Application, ApplicationHandle};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -229,6 +228,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     launch(peers, data_dir, options).await
 }
 
+/// An app on existing peers and data (a database prepared by the test).
+pub async fn spawn_app_on(peers: Arc<Peers>, data_dir: Arc<TempDir>, options: Options) -> TestApp {
+    launch(peers, data_dir, options).await
+}
+
 /// A second app on the same peers and database: another instance behind the same load balancer.
 pub async fn spawn_another_instance(app: &TestApp) -> TestApp {
     launch(
@@ -396,13 +400,12 @@ impl TestApp {
             .header("Content-Type", "application/json");
         if self.options.webhook_secret {
             let now = chrono::Utc::now().timestamp();
-            let secret = SecretString::from(WEBHOOK_SECRET);
-            request = request
-                .header(signature::TIMESTAMP_HEADER, now.to_string())
-                .header(
-                    signature::SIGNATURE_HEADER,
-                    signature::sign(&secret, now, text.as_bytes()),
-                );
+            for (name, value) in
+                signature::signature_headers(WEBHOOK_SECRET.as_bytes(), now, text.as_bytes())
+                    .unwrap()
+            {
+                request = request.header(name, value);
+            }
         }
         request.body(text).send().await.unwrap()
     }

@@ -4,10 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod databases;
 mod health;
 mod helpers;
 mod interop;
 mod messages;
 mod postgres;
 mod restart;
+mod store;
+mod upgrade;
 mod webhook;

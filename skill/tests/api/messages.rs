@@ -191,6 +191,7 @@ async fn messages_are_forwarded_in_order_with_the_problem_description_first_and_
     for body in &received {
         assert_eq!(body["conversationId"], livechat_id.as_str());
         assert_eq!(body["sender"], "Megan Bowen");
+        assert_eq!(body["role"], "customer");
     }
     // A message action sends nothing back: the action stays open. The only reply is the start's,
     // and the messages were stored (and so handled) before their 202.
@@ -217,6 +218,10 @@ async fn end_conversation_tells_the_agent_ends_the_session_and_replies() {
     let notices = bodies_at(&app.peers.livechat, "/api/chat/receive").await;
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0]["sender"], "System");
+    assert_eq!(
+        notices[0]["role"], "system",
+        "a system note says so explicitly"
+    );
     assert!(notices[0]["message"]
         .as_str()
         .unwrap()

@@ -1,80 +1,24 @@
-//! Several instances on one PostgreSQL database (the local server on loopback, as on this machine
-//! and in CI; `SKILL_TEST_POSTGRES_URL` points elsewhere). Each test makes its own database.
+//! Several instances on one PostgreSQL database (see [`crate::databases`]). Each test makes its
+//! own database.
 
 use std::collections::HashSet;
 
-use serde_json::json;
-use skill::protocol::ConversationReference;
-use skill::store::{BeginSession, Enqueued, Lane, NewDelivery, PostgresStore, Store};
-use sqlx::Connection;
+use skill::domain::Lane;
+use skill::store::{BeginSession, Enqueued, Store};
 
+use crate::databases::*;
 use crate::helpers::*;
-
-/// A fresh, empty database; dropped by [`TestDatabase::drop_database`].
-struct TestDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDatabase {
-    async fn create() -> TestDatabase {
-        let admin_url = std::env::var("SKILL_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "these tests need PostgreSQL at {admin_url} (set SKILL_TEST_POSTGRES_URL): {e}"
-                )
-            });
-        let name = format!("skill_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(base, _)| base.to_owned())
-            .unwrap();
-        TestDatabase {
-            url: format!("{base}/{name}"),
-            admin_url,
-            name,
-        }
-    }
-
-    async fn drop_database(self) {
-        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    }
-}
-
-fn teams(queue: &str, dedupe: &str) -> NewDelivery {
-    NewDelivery {
-        lane: Lane::Teams,
-        queue_key: queue.into(),
-        dedupe_key: Some(dedupe.into()),
-        payload: json!({"q": queue}),
-    }
-}
 
 #[tokio::test]
 async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
     let database = TestDatabase::create().await;
-    let first = PostgresStore::connect(&database.url).await.unwrap();
-    let second = PostgresStore::connect(&database.url).await.unwrap();
-    let reference = ConversationReference::default();
+    let first = Store::connect_postgres(&database.url).await.unwrap();
+    let second = Store::connect_postgres(&database.url).await.unwrap();
+    let (conv, address) = (conversation("conv"), address());
 
     let (a, b) = tokio::join!(
-        first.begin_session("conv", None, &reference),
-        second.begin_session("conv", None, &reference)
+        first.begin_session(&conv, None, &address),
+        second.begin_session(&conv, None, &address)
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     assert_eq!(
@@ -88,10 +32,13 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
     let id = match &outcomes[0] {
         BeginSession::Created(s) | BeginSession::Existing(s) => s.id.clone(),
     };
-    first.complete_session_open(&id, "lc-1").await.unwrap();
+    first
+        .complete_session_open(&id, &livechat("lc-1"))
+        .await
+        .unwrap();
     assert_eq!(
         second
-            .session_by_livechat_id("lc-1")
+            .session_by_livechat_id(&livechat("lc-1"))
             .await
             .unwrap()
             .unwrap()
@@ -100,14 +47,14 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
     );
     assert_eq!(
         second
-            .enqueue_for_open_session(&id, teams("conv", "m1"))
+            .enqueue_for_open_session(&id, to_user("conv", Some("m1")))
             .await
             .unwrap(),
         Enqueued::Accepted
     );
     assert_eq!(
         first
-            .enqueue_for_open_session(&id, teams("conv", "m1"))
+            .enqueue_for_open_session(&id, to_user("conv", Some("m1")))
             .await
             .unwrap(),
         Enqueued::Duplicate
@@ -115,7 +62,7 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
 
     for queue in 0..10 {
         first
-            .enqueue(teams(&format!("q{queue}"), &format!("x{queue}")))
+            .enqueue(to_user(&format!("q{queue}"), Some(&format!("x{queue}"))))
             .await
             .unwrap();
     }
@@ -125,7 +72,7 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
         second.due_deliveries(Lane::Teams, now, 8, &[])
     );
     let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
-    let mine_ids: HashSet<i64> = mine.iter().map(|d| d.id).collect();
+    let mine_ids: HashSet<_> = mine.iter().map(|d| d.id).collect();
     assert!(
         theirs.iter().all(|d| !mine_ids.contains(&d.id)),
         "a delivery was claimed twice"
@@ -147,12 +94,12 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
     first.mark_delivered(mine[0].id).await.unwrap();
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    assert_eq!(first.purge_finished(&tomorrow).await.unwrap(), (0, 1));
+    let purged = first.purge_finished(&tomorrow).await.unwrap();
+    assert_eq!((purged.sessions, purged.deliveries), (0, 1));
     assert_eq!(
         second.delivery_counts(Lane::Teams).await.unwrap().pending,
         10
     );
-    database.drop_database().await;
 }
 
 #[tokio::test]
@@ -224,5 +171,4 @@ async fn two_skill_instances_share_sessions_and_deliver_each_reply_once_in_order
 
     first.stop().await;
     second.stop().await;
-    database.drop_database().await;
 }

@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use livechat_contract::signature;
 use serde_json::{json, Value};
-use skill::livechat::signature;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -172,6 +171,7 @@ async fn a_blocked_user_is_reported_back_to_the_agent() {
     let notices = wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 1).await;
     assert_eq!(notices[0]["conversationId"], livechat_id.as_str());
     assert_eq!(notices[0]["sender"], "System");
+    assert_eq!(notices[0]["role"], "system");
     assert!(
         notices[0]["message"].as_str().unwrap().contains("blocked"),
         "{}",
@@ -249,7 +249,7 @@ async fn signed_webhooks_need_a_fresh_valid_signature() {
     .await;
     let livechat_id = app.start_session("conv-signed").await;
     let url = format!("{}/api/livechat/messages", app.address);
-    let secret = SecretString::from(WEBHOOK_SECRET);
+    let secret = WEBHOOK_SECRET.as_bytes();
     let now = chrono::Utc::now().timestamp();
     let body = TestApp::agent_message(&livechat_id, "sig-1", "signed").to_string();
 
@@ -273,26 +273,22 @@ async fn signed_webhooks_need_a_fresh_valid_signature() {
         (
             "wrong secret",
             Some(now.to_string()),
-            Some(signature::sign(
-                &SecretString::from("guess"),
-                now,
-                body.as_bytes(),
-            )),
+            Some(signature::sign(b"guess", now, body.as_bytes()).unwrap()),
         ),
         (
             "signature of another body",
             Some(now.to_string()),
-            Some(signature::sign(&secret, now, b"{}")),
+            Some(signature::sign(secret, now, b"{}").unwrap()),
         ),
         (
             "replayed after six minutes",
             Some((now - 360).to_string()),
-            Some(signature::sign(&secret, now - 360, body.as_bytes())),
+            Some(signature::sign(secret, now - 360, body.as_bytes()).unwrap()),
         ),
         (
             "from the future",
             Some((now + 360).to_string()),
-            Some(signature::sign(&secret, now + 360, body.as_bytes())),
+            Some(signature::sign(secret, now + 360, body.as_bytes()).unwrap()),
         ),
     ];
     for (description, timestamp, signature) in cases {
@@ -304,7 +300,7 @@ async fn signed_webhooks_need_a_fresh_valid_signature() {
     }
     let good = post(
         Some(now.to_string()),
-        Some(signature::sign(&secret, now, body.as_bytes())),
+        Some(signature::sign(secret, now, body.as_bytes()).unwrap()),
     )
     .await
     .unwrap();

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::outbox::RetryPolicy;
-use crate::protocol::{
-    Activity, CallerIdentity, ClientCredentials, ConnectorClient, OutboundCredential,
-};
+use super::activity::Activity;
+use super::auth::CallerIdentity;
+use super::connector::{ConnectorClient, OutboundCredential};
+use super::credentials::ClientCredentials;
+use crate::handover::RetryPolicy;
 
 const REPLY_ATTEMPTS: u32 = 3;
 

@@ -1,0 +1,329 @@
+//! The session API the skill calls, `POST /api/chat/{start,receive,send,end}` and
+//! `GET /api/chat/{messages,conversations}`: request and answer bodies.
+//!
+//! With an API key configured, every call carries `Authorization: Bearer {key}`. Errors are
+//! [`ErrorAnswer`] with a 4xx status: 400 malformed, 401 bad key, 404 unknown conversation, 409
+//! ended conversation, 413 too large.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{text_or_empty, wire_names};
+
+pub const START_PATH: &str = "/api/chat/start";
+pub const RECEIVE_PATH: &str = "/api/chat/receive";
+pub const SEND_PATH: &str = "/api/chat/send";
+pub const END_PATH: &str = "/api/chat/end";
+pub const MESSAGES_PATH: &str = "/api/chat/messages";
+pub const CONVERSATIONS_PATH: &str = "/api/chat/conversations";
+
+/// `POST /api/chat/start`: the handoff context, all optional (the original sample sends no body);
+/// the skill always sends `botConversationId`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_conversation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_description: Option<String>,
+}
+
+/// The answer to a start: the new conversation's id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartAnswer {
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub conversation_id: String,
+}
+
+/// Who wrote a transcript entry. The skill posts as [`Role::Customer`] (the user's messages) or
+/// [`Role::System`] (its own notes, such as "the customer left"); agents write from the pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Customer,
+    Agent,
+    System,
+}
+
+wire_names!(Role {
+    Customer => "customer",
+    Agent => "agent",
+    System => "system",
+});
+
+/// The sender name that meant "system" before `role` existed; a receive without `role` from this
+/// sender is still taken as a system note.
+pub const LEGACY_SYSTEM_SENDER: &str = "System";
+
+/// `POST /api/chat/receive`: a customer's (or the skill's system) message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiveRequest {
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub conversation_id: String,
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// `customer` or `system`; absent means customer, unless the sender is [`LEGACY_SYSTEM_SENDER`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+impl ReceiveRequest {
+    /// The role the message is stored with: the explicit one, else the legacy sender rule.
+    pub fn effective_role(&self) -> Role {
+        match self.role {
+            Some(role) => role,
+            None if self
+                .sender
+                .as_deref()
+                .is_some_and(|sender| sender.trim().eq_ignore_ascii_case(LEGACY_SYSTEM_SENDER)) =>
+            {
+                Role::System
+            }
+            None => Role::Customer,
+        }
+    }
+}
+
+/// The answer to a receive: the stored message's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiveAnswer {
+    pub id: String,
+}
+
+/// `POST /api/chat/send`: an agent's reply from a script, delivered to the skill like one typed in
+/// the page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendRequest {
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub conversation_id: String,
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+}
+
+/// Where an agent's reply is on its way to the skill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+wire_names!(DeliveryState {
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+});
+
+/// The answer to a send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendAnswer {
+    pub id: String,
+    pub delivery_state: DeliveryState,
+}
+
+/// `POST /api/chat/end`: the customer left. Ending an ended conversation changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndRequest {
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub conversation_id: String,
+}
+
+/// Whether a conversation still takes messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationState {
+    Open,
+    Ended,
+}
+
+wire_names!(ConversationState {
+    Open => "open",
+    Ended => "ended",
+});
+
+/// The answer to an end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndAnswer {
+    pub conversation_id: String,
+    pub state: ConversationState,
+}
+
+/// Every error answer: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorAnswer {
+    pub error: String,
+}
+
+/// `GET /api/chat/messages?conversationId=ID`; without it, every open conversation's messages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesQuery {
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+}
+
+/// What a transcript entry is: a message, or the agent's end of the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    Message,
+    Ended,
+}
+
+wire_names!(EntryKind {
+    Message => "message",
+    Ended => "ended",
+});
+
+/// One transcript entry of `GET /api/chat/messages` (and of the agent pages' live updates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptEntry {
+    pub id: String,
+    /// The entry's position across all conversations; later entries have larger numbers.
+    pub seq: i64,
+    pub conversation_id: String,
+    pub kind: EntryKind,
+    pub role: Role,
+    pub sender: String,
+    pub message: String,
+    pub timestamp: String,
+    /// Agent replies only.
+    pub delivery_state: Option<DeliveryState>,
+    pub last_error: Option<String>,
+}
+
+/// Who ended a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndedBy {
+    Agent,
+    Customer,
+}
+
+wire_names!(EndedBy {
+    Agent => "agent",
+    Customer => "customer",
+});
+
+/// A conversation as `GET /api/chat/conversations` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSummary {
+    pub id: String,
+    pub customer_name: Option<String>,
+    pub state: ConversationState,
+    pub created_at: String,
+    pub ended_at: Option<String>,
+    /// When the customer started waiting for an answer.
+    pub waiting_since: Option<String>,
+    pub last_message: Option<String>,
+    pub last_message_at: Option<String>,
+    /// Customer messages no agent has seen yet.
+    pub unread: i64,
+}
+
+/// A conversation with its handoff context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    #[serde(flatten)]
+    pub summary: ConversationSummary,
+    pub customer_id: Option<String>,
+    pub channel: Option<String>,
+    pub tenant_id: Option<String>,
+    pub bot_conversation_id: Option<String>,
+    pub problem_description: Option<String>,
+    pub ended_by: Option<EndedBy>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_start_leaves_out_what_it_does_not_know_and_accepts_an_empty_object() {
+        let body = StartRequest {
+            bot_conversation_id: Some("a:1".into()),
+            customer_name: Some("Megan".into()),
+            ..StartRequest::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"customerName": "Megan", "botConversationId": "a:1"})
+        );
+        let empty: StartRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, StartRequest::default());
+    }
+
+    #[test]
+    fn missing_and_null_texts_read_as_empty() {
+        let body: ReceiveRequest =
+            serde_json::from_value(json!({"conversationId": null, "extra": 1})).unwrap();
+        assert_eq!(body.conversation_id, "");
+        assert_eq!(body.message, "");
+    }
+
+    #[test]
+    fn the_role_is_explicit_or_follows_the_legacy_sender_name() {
+        let read = |value| serde_json::from_value::<ReceiveRequest>(value).unwrap();
+        assert_eq!(
+            read(json!({"sender": "System"})).effective_role(),
+            Role::System
+        );
+        assert_eq!(
+            read(json!({"sender": "System", "role": "customer"})).effective_role(),
+            Role::Customer
+        );
+        assert_eq!(
+            read(json!({"sender": "Megan", "role": "system"})).effective_role(),
+            Role::System
+        );
+        assert_eq!(read(json!({})).effective_role(), Role::Customer);
+        assert!(serde_json::from_value::<ReceiveRequest>(json!({"role": "boss"})).is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for role in [Role::Customer, Role::Agent, Role::System] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        for state in [
+            DeliveryState::Pending,
+            DeliveryState::Delivered,
+            DeliveryState::Failed,
+        ] {
+            assert_eq!(DeliveryState::parse(state.as_str()), Some(state));
+        }
+        for state in [ConversationState::Open, ConversationState::Ended] {
+            assert_eq!(ConversationState::parse(state.as_str()), Some(state));
+        }
+        for kind in [EntryKind::Message, EntryKind::Ended] {
+            assert_eq!(EntryKind::parse(kind.as_str()), Some(kind));
+        }
+        for by in [EndedBy::Agent, EndedBy::Customer] {
+            assert_eq!(EndedBy::parse(by.as_str()), Some(by));
+        }
+    }
+}

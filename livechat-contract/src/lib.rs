@@ -1,0 +1,50 @@
+//! The contract between the handover skill and Contoso Live Chat, written once and used by both.
+//!
+//! - [`api`]: the bodies of the session API the skill calls (`/api/chat/*`).
+//! - [`webhook`]: the events the live chat posts to the skill's webhook, as one typed enum, and
+//!   the skill's answer.
+//! - [`signature`]: the webhook's HMAC signature and its header names.
+//!
+//! The wire format is the one the README's "live-chat contract" documents: JSON in camelCase,
+//! unknown fields ignored, optional fields left out when empty. A field added later is optional,
+//! so that a sender that does not know it keeps working.
+//!
+//! Invariant: nothing here knows HTTP clients or servers; the crate is types, parsing and signing.
+
+pub mod api;
+pub mod signature;
+pub mod webhook;
+
+/// Deserializes an absent or `null` string as empty, so that a receiver can answer "x is required"
+/// for missing, null and blank values alike instead of a serde message about types.
+fn text_or_empty<'de, D>(deserializer: D) -> Result<String, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// `as_str` and `parse` for an enum whose variants have fixed wire names (the same names serde
+/// writes), for the places that store or compare them as text.
+macro_rules! wire_names {
+    ($type:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $type {
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($type::$variant => $name),+
+                }
+            }
+
+            /// The variant with this wire name.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($name => Some($type::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use wire_names;

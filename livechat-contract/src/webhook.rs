@@ -1,0 +1,236 @@
+//! The webhook the live chat calls on the skill, `POST /api/livechat/messages`: one typed
+//! [`WebhookEvent`] per request, and the skill's [`WebhookAnswer`].
+//!
+//! Every event has an `id` that is stable across retries, so a repeat is recognised and acted on
+//! once. The skill answers `200` with the status once the event is stored, `404` for an unknown
+//! conversation, `410` for an ended one, `400` malformed, `401` bad signature, `413` too large.
+
+use serde::{Deserialize, Serialize};
+
+use crate::wire_names;
+
+pub const WEBHOOK_PATH: &str = "/api/livechat/messages";
+
+/// An event the live chat reports. New kinds are added as new variants; a receiver refuses a kind
+/// it does not know (400), and the sender keeps it pending for a later retry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum WebhookEvent {
+    /// A human agent wrote to the customer. (`type` may be left out: it is the default.)
+    Message(AgentMessage),
+    /// The agent closed the conversation.
+    ConversationEnded(ConversationEnded),
+}
+
+/// An agent's message to the customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentMessage {
+    pub conversation_id: String,
+    pub message: String,
+    /// The agent's display name; receivers fall back to a generic name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// When the agent wrote it (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    pub id: String,
+}
+
+/// The agent ended the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationEnded {
+    pub conversation_id: String,
+    /// When absent on the wire, `ended:{conversationId}`: a conversation ends once.
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+}
+
+/// Why a webhook body is not an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookParseError {
+    #[error("the webhook body is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("the webhook body has no {0}")]
+    Missing(&'static str),
+    #[error("unknown webhook type '{0}'; expected message or conversationEnded")]
+    UnknownType(String),
+}
+
+/// The body as it may arrive: every field optional, so that what is missing can be named.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEvent {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    sender: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+fn present(value: Option<String>) -> Option<String> {
+    value.filter(|text| !text.trim().is_empty())
+}
+
+impl WebhookEvent {
+    /// Reads a webhook body, naming what is missing or wrong.
+    pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookParseError> {
+        let raw: RawEvent = serde_json::from_slice(body)
+            .map_err(|error| WebhookParseError::NotJson(error.to_string()))?;
+        let conversation_id =
+            present(raw.conversation_id).ok_or(WebhookParseError::Missing("conversationId"))?;
+        let sender = present(raw.sender);
+        let timestamp = present(raw.timestamp);
+        match raw.kind.as_deref().unwrap_or("message") {
+            "message" => Ok(WebhookEvent::Message(AgentMessage {
+                id: present(raw.id).ok_or(WebhookParseError::Missing("id"))?,
+                message: present(raw.message).ok_or(WebhookParseError::Missing("message"))?,
+                conversation_id,
+                sender,
+                timestamp,
+            })),
+            "conversationEnded" => Ok(WebhookEvent::ConversationEnded(ConversationEnded {
+                id: present(raw.id).unwrap_or_else(|| format!("ended:{conversation_id}")),
+                conversation_id,
+                sender,
+                timestamp,
+            })),
+            other => Err(WebhookParseError::UnknownType(other.to_owned())),
+        }
+    }
+
+    /// The live-chat conversation the event belongs to.
+    pub fn conversation_id(&self) -> &str {
+        match self {
+            WebhookEvent::Message(message) => &message.conversation_id,
+            WebhookEvent::ConversationEnded(ended) => &ended.conversation_id,
+        }
+    }
+
+    /// The event's stable id.
+    pub fn id(&self) -> &str {
+        match self {
+            WebhookEvent::Message(message) => &message.id,
+            WebhookEvent::ConversationEnded(ended) => &ended.id,
+        }
+    }
+}
+
+/// What the skill did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WebhookStatus {
+    /// Stored; it will be delivered.
+    Accepted,
+    /// The same id was accepted before; nothing more happens.
+    Duplicate,
+    /// The conversation had ended already; nothing more happens.
+    AlreadyEnded,
+}
+
+wire_names!(WebhookStatus {
+    Accepted => "accepted",
+    Duplicate => "duplicate",
+    AlreadyEnded => "alreadyEnded",
+});
+
+/// The skill's `200` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookAnswer {
+    pub status: WebhookStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: serde_json::Value) -> Result<WebhookEvent, WebhookParseError> {
+        WebhookEvent::parse(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_message_is_the_default_type_and_round_trips() {
+        let event = parse(json!({"conversationId": "c", "message": "hi", "sender": "Ann", "id": "m1", "extra": true})).unwrap();
+        assert_eq!(
+            event,
+            WebhookEvent::Message(AgentMessage {
+                conversation_id: "c".into(),
+                message: "hi".into(),
+                sender: Some("Ann".into()),
+                timestamp: None,
+                id: "m1".into(),
+            })
+        );
+        let wire = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            wire,
+            json!({"type": "message", "conversationId": "c", "message": "hi", "sender": "Ann", "id": "m1"})
+        );
+        assert_eq!(
+            WebhookEvent::parse(wire.to_string().as_bytes()).unwrap(),
+            event
+        );
+    }
+
+    #[test]
+    fn an_end_without_an_id_gets_one_per_conversation() {
+        let event = parse(json!({"type": "conversationEnded", "conversationId": "c"})).unwrap();
+        assert_eq!(event.id(), "ended:c");
+        assert_eq!(event.conversation_id(), "c");
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            json!({"type": "conversationEnded", "conversationId": "c", "id": "ended:c"})
+        );
+    }
+
+    #[test]
+    fn what_is_missing_or_wrong_is_named() {
+        let cases = [
+            (json!({"message": "hi", "id": "m"}), "conversationId"),
+            (json!({"conversationId": "c", "message": "hi"}), "id"),
+            (
+                json!({"conversationId": "c", "message": " ", "id": "m"}),
+                "message",
+            ),
+            (json!({"type": "typing?", "conversationId": "c"}), "typing?"),
+            (json!({"conversationId": 5}), "JSON"),
+        ];
+        for (body, named) in cases {
+            let error = parse(body.clone()).unwrap_err().to_string();
+            assert!(error.contains(named), "{body}: {error}");
+        }
+        assert!(matches!(
+            WebhookEvent::parse(b"not json"),
+            Err(WebhookParseError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn answers_use_the_documented_names() {
+        assert_eq!(
+            serde_json::to_value(WebhookAnswer {
+                status: WebhookStatus::AlreadyEnded
+            })
+            .unwrap(),
+            json!({"status": "alreadyEnded"})
+        );
+        assert_eq!(
+            WebhookStatus::parse("duplicate"),
+            Some(WebhookStatus::Duplicate)
+        );
+    }
+}

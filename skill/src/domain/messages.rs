@@ -1,0 +1,109 @@
+//! The messages the handover sends across its two boundaries, as stored in the outboxes: to the
+//! user's Teams conversation ([`ToUser`]) and to the agent in the live chat ([`ToAgent`]).
+
+use super::ids::{ConversationAddress, CopilotConversationId, LiveChatConversationId};
+
+/// Which way a message goes, and so which outbox worker delivers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Agent -> user, into Teams.
+    Teams,
+    /// User -> agent, into the live chat.
+    LiveChat,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 2] = [Lane::Teams, Lane::LiveChat];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Teams => "teams",
+            Lane::LiveChat => "livechat",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Lane> {
+        Lane::ALL.into_iter().find(|lane| lane.as_str() == text)
+    }
+}
+
+/// How a message's text is meant to be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormat {
+    Plain,
+    /// Teams Markdown; user text in it has been escaped.
+    Markdown,
+}
+
+/// What the user reads in Teams, from the bot's account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageToUser {
+    pub text: String,
+    pub format: TextFormat,
+}
+
+/// A message for the user's Teams conversation. Self-contained, so that delivering it needs
+/// nothing else, not even the session (which may close in between).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToUser {
+    pub address: ConversationAddress,
+    pub conversation: CopilotConversationId,
+    /// Where to report a delivery that finally failed.
+    pub livechat: LiveChatConversationId,
+    pub message: MessageToUser,
+}
+
+/// Who a line in the live chat's transcript is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteRole {
+    /// The user, relayed.
+    Customer,
+    /// The skill itself ("the customer left", "not delivered").
+    System,
+}
+
+/// A line for the agent's transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageToAgent {
+    pub text: String,
+    pub sender: String,
+    pub role: NoteRole,
+}
+
+/// A call to make on the live chat, on behalf of the user or the skill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToAgent {
+    Message {
+        livechat: LiveChatConversationId,
+        message: MessageToAgent,
+    },
+    /// Ends the live-chat conversation.
+    End { livechat: LiveChatConversationId },
+}
+
+/// Anything an outbox delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    ToUser(ToUser),
+    ToAgent(ToAgent),
+}
+
+impl Outbound {
+    pub fn lane(&self) -> Lane {
+        match self {
+            Outbound::ToUser(_) => Lane::Teams,
+            Outbound::ToAgent(_) => Lane::LiveChat,
+        }
+    }
+
+    /// Deliveries with the same key are sent one at a time, oldest first: the user's conversation
+    /// for Teams, the live-chat conversation for the live chat.
+    pub fn queue_key(&self) -> &str {
+        match self {
+            Outbound::ToUser(message) => message.conversation.as_str(),
+            Outbound::ToAgent(ToAgent::Message { livechat, .. } | ToAgent::End { livechat }) => {
+                livechat.as_str()
+            }
+        }
+    }
+}

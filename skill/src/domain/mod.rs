@@ -1,0 +1,22 @@
+//! The handover in its own words: the ids it works with, what a caller asks of it
+//! ([`HandoverRequest`]), what it answers ([`HandoverOutcome`]), what the live chat reports
+//! ([`LiveChatEvent`]), and the messages it sends each way ([`Outbound`]).
+//!
+//! Invariant: nothing here knows Bot Framework JSON, the live chat's JSON, SQL or HTTP; `protocol/`,
+//! `livechat/` and `store/` translate at their edges, and this module derives no serde traits.
+
+pub mod ids;
+pub mod messages;
+pub mod requests;
+
+pub use ids::{
+    ConversationAddress, CopilotConversationId, DeliveryId, IdError, LiveChatConversationId,
+    LiveChatEventId, SessionId,
+};
+pub use messages::{
+    Lane, MessageToAgent, MessageToUser, NoteRole, Outbound, TextFormat, ToAgent, ToUser,
+};
+pub use requests::{
+    Customer, HandoverOutcome, HandoverRequest, LiveChatEvent, SessionKeys, StartRequest,
+    UserMessage, WebhookOutcome,
+};

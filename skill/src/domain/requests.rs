@@ -1,0 +1,126 @@
+//! What callers ask of the handover and what it answers: skill actions from Copilot Studio
+//! ([`HandoverRequest`] -> [`HandoverOutcome`]) and events from the live chat ([`LiveChatEvent`]
+//! -> [`WebhookOutcome`]).
+
+use super::ids::{
+    ConversationAddress, CopilotConversationId, LiveChatConversationId, LiveChatEventId,
+};
+
+/// What identifies the session an activity is about, in the order they are tried: the
+/// conversation's live session, the live session of the conversation it relates to, the session
+/// named by the topic's `LiveChatConversationId` input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKeys {
+    pub conversation: CopilotConversationId,
+    /// The conversation the caller says the activity relates to, when it differs: SDK hosts give
+    /// every skill invocation a new conversation id and name the original one here.
+    pub origin: Option<CopilotConversationId>,
+    pub livechat_input: Option<LiveChatConversationId>,
+}
+
+/// Who the customer is, as far as the caller said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Customer {
+    pub name: Option<String>,
+    /// The Entra object id, else the channel's user id.
+    pub id: Option<String>,
+}
+
+/// `startConversation`: open (or reuse) the conversation's live-chat session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartRequest {
+    pub keys: SessionKeys,
+    /// Where the agent's replies will go.
+    pub address: ConversationAddress,
+    pub customer: Customer,
+    pub channel: Option<String>,
+    pub tenant: Option<String>,
+    pub problem_description: Option<String>,
+}
+
+/// `sendMessage`, and every later user message routed to the skill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMessage {
+    pub keys: SessionKeys,
+    pub sender_name: Option<String>,
+    pub text: String,
+    /// The topic's `ProblemDescription` input, forwarded once per session.
+    pub problem_description: Option<String>,
+}
+
+/// A request from Copilot Studio, already authenticated and checked by `protocol/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoverRequest {
+    Start(StartRequest),
+    Message(UserMessage),
+    /// `endConversation`: the customer ends the live chat; the action is answered.
+    End(SessionKeys),
+    /// The caller's `endOfConversation`: the skill action was cancelled; nothing is answered.
+    Cancel(SessionKeys),
+    /// An event naming an action the skill does not have.
+    UnknownAction(String),
+    /// An activity type the skill does not handle.
+    Unsupported(String),
+    /// Informational activities (`typing`, `conversationUpdate`, ...): nothing to do, and nothing
+    /// to answer (answering would end the user's live chat).
+    Ignore,
+}
+
+/// The handover's answer to a [`HandoverRequest`], rendered by `protocol/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoverOutcome {
+    /// The session is open in the live chat.
+    Started(LiveChatConversationId),
+    /// The live chat could not open a session (down, slow or answering nonsense).
+    StartFailed,
+    /// Stored for the agent (or nothing to forward): no answer, so the action stays open.
+    Forwarded,
+    /// A message after the agent closed the chat: the action ends and the bot takes over.
+    AgentHadEnded,
+    /// A message with no session behind it: the action ends with an error.
+    NoSession,
+    /// `endConversation` done.
+    Ended,
+    /// Nothing to answer.
+    Silent,
+    UnknownAction(String),
+    Unsupported(String),
+}
+
+/// What the live chat reports through the webhook, already authenticated and parsed by
+/// `livechat/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveChatEvent {
+    /// A human agent wrote to the customer.
+    AgentMessage {
+        conversation: LiveChatConversationId,
+        id: LiveChatEventId,
+        sender: String,
+        text: String,
+    },
+    /// The agent closed the conversation.
+    ConversationEnded {
+        conversation: LiveChatConversationId,
+        id: LiveChatEventId,
+    },
+}
+
+impl LiveChatEvent {
+    pub fn conversation(&self) -> &LiveChatConversationId {
+        match self {
+            LiveChatEvent::AgentMessage { conversation, .. }
+            | LiveChatEvent::ConversationEnded { conversation, .. } => conversation,
+        }
+    }
+}
+
+/// What became of a webhook event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// Stored; it will be delivered.
+    Accepted,
+    /// The same id was accepted before; nothing more happens.
+    Duplicate,
+    /// The session was already closed; nothing more happens.
+    AlreadyEnded,
+}

@@ -1,0 +1,166 @@
+//! One turn of the skill endpoint, `POST /api/messages`: authenticate and check the activity,
+//! turn it into a [`HandoverRequest`], have the [`Handover`] answer, and deliver the answer the
+//! way the caller asked.
+//!
+//! `deliveryMode: expectReplies` is handled inline and answered in the HTTP response. Otherwise the
+//! answer is `202`: messages and ends are stored before it; opening a live-chat session (a call
+//! that can take seconds while Copilot Studio waits for its `endOfConversation`) runs after it, and
+//! the replies go back to the caller's `serviceUrl` through [`ReplySender`].
+
+use std::sync::Arc;
+
+use tracing::Instrument;
+use url::Url;
+
+use super::activity::{types, Activity};
+use super::auth::{CallerIdentity, InboundAuth};
+use super::inbound::{is_slow, request_of};
+use super::render::replies;
+use super::replies::ReplySender;
+use crate::domain::HandoverRequest;
+use crate::error::ApiError;
+use crate::handover::Handover;
+use crate::metrics::Metrics;
+use crate::tasks::Background;
+
+/// An authenticated, well-formed activity and what it asks.
+pub struct Turn {
+    activity: Activity,
+    caller: CallerIdentity,
+    request: HandoverRequest,
+}
+
+/// How the turn is answered over HTTP.
+pub enum TurnAnswer {
+    /// `202`, empty.
+    Accepted,
+    /// `200 {"activities": [...]}` for `expectReplies`.
+    Replies(Vec<Activity>),
+}
+
+/// The skill endpoint's collaborators.
+pub struct SkillEndpoint {
+    pub auth: InboundAuth,
+    pub handover: Arc<Handover>,
+    pub replies: Arc<ReplySender>,
+    pub background: Background,
+    pub metrics: Arc<Metrics>,
+    /// Largest accepted body, in bytes.
+    pub max_activity_bytes: usize,
+}
+
+impl SkillEndpoint {
+    /// Parses `body` and authenticates the caller: 401 for a bad or missing token, 400 for a body
+    /// that is not a usable activity, 501 for `invoke`.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<Turn, ApiError> {
+        if authorization.is_none() && matches!(self.auth, InboundAuth::Validated(_)) {
+            return Err(ApiError::Unauthorized(
+                "the request has no Authorization header".into(),
+            ));
+        }
+        let activity: Activity = serde_json::from_slice(body).map_err(|error| {
+            ApiError::BadRequest(format!("the body is not a JSON activity: {error}"))
+        })?;
+        let service_url = activity.service_url.clone().unwrap_or_default();
+        let caller = self
+            .auth
+            .authenticate(
+                authorization,
+                activity.channel_id.as_deref().unwrap_or_default(),
+                &service_url,
+            )
+            .await
+            .map_err(ApiError::Unauthorized)?;
+        activity.check_shape().map_err(ApiError::BadRequest)?;
+        if activity.kind() == types::INVOKE {
+            return Err(ApiError::NotImplemented(
+                "the handover skill does not implement invoke activities".into(),
+            ));
+        }
+        let usable_url = Url::parse(&service_url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"));
+        if usable_url.is_none() {
+            return Err(ApiError::BadRequest(
+                "the activity's serviceUrl must be an absolute http(s) URL".into(),
+            ));
+        }
+        if !activity.expects_replies() && !self.replies.can_reply(&service_url, &caller) {
+            let reason = if caller.anonymous {
+                "in anonymous local mode the skill only answers loopback serviceUrls; set SKILL_APP_ID to serve Copilot Studio"
+            } else {
+                "the serviceUrl's host is not trusted to receive the skill's tokens; add it to SKILL_TRUSTED_HOSTS if it is yours"
+            };
+            return Err(ApiError::BadRequest(reason.into()));
+        }
+        let request =
+            request_of(&activity).map_err(|error| ApiError::BadRequest(error.to_string()))?;
+        Ok(Turn {
+            activity,
+            caller,
+            request,
+        })
+    }
+
+    /// Has the handover answer the turn, and delivers the answer.
+    pub async fn answer(&self, turn: Turn) -> Result<TurnAnswer, ApiError> {
+        let Turn {
+            activity,
+            caller,
+            request,
+        } = turn;
+        self.metrics
+            .activities
+            .with_label_values(&[activity.kind()])
+            .inc();
+        let span = tracing::info_span!(
+            "activity",
+            activity_type = activity.kind(),
+            name = activity.name.as_deref().unwrap_or(""),
+            conversation_id = activity.conversation_id(),
+            activity_id = activity.id.as_deref().unwrap_or(""),
+            caller = caller.app_id.as_deref().unwrap_or("anonymous"),
+        );
+
+        if activity.expects_replies() {
+            let outcome = self.handover.handle(request).instrument(span).await?;
+            return Ok(TurnAnswer::Replies(replies(&activity, &outcome)));
+        }
+
+        let (handover, sender) = (self.handover.clone(), self.replies.clone());
+        if is_slow(&request) {
+            self.background.spawn(
+                async move {
+                    match handover.handle(request).await {
+                        Ok(outcome) => {
+                            sender
+                                .send(&activity, &caller, &replies(&activity, &outcome))
+                                .await;
+                        }
+                        Err(error) => {
+                            tracing::error!(error.cause_chain = ?error, "cannot handle the activity")
+                        }
+                    }
+                }
+                .instrument(span),
+            );
+            return Ok(TurnAnswer::Accepted);
+        }
+
+        let outcome = handover.handle(request).instrument(span.clone()).await?;
+        let answers = replies(&activity, &outcome);
+        if !answers.is_empty() {
+            self.background.spawn(
+                async move {
+                    sender.send(&activity, &caller, &answers).await;
+                }
+                .instrument(span),
+            );
+        }
+        Ok(TurnAnswer::Accepted)
+    }
+}

@@ -1,0 +1,193 @@
+//! From an authenticated, well-formed activity to the handover's [`HandoverRequest`]: which action
+//! it is, which session it is about, and the inputs it carries.
+
+use super::activity::{types, Activity};
+use super::manifest::{actions, fields};
+use crate::domain::{
+    ConversationAddress, CopilotConversationId, Customer, HandoverRequest, IdError,
+    LiveChatConversationId, SessionKeys, StartRequest, UserMessage,
+};
+
+/// Activity types that carry no request for the skill (answering them with an `endOfConversation`
+/// would end the user's live chat).
+const INFORMATIONAL_TYPES: &[&str] = &[
+    "typing",
+    "conversationUpdate",
+    "trace",
+    "messageReaction",
+    "installationUpdate",
+    "messageUpdate",
+    "messageDelete",
+];
+
+/// The request an activity makes; fails only on an unusable conversation id (a 400).
+pub fn request_of(activity: &Activity) -> Result<HandoverRequest, IdError> {
+    let is = |name: &str| activity.name().eq_ignore_ascii_case(name);
+    Ok(match activity.kind() {
+        types::EVENT if is(actions::START_CONVERSATION) => {
+            HandoverRequest::Start(start_request(activity)?)
+        }
+        types::EVENT if is(actions::END_CONVERSATION) => {
+            HandoverRequest::End(session_keys(activity)?)
+        }
+        types::EVENT => HandoverRequest::UnknownAction(activity.name().to_owned()),
+        types::MESSAGE => HandoverRequest::Message(UserMessage {
+            keys: session_keys(activity)?,
+            sender_name: activity
+                .from
+                .as_ref()
+                .and_then(|from| from.name.clone())
+                .filter(|name| !name.trim().is_empty()),
+            text: activity.text.clone().unwrap_or_default(),
+            problem_description: problem_description(activity),
+        }),
+        types::END_OF_CONVERSATION => HandoverRequest::Cancel(session_keys(activity)?),
+        kind if INFORMATIONAL_TYPES
+            .iter()
+            .any(|informational| informational.eq_ignore_ascii_case(kind)) =>
+        {
+            HandoverRequest::Ignore
+        }
+        kind => HandoverRequest::Unsupported(kind.to_owned()),
+    })
+}
+
+/// True for the one request that calls out while Copilot Studio waits (opening a session); in
+/// normal delivery mode it runs after the `202`.
+pub fn is_slow(request: &HandoverRequest) -> bool {
+    matches!(request, HandoverRequest::Start(_))
+}
+
+fn session_keys(activity: &Activity) -> Result<SessionKeys, IdError> {
+    Ok(SessionKeys {
+        conversation: CopilotConversationId::parse(activity.conversation_id())?,
+        // A malformed optional key is as good as none: the session is then found by the others.
+        origin: activity
+            .origin_conversation_id()
+            .and_then(|origin| CopilotConversationId::parse(origin).ok()),
+        livechat_input: activity
+            .value_field(fields::LIVE_CHAT_CONVERSATION_ID)
+            .and_then(|id| LiveChatConversationId::parse(id.trim()).ok()),
+    })
+}
+
+fn problem_description(activity: &Activity) -> Option<String> {
+    activity
+        .value_field(fields::PROBLEM_DESCRIPTION)
+        .filter(|problem| !problem.trim().is_empty())
+}
+
+fn start_request(activity: &Activity) -> Result<StartRequest, IdError> {
+    let from = activity.from.clone().unwrap_or_default();
+    Ok(StartRequest {
+        keys: session_keys(activity)?,
+        address: address_of(activity),
+        customer: Customer {
+            name: from.name.filter(|name| !name.is_empty()),
+            id: from
+                .aad_object_id
+                .filter(|id| !id.is_empty())
+                .or(Some(from.id)),
+        },
+        channel: activity.channel_id.clone(),
+        tenant: activity.tenant_id(),
+        problem_description: problem_description(activity),
+    })
+}
+
+/// The conversation reference, recorded as JSON: the only form of it outside this module.
+fn address_of(activity: &Activity) -> ConversationAddress {
+    let reference = activity.conversation_reference();
+    // A struct of strings always serializes; the fallback only satisfies the type.
+    ConversationAddress::from_recorded(
+        serde_json::to_string(&reference).unwrap_or_else(|_| "{}".to_owned()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn activity(value: serde_json::Value) -> Activity {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn actions_and_types_become_requests() {
+        let base =
+            json!({"conversation": {"id": "c"}, "channelId": "msteams", "from": {"id": "u"}});
+        let with = |fields: serde_json::Value| {
+            let mut value = base.clone();
+            for (key, field) in fields.as_object().unwrap() {
+                value[key] = field.clone();
+            }
+            request_of(&activity(value)).unwrap()
+        };
+        assert!(matches!(
+            with(json!({"type": "event", "name": "StartConversation"})),
+            HandoverRequest::Start(_)
+        ));
+        assert!(matches!(
+            with(json!({"type": "event", "name": "endConversation"})),
+            HandoverRequest::End(_)
+        ));
+        assert_eq!(
+            with(json!({"type": "event", "name": "dance"})),
+            HandoverRequest::UnknownAction("dance".into())
+        );
+        assert!(matches!(
+            with(json!({"type": "endOfConversation"})),
+            HandoverRequest::Cancel(_)
+        ));
+        assert_eq!(with(json!({"type": "typing"})), HandoverRequest::Ignore);
+        assert_eq!(
+            with(json!({"type": "handoff"})),
+            HandoverRequest::Unsupported("handoff".into())
+        );
+    }
+
+    #[test]
+    fn a_message_carries_its_keys_and_inputs() {
+        let request = request_of(&activity(json!({
+            "type": "message",
+            "text": "hello",
+            "conversation": {"id": "inv-2"},
+            "relatesTo": {"conversation": {"id": "conv-1"}},
+            "channelId": "msteams",
+            "from": {"id": "u", "name": "  "},
+            "value": {"liveChatConversationId": " lc-1 ", "ProblemDescription": "printer"}
+        })))
+        .unwrap();
+        let HandoverRequest::Message(message) = request else {
+            panic!("expected a message: {request:?}")
+        };
+        assert_eq!(message.keys.conversation.as_str(), "inv-2");
+        assert_eq!(message.keys.origin.unwrap().as_str(), "conv-1");
+        assert_eq!(message.keys.livechat_input.unwrap().as_str(), "lc-1");
+        assert_eq!(message.sender_name, None, "a blank name is no name");
+        assert_eq!(message.problem_description.as_deref(), Some("printer"));
+    }
+
+    #[test]
+    fn a_start_records_where_to_write_back() {
+        let request = request_of(&activity(json!({
+            "type": "event", "name": "startConversation", "id": "a1",
+            "serviceUrl": "http://127.0.0.1:9/", "channelId": "msteams",
+            "from": {"id": "29:u", "name": "Megan", "aadObjectId": "aad"},
+            "recipient": {"id": "bot"},
+            "conversation": {"id": "c", "tenantId": "t"}
+        })))
+        .unwrap();
+        let HandoverRequest::Start(start) = request else {
+            panic!("expected a start")
+        };
+        assert_eq!(start.customer.id.as_deref(), Some("aad"));
+        assert_eq!(start.tenant.as_deref(), Some("t"));
+        let reference: serde_json::Value =
+            serde_json::from_str(start.address.as_recorded()).unwrap();
+        assert_eq!(reference["serviceUrl"], "http://127.0.0.1:9/");
+        assert_eq!(reference["user"]["id"], "29:u");
+        assert_eq!(reference["bot"]["id"], "bot");
+    }
+}

@@ -1,0 +1,202 @@
+//! From the handover's answers to activities: the `endOfConversation` that ends a skill action
+//! ([`replies`]), and the proactive message that carries a [`ToUser`] into Teams ([`proactive`]).
+
+use serde_json::json;
+
+use super::activity::ConversationReference;
+use super::activity::{end_codes, types, Activity, ChannelAccount, ConversationAccount};
+use super::manifest::actions;
+use super::teams::{proactive_service_url, TeamsTarget};
+use crate::domain::{HandoverOutcome, TextFormat, ToUser};
+use crate::handover::text;
+
+/// The replies that answer `inbound` with `outcome` (none leaves the skill action open).
+pub fn replies(inbound: &Activity, outcome: &HandoverOutcome) -> Vec<Activity> {
+    let end = |name: Option<&str>, code: &str, text: &str| {
+        vec![inbound.end_of_conversation_reply(name, code, text, None)]
+    };
+    match outcome {
+        HandoverOutcome::Started(livechat) => vec![inbound.end_of_conversation_reply(
+            Some(actions::START_CONVERSATION),
+            end_codes::COMPLETED_SUCCESSFULLY,
+            "",
+            // `liveChatConversationId` is the casing Microsoft's SDK writes and Copilot Studio
+            // accepts.
+            Some(json!({ "liveChatConversationId": livechat.as_str() })),
+        )],
+        HandoverOutcome::StartFailed => end(
+            Some(actions::START_CONVERSATION),
+            end_codes::CHANNEL_FAILED,
+            text::LIVECHAT_UNAVAILABLE,
+        ),
+        HandoverOutcome::Forwarded | HandoverOutcome::Silent => Vec::new(),
+        HandoverOutcome::AgentHadEnded => {
+            end(None, end_codes::COMPLETED_SUCCESSFULLY, text::AGENT_ENDED)
+        }
+        HandoverOutcome::NoSession => end(None, end_codes::UNKNOWN, text::NO_SESSION),
+        HandoverOutcome::Ended => end(
+            Some(actions::END_CONVERSATION),
+            end_codes::COMPLETED_SUCCESSFULLY,
+            "",
+        ),
+        HandoverOutcome::UnknownAction(name) => end(
+            Some(name),
+            end_codes::BOT_ISSUED_INVALID_MESSAGE,
+            &text::unknown_action(name),
+        ),
+        HandoverOutcome::Unsupported(kind) => end(
+            None,
+            end_codes::BOT_ISSUED_INVALID_MESSAGE,
+            &text::unsupported_activity(kind),
+        ),
+    }
+}
+
+/// A proactive message, ready for SendToConversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProactiveMessage {
+    pub service_url: String,
+    pub conversation_id: String,
+    pub activity: Activity,
+}
+
+/// The activity that writes `message` into the user's conversation from the agent's bot account,
+/// and where to send it.
+pub fn proactive(message: &ToUser, target: &TeamsTarget) -> Result<ProactiveMessage, String> {
+    let reference: ConversationReference = serde_json::from_str(message.address.as_recorded())
+        .map_err(|error| format!("unreadable conversation address: {error}"))?;
+    let tenant_id = reference
+        .conversation
+        .as_ref()
+        .and_then(|conversation| conversation.tenant_id.clone());
+    let service_url = proactive_service_url(
+        reference.service_url.as_deref().unwrap_or_default(),
+        reference.channel_id.as_deref().unwrap_or_default(),
+        tenant_id.as_deref(),
+        target.service_url_override.as_deref(),
+    );
+    let from = match &target.bot_app_id {
+        // The Teams account of an Azure Bot registration.
+        Some(app_id) => Some(ChannelAccount {
+            id: format!("28:{app_id}"),
+            ..ChannelAccount::default()
+        }),
+        None => reference.bot.clone(),
+    };
+    let activity = Activity {
+        kind: Some(types::MESSAGE.to_owned()),
+        text: Some(message.message.text.clone()),
+        text_format: match message.message.format {
+            TextFormat::Markdown => Some("markdown".to_owned()),
+            TextFormat::Plain => None,
+        },
+        channel_id: reference.channel_id.clone(),
+        conversation: Some(ConversationAccount {
+            id: message.conversation.to_string(),
+            tenant_id,
+            ..ConversationAccount::default()
+        }),
+        from,
+        recipient: reference.user.clone(),
+        locale: reference.locale.clone(),
+        ..Activity::default()
+    };
+    Ok(ProactiveMessage {
+        service_url,
+        conversation_id: message.conversation.to_string(),
+        activity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        ConversationAddress, CopilotConversationId, LiveChatConversationId, MessageToUser,
+    };
+
+    fn inbound() -> Activity {
+        serde_json::from_value(json!({
+            "type": "event", "name": "startConversation", "id": "act-1",
+            "channelId": "msteams", "conversation": {"id": "c"},
+            "from": {"id": "29:u"}, "recipient": {"id": "skill"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn outcomes_end_the_action_with_the_documented_codes() {
+        let livechat = LiveChatConversationId::parse("lc").unwrap();
+        let cases = [
+            (
+                HandoverOutcome::Started(livechat),
+                Some("completedSuccessfully"),
+            ),
+            (HandoverOutcome::StartFailed, Some("channelFailed")),
+            (HandoverOutcome::Forwarded, None),
+            (
+                HandoverOutcome::AgentHadEnded,
+                Some("completedSuccessfully"),
+            ),
+            (HandoverOutcome::NoSession, Some("unknown")),
+            (HandoverOutcome::Ended, Some("completedSuccessfully")),
+            (HandoverOutcome::Silent, None),
+            (
+                HandoverOutcome::UnknownAction("x".into()),
+                Some("botIssuedInvalidMessage"),
+            ),
+            (
+                HandoverOutcome::Unsupported("x".into()),
+                Some("botIssuedInvalidMessage"),
+            ),
+        ];
+        for (outcome, code) in cases {
+            let answers = replies(&inbound(), &outcome);
+            assert_eq!(
+                answers.first().and_then(|a| a.code.as_deref()),
+                code,
+                "{outcome:?}"
+            );
+            assert!(answers.iter().all(|a| a.kind() == "endOfConversation"));
+        }
+        let started = replies(
+            &inbound(),
+            &HandoverOutcome::Started(LiveChatConversationId::parse("lc").unwrap()),
+        );
+        assert_eq!(
+            started[0].value,
+            Some(json!({"liveChatConversationId": "lc"}))
+        );
+        assert_eq!(started[0].reply_to_id.as_deref(), Some("act-1"));
+    }
+
+    #[test]
+    fn a_proactive_message_comes_from_the_bot_account_to_the_user() {
+        let reference = inbound().conversation_reference();
+        let message = ToUser {
+            address: ConversationAddress::from_recorded(serde_json::to_string(&reference).unwrap()),
+            conversation: CopilotConversationId::parse("c").unwrap(),
+            livechat: LiveChatConversationId::parse("lc").unwrap(),
+            message: MessageToUser {
+                text: "**Ann**: hi".into(),
+                format: TextFormat::Markdown,
+            },
+        };
+        let target = TeamsTarget {
+            service_url_override: Some("http://127.0.0.1:9/".into()),
+            bot_app_id: Some("b0b".into()),
+        };
+        let sent = proactive(&message, &target).unwrap();
+        assert_eq!(sent.service_url, "http://127.0.0.1:9/");
+        let wire = serde_json::to_value(&sent.activity).unwrap();
+        assert_eq!(wire["from"]["id"], "28:b0b");
+        assert_eq!(wire["recipient"]["id"], "29:u");
+        assert_eq!(wire["textFormat"], "markdown");
+        assert_eq!(wire["conversation"]["id"], "c");
+        let unreadable = ToUser {
+            address: ConversationAddress::from_recorded("not json".into()),
+            ..message
+        };
+        assert!(proactive(&unreadable, &target).is_err());
+    }
+}

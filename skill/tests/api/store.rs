@@ -1,0 +1,462 @@
+//! The store's test suite: every case runs against SQLite and against PostgreSQL, so the one
+//! store body is checked on both databases alike (the macro makes the two lists the same).
+
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use skill::domain::{Lane, NoteRole, Outbound, TextFormat, ToAgent};
+use skill::store::{BeginSession, ClosedBy, Dialect, Enqueued, SessionState, Store, UserMessages};
+
+use crate::databases::*;
+
+macro_rules! on_both_databases {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _database) = crate::databases::Database::sqlite().await;
+                    super::$case(store).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _database) = crate::databases::Database::postgres().await;
+                    super::$case(store).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_databases!(
+    one_live_session_per_conversation,
+    a_start_related_to_a_live_session_reuses_it,
+    sessions_are_found_by_live_chat_id_in_any_state,
+    the_latest_session_is_the_last_one_begun,
+    interrupted_openings_are_closed_at_start,
+    user_messages_record_the_forwarded_problem_description,
+    closing_stores_its_announcements_once,
+    agent_messages_need_an_open_session,
+    only_queue_heads_are_due_and_duplicates_are_refused,
+    retries_wait_and_failures_are_counted,
+    purging_keeps_what_is_still_live,
+    a_write_wakes_only_the_lane_it_adds_to,
+);
+
+async fn begin(store: &Store, id: &str) -> skill::store::Session {
+    match store
+        .begin_session(&conversation(id), None, &address())
+        .await
+        .unwrap()
+    {
+        BeginSession::Created(session) => session,
+        other => panic!("expected a new session: {other:?}"),
+    }
+}
+
+async fn open(store: &Store, id: &str, livechat_id: &str) -> skill::store::Session {
+    let session = begin(store, id).await;
+    store
+        .complete_session_open(&session.id, &livechat(livechat_id))
+        .await
+        .unwrap();
+    session
+}
+
+fn soon() -> i64 {
+    chrono::Utc::now().timestamp_millis() + 1
+}
+
+async fn one_live_session_per_conversation(store: Store) {
+    let first = begin(&store, "c1").await;
+    let BeginSession::Existing(again) = store
+        .begin_session(&conversation("c1"), None, &address())
+        .await
+        .unwrap()
+    else {
+        panic!("expected the same session")
+    };
+    assert_eq!(first.id, again.id);
+    assert_eq!(again.state, SessionState::Opening);
+    store
+        .complete_session_open(&first.id, &livechat("lc-1"))
+        .await
+        .unwrap();
+    let opened = store
+        .live_session(&conversation("c1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        opened.state,
+        SessionState::Open {
+            livechat: livechat("lc-1")
+        }
+    );
+    assert_eq!(opened.address, address());
+    assert!(store
+        .close_session(&first.id, ClosedBy::User, vec![])
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .close_session(&first.id, ClosedBy::User, vec![])
+            .await
+            .unwrap(),
+        "closing twice changes nothing"
+    );
+    assert!(store
+        .live_session(&conversation("c1"))
+        .await
+        .unwrap()
+        .is_none());
+    let second = begin(&store, "c1").await;
+    assert_ne!(first.id, second.id);
+}
+
+async fn a_start_related_to_a_live_session_reuses_it(store: Store) {
+    let origin = conversation("conv-1");
+    let BeginSession::Created(first) = store
+        .begin_session(&conversation("invocation-1"), Some(&origin), &address())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a new session")
+    };
+    let BeginSession::Existing(again) = store
+        .begin_session(&conversation("invocation-2"), Some(&origin), &address())
+        .await
+        .unwrap()
+    else {
+        panic!("a second invocation from the same origin reuses the session")
+    };
+    assert_eq!(first.id, again.id);
+    let found = store
+        .live_session_by_origin(&origin)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, first.id);
+    assert_eq!(found.origin_conversation_id, Some(origin));
+}
+
+async fn sessions_are_found_by_live_chat_id_in_any_state(store: Store) {
+    let session = open(&store, "c1", "lc-1").await;
+    store
+        .close_session(&session.id, ClosedBy::Agent, vec![])
+        .await
+        .unwrap();
+    let closed = store
+        .session_by_livechat_id(&livechat("lc-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        closed.state,
+        SessionState::Closed {
+            by: ClosedBy::Agent,
+            livechat: Some(livechat("lc-1"))
+        }
+    );
+    assert!(store
+        .session_by_livechat_id(&livechat("lc-unknown"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn the_latest_session_is_the_last_one_begun(store: Store) {
+    let first = open(&store, "c1", "lc-1").await;
+    store
+        .close_session(&first.id, ClosedBy::User, vec![])
+        .await
+        .unwrap();
+    let second = begin(&store, "c1").await;
+    store.fail_session_open(&second.id).await.unwrap();
+    let latest = store
+        .latest_session(&conversation("c1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        latest.id, second.id,
+        "even when both began in the same millisecond"
+    );
+    assert_eq!(
+        latest.state,
+        SessionState::Closed {
+            by: ClosedBy::Error,
+            livechat: None
+        }
+    );
+    assert!(store
+        .latest_session(&conversation("c2"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn interrupted_openings_are_closed_at_start(store: Store) {
+    let interrupted = begin(&store, "c1").await;
+    let closed = store.recover_interrupted_sessions().await.unwrap();
+    match store.dialect() {
+        // One instance: anything still opening belonged to a process that stopped.
+        Dialect::Sqlite => {
+            assert_eq!(closed, 1);
+            assert!(store
+                .live_session(&conversation("c1"))
+                .await
+                .unwrap()
+                .is_none());
+        }
+        // A shared database: another instance may be opening it right now.
+        Dialect::Postgres => {
+            assert_eq!(closed, 0);
+            let live = store
+                .live_session(&conversation("c1"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(live.id, interrupted.id);
+        }
+    }
+}
+
+async fn user_messages_record_the_forwarded_problem_description(store: Store) {
+    let session = open(&store, "c1", "lc-1").await;
+    assert!(!session.problem_forwarded);
+    store
+        .record_user_messages(
+            &session.id,
+            UserMessages {
+                deliveries: vec![
+                    to_agent("lc-1", "printer on fire"),
+                    to_agent("lc-1", "help"),
+                ],
+                includes_problem_description: true,
+            },
+        )
+        .await
+        .unwrap();
+    let session = store
+        .live_session(&conversation("c1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(session.problem_forwarded);
+    let due = store
+        .due_deliveries(Lane::LiveChat, soon(), 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "one queue, one head");
+    let Ok(Outbound::ToAgent(ToAgent::Message {
+        message,
+        livechat: to,
+    })) = &due[0].payload
+    else {
+        panic!("{:?}", due[0].payload)
+    };
+    assert_eq!(to, &livechat("lc-1"));
+    assert_eq!(message.text, "printer on fire", "oldest first");
+    assert_eq!(message.role, NoteRole::Customer);
+    assert_eq!(
+        store.delivery_counts(Lane::LiveChat).await.unwrap().pending,
+        2
+    );
+}
+
+async fn closing_stores_its_announcements_once(store: Store) {
+    let session = open(&store, "c1", "lc-1").await;
+    let announce = || vec![to_user("c1", Some("ended:e1"))];
+    assert!(store
+        .close_session(&session.id, ClosedBy::Agent, announce())
+        .await
+        .unwrap());
+    assert!(!store
+        .close_session(&session.id, ClosedBy::Agent, announce())
+        .await
+        .unwrap());
+    let counts = store.delivery_counts(Lane::Teams).await.unwrap();
+    assert_eq!(counts.pending, 1, "a refused close stores nothing");
+    let due = store
+        .due_deliveries(Lane::Teams, soon(), 10, &[])
+        .await
+        .unwrap();
+    let Ok(Outbound::ToUser(notice)) = &due[0].payload else {
+        panic!("{:?}", due[0].payload)
+    };
+    assert_eq!(notice.message.format, TextFormat::Plain);
+    assert_eq!(notice.address, address());
+}
+
+async fn agent_messages_need_an_open_session(store: Store) {
+    let session = begin(&store, "c1").await;
+    let enqueue = |id: &str| store.enqueue_for_open_session(&session.id, to_user("c1", Some(id)));
+    assert_eq!(
+        enqueue("x").await.unwrap(),
+        Enqueued::SessionClosed,
+        "still opening"
+    );
+    store
+        .complete_session_open(&session.id, &livechat("lc"))
+        .await
+        .unwrap();
+    assert_eq!(enqueue("x").await.unwrap(), Enqueued::Accepted);
+    assert_eq!(enqueue("x").await.unwrap(), Enqueued::Duplicate);
+    store
+        .close_session(&session.id, ClosedBy::Agent, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        enqueue("x").await.unwrap(),
+        Enqueued::Duplicate,
+        "a repeat of an accepted message stays accepted after the close"
+    );
+    assert_eq!(enqueue("y").await.unwrap(), Enqueued::SessionClosed);
+}
+
+async fn only_queue_heads_are_due_and_duplicates_are_refused(store: Store) {
+    assert!(store.enqueue(to_user("a", Some("m1"))).await.unwrap());
+    assert!(!store.enqueue(to_user("a", Some("m1"))).await.unwrap());
+    assert!(store.enqueue(to_user("a", Some("m2"))).await.unwrap());
+    assert!(store.enqueue(to_user("b", None)).await.unwrap());
+    let now = soon();
+    let due = store
+        .due_deliveries(Lane::Teams, now, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.queue_key.as_str()).collect::<Vec<_>>(),
+        vec!["a", "b"]
+    );
+    // Later looks are past PostgreSQL's lease on what the previous look claimed.
+    let lease = skill::store::CLAIM_LEASE_MS;
+    store
+        .schedule_retry(due[0].id, now + 10 * lease, "busy")
+        .await
+        .unwrap();
+    let later = now + lease + 1;
+    let due = store
+        .due_deliveries(Lane::Teams, later, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        due.len(),
+        1,
+        "a's second message waits behind its head: {due:?}"
+    );
+    assert_eq!(due[0].queue_key, "b");
+    assert!(store
+        .due_deliveries(Lane::Teams, later + lease + 1, 10, &["b".to_owned()])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .due_deliveries(Lane::LiveChat, now, 10, &[])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn retries_wait_and_failures_are_counted(store: Store) {
+    store.enqueue(to_user("a", Some("m1"))).await.unwrap();
+    let now = soon();
+    let due = store
+        .due_deliveries(Lane::Teams, now, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(due[0].attempts, 0);
+    store
+        .schedule_retry(due[0].id, now + 5_000, "502")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.next_due_at(Lane::Teams).await.unwrap(),
+        Some(now + 5_000)
+    );
+    let retried = store
+        .due_deliveries(Lane::Teams, now + 5_000, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(retried[0].attempts, 1);
+    store.mark_failed(retried[0].id, "403").await.unwrap();
+    let counts = store.delivery_counts(Lane::Teams).await.unwrap();
+    assert_eq!((counts.pending, counts.failed), (0, 1));
+    assert_eq!(store.next_due_at(Lane::Teams).await.unwrap(), None);
+}
+
+async fn purging_keeps_what_is_still_live(store: Store) {
+    let closed = open(&store, "c1", "lc-1").await;
+    store
+        .close_session(&closed.id, ClosedBy::User, vec![])
+        .await
+        .unwrap();
+    open(&store, "c2", "lc-2").await;
+    store.enqueue(to_user("c2", Some("done"))).await.unwrap();
+    store.enqueue(to_user("c2", Some("waiting"))).await.unwrap();
+    let due = store
+        .due_deliveries(Lane::Teams, soon(), 1, &[])
+        .await
+        .unwrap();
+    store.mark_delivered(due[0].id).await.unwrap();
+
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let purged = store.purge_finished(&tomorrow).await.unwrap();
+    assert_eq!((purged.sessions, purged.deliveries), (1, 1));
+    assert!(store
+        .session_by_livechat_id(&livechat("lc-1"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        store
+            .session_by_livechat_id(&livechat("lc-2"))
+            .await
+            .unwrap()
+            .is_some(),
+        "open sessions stay"
+    );
+    assert_eq!(
+        store.delivery_counts(Lane::Teams).await.unwrap().pending,
+        1,
+        "pending deliveries stay"
+    );
+    assert_eq!(store.count_open_sessions().await.unwrap(), 1);
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let purged = store.purge_finished(&yesterday).await.unwrap();
+    assert_eq!((purged.sessions, purged.deliveries), (0, 0));
+}
+
+async fn a_write_wakes_only_the_lane_it_adds_to(store: Store) {
+    // Notify keeps a permit for a notification nobody waited for, so the checks need no sleep.
+    store.enqueue(to_user("a", Some("m1"))).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.work_signal(Lane::Teams).notified(),
+    )
+    .await
+    .expect("the Teams worker is woken");
+    assert!(
+        store
+            .work_signal(Lane::LiveChat)
+            .notified()
+            .now_or_never()
+            .is_none(),
+        "the live-chat worker is not"
+    );
+    assert!(!store.enqueue(to_user("a", Some("m1"))).await.unwrap());
+    assert!(
+        store
+            .work_signal(Lane::Teams)
+            .notified()
+            .now_or_never()
+            .is_none(),
+        "a duplicate adds nothing, so it wakes nobody"
+    );
+}
