@@ -1,221 +1,610 @@
-//! A load run of the real skill against fake peers on loopback; prints figures, asserts nothing.
+//! The skill's benchmark: the real `skill` binary as a child process, a fake live chat and a fake
+//! Bot Connector in this process answering at once, and a load generator that checks every message
+//! id. Prints figures; asserts nothing.
 //!
-//! `cargo run --release -p skill --example load -- [conversations] [messages per conversation]`
-//! (with `SKILL_DATABASE_URL=postgres://...` to measure the PostgreSQL store; use an empty database).
+//! ```text
+//! cargo run --release -p skill --example load -- --sessions 10000 --rate 1000 --duration 60
+//! cargo run --release -p skill --example load -- --sessions 1000 --concurrency 64 --duration 20
+//! cargo run --release -p skill --example load -- --database-url postgres://... --instances 2
+//! ```
 //!
-//! Three phases: open the sessions (`startConversation`, expectReplies), post the users' messages
-//! (202 once stored), post the agents' replies to the webhook (200 once stored). For the last two it
-//! also measures how long the outboxes take to deliver everything to the fake live chat and Teams.
+//! Without `--rate` the load is closed-loop: `--concurrency` senders, each sending its next message
+//! when the previous one is acknowledged. With `--rate` it is open-loop: messages are scheduled at
+//! that rate, and every latency counts from the scheduled send time (a late send counts as late).
+//! A conversation's messages are sent one after the other, so their order is defined: the receiver
+//! checks it, and counts every id lost (acknowledged, never delivered) or delivered twice.
+//!
+//! For each direction (agent to user through the webhook, user to agent through `/api/messages`)
+//! it prints offered, accepted and delivered messages a second, end-to-end and acknowledgement
+//! latency (p50/p90/p99/max), lost/duplicated/reordered counts, and the skill's CPU (cores) and
+//! peak resident memory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use clap::Parser;
 use serde_json::{json, Value};
-use skill::configuration::Settings;
-use skill::startup::Application;
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const CONCURRENCY: usize = 32;
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Load run of the handover skill against fake peers on loopback")]
+struct Arguments {
+    /// Open sessions the messages are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    sessions: usize,
+    /// Messages a second to offer (open loop); without it, closed loop.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Concurrent senders of the closed loop.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds of load per direction.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// `to-user`, `to-agent` or `both` (one after the other).
+    #[arg(long, default_value = "both")]
+    direction: String,
+    /// A PostgreSQL database for the skill instead of its SQLite file (use an empty one).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Skill instances sharing the database (PostgreSQL only); requests alternate between them.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// The skill binary; by default `target/release/skill`, built if missing.
+    #[arg(long)]
+    skill: Option<PathBuf>,
+    /// Seconds to wait after the load for what is still on its way.
+    #[arg(long, default_value_t = 30)]
+    drain: u64,
+}
 
-struct Start;
-impl Respond for Start {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        ResponseTemplate::new(200)
-            .set_body_json(json!({ "conversationId": uuid::Uuid::new_v4().to_string() }))
+/// Which way the measured messages go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// The agent writes (webhook); the fake Bot Connector receives.
+    ToUser,
+    /// The user writes (`/api/messages`); the fake live chat receives.
+    ToAgent,
+}
+
+impl Direction {
+    fn label(self) -> &'static str {
+        match self {
+            Direction::ToUser => "agent to user",
+            Direction::ToAgent => "user to agent",
+        }
     }
 }
 
-fn summary(name: &str, mut latencies: Vec<Duration>, elapsed: Duration) {
-    latencies.sort();
-    let at = |q: f64| {
-        latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+/// One message a receiver got: conversation, sequence number, when.
+type Receipt = (u32, u32, Instant);
+
+/// What the fake peers received.
+#[derive(Default)]
+struct Received {
+    /// At the fake Bot Connector (agent to user).
+    at_connector: Mutex<Vec<Receipt>>,
+    /// At the fake live chat (user to agent).
+    at_livechat: Mutex<Vec<Receipt>>,
+    /// Live-chat conversations opened by the skill, numbered.
+    opened: AtomicU64,
+}
+
+impl Received {
+    fn of(&self, direction: Direction) -> &Mutex<Vec<Receipt>> {
+        match direction {
+            Direction::ToUser => &self.at_connector,
+            Direction::ToAgent => &self.at_livechat,
+        }
+    }
+}
+
+/// Reads `{prefix}{conversation}-{sequence}` out of a text.
+fn parse_marker(text: &str, prefix: char) -> Option<(u32, u32)> {
+    let start = text.rfind(prefix)?;
+    let (conversation, sequence) = text[start + 1..].split_once('-')?;
+    Some((conversation.parse().ok()?, sequence.trim().parse().ok()?))
+}
+
+async fn fake_start(received: web::Data<Received>) -> HttpResponse {
+    let n = received.opened.fetch_add(1, Ordering::Relaxed);
+    HttpResponse::Ok().json(json!({ "conversationId": format!("lc-{n}") }))
+}
+
+async fn fake_receive(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
+    let now = Instant::now();
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+    if let Some((conversation, sequence)) = body["message"].as_str().and_then(|t| parse_marker(t, 'u')) {
+        received.at_livechat.lock().unwrap().push((conversation, sequence, now));
+    }
+    HttpResponse::Ok().json(json!({ "id": "x" }))
+}
+
+async fn fake_connector(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
+    let now = Instant::now();
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+    if let Some((conversation, sequence)) = body["text"].as_str().and_then(|t| parse_marker(t, 'a')) {
+        received.at_connector.lock().unwrap().push((conversation, sequence, now));
+    }
+    HttpResponse::Ok().json(json!({ "id": "x" }))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The skill binary next to this example's, built first if it is not there.
+fn skill_binary(arguments: &Arguments) -> PathBuf {
+    if let Some(path) = &arguments.skill {
+        return path.clone();
+    }
+    let examples = std::env::current_exe().unwrap();
+    let profile = examples.parent().and_then(|p| p.parent()).unwrap();
+    let binary = profile.join("skill");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet", "-p", "skill", "--bin", "skill"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot build the skill");
+    binary
+}
+
+/// A skill process and what the benchmark reads of it.
+struct SkillProcess {
+    child: Child,
+    base: String,
+    _data: tempfile::TempDir,
+}
+
+impl SkillProcess {
+    fn start(binary: &PathBuf, peers: &str, database_url: Option<&str>) -> SkillProcess {
+        let port = free_port();
+        let data = tempfile::tempdir().unwrap();
+        let mut command = Command::new(binary);
+        command
+            .env("SKILL_BIND", format!("127.0.0.1:{port}"))
+            .env("SKILL_DATA_DIR", data.path())
+            .env("LIVECHAT_BASE_URL", peers)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(url) = database_url {
+            command.env("SKILL_DATABASE_URL", url);
+        }
+        SkillProcess {
+            child: command.spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+            _data: data,
+        }
+    }
+
+    /// User and system CPU seconds so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0 // USER_HZ is 100 on Linux
+    }
+
+    /// Peak resident memory in MB.
+    fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        kb / 1024.0
+    }
+}
+
+impl Drop for SkillProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sessions: conversation `n` of the generator is Copilot conversation `bench-{n}` with
+/// live-chat conversation `livechat[n]`.
+struct Sessions {
+    livechat: Vec<String>,
+}
+
+fn activity(connector: &str, conversation: usize, fields: Value) -> Value {
+    let mut activity = json!({
+        "id": format!("act-{}", uuid::Uuid::new_v4()),
+        "serviceUrl": connector, "channelId": "msteams",
+        "from": {"id": format!("29:user-{conversation}"), "name": "Bench User"},
+        "recipient": {"id": "skill"},
+        "conversation": {"id": format!("bench-{conversation}")},
+    });
+    for (key, value) in fields.as_object().unwrap() {
+        activity[key] = value.clone();
+    }
+    activity
+}
+
+async fn open_sessions(
+    client: &reqwest::Client,
+    skills: &[String],
+    connector: &str,
+    count: usize,
+) -> Sessions {
+    use futures_util::stream::{self, StreamExt};
+    let started = Instant::now();
+    let mut livechat: Vec<(usize, String)> = stream::iter(0..count)
+        .map(|n| {
+            let body = activity(
+                connector,
+                n,
+                json!({"type": "event", "name": "startConversation", "deliveryMode": "expectReplies"}),
+            );
+            let url = format!("{}/api/messages", skills[n % skills.len()]);
+            let client = client.clone();
+            async move {
+                let reply: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+                let id = reply["activities"][0]["value"]["liveChatConversationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no session opened: {reply}"))
+                    .to_owned();
+                (n, id)
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    livechat.sort();
+    println!(
+        "opened {count} sessions in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Sessions {
+        livechat: livechat.into_iter().map(|(_, id)| id).collect(),
+    }
+}
+
+/// What the senders recorded per message.
+struct Sent {
+    conversation: u32,
+    sequence: u32,
+    scheduled: Instant,
+    acknowledged: Option<Instant>,
+}
+
+/// Sends one message and waits for its acknowledgement; true when accepted.
+async fn send_one(
+    client: &reqwest::Client,
+    skill: &str,
+    direction: Direction,
+    connector: &str,
+    sessions: &Sessions,
+    conversation: usize,
+    sequence: u32,
+) -> bool {
+    let request = match direction {
+        Direction::ToUser => client
+            .post(format!("{skill}/api/livechat/messages"))
+            .json(&json!({
+                "conversationId": sessions.livechat[conversation],
+                "id": format!("a{conversation}-{sequence}"),
+                "message": format!("a{conversation}-{sequence}"),
+                "sender": "Bench",
+            })),
+        Direction::ToAgent => client.post(format!("{skill}/api/messages")).json(&activity(
+            connector,
+            conversation,
+            json!({"type": "message", "text": format!("u{conversation}-{sequence}")}),
+        )),
+    };
+    match request.send().await {
+        Ok(response) => response.status().is_success(),
+        Err(_) => false,
+    }
+}
+
+/// Runs one direction and prints its row.
+async fn run(
+    arguments: &Arguments,
+    direction: Direction,
+    skills: &[SkillProcess],
+    sessions: Arc<Sessions>,
+    connector: &str,
+    received: &Received,
+) {
+    let receipts = received.of(direction);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1_024)
+        .build()
+        .unwrap();
+    let bases: Arc<Vec<String>> = Arc::new(skills.iter().map(|s| s.base.clone()).collect());
+    let duration = Duration::from_secs(arguments.duration);
+    let cpu_before: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
+    let started = Instant::now();
+    let deadline = started + duration;
+    let conversations = arguments.sessions;
+
+    // One task per sender; a conversation belongs to one sender, so its messages go one by one.
+    let senders = match arguments.rate {
+        Some(_) => conversations,
+        None => arguments.concurrency.min(conversations),
+    };
+    let mut tasks = Vec::new();
+    for sender in 0..senders {
+        let (client, bases, sessions) = (client.clone(), bases.clone(), sessions.clone());
+        let connector = connector.to_owned();
+        let rate = arguments.rate;
+        tasks.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            let mine: Vec<usize> = (sender..conversations).step_by(senders).collect();
+            let mut sequences = vec![0u32; mine.len()];
+            let mut turn = 0usize;
+            loop {
+                let (index, scheduled) = match rate {
+                    // Message k of the whole run goes to conversation k % conversations at
+                    // started + k / rate; this task owns one conversation.
+                    Some(rate) => {
+                        let k = sequences[0] as u64 * conversations as u64 + sender as u64;
+                        let at = started + Duration::from_secs_f64(k as f64 / rate as f64);
+                        (0, at)
+                    }
+                    None => (turn % mine.len(), Instant::now()),
+                };
+                if scheduled >= deadline || Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(scheduled.into()).await;
+                let conversation = mine[index];
+                let sequence = sequences[index];
+                let skill = &bases[(conversation + sequence as usize) % bases.len()];
+                let accepted = send_one(
+                    &client, skill, direction, &connector, &sessions, conversation, sequence,
+                )
+                .await;
+                sent.push(Sent {
+                    conversation: conversation as u32,
+                    sequence,
+                    scheduled,
+                    acknowledged: accepted.then(Instant::now),
+                });
+                sequences[index] += 1;
+                turn += 1;
+            }
+            sent
+        }));
+    }
+    let mut sent = Vec::new();
+    for task in tasks {
+        sent.extend(task.await.unwrap());
+    }
+    let load_ended = Instant::now();
+    let cpu_after: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
+    let accepted = sent.iter().filter(|s| s.acknowledged.is_some()).count();
+
+    // Let what is on its way arrive (bounded), then account for every id.
+    let drain_until = Instant::now() + Duration::from_secs(arguments.drain);
+    while Instant::now() < drain_until {
+        if receipts.lock().unwrap().len() >= accepted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let receipts = receipts.lock().unwrap().clone();
+    let report = Report::new(&sent, &receipts, started, load_ended);
+    let elapsed = load_ended.duration_since(started).as_secs_f64();
+    let offered = match arguments.rate {
+        Some(rate) => rate as f64,
+        None => sent.len() as f64 / elapsed,
     };
     println!(
-        "{name:<28} {:>6} requests in {:>7.2} s = {:>7.0}/s   p50 {:>6.2} ms   p95 {:>6.2} ms   p99 {:>6.2} ms   max {:>6.2} ms",
-        latencies.len(),
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        at(0.5),
-        at(0.95),
-        at(0.99),
-        at(1.0)
+        "{:<14} offered {:>7.0}/s  accepted {:>7.0}/s  delivered {:>7.0}/s in the window ({} of {} by the end)",
+        direction.label(),
+        offered,
+        accepted as f64 / elapsed,
+        report.delivered_in_window as f64 / elapsed,
+        report.delivered,
+        accepted,
+    );
+    println!(
+        "{:<14} end-to-end {}   ack {}",
+        "",
+        report.end_to_end,
+        report.acknowledgement
+    );
+    println!(
+        "{:<14} lost {} (not delivered {} s after the load)  duplicated {}  reordered {}  refused {}  skill CPU {:.2} cores  peak RSS {:.1} MB",
+        "",
+        report.lost,
+        arguments.drain,
+        report.duplicated,
+        report.reordered,
+        sent.len() - accepted,
+        (cpu_after - cpu_before) / elapsed,
+        skills.iter().map(SkillProcess::peak_rss_mb).fold(0.0, f64::max),
     );
 }
 
-async fn received(server: &MockServer, pattern: &str) -> usize {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.url.path().starts_with(pattern))
-        .count()
+/// Latency percentiles in milliseconds.
+struct Percentiles(Vec<f64>);
+
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let values = &self.0;
+        if values.is_empty() {
+            return write!(formatter, "(none)");
+        }
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        write!(
+            formatter,
+            "p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0)
+        )
+    }
 }
 
-async fn wait_for(server: &MockServer, pattern: &str, count: usize) -> Duration {
-    let started = Instant::now();
-    while received(server, pattern).await < count {
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "deliveries did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+struct Report {
+    delivered: usize,
+    delivered_in_window: usize,
+    lost: usize,
+    duplicated: usize,
+    reordered: usize,
+    end_to_end: Percentiles,
+    acknowledgement: Percentiles,
+}
+
+impl Report {
+    fn new(sent: &[Sent], receipts: &[Receipt], started: Instant, ended: Instant) -> Report {
+        let milliseconds = |later: Instant, earlier: Instant| {
+            later.saturating_duration_since(earlier).as_secs_f64() * 1000.0
+        };
+        let by_id: HashMap<(u32, u32), &Sent> = sent
+            .iter()
+            .map(|s| ((s.conversation, s.sequence), s))
+            .collect();
+        let mut seen: HashMap<(u32, u32), usize> = HashMap::new();
+        let mut last_sequence: HashMap<u32, u32> = HashMap::new();
+        let (mut reordered, mut end_to_end) = (0, Vec::new());
+        for &(conversation, sequence, at) in receipts {
+            let count = seen.entry((conversation, sequence)).or_default();
+            *count += 1;
+            if *count > 1 {
+                continue;
+            }
+            if let Some(previous) = last_sequence.insert(conversation, sequence) {
+                if sequence < previous {
+                    reordered += 1;
+                }
+            }
+            if let Some(message) = by_id.get(&(conversation, sequence)) {
+                end_to_end.push(milliseconds(at, message.scheduled));
+            }
+        }
+        let lost = sent
+            .iter()
+            .filter(|s| s.acknowledged.is_some() && !seen.contains_key(&(s.conversation, s.sequence)))
+            .count();
+        let mut acknowledgement: Vec<f64> = sent
+            .iter()
+            .filter_map(|s| s.acknowledged.map(|at| milliseconds(at, s.scheduled)))
+            .collect();
+        end_to_end.sort_by(f64::total_cmp);
+        acknowledgement.sort_by(f64::total_cmp);
+        Report {
+            delivered: seen.len(),
+            delivered_in_window: receipts
+                .iter()
+                .filter(|(_, _, at)| *at >= started && *at <= ended)
+                .count(),
+            lost,
+            duplicated: seen.values().filter(|&&n| n > 1).map(|n| n - 1).sum(),
+            reordered,
+            end_to_end: Percentiles(end_to_end),
+            acknowledgement: Percentiles(acknowledgement),
+        }
     }
-    started.elapsed()
+}
+
+/// Empties the skill's tables in a PostgreSQL database, so that every run starts alike.
+async fn empty_database(url: &str) {
+    use sqlx::Connection;
+    let Ok(mut connection) = sqlx::PgConnection::connect(url).await else {
+        return;
+    };
+    let _ = sqlx::query("DROP TABLE IF EXISTS deliveries, sessions, _sqlx_migrations")
+        .execute(&mut connection)
+        .await;
 }
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let conversations = args.first().copied().unwrap_or(100);
-    let per_conversation = args.get(1).copied().unwrap_or(10);
+    let arguments = Arguments::parse();
+    assert!(
+        arguments.instances == 1 || arguments.database_url.is_some(),
+        "several instances need --database-url (they share a PostgreSQL database)"
+    );
+    let binary = skill_binary(&arguments);
 
-    let livechat = MockServer::start().await;
-    let teams = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat/start"))
-        .respond_with(Start)
-        .mount(&livechat)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat/receive"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&livechat)
-        .await;
-    Mock::given(method("POST"))
-        .and(path_regex("^/v3/conversations/.+/activities$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "x"})))
-        .mount(&teams)
-        .await;
+    // The fake live chat and the fake Bot Connector: one server, answering at once.
+    let received = web::Data::new(Received::default());
+    let peer_port = free_port();
+    let server_data = received.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(server_data.clone())
+            .route("/api/chat/start", web::post().to(fake_start))
+            .route("/api/chat/receive", web::post().to(fake_receive))
+            .route("/api/chat/end", web::post().to(|| async { HttpResponse::Ok().json(json!({})) }))
+            .route("/v3/conversations/{id}/activities", web::post().to(fake_connector))
+            .route("/v3/conversations/{id}/activities/{reply}", web::post().to(fake_connector))
+    })
+    .workers(1)
+    .backlog(4_096)
+    .max_connection_rate(4_096)
+    .bind(("127.0.0.1", peer_port))
+    .unwrap()
+    .run();
+    let server_handle = server.handle();
+    tokio::spawn(server);
+    let peers = format!("http://127.0.0.1:{peer_port}");
+    let connector = format!("{peers}/");
 
-    let data = tempfile::tempdir().unwrap();
-    let environment: HashMap<String, String> = [
-        ("SKILL_BIND", "127.0.0.1:0".to_owned()),
-        ("SKILL_DATA_DIR", data.path().display().to_string()),
-        ("LIVECHAT_BASE_URL", livechat.uri()),
-        ("TEAMS_SERVICE_URL", format!("{}/", teams.uri())),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .chain(
-        std::env::var("SKILL_DATABASE_URL")
-            .ok()
-            .map(|url| ("SKILL_DATABASE_URL".to_owned(), url)),
-    )
-    .collect();
-    let settings = Settings::load_from(None, &environment).unwrap();
-    let pace = settings.delivery.conversation_interval_ms;
-    let application = Application::build(settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", application.port());
-    let handle = application.handle();
-    let server = tokio::spawn(application.run_until_stopped());
-    let client = reqwest::Client::new();
-    println!("{conversations} conversations x {per_conversation} messages each way; {CONCURRENCY} concurrent clients; Teams pacing {pace} ms per conversation");
-
-    let activity = |conversation: usize, fields: Value| {
-        let mut activity = json!({
-            "id": uuid::Uuid::new_v4().to_string(), "serviceUrl": "http://127.0.0.1:9/", "channelId": "msteams",
-            "from": {"id": "29:u", "name": "User"}, "recipient": {"id": "skill"}, "conversation": {"id": format!("conv-{conversation}")}
-        });
-        for (key, value) in fields.as_object().unwrap() {
-            activity[key] = value.clone();
-        }
-        activity
+    let mode = match arguments.rate {
+        Some(rate) => format!("open loop at {rate}/s"),
+        None => format!("closed loop, {} senders", arguments.concurrency),
     };
-
-    // Phase 1: open the sessions.
-    let started = Instant::now();
-    let results: Vec<(Duration, String)> = stream::iter(0..conversations)
-        .map(|n| {
-            let body = activity(n, json!({"type": "event", "name": "startConversation", "deliveryMode": "expectReplies"}));
-            let (client, url) = (client.clone(), format!("{base}/api/messages"));
-            async move {
-                let sent = Instant::now();
-                let reply: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
-                (sent.elapsed(), reply["activities"][0]["value"]["liveChatConversationId"].as_str().unwrap().to_owned())
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    summary(
-        "startConversation",
-        results.iter().map(|(d, _)| *d).collect(),
-        started.elapsed(),
-    );
-    let livechat_ids: Vec<String> = results.into_iter().map(|(_, id)| id).collect();
-
-    // Phase 2: users' messages.
-    let started = Instant::now();
-    let latencies: Vec<Duration> =
-        stream::iter((0..conversations).flat_map(|c| (0..per_conversation).map(move |m| (c, m))))
-            .map(|(c, m)| {
-                let body = activity(
-                    c,
-                    json!({"type": "message", "text": format!("message {m}")}),
-                );
-                let (client, url) = (client.clone(), format!("{base}/api/messages"));
-                async move {
-                    let sent = Instant::now();
-                    assert_eq!(
-                        client.post(url).json(&body).send().await.unwrap().status(),
-                        202
-                    );
-                    sent.elapsed()
-                }
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
-    let accepted = started.elapsed();
-    summary("user message (202 stored)", latencies, accepted);
-    let drained = wait_for(
-        &livechat,
-        "/api/chat/receive",
-        conversations * per_conversation,
-    )
-    .await;
     println!(
-        "  all {} forwarded to the live chat {:.2} s after the last 202",
-        conversations * per_conversation,
-        drained.as_secs_f64()
+        "{} skill instance(s) on {}, {} sessions, {mode}, {} s per direction",
+        arguments.instances,
+        if arguments.database_url.is_some() { "PostgreSQL" } else { "SQLite" },
+        arguments.sessions,
+        arguments.duration
     );
-
-    // Phase 3: agents' replies through the webhook.
-    let started = Instant::now();
-    let latencies: Vec<Duration> = stream::iter((0..conversations).flat_map(|c| (0..per_conversation).map(move |m| (c, m))))
-        .map(|(c, m)| {
-            let body = json!({"conversationId": livechat_ids[c], "id": format!("{c}-{m}"), "message": format!("reply {m}"), "sender": "Agent"});
-            let (client, url) = (client.clone(), format!("{base}/api/livechat/messages"));
-            async move {
-                let sent = Instant::now();
-                assert_eq!(client.post(url).json(&body).send().await.unwrap().status(), 200);
-                sent.elapsed()
+    let directions = match arguments.direction.as_str() {
+        "to-user" => vec![Direction::ToUser],
+        "to-agent" => vec![Direction::ToAgent],
+        _ => vec![Direction::ToUser, Direction::ToAgent],
+    };
+    // Each direction gets fresh skill processes and sessions, so that nothing left over from one
+    // is measured in the other.
+    for direction in directions {
+        if let Some(url) = &arguments.database_url {
+            empty_database(url).await;
+        }
+        let skills: Vec<SkillProcess> = (0..arguments.instances)
+            .map(|_| SkillProcess::start(&binary, &peers, arguments.database_url.as_deref()))
+            .collect();
+        let client = reqwest::Client::new();
+        for skill in &skills {
+            let ready = Instant::now();
+            while client
+                .get(format!("{}/readyz", skill.base))
+                .send()
+                .await
+                .map(|r| !r.status().is_success())
+                .unwrap_or(true)
+            {
+                assert!(ready.elapsed() < Duration::from_secs(30), "the skill did not start");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    summary("agent reply (200 stored)", latencies, started.elapsed());
-    let drained = wait_for(
-        &teams,
-        "/v3/conversations/",
-        conversations * per_conversation,
-    )
-    .await;
-    println!(
-        "  all {} delivered to Teams {:.2} s after the last 200 (pacing alone needs {:.2} s per conversation)",
-        conversations * per_conversation,
-        drained.as_secs_f64(),
-        (per_conversation.saturating_sub(1) as f64) * pace as f64 / 1000.0
-    );
-
-    handle.stop().await;
-    server.await.unwrap().unwrap();
+        }
+        let bases: Vec<String> = skills.iter().map(|s| s.base.clone()).collect();
+        let sessions =
+            Arc::new(open_sessions(&client, &bases, &connector, arguments.sessions).await);
+        run(&arguments, direction, &skills, sessions, &connector, &received).await;
+    }
+    server_handle.stop(false).await;
 }
