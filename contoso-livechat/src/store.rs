@@ -215,7 +215,9 @@ async fn insert_entry(
         "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(Uuid::new_v4().to_string())
+    // Time-ordered ids (v7): the skill keeps an index of the ids it has seen, which grows at its
+    // end instead of at random places.
+    .bind(Uuid::now_v7().to_string())
     .bind(conversation_id)
     .bind(entry.kind.as_str())
     .bind(entry.role.as_str())

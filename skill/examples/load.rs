@@ -30,6 +30,10 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug, Clone)]
@@ -59,6 +63,15 @@ struct Arguments {
     /// The skill binary; by default `target/release/skill`, built if missing.
     #[arg(long)]
     skill: Option<PathBuf>,
+    /// A settings file for the skill (`SKILL_CONFIG`); by default the built-in defaults.
+    #[arg(long)]
+    skill_config: Option<PathBuf>,
+    /// Webhook ids as random UUID v4s rather than the time-ordered ones Contoso Live Chat makes.
+    #[arg(long)]
+    random_ids: bool,
+    /// Worker threads of the fake live chat and Bot Connector.
+    #[arg(long, default_value_t = 1)]
+    peer_workers: usize,
     /// Seconds to wait after the load for what is still on its way.
     #[arg(long, default_value_t = 30)]
     drain: u64,
@@ -117,22 +130,45 @@ async fn fake_start(received: web::Data<Received>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "conversationId": format!("lc-{n}") }))
 }
 
-async fn fake_receive(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
+/// The text of a JSON string field, found without parsing the whole body (the benchmark's peers
+/// must cost little next to the skill they measure).
+fn field<'a>(body: &'a [u8], name: &str) -> Option<&'a str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let key = format!("\"{name}\":\"");
+    let start = text.find(&key)? + key.len();
+    let end = start + text[start..].find('"')?;
+    Some(&text[start..end])
+}
+
+/// Notes the marker found in `body`'s `key` field (messages of `direction` only) and answers as the
+/// live chat and the Bot Connector both do.
+fn record(body: &[u8], key: &str, direction: char, into: &Mutex<Vec<Receipt>>) -> HttpResponse {
     let now = Instant::now();
-    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
-    if let Some((conversation, sequence)) = body["message"].as_str().and_then(|t| parse_marker(t, 'u')) {
-        received.at_livechat.lock().unwrap().push((conversation, sequence, now));
+    if let Some((conversation, sequence)) =
+        field(body, key).and_then(|t| parse_marker(t, direction))
+    {
+        into.lock().unwrap().push((conversation, sequence, now));
     }
-    HttpResponse::Ok().json(json!({ "id": "x" }))
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"id":"x"}"#)
+}
+
+async fn fake_receive(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
+    record(&body, "message", 'u', &received.at_livechat)
 }
 
 async fn fake_connector(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
-    let now = Instant::now();
-    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
-    if let Some((conversation, sequence)) = body["text"].as_str().and_then(|t| parse_marker(t, 'a')) {
-        received.at_connector.lock().unwrap().push((conversation, sequence, now));
-    }
-    HttpResponse::Ok().json(json!({ "id": "x" }))
+    record(&body, "text", 'a', &received.at_connector)
+}
+
+/// User and system CPU seconds of a process (`self` for this one).
+fn cpu_seconds_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0 // USER_HZ is 100 on Linux
 }
 
 fn free_port() -> u16 {
@@ -152,7 +188,15 @@ fn skill_binary(arguments: &Arguments) -> PathBuf {
     let profile = examples.parent().and_then(|p| p.parent()).unwrap();
     let binary = profile.join("skill");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "-p", "skill", "--bin", "skill"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "skill",
+            "--bin",
+            "skill",
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "cannot build the skill");
@@ -167,7 +211,8 @@ struct SkillProcess {
 }
 
 impl SkillProcess {
-    fn start(binary: &PathBuf, peers: &str, database_url: Option<&str>) -> SkillProcess {
+    fn start(arguments: &Arguments, binary: &PathBuf, peers: &str) -> SkillProcess {
+        let database_url = arguments.database_url.as_deref();
         let port = free_port();
         let data = tempfile::tempdir().unwrap();
         let mut command = Command::new(binary);
@@ -181,6 +226,14 @@ impl SkillProcess {
         if let Some(url) = database_url {
             command.env("SKILL_DATABASE_URL", url);
         }
+        // The defaults unless a file is named: not the repository's skill.toml by accident.
+        command.env(
+            "SKILL_CONFIG",
+            arguments
+                .skill_config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/dev/null")),
+        );
         SkillProcess {
             child: command.spawn().unwrap(),
             base: format!("http://127.0.0.1:{port}"),
@@ -190,11 +243,7 @@ impl SkillProcess {
 
     /// User and system CPU seconds so far.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        // Fields after the command name (which may hold spaces) start after the last ')'.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / 100.0 // USER_HZ is 100 on Linux
+        cpu_seconds_of(&self.child.id().to_string())
     }
 
     /// Peak resident memory in MB.
@@ -283,35 +332,103 @@ struct Sent {
     acknowledged: Option<Instant>,
 }
 
+/// Keep-alive HTTP/1.1 connections to one skill, handed out one request at a time.
+struct Connections {
+    address: String,
+    free: Mutex<Vec<http1::SendRequest<Full<Bytes>>>>,
+}
+
+impl Connections {
+    fn to(base: &str) -> Connections {
+        Connections {
+            address: base.trim_start_matches("http://").to_owned(),
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn take(&self) -> Option<http1::SendRequest<Full<Bytes>>> {
+        loop {
+            let ready = self.free.lock().unwrap().pop();
+            match ready {
+                Some(mut sender) => {
+                    if sender.ready().await.is_ok() {
+                        return Some(sender);
+                    }
+                }
+                None => {
+                    let stream = tokio::net::TcpStream::connect(&self.address).await.ok()?;
+                    stream.set_nodelay(true).ok()?;
+                    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+                    tokio::spawn(connection);
+                    return Some(sender);
+                }
+            }
+        }
+    }
+
+    fn give_back(&self, sender: http1::SendRequest<Full<Bytes>>) {
+        self.free.lock().unwrap().push(sender);
+    }
+
+    /// Posts `body` to `path`; true for a 2xx.
+    async fn post(&self, path: &str, body: String) -> bool {
+        let Some(mut sender) = self.take().await else {
+            return false;
+        };
+        let request = hyper::Request::post(path)
+            .header(hyper::header::HOST, &self.address)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let Ok(response) = sender.send_request(request).await else {
+            return false;
+        };
+        let accepted = response.status().is_success();
+        // The body is read to the end, so the connection can carry the next request.
+        if response.into_body().collect().await.is_err() {
+            return false;
+        }
+        self.give_back(sender);
+        accepted
+    }
+}
+
 /// Sends one message and waits for its acknowledgement; true when accepted.
+#[allow(clippy::too_many_arguments)]
 async fn send_one(
-    client: &reqwest::Client,
-    skill: &str,
+    random_ids: bool,
+    skill: &Connections,
     direction: Direction,
     connector: &str,
     sessions: &Sessions,
     conversation: usize,
     sequence: u32,
 ) -> bool {
-    let request = match direction {
-        Direction::ToUser => client
-            .post(format!("{skill}/api/livechat/messages"))
-            .json(&json!({
-                "conversationId": sessions.livechat[conversation],
-                "id": format!("a{conversation}-{sequence}"),
-                "message": format!("a{conversation}-{sequence}"),
-                "sender": "Bench",
-            })),
-        Direction::ToAgent => client.post(format!("{skill}/api/messages")).json(&activity(
-            connector,
-            conversation,
-            json!({"type": "message", "text": format!("u{conversation}-{sequence}")}),
-        )),
+    // Bodies are written as text: building JSON values per message would cost the benchmark more
+    // than the skill spends on them.
+    let (path, body) = match direction {
+        Direction::ToUser => (
+            "/api/livechat/messages",
+            // Ids as Contoso Live Chat makes them (UUID v7, time-ordered); `--random-ids` sends
+            // UUID v4s instead.
+            format!(
+                r#"{{"conversationId":"{}","id":"{}","message":"a{conversation}-{sequence}","sender":"Bench"}}"#,
+                sessions.livechat[conversation],
+                if random_ids {
+                    uuid::Uuid::new_v4()
+                } else {
+                    uuid::Uuid::now_v7()
+                }
+            ),
+        ),
+        Direction::ToAgent => (
+            "/api/messages",
+            format!(
+                r#"{{"type":"message","id":"act-{conversation}-{sequence}","serviceUrl":"{connector}","channelId":"msteams","from":{{"id":"29:user-{conversation}","name":"Bench User"}},"recipient":{{"id":"skill"}},"conversation":{{"id":"bench-{conversation}"}},"text":"u{conversation}-{sequence}"}}"#
+            ),
+        ),
     };
-    match request.send().await {
-        Ok(response) => response.status().is_success(),
-        Err(_) => false,
-    }
+    skill.post(path, body).await
 }
 
 /// Runs one direction and prints its row.
@@ -324,13 +441,11 @@ async fn run(
     received: &Received,
 ) {
     let receipts = received.of(direction);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(1_024)
-        .build()
-        .unwrap();
-    let bases: Arc<Vec<String>> = Arc::new(skills.iter().map(|s| s.base.clone()).collect());
+    let bases: Arc<Vec<Connections>> =
+        Arc::new(skills.iter().map(|s| Connections::to(&s.base)).collect());
     let duration = Duration::from_secs(arguments.duration);
     let cpu_before: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
+    let own_cpu_before = cpu_seconds_of("self");
     let started = Instant::now();
     let deadline = started + duration;
     let conversations = arguments.sessions;
@@ -342,9 +457,10 @@ async fn run(
     };
     let mut tasks = Vec::new();
     for sender in 0..senders {
-        let (client, bases, sessions) = (client.clone(), bases.clone(), sessions.clone());
+        let (bases, sessions) = (bases.clone(), sessions.clone());
         let connector = connector.to_owned();
         let rate = arguments.rate;
+        let random_ids = arguments.random_ids;
         tasks.push(tokio::spawn(async move {
             let mut sent = Vec::new();
             let mine: Vec<usize> = (sender..conversations).step_by(senders).collect();
@@ -369,7 +485,13 @@ async fn run(
                 let sequence = sequences[index];
                 let skill = &bases[(conversation + sequence as usize) % bases.len()];
                 let accepted = send_one(
-                    &client, skill, direction, &connector, &sessions, conversation, sequence,
+                    random_ids,
+                    skill,
+                    direction,
+                    &connector,
+                    &sessions,
+                    conversation,
+                    sequence,
                 )
                 .await;
                 sent.push(Sent {
@@ -390,6 +512,7 @@ async fn run(
     }
     let load_ended = Instant::now();
     let cpu_after: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
+    let own_cpu = cpu_seconds_of("self") - own_cpu_before;
     let accepted = sent.iter().filter(|s| s.acknowledged.is_some()).count();
 
     // Let what is on its way arrive (bounded), then account for every id.
@@ -418,12 +541,10 @@ async fn run(
     );
     println!(
         "{:<14} end-to-end {}   ack {}",
-        "",
-        report.end_to_end,
-        report.acknowledgement
+        "", report.end_to_end, report.acknowledgement
     );
     println!(
-        "{:<14} lost {} (not delivered {} s after the load)  duplicated {}  reordered {}  refused {}  skill CPU {:.2} cores  peak RSS {:.1} MB",
+        "{:<14} lost {} (not delivered {} s after the load)  duplicated {}  reordered {}  refused {}  skill CPU {:.2} cores  peak RSS {:.1} MB  (benchmark's own CPU {:.2} cores)",
         "",
         report.lost,
         arguments.drain,
@@ -432,6 +553,7 @@ async fn run(
         sent.len() - accepted,
         (cpu_after - cpu_before) / elapsed,
         skills.iter().map(SkillProcess::peak_rss_mb).fold(0.0, f64::max),
+        own_cpu / elapsed,
     );
 }
 
@@ -495,7 +617,9 @@ impl Report {
         }
         let lost = sent
             .iter()
-            .filter(|s| s.acknowledged.is_some() && !seen.contains_key(&(s.conversation, s.sequence)))
+            .filter(|s| {
+                s.acknowledged.is_some() && !seen.contains_key(&(s.conversation, s.sequence))
+            })
             .count();
         let mut acknowledgement: Vec<f64> = sent
             .iter()
@@ -547,11 +671,20 @@ async fn main() {
             .app_data(server_data.clone())
             .route("/api/chat/start", web::post().to(fake_start))
             .route("/api/chat/receive", web::post().to(fake_receive))
-            .route("/api/chat/end", web::post().to(|| async { HttpResponse::Ok().json(json!({})) }))
-            .route("/v3/conversations/{id}/activities", web::post().to(fake_connector))
-            .route("/v3/conversations/{id}/activities/{reply}", web::post().to(fake_connector))
+            .route(
+                "/api/chat/end",
+                web::post().to(|| async { HttpResponse::Ok().json(json!({})) }),
+            )
+            .route(
+                "/v3/conversations/{id}/activities",
+                web::post().to(fake_connector),
+            )
+            .route(
+                "/v3/conversations/{id}/activities/{reply}",
+                web::post().to(fake_connector),
+            )
     })
-    .workers(1)
+    .workers(arguments.peer_workers)
     .backlog(4_096)
     .max_connection_rate(4_096)
     .bind(("127.0.0.1", peer_port))
@@ -569,7 +702,11 @@ async fn main() {
     println!(
         "{} skill instance(s) on {}, {} sessions, {mode}, {} s per direction",
         arguments.instances,
-        if arguments.database_url.is_some() { "PostgreSQL" } else { "SQLite" },
+        if arguments.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         arguments.sessions,
         arguments.duration
     );
@@ -585,7 +722,7 @@ async fn main() {
             empty_database(url).await;
         }
         let skills: Vec<SkillProcess> = (0..arguments.instances)
-            .map(|_| SkillProcess::start(&binary, &peers, arguments.database_url.as_deref()))
+            .map(|_| SkillProcess::start(&arguments, &binary, &peers))
             .collect();
         let client = reqwest::Client::new();
         for skill in &skills {
@@ -597,14 +734,20 @@ async fn main() {
                 .map(|r| !r.status().is_success())
                 .unwrap_or(true)
             {
-                assert!(ready.elapsed() < Duration::from_secs(30), "the skill did not start");
+                assert!(
+                    ready.elapsed() < Duration::from_secs(30),
+                    "the skill did not start"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         let bases: Vec<String> = skills.iter().map(|s| s.base.clone()).collect();
         let sessions =
             Arc::new(open_sessions(&client, &bases, &connector, arguments.sessions).await);
-        run(&arguments, direction, &skills, sessions, &connector, &received).await;
+        run(
+            &arguments, direction, &skills, sessions, &connector, &received,
+        )
+        .await;
     }
     server_handle.stop(false).await;
 }

@@ -178,6 +178,10 @@ pub struct DeliverySettings {
     pub poll_interval_ms: u64,
     /// Time limit of one outbound HTTP call to Teams or Copilot Studio, in milliseconds.
     pub http_timeout_ms: u64,
+    /// Deliveries one lane sends at once (each to a different conversation).
+    pub max_in_flight: usize,
+    /// Deliveries one lane holds in memory; more wait in the database and are read back in order.
+    pub max_in_memory: usize,
 }
 
 impl Default for DeliverySettings {
@@ -190,6 +194,8 @@ impl Default for DeliverySettings {
             conversation_interval_ms: 150,
             poll_interval_ms: 1_000,
             http_timeout_ms: 10_000,
+            max_in_flight: 256,
+            max_in_memory: 20_000,
         }
     }
 }
@@ -409,6 +415,11 @@ impl Settings {
         }
         if delivery.poll_interval_ms == 0 || delivery.http_timeout_ms == 0 {
             bail!("delivery.poll_interval_ms and delivery.http_timeout_ms must be positive");
+        }
+        if delivery.max_in_flight == 0 || delivery.max_in_memory < 100 {
+            bail!(
+                "delivery.max_in_flight must be positive and delivery.max_in_memory at least 100"
+            );
         }
 
         if let Some(bot_app_id) = &self.bot.app_id {

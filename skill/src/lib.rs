@@ -9,6 +9,7 @@ pub mod configuration;
 pub mod domain;
 pub mod error;
 pub mod handover;
+pub mod http;
 pub mod livechat;
 pub mod metrics;
 pub mod protocol;

@@ -4,6 +4,9 @@ use skill::configuration::Settings;
 use skill::startup::Application;
 use skill::telemetry;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init("info,sqlx=warn")?;

@@ -9,13 +9,13 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
+use tracing::Instrument;
 use url::Url;
 
 use crate::configuration::Settings;
-use crate::handover::{Handover, LiveChatCourier, OutboxWorker, RetryPolicy};
+use crate::handover::{Handover, LiveChatCourier, OutboxWorker, RetryPolicy, WorkerLimits};
+use crate::http::HttpClient;
 use crate::livechat::{ContosoLiveChat, LiveChat};
 use crate::metrics::Metrics;
 use crate::protocol::manifest::skill_manifest;
@@ -71,6 +71,9 @@ impl Application {
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("handover-skill/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .retry(reqwest::retry::never())
+            .tcp_nodelay(true)
             .build()
             .context("cannot build the HTTP client")?;
 
@@ -88,8 +91,15 @@ impl Application {
             );
         }
         let metrics = Arc::new(Metrics::new()?);
+        // The calls made for every message go through the lean client; tokens and signing keys
+        // through reqwest.
+        let deliveries = HttpClient::new(
+            settings.delivery.http_timeout(),
+            Duration::from_secs(5),
+            concat!("handover-skill/", env!("CARGO_PKG_VERSION")),
+        )?;
         let livechat: Arc<dyn LiveChat> = Arc::new(ContosoLiveChat::from_settings(
-            http.clone(),
+            deliveries.clone(),
             &settings.livechat,
         )?);
         let tokens = Arc::new(TokenClient::new(
@@ -97,7 +107,7 @@ impl Application {
             Url::parse(&settings.auth.authority_host)?,
         ));
         let connector = Arc::new(ConnectorClient::new(
-            http.clone(),
+            deliveries,
             tokens,
             TrustedHosts::new(&settings.auth.trusted_hosts),
         ));
@@ -138,17 +148,21 @@ impl Application {
             settings.livechat.timeout(),
         ));
         let delivery = &settings.delivery;
+        let limits = WorkerLimits {
+            max_in_flight: delivery.max_in_flight,
+            max_in_memory: delivery.max_in_memory,
+        };
         let workers = vec![
             OutboxWorker {
                 store: store.clone(),
-                courier: Arc::new(TeamsCourier {
-                    connector: connector.clone(),
-                    credential: bot_credential,
-                    target: TeamsTarget {
+                courier: Arc::new(TeamsCourier::new(
+                    connector.clone(),
+                    bot_credential,
+                    TeamsTarget {
                         service_url_override: settings.teams.service_url.clone(),
                         bot_app_id: settings.bot.app_id.clone(),
                     },
-                }),
+                )),
                 handover: handover.clone(),
                 policy: RetryPolicy {
                     max_attempts: delivery.teams_max_attempts,
@@ -157,6 +171,7 @@ impl Application {
                 },
                 pace: delivery.conversation_interval(),
                 poll_interval: delivery.poll_interval(),
+                limits,
                 metrics: metrics.clone(),
             },
             OutboxWorker {
@@ -172,6 +187,7 @@ impl Application {
                 },
                 pace: Duration::ZERO,
                 poll_interval: delivery.poll_interval(),
+                limits,
                 metrics: metrics.clone(),
             },
         ];
@@ -205,23 +221,30 @@ impl Application {
             let metrics = metrics.clone();
             App::new()
                 .wrap_fn(move |request, service| {
+                    // One light span per request (method, route, a request number and the status)
+                    // and its latency; 4xx answers are logged where they are decided, 5xx here.
                     let started = Instant::now();
                     let route = request
                         .match_pattern()
                         .unwrap_or_else(|| "unmatched".to_owned());
-                    let method = request.method().to_string();
+                    let method = request.method().clone();
+                    let span = crate::telemetry::request_span(&method, &route);
                     let metrics = metrics.clone();
-                    let response = service.call(request);
+                    let response = span.in_scope(|| service.call(request));
                     async move {
-                        let response = response.await?;
+                        let response = response.instrument(span.clone()).await?;
+                        let status = response.status();
+                        span.record("status", status.as_u16());
+                        if status.is_server_error() {
+                            tracing::error!(parent: &span, route = %route, status = status.as_u16(), "request failed");
+                        }
                         metrics
                             .request_duration
-                            .with_label_values(&[&route, &method, response.status().as_str()])
+                            .with_label_values(&[&route, method.as_str(), status.as_str()])
                             .observe(started.elapsed().as_secs_f64());
                         Ok(response)
                     }
                 })
-                .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
                 .app_data(endpoint.clone())
                 .app_data(handover_data.clone())
                 .app_data(manifest.clone())
@@ -262,24 +285,31 @@ impl Application {
     /// workers and waits for background work. What is not delivered stays in the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
-        let mut workers: Vec<JoinHandle<()>> = self
+        // Both outbox workers share a thread of their own (see `tasks::on_own_thread`).
+        let lanes = self
             .workers
             .into_iter()
-            .map(|worker| tokio::spawn(worker.run(shutdown.clone())))
-            .collect();
-        workers.push(tokio::spawn(purge_periodically(
-            self.store,
+            .map(|worker| worker.run(shutdown.clone()))
+            .collect::<Vec<_>>();
+        let deliveries = crate::tasks::on_own_thread("outbox", async move {
+            futures_util::future::join_all(lanes).await;
+        })?;
+        let purge = tokio::spawn(purge_periodically(
+            self.store.clone(),
             self.retention_days,
             shutdown.clone(),
-        )));
+        ));
         let served = self.server.await;
         tracing::info!("HTTP server stopped; stopping the workers");
         shutdown.cancel();
         if !self.background.finish(Duration::from_secs(15)).await {
             tracing::warn!("background work still running at shutdown was abandoned");
         }
-        for worker in workers {
-            let _ = worker.await;
+        let _ = deliveries.await;
+        let _ = purge.await;
+        // The workers' last outcomes are recorded without waiting; commit them before stopping.
+        if let Err(error) = self.store.flush().await {
+            tracing::warn!(error.cause_chain = ?error, "cannot record the last delivery outcomes; those deliveries are sent again on the next start");
         }
         served.context("the HTTP server failed")
     }

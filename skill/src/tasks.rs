@@ -34,3 +34,27 @@ impl Background {
             .is_ok()
     }
 }
+
+/// Runs `work` on a thread of its own with a single-threaded runtime, and says when it is done.
+/// What runs there (the outbox workers, their sends and the HTTP connections those open) then
+/// hands work to itself without crossing threads, and does not queue behind the HTTP server's
+/// work.
+pub fn on_own_thread<F>(name: &str, work: F) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    use anyhow::Context;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .with_context(|| format!("cannot build the {name} runtime"))?;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            runtime.block_on(work);
+            let _ = done.send(());
+        })
+        .with_context(|| format!("cannot start the {name} thread"))?;
+    Ok(finished)
+}

@@ -4,6 +4,7 @@
 //! Message text and tokens are never logged at info level or above; ids, counts and status codes are.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::subscriber::set_global_default;
 use tracing_subscriber::{fmt, EnvFilter};
@@ -32,26 +33,17 @@ pub fn init(default_filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Request spans as `tracing-actix-web` makes them, except that a 4xx answer (a refused token, a
-/// signed-out visitor) is not logged as an error: those are expected, and logged where they are
-/// decided. 5xx answers are logged as errors.
-pub struct RequestSpans;
-
-impl tracing_actix_web::RootSpanBuilder for RequestSpans {
-    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        tracing_actix_web::root_span!(request)
-    }
-
-    fn on_request_end<B: actix_web::body::MessageBody>(
-        span: tracing::Span,
-        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
-    ) {
-        match outcome {
-            Ok(response) if !response.status().is_server_error() => {
-                span.record("http.status_code", response.status().as_u16());
-                span.record("otel.status_code", "OK");
-            }
-            _ => tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome),
-        }
-    }
+/// The span of one HTTP request: method, route, a request number (for finding one request's lines)
+/// and, once answered, the status. At debug level: every message makes one, and at info the
+/// handlers' own spans (the conversation's id) and the metrics say what matters.
+pub fn request_span(method: &actix_web::http::Method, route: &str) -> tracing::Span {
+    static REQUESTS: AtomicU64 = AtomicU64::new(0);
+    let request = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::debug_span!(
+        "request",
+        method = %method,
+        route,
+        request,
+        status = tracing::field::Empty
+    )
 }

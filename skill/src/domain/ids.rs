@@ -2,6 +2,7 @@
 //! conversation id is meant and an empty id never gets past the request that carried it.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest id accepted from a caller. Bot Framework and Teams ids are well under this; the
 /// limit keeps a hostile caller from storing megabytes as a key.
@@ -90,16 +91,22 @@ impl fmt::Display for DeliveryId {
 /// session began. Opaque everywhere else: the store keeps it, the handover passes it on, and only
 /// `protocol/` reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConversationAddress(String);
+pub struct ConversationAddress(Arc<str>);
 
 impl ConversationAddress {
-    /// Wraps what `protocol/` wrote (or what the store kept of it).
+    /// Wraps what `protocol/` wrote (or what the store kept of it). Shared, not copied: every
+    /// message to the user carries it.
     pub fn from_recorded(text: String) -> Self {
-        Self(text)
+        Self(Arc::from(text))
     }
 
     pub fn as_recorded(&self) -> &str {
         &self.0
+    }
+
+    /// The same text, shared (for keys of caches).
+    pub fn shared(&self) -> Arc<str> {
+        self.0.clone()
     }
 }
 

@@ -10,9 +10,10 @@
 
 pub mod livechat_courier;
 pub mod outbox;
+pub mod queues;
 pub mod service;
 pub mod text;
 
 pub use livechat_courier::LiveChatCourier;
-pub use outbox::{Attempt, Courier, OutboxWorker, RetryPolicy};
+pub use outbox::{Attempt, Courier, OutboxWorker, RetryPolicy, WorkerLimits};
 pub use service::{Handover, HandoverError};

@@ -1,30 +1,36 @@
 //! The delivery worker shared by both outboxes.
 //!
-//! It takes the oldest pending delivery of each queue (a conversation), so order holds within a
-//! conversation while conversations proceed in parallel. A failed attempt is rescheduled with the
+//! It holds its lane's pending deliveries in memory ([`Queues`]) and sends the oldest of each queue
+//! (a conversation), one at a time per queue, many queues at once, so order holds within a
+//! conversation while conversations proceed in parallel. Sends into one queue are paced (Teams
+//! allows about seven a second per conversation). A failed attempt is tried again after the
 //! server's `Retry-After` or jittered exponential backoff; after the last attempt the delivery is
-//! marked failed and [`Handover::delivery_failed`] reports it. The store wakes the worker when it
-//! stores something for its lane. Sends into one queue are paced (Teams allows about
-//! seven a second per conversation). A restart resumes from the table: a delivery in flight when the
-//! process died is still pending and is sent again (at least once).
+//! marked failed and [`Handover::delivery_failed`] reports it. Outcomes are recorded through the
+//! store's writer without waiting: a delivery whose outcome a crash lost is sent again (at least
+//! once).
+//!
+//! Where the deliveries come from is the store's [`Intake`]: with SQLite the writer hands over
+//! what it commits (and, at start-up or after holding too many, the worker reads the rest back in
+//! order); with PostgreSQL the worker claims due queue heads from the shared table, so that two
+//! instances never send the same message.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rand::Rng;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
+use super::queues::Queues;
 use super::service::Handover;
-use crate::domain::{Lane, Outbound};
+use crate::domain::{DeliveryId, Lane, Outbound};
 use crate::metrics::Metrics;
-use crate::store::{Delivery, Store};
+use crate::store::{Arrival, Delivery, Intake, Outcome, Store};
 
-/// How many deliveries one worker has in flight at most.
-const MAX_IN_FLIGHT: u32 = 16;
+/// Deliveries read back from the table at a time.
+const LOAD_CHUNK: u32 = 1_000;
 
 /// The result of one delivery attempt.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +77,15 @@ impl RetryPolicy {
     }
 }
 
+/// How much one worker takes on.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerLimits {
+    /// Deliveries being sent at once.
+    pub max_in_flight: usize,
+    /// Deliveries held in memory; beyond it they wait in the table and are read back in order.
+    pub max_in_memory: usize,
+}
+
 /// Delivers one lane's outbox until shut down.
 pub struct OutboxWorker {
     pub store: Store,
@@ -80,74 +95,145 @@ pub struct OutboxWorker {
     pub policy: RetryPolicy,
     /// Least time between two sends into one queue.
     pub pace: Duration,
+    /// How often a PostgreSQL worker looks for due deliveries when nothing wakes it, and how long
+    /// a worker waits before reading the table again after a failed read.
     pub poll_interval: Duration,
+    pub limits: WorkerLimits,
     pub metrics: Arc<Metrics>,
+}
+
+/// Where the worker's deliveries come from, and what it knows of the table.
+enum Source {
+    Pushed {
+        /// Every pending delivery up to this id is held, in flight or done.
+        loaded_through: DeliveryId,
+        /// Nothing pending beyond `loaded_through` is missing from memory.
+        caught_up: bool,
+        /// A read-back is on its way.
+        loading: bool,
+        /// Not before this (after a failed read).
+        next_load: Instant,
+    },
+    Claimed {
+        claim_due: bool,
+        next_poll: Instant,
+    },
+}
+
+/// A send that finished.
+struct Sent {
+    delivery: Delivery,
+    attempt: Attempt,
 }
 
 impl OutboxWorker {
     /// Runs until `shutdown` is cancelled, then waits briefly for deliveries in flight.
     pub async fn run(self, shutdown: CancellationToken) {
         let lane = self.courier.lane();
-        let this = Arc::new(self);
-        let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
-        let mut last_sent: HashMap<String, Instant> = HashMap::new();
-        let mut tasks = JoinSet::new();
+        let (mut arrivals, signal): (
+            Option<mpsc::UnboundedReceiver<Arrival>>,
+            Option<Arc<Notify>>,
+        );
+        let mut source = match self.store.intake(lane) {
+            Ok(Intake::Pushed(receiver)) => {
+                (arrivals, signal) = (Some(receiver), None);
+                Source::Pushed {
+                    loaded_through: DeliveryId(0),
+                    caught_up: false,
+                    loading: false,
+                    next_load: Instant::now(),
+                }
+            }
+            Ok(Intake::Claimed(notify)) => {
+                (arrivals, signal) = (None, Some(notify));
+                Source::Claimed {
+                    claim_due: true,
+                    next_poll: Instant::now(),
+                }
+            }
+            Err(error) => {
+                tracing::error!(lane = lane.as_str(), error.cause_chain = ?error, "the outbox worker cannot start");
+                return;
+            }
+        };
+        let mut queues = Queues::new(self.pace);
+        let mut in_flight: JoinSet<Sent> = JoinSet::new();
         tracing::info!(lane = lane.as_str(), "outbox worker started");
         loop {
-            while tasks.try_join_next().is_some() {}
-            let mut sleep_for = this.poll_interval;
-            let busy_queues: Vec<String> = lock(&busy).iter().cloned().collect();
-            let capacity = MAX_IN_FLIGHT.saturating_sub(busy_queues.len() as u32);
-            // Queues sent to within the pace interval are left out of the query, so that they do
-            // not take the places of queues that may send now.
-            let mut skipped = busy_queues;
-            for (queue_key, sent_at) in &last_sent {
-                if let Some(wait) = this.pace.checked_sub(sent_at.elapsed()) {
-                    sleep_for = sleep_for.min(wait);
-                    skipped.push(queue_key.clone());
-                }
+            let now = Instant::now();
+            self.refill(&mut source, &mut queues, in_flight.len(), now)
+                .await;
+            while in_flight.len() < self.limits.max_in_flight {
+                let Some(delivery) = queues.next(now) else {
+                    break;
+                };
+                let courier = self.courier.clone();
+                in_flight.spawn(async move {
+                    let attempt = match &delivery.payload {
+                        Ok(payload) => courier.deliver(payload).await,
+                        Err(reason) => Attempt::Failed {
+                            reason: reason.clone(),
+                        },
+                    };
+                    Sent { delivery, attempt }
+                });
             }
-            let now_ms = chrono::Utc::now().timestamp_millis();
-            match this
-                .store
-                .due_deliveries(lane, now_ms, capacity, &skipped)
-                .await
-            {
-                Ok(due) => {
-                    for delivery in due {
-                        last_sent.insert(delivery.queue_key.clone(), Instant::now());
-                        lock(&busy).insert(delivery.queue_key.clone());
-                        let (worker, busy) = (this.clone(), busy.clone());
-                        tasks.spawn(async move {
-                            let queue_key = delivery.queue_key.clone();
-                            worker.attempt(delivery).await;
-                            lock(&busy).remove(&queue_key);
-                        });
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(lane = lane.as_str(), error.cause_chain = ?error, "cannot read the outbox")
-                }
-            }
-            // A retry falling due wakes the worker; deliveries due already but held back (busy or
-            // paced) wake it through their task or the pace wait above.
-            if let Ok(Some(due_at)) = this.store.next_due_at(lane).await {
-                let wait = due_at - chrono::Utc::now().timestamp_millis();
-                if wait > 0 {
-                    sleep_for = sleep_for.min(Duration::from_millis(wait as u64));
-                }
-            }
-            // Forget pacing marks that no longer matter, so the map does not grow forever.
-            last_sent.retain(|_, at| at.elapsed() < this.pace);
+            let wake_at = [
+                queues.next_wake(),
+                match &source {
+                    Source::Claimed { next_poll, .. } => Some(*next_poll),
+                    Source::Pushed {
+                        caught_up: false,
+                        loading: false,
+                        next_load,
+                        ..
+                    } => Some(*next_load),
+                    Source::Pushed { .. } => None,
+                },
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + Duration::from_secs(3_600));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = this.store.work_signal(lane).notified() => {}
-                _ = tokio::time::sleep(sleep_for) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(arrival) = async {
+                    match arrivals.as_mut() {
+                        Some(receiver) => receiver.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.arrived(&mut source, &mut queues, arrival),
+                _ = async {
+                    match &signal {
+                        Some(notify) => notify.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Source::Claimed { claim_due, .. } = &mut source {
+                        *claim_due = true;
+                    }
+                }
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    let mut finished = vec![done];
+                    while let Some(done) = in_flight.try_join_next() {
+                        finished.push(done);
+                    }
+                    for done in finished {
+                        match done {
+                            Ok(sent) => self.settle(&mut source, &mut queues, sent),
+                            Err(error) => tracing::error!(lane = lane.as_str(), error = %error, "a delivery task failed; the delivery stays pending"),
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(wake_at.into()) => {}
             }
         }
         let drained = tokio::time::timeout(Duration::from_secs(10), async {
-            while tasks.join_next().await.is_some() {}
+            while let Some(done) = in_flight.join_next().await {
+                if let Ok(sent) = done {
+                    self.settle(&mut source, &mut queues, sent);
+                }
+            }
         })
         .await;
         if drained.is_err() {
@@ -156,51 +242,181 @@ impl OutboxWorker {
         tracing::info!(lane = lane.as_str(), "outbox worker stopped");
     }
 
-    async fn attempt(&self, delivery: Delivery) {
-        let lane = self.courier.lane().as_str();
-        let span = tracing::info_span!("delivery", lane, delivery_id = delivery.id.0, queue = %delivery.queue_key, attempt = delivery.attempts + 1);
-        async {
-            let outcome = match &delivery.payload {
-                Ok(payload) => self.courier.deliver(payload).await,
-                Err(reason) => Attempt::Failed {
-                    reason: reason.clone(),
-                },
-            };
-            let failed_attempts = delivery.attempts + 1;
-            let result = match outcome {
-                Attempt::Delivered => {
-                    self.metrics.deliveries.with_label_values(&[lane, "delivered"]).inc();
-                    tracing::debug!("delivered");
-                    self.store.mark_delivered(delivery.id).await
+    /// Asks for more deliveries when the worker has room and the table may have some.
+    async fn refill(
+        &self,
+        source: &mut Source,
+        queues: &mut Queues,
+        in_flight: usize,
+        now: Instant,
+    ) {
+        let lane = self.courier.lane();
+        match source {
+            Source::Pushed {
+                loaded_through,
+                caught_up: false,
+                loading,
+                next_load,
+                ..
+            } if !*loading
+                && now >= *next_load
+                && queues.held() <= self.limits.max_in_memory / 2 =>
+            {
+                let room = (self.limits.max_in_memory - queues.held()).max(1);
+                let limit = LOAD_CHUNK.min(u32::try_from(room).unwrap_or(LOAD_CHUNK));
+                match self.store.load_pending(lane, *loaded_through, limit) {
+                    Ok(()) => *loading = true,
+                    Err(error) => {
+                        tracing::error!(lane = lane.as_str(), error.cause_chain = ?error, "cannot ask for pending deliveries");
+                        *next_load = now + self.poll_interval;
+                    }
                 }
-                Attempt::Retry { reason, after } if failed_attempts < self.policy.max_attempts => {
-                    let delay = self.policy.delay(failed_attempts, after);
-                    self.metrics.deliveries.with_label_values(&[lane, "retried"]).inc();
-                    tracing::warn!(reason = %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
-                    let due = chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64;
-                    self.store.schedule_retry(delivery.id, due, &reason).await
+            }
+            Source::Claimed {
+                claim_due,
+                next_poll,
+                ..
+            } if (*claim_due || now >= *next_poll) && in_flight < self.limits.max_in_flight => {
+                *claim_due = false;
+                *next_poll = now + self.poll_interval;
+                let capacity = (self.limits.max_in_flight - in_flight) as u32;
+                // Queues this worker holds are left out: their heads are being sent or paced here.
+                let busy = queues.active_keys();
+                let claimed = self
+                    .store
+                    .due_deliveries(lane, chrono::Utc::now().timestamp_millis(), capacity, &busy)
+                    .await;
+                match claimed {
+                    Ok(due) => {
+                        for delivery in due {
+                            // Claimed means due: the row's time is now the claim's lease.
+                            let delivery = Delivery {
+                                due_at_ms: 0,
+                                ..delivery
+                            };
+                            queues.add(delivery, now);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(lane = lane.as_str(), error.cause_chain = ?error, "cannot claim due deliveries")
+                    }
                 }
-                Attempt::Retry { reason, .. } | Attempt::Failed { reason } => {
-                    self.metrics.deliveries.with_label_values(&[lane, "failed"]).inc();
-                    tracing::error!(reason = %reason, "delivery failed for good");
-                    let marked = self.store.mark_failed(delivery.id, &reason).await;
-                    self.handover.delivery_failed(&delivery, &reason).await;
-                    marked
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes what the store handed over.
+    fn arrived(&self, source: &mut Source, queues: &mut Queues, arrival: Arrival) {
+        let Source::Pushed {
+            loaded_through,
+            caught_up,
+            loading,
+            next_load,
+            ..
+        } = source
+        else {
+            return;
+        };
+        let now = Instant::now();
+        match arrival {
+            Arrival::Stored(deliveries) => {
+                for delivery in deliveries {
+                    // While behind, or when full, what was just stored waits in the table and is
+                    // read back in order.
+                    if !*caught_up || queues.held() >= self.limits.max_in_memory {
+                        *caught_up = false;
+                        break;
+                    }
+                    *loaded_through = delivery.id;
+                    queues.add(delivery, now);
                 }
-            };
-            if let Err(error) = result {
-                tracing::error!(error.cause_chain = ?error, "cannot record the delivery outcome; it stays pending");
+            }
+            Arrival::Loaded {
+                deliveries,
+                complete,
+            } => {
+                *loading = false;
+                let read_failed = deliveries.is_empty() && !complete;
+                for delivery in deliveries {
+                    if delivery.id > *loaded_through {
+                        *loaded_through = delivery.id;
+                        queues.add(delivery, now);
+                    }
+                }
+                if complete {
+                    *caught_up = true;
+                } else if read_failed {
+                    *next_load = now + self.poll_interval;
+                }
             }
         }
-        .instrument(span)
-        .await
     }
-}
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Records a finished send and decides what comes next for its delivery.
+    fn settle(&self, source: &mut Source, queues: &mut Queues, sent: Sent) {
+        let lane = self.courier.lane().as_str();
+        let Sent { delivery, attempt } = sent;
+        let now = Instant::now();
+        let failed_attempts = delivery.attempts + 1;
+        let queue_key = delivery.queue_key.clone();
+        match attempt {
+            Attempt::Delivered => {
+                self.metrics
+                    .deliveries
+                    .with_label_values(&[lane, "delivered"])
+                    .inc();
+                self.store.record_outcome(delivery.id, Outcome::Delivered);
+                queues.sent(&queue_key, None, now);
+            }
+            Attempt::Retry { reason, after } if failed_attempts < self.policy.max_attempts => {
+                let delay = self.policy.delay(failed_attempts, after);
+                self.metrics
+                    .deliveries
+                    .with_label_values(&[lane, "retried"])
+                    .inc();
+                tracing::warn!(lane, delivery_id = delivery.id.0, queue = %queue_key, attempt = failed_attempts, reason = %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
+                let at_ms = chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64;
+                self.store.record_outcome(
+                    delivery.id,
+                    Outcome::Retry {
+                        at_ms,
+                        error: reason,
+                    },
+                );
+                match source {
+                    // The retry is this worker's to make, in turn, first in its queue.
+                    Source::Pushed { .. } => {
+                        let again = Delivery {
+                            attempts: failed_attempts,
+                            due_at_ms: at_ms,
+                            ..delivery
+                        };
+                        queues.sent(&queue_key, Some(again), now);
+                    }
+                    // Whichever instance claims it when it falls due makes the retry.
+                    Source::Claimed { .. } => queues.release(&queue_key, now),
+                }
+            }
+            Attempt::Retry { reason, .. } | Attempt::Failed { reason } => {
+                self.metrics
+                    .deliveries
+                    .with_label_values(&[lane, "failed"])
+                    .inc();
+                tracing::error!(lane, delivery_id = delivery.id.0, queue = %queue_key, attempt = failed_attempts, reason = %reason, "delivery failed for good");
+                self.store.record_outcome(
+                    delivery.id,
+                    Outcome::Failed {
+                        error: reason.clone(),
+                    },
+                );
+                queues.sent(&queue_key, None, now);
+                // Telling someone stores a message: not on the worker's loop.
+                let handover = self.handover.clone();
+                tokio::spawn(async move { handover.delivery_failed(&delivery, &reason).await });
+            }
+        }
+    }
 }
 
 #[cfg(test)]

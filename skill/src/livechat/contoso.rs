@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use hyper::Uri;
 use livechat_contract::api::{
     EndRequest, ReceiveRequest, Role, StartAnswer, StartRequest, END_PATH, RECEIVE_PATH, START_PATH,
 };
@@ -23,6 +24,7 @@ use crate::domain::{
     LiveChatConversationId, LiveChatEvent, LiveChatEventId, MessageToAgent, NoteRole,
     WebhookOutcome,
 };
+use crate::http::{uri_of, HttpClient, HttpError};
 
 /// The longest agent message relayed to Teams (Teams refuses payloads over about 100 KB).
 pub const MAX_AGENT_MESSAGE_CHARS: usize = 20_000;
@@ -32,8 +34,11 @@ const DEFAULT_AGENT_NAME: &str = "Agent";
 
 /// Contoso Live Chat's REST client and webhook reader.
 pub struct ContosoLiveChat {
-    http: reqwest::Client,
-    base_url: Url,
+    http: HttpClient,
+    /// The three calls' URLs, made once.
+    start_url: Uri,
+    receive_url: Uri,
+    end_url: Uri,
     api_key: Option<SecretString>,
     timeout: Duration,
     webhook_secret: Option<SecretString>,
@@ -43,14 +48,18 @@ pub struct ContosoLiveChat {
 impl ContosoLiveChat {
     /// The client the settings describe (`LIVECHAT_BASE_URL`, `LIVECHAT_API_KEY`,
     /// `WEBHOOK_SECRET`, ...), sending with `http`.
-    pub fn from_settings(
-        http: reqwest::Client,
-        settings: &LiveChatSettings,
-    ) -> anyhow::Result<Self> {
+    pub fn from_settings(http: HttpClient, settings: &LiveChatSettings) -> anyhow::Result<Self> {
+        let base = settings.base_url.trim_end_matches('/');
+        let url = |path: &str| -> anyhow::Result<Uri> {
+            let url = Url::parse(&format!("{base}{path}"))
+                .context("LIVECHAT_BASE_URL / livechat.base_url")?;
+            uri_of(&url).context("LIVECHAT_BASE_URL / livechat.base_url")
+        };
         Ok(Self {
             http,
-            base_url: Url::parse(&settings.base_url)
-                .context("LIVECHAT_BASE_URL / livechat.base_url")?,
+            start_url: url(START_PATH)?,
+            receive_url: url(RECEIVE_PATH)?,
+            end_url: url(END_PATH)?,
             api_key: settings.api_key.clone(),
             timeout: settings.timeout(),
             webhook_secret: settings.webhook_secret.clone(),
@@ -60,24 +69,26 @@ impl ContosoLiveChat {
 
     async fn post<T: Serialize + ?Sized>(
         &self,
-        path: &str,
+        url: &Uri,
         body: &T,
     ) -> Result<String, LiveChatError> {
-        let url = format!("{}{path}", self.base_url.as_str().trim_end_matches('/'));
-        let mut request = self.http.post(url).timeout(self.timeout).json(body);
-        if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key.expose_secret());
-        }
-        let failed = |error: reqwest::Error| {
-            if error.is_timeout() {
-                LiveChatError::Timeout
-            } else {
-                LiveChatError::Unreachable(error.without_url().to_string())
-            }
-        };
-        let response = request.send().await.map_err(failed)?;
-        let status = response.status();
-        let text = response.text().await.map_err(failed)?;
+        let body = serde_json::to_vec(body)
+            .map_err(|error| LiveChatError::Malformed(error.to_string()))?;
+        let answer = self
+            .http
+            .post_json(
+                url.clone(),
+                self.api_key.as_ref().map(|key| key.expose_secret()),
+                body,
+                Some(self.timeout),
+            )
+            .await
+            .map_err(|error| match error {
+                HttpError::Timeout => LiveChatError::Timeout,
+                other => LiveChatError::Unreachable(other.to_string()),
+            })?;
+        let status = answer.status;
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
         if !status.is_success() {
             return Err(LiveChatError::Rejected {
                 status: status.as_u16(),
@@ -124,7 +135,7 @@ impl LiveChat for ContosoLiveChat {
             bot_conversation_id: Some(context.bot_conversation_id.clone()),
             problem_description: context.problem_description.clone(),
         };
-        let text = self.post(START_PATH, &body).await?;
+        let text = self.post(&self.start_url, &body).await?;
         let answer: StartAnswer = serde_json::from_str(&text)
             .map_err(|error| LiveChatError::Malformed(error.to_string()))?;
         LiveChatConversationId::parse(answer.conversation_id).map_err(|_| {
@@ -146,14 +157,14 @@ impl LiveChat for ContosoLiveChat {
                 NoteRole::System => Role::System,
             }),
         };
-        self.post(RECEIVE_PATH, &body).await.map(drop)
+        self.post(&self.receive_url, &body).await.map(drop)
     }
 
     async fn end(&self, conversation: &LiveChatConversationId) -> Result<(), LiveChatError> {
         let body = EndRequest {
             conversation_id: conversation.to_string(),
         };
-        self.post(END_PATH, &body).await.map(drop)
+        self.post(&self.end_url, &body).await.map(drop)
     }
 
     fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<LiveChatEvent, WebhookError> {

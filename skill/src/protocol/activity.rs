@@ -1,10 +1,10 @@
 //! Activity JSON as it travels between Copilot Studio, Teams and the skill.
 //!
-//! Names are camelCase on the wire; unknown fields are kept in `extra` and never refused, because
-//! Copilot Studio adds fields of its own (`cci_*`, entities). Null fields are left out when writing.
+//! Names are camelCase on the wire; unknown fields are ignored and never refused, because Copilot
+//! Studio adds fields of its own (`cci_*`, entities). Null fields are left out when writing.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Activity types the skill reads or writes.
 pub mod types {
@@ -23,7 +23,7 @@ pub mod end_codes {
     pub const BOT_ISSUED_INVALID_MESSAGE: &str = "botIssuedInvalidMessage";
 }
 
-/// A Bot Framework activity. Only the fields this skill uses are typed; the rest ride in `extra`.
+/// A Bot Framework activity: the fields this skill uses (the others are ignored when reading).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
@@ -65,9 +65,6 @@ pub struct Activity {
     pub channel_data: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_mode: Option<String>,
-    /// Fields this skill does not use, kept so that nothing is refused.
-    #[serde(flatten, skip_serializing)]
-    pub extra: Map<String, Value>,
 }
 
 /// A user or bot account.
@@ -305,8 +302,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_tolerated_and_inputs_read_case_insensitively() {
+        // Copilot Studio's own fields (cci_bot_id, entities) are read past, not refused.
         let activity = copilot_event();
-        assert!(activity.extra.contains_key("cci_bot_id"));
         assert_eq!(
             activity.value_field("ProblemDescription").as_deref(),
             Some("printer on fire")
@@ -371,7 +368,6 @@ mod tests {
         let activity: Activity =
             serde_json::from_value(json!({"type": "message", "_channelId": "msteams"})).unwrap();
         assert_eq!(activity.channel_id.as_deref(), Some("msteams"));
-        assert!(!activity.extra.contains_key("_channelId"));
     }
 
     #[test]

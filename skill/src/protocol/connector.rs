@@ -16,6 +16,8 @@ use super::credentials::{ClientCredentials, TokenClient, TokenError};
 use super::path::segment;
 use super::trusted_hosts::TrustedHosts;
 use crate::configuration::is_loopback_url;
+use crate::http::{uri_of, HttpClient};
+use hyper::Uri;
 
 /// How a request to a Connector is authenticated.
 #[derive(Debug, Clone)]
@@ -79,15 +81,21 @@ impl ConnectorError {
     }
 }
 
+/// A conversation's SendToConversation URL, checked against the credential it is for.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    uri: Uri,
+}
+
 /// Sends activities to a Bot Connector endpoint (Teams, Copilot Studio, or a test double).
 pub struct ConnectorClient {
-    http: reqwest::Client,
+    http: HttpClient,
     tokens: Arc<TokenClient>,
     trusted: TrustedHosts,
 }
 
 impl ConnectorClient {
-    pub fn new(http: reqwest::Client, tokens: Arc<TokenClient>, trusted: TrustedHosts) -> Self {
+    pub fn new(http: HttpClient, tokens: Arc<TokenClient>, trusted: TrustedHosts) -> Self {
         Self {
             http,
             tokens,
@@ -120,9 +128,38 @@ impl ConnectorClient {
         self.post(url, activity, credential).await
     }
 
+    /// Where SendToConversation goes for one conversation, built and checked once (a sender of
+    /// many messages keeps it).
+    pub fn destination(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        credential: &OutboundCredential,
+    ) -> Result<Destination, ConnectorError> {
+        let url = conversation_url(service_url, conversation_id, None)?;
+        if !self.destination_allowed(&url, credential) {
+            return Err(ConnectorError::Untrusted(
+                url.host_str().unwrap_or("?").to_owned(),
+            ));
+        }
+        let uri = uri_of(&url).map_err(|_| ConnectorError::InvalidUrl(url.to_string()))?;
+        Ok(Destination { uri })
+    }
+
+    /// SendToConversation to a [`Destination`].
+    pub async fn send_to(
+        &self,
+        destination: &Destination,
+        activity: &Activity,
+        credential: &OutboundCredential,
+    ) -> Result<ResourceResponse, ConnectorError> {
+        self.post_checked(&destination.uri, activity, credential)
+            .await
+    }
+
     /// True when `credential` may be used towards `service_url` at all.
-    pub fn may_send(&self, service_url: &str, credential: &OutboundCredential) -> bool {
-        Url::parse(service_url).is_ok_and(|url| self.destination_allowed(&url, credential))
+    pub fn may_send(&self, service_url: &Url, credential: &OutboundCredential) -> bool {
+        self.destination_allowed(service_url, credential)
     }
 
     fn destination_allowed(&self, url: &Url, credential: &OutboundCredential) -> bool {
@@ -145,7 +182,18 @@ impl ConnectorClient {
                 url.host_str().unwrap_or("?").to_owned(),
             ));
         }
-        let first = self.post_once(&url, activity, credential).await;
+        let uri = uri_of(&url).map_err(|_| ConnectorError::InvalidUrl(url.to_string()))?;
+        self.post_checked(&uri, activity, credential).await
+    }
+
+    /// Posts to a destination already checked; a 401 is retried once with a fresh token.
+    async fn post_checked(
+        &self,
+        uri: &Uri,
+        activity: &Activity,
+        credential: &OutboundCredential,
+    ) -> Result<ResourceResponse, ConnectorError> {
+        let first = self.post_once(uri, activity, credential).await;
         match (&first, credential) {
             (
                 Err(ConnectorError::Status { status: 401, .. }),
@@ -153,7 +201,7 @@ impl ConnectorClient {
             ) => {
                 tracing::info!("connector answered 401; retrying once with a fresh token");
                 self.tokens.invalidate(credentials, scope).await;
-                self.post_once(&url, activity, credential).await
+                self.post_once(uri, activity, credential).await
             }
             _ => first,
         }
@@ -161,30 +209,35 @@ impl ConnectorClient {
 
     async fn post_once(
         &self,
-        url: &Url,
+        uri: &Uri,
         activity: &Activity,
         credential: &OutboundCredential,
     ) -> Result<ResourceResponse, ConnectorError> {
-        let mut request = self
+        let token = match credential {
+            OutboundCredential::App { credentials, scope } => {
+                Some(self.tokens.token(credentials, scope).await?)
+            }
+            OutboundCredential::Anonymous => None,
+        };
+        let body = serde_json::to_vec(activity)
+            .map_err(|error| ConnectorError::Transport(error.to_string()))?;
+        let answer = self
             .http
-            .post(url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .json(activity);
-        if let OutboundCredential::App { credentials, scope } = credential {
-            let token = self.tokens.token(credentials, scope).await?;
-            request = request.bearer_auth(token.expose_secret());
-        }
-        let response = request
-            .send()
+            .post_json(
+                uri.clone(),
+                token.as_ref().map(|t| t.expose_secret()),
+                body,
+                None,
+            )
             .await
-            .map_err(|error| ConnectorError::Transport(error.without_url().to_string()))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
+            .map_err(|error| ConnectorError::Transport(error.to_string()))?;
+        let status = answer.status;
+        let retry_after = answer
+            .headers
+            .get(hyper::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response.text().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&answer.body);
         if status.is_success() {
             // Teams often answers with an empty body; that is a success with no id.
             return Ok(serde_json::from_str(&body).unwrap_or_default());

@@ -81,15 +81,15 @@ impl SkillEndpoint {
                 "the handover skill does not implement invoke activities".into(),
             ));
         }
-        let usable_url = Url::parse(&service_url)
+        let Some(usable_url) = Url::parse(&service_url)
             .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https"));
-        if usable_url.is_none() {
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+        else {
             return Err(ApiError::BadRequest(
                 "the activity's serviceUrl must be an absolute http(s) URL".into(),
             ));
-        }
-        if !activity.expects_replies() && !self.replies.can_reply(&service_url, &caller) {
+        };
+        if !activity.expects_replies() && !self.replies.can_reply(&usable_url, &caller) {
             let reason = if caller.anonymous {
                 "in anonymous local mode the skill only answers loopback serviceUrls; set SKILL_APP_ID to serve Copilot Studio"
             } else {
@@ -117,13 +117,11 @@ impl SkillEndpoint {
             .activities
             .with_label_values(&[activity.kind()])
             .inc();
+        // Few fields: this span is made for every message.
         let span = tracing::info_span!(
             "activity",
             activity_type = activity.kind(),
-            name = activity.name.as_deref().unwrap_or(""),
             conversation_id = activity.conversation_id(),
-            activity_id = activity.id.as_deref().unwrap_or(""),
-            caller = caller.app_id.as_deref().unwrap_or("anonymous"),
         );
 
         if activity.expects_replies() {

@@ -7,7 +7,7 @@ use super::activity::ConversationReference;
 use super::activity::{end_codes, types, Activity, ChannelAccount, ConversationAccount};
 use super::manifest::actions;
 use super::teams::{proactive_service_url, TeamsTarget};
-use crate::domain::{HandoverOutcome, TextFormat, ToUser};
+use crate::domain::{HandoverOutcome, MessageToUser, TextFormat, ToUser};
 use crate::handover::text;
 
 /// The replies that answer `inbound` with `outcome` (none leaves the skill action open).
@@ -63,6 +63,19 @@ pub struct ProactiveMessage {
 /// The activity that writes `message` into the user's conversation from the agent's bot account,
 /// and where to send it.
 pub fn proactive(message: &ToUser, target: &TeamsTarget) -> Result<ProactiveMessage, String> {
+    let skeleton = proactive_skeleton(message, target)?;
+    Ok(ProactiveMessage {
+        activity: with_text(&skeleton.activity, &message.message),
+        ..skeleton
+    })
+}
+
+/// [`proactive`] without the text: the same for every message of a conversation, so a sender of
+/// many can make it once.
+pub fn proactive_skeleton(
+    message: &ToUser,
+    target: &TeamsTarget,
+) -> Result<ProactiveMessage, String> {
     let reference: ConversationReference = serde_json::from_str(message.address.as_recorded())
         .map_err(|error| format!("unreadable conversation address: {error}"))?;
     let tenant_id = reference
@@ -85,11 +98,6 @@ pub fn proactive(message: &ToUser, target: &TeamsTarget) -> Result<ProactiveMess
     };
     let activity = Activity {
         kind: Some(types::MESSAGE.to_owned()),
-        text: Some(message.message.text.clone()),
-        text_format: match message.message.format {
-            TextFormat::Markdown => Some("markdown".to_owned()),
-            TextFormat::Plain => None,
-        },
         channel_id: reference.channel_id.clone(),
         conversation: Some(ConversationAccount {
             id: message.conversation.to_string(),
@@ -108,12 +116,22 @@ pub fn proactive(message: &ToUser, target: &TeamsTarget) -> Result<ProactiveMess
     })
 }
 
+/// A skeleton with a message's text in it.
+pub fn with_text(skeleton: &Activity, message: &MessageToUser) -> Activity {
+    Activity {
+        text: Some(message.text.clone()),
+        text_format: match message.format {
+            TextFormat::Markdown => Some("markdown".to_owned()),
+            TextFormat::Plain => None,
+        },
+        ..skeleton.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        ConversationAddress, CopilotConversationId, LiveChatConversationId, MessageToUser,
-    };
+    use crate::domain::{ConversationAddress, CopilotConversationId, LiveChatConversationId};
 
     fn inbound() -> Activity {
         serde_json::from_value(json!({

@@ -51,7 +51,7 @@ impl ReplySender {
     }
 
     /// True when replies to `service_url` can be sent for this caller (checked before accepting).
-    pub fn can_reply(&self, service_url: &str, caller: &CallerIdentity) -> bool {
+    pub fn can_reply(&self, service_url: &url::Url, caller: &CallerIdentity) -> bool {
         self.connector
             .may_send(service_url, &self.credential_for(caller))
     }

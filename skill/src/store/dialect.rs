@@ -1,17 +1,17 @@
 //! The two databases the store runs on, and the few things that really differ between them:
 //! how to connect, which schema folder to migrate from, and four statements (claiming queue heads,
-//! locking a session row, insertion order, and whether `opening` sessions at start-up may belong to
+//! locking session rows, insertion order, and whether `opening` sessions at start-up may belong to
 //! another instance). Every other statement is in [`super::sql`], written once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
-use sqlx::Executor;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+use super::connection::{SqliteConnection, SqlxConnection, WriteConnection};
 use super::sql;
 
 /// How long a claimed delivery is reserved for the PostgreSQL instance that claimed it.
@@ -35,9 +35,74 @@ pub enum Dialect {
     Postgres,
 }
 
+/// Where the store's connections go: the writer's own (opened by the writer, on its thread) and a
+/// pool of readers.
+pub struct Databases {
+    pub dialect: Dialect,
+    pub writer: WriterTarget,
+    pub reader: AnyPool,
+}
+
+/// Where the writer connects.
+#[derive(Clone)]
+pub enum WriterTarget {
+    /// The SQLite file, written directly.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (it may carry a password).
+    Postgres(String),
+}
+
+impl WriterTarget {
+    pub async fn connect(&self) -> anyhow::Result<Box<dyn WriteConnection>> {
+        Ok(match self {
+            WriterTarget::Sqlite(path) => {
+                Box::new(SqliteConnection::open(path, SQLITE_WRITER_PRAGMAS)?)
+            }
+            WriterTarget::Postgres(url) => Box::new(SqlxConnection {
+                connection: AnyConnection::connect(url).await?,
+            }),
+        })
+    }
+}
+
+/// The PRAGMAs of the writing SQLite connection: WAL, and FULL so that a commit survives power
+/// loss; a single writer rules out SQLITE_BUSY on transaction upgrades.
+/// The writer does not checkpoint the WAL itself (that would stall the writes behind it): the
+/// checkpointer does, beside it.
+const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; \
+     PRAGMA journal_size_limit = 67108864;";
+
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] on a thread of its own,
+/// until `alive` has no other owner. PASSIVE: it never waits for the writer or the readers.
+pub fn start_checkpointer(path: PathBuf, alive: std::sync::Weak<()>) -> anyhow::Result<()> {
+    let connection = rusqlite::Connection::open(&path)
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    connection.execute_batch("PRAGMA busy_timeout = 5000;")?;
+    std::thread::Builder::new()
+        .name("store-checkpointer".to_owned())
+        .spawn(move || {
+            while alive.upgrade().is_some() {
+                std::thread::sleep(CHECKPOINT_INTERVAL);
+                if let Err(error) =
+                    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(error = %error, "cannot checkpoint the database's WAL");
+                }
+            }
+            // A last full copy, so a stopped store leaves a small WAL behind.
+            let _ = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })
+        .context("cannot start the store checkpointer")?;
+    Ok(())
+}
+
 impl Dialect {
     /// Opens (creating if needed) `skill.db` in `data_dir`, migrated.
-    pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<AnyPool> {
+    pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Databases> {
         sqlx::any::install_default_drivers();
         std::fs::create_dir_all(data_dir).with_context(|| {
             format!(
@@ -50,18 +115,23 @@ impl Dialect {
             "sqlite:{}?mode=rwc",
             utf8_percent_encode(&path.to_string_lossy(), SQLITE_PATH)
         );
-        // One connection: SQLite serialises writers anyway, and one connection rules out
-        // SQLITE_BUSY on transaction upgrades. FULL makes a commit survive power loss.
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
+        let mut migrating = AnyConnection::connect(&url)
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        migrating.execute(SQLITE_WRITER_PRAGMAS).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut migrating)
+            .await
+            .context("cannot migrate the database schema")?;
+        drop(migrating);
+        // Readers see what is committed (WAL lets them run beside the writer) and never write.
+        let reader = AnyPoolOptions::new()
+            .max_connections(2)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(|connection, _| {
                 Box::pin(async move {
                     connection
-                        .execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                        )
+                        .execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;")
                         .await
                         .map(drop)
                 })
@@ -69,27 +139,53 @@ impl Dialect {
             .connect(&url)
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .context("cannot migrate the database schema")?;
-        Ok(pool)
+        Ok(Databases {
+            dialect: Dialect::Sqlite,
+            writer: WriterTarget::Sqlite(path),
+            reader,
+        })
     }
 
     /// Connects to `postgres://user:password@host/database`, migrated.
-    pub async fn connect_postgres(url: &str) -> anyhow::Result<AnyPool> {
+    pub async fn connect_postgres(url: &str) -> anyhow::Result<Databases> {
         sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(10)
+        let failed = "cannot connect to the PostgreSQL database (SKILL_DATABASE_URL)";
+        let mut migrating = AnyConnection::connect(url).await.context(failed)?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&mut migrating)
+            .await
+            .context("cannot migrate the database schema")?;
+        drop(migrating);
+        let reader = AnyPoolOptions::new()
+            .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
-            .context("cannot connect to the PostgreSQL database (SKILL_DATABASE_URL)")?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .context("cannot migrate the database schema")?;
-        Ok(pool)
+            .context(failed)?;
+        Ok(Databases {
+            dialect: Dialect::Postgres,
+            writer: WriterTarget::Postgres(url.to_owned()),
+            reader,
+        })
+    }
+
+    /// Rows per insert statement: SQLite is written in-process, where a statement costs little and
+    /// a multi-row one needs a statement journal (copies of every page it touches); PostgreSQL is a
+    /// round trip away, where one statement for many rows saves the trips.
+    pub fn rows_per_statement(self) -> usize {
+        match self {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => 64,
+        }
+    }
+
+    /// Appended to the batch's look at which sessions are open: on PostgreSQL the rows are held
+    /// against another instance's close until the batch commits.
+    pub fn lock_for_share(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR SHARE",
+        }
     }
 
     /// Sessions left `opening` by a process that stopped mid-start are closed at start-up: with one
@@ -97,14 +193,6 @@ impl Dialect {
     /// another instance may be opening one right now.
     pub fn shares_the_database(self) -> bool {
         self == Dialect::Postgres
-    }
-
-    /// Checks that a session is open, holding its row against a concurrent close until commit.
-    pub fn session_is_open(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => sql::SESSION_IS_OPEN,
-            Dialect::Postgres => concat!(sql::session_is_open!(), " FOR SHARE"),
-        }
     }
 
     /// The conversation's most recent session; ties on `created_at` go to the later insert.
@@ -122,7 +210,7 @@ impl Dialect {
     pub fn due_deliveries(self) -> &'static str {
         match self {
             Dialect::Sqlite => concat!(
-                "SELECT d.id, d.lane, d.queue_key, d.payload, d.attempts ",
+                "SELECT d.id, d.lane, d.queue_key, d.payload, d.attempts, d.next_attempt_at ",
                 sql::due_heads!(),
                 " AND d.queue_key NOT IN (SELECT value FROM json_each($3)) ORDER BY d.id LIMIT $4"
             ),
@@ -131,7 +219,7 @@ impl Dialect {
                 sql::due_heads!(),
                 " AND d.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
                 " ORDER BY d.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
-                " RETURNING id, lane, queue_key, payload, attempts"
+                " RETURNING id, lane, queue_key, payload, attempts, next_attempt_at"
             ),
         }
     }

@@ -6,30 +6,42 @@
 //! sqlx's `Any` driver. The SQL enforces the invariants itself (one live session per conversation,
 //! one delivery per sender id), so they hold across instances too.
 //!
-//! The store wakes its own workers: every write that adds a delivery notifies that lane's
-//! [`Store::work_signal`] after it commits, so no caller has to remember to.
+//! Writes go through one [`writer`] task that commits what arrives together in one transaction
+//! (group commit) before it answers. Reads that run on every message are answered from the
+//! [`index`] of live sessions, which the writer keeps exact, when this process is the only writer
+//! (SQLite); with a shared database they read the database.
+//!
+//! The store feeds its own workers: with SQLite the writer hands each lane's worker the deliveries
+//! it has just committed ([`Store::intake`]); with PostgreSQL it wakes the worker, which claims due
+//! deliveries from the shared table. No caller has to remember to.
 
+pub mod connection;
 pub mod dialect;
+pub mod index;
 pub mod records;
 pub mod sql;
+pub mod writer;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use chrono::Utc;
 use sqlx::AnyPool;
 use sqlx::Row;
-use tokio::sync::Notify;
-use uuid::Uuid;
+use tokio::sync::{mpsc, oneshot, Notify};
 
 pub use dialect::{Dialect, CLAIM_LEASE_MS};
+pub use writer::{Arrival, Outcome};
 
 use crate::domain::{
     ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId, Outbound,
     SessionId,
 };
-use records::{encode_payload, DeliveryRow, SessionRow};
+use connection::ValueRow;
+use index::SessionIndex;
+use records::{DeliveryRow, SessionRow};
+use writer::{Begin, Gate, Job, Reply, StoreRows, Stored, Writer};
 
 /// A session still `opening` after this many seconds was abandoned by a process that stopped
 /// mid-start (the live chat's start has a timeout of a few seconds); a new start replaces it.
@@ -136,6 +148,18 @@ pub struct Delivery {
     pub payload: Result<Outbound, String>,
     /// Attempts made so far.
     pub attempts: u32,
+    /// When it may be sent (Unix milliseconds).
+    pub due_at_ms: i64,
+}
+
+/// How a lane's worker learns of its deliveries.
+pub enum Intake {
+    /// SQLite: the writer hands over what it commits; what did not fit in the worker's memory is
+    /// read back with [`Store::load_pending`].
+    Pushed(mpsc::UnboundedReceiver<Arrival>),
+    /// PostgreSQL: the worker claims due queue heads ([`Store::due_deliveries`]); the signal says
+    /// that this instance stored something.
+    Claimed(Arc<Notify>),
 }
 
 /// The outcome of storing an agent message for an open session.
@@ -165,13 +189,13 @@ pub struct Purged {
 
 /// One notification per lane, so a write wakes only the worker that has new work.
 #[derive(Default)]
-struct Signals {
-    teams: Notify,
-    livechat: Notify,
+pub(crate) struct Signals {
+    teams: Arc<Notify>,
+    livechat: Arc<Notify>,
 }
 
 impl Signals {
-    fn of(&self, lane: Lane) -> &Notify {
+    fn of(&self, lane: Lane) -> &Arc<Notify> {
         match lane {
             Lane::Teams => &self.teams,
             Lane::LiveChat => &self.livechat,
@@ -180,19 +204,23 @@ impl Signals {
 }
 
 /// Fixed-width UTC timestamps, so that text comparison is time comparison.
-fn now_text() -> String {
+pub(crate) fn now_text() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The skill's durable state: a cloneable handle over the database pool.
+/// The skill's durable state: a cloneable handle over the writer and the database pools.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    reader: AnyPool,
     dialect: Dialect,
+    writer: mpsc::UnboundedSender<Job>,
+    index: Option<Arc<SessionIndex>>,
     signals: Arc<Signals>,
+    /// The worker of each lane subscribes once.
+    subscribed: Arc<Mutex<Vec<Lane>>>,
+    /// Keeps the SQLite checkpointer going while any handle lives.
+    _alive: Arc<()>,
 }
-
-type Transaction = sqlx::Transaction<'static, sqlx::Any>;
 
 impl Store {
     /// Opens the configured store: PostgreSQL when `database_url` is set (several instances share
@@ -206,26 +234,104 @@ impl Store {
 
     /// Opens (creating if needed) `skill.db` in `data_dir` and brings its schema up to date.
     pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Store> {
-        let pool = Dialect::open_sqlite(data_dir).await?;
-        Ok(Store::with_pool(pool, Dialect::Sqlite))
+        Store::start(Dialect::open_sqlite(data_dir).await?).await
     }
 
     /// Connects to PostgreSQL and brings the schema up to date.
     pub async fn connect_postgres(url: &str) -> anyhow::Result<Store> {
-        let pool = Dialect::connect_postgres(url).await?;
-        Ok(Store::with_pool(pool, Dialect::Postgres))
+        Store::start(Dialect::connect_postgres(url).await?).await
     }
 
-    fn with_pool(pool: AnyPool, dialect: Dialect) -> Store {
-        Store {
-            pool,
-            dialect,
-            signals: Arc::default(),
+    async fn start(databases: dialect::Databases) -> anyhow::Result<Store> {
+        let dialect = databases.dialect;
+        // Only a process that is the database's one writer can keep the index exact.
+        let index = if dialect.shares_the_database() {
+            None
+        } else {
+            let rows = sqlx::query(sql::LIVE_SESSIONS)
+                .fetch_all(&databases.reader)
+                .await
+                .context("cannot read the live sessions")?;
+            let sessions = rows
+                .iter()
+                .map(session_of)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Some(Arc::new(SessionIndex::of(sessions)))
+        };
+        let signals = Arc::new(Signals::default());
+        let alive = Arc::new(());
+        if let dialect::WriterTarget::Sqlite(path) = &databases.writer {
+            dialect::start_checkpointer(path.clone(), Arc::downgrade(&alive))?;
         }
+        let (jobs, receiver) = mpsc::unbounded_channel();
+        Writer {
+            target: databases.writer,
+            dialect,
+            jobs: receiver,
+            index: index.clone(),
+            signals: signals.clone(),
+            teams: None,
+            livechat: None,
+            connection: None,
+        }
+        .spawn()?;
+        Ok(Store {
+            reader: databases.reader,
+            dialect,
+            writer: jobs,
+            index,
+            signals,
+            subscribed: Arc::default(),
+            _alive: alive,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// How `lane`'s worker learns of its deliveries; each lane has one worker.
+    pub fn intake(&self, lane: Lane) -> anyhow::Result<Intake> {
+        let mut subscribed = self
+            .subscribed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if subscribed.contains(&lane) {
+            anyhow::bail!("the {} lane already has a worker", lane.as_str());
+        }
+        subscribed.push(lane);
+        if self.dialect.shares_the_database() {
+            return Ok(Intake::Claimed(self.signals.of(lane).clone()));
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.send(Job::Subscribe(lane, sender))?;
+        Ok(Intake::Pushed(receiver))
+    }
+
+    /// Asks for `lane`'s pending deliveries after `after`, at most `limit`: they arrive at the
+    /// lane's [`Intake::Pushed`] in order with the commits before and after the read.
+    pub fn load_pending(&self, lane: Lane, after: DeliveryId, limit: u32) -> anyhow::Result<()> {
+        self.send(Job::Load { lane, after, limit })
+    }
+
+    fn send(&self, job: Job) -> anyhow::Result<()> {
+        self.writer
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the store's writer has stopped"))
+    }
+
+    /// Sends a job and waits for its answer (after its commit).
+    async fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> anyhow::Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.send(job(reply))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the store's writer has stopped"))?
+    }
+
+    /// Waits until every write sent before this is committed (for an orderly stop).
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        self.ask(Job::Flush).await
     }
 
     /// Notified after every commit that adds a delivery to `lane`.
@@ -233,20 +339,9 @@ impl Store {
         self.signals.of(lane)
     }
 
-    fn wake(&self, deliveries: &[NewDelivery]) {
-        for lane in Lane::ALL {
-            if deliveries
-                .iter()
-                .any(|delivery| delivery.payload.lane() == lane)
-            {
-                self.signals.of(lane).notify_one();
-            }
-        }
-    }
-
     /// Checks that the store answers.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query(sql::PING).execute(&self.pool).await?;
+        sqlx::query(sql::PING).execute(&self.reader).await?;
         Ok(())
     }
 
@@ -254,17 +349,7 @@ impl Store {
     /// returns how many. With a shared database only those older than [`ABANDONED_OPENING_SECS`],
     /// since another instance may be opening one right now.
     pub async fn recover_interrupted_sessions(&self) -> anyhow::Result<u64> {
-        let cutoff = if self.dialect.shares_the_database() {
-            abandoned_opening_cutoff()
-        } else {
-            now_text()
-        };
-        let result = sqlx::query(sql::CLOSE_ABANDONED_OPENINGS)
-            .bind(now_text())
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected())
+        self.ask(Job::RecoverOpenings).await
     }
 
     /// Creates an `opening` session for the conversation, unless it (or its origin conversation)
@@ -275,50 +360,12 @@ impl Store {
         origin: Option<&CopilotConversationId>,
         address: &ConversationAddress,
     ) -> anyhow::Result<BeginSession> {
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query(sql::CLOSE_ABANDONED_OPENING_OF)
-            .bind(now_text())
-            .bind(conversation.as_str())
-            .bind(abandoned_opening_cutoff())
-            .execute(&mut *transaction)
-            .await?;
-        let existing: Option<SessionRow> =
-            sqlx::query_as(sql::LIVE_SESSION_OF_CONVERSATION_OR_ORIGIN)
-                .bind(conversation.as_str())
-                .bind(origin.map(CopilotConversationId::as_str))
-                .fetch_optional(&mut *transaction)
-                .await?;
-        if let Some(row) = existing {
-            return Ok(BeginSession::Existing(row.try_into()?));
-        }
-        let session = Session {
-            id: SessionId::parse(Uuid::new_v4().to_string())?,
-            copilot_conversation_id: conversation.clone(),
-            state: SessionState::Opening,
+        let begin = Begin {
+            conversation: conversation.clone(),
+            origin: origin.cloned(),
             address: address.clone(),
-            origin_conversation_id: origin.cloned(),
-            problem_forwarded: false,
         };
-        let inserted = sqlx::query(sql::INSERT_OPENING_SESSION)
-            .bind(session.id.as_str())
-            .bind(conversation.as_str())
-            .bind(origin.map(CopilotConversationId::as_str))
-            .bind(address.as_recorded())
-            .bind(now_text())
-            .execute(&mut *transaction)
-            .await
-            .context("cannot create a session")?;
-        transaction.commit().await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(BeginSession::Created(session));
-        }
-        // Another instance inserted first: the unique index decided.
-        match self.live_session(conversation).await? {
-            Some(existing) => Ok(BeginSession::Existing(existing)),
-            None => {
-                anyhow::bail!("a concurrent start closed the conversation's session; try again")
-            }
-        }
+        self.ask(|reply| Job::Begin(begin, reply)).await
     }
 
     /// Marks an `opening` session open with its live-chat id.
@@ -327,32 +374,27 @@ impl Store {
         session: &SessionId,
         livechat: &LiveChatConversationId,
     ) -> anyhow::Result<()> {
-        sqlx::query(sql::OPEN_SESSION)
-            .bind(livechat.as_str())
-            .bind(now_text())
-            .bind(session.as_str())
-            .execute(&self.pool)
-            .await
-            .context("cannot record the live-chat id")?;
-        Ok(())
+        let (session, livechat) = (session.clone(), livechat.clone());
+        self.ask(|reply| Job::Open {
+            session,
+            livechat,
+            reply,
+        })
+        .await
     }
 
     /// Closes an `opening` session whose live-chat start failed.
     pub async fn fail_session_open(&self, session: &SessionId) -> anyhow::Result<()> {
-        sqlx::query(sql::FAIL_OPENING)
-            .bind(now_text())
-            .bind(session.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let session = session.clone();
+        self.ask(|reply| Job::FailOpening { session, reply }).await
     }
 
     async fn one_session(&self, statement: &str, key: &str) -> anyhow::Result<Option<Session>> {
-        let row: Option<SessionRow> = sqlx::query_as(statement)
+        let row = sqlx::query(statement)
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
-        row.map(Session::try_from).transpose()
+        row.as_ref().map(session_of).transpose()
     }
 
     /// The conversation's session in state `opening` or `open`.
@@ -360,6 +402,9 @@ impl Store {
         &self,
         conversation: &CopilotConversationId,
     ) -> anyhow::Result<Option<Session>> {
+        if let Some(index) = &self.index {
+            return Ok(index.by_conversation(conversation));
+        }
         self.one_session(sql::LIVE_SESSION, conversation.as_str())
             .await
     }
@@ -369,6 +414,9 @@ impl Store {
         &self,
         origin: &CopilotConversationId,
     ) -> anyhow::Result<Option<Session>> {
+        if let Some(index) = &self.index {
+            return Ok(index.by_origin(origin));
+        }
         self.one_session(sql::LIVE_SESSION_BY_ORIGIN, origin.as_str())
             .await
     }
@@ -387,8 +435,20 @@ impl Store {
         &self,
         livechat: &LiveChatConversationId,
     ) -> anyhow::Result<Option<Session>> {
+        // Live sessions are in the index; a closed one (a webhook after the end) is read.
+        if let Some(session) = self
+            .index
+            .as_ref()
+            .and_then(|index| index.by_livechat(livechat))
+        {
+            return Ok(Some(session));
+        }
         self.one_session(sql::SESSION_BY_LIVECHAT_ID, livechat.as_str())
             .await
+    }
+
+    async fn store_rows(&self, rows: StoreRows) -> anyhow::Result<Stored> {
+        self.ask(|reply| Job::Store(rows, reply)).await
     }
 
     /// Stores a user's message(s) for the live chat, and that the problem description was
@@ -398,19 +458,15 @@ impl Store {
         session: &SessionId,
         messages: UserMessages,
     ) -> anyhow::Result<()> {
-        let mut transaction = self.pool.begin().await?;
-        for delivery in &messages.deliveries {
-            insert_delivery(&mut transaction, delivery).await?;
-        }
-        if messages.includes_problem_description {
-            sqlx::query(sql::MARK_PROBLEM_FORWARDED)
-                .bind(session.as_str())
-                .execute(&mut *transaction)
-                .await?;
-        }
-        transaction.commit().await?;
-        self.wake(&messages.deliveries);
-        Ok(())
+        self.store_rows(StoreRows {
+            gate: Gate::Always,
+            rows: messages.deliveries,
+            forwards_problem: messages
+                .includes_problem_description
+                .then(|| session.clone()),
+        })
+        .await
+        .map(drop)
     }
 
     /// Closes an open session and stores the deliveries that announce it, in one transaction.
@@ -421,68 +477,51 @@ impl Store {
         closed_by: ClosedBy,
         deliveries: Vec<NewDelivery>,
     ) -> anyhow::Result<bool> {
-        let mut transaction = self.pool.begin().await?;
-        let result = sqlx::query(sql::CLOSE_OPEN_SESSION)
-            .bind(closed_by.as_str())
-            .bind(now_text())
-            .bind(session.as_str())
-            .execute(&mut *transaction)
+        let stored = self
+            .store_rows(StoreRows {
+                gate: Gate::Closes {
+                    session: session.clone(),
+                    by: closed_by,
+                },
+                rows: deliveries,
+                forwards_problem: None,
+            })
             .await?;
-        if result.rows_affected() == 0 {
-            return Ok(false);
-        }
-        for delivery in &deliveries {
-            insert_delivery(&mut transaction, delivery).await?;
-        }
-        transaction.commit().await?;
-        self.wake(&deliveries);
-        Ok(true)
+        Ok(matches!(stored, Stored::Rows(_)))
     }
 
-    /// Stores an agent's message if its session is still open and its id is new.
+    /// Stores an agent's message if its session is still open and its id is new. A repeat of a
+    /// message accepted earlier is a duplicate even if the session has closed since: the sender
+    /// must not think it was lost.
     pub async fn enqueue_for_open_session(
         &self,
         session: &SessionId,
         delivery: NewDelivery,
     ) -> anyhow::Result<Enqueued> {
-        let mut transaction = self.pool.begin().await?;
-        // A repeat of a message accepted earlier is answered as accepted, even if the session has
-        // closed since: the sender must not think it was lost.
-        if let Some(dedupe_key) = &delivery.dedupe_key {
-            let seen = sqlx::query(sql::DELIVERY_SEEN)
-                .bind(delivery.payload.lane().as_str())
-                .bind(dedupe_key.as_str())
-                .fetch_optional(&mut *transaction)
-                .await?;
-            if seen.is_some() {
-                return Ok(Enqueued::Duplicate);
-            }
-        }
-        let open = sqlx::query(self.dialect.session_is_open())
-            .bind(session.as_str())
-            .fetch_optional(&mut *transaction)
+        let stored = self
+            .store_rows(StoreRows {
+                gate: Gate::SessionOpen(session.clone()),
+                rows: vec![delivery],
+                forwards_problem: None,
+            })
             .await?;
-        if open.is_none() {
-            return Ok(Enqueued::SessionClosed);
-        }
-        let inserted = insert_delivery(&mut transaction, &delivery).await?;
-        transaction.commit().await?;
-        if !inserted {
-            return Ok(Enqueued::Duplicate);
-        }
-        self.wake(std::slice::from_ref(&delivery));
-        Ok(Enqueued::Accepted)
+        Ok(match stored {
+            Stored::Rows(ids) if ids.first().is_some_and(Option::is_some) => Enqueued::Accepted,
+            Stored::Rows(_) | Stored::Refused { seen: true } => Enqueued::Duplicate,
+            Stored::Refused { seen: false } => Enqueued::SessionClosed,
+        })
     }
 
     /// Stores a delivery unconditionally (returns false for a duplicate dedupe key).
     pub async fn enqueue(&self, delivery: NewDelivery) -> anyhow::Result<bool> {
-        let mut transaction = self.pool.begin().await?;
-        let inserted = insert_delivery(&mut transaction, &delivery).await?;
-        transaction.commit().await?;
-        if inserted {
-            self.wake(std::slice::from_ref(&delivery));
-        }
-        Ok(inserted)
+        let stored = self
+            .store_rows(StoreRows {
+                gate: Gate::Always,
+                rows: vec![delivery],
+                forwards_problem: None,
+            })
+            .await?;
+        Ok(matches!(stored, Stored::Rows(ids) if ids.first().is_some_and(Option::is_some)))
     }
 
     /// The oldest pending delivery of each queue in `lane` that is due at `now_ms`, skipping the
@@ -494,7 +533,7 @@ impl Store {
         limit: u32,
         busy_queues: &[String],
     ) -> anyhow::Result<Vec<Delivery>> {
-        let query = sqlx::query_as::<_, DeliveryRow>(self.dialect.due_deliveries())
+        let query = sqlx::query(self.dialect.due_deliveries())
             .bind(lane.as_str())
             .bind(now_ms)
             .bind(serde_json::to_string(busy_queues)?)
@@ -503,10 +542,10 @@ impl Store {
             Dialect::Sqlite => query,
             Dialect::Postgres => query.bind(CLAIM_LEASE_MS),
         };
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.reader).await?;
         let mut deliveries = rows
-            .into_iter()
-            .map(Delivery::try_from)
+            .iter()
+            .map(|row| Delivery::try_from(DeliveryRow::try_from(ValueRow::of_any(row)?)?))
             .collect::<anyhow::Result<Vec<_>>>()?;
         deliveries.sort_by_key(|delivery| delivery.id);
         Ok(deliveries)
@@ -516,18 +555,39 @@ impl Store {
     pub async fn next_due_at(&self, lane: Lane) -> anyhow::Result<Option<i64>> {
         let row = sqlx::query(sql::NEXT_DUE_AT)
             .bind(lane.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await?;
         Ok(row.try_get::<Option<i64>, _>("due")?)
     }
 
+    /// Records a delivery's outcome without waiting for the commit (the workers' way: a lost
+    /// record only means the delivery is made again after a crash).
+    pub fn record_outcome(&self, delivery: DeliveryId, outcome: Outcome) {
+        let job = Job::Outcome {
+            delivery,
+            outcome,
+            reply: None,
+        };
+        if self.send(job).is_err() {
+            tracing::warn!(
+                delivery_id = delivery.0,
+                "the store has stopped; the delivery's outcome is not recorded"
+            );
+        }
+    }
+
+    /// Records a delivery's outcome and waits for the commit.
+    pub async fn save_outcome(&self, delivery: DeliveryId, outcome: Outcome) -> anyhow::Result<()> {
+        self.ask(|reply| Job::Outcome {
+            delivery,
+            outcome,
+            reply: Some(reply),
+        })
+        .await
+    }
+
     pub async fn mark_delivered(&self, delivery: DeliveryId) -> anyhow::Result<()> {
-        sqlx::query(sql::MARK_DELIVERED)
-            .bind(now_text())
-            .bind(delivery.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.save_outcome(delivery, Outcome::Delivered).await
     }
 
     pub async fn schedule_retry(
@@ -536,47 +596,33 @@ impl Store {
         next_attempt_at_ms: i64,
         error: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query(sql::SCHEDULE_RETRY)
-            .bind(next_attempt_at_ms)
-            .bind(error)
-            .bind(delivery.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let outcome = Outcome::Retry {
+            at_ms: next_attempt_at_ms,
+            error: error.to_owned(),
+        };
+        self.save_outcome(delivery, outcome).await
     }
 
     pub async fn mark_failed(&self, delivery: DeliveryId, error: &str) -> anyhow::Result<()> {
-        sqlx::query(sql::MARK_FAILED)
-            .bind(now_text())
-            .bind(error)
-            .bind(delivery.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let outcome = Outcome::Failed {
+            error: error.to_owned(),
+        };
+        self.save_outcome(delivery, outcome).await
     }
 
     /// Deletes closed sessions and finished deliveries (delivered or failed) that ended before
     /// `before` (an RFC 3339 UTC time).
     pub async fn purge_finished(&self, before: &str) -> anyhow::Result<Purged> {
-        let deliveries = sqlx::query(sql::PURGE_DELIVERIES)
-            .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        let sessions = sqlx::query(sql::PURGE_SESSIONS)
-            .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(Purged {
-            sessions,
-            deliveries,
-        })
+        let before = before.to_owned();
+        self.ask(|reply| Job::Purge { before, reply }).await
     }
 
     pub async fn count_open_sessions(&self) -> anyhow::Result<i64> {
+        if let Some(index) = &self.index {
+            return Ok(index.open_count() as i64);
+        }
         let row = sqlx::query(sql::COUNT_OPEN_SESSIONS)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await?;
         Ok(row.try_get("open")?)
     }
@@ -584,7 +630,7 @@ impl Store {
     pub async fn delivery_counts(&self, lane: Lane) -> anyhow::Result<DeliveryCounts> {
         let rows = sqlx::query(sql::COUNT_DELIVERIES_BY_STATE)
             .bind(lane.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         let mut counts = DeliveryCounts::default();
         for row in rows {
@@ -601,26 +647,13 @@ impl Store {
     }
 }
 
-/// Sessions still `opening` after this were abandoned by a process that stopped mid-start.
-fn abandoned_opening_cutoff() -> String {
-    (Utc::now() - chrono::Duration::seconds(ABANDONED_OPENING_SECS))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// A reader's row, as a session.
+fn session_of(row: &sqlx::any::AnyRow) -> anyhow::Result<Session> {
+    Session::try_from(SessionRow::try_from(ValueRow::of_any(row)?)?)
 }
 
-/// Inserts a delivery; false when its dedupe key was taken.
-async fn insert_delivery(
-    transaction: &mut Transaction,
-    delivery: &NewDelivery,
-) -> anyhow::Result<bool> {
-    let result = sqlx::query(sql::INSERT_DELIVERY)
-        .bind(delivery.payload.lane().as_str())
-        .bind(delivery.payload.queue_key())
-        .bind(delivery.dedupe_key.as_deref())
-        .bind(encode_payload(&delivery.payload)?)
-        .bind(Utc::now().timestamp_millis())
-        .bind(now_text())
-        .execute(&mut **transaction)
-        .await
-        .context("cannot store a delivery")?;
-    Ok(result.rows_affected() == 1)
+/// Sessions still `opening` after this were abandoned by a process that stopped mid-start.
+pub(crate) fn abandoned_opening_cutoff() -> String {
+    (Utc::now() - chrono::Duration::seconds(ABANDONED_OPENING_SECS))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -1,5 +1,6 @@
-//! How the store's rows and JSON columns read and write, for both databases: `sqlx::FromRow` rows
-//! converted into domain types with `TryFrom`, and the outbox payloads' JSON records.
+//! How the store's rows and JSON columns read and write, for both databases: rows read by column
+//! name from a [`ValueRow`] (what the writer's connection and the readers' pool both give), converted
+//! into domain types with `TryFrom`, and the outbox payloads' JSON records.
 //!
 //! The payload records are the store's own (the domain derives no serde): a Teams delivery keeps
 //! the conversation address and the text to show; a live-chat delivery keeps the call to make.
@@ -9,6 +10,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::connection::ValueRow;
 use super::{ClosedBy, Delivery, Session, SessionState};
 use crate::domain::{
     ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId,
@@ -16,7 +18,7 @@ use crate::domain::{
 };
 
 /// A `sessions` row.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct SessionRow {
     id: String,
     copilot_conversation_id: String,
@@ -26,6 +28,23 @@ pub struct SessionRow {
     reference: String,
     origin_conversation_id: Option<String>,
     problem_forwarded: i64,
+}
+
+impl TryFrom<ValueRow> for SessionRow {
+    type Error = anyhow::Error;
+
+    fn try_from(row: ValueRow) -> anyhow::Result<SessionRow> {
+        Ok(SessionRow {
+            id: row.text("id")?,
+            copilot_conversation_id: row.text("copilot_conversation_id")?,
+            livechat_conversation_id: row.optional_text("livechat_conversation_id")?,
+            state: row.text("state")?,
+            closed_by: row.optional_text("closed_by")?,
+            reference: row.text("reference")?,
+            origin_conversation_id: row.optional_text("origin_conversation_id")?,
+            problem_forwarded: row.int("problem_forwarded")?,
+        })
+    }
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -66,13 +85,29 @@ impl TryFrom<SessionRow> for Session {
 }
 
 /// A `deliveries` row as the workers read it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct DeliveryRow {
     id: i64,
     lane: String,
     queue_key: String,
     payload: String,
     attempts: i64,
+    next_attempt_at: i64,
+}
+
+impl TryFrom<ValueRow> for DeliveryRow {
+    type Error = anyhow::Error;
+
+    fn try_from(row: ValueRow) -> anyhow::Result<DeliveryRow> {
+        Ok(DeliveryRow {
+            id: row.int("id")?,
+            lane: row.text("lane")?,
+            queue_key: row.text("queue_key")?,
+            payload: row.text("payload")?,
+            attempts: row.int("attempts")?,
+            next_attempt_at: row.int("next_attempt_at")?,
+        })
+    }
 }
 
 impl TryFrom<DeliveryRow> for Delivery {
@@ -89,6 +124,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             // batch: one bad row must not stop the lane.
             payload: decode_payload(lane, &row.payload),
             attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            due_at_ms: row.next_attempt_at,
         })
     }
 }

@@ -10,13 +10,6 @@ macro_rules! session_columns {
 }
 pub(crate) use session_columns;
 
-macro_rules! session_is_open {
-    () => {
-        "SELECT 1 FROM sessions WHERE id = $1 AND state = 'open'"
-    };
-}
-pub(crate) use session_is_open;
-
 macro_rules! latest_session {
     () => {
         concat!(
@@ -40,15 +33,17 @@ macro_rules! due_heads {
 }
 pub(crate) use due_heads;
 
-pub const SESSION_IS_OPEN: &str = session_is_open!();
-
 pub const PING: &str = "SELECT 1";
 
-/// Binds: closed at, created before.
-pub const CLOSE_ABANDONED_OPENINGS: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE state = 'opening' AND created_at < $2";
+/// Binds: closed at, conversation, created before; returns the closed sessions' ids.
+pub const CLOSE_ABANDONED_OPENING_OF_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE copilot_conversation_id = $2 AND state = 'opening' AND created_at < $3 RETURNING id";
 
-/// Binds: closed at, conversation, created before.
-pub const CLOSE_ABANDONED_OPENING_OF: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE copilot_conversation_id = $2 AND state = 'opening' AND created_at < $3";
+/// Binds: session.
+pub const SESSION_BY_ID: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE id = $1"
+);
 
 /// Binds: conversation, origin.
 pub const LIVE_SESSION_OF_CONVERSATION_OR_ORIGIN: &str = concat!(
@@ -129,3 +124,71 @@ pub const COUNT_OPEN_SESSIONS: &str = "SELECT COUNT(*) AS open FROM sessions WHE
 /// Binds: lane.
 pub const COUNT_DELIVERIES_BY_STATE: &str =
     "SELECT state, COUNT(*) AS n FROM deliveries WHERE lane = $1 GROUP BY state";
+
+/// Rows per multi-row statement, largest first: a batch is cut into these sizes, so a handful of
+/// statement shapes serve every batch and stay prepared.
+pub const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// How many ids a padded `IN (...)` list holds (the rest of a short list is filled with an id no
+/// row has), so each of those statements has one shape.
+pub const IN_LIST: usize = 64;
+
+/// Placeholders `($first, ..., $first+width-1), ...` for `rows` rows.
+fn placeholder_rows(first: usize, width: usize, rows: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let columns: Vec<String> = (0..width)
+                .map(|column| format!("${}", first + row * width + column))
+                .collect();
+            format!("({})", columns.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$first, ..., $first+count-1`.
+fn placeholder_list(first: usize, count: usize) -> String {
+    (0..count)
+        .map(|n| format!("${}", first + n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Inserts `rows` deliveries (binds per row: lane, queue, dedupe key, payload, due at, created at);
+/// a row whose dedupe key was taken is left out, and the inserted ones come back with their ids.
+pub fn insert_deliveries(rows: usize) -> String {
+    format!(
+        "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at) VALUES {}
+         ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id, dedupe_key",
+        placeholder_rows(1, 6, rows)
+    )
+}
+
+/// Marks up to [`IN_LIST`] deliveries delivered. Binds: finished at, then the ids.
+pub fn mark_delivered_in() -> String {
+    format!(
+        "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, finished_at = $1, last_error = NULL WHERE id IN ({})",
+        placeholder_list(2, IN_LIST)
+    )
+}
+
+/// Which of up to [`IN_LIST`] sessions are open. Binds: the session ids.
+pub fn open_sessions_in() -> String {
+    format!(
+        "SELECT id FROM sessions WHERE state = 'open' AND id IN ({})",
+        placeholder_list(1, IN_LIST)
+    )
+}
+
+/// Closes every session still `opening` that was created before `$2`, returning their ids.
+pub const CLOSE_ABANDONED_OPENINGS_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE state = 'opening' AND created_at < $2 RETURNING id";
+
+/// The pending deliveries of a lane after an id, in order (binds: lane, after, limit).
+pub const PENDING_AFTER: &str = "SELECT id, lane, queue_key, payload, attempts, next_attempt_at FROM deliveries WHERE lane = $1 AND state = 'pending' AND id > $2 ORDER BY id LIMIT $3";
+
+/// The live sessions, for the in-memory index.
+pub const LIVE_SESSIONS: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE state IN ('opening', 'open')"
+);
