@@ -79,7 +79,7 @@ impl Default for ApiSettings {
         Self {
             key: None,
             max_body_bytes: 64 * 1024,
-            max_message_chars: 10_000,
+            max_message_chars: livechat_contract::api::MAX_MESSAGE_CHARS,
         }
     }
 }
@@ -246,12 +246,21 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        self.application.bind.parse::<SocketAddr>().map_err(|_| {
+        let bind = self.application.bind.parse::<SocketAddr>().map_err(|_| {
             anyhow::anyhow!(
                 "LIVECHAT_BIND / application.bind: '{}' is not host:port, e.g. 127.0.0.1:5000",
                 self.application.bind
             )
         })?;
+        // Beyond loopback the demo agent and an open session API would let anyone in.
+        if !bind.ip().is_loopback() {
+            if self.agents.is_empty() {
+                bail!("LIVECHAT_BIND / application.bind is {bind}, beyond loopback: configure at least one agent (LIVECHAT_AGENT_NAME and LIVECHAT_AGENT_PASSWORD, or [[agents]]); the built-in default agent is for loopback only");
+            }
+            if self.api.key.is_none() {
+                bail!("LIVECHAT_BIND / application.bind is {bind}, beyond loopback: set LIVECHAT_API_KEY, so that only the skill can use /api/chat/*");
+            }
+        }
         let url = Url::parse(&self.webhook.url).map_err(|error| {
             anyhow::anyhow!(
                 "LIVECHAT_WEBHOOK_URL / webhook.url: '{}' is not a URL ({error})",
@@ -317,6 +326,32 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn beyond_loopback_needs_agents_and_an_api_key() {
+        let error = Settings::load_from(None, &env(&[("LIVECHAT_BIND", "0.0.0.0:5000")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("LIVECHAT_AGENT_NAME"), "{error}");
+        let agent = [
+            ("LIVECHAT_BIND", "0.0.0.0:5000"),
+            ("LIVECHAT_AGENT_NAME", "ann"),
+            ("LIVECHAT_AGENT_PASSWORD", "a long password"),
+        ];
+        let error = Settings::load_from(None, &env(&agent))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("LIVECHAT_API_KEY"), "{error}");
+        let mut complete = agent.to_vec();
+        complete.push(("LIVECHAT_API_KEY", "key"));
+        assert!(Settings::load_from(None, &env(&complete)).is_ok());
+        for loopback in ["127.0.0.1:5000", "127.0.1.1:5000", "[::1]:5000"] {
+            assert!(
+                Settings::load_from(None, &env(&[("LIVECHAT_BIND", loopback)])).is_ok(),
+                "{loopback}"
+            );
+        }
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl Application {
         let store = Store::open(&settings.application.data_dir).await?;
         let roster = settings.effective_agents()?;
         let hint = if let AgentRoster::DefaultLocal(_) = roster {
-            tracing::warn!(username = DEFAULT_AGENT_USERNAME, password = DEFAULT_AGENT_PASSWORD, "no agents are configured: sign in with the default local agent (set LIVECHAT_AGENT_NAME and LIVECHAT_AGENT_PASSWORD, or [[agents]], for anything but a local run)");
+            tracing::warn!(username = DEFAULT_AGENT_USERNAME, "no agents are configured: the default local agent can sign in (its password is on the sign-in page, which only loopback can reach); set LIVECHAT_AGENT_NAME and LIVECHAT_AGENT_PASSWORD, or [[agents]], for anything but a local run");
             Some(DefaultAgentHint {
                 username: DEFAULT_AGENT_USERNAME.to_owned(),
                 password: DEFAULT_AGENT_PASSWORD.to_owned(),

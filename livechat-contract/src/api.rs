@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::{text_or_empty, wire_names};
 
 pub const START_PATH: &str = "/api/chat/start";
+
+/// The longest message (in characters) Contoso Live Chat takes by default; a longer one is
+/// answered 400. The skill refuses such a message up front and tells the customer.
+pub const MAX_MESSAGE_CHARS: usize = 10_000;
 pub const RECEIVE_PATH: &str = "/api/chat/receive";
 pub const SEND_PATH: &str = "/api/chat/send";
 pub const END_PATH: &str = "/api/chat/end";

@@ -15,6 +15,23 @@ pub mod api;
 pub mod signature;
 pub mod webhook;
 
+/// True when a `Content-Type` value names JSON (`application/json`, or `application/*+json`, with
+/// any parameters). Both services answer a non-empty body of any other type (or of none) with 415,
+/// so a web page elsewhere cannot post to them with a form or a plain-text fetch.
+pub fn is_json_media_type(content_type: Option<&str>) -> bool {
+    let Some(value) = content_type else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 /// Deserializes an absent or `null` string as empty, so that a receiver can answer "x is required"
 /// for missing, null and blank values alike instead of a serde message about types.
 fn text_or_empty<'de, D>(deserializer: D) -> Result<String, D::Error>
@@ -48,3 +65,27 @@ macro_rules! wire_names {
     };
 }
 pub(crate) use wire_names;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_media_types_with_parameters_and_suffixes() {
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/vnd.x+json",
+        ] {
+            assert!(super::is_json_media_type(Some(yes)), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "text/json",
+            "",
+        ] {
+            assert!(!super::is_json_media_type(Some(no)), "{no}");
+        }
+        assert!(!super::is_json_media_type(None));
+    }
+}

@@ -146,6 +146,12 @@ pub struct LiveChatSettings {
     pub webhook_secret: Option<SecretString>,
     /// How old (or how far in the future) a signed webhook's timestamp may be, in seconds.
     pub webhook_replay_window_secs: u64,
+    /// The longest customer message the live chat takes, in characters; a longer one is refused
+    /// up front and the customer told.
+    pub max_message_chars: usize,
+    /// Accept unsigned webhooks although `SKILL_APP_ID` is set (`SKILL_ALLOW_UNSIGNED_WEBHOOKS`);
+    /// only on purpose, e.g. behind a gateway that checks the caller itself.
+    pub allow_unsigned_webhooks: bool,
 }
 
 impl Default for LiveChatSettings {
@@ -156,6 +162,8 @@ impl Default for LiveChatSettings {
             timeout_ms: 5_000,
             webhook_secret: None,
             webhook_replay_window_secs: 300,
+            allow_unsigned_webhooks: false,
+            max_message_chars: livechat_contract::api::MAX_MESSAGE_CHARS,
         }
     }
 }
@@ -281,13 +289,16 @@ impl Settings {
             }
             None => Settings::default(),
         };
-        settings.apply_environment(environment);
+        settings.apply_environment(environment)?;
         settings.validate()?;
         Ok(settings)
     }
 
     /// Overrides settings with the documented environment variables; an empty value counts as unset.
-    pub fn apply_environment(&mut self, environment: &HashMap<String, String>) {
+    pub fn apply_environment(
+        &mut self,
+        environment: &HashMap<String, String>,
+    ) -> anyhow::Result<()> {
         let get = |name: &str| {
             environment
                 .get(name)
@@ -362,6 +373,14 @@ impl Settings {
         if let Some(value) = secret("WEBHOOK_SECRET") {
             self.livechat.webhook_secret = Some(value);
         }
+        if let Some(value) = get("SKILL_ALLOW_UNSIGNED_WEBHOOKS") {
+            self.livechat.allow_unsigned_webhooks = match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => bail!("SKILL_ALLOW_UNSIGNED_WEBHOOKS: '{value}' is not true or false"),
+            };
+        }
+        Ok(())
     }
 
     /// Checks every setting, naming the bad one, and fills the defaults that depend on others.
@@ -401,6 +420,9 @@ impl Settings {
         if self.livechat.timeout_ms == 0 {
             bail!("livechat.timeout_ms must be greater than zero");
         }
+        if self.livechat.max_message_chars == 0 {
+            bail!("livechat.max_message_chars must be greater than zero");
+        }
         if self.application.max_activity_bytes < 1024 || self.application.max_webhook_bytes < 1024 {
             bail!("application.max_activity_bytes and application.max_webhook_bytes must be at least 1024");
         }
@@ -437,6 +459,14 @@ impl Settings {
         }
 
         let Some(app_id) = self.auth.app_id.clone() else {
+            // Anonymous mode checks no token, so nothing it does may carry the agent's identity or
+            // reach beyond loopback.
+            if self.bot.app_id.is_some() {
+                bail!("BOT_APP_ID / bot.app_id is set but SKILL_APP_ID is not: in anonymous local mode anyone could have agent replies sent with the bot's token. Set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID, or unset BOT_APP_ID");
+            }
+            if self.teams.service_url.is_some() {
+                bail!("TEAMS_SERVICE_URL / teams.service_url is set but SKILL_APP_ID is not: anonymous local mode sends only to the loopback serviceUrl of each activity. Set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID, or unset TEAMS_SERVICE_URL");
+            }
             return Ok(());
         };
         guid("SKILL_APP_ID / auth.app_id", &app_id)?;
@@ -464,6 +494,9 @@ impl Settings {
                 format!("https://sts.windows.net/{tenant}/"),
                 format!("https://login.microsoftonline.com/{tenant}/v2.0"),
             ];
+        }
+        if self.livechat.webhook_secret.is_none() && !self.livechat.allow_unsigned_webhooks {
+            bail!("WEBHOOK_SECRET / livechat.webhook_secret is required when SKILL_APP_ID is set (the live chat signs its webhooks with it); set SKILL_ALLOW_UNSIGNED_WEBHOOKS=true only if something else authenticates the live chat");
         }
         Ok(())
     }
@@ -554,6 +587,7 @@ mod tests {
                 ("SKILL_TENANT_ID", TENANT),
                 ("BOT_APP_ID", BOT),
                 ("BOT_APP_SECRET", "other"),
+                ("WEBHOOK_SECRET", "shared"),
                 ("SKILL_TRUSTED_HOSTS", "127.0.0.1, *.example.com"),
             ]),
         )
@@ -573,6 +607,24 @@ mod tests {
             .auth
             .allowed_issuers
             .contains(&format!("https://login.microsoftonline.com/{TENANT}/v2.0")));
+    }
+
+    #[test]
+    fn unsigned_webhooks_with_an_app_id_only_on_purpose() {
+        let base = [
+            ("SKILL_APP_ID", SKILL),
+            ("SKILL_APP_SECRET", "x"),
+            ("SKILL_TENANT_ID", TENANT),
+            ("SKILL_ALLOWED_CALLERS", BOT),
+        ];
+        let mut pairs = base.to_vec();
+        pairs.push(("SKILL_ALLOW_UNSIGNED_WEBHOOKS", "true"));
+        let settings = Settings::load_from(None, &env(&pairs)).unwrap();
+        assert!(settings.livechat.allow_unsigned_webhooks);
+        let mut pairs = base.to_vec();
+        pairs.push(("WEBHOOK_SECRET", "shared"));
+        let settings = Settings::load_from(None, &env(&pairs)).unwrap();
+        assert!(!settings.livechat.allow_unsigned_webhooks);
     }
 
     #[test]
@@ -596,6 +648,34 @@ mod tests {
                 "SKILL_ALLOWED_CALLERS",
             ),
             (&[("BOT_APP_ID", BOT)], "BOT_APP_SECRET"),
+            (
+                &[
+                    ("BOT_APP_ID", BOT),
+                    ("BOT_APP_SECRET", "x"),
+                    ("BOT_TENANT_ID", TENANT),
+                ],
+                "BOT_APP_ID / bot.app_id is set but SKILL_APP_ID is not",
+            ),
+            (
+                &[(
+                    "TEAMS_SERVICE_URL",
+                    "https://smba.trafficmanager.net/teams/",
+                )],
+                "TEAMS_SERVICE_URL / teams.service_url is set but SKILL_APP_ID is not",
+            ),
+            (
+                &[
+                    ("SKILL_APP_ID", SKILL),
+                    ("SKILL_APP_SECRET", "x"),
+                    ("SKILL_TENANT_ID", TENANT),
+                    ("SKILL_ALLOWED_CALLERS", BOT),
+                ],
+                "WEBHOOK_SECRET / livechat.webhook_secret is required",
+            ),
+            (
+                &[("SKILL_ALLOW_UNSIGNED_WEBHOOKS", "maybe")],
+                "SKILL_ALLOW_UNSIGNED_WEBHOOKS",
+            ),
             (
                 &[("AZURE_AUTHORITY_HOST", "http://login.example.com")],
                 "AZURE_AUTHORITY_HOST",

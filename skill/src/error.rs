@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The body is larger than the documented limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The body is not declared as JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The activity type is one this skill does not implement (`invoke`).
     #[error("{0}")]
     NotImplemented(String),
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::NotFound(_) => "NotFound",
             ApiError::Gone(_) => "ConversationEnded",
             ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::NotImplemented(_) => "NotImplemented",
             ApiError::Unexpected(_) => "ServiceError",
         }
@@ -81,6 +85,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

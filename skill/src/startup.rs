@@ -345,7 +345,7 @@ async fn purge_periodically(store: Store, retention_days: u32, shutdown: Cancell
 /// Says loudly which safety features are off.
 fn announce_mode(settings: &Settings, livechat: &dyn LiveChat) {
     if settings.is_anonymous() {
-        tracing::warn!("ANONYMOUS LOCAL MODE: SKILL_APP_ID is not set, so /api/messages accepts requests without a token and replies only to loopback serviceUrls. Set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID to serve Copilot Studio.");
+        tracing::warn!("ANONYMOUS LOCAL MODE: SKILL_APP_ID is not set, so /api/messages accepts requests without a token, and the skill sends (replies, agents' messages) only to loopback serviceUrls, expectReplies included. Set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID to serve Copilot Studio.");
     }
     if !livechat.webhooks_are_signed() {
         tracing::warn!("UNSIGNED WEBHOOKS: WEBHOOK_SECRET is not set, so /api/livechat/messages accepts any caller. Set the same WEBHOOK_SECRET here and in the live chat.");
@@ -358,7 +358,9 @@ fn announce_mode(settings: &Settings, livechat: &dyn LiveChat) {
         .bind
         .parse::<std::net::SocketAddr>()
         .is_ok_and(|address| address.ip().is_loopback());
-    if !bind_is_loopback {
+    if !bind_is_loopback && settings.is_anonymous() {
+        tracing::warn!(bind = %settings.application.bind, "ANONYMOUS MODE BEYOND LOOPBACK: anyone who can reach this address can open live chats and write to agents without a token (replies still go only to loopback). Bind to 127.0.0.1, or set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID.");
+    } else if !bind_is_loopback {
         tracing::info!(bind = %settings.application.bind, "listening beyond loopback");
     }
 }

@@ -51,7 +51,12 @@ impl ApiPolicy {
         }
     }
 
-    async fn read_body(&self, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    /// The body; 415 unless it is empty or declared JSON (a page elsewhere cannot post a form here).
+    async fn read_body(
+        &self,
+        request: &HttpRequest,
+        mut payload: web::Payload,
+    ) -> Result<web::Bytes, ApiError> {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|error| {
@@ -65,6 +70,16 @@ impl ApiPolicy {
             }
             body.extend_from_slice(&chunk);
         }
+        let content_type = request
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok());
+        // An empty body may come without a type: the original sample starts a chat that way.
+        if !body.is_empty() && !livechat_contract::is_json_media_type(content_type) {
+            return Err(ApiError::UnsupportedMediaType(
+                "the body must be JSON, sent with Content-Type: application/json".into(),
+            ));
+        }
         Ok(body.freeze())
     }
 
@@ -75,7 +90,7 @@ impl ApiPolicy {
         payload: web::Payload,
     ) -> Result<T, ApiError> {
         self.authorize(request)?;
-        let body = self.read_body(payload).await?;
+        let body = self.read_body(request, payload).await?;
         serde_json::from_slice(&body).map_err(|error| {
             ApiError::BadRequest(format!(
                 "the body is not valid JSON for this endpoint: {error}"
@@ -125,7 +140,7 @@ pub async fn start(
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     policy.authorize(&request)?;
-    let body = policy.read_body(payload).await?;
+    let body = policy.read_body(&request, payload).await?;
     let context: StartRequest = if body.iter().all(u8::is_ascii_whitespace) {
         StartRequest::default()
     } else {

@@ -59,7 +59,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    let webhook = Arc::new(MockServer::start().await);
+    let webhook = Arc::new(MockServer::builder().start().await);
     mount_webhook_ok(&webhook).await;
     launch(webhook, Arc::new(tempfile::tempdir().unwrap()), options).await
 }

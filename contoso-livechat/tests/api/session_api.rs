@@ -198,6 +198,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     let bad_context = app
         .api
         .post(format!("{}/api/chat/start", app.address))
+        .header("Content-Type", "application/json")
         .body("[1,2]")
         .send()
         .await
@@ -307,5 +308,57 @@ async fn health_and_readiness_answer() {
             .unwrap()
             .status(),
         200
+    );
+}
+
+#[tokio::test]
+async fn bodies_not_declared_as_json_are_answered_415_and_store_nothing() {
+    let app = spawn_app().await;
+    let conversation_id = app.start_conversation("Megan").await;
+    let body =
+        json!({ "conversationId": conversation_id, "message": "from a form", "sender": "x" })
+            .to_string();
+    for (route, content_type) in [
+        ("/api/chat/receive", Some("text/plain")),
+        (
+            "/api/chat/receive",
+            Some("application/x-www-form-urlencoded"),
+        ),
+        ("/api/chat/receive", None),
+        ("/api/chat/send", Some("text/plain")),
+        ("/api/chat/start", Some("text/plain")),
+        ("/api/chat/end", Some("multipart/form-data; boundary=x")),
+    ] {
+        let mut request = app
+            .api
+            .post(format!("{}{route}", app.address))
+            .body(body.clone());
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 415, "{route} {content_type:?}");
+    }
+    assert_eq!(
+        app.customer_says(&conversation_id, "marker").await.status(),
+        200
+    );
+    let texts: Vec<String> = app
+        .transcript(&conversation_id)
+        .await
+        .iter()
+        .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(texts, vec!["marker"], "only the JSON message was stored");
+    let conversations: Value = app
+        .get_api("/api/chat/conversations")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        conversations.as_array().unwrap().len(),
+        1,
+        "no second conversation"
     );
 }

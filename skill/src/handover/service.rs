@@ -211,18 +211,35 @@ impl Handover {
             }),
             dedupe_key: None,
         };
+        let limit = self.livechat.max_message_chars();
+        let too_long = |text: &str| text.chars().count() > limit;
         let mut deliveries = Vec::new();
         let forward_problem = message
             .problem_description
             .filter(|_| !session.problem_forwarded);
-        if let Some(problem) = &forward_problem {
+        if let Some(problem) = forward_problem
+            .as_ref()
+            .filter(|problem| !too_long(problem))
+        {
             deliveries.push(to_agent(problem.clone()));
         }
         let repeats_problem = forward_problem
             .as_deref()
             .is_some_and(|problem| problem.trim() == message.text.trim());
         if !message.text.trim().is_empty() && !repeats_problem {
-            deliveries.push(to_agent(message.text));
+            if too_long(&message.text) {
+                // Refused here rather than by the live chat later: the customer hears of it now.
+                self.tell_user(
+                    &session,
+                    &livechat,
+                    text::undelivered_to_agent(&text::too_long_for_the_agent(limit)),
+                    None,
+                )
+                .await?;
+                self.metrics.messages.with_label_values(&["refused"]).inc();
+            } else {
+                deliveries.push(to_agent(message.text));
+            }
         }
         if deliveries.is_empty() {
             tracing::info!("message without text; nothing to forward");
@@ -416,12 +433,47 @@ impl Handover {
             .ok_or_else(|| HandoverError::UnknownConversation(livechat.clone()))
     }
 
+    /// A notice from the bot account into the user's Teams conversation, through the Teams
+    /// outbox (so in order with the agent's replies); `dedupe_key` makes a repeat a no-op.
+    async fn tell_user(
+        &self,
+        session: &Session,
+        livechat: &LiveChatConversationId,
+        notice: String,
+        dedupe_key: Option<String>,
+    ) -> anyhow::Result<()> {
+        self.store
+            .enqueue(NewDelivery {
+                payload: Outbound::ToUser(ToUser {
+                    address: session.address.clone(),
+                    conversation: session.copilot_conversation_id.clone(),
+                    livechat: livechat.clone(),
+                    message: MessageToUser {
+                        text: notice,
+                        format: TextFormat::Plain,
+                    },
+                }),
+                dedupe_key,
+            })
+            .await?;
+        Ok(())
+    }
+
     /// A delivery was given up: tells whoever can act on it. An agent's reply that never reached
-    /// Teams is reported to the agent in the live chat; nobody can be told of a lost call to the
-    /// live chat (the failure is logged and counted, and the row keeps its reason).
+    /// Teams is reported to the agent in the live chat; a customer's message the live chat refused
+    /// or never took is reported to the customer in Teams. (The skill's own notes to the agent
+    /// and the end of a session are only logged and counted: there is nobody to tell.)
     pub async fn delivery_failed(&self, delivery: &Delivery, reason: &str) {
-        let Ok(Outbound::ToUser(message)) = &delivery.payload else {
-            return;
+        let message = match &delivery.payload {
+            Ok(Outbound::ToUser(message)) => message,
+            Ok(Outbound::ToAgent(ToAgent::Message { livechat, message }))
+                if message.role == NoteRole::Customer =>
+            {
+                self.customer_message_failed(delivery.id, livechat, reason)
+                    .await;
+                return;
+            }
+            _ => return,
         };
         let notice = NewDelivery {
             payload: Outbound::ToAgent(ToAgent::Message {
@@ -436,6 +488,34 @@ impl Handover {
         };
         if let Err(error) = self.store.enqueue(notice).await {
             tracing::error!(error.cause_chain = ?error, "cannot store the undelivered notice for the agent");
+        }
+    }
+}
+
+impl Handover {
+    async fn customer_message_failed(
+        &self,
+        delivery: DeliveryId,
+        livechat: &LiveChatConversationId,
+        reason: &str,
+    ) {
+        let session = match self.store.session_by_livechat_id(livechat).await {
+            Ok(Some(session)) => session,
+            Ok(None) => {
+                tracing::warn!(livechat_conversation_id = %livechat, "a customer message was not delivered and its session is gone; nobody to tell");
+                return;
+            }
+            Err(error) => {
+                tracing::error!(error.cause_chain = ?error, "cannot find the session of an undelivered customer message");
+                return;
+            }
+        };
+        let notice = text::undelivered_to_agent(reason);
+        if let Err(error) = self
+            .tell_user(&session, livechat, notice, Some(undelivered_key(delivery)))
+            .await
+        {
+            tracing::error!(error.cause_chain = ?error, "cannot store the undelivered notice for the customer");
         }
     }
 }

@@ -30,6 +30,16 @@ pub fn unsupported_activity(kind: &str) -> String {
     format!("The handover skill does not handle '{kind}' activities.")
 }
 
+/// To the customer in Teams when their message could not be delivered to the agent.
+pub fn undelivered_to_agent(reason: &str) -> String {
+    format!("Your message could not be delivered to the agent: {reason}.")
+}
+
+/// Why a message is refused before it is sent: longer than the live chat takes.
+pub fn too_long_for_the_agent(limit: usize) -> String {
+    format!("it is longer than {limit} characters; please send it in shorter parts")
+}
+
 /// System message to the agent when a reply could not be delivered to the customer.
 pub fn undelivered_to_customer(reason: &str) -> String {
     format!("Your message could not be delivered to the customer: {reason}.")

@@ -10,7 +10,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use hyper::Uri;
 use livechat_contract::api::{
-    EndRequest, ReceiveRequest, Role, StartAnswer, StartRequest, END_PATH, RECEIVE_PATH, START_PATH,
+    EndRequest, ErrorAnswer, ReceiveRequest, Role, StartAnswer, StartRequest, END_PATH,
+    RECEIVE_PATH, START_PATH,
 };
 use livechat_contract::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use livechat_contract::webhook::{WebhookAnswer, WebhookEvent, WebhookStatus};
@@ -43,6 +44,7 @@ pub struct ContosoLiveChat {
     timeout: Duration,
     webhook_secret: Option<SecretString>,
     replay_window_secs: u64,
+    max_message_chars: usize,
 }
 
 impl ContosoLiveChat {
@@ -64,6 +66,7 @@ impl ContosoLiveChat {
             timeout: settings.timeout(),
             webhook_secret: settings.webhook_secret.clone(),
             replay_window_secs: settings.webhook_replay_window_secs,
+            max_message_chars: settings.max_message_chars,
         })
     }
 
@@ -90,9 +93,13 @@ impl ContosoLiveChat {
         let status = answer.status;
         let text = String::from_utf8_lossy(&answer.body).into_owned();
         if !status.is_success() {
+            // The contract's `{"error": "..."}` when there is one: it may be shown to the customer.
+            let detail = serde_json::from_str::<ErrorAnswer>(&text)
+                .map(|answer| answer.error)
+                .unwrap_or(text);
             return Err(LiveChatError::Rejected {
                 status: status.as_u16(),
-                detail: text.chars().take(300).collect(),
+                detail: detail.chars().take(300).collect(),
             });
         }
         Ok(text)
@@ -209,5 +216,9 @@ impl LiveChat for ContosoLiveChat {
 
     fn webhooks_are_signed(&self) -> bool {
         self.webhook_secret.is_some()
+    }
+
+    fn max_message_chars(&self) -> usize {
+        self.max_message_chars
     }
 }

@@ -92,4 +92,6 @@ pub trait LiveChat: Send + Sync {
     fn webhook_answer(&self, outcome: WebhookOutcome) -> serde_json::Value;
     /// True when webhooks are authenticated (for the start-up warning).
     fn webhooks_are_signed(&self) -> bool;
+    /// The longest message text, in characters, the live chat takes.
+    fn max_message_chars(&self) -> usize;
 }

@@ -60,9 +60,8 @@ impl ConnectorError {
             ConnectorError::Token(TokenError::Refused { status, .. }) => {
                 *status >= 500 || *status == 429
             }
-            ConnectorError::Status { status, .. } => {
-                matches!(status, 408 | 412 | 429) || *status >= 500
-            }
+            // Exactly what Teams documents as worth retrying; every other answer is final.
+            ConnectorError::Status { status, .. } => matches!(status, 412 | 429 | 502 | 503 | 504),
             _ => false,
         }
     }
@@ -251,24 +250,52 @@ impl ConnectorClient {
     }
 }
 
-/// `{serviceUrl}/v3/conversations/{id}/activities[/{activityId}]`, joined with exactly one `/`.
+/// A `serviceUrl` the skill will call: an absolute http(s) URL with a host, and no user info,
+/// query or fragment (each would change where the Connector path ends up, or what it carries).
+pub fn service_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim())
+        .map_err(|error| format!("the serviceUrl is not an absolute URL ({error})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err("the serviceUrl must be an http or https URL with a host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the serviceUrl must not carry user info".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the serviceUrl must not have a query or a fragment".to_owned());
+    }
+    Ok(url)
+}
+
+/// `{serviceUrl}/v3/conversations/{id}/activities[/{activityId}]`: the service URL's own path,
+/// then the Connector's segments, each encoded; never text appended to the whole URL.
 pub fn conversation_url(
-    service_url: &str,
+    service_url_text: &str,
     conversation_id: &str,
     activity_id: Option<&str>,
 ) -> Result<Url, ConnectorError> {
-    let mut text = service_url.trim_end_matches('/').to_owned();
-    text.push_str("/v3/conversations/");
-    text.push_str(&segment(conversation_id));
-    text.push_str("/activities");
+    let mut url = service_url(service_url_text)
+        .map_err(|_| ConnectorError::InvalidUrl(service_url_text.to_owned()))?;
+    let mut segments: Vec<String> = url
+        .path_segments()
+        .map(|existing| {
+            existing
+                .filter(|segment| !segment.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    segments.extend([
+        "v3".to_owned(),
+        "conversations".to_owned(),
+        segment(conversation_id),
+        "activities".to_owned(),
+    ]);
     if let Some(activity_id) = activity_id {
-        text.push('/');
-        text.push_str(&segment(activity_id));
+        segments.push(segment(activity_id));
     }
-    let url = Url::parse(&text).map_err(|_| ConnectorError::InvalidUrl(service_url.to_owned()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConnectorError::InvalidUrl(service_url.to_owned()));
-    }
+    // The segments are encoded already (the service URL's as parsed, ours by `segment`).
+    url.set_path(&format!("/{}", segments.join("/")));
     Ok(url)
 }
 
@@ -305,6 +332,24 @@ mod tests {
     }
 
     #[test]
+    fn service_urls_that_would_move_the_path_are_refused() {
+        for bad in [
+            "https://host/api?x=",
+            "https://host/api#frag",
+            "https://user:pass@host/api",
+            "https://user@host/api",
+            "ftp://host/",
+            "/relative/path",
+            "mailto:someone@example.com",
+            "",
+        ] {
+            assert!(service_url(bad).is_err(), "{bad}");
+            assert!(conversation_url(bad, "c", None).is_err(), "{bad}");
+        }
+        assert!(service_url("http://127.0.0.1:5002/connector/").is_ok());
+    }
+
+    #[test]
     fn retry_after_reads_seconds_and_dates() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(
@@ -321,10 +366,10 @@ mod tests {
             detail: String::new(),
             retry_after: None,
         };
-        for code in [408, 412, 429, 500, 502, 503, 504] {
+        for code in [412, 429, 502, 503, 504] {
             assert!(status(code).is_transient(), "{code}");
         }
-        for code in [400, 401, 403, 404, 413] {
+        for code in [400, 401, 403, 404, 408, 413, 500] {
             assert!(!status(code).is_transient(), "{code}");
         }
         let blocked = ConnectorError::Status {

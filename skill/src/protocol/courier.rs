@@ -115,17 +115,71 @@ impl Courier for TeamsCourier {
     }
 }
 
-/// A final failure in words the agent understands.
+/// Teams' documented final errors, by status and error code, in words the agent understands.
+const TEAMS_FINAL_ERRORS: &[(u16, &str, &str)] = &[
+    (403, "ConversationBlockedByUser", "the customer has blocked the bot in Teams"),
+    (403, "MessageWritesBlocked", "Teams no longer accepts messages in this conversation (the customer may have blocked or removed the bot)"),
+    (403, "BotNotInConversationRoster", "the bot is no longer part of the customer's Teams conversation (it was removed or uninstalled)"),
+    (403, "BotDisabledByAdmin", "a Teams administrator has disabled the bot"),
+    (404, "ConversationNotFound", "the customer's Teams conversation no longer exists"),
+    (413, "MessageSizeTooBig", "the message is too large for Teams; send it in shorter parts"),
+];
+
+/// A final failure in words the agent understands, with Teams' own code for whoever looks further.
 fn describe_teams_failure(error: &ConnectorError) -> String {
-    if error.is_blocked_by_user() {
-        return "the customer has blocked or removed the bot in Teams (403 MessageWritesBlocked)"
-            .to_owned();
-    }
     match error {
-        ConnectorError::Status { status: 413, .. } => {
-            "the message is too large for Teams (413)".to_owned()
+        ConnectorError::Status { status, detail, .. } => {
+            let known = TEAMS_FINAL_ERRORS
+                .iter()
+                .find(|(known_status, code, _)| known_status == status && detail.contains(code));
+            match known {
+                Some((status, code, words)) => format!("{words} ({status} {code})"),
+                None if *status == 413 => {
+                    "the message is too large for Teams; send it in shorter parts (413)".to_owned()
+                }
+                None => format!("Teams refused the message ({status})"),
+            }
         }
-        ConnectorError::Status { status, .. } => format!("Teams refused the message ({status})"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, code: &str) -> ConnectorError {
+        ConnectorError::Status {
+            status,
+            detail: format!(r#"{{"error":{{"code":"{code}","message":"x"}}}}"#),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn teams_final_errors_are_told_in_plain_words_and_not_retried() {
+        for (code, http, words) in [
+            ("ConversationBlockedByUser", 403, "blocked the bot"),
+            ("MessageWritesBlocked", 403, "no longer accepts messages"),
+            ("BotNotInConversationRoster", 403, "no longer part of"),
+            ("BotDisabledByAdmin", 403, "administrator has disabled"),
+            ("ConversationNotFound", 404, "no longer exists"),
+            ("MessageSizeTooBig", 413, "too large"),
+        ] {
+            let error = status(http, code);
+            assert!(!error.is_transient(), "{code}");
+            let told = describe_teams_failure(&error);
+            assert!(
+                told.contains(words) && told.contains(code),
+                "{code}: {told}"
+            );
+        }
+        for retried in [412, 429, 502, 503, 504] {
+            assert!(status(retried, "x").is_transient(), "{retried}");
+        }
+        for final_status in [400, 401, 403, 404, 408, 500, 501] {
+            assert!(!status(final_status, "x").is_transient(), "{final_status}");
+        }
+        assert!(ConnectorError::Transport("reset".into()).is_transient());
     }
 }

@@ -199,7 +199,7 @@ mod tests {
     }
 
     async fn authority(expires_in: u64) -> MockServer {
-        let server = MockServer::start().await;
+        let server = MockServer::builder().start().await;
         Mock::given(method("POST"))
             .and(path("/tenant/oauth2/v2.0/token"))
             .respond_with(
@@ -247,7 +247,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refusal_names_the_authority_error_but_not_the_secret() {
-        let server = MockServer::start().await;
+        let server = MockServer::builder().start().await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(401).set_body_json(
                 serde_json::json!({"error": "invalid_client", "error_description": "bad secret"}),

@@ -10,10 +10,10 @@
 use std::sync::Arc;
 
 use tracing::Instrument;
-use url::Url;
 
 use super::activity::{types, Activity};
 use super::auth::{CallerIdentity, InboundAuth};
+use super::connector;
 use super::inbound::{is_slow, request_of};
 use super::render::replies;
 use super::replies::ReplySender;
@@ -81,15 +81,11 @@ impl SkillEndpoint {
                 "the handover skill does not implement invoke activities".into(),
             ));
         }
-        let Some(usable_url) = Url::parse(&service_url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https"))
-        else {
-            return Err(ApiError::BadRequest(
-                "the activity's serviceUrl must be an absolute http(s) URL".into(),
-            ));
-        };
-        if !activity.expects_replies() && !self.replies.can_reply(&usable_url, &caller) {
+        let usable_url = connector::service_url(&service_url).map_err(ApiError::BadRequest)?;
+        // The serviceUrl is also where the agent's replies go later, so anonymous mode checks it
+        // for expectReplies too; an authenticated caller's is checked again at every send.
+        let checked_now = caller.anonymous || !activity.expects_replies();
+        if checked_now && !self.replies.can_reply(&usable_url, &caller) {
             let reason = if caller.anonymous {
                 "in anonymous local mode the skill only answers loopback serviceUrls; set SKILL_APP_ID to serve Copilot Studio"
             } else {

@@ -1,12 +1,27 @@
-//! Reads a request body up to a documented limit, answering 413 beyond it.
+//! Reads a JSON request body up to a documented limit: 415 unless it is declared JSON, 413 beyond
+//! the limit.
 
-use actix_web::web;
+use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
 use crate::error::ApiError;
 
-/// The whole body, or [`ApiError::PayloadTooLarge`] once it passes `limit` bytes.
-pub async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+/// The whole body, [`ApiError::UnsupportedMediaType`] unless its `Content-Type` is JSON, or
+/// [`ApiError::PayloadTooLarge`] once it passes `limit` bytes.
+pub async fn read_json_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let content_type = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    if !livechat_contract::is_json_media_type(content_type) {
+        return Err(ApiError::UnsupportedMediaType(
+            "the body must be JSON, sent with Content-Type: application/json".into(),
+        ));
+    }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| {

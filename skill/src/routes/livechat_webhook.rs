@@ -7,7 +7,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use tracing::Instrument;
 
-use super::body::read_limited;
+use super::body::read_json_body;
 use super::RequestLimits;
 use crate::error::ApiError;
 use crate::handover::Handover;
@@ -20,7 +20,7 @@ pub async fn receive_event(
     handover: web::Data<Handover>,
     limits: web::Data<RequestLimits>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(payload, limits.max_webhook_bytes).await?;
+    let body = read_json_body(&request, payload, limits.max_webhook_bytes).await?;
     let event = livechat.parse_webhook(&WebhookRequest {
         headers: request.headers(),
         body: &body,

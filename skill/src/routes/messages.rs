@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::body::read_limited;
+use super::body::read_json_body;
 use crate::error::ApiError;
 use crate::protocol::activity::ExpectedReplies;
 use crate::protocol::{SkillEndpoint, TurnAnswer};
@@ -13,7 +13,7 @@ pub async fn receive_activity(
     payload: web::Payload,
     skill: web::Data<SkillEndpoint>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(payload, skill.max_activity_bytes).await?;
+    let body = read_json_body(&request, payload, skill.max_activity_bytes).await?;
     let authorization = request
         .headers()
         .get("Authorization")

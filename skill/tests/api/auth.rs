@@ -270,3 +270,37 @@ async fn anonymous_local_mode_needs_no_token_but_answers_only_loopback() {
         "no token was ever requested"
     );
 }
+
+#[tokio::test]
+async fn anonymous_mode_refuses_a_remote_service_url_for_expect_replies_too() {
+    let app = spawn_app_with(Options {
+        authenticated: false,
+        ..Options::default()
+    })
+    .await;
+    let mut remote = app.start_activity("conv-anon-expect");
+    remote["deliveryMode"] = json!("expectReplies");
+    remote["serviceUrl"] = json!("https://smba.trafficmanager.net/teams/");
+    let response = app.post_activity_with(&remote, None).await;
+    assert_eq!(response.status(), 400);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("anonymous local mode"));
+
+    // A later, loopback start is the marker: when it has reached the live chat, the refused one
+    // would have too.
+    let mut local = app.start_activity("conv-anon-expect-local");
+    local["deliveryMode"] = json!("expectReplies");
+    let answer = app.post_activity_with(&local, None).await;
+    assert_eq!(answer.status(), 200);
+    let starts = requests_to(&app.peers.livechat, "/api/chat/start").await;
+    assert_eq!(
+        starts.len(),
+        1,
+        "only the loopback start reached the live chat"
+    );
+    let context: Value = serde_json::from_slice(&starts[0].body).unwrap();
+    assert_eq!(context["botConversationId"], "conv-anon-expect-local");
+}

@@ -113,11 +113,13 @@ pub struct Peers {
 
 impl Peers {
     pub async fn start() -> Self {
+        // Bare servers, not wiremock's pool: a pooled server goes on to the next test on the same
+        // port, where an app of this test that is still retrying would post into it.
         let peers = Self {
-            issuer: MockServer::start().await,
-            livechat: MockServer::start().await,
-            copilot: MockServer::start().await,
-            teams: MockServer::start().await,
+            issuer: MockServer::builder().start().await,
+            livechat: MockServer::builder().start().await,
+            copilot: MockServer::builder().start().await,
+            teams: MockServer::builder().start().await,
         };
         peers.mount_defaults().await;
         peers
@@ -186,7 +188,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             authenticated: true,
-            webhook_secret: false,
+            webhook_secret: true,
             livechat_timeout_ms: 2_000,
             teams_max_attempts: 8,
             livechat_api_key: None,
@@ -249,7 +251,6 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
         ("SKILL_PUBLIC_URL", "https://skill.example.com/".to_owned()),
         ("SKILL_DATA_DIR", data_dir.path().display().to_string()),
         ("LIVECHAT_BASE_URL", peers.livechat.uri()),
-        ("TEAMS_SERVICE_URL", format!("{}/", peers.teams.uri())),
         ("SKILL_TRUSTED_HOSTS", "127.0.0.1".to_owned()),
         ("AZURE_AUTHORITY_HOST", peers.issuer.uri()),
         (
@@ -269,6 +270,16 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
             ("BOT_APP_SECRET", "bot-secret"),
         ] {
             environment.insert(key.to_owned(), value.to_owned());
+        }
+        environment.insert(
+            "TEAMS_SERVICE_URL".to_owned(),
+            format!("{}/", peers.teams.uri()),
+        );
+        if !options.webhook_secret {
+            environment.insert(
+                "SKILL_ALLOW_UNSIGNED_WEBHOOKS".to_owned(),
+                "true".to_owned(),
+            );
         }
     }
     if let Some(url) = &options.database_url {
@@ -393,7 +404,11 @@ impl TestApp {
 
     /// Posts a webhook body, signed when the app has a secret.
     pub async fn post_webhook(&self, body: &Value) -> reqwest::Response {
-        let text = body.to_string();
+        self.post_webhook_text(body.to_string()).await
+    }
+
+    /// Posts any text as a webhook body, signed when the app has a secret.
+    pub async fn post_webhook_text(&self, text: String) -> reqwest::Response {
         let mut request = self
             .client
             .post(format!("{}/api/livechat/messages", self.address))

@@ -549,3 +549,120 @@ async fn sdk_hosts_new_conversation_ids_are_tied_together_by_relates_to() {
         1
     );
 }
+
+#[tokio::test]
+async fn service_urls_with_a_query_fragment_or_user_info_are_refused() {
+    let app = spawn_app().await;
+    let base = app.service_url();
+    for (n, bad) in [
+        format!("{base}/?x="),
+        format!("{base}/#fragment"),
+        base.replace("http://", "http://user:password@"),
+        "not a url".to_owned(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut activity = app.start_activity(&format!("conv-bad-url-{n}"));
+        activity["serviceUrl"] = json!(bad);
+        let response = app.post_activity(&activity).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        let error: Value = response.json().await.unwrap();
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("serviceUrl"),
+            "{bad}: {error}"
+        );
+    }
+    // The marker: a good start reaches the live chat; none of the refused ones did.
+    app.start_session("conv-good-url").await;
+    let starts = requests_to(&app.peers.livechat, "/api/chat/start").await;
+    assert_eq!(starts.len(), 1);
+}
+
+#[tokio::test]
+async fn bodies_not_declared_as_json_are_answered_415() {
+    let app = spawn_app().await;
+    let activity = app.start_activity("conv-form").to_string();
+    for (route, content_type) in [
+        ("/api/messages", Some("text/plain")),
+        ("/api/messages", Some("application/x-www-form-urlencoded")),
+        ("/api/messages", None),
+        ("/api/livechat/messages", Some("text/plain")),
+        (
+            "/api/livechat/messages",
+            Some("multipart/form-data; boundary=x"),
+        ),
+    ] {
+        let mut request = app
+            .client
+            .post(format!("{}{route}", app.address))
+            .header("Authorization", format!("Bearer {}", valid_token()))
+            .body(activity.clone());
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 415, "{route} {content_type:?}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "UnsupportedMediaType");
+    }
+    app.start_session("conv-json").await;
+    let starts = requests_to(&app.peers.livechat, "/api/chat/start").await;
+    assert_eq!(starts.len(), 1, "only the JSON start reached the live chat");
+}
+
+#[tokio::test]
+async fn a_message_the_live_chat_refuses_is_reported_to_the_customer() {
+    let app = spawn_app().await;
+    app.start_session("conv-refused").await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat/receive"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({ "error": "message contains a forbidden word" })),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.peers.livechat)
+        .await;
+    let message = app.message_activity("conv-refused", "refused text");
+    assert_eq!(app.post_activity(&message).await.status(), 202);
+
+    let teams = teams_path("conv-refused");
+    let notices = wait_for_bodies(&app.peers.teams, &teams, 1).await;
+    let notice = notices[0]["text"].as_str().unwrap();
+    assert!(
+        notice.contains("Your message could not be delivered to the agent")
+            && notice.contains("forbidden word"),
+        "{notice}"
+    );
+    assert_eq!(
+        bodies_at(&app.peers.livechat, "/api/chat/receive")
+            .await
+            .len(),
+        1,
+        "a refusal is final: not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_message_longer_than_the_live_chat_takes_is_refused_up_front() {
+    let app = spawn_app().await;
+    app.start_session("conv-long").await;
+    let long = app.message_activity("conv-long", &"x".repeat(10_001));
+    assert_eq!(app.post_activity(&long).await.status(), 202);
+    let notices = wait_for_bodies(&app.peers.teams, &teams_path("conv-long"), 1).await;
+    assert!(notices[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("longer than 10000 characters"));
+    // The marker: a short message after it reaches the live chat, and is the only one there.
+    let short = app.message_activity("conv-long", "short");
+    assert_eq!(app.post_activity(&short).await.status(), 202);
+    let forwarded = wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 1).await;
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0]["message"], "short");
+}

@@ -227,13 +227,7 @@ async fn bad_webhooks_get_clear_errors() {
             "{description}: {error}"
         );
     }
-    let malformed = app
-        .client
-        .post(format!("{}/api/livechat/messages", app.address))
-        .body("{oops")
-        .send()
-        .await
-        .unwrap();
+    let malformed = app.post_webhook_text("{oops".to_owned()).await;
     assert_eq!(malformed.status(), 400);
     let huge = TestApp::agent_message(&livechat_id, "m5", &"y".repeat(70 * 1024));
     assert_eq!(app.post_webhook(&huge).await.status(), 413);
