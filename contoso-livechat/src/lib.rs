@@ -10,4 +10,5 @@ pub mod routes;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod webhook;

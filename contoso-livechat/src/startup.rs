@@ -21,6 +21,7 @@ use crate::routes;
 use crate::routes::api::ApiPolicy;
 use crate::routes::pages::{DefaultAgentHint, ReplyLimit};
 use crate::store::Store;
+use crate::throttle::SignInThrottle;
 use crate::webhook::WebhookWorker;
 
 /// The running app: HTTP server plus the webhook worker.
@@ -69,6 +70,7 @@ impl Application {
             tracing::warn!("WEBHOOK_SECRET is not set: webhooks to the skill are not signed");
         }
         let agents = web::Data::new(Agents::new(roster.agents())?);
+        let throttle = web::Data::new(SignInThrottle::default());
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -122,6 +124,7 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(form_limit))
                 .app_data(store_data.clone())
                 .app_data(agents.clone())
+                .app_data(throttle.clone())
                 .app_data(policy.clone())
                 .app_data(hint.clone())
                 .app_data(reply_limit.clone())

@@ -228,6 +228,17 @@ impl Application {
                         .match_pattern()
                         .unwrap_or_else(|| "unmatched".to_owned());
                     let method = request.method().clone();
+                    // Known methods only as labels: a caller cannot grow /metrics without bound.
+                    let method_label: &'static str = match method.as_str() {
+                        "GET" => "GET",
+                        "POST" => "POST",
+                        "PUT" => "PUT",
+                        "DELETE" => "DELETE",
+                        "HEAD" => "HEAD",
+                        "OPTIONS" => "OPTIONS",
+                        "PATCH" => "PATCH",
+                        _ => "other",
+                    };
                     let span = crate::telemetry::request_span(&method, &route);
                     let metrics = metrics.clone();
                     let response = span.in_scope(|| service.call(request));
@@ -240,7 +251,7 @@ impl Application {
                         }
                         metrics
                             .request_duration
-                            .with_label_values(&[&route, method.as_str(), status.as_str()])
+                            .with_label_values(&[&route, method_label, status.as_str()])
                             .observe(started.elapsed().as_secs_f64());
                         Ok(response)
                     }

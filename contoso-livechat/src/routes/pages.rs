@@ -5,8 +5,11 @@
 //! JavaScript posts with `Accept: application/json` and gets JSON; without JavaScript the forms post
 //! normally and are redirected back.
 
+use std::time::Instant;
+
 use actix_session::Session;
 use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Utc};
@@ -17,6 +20,7 @@ use serde_json::json;
 use crate::auth::{self, Agents, CurrentAgent};
 use crate::error::PageError;
 use crate::store::{AddMessageError, EndingParty, Store};
+use crate::throttle::{Refused, SignInThrottle};
 
 /// The default local agent's sign-in, shown on the sign-in page when it is in use.
 #[derive(Debug, Clone)]
@@ -221,35 +225,64 @@ pub struct SignInForm {
 }
 
 pub async fn sign_in(
+    request: HttpRequest,
     session: Session,
     form: web::Form<SignInForm>,
     agents: web::Data<Agents>,
+    throttle: web::Data<SignInThrottle>,
     hint: web::Data<Option<DefaultAgentHint>>,
 ) -> Result<HttpResponse, PageError> {
     auth::check_csrf(&session, Some(&form.csrf_token))?;
-    let agents = agents.into_inner();
+    let client = request.peer_addr().map(|address| address.ip());
+    let refused_page = |status: StatusCode, error: String| -> Result<HttpResponse, PageError> {
+        let page = SignInPage {
+            csrf: auth::csrf_token(&session),
+            error,
+            username: form.username.clone(),
+            hint: hint.get_ref().clone(),
+        };
+        Ok(HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(page.render()?))
+    };
+    let refused = |refusal: Refused| {
+        tracing::warn!(why = ?refusal.why, "sign-in refused before the password was checked");
+        let mut response = refused_page(StatusCode::TOO_MANY_REQUESTS, refusal.message())?;
+        if let Ok(value) = refusal.retry_after.as_secs().max(1).to_string().parse() {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, value);
+        }
+        Ok(response)
+    };
+    if let Err(refusal) = throttle.check(&form.username, client, Instant::now()) {
+        return refused(refusal);
+    }
+    let turn = match throttle.verification_turn().await {
+        Ok(turn) => turn,
+        Err(refusal) => return refused(refusal),
+    };
+    let checking = agents.into_inner();
     let (username, password) = (form.username.clone(), form.password.clone());
     // Password hashing is deliberately slow; keep it off the HTTP worker's event loop.
-    let agent = web::block(move || agents.authenticate(&username, &password))
+    let agent = web::block(move || checking.authenticate(&username, &password))
         .await
         .map_err(|e| PageError::Unexpected(anyhow::anyhow!(e)))?;
+    drop(turn);
     match agent {
         Some(agent) => {
+            throttle.succeeded(&form.username, client);
             auth::sign_in(&session, &agent)?;
             tracing::info!(agent = %agent.username, "agent signed in");
             Ok(see_other("/agent"))
         }
         None => {
+            throttle.failed(&form.username, client, Instant::now());
             tracing::warn!("failed sign-in");
-            let page = SignInPage {
-                csrf: auth::csrf_token(&session),
-                error: "Wrong username or password.".into(),
-                username: form.username.clone(),
-                hint: hint.get_ref().clone(),
-            };
-            Ok(HttpResponse::Unauthorized()
-                .content_type("text/html; charset=utf-8")
-                .body(page.render()?))
+            refused_page(
+                StatusCode::UNAUTHORIZED,
+                "Wrong username or password.".into(),
+            )
         }
     }
 }

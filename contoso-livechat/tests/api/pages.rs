@@ -292,3 +292,50 @@ async fn the_event_stream_is_live_and_resumes_without_gaps() {
         "in order"
     );
 }
+
+#[tokio::test]
+async fn failed_sign_ins_are_slowed_then_refused_without_checking_the_password() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{}/signin", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    let attempt = |password: &'static str| {
+        client
+            .post(format!("{}/signin", app.address))
+            .form(&[
+                ("username", AGENT_NAME),
+                ("password", password),
+                ("csrf_token", csrf.as_str()),
+            ])
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("wrong").await.unwrap().status(), 401);
+    }
+    // Now even the right password waits: the throttle answers before any verification.
+    let throttled = attempt(AGENT_PASSWORD).await.unwrap();
+    assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().contains_key("retry-after"));
+    assert!(throttled
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-ins"));
+    // A refused attempt does not count as a failure: once the short delay is over, the right
+    // password signs in (and the success resets the count, see `throttle.rs`).
+    eventually("the right password signs in after the delay", || async {
+        (attempt(AGENT_PASSWORD).await.unwrap().status() == 303).then_some(())
+    })
+    .await;
+}

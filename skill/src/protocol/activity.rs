@@ -124,6 +124,33 @@ impl Activity {
         self.kind.as_deref().unwrap_or("")
     }
 
+    /// The type as a metric label: one of the Bot Framework's activity types, else `other`, so a
+    /// caller cannot add label values without bound.
+    pub fn kind_label(&self) -> &'static str {
+        const KNOWN: &[&str] = &[
+            "message",
+            "event",
+            "endOfConversation",
+            "invoke",
+            "typing",
+            "conversationUpdate",
+            "contactRelationUpdate",
+            "installationUpdate",
+            "messageReaction",
+            "messageUpdate",
+            "messageDelete",
+            "trace",
+            "handoff",
+            "command",
+            "commandResult",
+        ];
+        KNOWN
+            .iter()
+            .find(|known| **known == self.kind())
+            .copied()
+            .unwrap_or("other")
+    }
+
     /// The conversation id, or "" when absent.
     pub fn conversation_id(&self) -> &str {
         self.conversation

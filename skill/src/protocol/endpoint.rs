@@ -111,7 +111,7 @@ impl SkillEndpoint {
         } = turn;
         self.metrics
             .activities
-            .with_label_values(&[activity.kind()])
+            .with_label_values(&[activity.kind_label()])
             .inc();
         // Few fields: this span is made for every message.
         let span = tracing::info_span!(

@@ -41,6 +41,34 @@ async fn metrics_count_sessions_and_messages() {
 }
 
 #[tokio::test]
+async fn metric_labels_take_only_known_values() {
+    let app = spawn_app().await;
+    for kind in ["made-up-type-1", "made-up-type-2"] {
+        let activity = app.activity("conv-labels", serde_json::json!({ "type": kind }));
+        app.post_activity(&activity).await;
+    }
+    let odd_method = app
+        .client
+        .request(
+            reqwest::Method::from_bytes(b"BREW").unwrap(),
+            format!("{}/healthz", app.address),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(odd_method.status().is_client_error());
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains(r#"handover_activities_total{type="other"} 2"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("made-up-type") && !text.contains("BREW"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn the_manifest_is_strict_json_of_schema_2_0_0_with_the_three_actions() {
     let app = spawn_app().await;
     // No token: Copilot Studio fetches the manifest anonymously.
