@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 use std::future::{ready, Ready};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use actix_session::{Session, SessionExt};
 use actix_web::{dev::Payload, FromRequest, HttpRequest};
@@ -22,11 +24,46 @@ const SESSION_CSRF: &str = "csrf";
 /// The header the page's JavaScript sends the CSRF token in.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
+/// How long a sign-in lasts, whatever the cookie says (the cookie's own lifetime is the same).
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+
 /// An agent, as remembered in the session.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SignedInAgent {
     pub username: String,
     pub display_name: String,
+    /// Unix seconds of the sign-in (absent in older cookies, which therefore count as expired).
+    #[serde(default)]
+    pub signed_in_at: i64,
+    /// This sign-in's own id, so that signing out can end it on the server.
+    #[serde(default)]
+    pub session_id: String,
+}
+
+/// Sign-ins ended on the server (signed out), until they would have expired anyway. Kept in
+/// memory: after a restart with a fixed `LIVECHAT_SESSION_KEY`, a copy of a signed-out cookie
+/// is refused only once its lifetime is over.
+#[derive(Default)]
+pub struct RevokedSessions {
+    until: Mutex<HashMap<String, i64>>,
+}
+
+impl RevokedSessions {
+    pub fn revoke(&self, agent: &SignedInAgent, now: i64) {
+        let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        until.retain(|_, expires| *expires > now);
+        until.insert(
+            agent.session_id.clone(),
+            agent.signed_in_at + SESSION_LIFETIME.as_secs() as i64,
+        );
+    }
+
+    fn is_revoked(&self, session_id: &str) -> bool {
+        self.until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(session_id)
+    }
 }
 
 /// The agents who may sign in.
@@ -48,12 +85,20 @@ impl Agents {
         })
     }
 
+    /// True while `username` is a configured agent.
+    pub fn is_configured(&self, username: &str) -> bool {
+        self.by_username
+            .contains_key(&username.trim().to_lowercase())
+    }
+
     /// The agent with these credentials, if any.
     pub fn authenticate(&self, username: &str, password: &str) -> Option<SignedInAgent> {
         match self.by_username.get(&username.trim().to_lowercase()) {
             Some(agent) if verify_password(password, &agent.password_hash) => Some(SignedInAgent {
                 username: agent.username.clone(),
                 display_name: agent.display_name.clone(),
+                signed_in_at: chrono::Utc::now().timestamp(),
+                session_id: new_token(),
             }),
             Some(_) => None,
             None => {
@@ -145,8 +190,25 @@ impl FromRequest for CurrentAgent {
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let session = request.get_session();
         let agent = session.get::<SignedInAgent>(SESSION_AGENT).ok().flatten();
+        let now = chrono::Utc::now().timestamp();
+        let still_valid = |agent: &SignedInAgent| {
+            let fresh = now - agent.signed_in_at < SESSION_LIFETIME.as_secs() as i64
+                && agent.signed_in_at <= now + 60;
+            let configured = request
+                .app_data::<actix_web::web::Data<Agents>>()
+                .is_some_and(|agents| agents.is_configured(&agent.username));
+            let revoked = request
+                .app_data::<actix_web::web::Data<RevokedSessions>>()
+                .is_none_or(|revoked| revoked.is_revoked(&agent.session_id));
+            fresh && configured && !revoked && !agent.session_id.is_empty()
+        };
         ready(match agent {
-            Some(agent) => Ok(CurrentAgent { agent, session }),
+            Some(agent) if still_valid(&agent) => Ok(CurrentAgent { agent, session }),
+            Some(_) => {
+                // Expired, revoked, or of an agent no longer configured: whatever the cookie says.
+                session.purge();
+                Err(PageError::SignInRequired)
+            }
             None => Err(PageError::SignInRequired),
         })
     }

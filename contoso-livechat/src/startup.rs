@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::Agents;
+use crate::auth::{Agents, RevokedSessions};
 use crate::configuration::{AgentRoster, Settings, DEFAULT_AGENT_PASSWORD, DEFAULT_AGENT_USERNAME};
 use crate::routes;
 use crate::routes::api::ApiPolicy;
@@ -71,6 +71,7 @@ impl Application {
         }
         let agents = web::Data::new(Agents::new(roster.agents())?);
         let throttle = web::Data::new(SignInThrottle::default());
+        let revoked = web::Data::new(RevokedSessions::default());
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -125,6 +126,7 @@ impl Application {
                 .app_data(store_data.clone())
                 .app_data(agents.clone())
                 .app_data(throttle.clone())
+                .app_data(revoked.clone())
                 .app_data(policy.clone())
                 .app_data(hint.clone())
                 .app_data(reply_limit.clone())

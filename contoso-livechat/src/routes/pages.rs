@@ -17,7 +17,7 @@ use livechat_contract::api::{Conversation, ConversationState, TranscriptEntry};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{self, Agents, CurrentAgent};
+use crate::auth::{self, Agents, CurrentAgent, RevokedSessions};
 use crate::error::PageError;
 use crate::store::{AddMessageError, EndingParty, Store};
 use crate::throttle::{Refused, SignInThrottle};
@@ -295,8 +295,12 @@ pub struct CsrfForm {
 pub async fn sign_out(
     session: Session,
     form: web::Form<CsrfForm>,
+    revoked: web::Data<RevokedSessions>,
 ) -> Result<HttpResponse, PageError> {
     auth::check_csrf(&session, form.csrf_token.as_deref())?;
+    if let Ok(Some(agent)) = session.get::<auth::SignedInAgent>("agent") {
+        revoked.revoke(&agent, chrono::Utc::now().timestamp());
+    }
     auth::sign_out(&session);
     Ok(see_other("/signin"))
 }

@@ -339,3 +339,63 @@ async fn failed_sign_ins_are_slowed_then_refused_without_checking_the_password()
     })
     .await;
 }
+
+#[tokio::test]
+async fn signing_out_ends_the_session_on_the_server_whatever_the_cookie_says() {
+    let app = spawn_app().await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url: reqwest::Url = app.address.parse().unwrap();
+    let page = client
+        .get(format!("{}/signin", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let signed_in = client
+        .post(format!("{}/signin", app.address))
+        .form(&[
+            ("username", AGENT_NAME),
+            ("password", AGENT_PASSWORD),
+            ("csrf_token", csrf_in(&page).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    use reqwest::cookie::CookieStore;
+    let copied = jar.cookies(&url).expect("a session cookie");
+    let inbox = client
+        .get(format!("{}/agent", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(inbox.status(), 200);
+    let csrf = csrf_in(&inbox.text().await.unwrap());
+    let signed_out = client
+        .post(format!("{}/signout", app.address))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 303);
+
+    // A copy of the cookie from before the sign-out no longer opens the inbox.
+    let replayed = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/agent", app.address))
+        .header("Cookie", copied)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 303);
+    assert_eq!(replayed.headers()["location"], "/signin");
+}
