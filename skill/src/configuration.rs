@@ -56,6 +56,9 @@ pub struct ApplicationSettings {
     pub max_activity_bytes: usize,
     /// Largest accepted webhook body, in bytes.
     pub max_webhook_bytes: usize,
+    /// Time a client has to send a request's headers, and again its body, in milliseconds; a
+    /// slower client is cut off (408).
+    pub request_deadline_ms: u64,
 }
 
 impl Default for ApplicationSettings {
@@ -69,6 +72,7 @@ impl Default for ApplicationSettings {
             retention_days: 30,
             max_activity_bytes: 256 * 1024,
             max_webhook_bytes: 64 * 1024,
+            request_deadline_ms: 10_000,
         }
     }
 }
@@ -425,6 +429,9 @@ impl Settings {
         }
         if self.application.max_activity_bytes < 1024 || self.application.max_webhook_bytes < 1024 {
             bail!("application.max_activity_bytes and application.max_webhook_bytes must be at least 1024");
+        }
+        if self.application.request_deadline_ms == 0 {
+            bail!("application.request_deadline_ms must be greater than zero");
         }
         let delivery = &self.delivery;
         if delivery.teams_max_attempts == 0 || delivery.livechat_max_attempts == 0 {

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The body is larger than the documented limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The client did not send its request in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The body is not declared as JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::Gone(_) => "ConversationEnded",
             ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::RequestTimeout(_) => "RequestTimeout",
             ApiError::NotImplemented(_) => "NotImplemented",
             ApiError::Unexpected(_) => "ServiceError",
         }
@@ -86,6 +90,7 @@ impl ResponseError for ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -199,13 +199,13 @@ impl Application {
             replies: Arc::new(ReplySender::new(connector, skill_credentials)),
             background: background.clone(),
             metrics: metrics.clone(),
-            max_activity_bytes: settings.application.max_activity_bytes,
         });
         let handover_data = web::Data::from(handover);
         let manifest = web::Data::new(SkillManifest(skill_manifest(&settings)));
         let limits = web::Data::new(RequestLimits {
             max_activity_bytes: settings.application.max_activity_bytes,
             max_webhook_bytes: settings.application.max_webhook_bytes,
+            body_deadline: Duration::from_millis(settings.application.request_deadline_ms),
         });
         let store_data = web::Data::new(store.clone());
         let livechat_data: web::Data<dyn LiveChat> = web::Data::from(livechat);
@@ -266,6 +266,7 @@ impl Application {
                 .configure(routes::configure)
         })
         .workers(http_workers)
+        .client_request_timeout(Duration::from_millis(settings.application.request_deadline_ms))
         .shutdown_timeout(10)
         .listen(listener)?
         .run();

@@ -45,8 +45,6 @@ pub struct SkillEndpoint {
     pub replies: Arc<ReplySender>,
     pub background: Background,
     pub metrics: Arc<Metrics>,
-    /// Largest accepted body, in bytes.
-    pub max_activity_bytes: usize,
 }
 
 impl SkillEndpoint {

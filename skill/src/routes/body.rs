@@ -4,11 +4,24 @@
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
+use super::RequestLimits;
 use crate::error::ApiError;
 
 /// The whole body, [`ApiError::UnsupportedMediaType`] unless its `Content-Type` is JSON, or
 /// [`ApiError::PayloadTooLarge`] once it passes `limit` bytes.
 pub async fn read_json_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limits: &RequestLimits,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    // A client that trickles its body is cut off: it would hold a worker's memory and a slot.
+    tokio::time::timeout(limits.body_deadline, read_json(request, payload, limit))
+        .await
+        .map_err(|_| ApiError::RequestTimeout("the body did not arrive in time".into()))?
+}
+
+async fn read_json(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -20,7 +20,7 @@ pub async fn receive_event(
     handover: web::Data<Handover>,
     limits: web::Data<RequestLimits>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_json_body(&request, payload, limits.max_webhook_bytes).await?;
+    let body = read_json_body(&request, payload, &limits, limits.max_webhook_bytes).await?;
     let event = livechat.parse_webhook(&WebhookRequest {
         headers: request.headers(),
         body: &body,

@@ -4,6 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::read_json_body;
+use super::RequestLimits;
 use crate::error::ApiError;
 use crate::protocol::activity::ExpectedReplies;
 use crate::protocol::{SkillEndpoint, TurnAnswer};
@@ -12,8 +13,9 @@ pub async fn receive_activity(
     request: HttpRequest,
     payload: web::Payload,
     skill: web::Data<SkillEndpoint>,
+    limits: web::Data<RequestLimits>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_json_body(&request, payload, skill.max_activity_bytes).await?;
+    let body = read_json_body(&request, payload, &limits, limits.max_activity_bytes).await?;
     let authorization = request
         .headers()
         .get("Authorization")

@@ -14,6 +14,8 @@ use serde_json::json;
 pub struct RequestLimits {
     pub max_activity_bytes: usize,
     pub max_webhook_bytes: usize,
+    /// Time a client has to send a body.
+    pub body_deadline: std::time::Duration,
 }
 
 /// Registers all routes.

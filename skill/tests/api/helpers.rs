@@ -293,6 +293,7 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     }
     let mut settings = Settings::load_from(None, &environment).unwrap();
     settings.application.http_workers = 2;
+    settings.application.request_deadline_ms = 2_000;
     settings.livechat.timeout_ms = options.livechat_timeout_ms;
     settings.delivery.base_backoff_ms = 50;
     settings.delivery.max_backoff_ms = 2_000;

@@ -666,3 +666,31 @@ async fn a_message_longer_than_the_live_chat_takes_is_refused_up_front() {
     assert_eq!(forwarded.len(), 1);
     assert_eq!(forwarded[0]["message"], "short");
 }
+
+#[tokio::test]
+async fn a_client_that_trickles_its_body_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Headers promise 100 bytes; 10 arrive, then nothing.
+    stream
+        .write_all(
+            format!(
+                "POST /api/livechat/messages HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"convers"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // Bounded: the deadline is 2 s in the tests; the read ends when the skill answers and closes.
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the skill kept waiting for the body");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
