@@ -99,6 +99,9 @@ pub struct AuthSettings {
     pub authority_host: String,
     /// Extra hosts that may receive tokens (`SKILL_TRUSTED_HOSTS`): exact hosts or `*.suffix`.
     pub trusted_hosts: Vec<String>,
+    /// How long the last good token signing keys keep serving past their day's lifetime while
+    /// the metadata endpoint fails, in hours.
+    pub signing_keys_grace_hours: u64,
 }
 
 impl Default for AuthSettings {
@@ -111,6 +114,7 @@ impl Default for AuthSettings {
             allowed_issuers: Vec::new(),
             openid_metadata_url: None,
             authority_host: "https://login.microsoftonline.com".into(),
+            signing_keys_grace_hours: 24,
             trusted_hosts: Vec::new(),
         }
     }

@@ -9,7 +9,10 @@
 //!
 //! Signing keys are cached per metadata URL for a day; an unknown `kid` refreshes them, at most
 //! once every five minutes, so forged tokens with random `kid`s cannot make the skill hammer the
-//! metadata endpoint. Refreshes are serialised (single flight).
+//! metadata endpoint. Refreshes are serialised (single flight). When the endpoint fails, the last
+//! good keys keep serving for `auth.signing_keys_grace_hours` (24) past their day, and failed
+//! fetches are retried with backoff (5 s, doubling, at most every five minutes), never on every
+//! request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +31,8 @@ const ENTRA_METADATA: &str =
     "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration";
 const KEY_SET_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 const UNKNOWN_KID_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// The first pause after a failed refresh, doubled per failure up to the interval above.
+const FIRST_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 const CLOCK_SKEW_SECONDS: u64 = 5 * 60;
 
 /// Who called, once the token was checked.
@@ -74,7 +79,13 @@ impl InboundAuth {
                 allowed_issuers: settings.auth.allowed_issuers.clone(),
                 allowed_callers: settings.auth.allowed_callers.clone(),
                 metadata_override: settings.auth.openid_metadata_url.clone(),
-                keys: OpenIdKeys::new(http),
+                keys: OpenIdKeys::new(
+                    http,
+                    KEY_SET_LIFETIME,
+                    Duration::from_secs(
+                        settings.auth.signing_keys_grace_hours.saturating_mul(3600),
+                    ),
+                ),
             })),
         }
     }
@@ -294,63 +305,135 @@ struct Jwk {
     endorsements: Vec<String>,
 }
 
-/// The signing keys behind OpenID metadata documents, cached per metadata URL.
+/// The last refresh of one metadata URL's keys: when, and how many failed in a row since the last
+/// success (they back off: a failing endpoint is not asked again on every request).
+#[derive(Debug, Clone, Copy)]
+struct Refresh {
+    at: Instant,
+    failures: u32,
+}
+
+impl Refresh {
+    /// How long after this refresh the next may be tried.
+    fn pause(&self) -> Duration {
+        if self.failures == 0 {
+            return UNKNOWN_KID_REFRESH_INTERVAL;
+        }
+        let doublings = (self.failures - 1).min(10);
+        FIRST_RETRY_AFTER_FAILURE
+            .saturating_mul(1 << doublings)
+            .min(UNKNOWN_KID_REFRESH_INTERVAL)
+    }
+}
+
+/// The signing keys behind OpenID metadata documents, cached per metadata URL. When the endpoint
+/// fails, the last good keys keep serving for `grace` past their lifetime.
 struct OpenIdKeys {
     http: reqwest::Client,
     sets: Mutex<HashMap<String, Arc<KeySet>>>,
-    /// Held while refreshing, so that concurrent misses cause one fetch; remembers each URL's last refresh.
-    refreshes: tokio::sync::Mutex<HashMap<String, Instant>>,
+    /// Held while refreshing, so that concurrent misses cause one fetch; remembers each URL's last
+    /// refresh. Nothing else waits on it: a cached key is read from `sets` without it.
+    refreshes: tokio::sync::Mutex<HashMap<String, Refresh>>,
+    lifetime: Duration,
+    grace: Duration,
 }
 
 impl OpenIdKeys {
-    fn new(http: reqwest::Client) -> Self {
+    fn new(http: reqwest::Client, lifetime: Duration, grace: Duration) -> Self {
         Self {
             http,
             sets: Mutex::new(HashMap::new()),
             refreshes: tokio::sync::Mutex::new(HashMap::new()),
+            lifetime,
+            grace,
         }
     }
 
-    fn cached(&self, metadata_url: &str, kid: &str) -> (bool, Option<Arc<SigningKey>>) {
+    /// The cached set, and whether it is within its lifetime; a set past lifetime and grace is
+    /// not returned.
+    fn cached(&self, metadata_url: &str) -> Option<(Arc<KeySet>, bool)> {
         let sets = self
             .sets
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match sets.get(metadata_url) {
-            Some(set) if set.fetched_at.elapsed() < KEY_SET_LIFETIME => {
-                (true, set.keys.get(kid).cloned())
-            }
-            _ => (false, None),
+        let set = sets.get(metadata_url)?;
+        let age = set.fetched_at.elapsed();
+        if age < self.lifetime {
+            Some((set.clone(), true))
+        } else if age < self.lifetime.saturating_add(self.grace) {
+            Some((set.clone(), false))
+        } else {
+            None
         }
     }
 
     async fn key(&self, metadata_url: &str, kid: &str) -> Result<Arc<SigningKey>, String> {
-        if let (_, Some(key)) = self.cached(metadata_url, kid) {
-            return Ok(key);
+        let unknown = || "the token is signed by an unknown key".to_owned();
+        let stale_or = |cached: &Option<(Arc<KeySet>, bool)>, error: String| {
+            cached
+                .as_ref()
+                .and_then(|(set, _)| set.keys.get(kid).cloned())
+                .ok_or(error)
+        };
+        if let Some((set, true)) = self.cached(metadata_url) {
+            if let Some(key) = set.keys.get(kid) {
+                return Ok(key.clone());
+            }
         }
         let mut refreshes = self.refreshes.lock().await;
         // Another request may have refreshed while this one waited for the lock.
-        let (fresh, key) = self.cached(metadata_url, kid);
-        if let Some(key) = key {
-            return Ok(key);
+        let cached = self.cached(metadata_url);
+        if let Some((set, true)) = &cached {
+            if let Some(key) = set.keys.get(kid) {
+                return Ok(key.clone());
+            }
         }
-        let recently = refreshes
-            .get(metadata_url)
-            .is_some_and(|at| at.elapsed() < UNKNOWN_KID_REFRESH_INTERVAL);
-        if fresh && recently {
-            return Err("the token is signed by an unknown key".into());
+        let fresh = matches!(cached, Some((_, true)));
+        let previous = refreshes.get(metadata_url).copied();
+        let too_soon = previous.is_some_and(|refresh| refresh.at.elapsed() < refresh.pause());
+        // A fresh set is refreshed for an unknown kid at most every few minutes; a failing
+        // endpoint is retried with backoff; meanwhile the last good keys serve.
+        if too_soon && (fresh || previous.is_some_and(|refresh| refresh.failures > 0)) {
+            let error = if previous.is_some_and(|refresh| refresh.failures > 0) && cached.is_none()
+            {
+                "the token signing keys could not be fetched".to_owned()
+            } else {
+                unknown()
+            };
+            return stale_or(&cached, error);
         }
-        refreshes.insert(metadata_url.to_owned(), Instant::now());
-        let set = self.fetch(metadata_url).await.map_err(|error| {
-            tracing::error!(metadata_url, error = %error, "cannot fetch the token signing keys");
-            "the token signing keys could not be fetched".to_owned()
-        })?;
-        let key = set.keys.get(kid).cloned();
-        self.sets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(metadata_url.to_owned(), Arc::new(set));
-        key.ok_or_else(|| "the token is signed by an unknown key".to_owned())
+        match self.fetch(metadata_url).await {
+            Ok(set) => {
+                refreshes.insert(
+                    metadata_url.to_owned(),
+                    Refresh {
+                        at: Instant::now(),
+                        failures: 0,
+                    },
+                );
+                let key = set.keys.get(kid).cloned();
+                self.sets
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(metadata_url.to_owned(), Arc::new(set));
+                key.ok_or_else(unknown)
+            }
+            Err(error) => {
+                let failures = previous.map_or(0, |refresh| refresh.failures) + 1;
+                refreshes.insert(
+                    metadata_url.to_owned(),
+                    Refresh {
+                        at: Instant::now(),
+                        failures,
+                    },
+                );
+                tracing::error!(metadata_url, error = %error, failures, serving_last_good_keys = cached.is_some(), "cannot fetch the token signing keys");
+                stale_or(
+                    &cached,
+                    "the token signing keys could not be fetched".to_owned(),
+                )
+            }
+        }
     }
 
     async fn fetch(&self, metadata_url: &str) -> anyhow::Result<KeySet> {
@@ -408,6 +491,88 @@ impl OpenIdKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn metadata_server(good_answers: u64) -> wiremock::MockServer {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, ResponseTemplate};
+        let server = wiremock::MockServer::builder().start().await;
+        Mock::given(method("GET"))
+            .and(path("/metadata"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(
+                    serde_json::json!({ "jwks_uri": format!("{}/keys", server.uri()) }),
+                ),
+            )
+            .up_to_n_times(good_answers)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/metadata"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "keys": [{ "kid": "k1", "kty": "RSA", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "e": "AQAB" }]
+            })))
+            .mount(&server)
+            .await;
+        server
+    }
+
+    async fn metadata_requests(server: &wiremock::MockServer) -> usize {
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|request| request.url.path() == "/metadata")
+            .count()
+    }
+
+    #[tokio::test]
+    async fn the_last_good_keys_serve_while_the_endpoint_fails_and_failures_back_off() {
+        let server = metadata_server(1).await;
+        let url = format!("{}/metadata", server.uri());
+        // Lifetime zero: every use after the first fetch wants a refresh.
+        let keys = OpenIdKeys::new(
+            reqwest::Client::new(),
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        );
+        assert!(keys.key(&url, "k1").await.is_ok(), "fetched");
+        assert!(
+            keys.key(&url, "k1").await.is_ok(),
+            "refresh failed; the last good key serves"
+        );
+        assert_eq!(metadata_requests(&server).await, 2);
+        for _ in 0..20 {
+            assert!(keys.key(&url, "k1").await.is_ok());
+        }
+        assert_eq!(
+            metadata_requests(&server).await,
+            2,
+            "a failing endpoint is not asked again on every request"
+        );
+        assert!(
+            keys.key(&url, "other").await.is_err(),
+            "an unknown kid is still refused"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_grace_expired_keys_are_not_served() {
+        let server = metadata_server(1).await;
+        let url = format!("{}/metadata", server.uri());
+        let keys = OpenIdKeys::new(reqwest::Client::new(), Duration::ZERO, Duration::ZERO);
+        assert!(keys.key(&url, "k1").await.is_ok());
+        assert_eq!(
+            keys.key(&url, "k1").await.err().as_deref(),
+            Some("the token signing keys could not be fetched")
+        );
+    }
 
     #[test]
     fn bearer_headers_are_parsed_strictly() {
