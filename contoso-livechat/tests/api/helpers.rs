@@ -183,12 +183,8 @@ impl TestApp {
     }
 
     /// A browser-like client, signed in as the test agent.
-    pub async fn signed_in_agent(&self) -> AgentClient {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+    /// The sign-in page's CSRF token, for `client`'s session.
+    pub async fn sign_in_csrf(&self, client: &reqwest::Client) -> String {
         let page = client
             .get(format!("{}/signin", self.address))
             .send()
@@ -197,17 +193,32 @@ impl TestApp {
             .text()
             .await
             .unwrap();
-        let csrf = csrf_in(&page);
-        let response = client
+        csrf_in(&page)
+    }
+
+    /// Submits the sign-in form as the test agent with `password`.
+    pub async fn submit_sign_in(
+        &self,
+        client: &reqwest::Client,
+        csrf: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        client
             .post(format!("{}/signin", self.address))
             .form(&[
                 ("username", AGENT_NAME),
-                ("password", AGENT_PASSWORD),
-                ("csrf_token", csrf.as_str()),
+                ("password", password),
+                ("csrf_token", csrf),
             ])
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    pub async fn signed_in_agent(&self) -> AgentClient {
+        let client = browser(Arc::new(reqwest::cookie::Jar::default()));
+        let csrf = self.sign_in_csrf(&client).await;
+        let response = self.submit_sign_in(&client, &csrf, AGENT_PASSWORD).await;
         assert_eq!(response.status(), 303, "sign-in");
         let inbox = client
             .get(format!("{}/agent", self.address))
@@ -223,6 +234,15 @@ impl TestApp {
             csrf: csrf_in(&inbox),
         }
     }
+}
+
+/// A client that keeps cookies in `jar` and does not follow redirects, as a browser's page sees.
+pub fn browser(jar: Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// The CSRF token in a rendered page.

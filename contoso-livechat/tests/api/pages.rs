@@ -296,35 +296,14 @@ async fn the_event_stream_is_live_and_resumes_without_gaps() {
 #[tokio::test]
 async fn failed_sign_ins_are_slowed_then_refused_without_checking_the_password() {
     let app = spawn_app().await;
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = client
-        .get(format!("{}/signin", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_in(&page);
-    let attempt = |password: &'static str| {
-        client
-            .post(format!("{}/signin", app.address))
-            .form(&[
-                ("username", AGENT_NAME),
-                ("password", password),
-                ("csrf_token", csrf.as_str()),
-            ])
-            .send()
-    };
+    let client = browser(std::sync::Arc::new(reqwest::cookie::Jar::default()));
+    let csrf = app.sign_in_csrf(&client).await;
+    let attempt = |password: &'static str| app.submit_sign_in(&client, &csrf, password);
     for _ in 0..3 {
-        assert_eq!(attempt("wrong").await.unwrap().status(), 401);
+        assert_eq!(attempt("wrong").await.status(), 401);
     }
     // Now even the right password waits: the throttle answers before any verification.
-    let throttled = attempt(AGENT_PASSWORD).await.unwrap();
+    let throttled = attempt(AGENT_PASSWORD).await;
     assert_eq!(throttled.status(), 429);
     assert!(throttled.headers().contains_key("retry-after"));
     assert!(throttled
@@ -335,7 +314,7 @@ async fn failed_sign_ins_are_slowed_then_refused_without_checking_the_password()
     // A refused attempt does not count as a failure: once the short delay is over, the right
     // password signs in (and the success resets the count, see `throttle.rs`).
     eventually("the right password signs in after the delay", || async {
-        (attempt(AGENT_PASSWORD).await.unwrap().status() == 303).then_some(())
+        (attempt(AGENT_PASSWORD).await.status() == 303).then_some(())
     })
     .await;
 }
@@ -344,30 +323,10 @@ async fn failed_sign_ins_are_slowed_then_refused_without_checking_the_password()
 async fn signing_out_ends_the_session_on_the_server_whatever_the_cookie_says() {
     let app = spawn_app().await;
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let client = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = browser(jar.clone());
     let url: reqwest::Url = app.address.parse().unwrap();
-    let page = client
-        .get(format!("{}/signin", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let signed_in = client
-        .post(format!("{}/signin", app.address))
-        .form(&[
-            ("username", AGENT_NAME),
-            ("password", AGENT_PASSWORD),
-            ("csrf_token", csrf_in(&page).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let csrf = app.sign_in_csrf(&client).await;
+    let signed_in = app.submit_sign_in(&client, &csrf, AGENT_PASSWORD).await;
     assert_eq!(signed_in.status(), 303);
     use reqwest::cookie::CookieStore;
     let copied = jar.cookies(&url).expect("a session cookie");

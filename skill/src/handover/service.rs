@@ -366,18 +366,15 @@ impl Handover {
                 text: message,
             } => {
                 let session = self.session_for_event(&conversation).await?;
-                let delivery = NewDelivery {
-                    payload: Outbound::ToUser(ToUser {
-                        address: session.address.clone(),
-                        conversation: session.copilot_conversation_id.clone(),
-                        livechat: conversation.clone(),
-                        message: MessageToUser {
-                            text: text::agent_reply(&sender, &message),
-                            format: TextFormat::Markdown,
-                        },
-                    }),
-                    dedupe_key: Some(id.to_string()),
-                };
+                let delivery = to_user(
+                    &session,
+                    &conversation,
+                    MessageToUser {
+                        text: text::agent_reply(&sender, &message),
+                        format: TextFormat::Markdown,
+                    },
+                    Some(id.to_string()),
+                );
                 match self
                     .store
                     .enqueue_for_open_session(&session.id, delivery)
@@ -397,18 +394,15 @@ impl Handover {
             }
             LiveChatEvent::ConversationEnded { conversation, id } => {
                 let session = self.session_for_event(&conversation).await?;
-                let notice = NewDelivery {
-                    payload: Outbound::ToUser(ToUser {
-                        address: session.address.clone(),
-                        conversation: session.copilot_conversation_id.clone(),
-                        livechat: conversation,
-                        message: MessageToUser {
-                            text: text::AGENT_ENDED_NOTICE.to_owned(),
-                            format: TextFormat::Plain,
-                        },
-                    }),
-                    dedupe_key: Some(format!("ended:{id}")),
-                };
+                let notice = to_user(
+                    &session,
+                    &conversation,
+                    MessageToUser {
+                        text: text::AGENT_ENDED_NOTICE.to_owned(),
+                        format: TextFormat::Plain,
+                    },
+                    Some(format!("ended:{id}")),
+                );
                 if self
                     .store
                     .close_session(&session.id, ClosedBy::Agent, vec![notice])
@@ -443,18 +437,15 @@ impl Handover {
         dedupe_key: Option<String>,
     ) -> anyhow::Result<()> {
         self.store
-            .enqueue(NewDelivery {
-                payload: Outbound::ToUser(ToUser {
-                    address: session.address.clone(),
-                    conversation: session.copilot_conversation_id.clone(),
-                    livechat: livechat.clone(),
-                    message: MessageToUser {
-                        text: notice,
-                        format: TextFormat::Plain,
-                    },
-                }),
+            .enqueue(to_user(
+                session,
+                livechat,
+                MessageToUser {
+                    text: notice,
+                    format: TextFormat::Plain,
+                },
                 dedupe_key,
-            })
+            ))
             .await?;
         Ok(())
     }
@@ -517,6 +508,24 @@ impl Handover {
         {
             tracing::error!(error.cause_chain = ?error, "cannot store the undelivered notice for the customer");
         }
+    }
+}
+
+/// A message into the session's Teams conversation, for the Teams outbox.
+fn to_user(
+    session: &Session,
+    livechat: &LiveChatConversationId,
+    message: MessageToUser,
+    dedupe_key: Option<String>,
+) -> NewDelivery {
+    NewDelivery {
+        payload: Outbound::ToUser(ToUser {
+            address: session.address.clone(),
+            conversation: session.copilot_conversation_id.clone(),
+            livechat: livechat.clone(),
+            message,
+        }),
+        dedupe_key,
     }
 }
 

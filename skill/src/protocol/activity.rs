@@ -128,10 +128,10 @@ impl Activity {
     /// caller cannot add label values without bound.
     pub fn kind_label(&self) -> &'static str {
         const KNOWN: &[&str] = &[
-            "message",
-            "event",
-            "endOfConversation",
-            "invoke",
+            types::MESSAGE,
+            types::EVENT,
+            types::END_OF_CONVERSATION,
+            types::INVOKE,
             "typing",
             "conversationUpdate",
             "contactRelationUpdate",

@@ -73,11 +73,6 @@ impl ConnectorError {
             _ => None,
         }
     }
-
-    /// True when Teams says the user blocked or uninstalled the bot.
-    pub fn is_blocked_by_user(&self) -> bool {
-        matches!(self, ConnectorError::Status { status: 403, detail, .. } if detail.contains("MessageWritesBlocked"))
-    }
 }
 
 /// A conversation's SendToConversation URL, checked against the credential it is for.
@@ -377,6 +372,7 @@ mod tests {
             detail: r#"{"error":{"code":"MessageWritesBlocked"}}"#.into(),
             retry_after: None,
         };
-        assert!(blocked.is_blocked_by_user());
+        // Final: told to the agent in plain words by the courier, never retried.
+        assert!(!blocked.is_transient());
     }
 }
