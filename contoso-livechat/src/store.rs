@@ -39,6 +39,24 @@ pub struct NewConversation {
     pub tenant_id: Option<String>,
     pub bot_conversation_id: Option<String>,
     pub problem_description: Option<String>,
+    /// The caller's key: a second start with it answers the first's conversation.
+    pub idempotency_key: Option<String>,
+}
+
+/// A start's conversation, and whether this start created it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    pub conversation: Conversation,
+    /// False when the idempotency key had opened it before.
+    pub created: bool,
+}
+
+/// A stored transcript entry, and whether this call stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Added {
+    pub entry: TranscriptEntry,
+    /// False when the caller's message id had been stored before.
+    pub created: bool,
 }
 
 /// A numbered change for the live streams.
@@ -78,6 +96,8 @@ struct NewEntry<'a> {
     body: &'a str,
     /// Agent replies (and the agent's end) are pending delivery to the skill.
     delivery: Option<DeliveryState>,
+    /// The caller's id for the message, unique within the conversation.
+    client_id: Option<&'a str>,
 }
 
 /// An entry just written, and the number of the last event its transaction wrote.
@@ -212,8 +232,8 @@ async fn insert_entry(
 ) -> anyhow::Result<Inserted> {
     let created_at = now();
     let result = sqlx::query(
-        "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at, client_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     // Time-ordered ids (v7): the skill keeps an index of the ids it has seen, which grows at its
     // end instead of at random places.
@@ -226,6 +246,7 @@ async fn insert_entry(
     .bind(&created_at)
     .bind(entry.delivery.map(DeliveryState::as_str))
     .bind(entry.delivery.map(|_| Utc::now().timestamp_millis()))
+    .bind(entry.client_id)
     .execute(&mut *connection)
     .await?;
     let stored = entry_in(connection, result.last_insert_rowid()).await?;
@@ -341,15 +362,32 @@ impl Store {
         });
     }
 
-    pub async fn start_conversation(
-        &self,
-        context: NewConversation,
-    ) -> anyhow::Result<Conversation> {
-        let id = Uuid::new_v4().to_string();
+    /// Opens a conversation; with an idempotency key seen before, answers that key's conversation
+    /// instead (in whatever state it is now) and writes nothing.
+    pub async fn start_conversation(&self, context: NewConversation) -> anyhow::Result<Started> {
         let mut transaction = self.pool.begin().await?;
+        if let Some(key) = &context.idempotency_key {
+            let known: Option<String> =
+                sqlx::query("SELECT id FROM conversations WHERE idempotency_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut *transaction)
+                    .await?
+                    .map(|row| row.try_get("id"))
+                    .transpose()?;
+            if let Some(id) = known {
+                let conversation = conversation_in(&mut transaction, &id)
+                    .await?
+                    .context("the conversation vanished")?;
+                return Ok(Started {
+                    conversation,
+                    created: false,
+                });
+            }
+        }
+        let id = Uuid::new_v4().to_string();
         sqlx::query(
-            "INSERT INTO conversations (id, customer_name, customer_id, channel, tenant_id, bot_conversation_id, problem_description, state, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            "INSERT INTO conversations (id, customer_name, customer_id, channel, tenant_id, bot_conversation_id, problem_description, state, created_at, idempotency_key)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
         )
         .bind(&id)
         .bind(&context.customer_name)
@@ -359,6 +397,7 @@ impl Store {
         .bind(&context.bot_conversation_id)
         .bind(&context.problem_description)
         .bind(now())
+        .bind(&context.idempotency_key)
         .execute(&mut *transaction)
         .await?;
         let seq = conversation_event(&mut transaction, &id).await?;
@@ -367,7 +406,10 @@ impl Store {
             .context("the new conversation vanished")?;
         transaction.commit().await?;
         self.published(seq);
-        Ok(conversation)
+        Ok(Started {
+            conversation,
+            created: true,
+        })
     }
 
     pub async fn conversation(&self, id: &str) -> anyhow::Result<Option<Conversation>> {
@@ -391,20 +433,24 @@ impl Store {
             .collect()
     }
 
-    /// Adds a customer or system message from the skill.
+    /// Adds a customer or system message from the skill. With a `client_id` stored before in
+    /// this conversation, answers that message (even if the conversation has ended since) and
+    /// writes nothing.
     pub async fn add_customer_message(
         &self,
         conversation_id: &str,
         role: Role,
         sender: &str,
         body: &str,
-    ) -> Result<TranscriptEntry, AddMessageError> {
+        client_id: Option<&str>,
+    ) -> Result<Added, AddMessageError> {
         let entry = NewEntry {
             kind: EntryKind::Message,
             role,
             sender,
             body,
             delivery: None,
+            client_id,
         };
         self.add_entry(conversation_id, entry).await
     }
@@ -422,18 +468,35 @@ impl Store {
             sender,
             body,
             delivery: Some(DeliveryState::Pending),
+            client_id: None,
         };
         let stored = self.add_entry(conversation_id, entry).await?;
         self.outbox.notify_one();
-        Ok(stored)
+        Ok(stored.entry)
     }
 
     async fn add_entry(
         &self,
         conversation_id: &str,
         entry: NewEntry<'_>,
-    ) -> Result<TranscriptEntry, AddMessageError> {
+    ) -> Result<Added, AddMessageError> {
         let mut transaction = self.pool.begin().await.map_err(anyhow::Error::from)?;
+        if let Some(client_id) = entry.client_id {
+            let known = sqlx::query(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND client_id = ?"
+            ))
+            .bind(conversation_id)
+            .bind(client_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(anyhow::Error::from)?;
+            if let Some(row) = known {
+                return Ok(Added {
+                    entry: entry_from_row(&row)?,
+                    created: false,
+                });
+            }
+        }
         let state: Option<String> = sqlx::query("SELECT state FROM conversations WHERE id = ?")
             .bind(conversation_id)
             .fetch_optional(&mut *transaction)
@@ -452,7 +515,10 @@ impl Store {
         let inserted = insert_entry(&mut transaction, conversation_id, entry).await?;
         transaction.commit().await.map_err(anyhow::Error::from)?;
         self.published(inserted.last_event);
-        Ok(inserted.entry)
+        Ok(Added {
+            entry: inserted.entry,
+            created: true,
+        })
     }
 
     /// Ends an open conversation; false when it had ended already. When the agent ends it, an
@@ -494,6 +560,7 @@ impl Store {
                     sender: name,
                     body: &body,
                     delivery: Some(DeliveryState::Pending),
+                    client_id: None,
                 };
                 insert_entry(&mut transaction, conversation_id, entry)
                     .await?

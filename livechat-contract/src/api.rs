@@ -4,6 +4,11 @@
 //! With an API key configured, every call carries `Authorization: Bearer {key}`. Errors are
 //! [`ErrorAnswer`] with a 4xx status: 400 malformed, 401 bad key, 404 unknown conversation, 409
 //! ended conversation, 413 too large.
+//!
+//! Retries are safe: a start with an `idempotencyKey` seen before answers the conversation that key
+//! opened, and a receive with an `id` seen before in that conversation answers the message stored
+//! then; neither stores anything again. A caller that sends neither still works, without that
+//! guarantee.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +24,24 @@ pub const SEND_PATH: &str = "/api/chat/send";
 pub const END_PATH: &str = "/api/chat/end";
 pub const MESSAGES_PATH: &str = "/api/chat/messages";
 pub const CONVERSATIONS_PATH: &str = "/api/chat/conversations";
+
+/// The longest `idempotencyKey` or message `id` (in characters) a caller may send.
+pub const MAX_KEY_CHARS: usize = 200;
+
+/// A caller's idempotency key or message id: trimmed; `None` when absent or blank; an error when
+/// too long or not printable text.
+pub fn caller_key(value: Option<&str>, name: &str) -> Result<Option<String>, String> {
+    let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
+        return Ok(None);
+    };
+    if value.chars().count() > MAX_KEY_CHARS {
+        return Err(format!("{name} is longer than {MAX_KEY_CHARS} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{name} must not contain control characters"));
+    }
+    Ok(Some(value.to_owned()))
+}
 
 /// `POST /api/chat/start`: the handoff context, all optional (the original sample sends no body);
 /// the skill always sends `botConversationId`.
@@ -37,9 +60,14 @@ pub struct StartRequest {
     pub bot_conversation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_description: Option<String>,
+    /// The caller's key for this start (at most [`MAX_KEY_CHARS`]): a repeat answers the
+    /// conversation the first opened, whatever the rest of the body says. The skill sends one per
+    /// handover session, the same on every retry and after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
-/// The answer to a start: the new conversation's id.
+/// The answer to a start: the new conversation's id (or, for a repeated key, the original's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartAnswer {
@@ -80,6 +108,10 @@ pub struct ReceiveRequest {
     /// `customer` or `system`; absent means customer, unless the sender is [`LEGACY_SYSTEM_SENDER`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// The caller's id for the message (at most [`MAX_KEY_CHARS`]), unique within the
+    /// conversation: a repeat answers the message stored the first time and stores nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 impl ReceiveRequest {
@@ -99,7 +131,7 @@ impl ReceiveRequest {
     }
 }
 
-/// The answer to a receive: the stored message's id.
+/// The answer to a receive: the stored message's id (the live chat's own, not the caller's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiveAnswer {
@@ -306,6 +338,17 @@ mod tests {
         );
         assert_eq!(read(json!({})).effective_role(), Role::Customer);
         assert!(serde_json::from_value::<ReceiveRequest>(json!({"role": "boss"})).is_err());
+    }
+
+    #[test]
+    fn caller_keys_are_trimmed_bounded_and_printable() {
+        assert_eq!(caller_key(None, "id"), Ok(None));
+        assert_eq!(caller_key(Some("  "), "id"), Ok(None));
+        assert_eq!(caller_key(Some(" k-1 "), "id"), Ok(Some("k-1".into())));
+        assert!(caller_key(Some(&"x".repeat(MAX_KEY_CHARS + 1)), "id")
+            .unwrap_err()
+            .contains("longer than"));
+        assert!(caller_key(Some("a\u{0}b"), "id").is_err());
     }
 
     #[test]

@@ -182,8 +182,9 @@ impl Default for LiveChatSettings {
 pub struct DeliverySettings {
     /// Attempts before a message to Teams is given up and reported to the agent.
     pub teams_max_attempts: u32,
-    /// Attempts before a message to the live chat is given up (it waits out outages).
-    pub livechat_max_attempts: u32,
+    /// How long a message to the live chat is retried while the live chat is down, in seconds,
+    /// from when it was stored (backoff capped at `max_backoff_ms`).
+    pub livechat_retry_for_secs: u64,
     /// First retry delay, in milliseconds; doubled per attempt, with ±20 % jitter.
     pub base_backoff_ms: u64,
     /// Longest retry delay, and the cap on a `Retry-After`, in milliseconds.
@@ -204,7 +205,7 @@ impl Default for DeliverySettings {
     fn default() -> Self {
         Self {
             teams_max_attempts: 8,
-            livechat_max_attempts: 30,
+            livechat_retry_for_secs: 3_600,
             base_backoff_ms: 1_000,
             max_backoff_ms: 60_000,
             conversation_interval_ms: 150,
@@ -238,6 +239,9 @@ impl DeliverySettings {
     }
     pub fn http_timeout(&self) -> Duration {
         Duration::from_millis(self.http_timeout_ms)
+    }
+    pub fn livechat_retry_for(&self) -> Duration {
+        Duration::from_secs(self.livechat_retry_for_secs)
     }
 }
 
@@ -438,10 +442,11 @@ impl Settings {
             bail!("application.request_deadline_ms must be greater than zero");
         }
         let delivery = &self.delivery;
-        if delivery.teams_max_attempts == 0 || delivery.livechat_max_attempts == 0 {
-            bail!(
-                "delivery.teams_max_attempts and delivery.livechat_max_attempts must be at least 1"
-            );
+        if delivery.teams_max_attempts == 0 {
+            bail!("delivery.teams_max_attempts must be at least 1");
+        }
+        if delivery.livechat_retry_for_secs == 0 || delivery.livechat_retry_for_secs > 7 * 86_400 {
+            bail!("delivery.livechat_retry_for_secs must be between 1 and 604800 (a week)");
         }
         if delivery.base_backoff_ms == 0 || delivery.max_backoff_ms < delivery.base_backoff_ms {
             bail!("delivery.base_backoff_ms must be positive and no larger than delivery.max_backoff_ms");

@@ -166,6 +166,7 @@ impl Application {
                 handover: handover.clone(),
                 policy: RetryPolicy {
                     max_attempts: delivery.teams_max_attempts,
+                    retry_for: None,
                     base: delivery.base_backoff(),
                     max: delivery.max_backoff(),
                 },
@@ -181,7 +182,9 @@ impl Application {
                 }),
                 handover: handover.clone(),
                 policy: RetryPolicy {
-                    max_attempts: delivery.livechat_max_attempts,
+                    // Outages are waited out for a time, not a count of attempts.
+                    max_attempts: u32::MAX,
+                    retry_for: Some(delivery.livechat_retry_for()),
                     base: delivery.base_backoff(),
                     max: delivery.max_backoff(),
                 },

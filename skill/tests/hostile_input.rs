@@ -80,14 +80,20 @@ proptest! {
         base in any::<u64>(),
         max in any::<u64>(),
         attempts in any::<u32>(),
+        retry_for in any::<u64>(),
+        created in any::<i64>(),
+        now in any::<i64>(),
     ) {
         let policy = RetryPolicy {
             max_attempts: attempts,
+            retry_for: Some(Duration::from_secs(retry_for)),
             base: Duration::from_millis(base.max(1)),
             max: Duration::from_millis(max.max(base.max(1))),
         };
         let wish = parse_retry_after(&header);
         let delay = policy.delay(attempts, wish);
         prop_assert!(delay <= policy.max);
+        // Any clock, any age, any limit: an answer, never an overflow.
+        let _ = policy.may_retry(attempts, created, now);
     }
 }

@@ -148,7 +148,10 @@ pub async fn start(
             ApiError::BadRequest(format!("the body is not a valid handoff context: {error}"))
         })?
     };
-    let conversation = store
+    let idempotency_key =
+        livechat_contract::api::caller_key(context.idempotency_key.as_deref(), "idempotencyKey")
+            .map_err(ApiError::BadRequest)?;
+    let started = store
         .start_conversation(NewConversation {
             customer_name: optional(context.customer_name),
             customer_id: optional(context.customer_id),
@@ -156,11 +159,17 @@ pub async fn start(
             tenant_id: optional(context.tenant_id),
             bot_conversation_id: optional(context.bot_conversation_id),
             problem_description: optional(context.problem_description),
+            idempotency_key,
         })
         .await?;
-    tracing::info!(conversation_id = %conversation.summary.id, "conversation started");
+    let id = started.conversation.summary.id;
+    if started.created {
+        tracing::info!(conversation_id = %id, "conversation started");
+    } else {
+        tracing::info!(conversation_id = %id, "repeated start; answering the conversation its key opened");
+    }
     Ok(HttpResponse::Ok().json(StartAnswer {
-        conversation_id: conversation.summary.id,
+        conversation_id: id,
     }))
 }
 
@@ -180,14 +189,26 @@ pub async fn receive(
         ));
     }
     let conversation_id = required(body.conversation_id, "conversationId")?;
+    let client_id = livechat_contract::api::caller_key(body.id.as_deref(), "id")
+        .map_err(ApiError::BadRequest)?;
     let message = policy.message_text(body.message)?;
     let sender = optional(body.sender).unwrap_or_else(|| "Customer".to_owned());
-    let stored = store
-        .add_customer_message(&conversation_id, role, &sender, &message)
+    let added = store
+        .add_customer_message(
+            &conversation_id,
+            role,
+            &sender,
+            &message,
+            client_id.as_deref(),
+        )
         .await
         .map_err(add_error)?;
-    tracing::info!(conversation_id = %conversation_id, message_id = %stored.id, role = role.as_str(), "message received");
-    Ok(HttpResponse::Ok().json(ReceiveAnswer { id: stored.id }))
+    if added.created {
+        tracing::debug!(conversation_id = %conversation_id, message_id = %added.entry.id, role = role.as_str(), "message received");
+    } else {
+        tracing::info!(conversation_id = %conversation_id, message_id = %added.entry.id, "repeated message id; answering the message stored first");
+    }
+    Ok(HttpResponse::Ok().json(ReceiveAnswer { id: added.entry.id }))
 }
 
 /// `GET /api/chat/messages[?conversationId=ID]`: a transcript, or every open conversation's.

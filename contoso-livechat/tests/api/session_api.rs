@@ -362,3 +362,96 @@ async fn bodies_not_declared_as_json_are_answered_415_and_store_nothing() {
         "no second conversation"
     );
 }
+
+#[tokio::test]
+async fn a_repeated_start_key_answers_the_first_conversation_and_opens_no_other() {
+    let app = spawn_app().await;
+    let start = |key: &'static str, name: &'static str| {
+        let app = &app;
+        async move {
+            let answer = app
+                .post_api(
+                    "/api/chat/start",
+                    &json!({"customerName": name, "idempotencyKey": key}),
+                )
+                .await;
+            assert_eq!(answer.status(), 200);
+            answer.json::<Value>().await.unwrap()["conversationId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let first = start("session-1", "Megan").await;
+    let again = start("session-1", "Someone else").await;
+    let other = start("session-2", "Lee").await;
+    assert_eq!(first, again);
+    assert_ne!(first, other);
+    let listed: Vec<Value> = app
+        .get_api("/api/chat/conversations")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let megan = listed.iter().find(|c| c["id"] == first.as_str()).unwrap();
+    assert_eq!(megan["customerName"], "Megan", "the repeat changed nothing");
+
+    // Still the same conversation once it has ended.
+    app.post_api("/api/chat/end", &json!({"conversationId": first}))
+        .await;
+    assert_eq!(start("session-1", "Megan").await, first);
+
+    for bad in [json!("x".repeat(201)), json!("a\u{7}b")] {
+        let answer = app
+            .post_api("/api/chat/start", &json!({"idempotencyKey": bad}))
+            .await;
+        assert_eq!(answer.status(), 400);
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_message_id_is_stored_once_and_answered_with_the_first_message() {
+    let app = spawn_app().await;
+    let conversation = app.start_conversation("Megan").await;
+    let receive = |id: &'static str, text: &'static str| {
+        let (app, conversation) = (&app, conversation.clone());
+        async move {
+            app.post_api(
+                "/api/chat/receive",
+                &json!({"conversationId": conversation, "message": text, "id": id}),
+            )
+            .await
+        }
+    };
+    let first = receive("m-1", "hello").await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let again: Value = receive("m-1", "hello").await.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    receive("m-2", "second").await;
+    // The same caller id in another conversation is another message.
+    let other = app.start_conversation("Lee").await;
+    let elsewhere = app
+        .post_api(
+            "/api/chat/receive",
+            &json!({"conversationId": other, "message": "hi", "id": "m-1"}),
+        )
+        .await;
+    assert_eq!(elsewhere.status(), 200);
+
+    let texts: Vec<String> = app
+        .transcript(&conversation)
+        .await
+        .iter()
+        .map(|m| m["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["hello", "second"]);
+
+    // After the end a repeat is still answered with the original, not 409; a new one is refused.
+    app.post_api("/api/chat/end", &json!({"conversationId": conversation}))
+        .await;
+    let late: Value = receive("m-1", "hello").await.json().await.unwrap();
+    assert_eq!(late["id"], first["id"]);
+    assert_eq!(receive("m-3", "new").await.status(), 409);
+}

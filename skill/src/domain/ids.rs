@@ -72,6 +72,12 @@ text_id!(
     "live-chat event id"
 );
 text_id!(
+    /// The caller's id of an activity: unique within its conversation, the same when the caller
+    /// sends the activity again.
+    ActivityId,
+    "activity id"
+);
+text_id!(
     /// A handover session (made by the store).
     SessionId,
     "session id"

@@ -1,7 +1,7 @@
 //! The messages the handover sends across its two boundaries, as stored in the outboxes: to the
 //! user's Teams conversation ([`ToUser`]) and to the agent in the live chat ([`ToAgent`]).
 
-use super::ids::{ConversationAddress, CopilotConversationId, LiveChatConversationId};
+use super::ids::{ConversationAddress, CopilotConversationId, LiveChatConversationId, SessionId};
 
 /// Which way a message goes, and so which outbox worker delivers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +79,13 @@ pub enum ToAgent {
     },
     /// Ends the live-chat conversation.
     End { livechat: LiveChatConversationId },
+    /// Ends whatever an interrupted start of `session` opened in the live chat: the start is made
+    /// again with the session's idempotency key (so it names the conversation the first one
+    /// opened, if any), the agent is told why, and it is ended.
+    Abandon {
+        session: SessionId,
+        conversation: CopilotConversationId,
+    },
 }
 
 /// Anything an outbox delivers.
@@ -104,6 +111,7 @@ impl Outbound {
             Outbound::ToAgent(ToAgent::Message { livechat, .. } | ToAgent::End { livechat }) => {
                 livechat.as_str()
             }
+            Outbound::ToAgent(ToAgent::Abandon { session, .. }) => session.as_str(),
         }
     }
 }

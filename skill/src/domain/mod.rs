@@ -10,8 +10,8 @@ pub mod messages;
 pub mod requests;
 
 pub use ids::{
-    ConversationAddress, CopilotConversationId, DeliveryId, IdError, LiveChatConversationId,
-    LiveChatEventId, SessionId,
+    ActivityId, ConversationAddress, CopilotConversationId, DeliveryId, IdError,
+    LiveChatConversationId, LiveChatEventId, SessionId,
 };
 pub use messages::{
     Lane, MessageToAgent, MessageToUser, NoteRole, Outbound, TextFormat, ToAgent, ToUser,

@@ -3,7 +3,7 @@
 //! -> [`WebhookOutcome`]).
 
 use super::ids::{
-    ConversationAddress, CopilotConversationId, LiveChatConversationId, LiveChatEventId,
+    ActivityId, ConversationAddress, CopilotConversationId, LiveChatConversationId, LiveChatEventId,
 };
 
 /// What identifies the session an activity is about, in the order they are tried: the
@@ -42,6 +42,8 @@ pub struct StartRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserMessage {
     pub keys: SessionKeys,
+    /// The activity's id: a message sent again with the same id is stored once.
+    pub id: Option<ActivityId>,
     pub sender_name: Option<String>,
     pub text: String,
     /// The topic's `ProblemDescription` input, forwarded once per session.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::outbox::{Attempt, Courier};
-use crate::domain::{Lane, Outbound, ToAgent};
+use super::text;
+use crate::domain::{DeliveryId, Lane, MessageToAgent, NoteRole, Outbound, ToAgent};
 use crate::livechat::LiveChat;
 
 /// Delivers [`ToAgent`] calls.
@@ -20,12 +21,23 @@ impl Courier for LiveChatCourier {
         Lane::LiveChat
     }
 
-    async fn deliver(&self, payload: &Outbound) -> Attempt {
+    async fn deliver(&self, id: DeliveryId, payload: &Outbound) -> Attempt {
         let result = match payload {
             Outbound::ToAgent(ToAgent::Message { livechat, message }) => {
-                self.livechat.send(livechat, message).await
+                self.livechat.send(id, livechat, message).await
             }
             Outbound::ToAgent(ToAgent::End { livechat }) => self.livechat.end(livechat).await,
+            Outbound::ToAgent(ToAgent::Abandon {
+                session,
+                conversation,
+            }) => {
+                let note = MessageToAgent {
+                    text: text::OPENING_INTERRUPTED.to_owned(),
+                    sender: text::SYSTEM_SENDER.to_owned(),
+                    role: NoteRole::System,
+                };
+                self.livechat.abandon(session, conversation, &note).await
+            }
             Outbound::ToUser(_) => {
                 return Attempt::Failed {
                     reason: "not a call for the live chat".to_owned(),

@@ -52,18 +52,35 @@ pub enum Attempt {
 #[async_trait]
 pub trait Courier: Send + Sync + 'static {
     fn lane(&self) -> Lane;
-    async fn deliver(&self, payload: &Outbound) -> Attempt;
+    /// One attempt at delivery `id` (the same id on every attempt, so a receiver that dedupes can).
+    async fn deliver(&self, id: DeliveryId, payload: &Outbound) -> Attempt;
 }
+
+/// A live-chat message failing this many times in a row tells the customer, once, that the agent
+/// will see it when the live chat is back (one blip is not worth a notice).
+pub const DELAY_NOTICE_AFTER_FAILURES: u32 = 2;
 
 /// When to try again.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
+    /// Retries stop this long after the delivery was stored.
+    pub retry_for: Option<Duration>,
     pub base: Duration,
     pub max: Duration,
 }
 
 impl RetryPolicy {
+    /// True while another attempt is allowed after `failed_attempts`, for a delivery stored at
+    /// `created_at_ms`, at `now_ms` (Unix milliseconds).
+    pub fn may_retry(&self, failed_attempts: u32, created_at_ms: i64, now_ms: i64) -> bool {
+        let in_time = self.retry_for.is_none_or(|limit| {
+            let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+            now_ms.saturating_sub(created_at_ms) < limit_ms
+        });
+        failed_attempts < self.max_attempts && in_time
+    }
+
     /// The delay before attempt `failed_attempts + 1`: the server's wish (capped), else
     /// `base * 2^(failed_attempts - 1)` capped, with ±20 % jitter so that retries do not march in step.
     pub fn delay(&self, failed_attempts: u32, retry_after: Option<Duration>) -> Duration {
@@ -170,7 +187,7 @@ impl OutboxWorker {
                 let courier = self.courier.clone();
                 in_flight.spawn(async move {
                     let attempt = match &delivery.payload {
-                        Ok(payload) => courier.deliver(payload).await,
+                        Ok(payload) => courier.deliver(delivery.id, payload).await,
                         Err(reason) => Attempt::Failed {
                             reason: reason.clone(),
                         },
@@ -369,7 +386,13 @@ impl OutboxWorker {
                 self.store.record_outcome(delivery.id, Outcome::Delivered);
                 queues.sent(&queue_key, None, now);
             }
-            Attempt::Retry { reason, after } if failed_attempts < self.policy.max_attempts => {
+            Attempt::Retry { reason, after }
+                if self.policy.may_retry(
+                    failed_attempts,
+                    delivery.created_at_ms,
+                    chrono::Utc::now().timestamp_millis(),
+                ) =>
+            {
                 let delay = self.policy.delay(failed_attempts, after);
                 self.metrics
                     .deliveries
@@ -377,6 +400,12 @@ impl OutboxWorker {
                     .inc();
                 tracing::warn!(lane, delivery_id = delivery.id.0, queue = %queue_key, attempt = failed_attempts, reason = %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
                 let at_ms = chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64;
+                if self.courier.lane() == Lane::LiveChat
+                    && failed_attempts == DELAY_NOTICE_AFTER_FAILURES
+                {
+                    let (handover, delayed) = (self.handover.clone(), delivery.clone());
+                    tokio::spawn(async move { handover.delivery_delayed(&delayed).await });
+                }
                 self.store.record_outcome(
                     delivery.id,
                     Outcome::Retry {
@@ -427,6 +456,7 @@ mod tests {
     fn backoff_doubles_with_jitter_and_honours_retry_after_up_to_the_cap() {
         let policy = RetryPolicy {
             max_attempts: 5,
+            retry_for: None,
             base: Duration::from_millis(1000),
             max: Duration::from_secs(10),
         };

@@ -189,6 +189,7 @@ mod tests {
             payload: Err("not needed".into()),
             attempts: 0,
             due_at_ms: 0,
+            created_at_ms: 0,
         }
     }
 

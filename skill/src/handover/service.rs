@@ -135,23 +135,42 @@ impl Handover {
             problem_description: request.problem_description,
         };
         let started = Instant::now();
-        match self.livechat.start(&context).await {
+        match self.livechat.start(&session.id, &context).await {
             Ok(livechat) => {
-                if let Err(error) = self
+                let opened = match self
                     .store
                     .complete_session_open(&session.id, &livechat)
                     .await
                 {
-                    // Do not leave an orphan session in the live chat that nobody will ever end.
-                    let _ = self.livechat.end(&livechat).await;
-                    return Err(error.context("cannot record the new live-chat session"));
+                    Ok(opened) => opened,
+                    Err(error) => {
+                        // Do not leave an orphan session in the live chat that nobody will ever end.
+                        let _ = self.livechat.end(&livechat).await;
+                        return Err(error.context("cannot record the new live-chat session"));
+                    }
+                };
+                if !opened {
+                    // Ended (or given up) while the live chat was answering: the conversation it
+                    // just opened is ended too, through the outbox, instead of reporting success.
+                    tracing::warn!(session_id = %session.id, livechat_conversation_id = %livechat, "the session ended while it was opening; ending its live-chat conversation");
+                    self.store
+                        .enqueue(NewDelivery {
+                            payload: Outbound::ToAgent(ToAgent::End { livechat }),
+                            dedupe_key: None,
+                        })
+                        .await?;
+                    return Ok(HandoverOutcome::StartFailed);
                 }
                 tracing::info!(session_id = %session.id, livechat_conversation_id = %livechat, elapsed_ms = started.elapsed().as_millis() as u64, "live-chat session opened");
                 Ok(HandoverOutcome::Started(livechat))
             }
             Err(error) => {
-                tracing::error!(session_id = %session.id, error = %error, "cannot open a live-chat session");
-                self.store.fail_session_open(&session.id).await?;
+                // A timeout or a broken connection may have opened the conversation all the same:
+                // the close then carries an abandon, which ends it (same key) when the live chat
+                // answers again.
+                let abandon = error.is_transient();
+                tracing::error!(session_id = %session.id, error = %error, abandon, "cannot open a live-chat session");
+                self.store.fail_session_open(&session.id, abandon).await?;
                 Ok(HandoverOutcome::StartFailed)
             }
         }
@@ -200,7 +219,15 @@ impl Handover {
         let sender = message
             .sender_name
             .unwrap_or_else(|| text::DEFAULT_CUSTOMER_NAME.to_owned());
-        let to_agent = |text: String| NewDelivery {
+        // Keyed by the activity (within its conversation): a caller sending it again after a
+        // lost answer stores nothing twice.
+        let key = |part: &str| {
+            message
+                .id
+                .as_ref()
+                .map(|id| format!("activity:{part}:{}:{id}", message.keys.conversation))
+        };
+        let to_agent = |text: String, part: &str| NewDelivery {
             payload: Outbound::ToAgent(ToAgent::Message {
                 livechat: livechat.clone(),
                 message: MessageToAgent {
@@ -209,7 +236,7 @@ impl Handover {
                     role: NoteRole::Customer,
                 },
             }),
-            dedupe_key: None,
+            dedupe_key: key(part),
         };
         let limit = self.livechat.max_message_chars();
         let too_long = |text: &str| text.chars().count() > limit;
@@ -221,7 +248,7 @@ impl Handover {
             .as_ref()
             .filter(|problem| !too_long(problem))
         {
-            deliveries.push(to_agent(problem.clone()));
+            deliveries.push(to_agent(problem.clone(), "problem"));
         }
         let repeats_problem = forward_problem
             .as_deref()
@@ -233,12 +260,12 @@ impl Handover {
                     &session,
                     &livechat,
                     text::undelivered_to_agent(&text::too_long_for_the_agent(limit)),
-                    None,
+                    key("refused"),
                 )
                 .await?;
                 self.metrics.messages.with_label_values(&["refused"]).inc();
             } else {
-                deliveries.push(to_agent(message.text));
+                deliveries.push(to_agent(message.text.clone(), "text"));
             }
         }
         if deliveries.is_empty() {
@@ -342,8 +369,10 @@ impl Handover {
                 }
             }
             SessionState::Opening => {
+                // The request opening it sees the close when the live chat answers, and ends
+                // what the live chat opened.
                 tracing::warn!(session_id = %session.id, "end requested while the session is still opening; it is abandoned");
-                self.store.fail_session_open(&session.id).await?;
+                self.store.fail_session_open(&session.id, false).await?;
             }
             SessionState::Closed { .. } => {
                 tracing::info!(session_id = %session.id, "end requested for a session that is already closed")
@@ -484,6 +513,38 @@ impl Handover {
 }
 
 impl Handover {
+    /// A customer's message keeps failing to reach the live chat (it is down): the customer is
+    /// told, once for that message, that the agent will see it when the live chat is back.
+    pub async fn delivery_delayed(&self, delivery: &Delivery) {
+        let Ok(Outbound::ToAgent(ToAgent::Message { livechat, message })) = &delivery.payload
+        else {
+            return;
+        };
+        if message.role != NoteRole::Customer {
+            return;
+        }
+        let session = match self.store.session_by_livechat_id(livechat).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(error.cause_chain = ?error, "cannot find the session of a delayed customer message");
+                return;
+            }
+        };
+        let key = format!("delayed:{}", delivery.id);
+        if let Err(error) = self
+            .tell_user(
+                &session,
+                livechat,
+                text::LIVECHAT_DELAYED.to_owned(),
+                Some(key),
+            )
+            .await
+        {
+            tracing::error!(error.cause_chain = ?error, "cannot store the delay notice for the customer");
+        }
+    }
+
     async fn customer_message_failed(
         &self,
         delivery: DeliveryId,

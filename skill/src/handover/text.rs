@@ -15,6 +15,13 @@ pub const AGENT_ENDED_NOTICE: &str =
 /// System message to the agent when the customer ends the chat.
 pub const CUSTOMER_LEFT: &str =
     "The customer has ended the chat and returned to the Contoso agent.";
+/// System message to the agent in a conversation whose opening was interrupted (the skill
+/// stopped, or the live chat did not answer in time) before the customer was connected.
+pub const OPENING_INTERRUPTED: &str =
+    "This chat was being connected when the connection was interrupted; the customer was not connected and was told to try again. The chat is closed.";
+/// To the customer in Teams when the live chat has been failing for a while: said once.
+pub const LIVECHAT_DELAYED: &str =
+    "The live chat can't be reached right now. Your messages are kept and the agent will see them as soon as it is back.";
 /// The sender name of the skill's own messages in the live chat.
 pub const SYSTEM_SENDER: &str = "System";
 /// The sender name used when the user's name is unknown.

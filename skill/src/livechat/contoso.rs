@@ -22,8 +22,8 @@ use url::Url;
 use super::{HandoffContext, LiveChat, LiveChatError, WebhookError, WebhookRequest};
 use crate::configuration::LiveChatSettings;
 use crate::domain::{
-    LiveChatConversationId, LiveChatEvent, LiveChatEventId, MessageToAgent, NoteRole,
-    WebhookOutcome,
+    CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent, LiveChatEventId,
+    MessageToAgent, NoteRole, SessionId, WebhookOutcome,
 };
 use crate::http::{uri_of, HttpClient, HttpError};
 
@@ -32,6 +32,18 @@ pub const MAX_AGENT_MESSAGE_CHARS: usize = 20_000;
 
 /// The sender shown when the live chat names none.
 const DEFAULT_AGENT_NAME: &str = "Agent";
+
+/// The start's idempotency key: one per handover session, the same on every attempt and after a
+/// restart (the session id is stored before the live chat is called).
+fn start_key(session: &SessionId) -> String {
+    format!("handover-session:{session}")
+}
+
+/// A message's id for the live chat: one per delivery (ids are never reused), so a repeated
+/// attempt is recognised.
+fn message_id(delivery: DeliveryId) -> String {
+    format!("skill-delivery:{delivery}")
+}
 
 /// Contoso Live Chat's REST client and webhook reader.
 pub struct ContosoLiveChat {
@@ -105,6 +117,26 @@ impl ContosoLiveChat {
         Ok(text)
     }
 
+    /// `POST /api/chat/receive` with the caller's message id.
+    async fn receive(
+        &self,
+        conversation: &LiveChatConversationId,
+        message: &MessageToAgent,
+        id: String,
+    ) -> Result<(), LiveChatError> {
+        let body = ReceiveRequest {
+            conversation_id: conversation.to_string(),
+            message: message.text.clone(),
+            sender: Some(message.sender.clone()),
+            role: Some(match message.role {
+                NoteRole::Customer => Role::Customer,
+                NoteRole::System => Role::System,
+            }),
+            id: Some(id),
+        };
+        self.post(&self.receive_url, &body).await.map(drop)
+    }
+
     fn verify_signature(&self, request: &WebhookRequest<'_>) -> Result<(), WebhookError> {
         let Some(secret) = &self.webhook_secret else {
             return Ok(());
@@ -132,9 +164,11 @@ fn id_of<T>(
 impl LiveChat for ContosoLiveChat {
     async fn start(
         &self,
+        session: &SessionId,
         context: &HandoffContext,
     ) -> Result<LiveChatConversationId, LiveChatError> {
         let body = StartRequest {
+            idempotency_key: Some(start_key(session)),
             customer_name: context.customer_name.clone(),
             customer_id: context.customer_id.clone(),
             channel: context.channel.clone(),
@@ -152,19 +186,34 @@ impl LiveChat for ContosoLiveChat {
 
     async fn send(
         &self,
+        delivery: DeliveryId,
         conversation: &LiveChatConversationId,
         message: &MessageToAgent,
     ) -> Result<(), LiveChatError> {
-        let body = ReceiveRequest {
-            conversation_id: conversation.to_string(),
-            message: message.text.clone(),
-            sender: Some(message.sender.clone()),
-            role: Some(match message.role {
-                NoteRole::Customer => Role::Customer,
-                NoteRole::System => Role::System,
-            }),
+        self.receive(conversation, message, message_id(delivery))
+            .await
+    }
+
+    async fn abandon(
+        &self,
+        session: &SessionId,
+        conversation: &CopilotConversationId,
+        note: &MessageToAgent,
+    ) -> Result<(), LiveChatError> {
+        let context = HandoffContext {
+            bot_conversation_id: conversation.to_string(),
+            ..HandoffContext::default()
         };
-        self.post(&self.receive_url, &body).await.map(drop)
+        let livechat = self.start(session, &context).await?;
+        match self
+            .receive(&livechat, note, format!("abandoned:{session}"))
+            .await
+        {
+            // Ended already (by an agent, or by an earlier attempt of this): nothing to add.
+            Err(LiveChatError::Rejected { status: 409, .. }) | Ok(()) => {}
+            Err(error) => return Err(error),
+        }
+        self.end(&livechat).await
     }
 
     async fn end(&self, conversation: &LiveChatConversationId) -> Result<(), LiveChatError> {

@@ -11,7 +11,10 @@ use async_trait::async_trait;
 
 pub use contoso::ContosoLiveChat;
 
-use crate::domain::{LiveChatConversationId, LiveChatEvent, MessageToAgent, WebhookOutcome};
+use crate::domain::{
+    CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent, MessageToAgent,
+    SessionId, WebhookOutcome,
+};
 
 /// What the agent should know about the customer, sent when a session opens.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,18 +74,33 @@ impl WebhookRequest<'_> {
 }
 
 /// A live-chat system: opens, feeds and ends sessions, and reads its own webhooks.
+///
+/// Every call may be repeated (after a timeout, or by the next process after a crash) and must
+/// then change nothing: a start is keyed by the handover session, a message by its delivery.
 #[async_trait]
 pub trait LiveChat: Send + Sync {
-    /// Opens a session and returns its id.
+    /// Opens the session's conversation and returns its id; for a session it opened before, the
+    /// same id.
     async fn start(
         &self,
+        session: &SessionId,
         context: &HandoffContext,
     ) -> Result<LiveChatConversationId, LiveChatError>;
-    /// Posts a customer's (or the skill's) message into a session.
+    /// Posts a customer's (or the skill's) message into a session, once per `delivery`.
     async fn send(
         &self,
+        delivery: DeliveryId,
         conversation: &LiveChatConversationId,
         message: &MessageToAgent,
+    ) -> Result<(), LiveChatError>;
+    /// Ends whatever a start of `session` that never finished opened: the agent reads `note`
+    /// first. (Where the live chat cannot look a start up by its key, this may open a
+    /// conversation only to end it.)
+    async fn abandon(
+        &self,
+        session: &SessionId,
+        conversation: &CopilotConversationId,
+        note: &MessageToAgent,
     ) -> Result<(), LiveChatError>;
     /// Ends a session.
     async fn end(&self, conversation: &LiveChatConversationId) -> Result<(), LiveChatError>;

@@ -14,7 +14,7 @@ use super::activity::Activity;
 use super::connector::{ConnectorClient, ConnectorError, Destination, OutboundCredential};
 use super::render::{proactive_skeleton, with_text};
 use super::teams::TeamsTarget;
-use crate::domain::{Lane, Outbound, ToUser};
+use crate::domain::{DeliveryId, Lane, Outbound, ToUser};
 use crate::handover::outbox::{Attempt, Courier};
 
 /// Conversations whose prepared parts are kept; beyond it the cache starts over.
@@ -87,7 +87,7 @@ impl Courier for TeamsCourier {
         Lane::Teams
     }
 
-    async fn deliver(&self, payload: &Outbound) -> Attempt {
+    async fn deliver(&self, _id: DeliveryId, payload: &Outbound) -> Attempt {
         let Outbound::ToUser(message) = payload else {
             return Attempt::Failed {
                 reason: "not a message for Teams".to_owned(),

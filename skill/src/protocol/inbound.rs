@@ -4,7 +4,7 @@
 use super::activity::{types, Activity};
 use super::manifest::{actions, fields};
 use crate::domain::{
-    ConversationAddress, CopilotConversationId, Customer, HandoverRequest, IdError,
+    ActivityId, ConversationAddress, CopilotConversationId, Customer, HandoverRequest, IdError,
     LiveChatConversationId, SessionKeys, StartRequest, UserMessage,
 };
 
@@ -33,6 +33,11 @@ pub fn request_of(activity: &Activity) -> Result<HandoverRequest, IdError> {
         types::EVENT => HandoverRequest::UnknownAction(activity.name().to_owned()),
         types::MESSAGE => HandoverRequest::Message(UserMessage {
             keys: session_keys(activity)?,
+            // An unusable id (blank, oversized) only loses the repeat check, not the message.
+            id: activity
+                .id
+                .as_deref()
+                .and_then(|id| ActivityId::parse(id).ok()),
             sender_name: activity
                 .from
                 .as_ref()

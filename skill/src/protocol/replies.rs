@@ -29,6 +29,7 @@ impl ReplySender {
     ) -> Self {
         let policy = RetryPolicy {
             max_attempts: REPLY_ATTEMPTS,
+            retry_for: None,
             base: Duration::from_millis(250),
             max: Duration::from_secs(2),
         };

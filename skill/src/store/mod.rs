@@ -150,6 +150,8 @@ pub struct Delivery {
     pub attempts: u32,
     /// When it may be sent (Unix milliseconds).
     pub due_at_ms: i64,
+    /// When it was stored (Unix milliseconds): retrying lasts a set time from here.
+    pub created_at_ms: i64,
 }
 
 /// How a lane's worker learns of its deliveries.
@@ -345,8 +347,9 @@ impl Store {
         Ok(())
     }
 
-    /// Closes sessions left `opening` by a previous run (their live-chat start never finished);
-    /// returns how many. With a shared database only those older than [`ABANDONED_OPENING_SECS`],
+    /// Closes sessions left `opening` by a previous run (their live-chat start never finished),
+    /// each with a [`crate::domain::ToAgent::Abandon`] that ends in the live chat whatever that
+    /// start may have opened; returns how many. With a shared database only those older than [`ABANDONED_OPENING_SECS`],
     /// since another instance may be opening one right now.
     pub async fn recover_interrupted_sessions(&self) -> anyhow::Result<u64> {
         self.ask(Job::RecoverOpenings).await
@@ -368,12 +371,13 @@ impl Store {
         self.ask(|reply| Job::Begin(begin, reply)).await
     }
 
-    /// Marks an `opening` session open with its live-chat id.
+    /// Marks an `opening` session open with its live-chat id; false when it was no longer opening
+    /// (ended meanwhile, or given up as abandoned).
     pub async fn complete_session_open(
         &self,
         session: &SessionId,
         livechat: &LiveChatConversationId,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let (session, livechat) = (session.clone(), livechat.clone());
         self.ask(|reply| Job::Open {
             session,
@@ -383,10 +387,21 @@ impl Store {
         .await
     }
 
-    /// Closes an `opening` session whose live-chat start failed.
-    pub async fn fail_session_open(&self, session: &SessionId) -> anyhow::Result<()> {
+    /// Closes an `opening` session whose live-chat start failed. `abandon` when the live chat
+    /// may have opened a conversation all the same (the call timed out or the connection broke):
+    /// then a [`crate::domain::ToAgent::Abandon`] is stored with the close, to end it there.
+    pub async fn fail_session_open(
+        &self,
+        session: &SessionId,
+        abandon: bool,
+    ) -> anyhow::Result<()> {
         let session = session.clone();
-        self.ask(|reply| Job::FailOpening { session, reply }).await
+        self.ask(|reply| Job::FailOpening {
+            session,
+            abandon,
+            reply,
+        })
+        .await
     }
 
     async fn one_session(&self, statement: &str, key: &str) -> anyhow::Result<Option<Session>> {

@@ -93,6 +93,7 @@ pub struct DeliveryRow {
     payload: String,
     attempts: i64,
     next_attempt_at: i64,
+    created_at: String,
 }
 
 impl TryFrom<ValueRow> for DeliveryRow {
@@ -106,6 +107,7 @@ impl TryFrom<ValueRow> for DeliveryRow {
             payload: row.text("payload")?,
             attempts: row.int("attempts")?,
             next_attempt_at: row.int("next_attempt_at")?,
+            created_at: row.text("created_at")?,
         })
     }
 }
@@ -125,6 +127,10 @@ impl TryFrom<DeliveryRow> for Delivery {
             payload: decode_payload(lane, &row.payload),
             attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
             due_at_ms: row.next_attempt_at,
+            // Unreadable only if edited by hand: then it counts from now.
+            created_at_ms: chrono::DateTime::parse_from_rfc3339(&row.created_at)
+                .map(|at| at.timestamp_millis())
+                .unwrap_or_else(|_| chrono::Utc::now().timestamp_millis()),
         })
     }
 }
@@ -166,6 +172,11 @@ enum ToAgentRecord {
     },
     #[serde(rename_all = "camelCase")]
     End { livechat_conversation_id: String },
+    #[serde(rename_all = "camelCase")]
+    Abandon {
+        session_id: String,
+        conversation_id: String,
+    },
 }
 
 /// The JSON stored for a delivery.
@@ -198,6 +209,13 @@ pub fn encode_payload(payload: &Outbound) -> anyhow::Result<String> {
                 livechat_conversation_id: livechat.to_string(),
             })?
         }
+        Outbound::ToAgent(ToAgent::Abandon {
+            session,
+            conversation,
+        }) => serde_json::to_string(&ToAgentRecord::Abandon {
+            session_id: session.to_string(),
+            conversation_id: conversation.to_string(),
+        })?,
     };
     Ok(text)
 }
@@ -251,6 +269,14 @@ pub fn decode_payload(lane: Lane, text: &str) -> Result<Outbound, String> {
                 } => ToAgent::End {
                     livechat: livechat(livechat_conversation_id)?,
                 },
+                ToAgentRecord::Abandon {
+                    session_id,
+                    conversation_id,
+                } => ToAgent::Abandon {
+                    session: SessionId::parse(session_id).map_err(|error| unreadable(&error))?,
+                    conversation: CopilotConversationId::parse(conversation_id)
+                        .map_err(|error| unreadable(&error))?,
+                },
             }))
         }
     }
@@ -282,6 +308,10 @@ mod tests {
                 },
             }),
             Outbound::ToAgent(ToAgent::End { livechat }),
+            Outbound::ToAgent(ToAgent::Abandon {
+                session: SessionId::parse("s-1").unwrap(),
+                conversation: CopilotConversationId::parse("a:1").unwrap(),
+            }),
         ];
         for payload in payloads {
             let text = encode_payload(&payload).unwrap();

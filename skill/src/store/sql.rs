@@ -36,7 +36,7 @@ pub(crate) use due_heads;
 pub const PING: &str = "SELECT 1";
 
 /// Binds: closed at, conversation, created before; returns the closed sessions' ids.
-pub const CLOSE_ABANDONED_OPENING_OF_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE copilot_conversation_id = $2 AND state = 'opening' AND created_at < $3 RETURNING id";
+pub const CLOSE_ABANDONED_OPENING_OF_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE copilot_conversation_id = $2 AND state = 'opening' AND created_at < $3 RETURNING id, copilot_conversation_id";
 
 /// Binds: session.
 pub const SESSION_BY_ID: &str = concat!(
@@ -60,8 +60,8 @@ pub const INSERT_OPENING_SESSION: &str = "INSERT INTO sessions (id, copilot_conv
 /// Binds: live-chat id, opened at, session.
 pub const OPEN_SESSION: &str = "UPDATE sessions SET state = 'open', livechat_conversation_id = $1, opened_at = $2 WHERE id = $3 AND state = 'opening'";
 
-/// Binds: closed at, session.
-pub const FAIL_OPENING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE id = $2 AND state = 'opening'";
+/// Binds: closed at, session; returns the session if it was still opening.
+pub const FAIL_OPENING_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE id = $2 AND state = 'opening' RETURNING id, copilot_conversation_id";
 
 /// Binds: closed by, closed at, session.
 pub const CLOSE_OPEN_SESSION: &str = "UPDATE sessions SET state = 'closed', closed_by = $1, closed_at = $2 WHERE id = $3 AND state = 'open'";
@@ -181,10 +181,10 @@ pub fn open_sessions_in() -> String {
 }
 
 /// Closes every session still `opening` that was created before `$2`, returning their ids.
-pub const CLOSE_ABANDONED_OPENINGS_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE state = 'opening' AND created_at < $2 RETURNING id";
+pub const CLOSE_ABANDONED_OPENINGS_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE state = 'opening' AND created_at < $2 RETURNING id, copilot_conversation_id";
 
 /// The pending deliveries of a lane after an id, in order (binds: lane, after, limit).
-pub const PENDING_AFTER: &str = "SELECT id, lane, queue_key, payload, attempts, next_attempt_at FROM deliveries WHERE lane = $1 AND state = 'pending' AND id > $2 ORDER BY id LIMIT $3";
+pub const PENDING_AFTER: &str = "SELECT id, lane, queue_key, payload, attempts, next_attempt_at, created_at FROM deliveries WHERE lane = $1 AND state = 'pending' AND id > $2 ORDER BY id LIMIT $3";
 
 /// The live sessions, for the in-memory index.
 pub const LIVE_SESSIONS: &str = concat!(

@@ -29,7 +29,8 @@ use super::{
     NewDelivery, Purged, Session, SessionState, Signals,
 };
 use crate::domain::{
-    ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId, SessionId,
+    ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId, Outbound,
+    SessionId, ToAgent,
 };
 
 /// Most jobs in one transaction; more wait for the next.
@@ -109,13 +110,17 @@ pub enum Arrival {
 /// A request to the writer.
 pub(super) enum Job {
     Begin(Begin, Reply<BeginSession>),
+    /// Answers whether the session was still `opening` (and so is open now).
     Open {
         session: SessionId,
         livechat: LiveChatConversationId,
-        reply: Reply<()>,
+        reply: Reply<bool>,
     },
+    /// `abandon`: the live chat may have opened a conversation all the same (the start timed out),
+    /// so a [`ToAgent::Abandon`] is stored with the close.
     FailOpening {
         session: SessionId,
+        abandon: bool,
         reply: Reply<()>,
     },
     Store(StoreRows, Reply<Stored>),
@@ -158,6 +163,7 @@ impl Job {
 enum Answer {
     Begin(BeginSession),
     Unit,
+    Opened(bool),
     Stored(Stored),
     Count(u64),
     Purged(Purged),
@@ -426,6 +432,7 @@ async fn run_batch(
     let mut effects = Effects::default();
     let mut answers: Vec<Option<Answer>> = Vec::with_capacity(batch.len());
     let now = now_text();
+    let created_at_ms = Utc::now().timestamp_millis();
 
     // Which sessions the gated rows need open, in one look.
     let wanted: Vec<&SessionId> = batch
@@ -499,7 +506,7 @@ async fn run_batch(
                 }
             }
             Job::Begin(begin_job, _) => Some(Answer::Begin(
-                begin(connection, begin_job, &now, &mut effects).await?,
+                begin(connection, begin_job, &now, created_at_ms, &mut effects).await?,
             )),
             Job::Open {
                 session, livechat, ..
@@ -526,18 +533,26 @@ async fn run_batch(
                         effects.sessions.push(SessionChange::Live(session));
                     }
                 }
-                Some(Answer::Unit)
+                Some(Answer::Opened(opened))
             }
-            Job::FailOpening { session, .. } => {
+            Job::FailOpening {
+                session, abandon, ..
+            } => {
                 let failed = connection
-                    .execute(
-                        sql::FAIL_OPENING,
+                    .query(
+                        sql::FAIL_OPENING_RETURNING,
                         &[now.as_str().into(), session.as_str().into()],
                     )
-                    .await?
-                    == 1;
-                if failed {
-                    effects.sessions.push(SessionChange::Gone(session.clone()));
+                    .await?;
+                if *abandon {
+                    abandon_openings(connection, &failed, &now, created_at_ms, &mut effects)
+                        .await?;
+                } else {
+                    for row in &failed {
+                        effects
+                            .sessions
+                            .push(SessionChange::Gone(SessionId::parse(row.text("id")?)?));
+                    }
                 }
                 Some(Answer::Unit)
             }
@@ -581,11 +596,7 @@ async fn run_batch(
                         &[now.as_str().into(), cutoff.into()],
                     )
                     .await?;
-                for row in &closed {
-                    effects
-                        .sessions
-                        .push(SessionChange::Gone(SessionId::parse(row.text("id")?)?));
-                }
+                abandon_openings(connection, &closed, &now, created_at_ms, &mut effects).await?;
                 Some(Answer::Count(closed.len() as u64))
             }
             Job::Purge { before, .. } => {
@@ -607,7 +618,6 @@ async fn run_batch(
 
     // The queued rows, in job order, as multi-row inserts.
     let mut stored: HashMap<usize, Vec<Option<DeliveryId>>> = HashMap::new();
-    let created_at_ms = Utc::now().timestamp_millis();
     let mut start = 0;
     while start < rows.len() {
         let size = sql::CHUNKS
@@ -626,6 +636,7 @@ async fn run_batch(
                     payload: Ok(row.payload.clone()),
                     attempts: 0,
                     due_at_ms: created_at_ms,
+                    created_at_ms,
                 });
             }
         }
@@ -767,11 +778,51 @@ async fn one_session(
     }
 }
 
-/// Creates an `opening` session unless the conversation (or its origin) has a live one.
+/// Sessions just closed that an interrupted start left `opening` (rows of `id`,
+/// `copilot_conversation_id`): each gets a [`ToAgent::Abandon`] in the same transaction, which
+/// ends in the live chat whatever that start opened, so nothing is left orphaned there.
+async fn abandon_openings(
+    connection: &mut dyn WriteConnection,
+    closed: &[super::connection::ValueRow],
+    now: &str,
+    created_at_ms: i64,
+    effects: &mut Effects,
+) -> anyhow::Result<()> {
+    for row in closed {
+        let session = SessionId::parse(row.text("id")?)?;
+        let conversation = CopilotConversationId::parse(row.text("copilot_conversation_id")?)?;
+        effects.sessions.push(SessionChange::Gone(session.clone()));
+        let delivery = NewDelivery {
+            dedupe_key: Some(format!("abandon:{session}")),
+            payload: Outbound::ToAgent(ToAgent::Abandon {
+                session,
+                conversation,
+            }),
+        };
+        let ids = insert_chunk(connection, &[(0, &delivery)], created_at_ms, now).await?;
+        // Inserted before the batch's other rows, so the lane still gets them in id order.
+        if let Some(Some(id)) = ids.first() {
+            effects.deliveries.push(Delivery {
+                id: *id,
+                lane: Lane::LiveChat,
+                queue_key: delivery.payload.queue_key().to_owned(),
+                payload: Ok(delivery.payload.clone()),
+                attempts: 0,
+                due_at_ms: created_at_ms,
+                created_at_ms,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Creates an `opening` session unless the conversation (or its origin) has a live one; an
+/// opening of the conversation abandoned by a stopped process is closed and abandoned first.
 async fn begin(
     connection: &mut dyn WriteConnection,
     begin: &Begin,
     now: &str,
+    created_at_ms: i64,
     effects: &mut Effects,
 ) -> anyhow::Result<BeginSession> {
     let conversation = begin.conversation.as_str();
@@ -790,11 +841,7 @@ async fn begin(
             ],
         )
         .await?;
-    for row in &abandoned {
-        effects
-            .sessions
-            .push(SessionChange::Gone(SessionId::parse(row.text("id")?)?));
-    }
+    abandon_openings(connection, &abandoned, now, created_at_ms, effects).await?;
     if let Some(existing) = one_session(
         connection,
         sql::LIVE_SESSION_OF_CONVERSATION_OR_ORIGIN,
@@ -844,7 +891,9 @@ fn answer_job(job: Job, answer: Option<Answer>) {
     match (job, answer) {
         (Job::Begin(_, reply), Some(Answer::Begin(begun))) => send(reply, Some(begun)),
         (Job::Store(_, reply), Some(Answer::Stored(stored))) => send(reply, Some(stored)),
-        (Job::Open { reply, .. } | Job::FailOpening { reply, .. }, _) => send(reply, Some(())),
+        (Job::Open { reply, .. }, Some(Answer::Opened(opened))) => send(reply, Some(opened)),
+        (Job::Open { reply, .. }, _) => send(reply, None),
+        (Job::FailOpening { reply, .. }, _) => send(reply, Some(())),
         (Job::Outcome { reply, .. }, _) => {
             if let Some(reply) = reply {
                 send(reply, Some(()));
@@ -872,7 +921,10 @@ fn fail(batch: Vec<Job>, error: anyhow::Error) {
             Job::Store(_, reply) => {
                 let _ = reply.send(Err(error()));
             }
-            Job::Open { reply, .. } | Job::FailOpening { reply, .. } => {
+            Job::Open { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            Job::FailOpening { reply, .. } => {
                 let _ = reply.send(Err(error()));
             }
             Job::Outcome { reply, .. } => {

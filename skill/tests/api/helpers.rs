@@ -94,12 +94,28 @@ impl Respond for TokenEndpoint {
     }
 }
 
-struct StartEndpoint;
+/// Opens a new conversation per start, and answers a repeated `idempotencyKey` with the
+/// conversation it opened, as the contract says.
+#[derive(Default)]
+struct StartEndpoint {
+    opened: std::sync::Mutex<HashMap<String, String>>,
+}
 
 impl Respond for StartEndpoint {
-    fn respond(&self, _request: &Request) -> ResponseTemplate {
-        ResponseTemplate::new(200)
-            .set_body_json(json!({ "conversationId": uuid::Uuid::new_v4().to_string() }))
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let fresh = || uuid::Uuid::new_v4().to_string();
+        let id = match body["idempotencyKey"].as_str() {
+            Some(key) => self
+                .opened
+                .lock()
+                .unwrap()
+                .entry(key.to_owned())
+                .or_insert_with(fresh)
+                .clone(),
+            None => fresh(),
+        };
+        ResponseTemplate::new(200).set_body_json(json!({ "conversationId": id }))
     }
 }
 
@@ -159,7 +175,7 @@ impl Peers {
     pub async fn mount_livechat_defaults(&self) {
         Mock::given(method("POST"))
             .and(path("/api/chat/start"))
-            .respond_with(StartEndpoint)
+            .respond_with(StartEndpoint::default())
             .mount(&self.livechat)
             .await;
         for route in ["/api/chat/receive", "/api/chat/end"] {
@@ -179,6 +195,7 @@ pub struct Options {
     pub webhook_secret: bool,
     pub livechat_timeout_ms: u64,
     pub teams_max_attempts: u32,
+    pub livechat_retry_for_secs: u64,
     pub livechat_api_key: Option<&'static str>,
     /// A PostgreSQL URL shared by several apps (the SQLite file in a temporary folder otherwise).
     pub database_url: Option<String>,
@@ -191,6 +208,7 @@ impl Default for Options {
             webhook_secret: true,
             livechat_timeout_ms: 2_000,
             teams_max_attempts: 8,
+            livechat_retry_for_secs: 3_600,
             livechat_api_key: None,
             database_url: None,
         }
@@ -299,6 +317,7 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     settings.delivery.max_backoff_ms = 2_000;
     settings.delivery.poll_interval_ms = 100;
     settings.delivery.teams_max_attempts = options.teams_max_attempts;
+    settings.delivery.livechat_retry_for_secs = options.livechat_retry_for_secs;
     settings
 }
 

@@ -7,6 +7,7 @@ mod auth;
 mod databases;
 mod health;
 mod helpers;
+mod idempotency;
 mod interop;
 mod messages;
 mod postgres;

@@ -176,7 +176,7 @@ async fn the_latest_session_is_the_last_one_begun(store: Store) {
         .await
         .unwrap();
     let second = begin(&store, "c1").await;
-    store.fail_session_open(&second.id).await.unwrap();
+    store.fail_session_open(&second.id, false).await.unwrap();
     let latest = store
         .latest_session(&conversation("c1"))
         .await
@@ -212,6 +212,9 @@ async fn interrupted_openings_are_closed_at_start(store: Store) {
                 .await
                 .unwrap()
                 .is_none());
+            // With the close, a call that ends whatever its start opened in the live chat.
+            let counts = store.delivery_counts(Lane::LiveChat).await.unwrap();
+            assert_eq!(counts.pending, 1);
         }
         // A shared database: another instance may be opening it right now.
         Dialect::Postgres => {
