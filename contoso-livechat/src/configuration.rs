@@ -48,6 +48,9 @@ pub struct ApplicationSettings {
     pub session_key: Option<SecretString>,
     /// Mark the session cookie `Secure` (serve over https).
     pub secure_cookies: bool,
+    /// How long a request's headers, and then its body, may take to arrive, in milliseconds;
+    /// a slower client is answered 408 and cut off.
+    pub request_deadline_ms: u64,
 }
 
 impl Default for ApplicationSettings {
@@ -58,6 +61,7 @@ impl Default for ApplicationSettings {
             http_workers: 0,
             session_key: None,
             secure_cookies: false,
+            request_deadline_ms: 10_000,
         }
     }
 }
@@ -272,6 +276,9 @@ impl Settings {
                 "LIVECHAT_WEBHOOK_URL / webhook.url: '{}' must be an http or https URL",
                 self.webhook.url
             );
+        }
+        if self.application.request_deadline_ms == 0 {
+            bail!("application.request_deadline_ms must be greater than zero");
         }
         if let Some(key) = &self.application.session_key {
             use secrecy::ExposeSecret;

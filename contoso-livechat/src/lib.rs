@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod configuration;
+pub mod deadline;
 pub mod error;
 pub mod password;
 pub mod routes;

@@ -72,6 +72,9 @@ impl Application {
         let agents = web::Data::new(Agents::new(roster.agents())?);
         let throttle = web::Data::new(SignInThrottle::default());
         let revoked = web::Data::new(RevokedSessions::default());
+        let deadline = Duration::from_millis(settings.application.request_deadline_ms);
+        let body_deadline = web::Data::new(crate::deadline::BodyDeadline(deadline));
+        let streams = web::Data::new(crate::routes::events::StreamCounts::default());
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -114,6 +117,7 @@ impl Application {
                 .session_lifecycle(PersistentSession::default().session_ttl(actix_web::cookie::time::Duration::hours(12)))
                 .build();
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::deadline::limit_body))
                 .wrap(sessions)
                 .wrap(
                     DefaultHeaders::new()
@@ -127,12 +131,15 @@ impl Application {
                 .app_data(agents.clone())
                 .app_data(throttle.clone())
                 .app_data(revoked.clone())
+                .app_data(streams.clone())
+                .app_data(body_deadline.clone())
                 .app_data(policy.clone())
                 .app_data(hint.clone())
                 .app_data(reply_limit.clone())
                 .configure(routes::configure)
         })
         .workers(workers)
+        .client_request_timeout(deadline)
         .shutdown_timeout(5)
         .listen(listener)?
         .run();

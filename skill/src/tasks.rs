@@ -1,29 +1,64 @@
 //! Work that outlives the request that started it (opening a session, sending replies): run on
-//! the main runtime rather than an HTTP worker's, tracked so that shutdown waits for it.
+//! the main runtime rather than an HTTP worker's, tracked so that shutdown waits for it, and
+//! bounded: a request reserves its [`Slot`] before it changes anything, and when none is left it
+//! is answered 503 (a flood cannot pile up tasks without end).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
+
+/// Background tasks at once, by default: far above what a contact centre's load keeps busy (each
+/// lasts one live-chat or Connector call).
+pub const MAX_BACKGROUND_TASKS: usize = 4_096;
 
 /// Spawns and tracks background work.
 #[derive(Clone)]
 pub struct Background {
     runtime: tokio::runtime::Handle,
     tracker: TaskTracker,
+    slots: Arc<Semaphore>,
+}
+
+/// Room for one background task, reserved up front.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Background {
-    /// Background work on the current runtime.
+    /// Background work on the current runtime, at most [`MAX_BACKGROUND_TASKS`] at once.
     pub fn on_current_runtime() -> Self {
+        Self::with_limit(MAX_BACKGROUND_TASKS)
+    }
+
+    pub fn with_limit(limit: usize) -> Self {
         Self {
             runtime: tokio::runtime::Handle::current(),
             tracker: TaskTracker::new(),
+            slots: Arc::new(Semaphore::new(limit)),
         }
     }
 
-    pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
-        self.tracker.spawn_on(task, &self.runtime);
+    /// A slot, unless every one is taken.
+    pub fn reserve(&self) -> Option<Slot> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| Slot { _permit: permit })
+    }
+
+    /// Runs `task` in its reserved slot; the slot is free again when it ends.
+    pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, slot: Slot, task: F) {
+        self.tracker.spawn_on(
+            async move {
+                let _slot = slot;
+                task.await;
+            },
+            &self.runtime,
+        );
     }
 
     /// Takes no more work and waits up to `limit` for what runs; false if some was abandoned.
@@ -57,4 +92,34 @@ where
         })
         .with_context(|| format!("cannot start the {name} thread"))?;
     Ok(finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slots_run_out_and_come_back() {
+        let background = Background::with_limit(1);
+        let slot = background.reserve().expect("one slot");
+        assert!(background.reserve().is_none(), "the only slot is reserved");
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        background.spawn(slot, async move {
+            let _ = finished.await;
+        });
+        assert!(background.reserve().is_none(), "the task holds it");
+        finish.send(()).unwrap();
+        wait_for_free_slot(&background).await;
+    }
+
+    /// Waits (bounded) until a slot is free again.
+    async fn wait_for_free_slot(background: &Background) {
+        for _ in 0..200 {
+            if background.reserve().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the slot was not given back");
+    }
 }

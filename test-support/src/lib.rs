@@ -35,6 +35,26 @@ where
     eventually_within(Duration::from_secs(10), what, check).await
 }
 
+/// Sends `request_line` (e.g. `POST /api/x`) with headers promising a 100-byte body of
+/// `content_type`, sends 10 bytes of it, then waits for the server's answer (bounded by 30 s) and
+/// returns it: a server that cuts slow clients off answers and closes.
+pub async fn trickle_body(address: &str, request_line: &str, content_type: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream
+        .write_all(
+            format!("{request_line} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n\r\n0123456789")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server kept waiting for the body");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

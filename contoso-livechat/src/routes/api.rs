@@ -60,7 +60,11 @@ impl ApiPolicy {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|error| {
-                ApiError::BadRequest(format!("the body could not be read: {error}"))
+                if crate::deadline::is_late(&error) {
+                    ApiError::RequestTimeout("the body did not arrive in time".into())
+                } else {
+                    ApiError::BadRequest(format!("the body could not be read: {error}"))
+                }
             })?;
             if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(ApiError::PayloadTooLarge(format!(

@@ -3,9 +3,12 @@
 //! Every change is an event numbered by the store; the stream sends each with `id:` so that after a
 //! dropped connection the browser's `Last-Event-ID` resumes exactly where it stopped, replayed from
 //! the store: nothing missed, nothing twice. A page that slept through more than
-//! [`MAX_REPLAY`] events is told to reload instead.
+//! [`MAX_REPLAY`] events, or names an event this store never had, is told to reload instead.
+//! Each agent holds at most [`MAX_STREAMS_PER_AGENT`] streams at once; more are answered 429.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -17,8 +20,86 @@ use crate::auth::CurrentAgent;
 use crate::store::Store;
 
 const MAX_REPLAY: i64 = 1_000;
+/// Streams one agent may hold at once: a few tabs and windows, not a flood.
+pub const MAX_STREAMS_PER_AGENT: usize = 8;
+
+/// Where a stream starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// After this event number.
+    After(i64),
+    /// The page must reload: it missed too much, or names an event that never was (a number
+    /// from another store, a negative one, text).
+    Reload,
+}
+
+/// Where to resume for a `Last-Event-ID` header (any text) or `since` parameter, when the newest
+/// event is `last`: no overflow and no panic whatever is sent.
+pub fn resume_point(last_event_id: Option<&str>, since: Option<i64>, last: i64) -> Resume {
+    let asked = match last_event_id.map(str::trim) {
+        Some(text) => match text.parse::<i64>() {
+            Ok(seq) => Some(seq),
+            Err(_) => return Resume::Reload,
+        },
+        None => since,
+    };
+    match asked {
+        None => Resume::After(last),
+        Some(seq) if seq < 0 || seq > last => Resume::Reload,
+        Some(seq) if last.saturating_sub(seq) > MAX_REPLAY => Resume::Reload,
+        Some(seq) => Resume::After(seq),
+    }
+}
+
+/// How many streams each agent holds.
+#[derive(Default)]
+pub struct StreamCounts {
+    held: Mutex<HashMap<String, usize>>,
+}
+
+/// One stream's place in [`StreamCounts`], given back when the stream ends.
+pub struct StreamSlot {
+    counts: Arc<StreamCounts>,
+    agent: String,
+}
+
+impl StreamCounts {
+    /// A slot for `agent`, unless they hold [`MAX_STREAMS_PER_AGENT`] already.
+    pub fn take(self: &Arc<Self>, agent: &str) -> Option<StreamSlot> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = held.entry(agent.to_owned()).or_default();
+        if *count >= MAX_STREAMS_PER_AGENT {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot {
+            counts: self.clone(),
+            agent: agent.to_owned(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut held = self
+            .counts
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = held.get_mut(&self.agent) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(&self.agent);
+            }
+        }
+    }
+}
 const BATCH: u32 = 200;
-const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Also how soon a page that went away is noticed (a write to its closed connection fails).
+const HEARTBEAT: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize)]
 pub struct Since {
@@ -28,28 +109,40 @@ pub struct Since {
 
 pub async fn stream(
     request: HttpRequest,
-    _agent: CurrentAgent,
+    agent: CurrentAgent,
     query: web::Query<Since>,
     store: web::Data<Store>,
+    counts: web::Data<StreamCounts>,
 ) -> HttpResponse {
-    let resume_from = request
+    let Some(slot) = counts.into_inner().take(&agent.agent.username) else {
+        return HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", "15"))
+            .content_type("text/plain; charset=utf-8")
+            .body(format!(
+                "At most {MAX_STREAMS_PER_AGENT} live-update streams per agent; close another tab or window."
+            ));
+    };
+    // Text that is not a header value counts as an unreadable id: reload.
+    let header = request
         .headers()
         .get("Last-Event-ID")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<i64>().ok())
-        .or(query.since)
-        .unwrap_or_else(|| store.last_event_seq());
+        .map(|value| value.to_str().unwrap_or("?"));
+    let resume = resume_point(header, query.since, store.last_event_seq());
     let (sender, receiver) = mpsc::channel::<Result<web::Bytes, Infallible>>(32);
     let store = store.into_inner();
     actix_web::rt::spawn(async move {
+        let _slot = slot;
         let send = |text: String| {
             let sender = sender.clone();
             async move { sender.send(Ok(web::Bytes::from(text))).await.is_ok() }
         };
-        if store.last_event_seq() - resume_from > MAX_REPLAY {
-            let _ = send("event: reload\ndata: {}\n\n".to_owned()).await;
-            return;
-        }
+        let resume_from = match resume {
+            Resume::After(seq) => seq,
+            Resume::Reload => {
+                let _ = send("event: reload\ndata: {}\n\n".to_owned()).await;
+                return;
+            }
+        };
         if !send("retry: 2000\n: connected\n\n".to_owned()).await {
             return;
         }
@@ -80,6 +173,8 @@ pub async fn stream(
             }
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return },
+                // The page went away: give its slot back now, not at the next heartbeat.
+                _ = sender.closed() => return,
                 _ = tokio::time::sleep(HEARTBEAT) => if !send(": ping\n\n".to_owned()).await { return },
             }
         }

@@ -87,6 +87,7 @@ async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Optio
     }
     let mut settings = Settings::load_from(None, &environment).unwrap();
     settings.application.http_workers = 2;
+    settings.application.request_deadline_ms = 1_500;
     settings.webhook.base_backoff_ms = 50;
     settings.webhook.max_backoff_ms = 500;
     settings.webhook.poll_interval_ms = 100;
@@ -170,6 +171,15 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
+    }
+
+    /// `GET /api/chat/conversations`.
+    pub async fn conversations(&self) -> Vec<Value> {
+        self.get_api("/api/chat/conversations")
+            .await
+            .json()
+            .await
+            .unwrap()
     }
 
     pub async fn transcript(&self, conversation_id: &str) -> Vec<Value> {

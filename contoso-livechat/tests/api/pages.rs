@@ -358,3 +358,32 @@ async fn signing_out_ends_the_session_on_the_server_whatever_the_cookie_says() {
     assert_eq!(replayed.status(), 303);
     assert_eq!(replayed.headers()["location"], "/signin");
 }
+
+#[tokio::test]
+async fn an_agent_holds_a_bounded_number_of_live_streams() {
+    let app = spawn_app().await;
+    let agent = app.signed_in_agent().await;
+    let mut open = Vec::new();
+    for _ in 0..contoso_livechat::routes::events::MAX_STREAMS_PER_AGENT {
+        let stream = agent.get("/agent/events").await;
+        assert_eq!(stream.status(), 200);
+        open.push(stream);
+    }
+    let refused = agent.get("/agent/events").await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(refused.text().await.unwrap().contains("close another tab"));
+
+    // A page that goes away gives its place back, once a heartbeat (every 5 s)
+    // finds the connection gone.
+    drop(open.pop());
+    test_support::eventually_within(
+        Duration::from_secs(40),
+        "a stream slot given back",
+        || async {
+            let stream = agent.get("/agent/events").await;
+            (stream.status() == 200).then_some(())
+        },
+    )
+    .await;
+}

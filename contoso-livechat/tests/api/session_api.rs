@@ -387,12 +387,7 @@ async fn a_repeated_start_key_answers_the_first_conversation_and_opens_no_other(
     let other = start("session-2", "Lee").await;
     assert_eq!(first, again);
     assert_ne!(first, other);
-    let listed: Vec<Value> = app
-        .get_api("/api/chat/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app.conversations().await;
     assert_eq!(listed.len(), 2, "{listed:?}");
     let megan = listed.iter().find(|c| c["id"] == first.as_str()).unwrap();
     assert_eq!(megan["customerName"], "Megan", "the repeat changed nothing");
@@ -454,4 +449,22 @@ async fn a_repeated_message_id_is_stored_once_and_answered_with_the_first_messag
     let late: Value = receive("m-1", "hello").await.json().await.unwrap();
     assert_eq!(late["id"], first["id"]);
     assert_eq!(receive("m-3", "new").await.status(), 409);
+}
+
+#[tokio::test]
+async fn clients_that_trickle_their_body_are_cut_off() {
+    let app = spawn_app().await;
+    let api =
+        test_support::trickle_body(&app.address, "POST /api/chat/receive", "application/json")
+            .await;
+    assert!(api.starts_with("HTTP/1.1 408"), "{api}");
+    let form = test_support::trickle_body(
+        &app.address,
+        "POST /signin",
+        "application/x-www-form-urlencoded",
+    )
+    .await;
+    assert!(form.starts_with("HTTP/1.1 4"), "{form}");
+    // Nothing was stored by either.
+    assert!(app.conversations().await.is_empty());
 }

@@ -311,6 +311,8 @@ struct Jwk {
 struct Refresh {
     at: Instant,
     failures: u32,
+    /// A fetch is under way.
+    in_flight: bool,
 }
 
 impl Refresh {
@@ -328,14 +330,45 @@ impl Refresh {
 
 /// The signing keys behind OpenID metadata documents, cached per metadata URL. When the endpoint
 /// fails, the last good keys keep serving for `grace` past their lifetime.
+///
+/// One fetch per URL at a time (single flight), and no lock is held across it: while one request
+/// fetches, the others use the keys they have (fresh or stale), or, with none, wait for that
+/// fetch to finish (bounded) instead of starting their own.
 struct OpenIdKeys {
     http: reqwest::Client,
     sets: Mutex<HashMap<String, Arc<KeySet>>>,
-    /// Held while refreshing, so that concurrent misses cause one fetch; remembers each URL's last
-    /// refresh. Nothing else waits on it: a cached key is read from `sets` without it.
-    refreshes: tokio::sync::Mutex<HashMap<String, Refresh>>,
+    /// Each URL's last refresh, and whether one is under way.
+    refreshes: Mutex<HashMap<String, Refresh>>,
+    /// Told whenever a fetch ends.
+    fetched: tokio::sync::Notify,
     lifetime: Duration,
     grace: Duration,
+}
+
+/// How long a request with no keys at all waits for another's fetch.
+const FETCH_WAIT: Duration = Duration::from_secs(15);
+
+/// Marks a URL's fetch under way; clears the mark however the fetch ends (even when the request
+/// that started it is dropped), and wakes those waiting.
+struct InFlight<'a> {
+    keys: &'a OpenIdKeys,
+    url: &'a str,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(refresh) = self.keys.refreshes().get_mut(self.url) {
+            refresh.in_flight = false;
+        }
+        self.keys.fetched.notify_waiters();
+    }
+}
+
+/// What a request does about a missing or stale key.
+enum Next {
+    Answer(Result<Arc<SigningKey>, String>),
+    Wait,
+    Fetch(Option<Refresh>),
 }
 
 impl OpenIdKeys {
@@ -343,10 +376,17 @@ impl OpenIdKeys {
         Self {
             http,
             sets: Mutex::new(HashMap::new()),
-            refreshes: tokio::sync::Mutex::new(HashMap::new()),
+            refreshes: Mutex::new(HashMap::new()),
+            fetched: tokio::sync::Notify::new(),
             lifetime,
             grace,
         }
+    }
+
+    fn refreshes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Refresh>> {
+        self.refreshes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The cached set, and whether it is within its lifetime; a set past lifetime and grace is
@@ -367,73 +407,113 @@ impl OpenIdKeys {
         }
     }
 
-    async fn key(&self, metadata_url: &str, kid: &str) -> Result<Arc<SigningKey>, String> {
+    /// Decides, under the short lock, whether to answer, wait for a fetch under way, or fetch.
+    fn next_step(&self, metadata_url: &str, kid: &str, waited: bool) -> Next {
         let unknown = || "the token is signed by an unknown key".to_owned();
-        let stale_or = |cached: &Option<(Arc<KeySet>, bool)>, error: String| {
-            cached
-                .as_ref()
-                .and_then(|(set, _)| set.keys.get(kid).cloned())
-                .ok_or(error)
-        };
-        if let Some((set, true)) = self.cached(metadata_url) {
-            if let Some(key) = set.keys.get(kid) {
-                return Ok(key.clone());
-            }
-        }
-        let mut refreshes = self.refreshes.lock().await;
-        // Another request may have refreshed while this one waited for the lock.
         let cached = self.cached(metadata_url);
-        if let Some((set, true)) = &cached {
-            if let Some(key) = set.keys.get(kid) {
-                return Ok(key.clone());
-            }
+        let known = cached
+            .as_ref()
+            .and_then(|(set, _)| set.keys.get(kid).cloned());
+        if let (Some((_, true)), Some(key)) = (&cached, &known) {
+            return Next::Answer(Ok(key.clone()));
+        }
+        let mut refreshes = self.refreshes();
+        let previous = refreshes.get(metadata_url).copied();
+        if previous.is_some_and(|refresh| refresh.in_flight) {
+            return match known {
+                // Stale but good: serve it while the fetch runs.
+                Some(key) => Next::Answer(Ok(key)),
+                None if waited => Next::Answer(Err(unknown())),
+                None => Next::Wait,
+            };
         }
         let fresh = matches!(cached, Some((_, true)));
-        let previous = refreshes.get(metadata_url).copied();
+        let failing = previous.is_some_and(|refresh| refresh.failures > 0);
         let too_soon = previous.is_some_and(|refresh| refresh.at.elapsed() < refresh.pause());
         // A fresh set is refreshed for an unknown kid at most every few minutes; a failing
-        // endpoint is retried with backoff; meanwhile the last good keys serve.
-        if too_soon && (fresh || previous.is_some_and(|refresh| refresh.failures > 0)) {
-            let error = if previous.is_some_and(|refresh| refresh.failures > 0) && cached.is_none()
-            {
-                "the token signing keys could not be fetched".to_owned()
-            } else {
-                unknown()
-            };
-            return stale_or(&cached, error);
+        // endpoint is retried with backoff; meanwhile the last good keys serve. A request that
+        // waited for a fetch does not start another.
+        if (too_soon && (fresh || failing)) || waited {
+            return Next::Answer(known.ok_or_else(|| {
+                if failing && cached.is_none() {
+                    "the token signing keys could not be fetched".to_owned()
+                } else {
+                    unknown()
+                }
+            }));
         }
-        match self.fetch(metadata_url).await {
+        refreshes.insert(
+            metadata_url.to_owned(),
+            Refresh {
+                in_flight: true,
+                ..previous.unwrap_or(Refresh {
+                    at: Instant::now(),
+                    failures: 0,
+                    in_flight: true,
+                })
+            },
+        );
+        Next::Fetch(previous)
+    }
+
+    async fn key(&self, metadata_url: &str, kid: &str) -> Result<Arc<SigningKey>, String> {
+        let mut waited = false;
+        let previous = loop {
+            // Registered before the look, so that a fetch ending in between is not missed.
+            let fetched = self.fetched.notified();
+            tokio::pin!(fetched);
+            fetched.as_mut().enable();
+            match self.next_step(metadata_url, kid, waited) {
+                Next::Answer(answer) => return answer,
+                Next::Fetch(previous) => break previous,
+                Next::Wait => {
+                    let _ = tokio::time::timeout(FETCH_WAIT, fetched).await;
+                    waited = true;
+                }
+            }
+        };
+        let in_flight = InFlight {
+            keys: self,
+            url: metadata_url,
+        };
+        let result = self.fetch(metadata_url).await;
+        let cached = self.cached(metadata_url);
+        let answer = match result {
             Ok(set) => {
-                refreshes.insert(
-                    metadata_url.to_owned(),
-                    Refresh {
-                        at: Instant::now(),
-                        failures: 0,
-                    },
-                );
                 let key = set.keys.get(kid).cloned();
                 self.sets
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .insert(metadata_url.to_owned(), Arc::new(set));
-                key.ok_or_else(unknown)
+                self.refreshes().insert(
+                    metadata_url.to_owned(),
+                    Refresh {
+                        at: Instant::now(),
+                        failures: 0,
+                        in_flight: true,
+                    },
+                );
+                key.ok_or_else(|| "the token is signed by an unknown key".to_owned())
             }
             Err(error) => {
                 let failures = previous.map_or(0, |refresh| refresh.failures) + 1;
-                refreshes.insert(
+                self.refreshes().insert(
                     metadata_url.to_owned(),
                     Refresh {
                         at: Instant::now(),
                         failures,
+                        in_flight: true,
                     },
                 );
                 tracing::error!(metadata_url, error = %error, failures, serving_last_good_keys = cached.is_some(), "cannot fetch the token signing keys");
-                stale_or(
-                    &cached,
-                    "the token signing keys could not be fetched".to_owned(),
-                )
+                cached
+                    .as_ref()
+                    .and_then(|(set, _)| set.keys.get(kid).cloned())
+                    .ok_or_else(|| "the token signing keys could not be fetched".to_owned())
             }
-        }
+        };
+        drop(in_flight);
+        answer
     }
 
     async fn fetch(&self, metadata_url: &str) -> anyhow::Result<KeySet> {
@@ -492,6 +572,22 @@ impl OpenIdKeys {
 mod tests {
     use super::*;
 
+    fn test_jwks() -> serde_json::Value {
+        serde_json::json!({
+            "keys": [{ "kid": "k1", "kty": "RSA", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "e": "AQAB" }]
+        })
+    }
+
+    async fn mount_keys(server: &wiremock::MockServer) {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, ResponseTemplate};
+        Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(test_jwks()))
+            .mount(server)
+            .await;
+    }
+
     async fn metadata_server(good_answers: u64) -> wiremock::MockServer {
         use wiremock::matchers::{method, path};
         use wiremock::{Mock, ResponseTemplate};
@@ -512,13 +608,7 @@ mod tests {
             .respond_with(ResponseTemplate::new(503))
             .mount(&server)
             .await;
-        Mock::given(method("GET"))
-            .and(path("/keys"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "keys": [{ "kid": "k1", "kty": "RSA", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "e": "AQAB" }]
-            })))
-            .mount(&server)
-            .await;
+        mount_keys(&server).await;
         server
     }
 
@@ -559,6 +649,53 @@ mod tests {
         assert!(
             keys.key(&url, "other").await.is_err(),
             "an unknown kid is still refused"
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_fetch_and_stale_keys_serve_during_it() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, ResponseTemplate};
+        // A slow metadata endpoint (ahead of the server's quick answers): every request below
+        // arrives while a fetch is under way.
+        let server = wiremock::MockServer::builder().start().await;
+        Mock::given(method("GET"))
+            .and(path("/metadata"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(
+                        serde_json::json!({ "jwks_uri": format!("{}/keys", server.uri()) }),
+                    )
+                    .set_delay(Duration::from_millis(300)),
+            )
+            .mount(&server)
+            .await;
+        mount_keys(&server).await;
+        let url = format!("{}/metadata", server.uri());
+        let keys = Arc::new(OpenIdKeys::new(
+            reqwest::Client::new(),
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        ));
+        let many = |keys: Arc<OpenIdKeys>| {
+            let url = url.clone();
+            futures_util::future::join_all((0..20).map(move |_| {
+                let (keys, url) = (keys.clone(), url.clone());
+                async move { keys.key(&url, "k1").await.is_ok() }
+            }))
+        };
+        assert!(many(keys.clone()).await.into_iter().all(|ok| ok));
+        assert_eq!(
+            metadata_requests(&server).await,
+            1,
+            "one fetch for 20 misses"
+        );
+        // Now stale (lifetime zero): one refresh, the others served the last good keys.
+        assert!(many(keys.clone()).await.into_iter().all(|ok| ok));
+        assert_eq!(
+            metadata_requests(&server).await,
+            2,
+            "one refresh for 20 stale uses"
         );
     }
 

@@ -122,10 +122,16 @@ impl SkillEndpoint {
             let outcome = self.handover.handle(request).instrument(span).await?;
             return Ok(TurnAnswer::Replies(replies(&activity, &outcome)));
         }
+        // Reserved before anything changes: a request refused for want of room leaves no trace.
+        let slot = self
+            .background
+            .reserve()
+            .ok_or_else(|| ApiError::Busy("the skill is busy; try again in a moment".into()))?;
 
         let (handover, sender) = (self.handover.clone(), self.replies.clone());
         if is_slow(&request) {
             self.background.spawn(
+                slot,
                 async move {
                     match handover.handle(request).await {
                         Ok(outcome) => {
@@ -147,6 +153,7 @@ impl SkillEndpoint {
         let answers = replies(&activity, &outcome);
         if !answers.is_empty() {
             self.background.spawn(
+                slot,
                 async move {
                     sender.send(&activity, &caller, &answers).await;
                 }

@@ -154,6 +154,7 @@ async fn bad_tokens_are_refused_with_401_and_change_nothing() {
         assert_eq!(body["error"]["code"], "Unauthorized", "{description}");
     }
     assert_silent(
+        &app,
         &[&app.peers.livechat, &app.peers.copilot],
         "nothing is sent",
     )

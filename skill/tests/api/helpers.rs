@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -531,19 +530,31 @@ pub fn authorization_of(request: &Request) -> String {
         .unwrap_or_default()
 }
 
-/// Asserts that none of `servers` received anything. A negative can only be observed by waiting:
-/// this gives the skill's background work a short grace period first.
-pub async fn assert_silent(servers: &[&MockServer], what: &str) {
-    tokio::time::sleep(Duration::from_millis(250)).await;
+/// The conversation [`assert_silent`] sends its markers through.
+pub const MARKER_CONVERSATION: &str = "conv-silence-marker";
+
+/// Asserts that none of `servers` received anything but the markers: a start (through the live
+/// chat and back to Copilot Studio) and an agent reply (through Teams) sent after what the test
+/// did, and waited for. Whatever the skill would have sent for the earlier requests was stored
+/// (or refused) before they were answered, so it would have gone out ahead of the markers.
+pub async fn assert_silent(app: &TestApp, servers: &[&MockServer], what: &str) {
+    let livechat_id = app.start_session(MARKER_CONVERSATION).await;
+    let reply = TestApp::agent_message(&livechat_id, "silence-marker", "marker");
+    assert_eq!(app.post_webhook(&reply).await.status(), 200);
+    wait_for_bodies(&app.peers.teams, &teams_path(MARKER_CONVERSATION), 1).await;
     for server in servers {
         let received = server.received_requests().await.unwrap_or_default();
+        let others: Vec<String> = received
+            .iter()
+            .filter(|request| {
+                !request.url.path().contains(MARKER_CONVERSATION)
+                    && !String::from_utf8_lossy(&request.body).contains(MARKER_CONVERSATION)
+            })
+            .map(|request| request.url.path().to_owned())
+            .collect();
         assert!(
-            received.is_empty(),
-            "{what}: expected no requests, got {:?}",
-            received
-                .iter()
-                .map(|r| r.url.path().to_owned())
-                .collect::<Vec<_>>()
+            others.is_empty(),
+            "{what}: expected nothing but the markers, got {others:?}"
         );
     }
 }

@@ -236,7 +236,12 @@ async fn end_conversation_tells_the_agent_ends_the_session_and_replies() {
         ))
         .await;
     assert_eq!(late.status(), 410);
-    assert_silent(&[&app.peers.teams], "nothing reaches Teams after the end").await;
+    assert_silent(
+        &app,
+        &[&app.peers.teams],
+        "nothing reaches Teams after the end",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -273,6 +278,7 @@ async fn the_registration_ping_gets_a_2xx_and_nothing_else() {
     let response = app.post_activity(&ping).await;
     assert!(response.status().is_success());
     assert_silent(
+        &app,
         &[&app.peers.copilot, &app.peers.livechat],
         "nothing is sent",
     )
@@ -417,6 +423,7 @@ async fn bad_activities_get_a_clear_400_and_change_nothing() {
     assert_eq!(app.post_activity(&huge).await.status(), 413);
 
     assert_silent(
+        &app,
         &[&app.peers.livechat, &app.peers.copilot],
         "nothing is sent",
     )
@@ -669,28 +676,13 @@ async fn a_message_longer_than_the_live_chat_takes_is_refused_up_front() {
 
 #[tokio::test]
 async fn a_client_that_trickles_its_body_is_cut_off() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    // Headers promise 100 bytes; 10 arrive, then nothing.
-    stream
-        .write_all(
-            format!(
-                "POST /api/livechat/messages HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"convers"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    // Bounded: the deadline is 2 s in the tests; the read ends when the skill answers and closes.
-    let read = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        stream.read_to_end(&mut answer),
+    // The deadline is 2 s in the tests.
+    let answer = test_support::trickle_body(
+        &app.address,
+        "POST /api/livechat/messages",
+        "application/json",
     )
     .await;
-    assert!(read.is_ok(), "the skill kept waiting for the body");
-    let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }

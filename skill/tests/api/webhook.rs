@@ -231,7 +231,7 @@ async fn bad_webhooks_get_clear_errors() {
     assert_eq!(malformed.status(), 400);
     let huge = TestApp::agent_message(&livechat_id, "m5", &"y".repeat(70 * 1024));
     assert_eq!(app.post_webhook(&huge).await.status(), 413);
-    assert_silent(&[&app.peers.teams], "nothing is sent").await;
+    assert_silent(&app, &[&app.peers.teams], "nothing is sent").await;
 }
 
 #[tokio::test]
