@@ -285,11 +285,104 @@ pub struct PendingDelivery {
     pub attempts: u32,
 }
 
+/// Connections that only read.
+const READERS: u32 = 4;
+
+/// Events kept in memory for the live updates; a page further behind reads the table.
+const RECENT_EVENTS: usize = 4_096;
+
+/// The newest events, in order, and the number of the last one held (followed by the pages).
+struct RecentEvents {
+    events: std::sync::RwLock<std::collections::VecDeque<Event>>,
+    held: watch::Sender<i64>,
+}
+
+impl RecentEvents {
+    /// The events after `seq` (at most `limit`), when memory covers them.
+    fn after(&self, seq: i64, limit: u32) -> Option<Vec<Event>> {
+        let events = self
+            .events
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let first = events.front()?.seq;
+        if seq.saturating_add(1) < first {
+            return None;
+        }
+        let skip = usize::try_from(seq.saturating_add(1) - first).unwrap_or(usize::MAX);
+        Some(
+            events
+                .iter()
+                .skip(skip)
+                .take(limit as usize)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Reads what the table has beyond memory after each commit, until the store is dropped.
+    async fn follow(self: Arc<Self>, reader: SqlitePool, mut published: watch::Receiver<i64>) {
+        let mut last = *self.held.borrow();
+        while published.changed().await.is_ok() {
+            loop {
+                let batch = match read_events(&reader, last, 1_000).await {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        tracing::error!(error.cause_chain = ?error, "cannot read new events; the pages read the table instead");
+                        break;
+                    }
+                };
+                let Some(newest) = batch.last().map(|event| event.seq) else {
+                    break;
+                };
+                {
+                    let mut events = self
+                        .events
+                        .write()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    events.extend(batch);
+                    while events.len() > RECENT_EVENTS {
+                        events.pop_front();
+                    }
+                }
+                last = newest;
+                self.held.send_replace(last);
+            }
+        }
+    }
+}
+
+async fn read_events(pool: &SqlitePool, seq: i64, limit: u32) -> anyhow::Result<Vec<Event>> {
+    let rows = sqlx::query(
+        "SELECT seq, kind, conversation_id, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(seq)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Event {
+                seq: row.try_get("seq")?,
+                kind: row.try_get("kind")?,
+                conversation_id: row.try_get("conversation_id")?,
+                payload: row.try_get("payload")?,
+            })
+        })
+        .collect()
+}
+
 /// The live chat's store.
 #[derive(Clone)]
 pub struct Store {
+    /// The one writing connection.
     pool: SqlitePool,
+    /// Readers beside it (WAL lets them read while a write commits): the pages' live updates,
+    /// transcripts and the webhook worker's look for due replies do not queue behind writes.
+    reader: SqlitePool,
     events: watch::Sender<i64>,
+    /// The newest events in memory, for the pages' live updates: one read of the table per
+    /// commit feeds every page, instead of one per page.
+    recent: Arc<RecentEvents>,
     /// Wakes the webhook worker when a reply becomes due.
     outbox: Arc<Notify>,
 }
@@ -314,21 +407,34 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
             .context("cannot migrate the database schema")?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.read_only(true))
+            .await
+            .with_context(|| format!("cannot open the database {} to read", path.display()))?;
         let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS last FROM events")
             .fetch_one(&pool)
             .await?
             .try_get("last")?;
         let (events, _) = watch::channel(last.unwrap_or(0));
+        let recent = Arc::new(RecentEvents {
+            events: std::sync::RwLock::new(std::collections::VecDeque::new()),
+            held: watch::channel(last.unwrap_or(0)).0,
+        });
+        tokio::spawn(recent.clone().follow(reader.clone(), events.subscribe()));
         Ok(Self {
             pool,
+            reader,
             events,
+            recent,
             outbox: Arc::new(Notify::new()),
         })
     }
@@ -339,13 +445,13 @@ impl Store {
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 
-    /// Follows the number of the newest event.
+    /// Follows the number of the newest event [`Store::events_since`] has in memory.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.events.subscribe()
+        self.recent.held.subscribe()
     }
 
     pub fn last_event_seq(&self) -> i64 {
@@ -413,19 +519,19 @@ impl Store {
     }
 
     pub async fn conversation(&self, id: &str) -> anyhow::Result<Option<Conversation>> {
-        let mut connection = self.pool.acquire().await?;
+        let mut connection = self.reader.acquire().await?;
         conversation_in(&mut connection, id).await
     }
 
     /// Open conversations first (longest waiting first), then the 100 most recently ended.
     pub async fn list_conversations(&self) -> anyhow::Result<Vec<Conversation>> {
         let open = sqlx::query(&format!("{SUMMARY_SELECT} WHERE c.state = 'open' ORDER BY COALESCE(c.waiting_since, '9999'), c.created_at"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         let ended = sqlx::query(&format!(
             "{SUMMARY_SELECT} WHERE c.state = 'ended' ORDER BY c.ended_at DESC LIMIT 100"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         open.iter()
             .chain(ended.iter())
@@ -584,7 +690,7 @@ impl Store {
         // Existence only: the summary query behind `conversation()` is more than this needs.
         let exists = sqlx::query("SELECT 1 FROM conversations WHERE id = ?")
             .bind(conversation_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         if exists.is_none() {
             return Ok(None);
@@ -593,7 +699,7 @@ impl Store {
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq"
         ))
         .bind(conversation_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         Ok(Some(
             rows.iter()
@@ -607,7 +713,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE state = 'open') ORDER BY seq"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter().map(entry_from_row).collect()
     }
@@ -645,7 +751,7 @@ impl Store {
         ))
         .bind(now_ms)
         .bind(i64::from(limit) + busy.len() as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut due = Vec::new();
         for row in &rows {
@@ -664,7 +770,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT MIN(next_attempt_at) AS due FROM messages WHERE delivery_state = 'pending'",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.reader)
         .await?;
         Ok(row.try_get("due")?)
     }
@@ -782,27 +888,16 @@ impl Store {
             "SELECT COUNT(*) AS unread FROM messages m JOIN conversations c ON c.id = m.conversation_id
              WHERE c.state = 'open' AND m.role = 'customer' AND m.seq > c.read_seq",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.reader)
         .await?;
         Ok(row.try_get("unread")?)
     }
 
-    /// Events after `seq`, oldest first, at most `limit`.
+    /// Events after `seq`, oldest first, at most `limit`: from memory when it covers them.
     pub async fn events_since(&self, seq: i64, limit: u32) -> anyhow::Result<Vec<Event>> {
-        let rows = sqlx::query("SELECT seq, kind, conversation_id, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(seq)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Event {
-                    seq: row.try_get("seq")?,
-                    kind: row.try_get("kind")?,
-                    conversation_id: row.try_get("conversation_id")?,
-                    payload: row.try_get("payload")?,
-                })
-            })
-            .collect()
+        match self.recent.after(seq, limit) {
+            Some(events) => Ok(events),
+            None => read_events(&self.reader, seq, limit).await,
+        }
     }
 }

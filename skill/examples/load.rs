@@ -162,15 +162,6 @@ async fn fake_connector(body: web::Bytes, received: web::Data<Received>) -> Http
     record(&body, "text", 'a', &received.at_connector)
 }
 
-/// User and system CPU seconds of a process (`self` for this one).
-fn cpu_seconds_of(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0 // USER_HZ is 100 on Linux
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -181,26 +172,10 @@ fn free_port() -> u16 {
 
 /// The skill binary next to this example's, built first if it is not there.
 fn skill_binary(arguments: &Arguments) -> PathBuf {
-    if let Some(path) = &arguments.skill {
-        return path.clone();
+    match &arguments.skill {
+        Some(path) => path.clone(),
+        None => test_support::release_binary("skill", "skill"),
     }
-    let examples = std::env::current_exe().unwrap();
-    let profile = examples.parent().and_then(|p| p.parent()).unwrap();
-    let binary = profile.join("skill");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "skill",
-            "--bin",
-            "skill",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cannot build the skill");
-    binary
 }
 
 /// A skill process and what the benchmark reads of it.
@@ -243,18 +218,12 @@ impl SkillProcess {
 
     /// User and system CPU seconds so far.
     fn cpu_seconds(&self) -> f64 {
-        cpu_seconds_of(&self.child.id().to_string())
+        test_support::cpu_seconds_of(self.child.id())
     }
 
     /// Peak resident memory in MB.
     fn peak_rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kb: f64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0.0);
-        kb / 1024.0
+        test_support::peak_rss_mb_of(self.child.id())
     }
 }
 
@@ -445,7 +414,7 @@ async fn run(
         Arc::new(skills.iter().map(|s| Connections::to(&s.base)).collect());
     let duration = Duration::from_secs(arguments.duration);
     let cpu_before: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
-    let own_cpu_before = cpu_seconds_of("self");
+    let own_cpu_before = test_support::cpu_seconds_of(std::process::id());
     let started = Instant::now();
     let deadline = started + duration;
     let conversations = arguments.sessions;
@@ -512,7 +481,7 @@ async fn run(
     }
     let load_ended = Instant::now();
     let cpu_after: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
-    let own_cpu = cpu_seconds_of("self") - own_cpu_before;
+    let own_cpu = test_support::cpu_seconds_of(std::process::id()) - own_cpu_before;
     let accepted = sent.iter().filter(|s| s.acknowledged.is_some()).count();
 
     // Let what is on its way arrive (bounded), then account for every id.

@@ -55,6 +55,39 @@ pub async fn trickle_body(address: &str, request_line: &str, content_type: &str)
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// `bin` of `package`, built (release) next to the running example, for the benchmarks.
+pub fn release_binary(package: &str, bin: &str) -> PathBuf {
+    let examples = std::env::current_exe().unwrap();
+    let profile = examples.parent().and_then(Path::parent).unwrap();
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
+            .status()
+            .unwrap();
+    assert!(status.success(), "cannot build {package}");
+    profile.join(bin)
+}
+
+/// User and system CPU seconds a process has used so far (Linux `/proc`).
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// A process's peak resident memory so far, in MB (Linux `/proc`).
+pub fn peak_rss_mb_of(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
