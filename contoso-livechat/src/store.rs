@@ -4,7 +4,7 @@
 //! One SQLite file, WAL with `synchronous = FULL`, one writing connection (SQLite serialises
 //! writers; one rules out `SQLITE_BUSY` on upgrades) and a few read-only ones beside it. Each
 //! change and its event are written in one transaction, then the event number is published; one
-//! task reads the new events once into memory ([`RecentEvents`]), where every live stream takes
+//! task reads the new events once into memory (`RecentEvents`), where every live stream takes
 //! them (a stream further behind reads the table). Keys the caller sends (a start's
 //! `idempotencyKey`, a message's `id`) are unique in the table: a repeat answers the first.
 //! Adding a reply for the skill also wakes the webhook worker ([`Store::outbox_signal`]), so no
