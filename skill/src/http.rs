@@ -82,7 +82,7 @@ impl HttpClient {
         &self,
         uri: Uri,
         bearer: Option<&str>,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
         timeout: Option<Duration>,
     ) -> Result<HttpAnswer, HttpError> {
         let mut request = Request::post(uri)
@@ -95,7 +95,7 @@ impl HttpClient {
             request = request.header(AUTHORIZATION, value);
         }
         let request = request
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body.into()))
             .map_err(|error| HttpError::Request(error.to_string()))?;
         let exchange = async {
             let response = self

@@ -140,15 +140,14 @@ impl ConnectorClient {
         Ok(Destination { uri })
     }
 
-    /// SendToConversation to a [`Destination`].
+    /// SendToConversation to a [`Destination`], of an activity already serialised.
     pub async fn send_to(
         &self,
         destination: &Destination,
-        activity: &Activity,
+        body: Vec<u8>,
         credential: &OutboundCredential,
     ) -> Result<ResourceResponse, ConnectorError> {
-        self.post_checked(&destination.uri, activity, credential)
-            .await
+        self.post_checked(&destination.uri, body, credential).await
     }
 
     /// True when `credential` may be used towards `service_url` at all.
@@ -177,17 +176,21 @@ impl ConnectorClient {
             ));
         }
         let uri = uri_of(&url).map_err(|_| ConnectorError::InvalidUrl(url.to_string()))?;
-        self.post_checked(&uri, activity, credential).await
+        let body = serde_json::to_vec(activity)
+            .map_err(|error| ConnectorError::Transport(error.to_string()))?;
+        self.post_checked(&uri, body, credential).await
     }
 
     /// Posts to a destination already checked; a 401 is retried once with a fresh token.
     async fn post_checked(
         &self,
         uri: &Uri,
-        activity: &Activity,
+        body: Vec<u8>,
         credential: &OutboundCredential,
     ) -> Result<ResourceResponse, ConnectorError> {
-        let first = self.post_once(uri, activity, credential).await;
+        // Shared, not copied, with the one retry a 401 gets.
+        let body = hyper::body::Bytes::from(body);
+        let first = self.post_once(uri, body.clone(), credential).await;
         match (&first, credential) {
             (
                 Err(ConnectorError::Status { status: 401, .. }),
@@ -195,7 +198,7 @@ impl ConnectorClient {
             ) => {
                 tracing::info!("connector answered 401; retrying once with a fresh token");
                 self.tokens.invalidate(credentials, scope).await;
-                self.post_once(uri, activity, credential).await
+                self.post_once(uri, body, credential).await
             }
             _ => first,
         }
@@ -204,7 +207,7 @@ impl ConnectorClient {
     async fn post_once(
         &self,
         uri: &Uri,
-        activity: &Activity,
+        body: hyper::body::Bytes,
         credential: &OutboundCredential,
     ) -> Result<ResourceResponse, ConnectorError> {
         let token = match credential {
@@ -213,8 +216,6 @@ impl ConnectorClient {
             }
             OutboundCredential::Anonymous => None,
         };
-        let body = serde_json::to_vec(activity)
-            .map_err(|error| ConnectorError::Transport(error.to_string()))?;
         let answer = self
             .http
             .post_json(

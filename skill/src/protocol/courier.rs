@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::activity::Activity;
 use super::connector::{ConnectorClient, ConnectorError, Destination, OutboundCredential};
-use super::render::{proactive_skeleton, with_text};
+use super::render::{json_with_text, proactive_skeleton, SkeletonJson};
 use super::teams::TeamsTarget;
 use crate::domain::{DeliveryId, Lane, Outbound, ToUser};
 use crate::handover::outbox::{Attempt, Courier};
@@ -20,10 +19,10 @@ use crate::handover::outbox::{Attempt, Courier};
 /// Conversations whose prepared parts are kept; beyond it the cache starts over.
 const PREPARED_CONVERSATIONS: usize = 20_000;
 
-/// A conversation's proactive activity without its text, and where it goes.
+/// A conversation's proactive activity without its text (as JSON), and where it goes.
 struct Prepared {
     destination: Destination,
-    skeleton: Activity,
+    skeleton: SkeletonJson,
 }
 
 /// Prepared parts by (stored address, Copilot conversation id).
@@ -71,7 +70,7 @@ impl TeamsCourier {
             .map_err(|error| describe_teams_failure(&error))?;
         let prepared = Arc::new(Prepared {
             destination,
-            skeleton: skeleton.activity,
+            skeleton: SkeletonJson::of(&skeleton.activity)?,
         });
         if cache.len() >= PREPARED_CONVERSATIONS {
             cache.clear();
@@ -97,10 +96,10 @@ impl Courier for TeamsCourier {
             Ok(prepared) => prepared,
             Err(reason) => return Attempt::Failed { reason },
         };
-        let activity = with_text(&prepared.skeleton, &message.message);
+        let body = json_with_text(&prepared.skeleton, &message.message);
         let sent = self
             .connector
-            .send_to(&prepared.destination, &activity, &self.credential)
+            .send_to(&prepared.destination, body, &self.credential)
             .await;
         match sent {
             Ok(_) => Attempt::Delivered,

@@ -117,6 +117,37 @@ pub fn proactive_skeleton(
 }
 
 /// A skeleton with a message's text in it.
+/// A proactive activity without its text, as JSON to which [`json_with_text`] adds the text: a
+/// conversation's kept skeleton costs its bytes, not a tree of strings.
+#[derive(Debug, Clone)]
+pub struct SkeletonJson(Box<[u8]>);
+
+impl SkeletonJson {
+    pub fn of(skeleton: &Activity) -> Result<Self, String> {
+        let mut json = serde_json::to_vec(skeleton).map_err(|error| error.to_string())?;
+        // `{...}` without its closing brace; the skeleton always has a type, so it has members.
+        if json.pop() != Some(b'}') || json.len() < 2 {
+            return Err("the activity skeleton is not a JSON object with members".into());
+        }
+        Ok(Self(json.into_boxed_slice()))
+    }
+}
+
+/// The wire body of the skeleton's activity with `message`'s text (the same JSON
+/// [`with_text`] would give, members in another order).
+pub fn json_with_text(skeleton: &SkeletonJson, message: &MessageToUser) -> Vec<u8> {
+    let mut body = Vec::with_capacity(skeleton.0.len() + message.text.len() + 48);
+    body.extend_from_slice(&skeleton.0);
+    body.extend_from_slice(b",\"text\":");
+    // A string always serialises.
+    let _ = serde_json::to_writer(&mut body, &message.text);
+    if message.format == TextFormat::Markdown {
+        body.extend_from_slice(b",\"textFormat\":\"markdown\"");
+    }
+    body.push(b'}');
+    body
+}
+
 pub fn with_text(skeleton: &Activity, message: &MessageToUser) -> Activity {
     Activity {
         text: Some(message.text.clone()),
@@ -216,5 +247,30 @@ mod tests {
             ..message
         };
         assert!(proactive(&unreadable, &target).is_err());
+    }
+
+    #[test]
+    fn the_kept_json_skeleton_gives_the_same_activity_as_the_typed_one() {
+        let skeleton = Activity {
+            kind: Some(types::MESSAGE.to_owned()),
+            ..inbound()
+        };
+        let json = SkeletonJson::of(&skeleton).unwrap();
+        for (text, format) in [
+            (
+                "**Ann**: \"quoted\" \\ and \u{1F600}\n",
+                TextFormat::Markdown,
+            ),
+            ("plain", TextFormat::Plain),
+        ] {
+            let message = MessageToUser {
+                text: text.into(),
+                format,
+            };
+            let from_json: serde_json::Value =
+                serde_json::from_slice(&json_with_text(&json, &message)).unwrap();
+            let typed = serde_json::to_value(with_text(&skeleton, &message)).unwrap();
+            assert_eq!(from_json, typed);
+        }
     }
 }
