@@ -46,19 +46,11 @@ pub struct NewConversation {
     pub idempotency_key: Option<String>,
 }
 
-/// A start's conversation, and whether this start created it.
+/// What a keyed write answers: the stored thing, and whether this call stored it (false when the
+/// caller's key had stored it before).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Started {
-    pub conversation: Conversation,
-    /// False when the idempotency key had opened it before.
-    pub created: bool,
-}
-
-/// A stored transcript entry, and whether this call stored it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Added {
-    pub entry: TranscriptEntry,
-    /// False when the caller's message id had been stored before.
+pub struct Recorded<T> {
+    pub value: T,
     pub created: bool,
 }
 
@@ -473,7 +465,10 @@ impl Store {
 
     /// Opens a conversation; with an idempotency key seen before, answers that key's conversation
     /// instead (in whatever state it is now) and writes nothing.
-    pub async fn start_conversation(&self, context: NewConversation) -> anyhow::Result<Started> {
+    pub async fn start_conversation(
+        &self,
+        context: NewConversation,
+    ) -> anyhow::Result<Recorded<Conversation>> {
         let mut transaction = self.pool.begin().await?;
         if let Some(key) = &context.idempotency_key {
             let known: Option<String> =
@@ -487,8 +482,8 @@ impl Store {
                 let conversation = conversation_in(&mut transaction, &id)
                     .await?
                     .context("the conversation vanished")?;
-                return Ok(Started {
-                    conversation,
+                return Ok(Recorded {
+                    value: conversation,
                     created: false,
                 });
             }
@@ -515,8 +510,8 @@ impl Store {
             .context("the new conversation vanished")?;
         transaction.commit().await?;
         self.published(seq);
-        Ok(Started {
-            conversation,
+        Ok(Recorded {
+            value: conversation,
             created: true,
         })
     }
@@ -552,7 +547,7 @@ impl Store {
         sender: &str,
         body: &str,
         client_id: Option<&str>,
-    ) -> Result<Added, AddMessageError> {
+    ) -> Result<Recorded<TranscriptEntry>, AddMessageError> {
         let entry = NewEntry {
             kind: EntryKind::Message,
             role,
@@ -581,14 +576,14 @@ impl Store {
         };
         let stored = self.add_entry(conversation_id, entry).await?;
         self.outbox.notify_one();
-        Ok(stored.entry)
+        Ok(stored.value)
     }
 
     async fn add_entry(
         &self,
         conversation_id: &str,
         entry: NewEntry<'_>,
-    ) -> Result<Added, AddMessageError> {
+    ) -> Result<Recorded<TranscriptEntry>, AddMessageError> {
         let mut transaction = self.pool.begin().await.map_err(anyhow::Error::from)?;
         if let Some(client_id) = entry.client_id {
             let known = sqlx::query(&format!(
@@ -600,8 +595,8 @@ impl Store {
             .await
             .map_err(anyhow::Error::from)?;
             if let Some(row) = known {
-                return Ok(Added {
-                    entry: entry_from_row(&row)?,
+                return Ok(Recorded {
+                    value: entry_from_row(&row)?,
                     created: false,
                 });
             }
@@ -624,8 +619,8 @@ impl Store {
         let inserted = insert_entry(&mut transaction, conversation_id, entry).await?;
         transaction.commit().await.map_err(anyhow::Error::from)?;
         self.published(inserted.last_event);
-        Ok(Added {
-            entry: inserted.entry,
+        Ok(Recorded {
+            value: inserted.entry,
             created: true,
         })
     }

@@ -12,14 +12,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use test_support::{eventually_within, free_port};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -39,23 +38,27 @@ struct Service {
 }
 
 impl Service {
-    async fn start(&mut self, http: &reqwest::Client) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut command = Command::new(&self.program);
-        command
-            .env_clear()
-            .env("RUST_LOG", "info,sqlx=warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true);
-        for (key, value) in &self.environment {
-            command.env(key, value);
+    /// The binary `name` in `bin`, logging to `{data}/{name}.log`; not started yet.
+    fn new(
+        name: &'static str,
+        bin: &Path,
+        data: &Path,
+        port: u16,
+        environment: Vec<(&'static str, String)>,
+    ) -> Service {
+        Service {
+            name,
+            program: bin.join(name),
+            environment,
+            log: data.join(format!("{name}.log")),
+            port,
+            child: None,
         }
+    }
+
+    async fn start(&mut self, http: &reqwest::Client) {
+        let mut command =
+            test_support::service_command(&self.program, &self.log, &self.environment);
         self.child = Some(command.spawn().unwrap());
         let url = format!("http://127.0.0.1:{}/healthz", self.port);
         let name = self.name;
@@ -146,6 +149,34 @@ async fn transcript(http: &reqwest::Client, livechat: &str, conversation: &str) 
     }
 }
 
+/// Whether the live chat, once it answers again, holds `text` in conversation `id`.
+async fn in_transcript_once_up(
+    http: &reqwest::Client,
+    livechat: &str,
+    id: &str,
+    text: &str,
+) -> bool {
+    eventually_within(Duration::from_secs(60), "the live chat back", || async {
+        let answer = http.get(format!("{livechat}/healthz")).send().await.ok()?;
+        if !answer.status().is_success() {
+            return None;
+        }
+        let entries = transcript(http, livechat, id).await;
+        Some(entries.iter().any(|entry| entry["message"] == text))
+    })
+    .await
+}
+
+/// The customers' messages in a conversation's transcript, in order.
+async fn customer_texts(http: &reqwest::Client, livechat: &str, id: &str) -> Vec<String> {
+    transcript(http, livechat, id)
+        .await
+        .iter()
+        .filter(|entry| entry["role"] == "customer")
+        .map(|entry| entry["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Lost, duplicated and out-of-order counts of `expected` in `seen` (first sightings).
 fn tally(expected: &[String], seen: &[String]) -> (usize, usize, usize) {
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -196,10 +227,12 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
         &data.path().join("livechat.toml"),
         "[webhook]\nmax_attempts = 1000\nbase_backoff_ms = 100\nmax_backoff_ms = 1000\npoll_interval_ms = 200\n",
     );
-    let mut skill = Service {
-        name: "skill",
-        program: bin.join("skill"),
-        environment: vec![
+    let mut skill = Service::new(
+        "skill",
+        &bin,
+        data.path(),
+        skill_port,
+        vec![
             ("SKILL_CONFIG", skill_config),
             ("SKILL_BIND", format!("127.0.0.1:{skill_port}")),
             (
@@ -209,14 +242,13 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
             ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
             ("LIVECHAT_BASE_URL", livechat_url.clone()),
         ],
-        log: data.path().join("skill.log"),
-        port: skill_port,
-        child: None,
-    };
-    let mut livechat = Service {
-        name: "contoso-livechat",
-        program: bin.join("contoso-livechat"),
-        environment: vec![
+    );
+    let mut livechat = Service::new(
+        "contoso-livechat",
+        &bin,
+        data.path(),
+        livechat_port,
+        vec![
             ("LIVECHAT_CONFIG", livechat_config),
             ("LIVECHAT_BIND", format!("127.0.0.1:{livechat_port}")),
             (
@@ -229,10 +261,7 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
             ),
             ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
         ],
-        log: data.path().join("livechat.log"),
-        port: livechat_port,
-        child: None,
-    };
+    );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -305,30 +334,11 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
                     let body = json!({ "conversationId": id, "message": text, "sender": "Ann" });
                     // An agent's send has no key: after a lost answer, look before sending again.
                     loop {
-                        match http.post(&send_url).json(&body).send().await {
-                            Ok(answer) if answer.status().is_success() => break,
-                            _ => {
-                                let stored = eventually_within(
-                                    Duration::from_secs(60),
-                                    "the live chat back",
-                                    || async {
-                                        let url = format!("{livechat}/healthz");
-                                        match http.get(url).send().await {
-                                            Ok(answer) if answer.status().is_success() => Some(
-                                                transcript(&http, &livechat, id)
-                                                    .await
-                                                    .iter()
-                                                    .any(|entry| entry["message"] == text.as_str()),
-                                            ),
-                                            _ => None,
-                                        }
-                                    },
-                                )
-                                .await;
-                                if stored {
-                                    break;
-                                }
-                            }
+                        let answer = http.post(&send_url).json(&body).send().await;
+                        if answer.is_ok_and(|answer| answer.status().is_success())
+                            || in_transcript_once_up(&http, &livechat, id, &text).await
+                        {
+                            break;
                         }
                     }
                     sent.fetch_add(1, Ordering::SeqCst);
@@ -382,53 +392,30 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
             .filter(|text| text.starts_with("a:"))
             .collect()
     };
-    eventually_within(
+    // (lost, duplicated, reordered) both ways, summed over the conversations.
+    let tallies = || async {
+        let requests = connector.received_requests().await.unwrap_or_default();
+        let (mut to_agent, mut to_user) = ((0, 0, 0), (0, 0, 0));
+        let add = |sum: &mut (usize, usize, usize), (lost, duplicated, reordered)| {
+            *sum = (sum.0 + lost, sum.1 + duplicated, sum.2 + reordered);
+        };
+        for (conversation, id) in conversations.iter().zip(&livechat_ids) {
+            let users = customer_texts(&http, &livechat_url, id).await;
+            add(&mut to_agent, tally(&expected_users(conversation), &users));
+            let agents = teams_texts(&requests, conversation);
+            add(&mut to_user, tally(&expected_agents(id), &agents));
+        }
+        (to_agent, to_user)
+    };
+    let (to_agent, to_user) = eventually_within(
         Duration::from_secs(120),
         "every message delivered",
         || async {
-            let requests = connector.received_requests().await.unwrap_or_default();
-            for (conversation, id) in conversations.iter().zip(&livechat_ids) {
-                let users: Vec<String> = transcript(&http, &livechat_url, id)
-                    .await
-                    .iter()
-                    .filter(|entry| entry["role"] == "customer")
-                    .map(|entry| entry["message"].as_str().unwrap().to_owned())
-                    .collect();
-                if tally(&expected_users(conversation), &users).0 > 0 {
-                    return None;
-                }
-                if tally(&expected_agents(id), &teams_texts(&requests, conversation)).0 > 0 {
-                    return None;
-                }
-            }
-            Some(())
+            let (to_agent, to_user) = tallies().await;
+            (to_agent.0 == 0 && to_user.0 == 0).then_some((to_agent, to_user))
         },
     )
     .await;
-
-    let requests = connector.received_requests().await.unwrap();
-    let (mut to_agent, mut to_user) = ((0, 0, 0), (0, 0, 0));
-    for (conversation, id) in conversations.iter().zip(&livechat_ids) {
-        let users: Vec<String> = transcript(&http, &livechat_url, id)
-            .await
-            .iter()
-            .filter(|entry| entry["role"] == "customer")
-            .map(|entry| entry["message"].as_str().unwrap().to_owned())
-            .collect();
-        let (lost, duplicated, reordered) = tally(&expected_users(conversation), &users);
-        to_agent = (
-            to_agent.0 + lost,
-            to_agent.1 + duplicated,
-            to_agent.2 + reordered,
-        );
-        let (lost, duplicated, reordered) =
-            tally(&expected_agents(id), &teams_texts(&requests, conversation));
-        to_user = (
-            to_user.0 + lost,
-            to_user.1 + duplicated,
-            to_user.2 + reordered,
-        );
-    }
     let per_way = CONVERSATIONS * MESSAGES_EACH_WAY;
     println!(
         "crash campaign: {KILLS_EACH} SIGKILLs of the skill, then {KILLS_EACH} of the live chat, {CONVERSATIONS} conversations\n\

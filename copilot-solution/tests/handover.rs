@@ -5,13 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::Locator;
 use serde_json::{json, Value};
 use test_support::{free_port, Browser};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const AGENT: &str = "Ann";
 const AGENT_PASSWORD: &str = "ann-password";
@@ -49,20 +48,11 @@ impl Services {
         let (skill_port, livechat_port, emulator_port) = (free_port(), free_port(), free_port());
         let spawn =
             |program: &Path, args: &[&str], name: &str, environment: Vec<(&str, String)>| {
-                let log = std::fs::File::create(data.path().join(format!("{name}.log"))).unwrap();
-                let mut command = Command::new(program);
-                command
+                let log = data.path().join(format!("{name}.log"));
+                test_support::service_command(program, &log, &environment)
                     .args(args)
-                    .env_clear()
-                    .env("RUST_LOG", "info,sqlx=warn")
-                    .stdin(Stdio::null())
-                    .stdout(log.try_clone().unwrap())
-                    .stderr(log)
-                    .kill_on_drop(true);
-                for (key, value) in environment {
-                    command.env(key, value);
-                }
-                command.spawn().unwrap()
+                    .spawn()
+                    .unwrap()
             };
         let dir = |name: &str| data.path().join(name).display().to_string();
         let children = vec![

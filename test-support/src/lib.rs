@@ -68,6 +68,32 @@ pub fn release_binary(package: &str, bin: &str) -> PathBuf {
     profile.join(bin)
 }
 
+/// A service's process: `environment` and `RUST_LOG` at info and nothing else from this
+/// process's environment, its output appended to `log`, killed when dropped.
+pub fn service_command(
+    program: &Path,
+    log: &Path,
+    environment: &[(&str, String)],
+) -> tokio::process::Command {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut command = tokio::process::Command::new(program);
+    command
+        .env_clear()
+        .env("RUST_LOG", "info,sqlx=warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true);
+    for (key, value) in environment {
+        command.env(key, value);
+    }
+    command
+}
+
 /// User and system CPU seconds a process has used so far (Linux `/proc`).
 pub fn cpu_seconds_of(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

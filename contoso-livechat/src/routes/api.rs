@@ -166,7 +166,7 @@ pub async fn start(
             idempotency_key,
         })
         .await?;
-    let id = started.conversation.summary.id;
+    let id = started.value.summary.id;
     if started.created {
         tracing::info!(conversation_id = %id, "conversation started");
     } else {
@@ -208,11 +208,11 @@ pub async fn receive(
         .await
         .map_err(add_error)?;
     if added.created {
-        tracing::debug!(conversation_id = %conversation_id, message_id = %added.entry.id, role = role.as_str(), "message received");
+        tracing::debug!(conversation_id = %conversation_id, message_id = %added.value.id, role = role.as_str(), "message received");
     } else {
-        tracing::info!(conversation_id = %conversation_id, message_id = %added.entry.id, "repeated message id; answering the message stored first");
+        tracing::info!(conversation_id = %conversation_id, message_id = %added.value.id, "repeated message id; answering the message stored first");
     }
-    Ok(HttpResponse::Ok().json(ReceiveAnswer { id: added.entry.id }))
+    Ok(HttpResponse::Ok().json(ReceiveAnswer { id: added.value.id }))
 }
 
 /// `GET /api/chat/messages[?conversationId=ID]`: a transcript, or every open conversation's.

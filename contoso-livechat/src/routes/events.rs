@@ -20,6 +20,9 @@ use crate::auth::CurrentAgent;
 use crate::store::Store;
 
 const MAX_REPLAY: i64 = 1_000;
+const BATCH: u32 = 200;
+/// Also how soon a page that went away is noticed (a write to its closed connection fails).
+const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Streams one agent may hold at once: a few tabs and windows, not a flood.
 pub const MAX_STREAMS_PER_AGENT: usize = 8;
 
@@ -97,9 +100,6 @@ impl Drop for StreamSlot {
         }
     }
 }
-const BATCH: u32 = 200;
-/// Also how soon a page that went away is noticed (a write to its closed connection fails).
-const HEARTBEAT: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize)]
 pub struct Since {

@@ -516,32 +516,12 @@ impl Handover {
     /// A customer's message keeps failing to reach the live chat (it is down): the customer is
     /// told, once for that message, that the agent will see it when the live chat is back.
     pub async fn delivery_delayed(&self, delivery: &Delivery) {
-        let Ok(Outbound::ToAgent(ToAgent::Message { livechat, message })) = &delivery.payload
-        else {
-            return;
-        };
-        if message.role != NoteRole::Customer {
-            return;
-        }
-        let session = match self.store.session_by_livechat_id(livechat).await {
-            Ok(Some(session)) => session,
-            Ok(None) => return,
-            Err(error) => {
-                tracing::error!(error.cause_chain = ?error, "cannot find the session of a delayed customer message");
-                return;
+        if let Ok(Outbound::ToAgent(ToAgent::Message { livechat, message })) = &delivery.payload {
+            if message.role == NoteRole::Customer {
+                let notice = text::LIVECHAT_DELAYED.to_owned();
+                let key = format!("delayed:{}", delivery.id);
+                self.tell_customer_of(livechat, notice, key).await;
             }
-        };
-        let key = format!("delayed:{}", delivery.id);
-        if let Err(error) = self
-            .tell_user(
-                &session,
-                livechat,
-                text::LIVECHAT_DELAYED.to_owned(),
-                Some(key),
-            )
-            .await
-        {
-            tracing::error!(error.cause_chain = ?error, "cannot store the delay notice for the customer");
         }
     }
 
@@ -551,23 +531,32 @@ impl Handover {
         livechat: &LiveChatConversationId,
         reason: &str,
     ) {
+        let notice = text::undelivered_to_agent(reason);
+        self.tell_customer_of(livechat, notice, undelivered_key(delivery))
+            .await;
+    }
+
+    /// Tells the customer of the session `livechat` belongs to, from the outbox workers (so
+    /// failures are logged, not returned); `key` makes a repeat a no-op.
+    async fn tell_customer_of(
+        &self,
+        livechat: &LiveChatConversationId,
+        notice: String,
+        key: String,
+    ) {
         let session = match self.store.session_by_livechat_id(livechat).await {
             Ok(Some(session)) => session,
             Ok(None) => {
-                tracing::warn!(livechat_conversation_id = %livechat, "a customer message was not delivered and its session is gone; nobody to tell");
+                tracing::warn!(livechat_conversation_id = %livechat, "the customer's session is gone; nobody to tell");
                 return;
             }
             Err(error) => {
-                tracing::error!(error.cause_chain = ?error, "cannot find the session of an undelivered customer message");
+                tracing::error!(error.cause_chain = ?error, "cannot find the session of a customer to tell");
                 return;
             }
         };
-        let notice = text::undelivered_to_agent(reason);
-        if let Err(error) = self
-            .tell_user(&session, livechat, notice, Some(undelivered_key(delivery)))
-            .await
-        {
-            tracing::error!(error.cause_chain = ?error, "cannot store the undelivered notice for the customer");
+        if let Err(error) = self.tell_user(&session, livechat, notice, Some(key)).await {
+            tracing::error!(error.cause_chain = ?error, "cannot store the notice for the customer");
         }
     }
 }

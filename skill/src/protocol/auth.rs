@@ -347,6 +347,8 @@ struct OpenIdKeys {
 
 /// How long a request with no keys at all waits for another's fetch.
 const FETCH_WAIT: Duration = Duration::from_secs(15);
+const UNKNOWN_KEY: &str = "the token is signed by an unknown key";
+const KEYS_UNAVAILABLE: &str = "the token signing keys could not be fetched";
 
 /// Marks a URL's fetch under way; clears the mark however the fetch ends (even when the request
 /// that started it is dropped), and wakes those waiting.
@@ -409,7 +411,6 @@ impl OpenIdKeys {
 
     /// Decides, under the short lock, whether to answer, wait for a fetch under way, or fetch.
     fn next_step(&self, metadata_url: &str, kid: &str, waited: bool) -> Next {
-        let unknown = || "the token is signed by an unknown key".to_owned();
         let cached = self.cached(metadata_url);
         let known = cached
             .as_ref()
@@ -423,7 +424,7 @@ impl OpenIdKeys {
             return match known {
                 // Stale but good: serve it while the fetch runs.
                 Some(key) => Next::Answer(Ok(key)),
-                None if waited => Next::Answer(Err(unknown())),
+                None if waited => Next::Answer(Err(UNKNOWN_KEY.to_owned())),
                 None => Next::Wait,
             };
         }
@@ -434,25 +435,19 @@ impl OpenIdKeys {
         // endpoint is retried with backoff; meanwhile the last good keys serve. A request that
         // waited for a fetch does not start another.
         if (too_soon && (fresh || failing)) || waited {
-            return Next::Answer(known.ok_or_else(|| {
-                if failing && cached.is_none() {
-                    "the token signing keys could not be fetched".to_owned()
-                } else {
-                    unknown()
-                }
-            }));
+            let error = if failing && cached.is_none() {
+                KEYS_UNAVAILABLE
+            } else {
+                UNKNOWN_KEY
+            };
+            return Next::Answer(known.ok_or_else(|| error.to_owned()));
         }
-        refreshes.insert(
-            metadata_url.to_owned(),
-            Refresh {
-                in_flight: true,
-                ..previous.unwrap_or(Refresh {
-                    at: Instant::now(),
-                    failures: 0,
-                    in_flight: true,
-                })
-            },
-        );
+        let refresh = refreshes.entry(metadata_url.to_owned()).or_insert(Refresh {
+            at: Instant::now(),
+            failures: 0,
+            in_flight: false,
+        });
+        refresh.in_flight = true;
         Next::Fetch(previous)
     }
 
@@ -478,6 +473,19 @@ impl OpenIdKeys {
         };
         let result = self.fetch(metadata_url).await;
         let cached = self.cached(metadata_url);
+        let failures = match &result {
+            Ok(_) => 0,
+            Err(_) => previous.map_or(0, |refresh| refresh.failures) + 1,
+        };
+        // Still in flight until `in_flight` is dropped below.
+        self.refreshes().insert(
+            metadata_url.to_owned(),
+            Refresh {
+                at: Instant::now(),
+                failures,
+                in_flight: true,
+            },
+        );
         let answer = match result {
             Ok(set) => {
                 let key = set.keys.get(kid).cloned();
@@ -485,31 +493,14 @@ impl OpenIdKeys {
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .insert(metadata_url.to_owned(), Arc::new(set));
-                self.refreshes().insert(
-                    metadata_url.to_owned(),
-                    Refresh {
-                        at: Instant::now(),
-                        failures: 0,
-                        in_flight: true,
-                    },
-                );
-                key.ok_or_else(|| "the token is signed by an unknown key".to_owned())
+                key.ok_or_else(|| UNKNOWN_KEY.to_owned())
             }
             Err(error) => {
-                let failures = previous.map_or(0, |refresh| refresh.failures) + 1;
-                self.refreshes().insert(
-                    metadata_url.to_owned(),
-                    Refresh {
-                        at: Instant::now(),
-                        failures,
-                        in_flight: true,
-                    },
-                );
                 tracing::error!(metadata_url, error = %error, failures, serving_last_good_keys = cached.is_some(), "cannot fetch the token signing keys");
                 cached
                     .as_ref()
                     .and_then(|(set, _)| set.keys.get(kid).cloned())
-                    .ok_or_else(|| "the token signing keys could not be fetched".to_owned())
+                    .ok_or_else(|| KEYS_UNAVAILABLE.to_owned())
             }
         };
         drop(in_flight);

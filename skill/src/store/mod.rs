@@ -349,8 +349,8 @@ impl Store {
 
     /// Closes sessions left `opening` by a previous run (their live-chat start never finished),
     /// each with a [`crate::domain::ToAgent::Abandon`] that ends in the live chat whatever that
-    /// start may have opened; returns how many. With a shared database only those older than [`ABANDONED_OPENING_SECS`],
-    /// since another instance may be opening one right now.
+    /// start may have opened; returns how many. With a shared database only those older than
+    /// [`ABANDONED_OPENING_SECS`], since another instance may be opening one right now.
     pub async fn recover_interrupted_sessions(&self) -> anyhow::Result<u64> {
         self.ask(Job::RecoverOpenings).await
     }

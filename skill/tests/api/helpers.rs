@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -169,6 +170,34 @@ impl Peers {
                 .mount(connector)
                 .await;
         }
+    }
+
+    /// `server` answers `route` with `status`, ahead of its defaults: every time, or the first
+    /// `times` (an outage, a refusal).
+    pub async fn refuse(server: &MockServer, route: &str, status: u16, times: Option<u64>) {
+        let mock = Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(status))
+            .with_priority(1);
+        match times {
+            Some(times) => mock.up_to_n_times(times).mount(server).await,
+            None => mock.mount(server).await,
+        }
+    }
+
+    /// The live chat's start answers `conversation_id`, but only after `delay` (ahead of its
+    /// defaults, which keep answering the other calls).
+    pub async fn slow_livechat_start(&self, conversation_id: &str, delay: Duration) {
+        Mock::given(method("POST"))
+            .and(path("/api/chat/start"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "conversationId": conversation_id }))
+                    .set_delay(delay),
+            )
+            .with_priority(1)
+            .mount(&self.livechat)
+            .await;
     }
 
     pub async fn mount_livechat_defaults(&self) {

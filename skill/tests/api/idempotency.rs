@@ -5,11 +5,9 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use skill::domain::{ConversationAddress, CopilotConversationId};
 use skill::store::{BeginSession, Store};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
@@ -25,13 +23,7 @@ async fn live_chat_calls_carry_keys_that_stay_the_same_across_retries() {
     let key = starts[0]["idempotencyKey"].as_str().unwrap();
     assert!(key.starts_with("handover-session:"), "{key}");
 
-    Mock::given(method("POST"))
-        .and(path("/api/chat/receive"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.peers.livechat)
-        .await;
+    Peers::refuse(&app.peers.livechat, "/api/chat/receive", 503, Some(1)).await;
     app.post_activity(&app.message_activity("conv-keys", "first"))
         .await;
     app.post_activity(&app.message_activity("conv-keys", "second"))
@@ -119,15 +111,8 @@ async fn a_start_that_timed_out_is_ended_with_the_same_key_when_the_live_chat_an
         ..Options::default()
     })
     .await;
-    app.peers.livechat.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat/start"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"conversationId": "opened-late"}))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .mount(&app.peers.livechat)
+    app.peers
+        .slow_livechat_start("opened-late", Duration::from_secs(3))
         .await;
     let activity = app.start_activity("conv-timeout");
     app.post_activity(&activity).await;
@@ -149,20 +134,8 @@ async fn a_start_that_timed_out_is_ended_with_the_same_key_when_the_live_chat_an
 #[tokio::test]
 async fn ending_while_the_session_opens_ends_what_the_live_chat_opened() {
     let app = spawn_app().await;
-    app.peers.livechat.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat/start"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"conversationId": "opened-meanwhile"}))
-                .set_delay(Duration::from_millis(800)),
-        )
-        .mount(&app.peers.livechat)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat/end"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&app.peers.livechat)
+    app.peers
+        .slow_livechat_start("opened-meanwhile", Duration::from_millis(800))
         .await;
     let start = app.start_activity("conv-meanwhile");
     app.post_activity(&start).await;
@@ -180,12 +153,7 @@ async fn ending_while_the_session_opens_ends_what_the_live_chat_opened() {
 async fn an_outage_is_waited_out_and_the_customer_is_told_once() {
     let app = spawn_app().await;
     app.start_session("conv-outage").await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat/receive"))
-        .respond_with(ResponseTemplate::new(503))
-        .with_priority(1)
-        .mount(&app.peers.livechat)
-        .await;
+    Peers::refuse(&app.peers.livechat, "/api/chat/receive", 503, None).await;
     app.post_activity(&app.message_activity("conv-outage", "are you there?"))
         .await;
     let teams = teams_path("conv-outage");
@@ -219,12 +187,7 @@ async fn retrying_ends_after_the_configured_time_and_the_customer_is_told() {
     })
     .await;
     app.start_session("conv-gone").await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat/receive"))
-        .respond_with(ResponseTemplate::new(503))
-        .with_priority(1)
-        .mount(&app.peers.livechat)
-        .await;
+    Peers::refuse(&app.peers.livechat, "/api/chat/receive", 503, None).await;
     app.post_activity(&app.message_activity("conv-gone", "hello?"))
         .await;
     let teams = teams_path("conv-gone");

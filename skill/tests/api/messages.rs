@@ -140,15 +140,8 @@ async fn start_when_the_live_chat_is_slow_replies_with_a_failure_within_the_time
         ..Options::default()
     })
     .await;
-    app.peers.livechat.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat/start"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"conversationId": "late"}))
-                .set_delay(Duration::from_secs(5)),
-        )
-        .mount(&app.peers.livechat)
+    app.peers
+        .slow_livechat_start("late", Duration::from_secs(5))
         .await;
     let activity = app.start_activity("conv-slow");
     assert_eq!(app.post_activity(&activity).await.status(), 202);

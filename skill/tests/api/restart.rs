@@ -1,8 +1,6 @@
 //! A restart in the middle of a session loses nothing.
 
 use serde_json::Value;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
@@ -13,18 +11,8 @@ async fn a_restart_in_the_middle_of_a_session_loses_nothing() {
     let teams = teams_path("conv-restart");
 
     // Teams and the live chat are both down: what the skill accepted waits in its store.
-    Mock::given(method("POST"))
-        .and(path(teams.as_str()))
-        .respond_with(ResponseTemplate::new(502))
-        .with_priority(1)
-        .mount(&app.peers.teams)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat/receive"))
-        .respond_with(ResponseTemplate::new(503))
-        .with_priority(1)
-        .mount(&app.peers.livechat)
-        .await;
+    Peers::refuse(&app.peers.teams, &teams, 502, None).await;
+    Peers::refuse(&app.peers.livechat, "/api/chat/receive", 503, None).await;
     assert_eq!(
         app.post_webhook(&TestApp::agent_message(
             &livechat_id,
