@@ -273,6 +273,7 @@ async fn main() {
 
     // Phase 1: customers' messages, each to every page.
     let cpu_before = test_support::cpu_seconds_of(pid);
+    let ticks_before = test_support::cpu_ticks();
     let started = Instant::now();
     let (accepted, latencies) = closed_loop(
         &http,
@@ -289,6 +290,7 @@ async fn main() {
         .map(|count| count.load(Ordering::Relaxed))
         .collect();
     let cpu = (test_support::cpu_seconds_of(pid) - cpu_before) / elapsed;
+    let steal = test_support::steal_since(ticks_before) * 100.0;
     let drain_until = Instant::now() + Duration::from_secs(arguments.drain);
     while Instant::now() < drain_until
         && seen
@@ -305,7 +307,7 @@ async fn main() {
         .min()
         .unwrap_or(0);
     println!(
-        "customer -> pages: accepted {:.0} msg/s (answer p50 {p50:.1} ms, p99 {p99:.1} ms); slowest page saw {:.0} msg/s in the window, {fewest} of {accepted} after the drain; live chat CPU {cpu:.2} cores",
+        "customer -> pages: accepted {:.0} msg/s (answer p50 {p50:.1} ms, p99 {p99:.1} ms); slowest page saw {:.0} msg/s in the window, {fewest} of {accepted} after the drain; live chat CPU {cpu:.2} cores; host steal {steal:.0}%",
         accepted as f64 / elapsed,
         slowest_page_in_window as f64 / elapsed,
     );
@@ -313,6 +315,7 @@ async fn main() {
     // Phase 2: agents' replies through the webhook outbox.
     let before: usize = received.ids.lock().unwrap().len();
     let cpu_before = test_support::cpu_seconds_of(pid);
+    let ticks_before = test_support::cpu_ticks();
     let started = Instant::now();
     let (accepted, latencies) = closed_loop(
         &http,
@@ -326,6 +329,7 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let delivered_in_window = received.ids.lock().unwrap().len() - before;
     let cpu = (test_support::cpu_seconds_of(pid) - cpu_before) / elapsed;
+    let steal = test_support::steal_since(ticks_before) * 100.0;
     let drain_until = Instant::now() + Duration::from_secs(arguments.drain);
     while Instant::now() < drain_until
         && ((received.ids.lock().unwrap().len() - before) as u64) < accepted
@@ -343,7 +347,7 @@ async fn main() {
     };
     let (p50, p99) = percentiles(latencies);
     println!(
-        "agent -> webhook: accepted {:.0} msg/s (answer p50 {p50:.1} ms, p99 {p99:.1} ms); delivered {:.0} msg/s in the window, {delivered} of {accepted} after the drain (lost {}, duplicated {duplicated}); live chat CPU {cpu:.2} cores",
+        "agent -> webhook: accepted {:.0} msg/s (answer p50 {p50:.1} ms, p99 {p99:.1} ms); delivered {:.0} msg/s in the window, {delivered} of {accepted} after the drain (lost {}, duplicated {duplicated}); live chat CPU {cpu:.2} cores; host steal {steal:.0}%",
         accepted as f64 / elapsed,
         delivered_in_window as f64 / elapsed,
         accepted.saturating_sub(delivered as u64),

@@ -25,7 +25,8 @@ use tracing::Instrument;
 use crate::configuration::WebhookSettings;
 use crate::store::{PendingDelivery, Store};
 
-const MAX_IN_FLIGHT: u32 = 16;
+/// Conversations delivered to at once (each in order, one reply at a time).
+const MAX_IN_FLIGHT: u32 = 64;
 
 enum Outcome {
     Delivered,
@@ -70,7 +71,14 @@ impl WebhookWorker {
                 }
             }
             let mut sleep_for = this.settings.poll_interval();
-            if let Ok(Some(due_at)) = this.store.next_due_at().await {
+            // With deliveries in flight, the next to finish wakes the loop soon anyway: the
+            // look for the next retry's time is only needed when nothing is.
+            let next_retry = if tasks.is_empty() {
+                this.store.next_due_at().await
+            } else {
+                Ok(None)
+            };
+            if let Ok(Some(due_at)) = next_retry {
                 let wait = due_at - chrono::Utc::now().timestamp_millis();
                 if wait > 0 {
                     sleep_for = sleep_for.min(Duration::from_millis(wait as u64));
@@ -97,7 +105,7 @@ impl WebhookWorker {
             let failed_attempts = delivery.attempts + 1;
             let result = match outcome {
                 Outcome::Delivered => {
-                    tracing::info!("delivered to the skill");
+                    tracing::debug!("delivered to the skill");
                     self.store.mark_delivered(message.seq).await
                 }
                 Outcome::Retry(reason) if failed_attempts < self.settings.max_attempts => {

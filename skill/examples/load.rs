@@ -415,6 +415,7 @@ async fn run(
     let duration = Duration::from_secs(arguments.duration);
     let cpu_before: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
     let own_cpu_before = test_support::cpu_seconds_of(std::process::id());
+    let ticks_before = test_support::cpu_ticks();
     let started = Instant::now();
     let deadline = started + duration;
     let conversations = arguments.sessions;
@@ -482,6 +483,7 @@ async fn run(
     let load_ended = Instant::now();
     let cpu_after: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
     let own_cpu = test_support::cpu_seconds_of(std::process::id()) - own_cpu_before;
+    let steal = test_support::steal_since(ticks_before) * 100.0;
     let accepted = sent.iter().filter(|s| s.acknowledged.is_some()).count();
 
     // Let what is on its way arrive (bounded), then account for every id.
@@ -513,7 +515,7 @@ async fn run(
         "", report.end_to_end, report.acknowledgement
     );
     println!(
-        "{:<14} lost {} (not delivered {} s after the load)  duplicated {}  reordered {}  refused {}  skill CPU {:.2} cores  peak RSS {:.1} MB  (benchmark's own CPU {:.2} cores)",
+        "{:<14} lost {} (not delivered {} s after the load)  duplicated {}  reordered {}  refused {}  skill CPU {:.2} cores  peak RSS {:.1} MB  (benchmark's own CPU {:.2} cores; host steal {:.0}%)",
         "",
         report.lost,
         arguments.drain,
@@ -523,6 +525,7 @@ async fn run(
         (cpu_after - cpu_before) / elapsed,
         skills.iter().map(SkillProcess::peak_rss_mb).fold(0.0, f64::max),
         own_cpu / elapsed,
+        steal,
     );
 }
 

@@ -103,6 +103,34 @@ pub fn cpu_seconds_of(pid: u32) -> f64 {
     ticks / 100.0 // USER_HZ is 100 on Linux
 }
 
+/// The machine's CPU time so far, as (stolen, all) ticks from the first line of `/proc/stat`.
+/// "Stolen" is time the virtual machine's host ran something else while this machine had work:
+/// benchmark figures taken under a large share of it say more about the host than the code.
+pub fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+    let all = fields.iter().take(8).sum();
+    (fields.get(7).copied().unwrap_or(0), all)
+}
+
+/// The share of the machine's CPU time stolen by the host since `before` (from [`cpu_ticks`]).
+pub fn steal_since(before: (u64, u64)) -> f64 {
+    let (stolen, all) = cpu_ticks();
+    let all = all.saturating_sub(before.1);
+    if all == 0 {
+        return 0.0;
+    }
+    stolen.saturating_sub(before.0) as f64 / all as f64
+}
+
 /// A process's peak resident memory so far, in MB (Linux `/proc`).
 pub fn peak_rss_mb_of(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -157,14 +158,21 @@ pub async fn stream(
                 }
             };
             let full_batch = events.len() as u32 == BATCH;
-            for event in events {
-                last = event.seq;
-                if !send(format!(
-                    "id: {}\nevent: {}\ndata: {}\n\n",
-                    event.seq, event.kind, event.payload
-                ))
-                .await
-                {
+            if let Some(newest) = events.last().map(|event| event.seq) {
+                // One write for all that is new: a page costs one chunk per commit, not one
+                // per event.
+                let mut chunk = String::with_capacity(
+                    events.iter().map(|event| event.payload.len() + 48).sum(),
+                );
+                for event in &events {
+                    let _ = write!(
+                        chunk,
+                        "id: {}\nevent: {}\ndata: {}\n\n",
+                        event.seq, event.kind, event.payload
+                    );
+                }
+                last = newest;
+                if !send(chunk).await {
                     return;
                 }
             }
