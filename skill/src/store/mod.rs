@@ -221,7 +221,7 @@ pub struct Store {
     /// The worker of each lane subscribes once.
     subscribed: Arc<Mutex<Vec<Lane>>>,
     /// Keeps the SQLite checkpointer going while any handle lives.
-    _alive: Arc<()>,
+    _alive: Arc<dialect::Checkpoints>,
 }
 
 impl Store {
@@ -261,10 +261,14 @@ impl Store {
             Some(Arc::new(SessionIndex::of(sessions)))
         };
         let signals = Arc::new(Signals::default());
-        let alive = Arc::new(());
-        if let dialect::WriterTarget::Sqlite(path) = &databases.writer {
-            dialect::start_checkpointer(path.clone(), Arc::downgrade(&alive))?;
-        }
+        let alive = Arc::new(dialect::Checkpoints::default());
+        let checkpoints = match &databases.writer {
+            dialect::WriterTarget::Sqlite(path) => {
+                dialect::start_checkpointer(path.clone(), Arc::downgrade(&alive))?;
+                Some(alive.clone())
+            }
+            dialect::WriterTarget::Postgres(_) => None,
+        };
         let (jobs, receiver) = mpsc::unbounded_channel();
         Writer {
             target: databases.writer,
@@ -275,6 +279,7 @@ impl Store {
             teams: None,
             livechat: None,
             connection: None,
+            checkpoints,
         }
         .spawn()?;
         Ok(Store {

@@ -21,7 +21,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::connection::{Value, WriteConnection};
-use super::dialect::WriterTarget;
+use super::dialect::{Checkpoints, WriterTarget};
 use super::index::{SessionChange, SessionIndex};
 use super::records::{encode_payload, DeliveryRow, SessionRow};
 use super::{
@@ -187,6 +187,8 @@ pub(super) struct Writer {
     pub teams: Option<mpsc::UnboundedSender<Arrival>>,
     pub livechat: Option<mpsc::UnboundedSender<Arrival>>,
     pub connection: Option<Box<dyn WriteConnection>>,
+    /// SQLite: where the checkpointer says a copy of the WAL is ready to be finished.
+    pub checkpoints: Option<Arc<Checkpoints>>,
 }
 
 fn statements() -> &'static Statements {
@@ -288,8 +290,31 @@ impl Writer {
                 }
             }
             self.execute(batch).await;
+            self.finish_checkpoint().await;
         }
         self.execute(lazy).await;
+    }
+
+    /// Copies what the WAL gained since the checkpointer's last copy, so that the copy is whole
+    /// and the next write starts the WAL again from its beginning ([`Checkpoints`]).
+    async fn finish_checkpoint(&mut self) {
+        if !self
+            .checkpoints
+            .as_ref()
+            .is_some_and(|checkpoints| checkpoints.take_bulk_copied())
+        {
+            return;
+        }
+        let copied = match self.connection().await {
+            Ok(connection) => connection
+                .query("PRAGMA wal_checkpoint(PASSIVE)", &[])
+                .await
+                .map(drop),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = copied {
+            tracing::warn!(error.cause_chain = ?error, "cannot finish a checkpoint of the WAL");
+        }
     }
 
     fn lane(&self, lane: Lane) -> Option<&mpsc::UnboundedSender<Arrival>> {

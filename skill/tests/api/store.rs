@@ -463,3 +463,36 @@ async fn a_write_wakes_only_the_lane_it_adds_to(store: Store) {
         "a duplicate adds nothing, so it wakes nobody"
     );
 }
+
+/// The checkpoint sequence number in the header of SQLite's WAL: it rises each time the WAL
+/// starts again from its beginning (0 before the file has a header).
+fn wal_restarts(folder: &std::path::Path) -> u32 {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    match std::fs::File::open(folder.join("skill.db-wal"))
+        .and_then(|mut wal| wal.read_exact(&mut header))
+    {
+        Ok(()) => u32::from_be_bytes([header[12], header[13], header[14], header[15]]),
+        Err(_) => 0,
+    }
+}
+
+/// Under writes that never pause, the WAL still starts again from its beginning every few
+/// seconds: a copy beside the writes alone never ends whole, and the WAL would grow without bound.
+#[tokio::test]
+async fn the_wal_starts_again_under_writes_that_never_pause() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(folder.path()).await.unwrap();
+    let first = wal_restarts(folder.path());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut written = 0u64;
+    while wal_restarts(folder.path()) < first + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL did not start again in 60 s of writes ({written} written)"
+        );
+        let key = format!("m{written}");
+        assert!(store.enqueue(to_user("a", Some(&key))).await.unwrap());
+        written += 1;
+    }
+}
