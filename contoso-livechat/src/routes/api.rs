@@ -196,12 +196,12 @@ pub async fn receive(
     let client_id = livechat_contract::api::caller_key(body.id.as_deref(), "id")
         .map_err(ApiError::BadRequest)?;
     let message = policy.message_text(body.message)?;
-    let sender = optional(body.sender).unwrap_or_else(|| "Customer".to_owned());
+    let sender = optional(body.sender);
     let added = store
         .add_customer_message(
             &conversation_id,
             role,
-            &sender,
+            sender.as_deref(),
             &message,
             client_id.as_deref(),
         )

@@ -112,7 +112,7 @@ impl From<&Conversation> for ConversationRow {
             customer_name: summary
                 .customer_name
                 .clone()
-                .unwrap_or_else(|| "Customer".to_owned()),
+                .unwrap_or_else(|| crate::store::UNNAMED_CUSTOMER.to_owned()),
             last_message,
             last_message_clock: clock(&last_message_at),
             last_message_at,

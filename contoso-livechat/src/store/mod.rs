@@ -106,6 +106,9 @@ struct NewEntry {
     delivery: Option<DeliveryState>,
     /// The caller's id for the message, unique within the conversation.
     client_id: Option<String>,
+    /// The customer's name as the message gives it: the conversation takes it when its start
+    /// named nobody (the original sample starts with an empty body).
+    customer_name: Option<String>,
 }
 
 /// What a delivery attempt does to the entry's attempt count.
@@ -116,6 +119,9 @@ enum AttemptCount {
     /// A fresh start (the agent retries a failed reply).
     Reset,
 }
+
+/// How the pages and a message without a sender name a customer nobody named.
+pub const UNNAMED_CUSTOMER: &str = "Customer";
 
 /// A conversation row: its summary is kept by the writes that change it (`insert_entry`,
 /// `mark_read_in`), not recomputed from the transcript.
@@ -280,7 +286,8 @@ async fn insert_entry(
             read_seq = CASE ?1 WHEN 'agent' THEN ?3 ELSE read_seq END,
             unread = CASE ?1 WHEN 'customer' THEN unread + 1 WHEN 'agent' THEN 0 ELSE unread END,
             last_message = CASE ?4 WHEN 'message' THEN ?5 ELSE last_message END,
-            last_message_at = CASE ?4 WHEN 'message' THEN ?2 ELSE last_message_at END
+            last_message_at = CASE ?4 WHEN 'message' THEN ?2 ELSE last_message_at END,
+            customer_name = COALESCE(NULLIF(customer_name, ''), ?7)
          WHERE id = ?6 RETURNING {CONVERSATION_COLUMNS}"
     ))
     .bind(stored.role.as_str())
@@ -289,6 +296,7 @@ async fn insert_entry(
     .bind(stored.kind.as_str())
     .bind(&stored.message)
     .bind(conversation_id)
+    .bind(&entry.customer_name)
     .fetch_one(&mut *connection)
     .await?;
     let summary = conversation_from_row(&row)?.summary;
@@ -458,6 +466,7 @@ async fn end_in(
                 sender: name,
                 delivery: Some(DeliveryState::Pending),
                 client_id: None,
+                customer_name: None,
             };
             let written = insert_entry(connection, &conversation_id, entry).await?;
             (written.events, written.outbox)
@@ -669,21 +678,25 @@ impl Store {
     /// Adds a customer or system message from the skill. With a `client_id` stored before in
     /// this conversation, answers that message (even if the conversation has ended since) and
     /// writes nothing.
+    ///
+    /// A customer's message that names its `sender` names the conversation's customer too, when
+    /// the start did not; without one it is signed [`UNNAMED_CUSTOMER`].
     pub async fn add_customer_message(
         &self,
         conversation_id: &str,
         role: Role,
-        sender: &str,
+        sender: Option<&str>,
         body: &str,
         client_id: Option<&str>,
     ) -> Result<Recorded<TranscriptEntry>, AddMessageError> {
         let entry = NewEntry {
             kind: EntryKind::Message,
             role,
-            sender: sender.to_owned(),
+            sender: sender.unwrap_or(UNNAMED_CUSTOMER).to_owned(),
             body: body.to_owned(),
             delivery: None,
             client_id: client_id.map(str::to_owned),
+            customer_name: sender.filter(|_| role == Role::Customer).map(str::to_owned),
         };
         self.add_entry(conversation_id, entry).await
     }
@@ -702,6 +715,7 @@ impl Store {
             body: body.to_owned(),
             delivery: Some(DeliveryState::Pending),
             client_id: None,
+            customer_name: None,
         };
         Ok(self.add_entry(conversation_id, entry).await?.value)
     }

@@ -468,3 +468,66 @@ async fn clients_that_trickle_their_body_are_cut_off() {
     // Nothing was stored by either.
     assert!(app.conversations().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_start_without_a_name_takes_the_customers_from_their_first_message() {
+    let app = spawn_app().await;
+    // The original sample starts with an empty body.
+    let response = app.post_api("/api/chat/start", &json!({})).await;
+    assert_eq!(response.status(), 200);
+    let unnamed = response.json::<Value>().await.unwrap()["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let named = app.start_conversation("Ann").await;
+    let name_of = |conversations: &[Value], id: &str| {
+        conversations
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["customerName"].clone())
+            .unwrap()
+    };
+    assert_eq!(name_of(&app.conversations().await, &unnamed), Value::Null);
+
+    // A system note names nobody; the customer's first message does, and later ones change nothing.
+    let note = app
+        .post_api(
+            "/api/chat/receive",
+            &json!({"conversationId": unnamed, "message": "Escalated from Teams", "sender": "System", "role": "system"}),
+        )
+        .await;
+    assert_eq!(note.status(), 200);
+    assert_eq!(name_of(&app.conversations().await, &unnamed), Value::Null);
+    assert_eq!(app.customer_says(&unnamed, "Hello?").await.status(), 200);
+    let other = app
+        .post_api(
+            "/api/chat/receive",
+            &json!({"conversationId": unnamed, "message": "Still there?", "sender": "Someone Else"}),
+        )
+        .await;
+    assert_eq!(other.status(), 200);
+    assert_eq!(app.customer_says(&named, "Hi").await.status(), 200);
+
+    let conversations = app.conversations().await;
+    assert_eq!(name_of(&conversations, &unnamed), "Megan Bowen");
+    assert_eq!(
+        name_of(&conversations, &named),
+        "Ann",
+        "a name given at start stays"
+    );
+    // A message without a sender is signed as an unnamed customer and names nobody.
+    let anonymous = app.post_api("/api/chat/start", &json!({})).await;
+    let anonymous = anonymous.json::<Value>().await.unwrap()["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unsigned = app
+        .post_api(
+            "/api/chat/receive",
+            &json!({"conversationId": anonymous, "message": "hi"}),
+        )
+        .await;
+    assert_eq!(unsigned.status(), 200);
+    assert_eq!(name_of(&app.conversations().await, &anonymous), Value::Null);
+    assert_eq!(app.transcript(&anonymous).await[0]["sender"], "Customer");
+}
