@@ -370,10 +370,10 @@ async fn start_in(
     .bind(&context.idempotency_key)
     .execute(&mut *connection)
     .await?;
-    let event = conversation_event(connection, &id).await?;
     let conversation = conversation_in(connection, &id)
         .await?
         .context("the new conversation vanished")?;
+    let event = insert_event(connection, "conversation", &id, &conversation.summary).await?;
     Ok(Written {
         value: Recorded {
             value: conversation,
@@ -419,14 +419,10 @@ async fn add_entry_in(
         Some(ConversationState::Open) => {}
     }
     let written = insert_entry(connection, &conversation_id, entry).await?;
-    Ok(Written {
-        value: Recorded {
-            value: written.value,
-            created: true,
-        },
-        events: written.events,
-        outbox: written.outbox,
-    })
+    Ok(written.map(|value| Recorded {
+        value,
+        created: true,
+    }))
 }
 
 /// Ends an open conversation; false when it had ended already.
@@ -832,11 +828,7 @@ impl Store {
             .write(move |connection| {
                 Box::pin(async move {
                     let written = set_delivery_in(connection, seq, &change).await?;
-                    Ok(Written {
-                        value: (),
-                        events: written.events,
-                        outbox: written.outbox,
-                    })
+                    anyhow::Ok(written.map(drop))
                 })
             })
             .await
@@ -892,10 +884,9 @@ impl Store {
                     };
                     let written = set_delivery_in(connection, row.try_get("seq")?, &change).await?;
                     Ok(Written {
-                        value: Some(written.value),
-                        events: written.events,
                         // Due at once: the webhook worker takes it now.
                         outbox: true,
+                        ..written.map(Some)
                     })
                 })
             })

@@ -2,8 +2,9 @@
 //! one transaction, and all their callers are answered after the one commit: one fsync for as many
 //! writes as arrived together, instead of one each. A write refused before it wrote anything (an
 //! unknown or ended conversation) leaves the others be; a failure of the store itself rolls the
-//! whole batch back and every caller in it hears so: nothing half-written is ever committed. After the commit, and before any caller hears of it, the events the writes
-//! recorded go to the live updates in memory and the webhook worker is woken if a reply was queued.
+//! whole batch back and every caller in it hears so: nothing half-written is ever committed.
+//! After the commit, and before any caller hears of it, the events the writes recorded go to the
+//! live updates in memory and the webhook worker is woken if a reply was queued.
 
 use std::sync::Arc;
 
@@ -37,11 +38,22 @@ impl<T> Written<T> {
             outbox: false,
         }
     }
+
+    /// The same write answering `change(value)`.
+    pub fn map<U>(self, change: impl FnOnce(T) -> U) -> Written<U> {
+        Written {
+            value: change(self.value),
+            events: self.events,
+            outbox: self.outbox,
+        }
+    }
 }
 
 /// An error a write answers with: a refusal decided before it wrote anything, or a failure of the
 /// store after which the write may be half done.
-pub(super) trait WriteError: From<anyhow::Error> + Send + 'static {
+pub(super) trait WriteError:
+    From<anyhow::Error> + std::fmt::Display + Send + 'static
+{
     fn wrote_nothing(&self) -> bool;
 }
 
@@ -54,8 +66,8 @@ impl WriteError for anyhow::Error {
 /// One caller's write, type-erased for the queue.
 trait Job: Send {
     fn run<'c>(self: Box<Self>, connection: &'c mut SqliteConnection) -> BoxFuture<'c, Ran>;
-    /// Answers the caller without running: the transaction could not be opened.
-    fn refuse(self: Box<Self>) -> Answer;
+    /// Answers the caller without running: the batch could not be opened, or broke before it.
+    fn refuse(self: Box<Self>, why: &anyhow::Error);
 }
 
 /// Answers one caller, given why the batch was not committed (if it was not).
@@ -67,8 +79,8 @@ enum Outcome {
     Wrote(Vec<Event>, bool),
     /// It was refused before writing anything.
     Refused,
-    /// The store failed under it: the transaction must not be committed.
-    Broken,
+    /// The store failed under it (why): the transaction must not be committed.
+    Broken(String),
 }
 
 /// A write done inside the open transaction, and how to answer its caller once the commit's fate
@@ -112,7 +124,7 @@ where
                     outcome: if error.wrote_nothing() {
                         Outcome::Refused
                     } else {
-                        Outcome::Broken
+                        Outcome::Broken(format!("{error:#}"))
                     },
                     answer: Box::new(move |_| {
                         let _ = reply.send(Err(error));
@@ -122,15 +134,9 @@ where
         })
     }
 
-    fn refuse(self: Box<Self>) -> Answer {
-        let reply = self.reply;
-        Box::new(move |error: Option<&anyhow::Error>| {
-            let error = error.map_or_else(
-                || anyhow!("the write was not run"),
-                |error| anyhow!("the write could not be run: {error:#}"),
-            );
-            let _ = reply.send(Err(E::from(error)));
-        })
+    fn refuse(self: Box<Self>, why: &anyhow::Error) {
+        let error = E::from(anyhow!("the write could not be run: {why:#}"));
+        let _ = self.reply.send(Err(error));
     }
 }
 
@@ -186,6 +192,7 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let writes = batch.len();
         let (answers, outcome) = commit(&mut connection, batch.drain(..)).await;
         match outcome {
             Ok((events, wake_outbox)) => {
@@ -198,7 +205,7 @@ async fn run(
                 }
             }
             Err(error) => {
-                tracing::error!(error.cause_chain = ?error, writes = answers.len(), "cannot commit a batch of writes; none of them was kept");
+                tracing::error!(error.cause_chain = ?error, writes, "cannot commit a batch of writes; none of them was kept");
                 for answer in answers {
                     answer(Some(&error));
                 }
@@ -212,17 +219,20 @@ async fn run(
 /// committed (or why nothing was).
 async fn commit(
     connection: &mut SqliteConnection,
-    batch: impl ExactSizeIterator<Item = Box<dyn Job>>,
+    mut batch: impl ExactSizeIterator<Item = Box<dyn Job>>,
 ) -> (Vec<Answer>, anyhow::Result<(Vec<Event>, bool)>) {
     let mut answers = Vec::with_capacity(batch.len());
     let mut transaction = match connection.begin().await {
         Ok(transaction) => transaction,
-        // Nothing ran: each caller hears why.
-        Err(error) => return (batch.map(Job::refuse).collect(), Err(error.into())),
+        Err(error) => {
+            // Nothing ran: each caller hears why.
+            let error = anyhow::Error::from(error);
+            batch.for_each(|job| job.refuse(&error));
+            return (answers, Err(error));
+        }
     };
     let mut events = Vec::new();
     let mut wake_outbox = false;
-    let mut batch = batch.into_iter();
     for job in batch.by_ref() {
         let ran = job.run(&mut transaction).await;
         answers.push(ran.answer);
@@ -232,14 +242,12 @@ async fn commit(
                 wake_outbox |= queued;
             }
             Outcome::Refused => {}
-            Outcome::Broken => {
-                // The writes after it have not run; they are answered like the ones before it.
-                answers.extend(batch.map(Job::refuse));
+            Outcome::Broken(why) => {
+                let error = anyhow!("a write in the batch failed in the store: {why}");
+                // The writes after it have not run; they hear why at once.
+                batch.for_each(|job| job.refuse(&error));
                 let _ = transaction.rollback().await;
-                return (
-                    answers,
-                    Err(anyhow!("a write in the batch failed in the store")),
-                );
+                return (answers, Err(error));
             }
         }
     }

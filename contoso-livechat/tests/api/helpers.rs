@@ -145,12 +145,12 @@ impl TestApp {
 
     /// Starts a conversation with a handoff context and returns its id.
     pub async fn start_conversation(&self, customer_name: &str) -> String {
-        let response = self
-            .post_api(
-                "/api/chat/start",
-                &json!({"customerName": customer_name, "customerId": "aad-1", "channel": "msteams", "tenantId": "tenant-1", "botConversationId": "a:conv-1", "problemDescription": "The printer is on fire"}),
-            )
-            .await;
+        self.start_with(&json!({"customerName": customer_name, "customerId": "aad-1", "channel": "msteams", "tenantId": "tenant-1", "botConversationId": "a:conv-1", "problemDescription": "The printer is on fire"})).await
+    }
+
+    /// Starts a conversation with this body and returns its id.
+    pub async fn start_with(&self, body: &Value) -> String {
+        let response = self.post_api("/api/chat/start", body).await;
         assert_eq!(response.status(), 200);
         response.json::<Value>().await.unwrap()["conversationId"]
             .as_str()

@@ -473,12 +473,7 @@ async fn clients_that_trickle_their_body_are_cut_off() {
 async fn a_start_without_a_name_takes_the_customers_from_their_first_message() {
     let app = spawn_app().await;
     // The original sample starts with an empty body.
-    let response = app.post_api("/api/chat/start", &json!({})).await;
-    assert_eq!(response.status(), 200);
-    let unnamed = response.json::<Value>().await.unwrap()["conversationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let unnamed = app.start_with(&json!({})).await;
     let named = app.start_conversation("Ann").await;
     let name_of = |conversations: &[Value], id: &str| {
         conversations
@@ -516,11 +511,7 @@ async fn a_start_without_a_name_takes_the_customers_from_their_first_message() {
         "a name given at start stays"
     );
     // A message without a sender is signed as an unnamed customer and names nobody.
-    let anonymous = app.post_api("/api/chat/start", &json!({})).await;
-    let anonymous = anonymous.json::<Value>().await.unwrap()["conversationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let anonymous = app.start_with(&json!({})).await;
     let unsigned = app
         .post_api(
             "/api/chat/receive",

@@ -100,7 +100,7 @@ impl Checkpoints {
 }
 
 /// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] on a thread of its own,
-/// until `alive` has no other owner. PASSIVE: it never waits for the writer or the readers; the
+/// until `alive` has no other owner (the writer holds it). PASSIVE: it never waits for the writer or the readers; the
 /// writer finishes each copy ([`Checkpoints`]).
 pub fn start_checkpointer(
     path: PathBuf,

@@ -220,8 +220,6 @@ pub struct Store {
     signals: Arc<Signals>,
     /// The worker of each lane subscribes once.
     subscribed: Arc<Mutex<Vec<Lane>>>,
-    /// Keeps the SQLite checkpointer going while any handle lives.
-    _alive: Arc<dialect::Checkpoints>,
 }
 
 impl Store {
@@ -261,11 +259,12 @@ impl Store {
             Some(Arc::new(SessionIndex::of(sessions)))
         };
         let signals = Arc::new(Signals::default());
-        let alive = Arc::new(dialect::Checkpoints::default());
+        // The writer holds the checkpoints: the checkpointer runs as long as the writer does.
         let checkpoints = match &databases.writer {
             dialect::WriterTarget::Sqlite(path) => {
-                dialect::start_checkpointer(path.clone(), Arc::downgrade(&alive))?;
-                Some(alive.clone())
+                let checkpoints = Arc::new(dialect::Checkpoints::default());
+                dialect::start_checkpointer(path.clone(), Arc::downgrade(&checkpoints))?;
+                Some(checkpoints)
             }
             dialect::WriterTarget::Postgres(_) => None,
         };
@@ -289,7 +288,6 @@ impl Store {
             index,
             signals,
             subscribed: Arc::default(),
-            _alive: alive,
         })
     }
 

@@ -305,14 +305,13 @@ impl Writer {
         {
             return;
         }
-        let copied = match self.connection().await {
-            Ok(connection) => connection
+        let copied = async {
+            let connection = self.connection().await?;
+            connection
                 .query("PRAGMA wal_checkpoint(PASSIVE)", &[])
                 .await
-                .map(drop),
-            Err(error) => Err(error),
         };
-        if let Err(error) = copied {
+        if let Err(error) = copied.await {
             tracing::warn!(error.cause_chain = ?error, "cannot finish a checkpoint of the WAL");
         }
     }
