@@ -224,6 +224,7 @@ mod tests {
             username: "Ann".into(),
             display_name: "Ann Smith".into(),
             password_hash: hash_password("pw").unwrap(),
+            capacity: None,
         }])
         .unwrap();
         assert_eq!(

@@ -17,6 +17,9 @@ use url::Url;
 /// The file read when `LIVECHAT_CONFIG` is not set, relative to the working directory; optional.
 pub const DEFAULT_CONFIG_FILE: &str = "contoso-livechat/configuration/livechat.toml";
 
+/// The most conversations one agent may have at once.
+pub const MAX_CAPACITY: u32 = 50;
+
 /// The agent used when none is configured, for local runs only; printed at start-up.
 pub const DEFAULT_AGENT_USERNAME: &str = "alex";
 pub const DEFAULT_AGENT_PASSWORD: &str = "contoso-demo";
@@ -29,8 +32,103 @@ pub struct Settings {
     pub application: ApplicationSettings,
     pub api: ApiSettings,
     pub webhook: WebhookSettings,
+    /// The queue, presence and assignment.
+    pub routing: RoutingSettings,
+    /// The agent's typing indicator, relayed to the customer.
+    pub typing: TypingSettings,
     /// Agents who may sign in.
     pub agents: Vec<AgentSettings>,
+    /// Prepared replies agents insert with `/name` in the reply box.
+    pub canned_replies: Vec<CannedReply>,
+}
+
+/// Who takes a new conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Assignment {
+    /// It waits in the queue until an agent accepts it.
+    #[default]
+    Manual,
+    /// The live chat gives it to the online agent with the most free capacity (it waits in the
+    /// queue while nobody has room).
+    Auto,
+}
+
+/// The queue, presence and assignment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingSettings {
+    pub assignment: Assignment,
+    /// Conversations an agent has at once, unless their `[[agents]]` entry says otherwise.
+    pub default_capacity: u32,
+    /// The least time between two queue updates to one customer, in milliseconds.
+    pub queue_update_interval_ms: u64,
+    /// How long an agent stays online after their last page closed, in milliseconds.
+    pub offline_after_ms: u64,
+    /// How often the queue is looked at (updates, automatic assignment, presence), in milliseconds.
+    pub tick_ms: u64,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        Self {
+            assignment: Assignment::Manual,
+            default_capacity: 3,
+            queue_update_interval_ms: 30_000,
+            offline_after_ms: 60_000,
+            tick_ms: 1_000,
+        }
+    }
+}
+
+/// The typing indicator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TypingSettings {
+    /// The least time between two typing events of one conversation, in milliseconds.
+    pub min_interval_ms: u64,
+    /// A typing event not delivered within this many milliseconds is dropped.
+    pub max_delay_ms: u64,
+}
+
+impl Default for TypingSettings {
+    fn default() -> Self {
+        Self {
+            min_interval_ms: 3_000,
+            max_delay_ms: livechat_contract::webhook::TYPING_MAX_DELAY_SECS as u64 * 1_000,
+        }
+    }
+}
+
+/// A prepared reply.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CannedReply {
+    /// Typed after `/` to insert it: letters, digits and `-`.
+    pub name: String,
+    pub text: String,
+}
+
+/// The prepared replies when the configuration names none.
+pub fn default_canned_replies() -> Vec<CannedReply> {
+    [
+        (
+            "hello",
+            "Hello, thanks for waiting. How can I help you today?",
+        ),
+        ("moment", "Give me a moment while I look into this for you."),
+        (
+            "anything-else",
+            "Is there anything else I can help you with?",
+        ),
+        ("bye", "Thanks for contacting Contoso. Have a great day!"),
+    ]
+    .into_iter()
+    .map(|(name, text)| CannedReply {
+        name: name.to_owned(),
+        text: text.to_owned(),
+    })
+    .collect()
 }
 
 /// Where the app listens and keeps its state.
@@ -146,6 +244,10 @@ pub struct AgentSettings {
     pub display_name: String,
     /// An argon2 PHC string, from `cargo run -p contoso-livechat -- hash-password`.
     pub password_hash: String,
+    /// Conversations at once; unset takes `routing.default_capacity`. The agent can change it in
+    /// the page header.
+    #[serde(default)]
+    pub capacity: Option<u32>,
 }
 
 /// Who may sign in.
@@ -236,6 +338,7 @@ impl Settings {
                     username: name.clone(),
                     display_name: name,
                     password_hash,
+                    capacity: None,
                 });
             }
             (Some(_), None) => {
@@ -300,7 +403,52 @@ impl Settings {
         if self.api.max_body_bytes < 1024 || self.api.max_message_chars == 0 {
             bail!("api.max_body_bytes must be at least 1024 and api.max_message_chars positive");
         }
+        let routing = &self.routing;
+        if routing.queue_update_interval_ms == 0
+            || routing.offline_after_ms == 0
+            || routing.tick_ms == 0
+        {
+            bail!("routing.queue_update_interval_ms, routing.offline_after_ms and routing.tick_ms must be positive");
+        }
+        if routing.default_capacity > MAX_CAPACITY
+            || self
+                .agents
+                .iter()
+                .any(|agent| agent.capacity.is_some_and(|c| c > MAX_CAPACITY))
+        {
+            bail!("routing.default_capacity and agents.capacity must be at most {MAX_CAPACITY}");
+        }
+        if self.typing.min_interval_ms == 0 || self.typing.max_delay_ms == 0 {
+            bail!("typing.min_interval_ms and typing.max_delay_ms must be positive");
+        }
+        let mut names = std::collections::HashSet::new();
+        for reply in &self.canned_replies {
+            let valid = !reply.name.is_empty()
+                && reply.name.len() <= 40
+                && reply
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                bail!(
+                    "canned_replies: the name '{}' must be 1 to 40 letters, digits or '-'",
+                    reply.name
+                );
+            }
+            if reply.text.trim().is_empty()
+                || reply.text.chars().count() > self.api.max_message_chars
+            {
+                bail!("canned_replies: the text of '{}' must not be empty nor longer than api.max_message_chars", reply.name);
+            }
+            if !names.insert(reply.name.to_lowercase()) {
+                bail!("canned_replies: the name '{}' is used twice", reply.name);
+            }
+        }
+        let mut usernames = std::collections::HashSet::new();
         for agent in &self.agents {
+            if !usernames.insert(agent.username.trim().to_lowercase()) {
+                bail!("agents: the username '{}' is used twice", agent.username);
+            }
             if agent.username.trim().is_empty() || agent.display_name.trim().is_empty() {
                 bail!("agents: every agent needs a username and a display_name");
             }
@@ -320,6 +468,7 @@ impl Settings {
             username: DEFAULT_AGENT_USERNAME.into(),
             display_name: DEFAULT_AGENT_DISPLAY_NAME.into(),
             password_hash,
+            capacity: None,
         }))
     }
 }
@@ -411,6 +560,30 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(error.contains(expected), "{pairs:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn contact_centre_settings_are_checked() {
+        let load = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("livechat.toml");
+            std::fs::write(&path, text).unwrap();
+            Settings::load_from(Some(&path), &HashMap::new())
+        };
+        let settings = load("[routing]\nassignment = \"auto\"\n").unwrap();
+        assert_eq!(settings.routing.assignment, Assignment::Auto);
+        assert_eq!(settings.routing.default_capacity, 3);
+        for (text, named) in [
+            ("[routing]\nassignment = \"random\"\n", "assignment"),
+            ("[routing]\ndefault_capacity = 51\n", "default_capacity"),
+            ("[routing]\nqueue_update_interval_ms = 0\n", "queue_update_interval_ms"),
+            ("[[canned_replies]]\nname = \"a b\"\ntext = \"x\"\n", "a b"),
+            ("[[canned_replies]]\nname = \"a\"\ntext = \"x\"\n[[canned_replies]]\nname = \"A\"\ntext = \"y\"\n", "twice"),
+            ("[typing]\nmax_delay_ms = 0\n", "typing"),
+        ] {
+            let error = format!("{:#}", load(text).unwrap_err());
+            assert!(error.contains(named), "{text}: {error}");
         }
     }
 

@@ -75,6 +75,9 @@ pub enum PageError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The conversation is someone else's, or was taken first.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Render(#[from] askama::Error),
     #[error(transparent)]
@@ -88,6 +91,7 @@ impl ResponseError for PageError {
             PageError::Forbidden => StatusCode::FORBIDDEN,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Conflict(_) => StatusCode::CONFLICT,
             PageError::Render(_) | PageError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

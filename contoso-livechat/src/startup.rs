@@ -1,6 +1,7 @@
 //! Wiring: builds the store, the agents, the webhook worker and the HTTP server from [`Settings`].
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::config::{CookieContentSecurity, PersistentSession};
@@ -16,19 +17,27 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{Agents, RevokedSessions};
-use crate::configuration::{AgentRoster, Settings, DEFAULT_AGENT_PASSWORD, DEFAULT_AGENT_USERNAME};
+use crate::configuration::{
+    default_canned_replies, AgentRoster, Assignment, Settings, DEFAULT_AGENT_PASSWORD,
+    DEFAULT_AGENT_USERNAME,
+};
+use crate::presence::LivePages;
+use crate::queue::QueueWorker;
 use crate::routes;
 use crate::routes::api::ApiPolicy;
-use crate::routes::pages::{DefaultAgentHint, ReplyLimit};
-use crate::store::Store;
+use crate::routes::pages::{CannedReplies, DefaultAgentHint, ReplyLimit};
+use crate::store::{ConfiguredAgent, Store};
 use crate::throttle::SignInThrottle;
-use crate::webhook::WebhookWorker;
+use crate::typing::TypingWorker;
+use crate::webhook::{WebhookClient, WebhookWorker};
 
-/// The running app: HTTP server plus the webhook worker.
+/// The running app: HTTP server plus the webhook, typing and queue workers.
 pub struct Application {
     port: u16,
     server: Server,
     worker: WebhookWorker,
+    typing: TypingWorker,
+    queue: QueueWorker,
 }
 
 /// Stops a running [`Application`] from outside.
@@ -69,22 +78,51 @@ impl Application {
         if settings.webhook.secret.is_none() {
             tracing::warn!("WEBHOOK_SECRET is not set: webhooks to the skill are not signed");
         }
-        let agents = web::Data::new(Agents::new(roster.agents())?);
+        let configured = roster.agents();
+        store
+            .sync_agents(
+                configured
+                    .iter()
+                    .map(|agent| ConfiguredAgent {
+                        username: agent.username.clone(),
+                        display_name: agent.display_name.clone(),
+                        capacity: agent.capacity.unwrap_or(settings.routing.default_capacity),
+                    })
+                    .collect(),
+            )
+            .await?;
+        let agents = web::Data::new(Agents::new(configured)?);
         let throttle = web::Data::new(SignInThrottle::default());
         let revoked = web::Data::new(RevokedSessions::default());
         let deadline = Duration::from_millis(settings.application.request_deadline_ms);
         let body_deadline = web::Data::new(crate::deadline::BodyDeadline(deadline));
-        let streams = web::Data::new(crate::routes::events::StreamCounts::default());
+        let pages = Arc::new(LivePages::default());
+        let pages_data = web::Data::from(pages.clone());
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("contoso-livechat/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let worker = WebhookWorker {
-            store: store.clone(),
+        let client = Arc::new(WebhookClient {
             http,
             settings: settings.webhook.clone(),
+        });
+        let worker = WebhookWorker {
+            store: store.clone(),
+            client: client.clone(),
         };
+        let (relay, typing) = crate::typing::relay(&settings.typing, client);
+        let relay = web::Data::new(relay);
+        let queue = QueueWorker {
+            store: store.clone(),
+            pages,
+            settings: settings.routing.clone(),
+        };
+        let canned = web::Data::new(CannedReplies(if settings.canned_replies.is_empty() {
+            default_canned_replies()
+        } else {
+            settings.canned_replies.clone()
+        }));
 
         let session_key = match &settings.application.session_key {
             Some(key) => Key::derive_from(key.expose_secret().as_bytes()),
@@ -95,6 +133,7 @@ impl Application {
             key: settings.api.key.clone(),
             max_body_bytes: settings.api.max_body_bytes,
             max_message_chars: settings.api.max_message_chars,
+            auto_assign: settings.routing.assignment == Assignment::Auto,
         });
         let store_data = web::Data::new(store);
         let hint = web::Data::new(hint);
@@ -131,7 +170,9 @@ impl Application {
                 .app_data(agents.clone())
                 .app_data(throttle.clone())
                 .app_data(revoked.clone())
-                .app_data(streams.clone())
+                .app_data(pages_data.clone())
+                .app_data(relay.clone())
+                .app_data(canned.clone())
                 .app_data(body_deadline.clone())
                 .app_data(policy.clone())
                 .app_data(hint.clone())
@@ -148,6 +189,8 @@ impl Application {
             port,
             server,
             worker,
+            typing,
+            queue,
         })
     }
 
@@ -165,9 +208,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
+        let typing = tokio::spawn(self.typing.run(shutdown.clone()));
+        let queue = tokio::spawn(self.queue.run(shutdown.clone()));
         let served = self.server.await;
         shutdown.cancel();
         let _ = worker.await;
+        let _ = typing.await;
+        let _ = queue.await;
         served.context("the HTTP server failed")
     }
 }

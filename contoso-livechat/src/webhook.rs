@@ -6,6 +6,10 @@
 //! failed and the agent can retry it. The entry's id is stable, so a repeat after a crash is
 //! recognised by the skill and sent to Teams once.
 //!
+//! Agents joining (`agentJoined`) and customers' queue updates (`queueUpdate`) are entries of the
+//! same outbox, so they arrive in order with the replies: an agent's joining before their first
+//! reply. (Typing goes around it: `typing.rs`.)
+//!
 //! Body: the contract's [`WebhookEvent`]. With a secret, the request carries the contract's
 //! signature headers ([`livechat_contract::signature`]).
 
@@ -15,7 +19,9 @@ use std::time::Duration;
 
 use livechat_contract::api::EntryKind;
 use livechat_contract::signature;
-use livechat_contract::webhook::{AgentMessage, ConversationEnded, WebhookEvent};
+use livechat_contract::webhook::{
+    AgentJoined, AgentMessage, ConversationEnded, QueueUpdate, WebhookEvent,
+};
 use rand::Rng;
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
@@ -28,129 +34,28 @@ use crate::store::{PendingDelivery, Store};
 /// Conversations delivered to at once (each in order, one reply at a time).
 const MAX_IN_FLIGHT: u32 = 64;
 
-enum Outcome {
+pub(crate) enum Outcome {
     Delivered,
     Retry(String),
     Failed(String),
 }
 
-/// The webhook delivery worker.
-pub struct WebhookWorker {
-    pub store: Store,
+/// Posts one event to the skill's webhook, signed when a secret is set.
+pub struct WebhookClient {
     pub http: reqwest::Client,
     pub settings: WebhookSettings,
 }
 
-impl WebhookWorker {
-    pub async fn run(self, shutdown: CancellationToken) {
-        let this = Arc::new(self);
-        let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
-        let mut tasks = JoinSet::new();
-        loop {
-            while tasks.try_join_next().is_some() {}
-            let busy_now: Vec<String> = lock(&busy).iter().cloned().collect();
-            let capacity = MAX_IN_FLIGHT.saturating_sub(busy_now.len() as u32);
-            match this
-                .store
-                .due_deliveries(chrono::Utc::now().timestamp_millis(), capacity, &busy_now)
-                .await
-            {
-                Ok(due) => {
-                    for delivery in due {
-                        let conversation_id = delivery.entry.conversation_id.clone();
-                        lock(&busy).insert(conversation_id.clone());
-                        let (worker, busy) = (this.clone(), busy.clone());
-                        tasks.spawn(async move {
-                            worker.attempt(delivery).await;
-                            lock(&busy).remove(&conversation_id);
-                        });
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(error.cause_chain = ?error, "cannot read pending replies")
-                }
-            }
-            let mut sleep_for = this.settings.poll_interval();
-            // With deliveries in flight, the next to finish wakes the loop soon anyway: the
-            // look for the next retry's time is only needed when nothing is.
-            let next_retry = if tasks.is_empty() {
-                this.store.next_due_at().await
-            } else {
-                Ok(None)
-            };
-            if let Ok(Some(due_at)) = next_retry {
-                let wait = due_at - chrono::Utc::now().timestamp_millis();
-                if wait > 0 {
-                    sleep_for = sleep_for.min(Duration::from_millis(wait as u64));
-                }
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = this.store.outbox_signal().notified() => {}
-                _ = tokio::time::sleep(sleep_for) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-    }
-
-    async fn attempt(&self, delivery: PendingDelivery) {
-        let message = &delivery.entry;
-        let span = tracing::info_span!("webhook_delivery", conversation_id = %message.conversation_id, message_id = %message.id, attempt = delivery.attempts + 1);
-        async {
-            let outcome = self.send(&delivery).await;
-            let failed_attempts = delivery.attempts + 1;
-            let result = match outcome {
-                Outcome::Delivered => {
-                    tracing::debug!("delivered to the skill");
-                    self.store.mark_delivered(message.seq).await
-                }
-                Outcome::Retry(reason) if failed_attempts < self.settings.max_attempts => {
-                    let delay = backoff(&self.settings, failed_attempts);
-                    tracing::warn!(reason = %reason, retry_in_ms = delay.as_millis() as u64, "webhook failed; will retry");
-                    self.store.schedule_retry(message.seq, chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64, &reason).await
-                }
-                Outcome::Retry(reason) | Outcome::Failed(reason) => {
-                    tracing::error!(reason = %reason, "webhook failed for good; the agent can retry");
-                    self.store.mark_failed(message.seq, &reason).await
-                }
-            };
-            if let Err(error) = result {
-                tracing::error!(error.cause_chain = ?error, "cannot record the delivery outcome; it stays pending");
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn send(&self, delivery: &PendingDelivery) -> Outcome {
-        let entry = &delivery.entry;
-        let event = match entry.kind {
-            EntryKind::Ended => WebhookEvent::ConversationEnded(ConversationEnded {
-                conversation_id: entry.conversation_id.clone(),
-                id: entry.id.clone(),
-                sender: Some(entry.sender.clone()),
-                timestamp: Some(entry.timestamp.clone()),
-            }),
-            EntryKind::Message => WebhookEvent::Message(AgentMessage {
-                conversation_id: entry.conversation_id.clone(),
-                message: entry.message.clone(),
-                sender: Some(entry.sender.clone()),
-                timestamp: Some(entry.timestamp.clone()),
-                id: entry.id.clone(),
-            }),
-        };
-        let body = match serde_json::to_vec(&event) {
+impl WebhookClient {
+    pub(crate) async fn post(&self, event: &WebhookEvent, timeout: Duration) -> Outcome {
+        let body = match serde_json::to_vec(event) {
             Ok(body) => body,
             Err(error) => return Outcome::Failed(format!("the event cannot be written: {error}")),
         };
         let mut request = self
             .http
             .post(&self.settings.url)
-            .timeout(self.settings.timeout())
+            .timeout(timeout)
             .header("Content-Type", "application/json");
         if let Some(secret) = &self.settings.secret {
             let timestamp = chrono::Utc::now().timestamp();
@@ -189,6 +94,164 @@ impl WebhookWorker {
             )),
         }
     }
+}
+
+/// The webhook delivery worker.
+pub struct WebhookWorker {
+    pub store: Store,
+    pub client: Arc<WebhookClient>,
+}
+
+impl WebhookWorker {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let mut tasks = JoinSet::new();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let busy_now: Vec<String> = lock(&busy).iter().cloned().collect();
+            let capacity = MAX_IN_FLIGHT.saturating_sub(busy_now.len() as u32);
+            match this
+                .store
+                .due_deliveries(chrono::Utc::now().timestamp_millis(), capacity, &busy_now)
+                .await
+            {
+                Ok(due) => {
+                    for delivery in due {
+                        let conversation_id = delivery.entry.conversation_id.clone();
+                        lock(&busy).insert(conversation_id.clone());
+                        let (worker, busy) = (this.clone(), busy.clone());
+                        tasks.spawn(async move {
+                            worker.attempt(delivery).await;
+                            lock(&busy).remove(&conversation_id);
+                        });
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error.cause_chain = ?error, "cannot read pending replies")
+                }
+            }
+            let mut sleep_for = this.client.settings.poll_interval();
+            // With deliveries in flight, the next to finish wakes the loop soon anyway: the
+            // look for the next retry's time is only needed when nothing is.
+            let next_retry = if tasks.is_empty() {
+                this.store.next_due_at().await
+            } else {
+                Ok(None)
+            };
+            if let Ok(Some(due_at)) = next_retry {
+                let wait = due_at - chrono::Utc::now().timestamp_millis();
+                if wait > 0 {
+                    sleep_for = sleep_for.min(Duration::from_millis(wait as u64));
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = this.store.outbox_signal().notified() => {}
+                _ = tokio::time::sleep(sleep_for) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+    }
+
+    async fn attempt(&self, delivery: PendingDelivery) {
+        let message = &delivery.entry;
+        let span = tracing::info_span!("webhook_delivery", conversation_id = %message.conversation_id, message_id = %message.id, attempt = delivery.attempts + 1);
+        async {
+            let outcome = self.send(&delivery).await;
+            let failed_attempts = delivery.attempts + 1;
+            let result = match outcome {
+                Outcome::Delivered => {
+                    tracing::debug!("delivered to the skill");
+                    self.store.mark_delivered(message.seq).await
+                }
+                Outcome::Retry(reason) if failed_attempts < self.client.settings.max_attempts => {
+                    let delay = backoff(&self.client.settings, failed_attempts);
+                    tracing::warn!(reason = %reason, retry_in_ms = delay.as_millis() as u64, "webhook failed; will retry");
+                    self.store.schedule_retry(message.seq, chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64, &reason).await
+                }
+                Outcome::Retry(reason) | Outcome::Failed(reason) => {
+                    tracing::error!(reason = %reason, "webhook failed for good; the agent can retry");
+                    self.store.mark_failed(message.seq, &reason).await
+                }
+            };
+            if let Err(error) = result {
+                tracing::error!(error.cause_chain = ?error, "cannot record the delivery outcome; it stays pending");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn send(&self, delivery: &PendingDelivery) -> Outcome {
+        match event_of(delivery) {
+            Ok(event) => {
+                self.client
+                    .post(&event, self.client.settings.timeout())
+                    .await
+            }
+            Err(reason) => Outcome::Failed(reason),
+        }
+    }
+}
+
+/// The webhook event a pending outbox entry stands for.
+fn event_of(delivery: &PendingDelivery) -> Result<WebhookEvent, String> {
+    let entry = &delivery.entry;
+    let detail = || -> Result<serde_json::Value, String> {
+        delivery
+            .detail
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|error| format!("the stored event is unreadable: {error}"))
+            .map(Option::unwrap_or_default)
+    };
+    Ok(match entry.kind {
+        EntryKind::Ended => WebhookEvent::ConversationEnded(ConversationEnded {
+            conversation_id: entry.conversation_id.clone(),
+            id: entry.id.clone(),
+            sender: Some(entry.sender.clone()),
+            timestamp: Some(entry.timestamp.clone()),
+        }),
+        EntryKind::Message => WebhookEvent::Message(AgentMessage {
+            conversation_id: entry.conversation_id.clone(),
+            message: entry.message.clone(),
+            sender: Some(entry.sender.clone()),
+            timestamp: Some(entry.timestamp.clone()),
+            id: entry.id.clone(),
+        }),
+        EntryKind::Joined => {
+            let detail = detail()?;
+            WebhookEvent::AgentJoined(AgentJoined {
+                conversation_id: entry.conversation_id.clone(),
+                id: entry.id.clone(),
+                agent_name: detail["agentName"]
+                    .as_str()
+                    .unwrap_or(&entry.sender)
+                    .to_owned(),
+                transferred_by: detail["transferredBy"].as_str().map(str::to_owned),
+                timestamp: Some(entry.timestamp.clone()),
+            })
+        }
+        EntryKind::Queue => {
+            let detail = detail()?;
+            WebhookEvent::QueueUpdate(QueueUpdate {
+                conversation_id: entry.conversation_id.clone(),
+                id: entry.id.clone(),
+                queue_position: detail["queuePosition"]
+                    .as_u64()
+                    .and_then(|position| u32::try_from(position).ok())
+                    .ok_or("the stored queue update has no position")?,
+                estimated_wait_seconds: detail["estimatedWaitSeconds"].as_u64(),
+                timestamp: Some(entry.timestamp.clone()),
+            })
+        }
+    })
 }
 
 fn backoff(settings: &WebhookSettings, failed_attempts: u32) -> Duration {

@@ -8,6 +8,7 @@
   if (!page) return;
   const csrf = meta('csrf-token');
   const conversationId = meta('conversation-id');
+  const me = meta('agent-username');
   const unread = new Map();
   const el = (tag, className, text) => {
     const node = document.createElement(tag);
@@ -29,6 +30,9 @@
   const refreshTimes = () => {
     document.querySelectorAll('time[datetime]').forEach((node) => { node.textContent = clock(node.dateTime) || node.textContent; });
     document.querySelectorAll('.waiting').forEach((node) => { node.textContent = waited(node.dataset.since); });
+    document.querySelectorAll('.queued').forEach((node) => {
+      node.textContent = node.dataset.since ? `in the queue: ${waited(node.dataset.since)}` : '';
+    });
   };
   const post = (url, body) => fetch(url, {
     method: 'POST',
@@ -61,17 +65,56 @@
     first.append(el('strong', 'customer', name), el('time', 'when'));
     const second = el('span', 'line');
     second.append(el('span', 'last-message'), el('span', 'unread hidden'));
-    text.append(first, second, el('span', 'waiting'));
+    const context = el('span', 'line context-line');
+    context.append(el('span', 'problem'), el('span', 'channel'));
+    const fourth = el('span', 'line');
+    fourth.append(el('span', 'waiting'), el('span', 'queued'), el('span', 'holder'));
+    text.append(first, second, context, fourth);
     link.append(el('span', 'avatar', name.charAt(0).toUpperCase()), text);
-    row.append(link);
+    const accept = el('form', 'accept-form');
+    accept.method = 'post';
+    accept.action = `/agent/conversations/${encodeURIComponent(summary.id)}/accept`;
+    const hidden = el('input');
+    hidden.type = 'hidden';
+    hidden.name = 'csrf_token';
+    hidden.value = csrf;
+    const button = el('button', 'primary accept', 'Accept');
+    button.type = 'submit';
+    accept.append(hidden, button);
+    row.append(link, accept);
     return row;
+  };
+  // Which inbox list a conversation belongs in.
+  const listFor = (summary) => {
+    if (summary.state === 'ended' || summary.status === 'ended') return 'ended-conversations';
+    if (summary.status === 'assigned') return summary.assignedAgent === me ? 'my-conversations' : 'other-conversations';
+    return 'queue-conversations';
+  };
+  const updateCounts = () => {
+    const size = (id) => document.getElementById(id)?.children.length ?? 0;
+    const set = (id, value) => { const node = document.getElementById(id); if (node) node.textContent = String(value); };
+    set('queue-count', size('queue-conversations'));
+    set('mine-count', size('my-conversations'));
+    set('others-count', size('other-conversations'));
+    set('ended-count', size('ended-conversations'));
+    document.getElementById('no-queue')?.classList.toggle('hidden', size('queue-conversations') > 0);
+    document.getElementById('no-mine')?.classList.toggle('hidden', size('my-conversations') > 0);
   };
   const onInboxConversation = (summary) => {
     let row = document.querySelector(`li.conversation[data-conversation-id="${CSS.escape(summary.id)}"]`);
     if (!row) row = buildRow(summary);
     const ended = summary.state === 'ended';
     const lastAt = summary.lastMessageAt || summary.createdAt;
+    const listId = listFor(summary);
     row.classList.toggle('ended', ended);
+    row.dataset.status = ended ? 'ended' : (summary.status || 'waiting');
+    row.dataset.queuedAt = summary.queuedAt || '';
+    row.querySelector('.problem').textContent = summary.problemDescription || '';
+    row.querySelector('.channel').textContent = summary.channel || '';
+    const queued = row.querySelector('.queued');
+    queued.dataset.since = listId === 'queue-conversations' ? (summary.queuedAt || '') : '';
+    queued.textContent = queued.dataset.since ? `in the queue: ${waited(queued.dataset.since)}` : '';
+    row.querySelector('.holder').textContent = listId === 'other-conversations' ? (summary.agentName || '') : '';
     row.dataset.lastMessageAt = lastAt;
     row.dataset.waitingSince = summary.waitingSince || '';
     row.querySelector('.customer').textContent = summary.customerName || 'Customer';
@@ -87,19 +130,19 @@
     const waiting = row.querySelector('.waiting');
     waiting.dataset.since = ended ? '' : (summary.waitingSince || '');
     waiting.textContent = waited(waiting.dataset.since);
-    const list = document.getElementById(ended ? 'ended-conversations' : 'open-conversations');
+    const list = document.getElementById(listId);
     if (ended) {
       list.prepend(row);
     } else {
-      // Longest-waiting first, then oldest.
-      const key = (node) => node.dataset.waitingSince || `~${node.dataset.lastMessageAt}`;
+      // The queue by its order (oldest first); the others longest-waiting first, then oldest.
+      const key = listId === 'queue-conversations'
+        ? (node) => `${node.dataset.queuedAt}|${node.dataset.conversationId}`
+        : (node) => node.dataset.waitingSince || `~${node.dataset.lastMessageAt}`;
       const before = [...list.children].find((other) => other !== row && key(other) > key(row));
       list.insertBefore(row, before ?? null);
     }
     if (ended) unread.delete(summary.id); else unread.set(summary.id, count);
-    document.getElementById('open-count').textContent = String(document.getElementById('open-conversations').children.length);
-    document.getElementById('ended-count').textContent = String(document.getElementById('ended-conversations').children.length);
-    document.getElementById('no-open').classList.toggle('hidden', document.getElementById('open-conversations').children.length > 0);
+    updateCounts();
     updateTitle();
   };
 
@@ -147,10 +190,30 @@
     const badge = document.querySelector('.state-badge');
     if (badge) badge.textContent = 'Ended';
   };
+  const page$ = document.getElementById('conversation');
+  const holderLine = document.getElementById('holder-line');
+  const takenNote = document.getElementById('taken-note');
+  const showHolder = (summary) => {
+    if (!page$ || summary.state === 'ended') return;
+    const mine = summary.status === 'assigned' && summary.assignedAgent === me;
+    const waiting = summary.status === 'waiting';
+    if (page$.classList.contains('is-waiting') && !waiting && !mine && takenNote) {
+      takenNote.textContent = `${summary.agentName || 'Another agent'} accepted this conversation.`;
+    }
+    page$.classList.toggle('is-mine', mine);
+    page$.classList.toggle('is-waiting', waiting);
+    const badge = document.querySelector('.state-badge');
+    if (badge) badge.textContent = waiting ? 'Waiting' : 'Open';
+    if (holderLine) {
+      holderLine.textContent = waiting ? 'Waiting in the queue.'
+        : mine ? 'You have this conversation.'
+          : `${summary.agentName || 'Another agent'} has this conversation; you can read it.`;
+    }
+  };
   const onConversationSummary = (summary) => {
     if (summary.id === conversationId) {
       unread.delete(summary.id);
-      if (summary.state === 'ended') markEnded();
+      if (summary.state === 'ended') markEnded(); else showHolder(summary);
     } else if (summary.state === 'ended') {
       unread.delete(summary.id);
     } else {
@@ -214,6 +277,125 @@
     const response = await post(event.target.action);
     if (response.ok) onDelivery(await response.json());
   });
+  // The sentence of an error page.
+  const errorText = (html) => new DOMParser().parseFromString(html, 'text/html').querySelector('p.message')?.textContent?.trim();
+  // Accepting, from a queue row or the conversation page: the first agent wins, the others hear so.
+  document.addEventListener('submit', async (event) => {
+    const form = event.target;
+    if (!form.matches('form.accept-form, #accept-form')) return;
+    event.preventDefault();
+    const response = await post(form.action);
+    if (response.ok) {
+      const conversation = await response.json();
+      if (page === 'inbox') {
+        window.location.href = `/agent/conversations/${encodeURIComponent(conversation.id)}`;
+      } else {
+        showHolder(conversation);
+      }
+      return;
+    }
+    let text = 'The conversation could not be accepted.';
+    try { text = errorText(await response.text()) || text; } catch { /* keep the default */ }
+    if (page === 'inbox') {
+      const row = form.closest('li.conversation');
+      row?.querySelector('.holder')?.replaceChildren(document.createTextNode(text));
+    } else if (takenNote) {
+      takenNote.textContent = text;
+    }
+  });
+  document.getElementById('transfer-form')?.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const response = await post(form.action, new URLSearchParams(new FormData(form)));
+    if (response.ok) {
+      window.location.reload();
+    } else if (takenNote) {
+      let text = 'The conversation could not be transferred.';
+      try { text = errorText(await response.text()) || text; } catch { /* keep the default */ }
+      takenNote.textContent = text;
+    }
+  });
+  const presence = document.getElementById('presence');
+  presence?.addEventListener('change', async () => {
+    const form = document.getElementById('presence-form');
+    const response = await post(form.action, new URLSearchParams(new FormData(form)));
+    if (response.ok) presence.className = `presence ${presence.value}`;
+  });
+  const capacity = document.getElementById('capacity');
+  capacity?.addEventListener('change', () => {
+    const form = document.getElementById('capacity-form');
+    post(form.action, new URLSearchParams(new FormData(form)));
+  });
+  document.getElementById('capacity-form')?.addEventListener('submit', (event) => {
+    event.preventDefault();
+    post(event.target.action, new URLSearchParams(new FormData(event.target)));
+  });
+  const onAgent = (agent) => {
+    if (agent.username !== me) return;
+    const active = document.getElementById('active-count');
+    if (active) active.textContent = String(agent.active);
+    if (presence && presence.value !== agent.presence) {
+      presence.value = agent.presence;
+      presence.className = `presence ${agent.presence}`;
+    }
+    if (capacity && document.activeElement !== capacity) capacity.value = String(agent.capacity);
+  };
+
+  // Prepared replies: `/` and the start of a name offers them; Tab or Enter takes the first.
+  const canned = document.getElementById('canned');
+  let replies = [];
+  try { replies = JSON.parse(document.getElementById('canned-replies')?.dataset.replies || '[]'); } catch { replies = []; }
+  const cannedMatches = () => {
+    const match = reply?.value.match(/(?:^|\s)\/([\w-]*)$/);
+    if (!match) return [];
+    const typed = match[1].toLowerCase();
+    return replies.filter((item) => item.name.toLowerCase().startsWith(typed));
+  };
+  const insertCanned = (item) => {
+    reply.value = reply.value.replace(/\/[\w-]*$/, item.text);
+    canned.classList.add('hidden');
+    reply.focus();
+  };
+  const showCanned = () => {
+    if (!canned) return;
+    const matches = cannedMatches();
+    canned.replaceChildren(...matches.map((item, index) => {
+      const option = el('li', index === 0 ? 'active' : '');
+      option.setAttribute('role', 'option');
+      option.dataset.name = item.name;
+      option.append(el('span', 'name', `/${item.name}`), el('span', 'text', item.text));
+      option.addEventListener('mousedown', (event) => { event.preventDefault(); insertCanned(item); });
+      return option;
+    }));
+    canned.classList.toggle('hidden', matches.length === 0);
+  };
+
+  // Typing: told to the customer at most every 3 s while the agent types.
+  let lastTyping = 0;
+  const typed = () => {
+    if (!conversationId || !page$?.classList.contains('is-mine')) return;
+    const now = Date.now();
+    if (now - lastTyping < 3000) return;
+    lastTyping = now;
+    post(`/agent/conversations/${encodeURIComponent(conversationId)}/typing`).catch(() => {});
+  };
+  reply?.addEventListener('input', () => {
+    showCanned();
+    if (reply.value.trim() && !reply.value.startsWith('/')) typed();
+  });
+  reply?.addEventListener('keydown', (event) => {
+    if (canned && !canned.classList.contains('hidden') && (event.key === 'Tab' || event.key === 'Enter')) {
+      const first = cannedMatches()[0];
+      if (first) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        insertCanned(first);
+      }
+    } else if (event.key === 'Escape') {
+      canned?.classList.add('hidden');
+    }
+  }, true);
+
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') markRead(); });
 
   // The event stream.
@@ -232,6 +414,7 @@
   });
   source.addEventListener('message', (event) => onMessage(JSON.parse(event.data)));
   source.addEventListener('delivery', (event) => onDelivery(JSON.parse(event.data)));
+  source.addEventListener('agent', (event) => onAgent(JSON.parse(event.data)));
 
   refreshTimes();
   setInterval(refreshTimes, 30000);

@@ -34,7 +34,7 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
     browser.sign_in(AGENT_NAME, AGENT_PASSWORD).await;
     browser.wait_for_text(".agent-name", AGENT_NAME).await;
     browser
-        .wait_for_text("#no-open", "No customer is waiting")
+        .wait_for_text("#no-queue", "Nobody is waiting")
         .await;
     eventually("the live connection", || async {
         client
@@ -53,10 +53,10 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
     app.customer_says(&id, "The printer says PC LOAD LETTER.")
         .await;
     browser
-        .wait_for_text("#open-conversations li.conversation", "Megan Bowen")
+        .wait_for_text("#queue-conversations li.conversation", "Megan Bowen")
         .await;
     browser
-        .wait_for_text("#open-conversations li.conversation", "PC LOAD LETTER")
+        .wait_for_text("#queue-conversations li.conversation", "PC LOAD LETTER")
         .await;
     eventually("the unread count in the title", || async {
         client.title().await.ok().filter(|t| t.starts_with("(2)"))
@@ -74,6 +74,17 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
         .unwrap();
     browser
         .wait_for_text(".context", "The printer is on fire")
+        .await;
+    // It waits in the queue until the agent accepts it; then the reply box opens.
+    client
+        .find(Locator::Css("#accept-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#holder-line", "You have this conversation")
         .await;
     app.customer_says(&id, "It is also making a strange noise.")
         .await;
@@ -102,13 +113,14 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
         "Shift+Enter did not send"
     );
     browser.type_and_enter("#reply", "One moment.").await;
-    let bodies = webhook_bodies(&app.webhook, 1).await;
+    let bodies = webhook_bodies(&app.webhook, 2).await;
+    assert_eq!(bodies[0]["type"], "agentJoined");
     assert_eq!(
-        bodies[0]["message"],
+        bodies[1]["message"],
         "Let me check that for you.\nOne moment."
     );
-    assert_eq!(bodies[0]["sender"], AGENT_NAME);
-    assert_eq!(bodies[0]["conversationId"], id.as_str());
+    assert_eq!(bodies[1]["sender"], AGENT_NAME);
+    assert_eq!(bodies[1]["conversationId"], id.as_str());
     browser
         .wait_for_text("#transcript li.message.agent .delivery", "Delivered")
         .await;
@@ -122,7 +134,7 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
     // At a phone's width the page still works.
     client.set_window_size(390, 844).await.unwrap();
     browser.type_and_enter("#reply", "Anything else?").await;
-    webhook_bodies(&app.webhook, 2).await;
+    webhook_bodies(&app.webhook, 3).await;
     browser
         .wait_for_text("#transcript li.message.agent", "Anything else?")
         .await;
@@ -137,8 +149,8 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
         .click()
         .await
         .unwrap();
-    let bodies = webhook_bodies(&app.webhook, 3).await;
-    assert_eq!(bodies[2]["type"], "conversationEnded");
+    let bodies = webhook_bodies(&app.webhook, 4).await;
+    assert_eq!(bodies[3]["type"], "conversationEnded");
     browser.wait_for_text(".state-badge", "Ended").await;
     browser.stop().await;
 }

@@ -24,6 +24,7 @@ pub const SEND_PATH: &str = "/api/chat/send";
 pub const END_PATH: &str = "/api/chat/end";
 pub const MESSAGES_PATH: &str = "/api/chat/messages";
 pub const CONVERSATIONS_PATH: &str = "/api/chat/conversations";
+pub const AVAILABILITY_PATH: &str = "/api/chat/availability";
 
 /// The longest `idempotencyKey` or message `id` (in characters) a caller may send.
 pub const MAX_KEY_CHARS: usize = 200;
@@ -67,12 +68,56 @@ pub struct StartRequest {
     pub idempotency_key: Option<String>,
 }
 
-/// The answer to a start: the new conversation's id (or, for a repeated key, the original's).
+/// The answer to a start: the new conversation's id (or, for a repeated key, the original's), and
+/// where it stands. A live chat that knows no queue (the original sample) answers only the id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartAnswer {
     #[serde(default, deserialize_with = "text_or_empty")]
     pub conversation_id: String,
+    /// `waiting` in the queue, or `assigned` to an agent at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ConversationStatus>,
+    /// The customer's place in the queue (1 is next) while waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u32>,
+    /// The live chat's estimate of the wait, in seconds, while waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_wait_seconds: Option<u64>,
+    /// The agent's display name, when assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+}
+
+/// Where a conversation is in the contact centre.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    /// In the queue: no agent has it yet.
+    Waiting,
+    /// An agent has it; only they write in it.
+    Assigned,
+    Ended,
+}
+
+wire_names!(ConversationStatus {
+    Waiting => "waiting",
+    Assigned => "assigned",
+    Ended => "ended",
+});
+
+/// `GET /api/chat/availability`: whether anyone would answer a start now.
+///
+/// `estimatedWaitSeconds` is for a customer starting now: 0 when an online agent has room; else
+/// the mean wait (start to acceptance) of the last 20 conversations accepted in the past day (120 s
+/// when there were none), times the places ahead in the queue plus one, divided by the agents
+/// online; 0 as well when no agent is online (there is nothing to estimate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Availability {
+    pub agents_online: u32,
+    pub queue_length: u32,
+    pub estimated_wait_seconds: u64,
 }
 
 /// Who wrote a transcript entry. The skill posts as [`Role::Customer`] (the user's messages) or
@@ -217,17 +262,23 @@ pub struct MessagesQuery {
     pub conversation_id: Option<String>,
 }
 
-/// What a transcript entry is: a message, or the agent's end of the conversation.
+/// What a transcript entry is: a message, the agent's end of the conversation, or an agent joining
+/// it (accepting, or taking it over on a transfer). Queue updates to the customer go through the
+/// same outbox as `queue` entries, but no transcript lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     Message,
     Ended,
+    Joined,
+    Queue,
 }
 
 wire_names!(EntryKind {
     Message => "message",
     Ended => "ended",
+    Joined => "joined",
+    Queue => "queue",
 });
 
 /// One transcript entry of `GET /api/chat/messages` (and of the agent pages' live updates).
@@ -276,6 +327,23 @@ pub struct ConversationSummary {
     pub last_message_at: Option<String>,
     /// Customer messages no agent has seen yet.
     pub unread: i64,
+    /// Waiting, assigned or ended (absent from a live chat without a queue).
+    #[serde(default = "ConversationSummary::default_status")]
+    pub status: ConversationStatus,
+    /// The assigned agent's username and display name.
+    #[serde(default)]
+    pub assigned_agent: Option<String>,
+    #[serde(default)]
+    pub agent_name: Option<String>,
+    /// Since when it has been in the queue (its place is by this time, oldest first).
+    #[serde(default)]
+    pub queued_at: Option<String>,
+}
+
+impl ConversationSummary {
+    fn default_status() -> ConversationStatus {
+        ConversationStatus::Waiting
+    }
 }
 
 /// A conversation with its handoff context.
@@ -290,6 +358,9 @@ pub struct Conversation {
     pub bot_conversation_id: Option<String>,
     pub problem_description: Option<String>,
     pub ended_by: Option<EndedBy>,
+    /// The note the last transfer left for the agent who has it now.
+    #[serde(default)]
+    pub transfer_note: Option<String>,
 }
 
 #[cfg(test)]
@@ -366,7 +437,19 @@ mod tests {
         for state in [ConversationState::Open, ConversationState::Ended] {
             assert_eq!(ConversationState::parse(state.as_str()), Some(state));
         }
-        for kind in [EntryKind::Message, EntryKind::Ended] {
+        for status in [
+            ConversationStatus::Waiting,
+            ConversationStatus::Assigned,
+            ConversationStatus::Ended,
+        ] {
+            assert_eq!(ConversationStatus::parse(status.as_str()), Some(status));
+        }
+        for kind in [
+            EntryKind::Message,
+            EntryKind::Ended,
+            EntryKind::Joined,
+            EntryKind::Queue,
+        ] {
             assert_eq!(EntryKind::parse(kind.as_str()), Some(kind));
         }
         for by in [EndedBy::Agent, EndedBy::Customer] {

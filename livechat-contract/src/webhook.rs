@@ -21,6 +21,57 @@ pub enum WebhookEvent {
     Message(AgentMessage),
     /// The agent closed the conversation.
     ConversationEnded(ConversationEnded),
+    /// An agent took the conversation: accepted it, or had it transferred to them. Before that
+    /// agent's first message, in the same ordered outbox.
+    AgentJoined(AgentJoined),
+    /// The customer's place in the queue changed (at most every 30 s per conversation).
+    QueueUpdate(QueueUpdate),
+    /// The agent is typing: best effort, never retried, dropped rather than delivered late.
+    Typing(Typing),
+}
+
+/// How late a [`Typing`] event may be acted on, by its `timestamp`; a later one is dropped.
+pub const TYPING_MAX_DELAY_SECS: i64 = 5;
+
+/// An agent took the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentJoined {
+    pub conversation_id: String,
+    pub id: String,
+    /// The joining agent's display name.
+    pub agent_name: String,
+    /// On a transfer, the display name of the agent who handed it over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transferred_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+}
+
+/// The customer's new place in the queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueUpdate {
+    pub conversation_id: String,
+    pub id: String,
+    /// 1 is next.
+    pub queue_position: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_wait_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+}
+
+/// The agent is typing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Typing {
+    pub conversation_id: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// When the agent typed (RFC 3339): required, so that a receiver can drop a late one.
+    pub timestamp: String,
 }
 
 /// An agent's message to the customer.
@@ -58,8 +109,10 @@ pub enum WebhookParseError {
     NotJson(String),
     #[error("the webhook body has no {0}")]
     Missing(&'static str),
-    #[error("unknown webhook type '{0}'; expected message or conversationEnded")]
+    #[error("unknown webhook type '{0}'; expected message, conversationEnded, agentJoined, queueUpdate or typing")]
     UnknownType(String),
+    #[error("the webhook body's {0} is not valid")]
+    Invalid(&'static str),
 }
 
 /// The body as it may arrive: every field optional, so that what is missing can be named.
@@ -78,6 +131,19 @@ struct RawEvent {
     timestamp: Option<String>,
     #[serde(default)]
     id: Option<String>,
+    #[serde(default)]
+    agent_name: Option<String>,
+    #[serde(default)]
+    transferred_by: Option<String>,
+    #[serde(default)]
+    queue_position: Option<serde_json::Value>,
+    #[serde(default)]
+    estimated_wait_seconds: Option<serde_json::Value>,
+}
+
+/// A non-negative whole number that fits `T`, or `None`.
+fn whole<T: TryFrom<u64>>(value: &serde_json::Value) -> Option<T> {
+    value.as_u64().and_then(|number| T::try_from(number).ok())
 }
 
 fn present(value: Option<String>) -> Option<String> {
@@ -107,6 +173,38 @@ impl WebhookEvent {
                 sender,
                 timestamp,
             })),
+            "agentJoined" => Ok(WebhookEvent::AgentJoined(AgentJoined {
+                id: present(raw.id).ok_or(WebhookParseError::Missing("id"))?,
+                agent_name: present(raw.agent_name)
+                    .ok_or(WebhookParseError::Missing("agentName"))?,
+                transferred_by: present(raw.transferred_by),
+                conversation_id,
+                timestamp,
+            })),
+            "queueUpdate" => Ok(WebhookEvent::QueueUpdate(QueueUpdate {
+                id: present(raw.id).ok_or(WebhookParseError::Missing("id"))?,
+                queue_position: whole(
+                    raw.queue_position
+                        .as_ref()
+                        .ok_or(WebhookParseError::Missing("queuePosition"))?,
+                )
+                .filter(|position| *position > 0)
+                .ok_or(WebhookParseError::Invalid("queuePosition"))?,
+                estimated_wait_seconds: match &raw.estimated_wait_seconds {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(value) => Some(
+                        whole(value).ok_or(WebhookParseError::Invalid("estimatedWaitSeconds"))?,
+                    ),
+                },
+                conversation_id,
+                timestamp,
+            })),
+            "typing" => Ok(WebhookEvent::Typing(Typing {
+                id: present(raw.id).unwrap_or_else(|| format!("typing:{conversation_id}")),
+                timestamp: timestamp.ok_or(WebhookParseError::Missing("timestamp"))?,
+                conversation_id,
+                sender,
+            })),
             other => Err(WebhookParseError::UnknownType(other.to_owned())),
         }
     }
@@ -116,6 +214,9 @@ impl WebhookEvent {
         match self {
             WebhookEvent::Message(message) => &message.conversation_id,
             WebhookEvent::ConversationEnded(ended) => &ended.conversation_id,
+            WebhookEvent::AgentJoined(joined) => &joined.conversation_id,
+            WebhookEvent::QueueUpdate(update) => &update.conversation_id,
+            WebhookEvent::Typing(typing) => &typing.conversation_id,
         }
     }
 
@@ -124,6 +225,9 @@ impl WebhookEvent {
         match self {
             WebhookEvent::Message(message) => &message.id,
             WebhookEvent::ConversationEnded(ended) => &ended.id,
+            WebhookEvent::AgentJoined(joined) => &joined.id,
+            WebhookEvent::QueueUpdate(update) => &update.id,
+            WebhookEvent::Typing(typing) => &typing.id,
         }
     }
 }
@@ -138,12 +242,15 @@ pub enum WebhookStatus {
     Duplicate,
     /// The conversation had ended already; nothing more happens.
     AlreadyEnded,
+    /// A best-effort event (typing) that came too late, or for no open session: nothing happens.
+    Dropped,
 }
 
 wire_names!(WebhookStatus {
     Accepted => "accepted",
     Duplicate => "duplicate",
     AlreadyEnded => "alreadyEnded",
+    Dropped => "dropped",
 });
 
 /// The skill's `200` answer.
@@ -206,7 +313,7 @@ mod tests {
                 json!({"conversationId": "c", "message": " ", "id": "m"}),
                 "message",
             ),
-            (json!({"type": "typing?", "conversationId": "c"}), "typing?"),
+            (json!({"type": "typed", "conversationId": "c"}), "typed"),
             (json!({"conversationId": 5}), "JSON"),
         ];
         for (body, named) in cases {
@@ -217,6 +324,61 @@ mod tests {
             WebhookEvent::parse(b"not json"),
             Err(WebhookParseError::NotJson(_))
         ));
+    }
+
+    #[test]
+    fn the_contact_centre_events_round_trip_and_name_what_is_wrong() {
+        let joined = parse(json!({"type": "agentJoined", "conversationId": "c", "id": "j1", "agentName": "Ben", "transferredBy": "Ann"})).unwrap();
+        assert_eq!(
+            joined,
+            WebhookEvent::AgentJoined(AgentJoined {
+                conversation_id: "c".into(),
+                id: "j1".into(),
+                agent_name: "Ben".into(),
+                transferred_by: Some("Ann".into()),
+                timestamp: None,
+            })
+        );
+        let queue = parse(json!({"type": "queueUpdate", "conversationId": "c", "id": "q1", "queuePosition": 2, "estimatedWaitSeconds": 90})).unwrap();
+        let typing = parse(
+            json!({"type": "typing", "conversationId": "c", "timestamp": "2026-12-03T10:00:00Z"}),
+        )
+        .unwrap();
+        assert_eq!(typing.id(), "typing:c");
+        for event in [joined, queue, typing] {
+            let wire = serde_json::to_vec(&event).unwrap();
+            assert_eq!(WebhookEvent::parse(&wire).unwrap(), event);
+        }
+        let cases = [
+            (
+                json!({"type": "agentJoined", "conversationId": "c", "id": "j"}),
+                "agentName",
+            ),
+            (
+                json!({"type": "queueUpdate", "conversationId": "c", "id": "q"}),
+                "queuePosition",
+            ),
+            (
+                json!({"type": "queueUpdate", "conversationId": "c", "id": "q", "queuePosition": 0}),
+                "queuePosition",
+            ),
+            (
+                json!({"type": "queueUpdate", "conversationId": "c", "id": "q", "queuePosition": -1}),
+                "queuePosition",
+            ),
+            (
+                json!({"type": "queueUpdate", "conversationId": "c", "id": "q", "queuePosition": 1, "estimatedWaitSeconds": "soon"}),
+                "estimatedWaitSeconds",
+            ),
+            (
+                json!({"type": "typing", "conversationId": "c"}),
+                "timestamp",
+            ),
+        ];
+        for (body, named) in cases {
+            let error = parse(body.clone()).unwrap_err().to_string();
+            assert!(error.contains(named), "{body}: {error}");
+        }
     }
 
     #[test]

@@ -15,13 +15,15 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::store::{AddMessageError, EndingParty, NewConversation, Store};
+use crate::store::{AddMessageError, EndingParty, NewConversation, ReplyAuthor, Started, Store};
 
 /// The API's limits and key.
 pub struct ApiPolicy {
     pub key: Option<SecretString>,
     pub max_body_bytes: usize,
     pub max_message_chars: usize,
+    /// `routing.assignment = "auto"`: a start goes to the online agent with the most room.
+    pub auto_assign: bool,
 }
 
 impl ApiPolicy {
@@ -132,6 +134,7 @@ fn add_error(error: AddMessageError) -> ApiError {
         AddMessageError::Ended(_) => {
             ApiError::Conflict(format!("{error}; nothing more can be sent to it"))
         }
+        AddMessageError::NotYours(_) => ApiError::Conflict(error.to_string()),
         AddMessageError::Store(error) => ApiError::Unexpected(error),
     }
 }
@@ -156,25 +159,47 @@ pub async fn start(
         livechat_contract::api::caller_key(context.idempotency_key.as_deref(), "idempotencyKey")
             .map_err(ApiError::BadRequest)?;
     let started = store
-        .start_conversation(NewConversation {
-            customer_name: optional(context.customer_name),
-            customer_id: optional(context.customer_id),
-            channel: optional(context.channel),
-            tenant_id: optional(context.tenant_id),
-            bot_conversation_id: optional(context.bot_conversation_id),
-            problem_description: optional(context.problem_description),
-            idempotency_key,
-        })
+        .start_conversation(
+            NewConversation {
+                customer_name: optional(context.customer_name),
+                customer_id: optional(context.customer_id),
+                channel: optional(context.channel),
+                tenant_id: optional(context.tenant_id),
+                bot_conversation_id: optional(context.bot_conversation_id),
+                problem_description: optional(context.problem_description),
+                idempotency_key,
+            },
+            policy.auto_assign,
+        )
         .await?;
-    let id = started.value.summary.id;
+    let Started {
+        conversation,
+        place,
+    } = started.value;
+    let summary = conversation.summary;
     if started.created {
-        tracing::info!(conversation_id = %id, "conversation started");
+        tracing::info!(conversation_id = %summary.id, status = summary.status.as_str(), queue_position = place.map(|place| place.position), "conversation started");
     } else {
-        tracing::info!(conversation_id = %id, "repeated start; answering the conversation its key opened");
+        tracing::info!(conversation_id = %summary.id, "repeated start; answering the conversation its key opened");
     }
     Ok(HttpResponse::Ok().json(StartAnswer {
-        conversation_id: id,
+        conversation_id: summary.id,
+        status: Some(summary.status),
+        queue_position: place.map(|place| place.position),
+        estimated_wait_seconds: place.map(|place| place.estimated_wait_seconds),
+        agent_name: summary.agent_name,
     }))
+}
+
+/// `GET /api/chat/availability`: agents online, the queue's length and the estimated wait of a
+/// customer starting now (how it is estimated: [`livechat_contract::api::Availability`]).
+pub async fn availability(
+    request: HttpRequest,
+    policy: web::Data<ApiPolicy>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    policy.authorize(&request)?;
+    Ok(HttpResponse::Ok().json(store.availability().await?))
 }
 
 /// `POST /api/chat/receive`: a customer (or system) message from the skill.
@@ -245,7 +270,7 @@ pub async fn send(
     let message = policy.message_text(body.message)?;
     let sender = optional(body.sender).unwrap_or_else(|| "Agent".to_owned());
     let stored = store
-        .add_agent_message(&conversation_id, &sender, &message)
+        .add_agent_message(&conversation_id, &sender, &message, ReplyAuthor::Script)
         .await
         .map_err(add_error)?;
     Ok(HttpResponse::Ok().json(SendAnswer {

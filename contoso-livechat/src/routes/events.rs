@@ -6,10 +6,8 @@
 //! [`MAX_REPLAY`] events, or names an event this store never had, is told to reload instead.
 //! Each agent holds at most [`MAX_STREAMS_PER_AGENT`] streams at once; more are answered 429.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -18,14 +16,14 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::CurrentAgent;
-use crate::store::Store;
+use crate::presence::{LivePages, Opened};
+use crate::store::{Presence, Store};
 
 const MAX_REPLAY: i64 = 1_000;
 const BATCH: u32 = 200;
 /// Also how soon a page that went away is noticed (a write to its closed connection fails).
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// Streams one agent may hold at once: a few tabs and windows, not a flood.
-pub const MAX_STREAMS_PER_AGENT: usize = 8;
+pub use crate::presence::MAX_STREAMS_PER_AGENT;
 
 /// Where a stream starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,53 +53,6 @@ pub fn resume_point(last_event_id: Option<&str>, since: Option<i64>, last: i64) 
     }
 }
 
-/// How many streams each agent holds.
-#[derive(Default)]
-pub struct StreamCounts {
-    held: Mutex<HashMap<String, usize>>,
-}
-
-/// One stream's place in [`StreamCounts`], given back when the stream ends.
-pub struct StreamSlot {
-    counts: Arc<StreamCounts>,
-    agent: String,
-}
-
-impl StreamCounts {
-    /// A slot for `agent`, unless they hold [`MAX_STREAMS_PER_AGENT`] already.
-    pub fn take(self: &Arc<Self>, agent: &str) -> Option<StreamSlot> {
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = held.entry(agent.to_owned()).or_default();
-        if *count >= MAX_STREAMS_PER_AGENT {
-            return None;
-        }
-        *count += 1;
-        Some(StreamSlot {
-            counts: self.clone(),
-            agent: agent.to_owned(),
-        })
-    }
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut held = self
-            .counts
-            .held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(count) = held.get_mut(&self.agent) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                held.remove(&self.agent);
-            }
-        }
-    }
-}
-
 #[derive(Deserialize)]
 pub struct Since {
     /// The last event the page has, for the first connection (later ones send `Last-Event-ID`).
@@ -113,9 +64,9 @@ pub async fn stream(
     agent: CurrentAgent,
     query: web::Query<Since>,
     store: web::Data<Store>,
-    counts: web::Data<StreamCounts>,
+    pages: web::Data<LivePages>,
 ) -> HttpResponse {
-    let Some(slot) = counts.into_inner().take(&agent.agent.username) else {
+    let Some((slot, opened)) = pages.into_inner().open(&agent.agent.username) else {
         return HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", "15"))
             .content_type("text/plain; charset=utf-8")
@@ -123,6 +74,15 @@ pub async fn stream(
                 "At most {MAX_STREAMS_PER_AGENT} live-update streams per agent; close another tab or window."
             ));
     };
+    if opened == Opened::Returned {
+        // Set offline while their pages were gone; a page of theirs is back.
+        if let Err(error) = store
+            .set_presence(&agent.agent.username, Presence::Online)
+            .await
+        {
+            tracing::error!(error.cause_chain = ?error, "cannot set the returning agent online");
+        }
+    }
     // Text that is not a header value counts as an unreadable id: reload.
     let header = request
         .headers()

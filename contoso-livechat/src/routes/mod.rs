@@ -17,6 +17,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/api/chat/conversations").route(web::get().to(api::conversations)))
         .service(web::resource("/api/chat/send").route(web::post().to(api::send)))
         .service(web::resource("/api/chat/end").route(web::post().to(api::end)))
+        .service(web::resource("/api/chat/availability").route(web::get().to(api::availability)))
         .service(web::resource("/").route(web::get().to(pages::home)))
         .service(
             web::resource("/signin")
@@ -33,6 +34,18 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::resource("/agent/conversations/{id}/messages").route(web::post().to(pages::reply)),
         )
         .service(web::resource("/agent/conversations/{id}/end").route(web::post().to(pages::end)))
+        .service(
+            web::resource("/agent/conversations/{id}/accept").route(web::post().to(pages::accept)),
+        )
+        .service(
+            web::resource("/agent/conversations/{id}/transfer")
+                .route(web::post().to(pages::transfer)),
+        )
+        .service(
+            web::resource("/agent/conversations/{id}/typing").route(web::post().to(pages::typing)),
+        )
+        .service(web::resource("/agent/presence").route(web::post().to(pages::presence)))
+        .service(web::resource("/agent/capacity").route(web::post().to(pages::capacity)))
         .service(
             web::resource("/agent/conversations/{id}/read").route(web::post().to(pages::mark_read)),
         )

@@ -1,4 +1,6 @@
-//! The agent pages: sign-in, the inbox and a conversation, plus the actions they post.
+//! The agent pages: sign-in, the inbox (the queue, the agent's own conversations and, read-only,
+//! the others'), a conversation, plus the actions they post (reply, accept, transfer, typing,
+//! end, presence and capacity).
 //!
 //! Pages are askama templates (auto-escaped; no user text is ever marked safe), one `...Page` struct
 //! each, with fields ready to show. Every state-changing request checks the CSRF token. The page's
@@ -13,14 +15,22 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Utc};
-use livechat_contract::api::{Conversation, ConversationState, TranscriptEntry};
+use livechat_contract::api::{
+    Conversation, ConversationState, ConversationStatus, TranscriptEntry,
+};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{self, Agents, CurrentAgent, RevokedSessions};
+use crate::configuration::{CannedReply, MAX_CAPACITY};
 use crate::error::PageError;
-use crate::store::{AddMessageError, EndingParty, Store};
+use crate::presence::LivePages;
+use crate::store::{
+    AddMessageError, AgentState, EndingParty, Presence, ReplyAuthor, RoutingError, Store,
+    TransferTarget,
+};
 use crate::throttle::{Refused, SignInThrottle};
+use crate::typing::{Offered, TypingRelay};
 
 /// The default local agent's sign-in, shown on the sign-in page when it is in use.
 #[derive(Debug, Clone)]
@@ -37,6 +47,40 @@ pub struct ContextRow {
 
 /// The longest reply an agent may send, in characters.
 pub struct ReplyLimit(pub usize);
+
+/// The prepared replies, as the reply box offers them.
+pub struct CannedReplies(pub Vec<CannedReply>);
+
+/// The page header: who is signed in, their presence and their load.
+pub struct AgentBar {
+    pub agent_name: String,
+    pub username: String,
+    pub csrf: String,
+    pub presence: String,
+    pub capacity: u32,
+    pub active: u32,
+    pub max_capacity: u32,
+}
+
+impl AgentBar {
+    fn of(current: &CurrentAgent, agents: &[AgentState]) -> Self {
+        let me = agents
+            .iter()
+            .find(|agent| agent.username == current.agent.username);
+        Self {
+            agent_name: current.agent.display_name.clone(),
+            username: current.agent.username.clone(),
+            csrf: auth::csrf_token(&current.session),
+            presence: me
+                .map(|agent| agent.presence.as_str())
+                .unwrap_or("offline")
+                .to_owned(),
+            capacity: me.map(|agent| agent.capacity).unwrap_or(0),
+            active: me.map(|agent| agent.active).unwrap_or(0),
+            max_capacity: MAX_CAPACITY,
+        }
+    }
+}
 
 fn clock(timestamp: &str) -> String {
     DateTime::parse_from_rfc3339(timestamp)
@@ -89,6 +133,15 @@ pub struct ConversationRow {
     pub waiting: String,
     pub unread: i64,
     pub ended: bool,
+    /// waiting, assigned or ended.
+    pub status: String,
+    pub assigned_agent: String,
+    pub agent_name: String,
+    pub queued_at: String,
+    /// How long it has been in the queue.
+    pub queued: String,
+    pub problem_description: String,
+    pub channel: String,
 }
 
 impl From<&Conversation> for ConversationRow {
@@ -128,6 +181,13 @@ impl From<&Conversation> for ConversationRow {
                 0
             },
             ended: summary.state == ConversationState::Ended,
+            status: summary.status.as_str().to_owned(),
+            assigned_agent: summary.assigned_agent.clone().unwrap_or_default(),
+            agent_name: summary.agent_name.clone().unwrap_or_default(),
+            queued_at: summary.queued_at.clone().unwrap_or_default(),
+            queued: summary.queued_at.as_deref().map(waited).unwrap_or_default(),
+            problem_description: conversation.problem_description.clone().unwrap_or_default(),
+            channel: conversation.channel.clone().unwrap_or_default(),
         }
     }
 }
@@ -174,19 +234,37 @@ pub struct SignInPage {
 #[derive(Template)]
 #[template(path = "agent/inbox.html")]
 pub struct InboxPage {
-    pub agent_name: String,
+    pub bar: AgentBar,
     pub csrf: String,
     pub last_event_id: i64,
-    pub open: Vec<ConversationRow>,
+    /// Waiting, oldest first.
+    pub queue: Vec<ConversationRow>,
+    /// Assigned to this agent.
+    pub mine: Vec<ConversationRow>,
+    /// Assigned to others: read-only here.
+    pub others: Vec<ConversationRow>,
     pub ended: Vec<ConversationRow>,
     pub unread_total: i64,
+}
+
+/// Another agent, as the transfer list offers them.
+pub struct TransferOption {
+    pub username: String,
+    pub label: String,
 }
 
 #[derive(Template)]
 #[template(path = "agent/conversation.html")]
 pub struct ConversationPage {
-    pub agent_name: String,
+    pub bar: AgentBar,
     pub csrf: String,
+    /// The signed-in agent has it: they write, end and transfer.
+    pub mine: bool,
+    pub waiting: bool,
+    pub transfer_to: Vec<TransferOption>,
+    pub transfer_note: String,
+    /// The prepared replies, as JSON for the reply box.
+    pub canned_json: String,
     pub last_event_id: i64,
     pub unread_total: i64,
     pub conversation: ConversationRow,
@@ -224,6 +302,8 @@ pub struct SignInForm {
     csrf_token: String,
 }
 
+// Each argument is an actix extractor: what the handler needs, named.
+#[allow(clippy::too_many_arguments)]
 pub async fn sign_in(
     request: HttpRequest,
     session: Session,
@@ -231,6 +311,8 @@ pub async fn sign_in(
     agents: web::Data<Agents>,
     throttle: web::Data<SignInThrottle>,
     hint: web::Data<Option<DefaultAgentHint>>,
+    store: web::Data<Store>,
+    pages: web::Data<LivePages>,
 ) -> Result<HttpResponse, PageError> {
     auth::check_csrf(&session, Some(&form.csrf_token))?;
     let client = request.peer_addr().map(|address| address.ip());
@@ -273,6 +355,10 @@ pub async fn sign_in(
         Some(agent) => {
             throttle.succeeded(&form.username, client);
             auth::sign_in(&session, &agent)?;
+            pages.touch(&agent.username);
+            store
+                .set_presence(&agent.username, Presence::Online)
+                .await?;
             tracing::info!(agent = %agent.username, "agent signed in");
             Ok(see_other("/agent"))
         }
@@ -296,10 +382,14 @@ pub async fn sign_out(
     session: Session,
     form: web::Form<CsrfForm>,
     revoked: web::Data<RevokedSessions>,
+    store: web::Data<Store>,
 ) -> Result<HttpResponse, PageError> {
     auth::check_csrf(&session, form.csrf_token.as_deref())?;
     if let Ok(Some(agent)) = session.get::<auth::SignedInAgent>("agent") {
         revoked.revoke(&agent, chrono::Utc::now().timestamp());
+        store
+            .set_presence(&agent.username, Presence::Offline)
+            .await?;
     }
     auth::sign_out(&session);
     Ok(see_other("/signin"))
@@ -311,14 +401,28 @@ pub async fn inbox(
 ) -> Result<HttpResponse, PageError> {
     let last_event_id = store.last_event_seq();
     let conversations = store.list_conversations().await?;
+    let agents = store.agents().await?;
     let rows: Vec<ConversationRow> = conversations.iter().map(ConversationRow::from).collect();
     let unread_total = rows.iter().map(|row| row.unread).sum();
-    let (ended, open): (Vec<_>, Vec<_>) = rows.into_iter().partition(|row| row.ended);
+    let (mut queue, mut mine, mut others, mut ended) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        match row.status.as_str() {
+            "ended" => ended.push(row),
+            "waiting" => queue.push(row),
+            _ if row.assigned_agent == current.agent.username => mine.push(row),
+            _ => others.push(row),
+        }
+    }
+    // Oldest first: the queue's order is its waiting order.
+    queue.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then_with(|| a.id.cmp(&b.id)));
     html(InboxPage {
-        agent_name: current.agent.display_name.clone(),
+        bar: AgentBar::of(&current, &agents),
         csrf: auth::csrf_token(&current.session),
         last_event_id,
-        open,
+        queue,
+        mine,
+        others,
         ended,
         unread_total,
     })
@@ -329,6 +433,7 @@ pub async fn conversation(
     path: web::Path<String>,
     store: web::Data<Store>,
     limit: web::Data<ReplyLimit>,
+    canned: web::Data<CannedReplies>,
 ) -> Result<HttpResponse, PageError> {
     let id = path.into_inner();
     // Read the event number first: anything that happens while the page renders is replayed.
@@ -354,9 +459,36 @@ pub async fn conversation(
             });
         }
     }
+    let agents = store.agents().await?;
+    let summary = &conversation.summary;
+    let mine = summary.assigned_agent.as_deref() == Some(current.agent.username.as_str());
+    let transfer_to = agents
+        .iter()
+        .filter(|agent| agent.username != current.agent.username)
+        .map(|agent| TransferOption {
+            username: agent.username.clone(),
+            label: format!(
+                "{} ({}, {} of {})",
+                agent.display_name,
+                agent.presence.as_str(),
+                agent.active,
+                agent.capacity
+            ),
+        })
+        .collect();
     html(ConversationPage {
-        agent_name: current.agent.display_name.clone(),
+        bar: AgentBar::of(&current, &agents),
         csrf: auth::csrf_token(&current.session),
+        mine,
+        waiting: summary.status == ConversationStatus::Waiting,
+        transfer_to,
+        transfer_note: conversation
+            .transfer_note
+            .clone()
+            .filter(|_| mine)
+            .unwrap_or_default(),
+        canned_json: serde_json::to_string(&canned.0)
+            .map_err(|error| PageError::Unexpected(error.into()))?,
         last_event_id,
         unread_total,
         started: clock(&conversation.summary.created_at),
@@ -383,7 +515,27 @@ fn add_error(error: AddMessageError) -> PageError {
         AddMessageError::Ended(_) => {
             PageError::BadRequest("This conversation has ended; nothing more can be sent.".into())
         }
+        AddMessageError::NotYours(why) => PageError::Conflict(sentence(&why)),
         AddMessageError::Store(error) => PageError::Unexpected(error),
+    }
+}
+
+/// `why` as a sentence: capitalised, with a full stop.
+fn sentence(why: &str) -> String {
+    let mut chars = why.chars();
+    let first: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    format!("{first}{}.", chars.as_str())
+}
+
+fn routing_error(error: RoutingError) -> PageError {
+    match error {
+        RoutingError::NotFound(_) => PageError::NotFound("There is no such conversation.".into()),
+        RoutingError::Ended => PageError::Conflict("This conversation has ended.".into()),
+        RoutingError::Store(error) => PageError::Unexpected(error),
+        other => PageError::Conflict(sentence(&other.to_string())),
     }
 }
 
@@ -417,7 +569,12 @@ pub async fn reply(
         )));
     }
     let stored = store
-        .add_agent_message(&id, &current.agent.display_name, message)
+        .add_agent_message(
+            &id,
+            &current.agent.display_name,
+            message,
+            ReplyAuthor::Agent(current.agent.username.clone()),
+        )
         .await
         .map_err(add_error)?;
     tracing::info!(conversation_id = %id, message_id = %stored.id, "agent replied");
@@ -442,6 +599,7 @@ pub async fn end(
             &id,
             EndingParty::Agent {
                 name: current.agent.display_name.clone(),
+                username: Some(current.agent.username.clone()),
             },
         )
         .await
@@ -484,4 +642,170 @@ pub async fn retry(
         &format!("/agent/conversations/{}", message.conversation_id),
         json!(message),
     ))
+}
+
+/// The agent's answer to an action on a conversation: the conversation's summary as JSON, or back
+/// to its page.
+fn conversation_done(request: &HttpRequest, conversation: &Conversation) -> HttpResponse {
+    done(
+        request,
+        &format!("/agent/conversations/{}", conversation.summary.id),
+        json!(conversation),
+    )
+}
+
+pub async fn accept(
+    request: HttpRequest,
+    current: CurrentAgent,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, PageError> {
+    current.check_csrf(&request, form.csrf_token.as_deref())?;
+    let id = path.into_inner();
+    let conversation = store
+        .accept(&id, &current.agent.username)
+        .await
+        .map_err(routing_error)?;
+    tracing::info!(conversation_id = %id, agent = %current.agent.username, "conversation accepted");
+    Ok(conversation_done(&request, &conversation))
+}
+
+#[derive(Deserialize)]
+pub struct TransferForm {
+    /// An agent's username, or `queue`.
+    to: String,
+    #[serde(default)]
+    note: Option<String>,
+    csrf_token: Option<String>,
+}
+
+/// The longest transfer note, in characters.
+const MAX_NOTE_CHARS: usize = 1_000;
+
+pub async fn transfer(
+    request: HttpRequest,
+    current: CurrentAgent,
+    path: web::Path<String>,
+    form: web::Form<TransferForm>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, PageError> {
+    current.check_csrf(&request, form.csrf_token.as_deref())?;
+    let id = path.into_inner();
+    let note = form
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|note| !note.is_empty())
+        .map(str::to_owned);
+    if note
+        .as_ref()
+        .is_some_and(|note| note.chars().count() > MAX_NOTE_CHARS)
+    {
+        return Err(PageError::BadRequest(format!(
+            "A transfer note can have at most {MAX_NOTE_CHARS} characters."
+        )));
+    }
+    let target = match form.to.trim() {
+        "" => return Err(PageError::BadRequest("Choose who to transfer to.".into())),
+        "queue" => TransferTarget::Queue,
+        username => TransferTarget::Agent(username.to_owned()),
+    };
+    let conversation = store
+        .transfer(&id, &current.agent.username, target, note)
+        .await
+        .map_err(routing_error)?;
+    tracing::info!(conversation_id = %id, from = %current.agent.username, to = conversation.summary.assigned_agent.as_deref().unwrap_or("queue"), "conversation transferred");
+    Ok(conversation_done(&request, &conversation))
+}
+
+/// The agent is typing: relayed to the customer, best effort (202 whether or not it was sent).
+pub async fn typing(
+    request: HttpRequest,
+    current: CurrentAgent,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+    store: web::Data<Store>,
+    relay: web::Data<TypingRelay>,
+) -> Result<HttpResponse, PageError> {
+    current.check_csrf(&request, form.csrf_token.as_deref())?;
+    let id = path.into_inner();
+    let conversation = store
+        .conversation(&id)
+        .await?
+        .ok_or_else(|| PageError::NotFound("There is no such conversation.".into()))?;
+    let summary = &conversation.summary;
+    if summary.state == ConversationState::Ended {
+        return Err(PageError::Conflict("This conversation has ended.".into()));
+    }
+    if summary.assigned_agent.as_deref() != Some(current.agent.username.as_str()) {
+        return Err(PageError::Conflict(
+            "Only the agent who has this conversation types in it.".into(),
+        ));
+    }
+    let offered = relay.offer(&id, &current.agent.display_name);
+    let answer = match offered {
+        Offered::Queued => "queued",
+        Offered::TooSoon => "tooSoon",
+        Offered::Full => "dropped",
+    };
+    Ok(HttpResponse::Accepted().json(json!({ "typing": answer })))
+}
+
+#[derive(Deserialize)]
+pub struct PresenceForm {
+    presence: String,
+    csrf_token: Option<String>,
+}
+
+pub async fn presence(
+    request: HttpRequest,
+    current: CurrentAgent,
+    form: web::Form<PresenceForm>,
+    store: web::Data<Store>,
+    pages: web::Data<LivePages>,
+) -> Result<HttpResponse, PageError> {
+    current.check_csrf(&request, form.csrf_token.as_deref())?;
+    let presence = Presence::parse(form.presence.trim())
+        .ok_or_else(|| PageError::BadRequest("Presence must be online, away or offline.".into()))?;
+    pages.touch(&current.agent.username);
+    store
+        .set_presence(&current.agent.username, presence)
+        .await?;
+    tracing::info!(agent = %current.agent.username, presence = presence.as_str(), "presence changed");
+    Ok(done(
+        &request,
+        "/agent",
+        json!({ "presence": presence.as_str() }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CapacityForm {
+    capacity: String,
+    csrf_token: Option<String>,
+}
+
+pub async fn capacity(
+    request: HttpRequest,
+    current: CurrentAgent,
+    form: web::Form<CapacityForm>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, PageError> {
+    current.check_csrf(&request, form.csrf_token.as_deref())?;
+    let capacity = form
+        .capacity
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|capacity| *capacity <= MAX_CAPACITY)
+        .ok_or_else(|| {
+            PageError::BadRequest(format!(
+                "Capacity must be a whole number from 0 to {MAX_CAPACITY}."
+            ))
+        })?;
+    store
+        .set_capacity(&current.agent.username, capacity)
+        .await?;
+    Ok(done(&request, "/agent", json!({ "capacity": capacity })))
 }

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{SecondsFormat, Utc};
 use livechat_contract::api::{
-    Conversation, ConversationState, ConversationSummary, DeliveryState, EndedBy, EntryKind, Role,
-    TranscriptEntry,
+    Availability, Conversation, ConversationState, ConversationStatus, ConversationSummary,
+    DeliveryState, EndedBy, EntryKind, Role, TranscriptEntry,
 };
 use serde::Serialize;
 use sqlx::sqlite::{
@@ -33,7 +33,12 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{watch, Notify};
 
 mod recent;
+mod routing;
 mod writer;
+
+pub use routing::{
+    AgentState, ConfiguredAgent, Presence, QueuePlace, RoutingError, Started, TransferTarget,
+};
 
 use recent::RecentEvents;
 use uuid::Uuid;
@@ -76,22 +81,29 @@ pub enum AddMessageError {
     NotFound(String),
     #[error("the conversation '{0}' has ended")]
     Ended(String),
+    /// Only the agent who has the conversation writes in it (or ends it).
+    #[error("{0}")]
+    NotYours(String),
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
 
 impl writer::WriteError for AddMessageError {
     fn wrote_nothing(&self) -> bool {
-        // Both refusals are decided by the first read, before anything is written.
-        matches!(self, Self::NotFound(_) | Self::Ended(_))
+        // The refusals are decided by the first read, before anything is written.
+        !matches!(self, Self::Store(_))
     }
 }
 
 /// Who asks to end a conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EndingParty {
-    /// The agent with this display name, from the page: the skill must be told.
-    Agent { name: String },
+    /// The agent with this display name, from the page: the skill must be told. With a
+    /// username, only the agent who has the conversation may end it.
+    Agent {
+        name: String,
+        username: Option<String>,
+    },
     /// The skill, through the API: the customer left.
     Customer,
 }
@@ -109,6 +121,17 @@ struct NewEntry {
     /// The customer's name as the message gives it: the conversation takes it when its start
     /// named nobody (the original sample starts with an empty body).
     customer_name: Option<String>,
+    /// The webhook event's extra fields (`joined`, `queue`), as JSON.
+    detail: Option<String>,
+}
+
+/// Who writes an agent's reply: from a page, only the agent who has the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyAuthor {
+    /// A signed-in agent (username).
+    Agent(String),
+    /// `POST /api/chat/send`: a script writing as the agent, whoever has the conversation.
+    Script,
 }
 
 /// What a delivery attempt does to the entry's attempt count.
@@ -127,7 +150,7 @@ pub const UNNAMED_CUSTOMER: &str = "Customer";
 /// `mark_read_in`), not recomputed from the transcript.
 const CONVERSATION_COLUMNS: &str = "id, customer_name, state, created_at, ended_at, waiting_since,
         customer_id, channel, tenant_id, bot_conversation_id, problem_description, ended_by,
-        last_message, last_message_at, unread";
+        last_message, last_message_at, unread, assigned_agent, agent_name, queued_at, transfer_note";
 
 const MESSAGE_COLUMNS: &str =
     "seq, id, conversation_id, kind, role, sender, body, created_at, delivery_state, last_error";
@@ -143,11 +166,22 @@ fn named<T>(text: String, parse: fn(&str) -> Option<T>, what: &str) -> anyhow::R
 
 fn conversation_from_row(row: &SqliteRow) -> anyhow::Result<Conversation> {
     let ended_by: Option<String> = row.try_get("ended_by")?;
+    let state = named(row.try_get("state")?, ConversationState::parse, "state")?;
+    let assigned_agent: Option<String> = row.try_get("assigned_agent")?;
+    let status = match (state, &assigned_agent) {
+        (ConversationState::Ended, _) => ConversationStatus::Ended,
+        (ConversationState::Open, Some(_)) => ConversationStatus::Assigned,
+        (ConversationState::Open, None) => ConversationStatus::Waiting,
+    };
     Ok(Conversation {
         summary: ConversationSummary {
             id: row.try_get("id")?,
             customer_name: row.try_get("customer_name")?,
-            state: named(row.try_get("state")?, ConversationState::parse, "state")?,
+            state,
+            status,
+            assigned_agent,
+            agent_name: row.try_get("agent_name")?,
+            queued_at: row.try_get("queued_at")?,
             created_at: row.try_get("created_at")?,
             ended_at: row.try_get("ended_at")?,
             waiting_since: row.try_get("waiting_since")?,
@@ -163,6 +197,7 @@ fn conversation_from_row(row: &SqliteRow) -> anyhow::Result<Conversation> {
         ended_by: ended_by
             .map(|text| named(text, EndedBy::parse, "ender"))
             .transpose()?,
+        transfer_note: row.try_get("transfer_note")?,
     })
 }
 
@@ -236,7 +271,7 @@ async fn conversation_event(connection: &mut SqliteConnection, id: &str) -> anyh
     let conversation = conversation_in(connection, id)
         .await?
         .context("the conversation vanished")?;
-    insert_event(connection, "conversation", id, &conversation.summary).await
+    insert_event(connection, "conversation", id, &conversation).await
 }
 
 /// Inserts an entry, updates the conversation's summary (waiting time, last message, unread) and
@@ -251,8 +286,8 @@ async fn insert_entry(
     // end instead of at random places.
     let id = Uuid::now_v7().to_string();
     let result = sqlx::query(
-        "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at, client_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at, client_id, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&id)
     .bind(conversation_id)
@@ -264,6 +299,7 @@ async fn insert_entry(
     .bind(entry.delivery.map(DeliveryState::as_str))
     .bind(entry.delivery.map(|_| Utc::now().timestamp_millis()))
     .bind(&entry.client_id)
+    .bind(&entry.detail)
     .execute(&mut *connection)
     .await?;
     let stored = TranscriptEntry {
@@ -278,6 +314,14 @@ async fn insert_entry(
         delivery_state: entry.delivery,
         last_error: None,
     };
+    if stored.kind == EntryKind::Queue {
+        // For the webhook only: no transcript shows it, and the conversation's summary stays.
+        return Ok(Written {
+            outbox: true,
+            value: stored,
+            events: Vec::new(),
+        });
+    }
     // A customer's message starts the wait (if none runs) and is unread; an agent writing has
     // read the conversation and answered the customer.
     let row = sqlx::query(&format!(
@@ -299,10 +343,10 @@ async fn insert_entry(
     .bind(&entry.customer_name)
     .fetch_one(&mut *connection)
     .await?;
-    let summary = conversation_from_row(&row)?.summary;
+    let conversation = conversation_from_row(&row)?;
     let events = vec![
         insert_event(connection, "message", conversation_id, &stored).await?,
-        insert_event(connection, "conversation", conversation_id, &summary).await?,
+        insert_event(connection, "conversation", conversation_id, &conversation).await?,
     ];
     Ok(Written {
         outbox: stored.delivery_state.is_some(),
@@ -331,11 +375,13 @@ impl DeliveryChange {
     }
 }
 
-/// Opens a conversation (or answers the one its idempotency key opened).
+/// Opens a conversation in the queue (or answers the one its idempotency key opened); with
+/// `auto_assign`, gives it to the online agent with the most room, if any has room.
 async fn start_in(
     connection: &mut SqliteConnection,
     context: NewConversation,
-) -> anyhow::Result<Written<Recorded<Conversation>>> {
+    auto_assign: bool,
+) -> anyhow::Result<Written<Recorded<Started>>> {
     if let Some(key) = &context.idempotency_key {
         let known: Option<String> =
             sqlx::query("SELECT id FROM conversations WHERE idempotency_key = ?")
@@ -348,16 +394,21 @@ async fn start_in(
             let conversation = conversation_in(connection, &id)
                 .await?
                 .context("the conversation vanished")?;
+            let place = routing::place_in(connection, &id).await?;
             return Ok(Written::quiet(Recorded {
-                value: conversation,
+                value: Started {
+                    conversation,
+                    place,
+                },
                 created: false,
             }));
         }
     }
     let id = Uuid::new_v4().to_string();
+    let created_at = now();
     sqlx::query(
-        "INSERT INTO conversations (id, customer_name, customer_id, channel, tenant_id, bot_conversation_id, problem_description, state, created_at, idempotency_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+        "INSERT INTO conversations (id, customer_name, customer_id, channel, tenant_id, bot_conversation_id, problem_description, state, created_at, idempotency_key, queued_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
     )
     .bind(&id)
     .bind(&context.customer_name)
@@ -366,33 +417,71 @@ async fn start_in(
     .bind(&context.tenant_id)
     .bind(&context.bot_conversation_id)
     .bind(&context.problem_description)
-    .bind(now())
+    .bind(&created_at)
     .bind(&context.idempotency_key)
+    .bind(&created_at)
     .execute(&mut *connection)
     .await?;
+    let mut events = vec![conversation_event(connection, &id).await?];
+    let mut outbox = false;
+    if auto_assign {
+        let assigned = routing::auto_assign_in(connection, Some(&id)).await?;
+        outbox = assigned.outbox;
+        events.extend(assigned.events);
+    }
+    let place = routing::place_in(connection, &id).await?;
+    if let Some(place) = place {
+        // The start's answer tells the customer their place: no update for it.
+        routing::mark_reported_in(connection, &id, place).await?;
+    }
     let conversation = conversation_in(connection, &id)
         .await?
         .context("the new conversation vanished")?;
-    let event = insert_event(connection, "conversation", &id, &conversation.summary).await?;
     Ok(Written {
         value: Recorded {
-            value: conversation,
+            value: Started {
+                conversation,
+                place,
+            },
             created: true,
         },
-        events: vec![event],
-        outbox: false,
+        events,
+        outbox,
     })
 }
 
-/// Adds an entry to an open conversation; a `client_id` stored before answers its entry.
+/// Refuses an agent who does not have the conversation (`holder` is who has it, if anyone).
+fn check_author(
+    author: Option<&ReplyAuthor>,
+    holder: Option<&str>,
+    holder_name: Option<&str>,
+) -> Result<(), AddMessageError> {
+    let Some(ReplyAuthor::Agent(username)) = author else {
+        return Ok(());
+    };
+    match holder {
+        Some(holder) if holder == username => Ok(()),
+        Some(holder) => Err(AddMessageError::NotYours(format!(
+            "{} has this conversation; only they can write in it",
+            holder_name.unwrap_or(holder)
+        ))),
+        None => Err(AddMessageError::NotYours(
+            "this conversation is waiting in the queue; accept it first".into(),
+        )),
+    }
+}
+
+/// Adds an entry to an open conversation; a `client_id` stored before answers its entry. With an
+/// agent `author`, only the agent who has the conversation may write.
 async fn add_entry_in(
     connection: &mut SqliteConnection,
     conversation_id: String,
     entry: NewEntry,
+    author: Option<ReplyAuthor>,
 ) -> Result<Written<Recorded<TranscriptEntry>>, AddMessageError> {
     // The conversation's state and, for a keyed message, the entry that key stored before.
     let row = sqlx::query(
-        "SELECT state, (SELECT m.seq FROM messages m WHERE m.conversation_id = c.id AND m.client_id = ?) AS known
+        "SELECT state, assigned_agent, agent_name, (SELECT m.seq FROM messages m WHERE m.conversation_id = c.id AND m.client_id = ?) AS known
          FROM conversations c WHERE c.id = ?",
     )
     .bind(&entry.client_id)
@@ -407,6 +496,13 @@ async fn add_entry_in(
             row.try_get("known").map_err(anyhow::Error::from)?,
         ),
     };
+    let (holder, holder_name): (Option<String>, Option<String>) = match &row {
+        None => (None, None),
+        Some(row) => (
+            row.try_get("assigned_agent").map_err(anyhow::Error::from)?,
+            row.try_get("agent_name").map_err(anyhow::Error::from)?,
+        ),
+    };
     if let Some(seq) = known {
         return Ok(Written::quiet(Recorded {
             value: entry_in(connection, seq).await?,
@@ -418,6 +514,7 @@ async fn add_entry_in(
         Some(ConversationState::Ended) => return Err(AddMessageError::Ended(conversation_id)),
         Some(ConversationState::Open) => {}
     }
+    check_author(author.as_ref(), holder.as_deref(), holder_name.as_deref())?;
     let written = insert_entry(connection, &conversation_id, entry).await?;
     Ok(written.map(|value| Recorded {
         value,
@@ -431,13 +528,30 @@ async fn end_in(
     conversation_id: String,
     by: EndingParty,
 ) -> Result<Written<bool>, AddMessageError> {
-    let exists = sqlx::query("SELECT 1 FROM conversations WHERE id = ?")
-        .bind(&conversation_id)
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(anyhow::Error::from)?;
-    if exists.is_none() {
+    let row =
+        sqlx::query("SELECT state, assigned_agent, agent_name FROM conversations WHERE id = ?")
+            .bind(&conversation_id)
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(anyhow::Error::from)?;
+    let Some(row) = row else {
         return Err(AddMessageError::NotFound(conversation_id));
+    };
+    let state: String = row.try_get("state").map_err(anyhow::Error::from)?;
+    let holder: Option<String> = row.try_get("assigned_agent").map_err(anyhow::Error::from)?;
+    if let EndingParty::Agent {
+        username: Some(username),
+        ..
+    } = &by
+    {
+        let holder_name: Option<String> = row.try_get("agent_name").map_err(anyhow::Error::from)?;
+        if state == "open" {
+            check_author(
+                Some(&ReplyAuthor::Agent(username.clone())),
+                holder.as_deref(),
+                holder_name.as_deref(),
+            )?;
+        }
     }
     let ended_by = match &by {
         EndingParty::Agent { .. } => EndedBy::Agent,
@@ -453,8 +567,8 @@ async fn end_in(
     if result.rows_affected() == 0 {
         return Ok(Written::quiet(false));
     }
-    let (events, outbox) = match by {
-        EndingParty::Agent { name } => {
+    let (mut events, outbox) = match by {
+        EndingParty::Agent { name, .. } => {
             let entry = NewEntry {
                 kind: EntryKind::Ended,
                 role: Role::System,
@@ -463,6 +577,7 @@ async fn end_in(
                 delivery: Some(DeliveryState::Pending),
                 client_id: None,
                 customer_name: None,
+                detail: None,
             };
             let written = insert_entry(connection, &conversation_id, entry).await?;
             (written.events, written.outbox)
@@ -472,6 +587,10 @@ async fn end_in(
             false,
         ),
     };
+    if let Some(holder) = &holder {
+        // Their count of conversations went down.
+        events.extend(routing::agent_event(connection, holder).await?);
+    }
     Ok(Written {
         value: true,
         events,
@@ -536,6 +655,8 @@ async fn set_delivery_in(
 pub struct PendingDelivery {
     pub entry: TranscriptEntry,
     pub attempts: u32,
+    /// The event's extra fields (`joined`, `queue`), as JSON.
+    pub detail: Option<String>,
 }
 
 /// Connections that only read.
@@ -644,9 +765,10 @@ impl Store {
     pub async fn start_conversation(
         &self,
         context: NewConversation,
-    ) -> anyhow::Result<Recorded<Conversation>> {
+        auto_assign: bool,
+    ) -> anyhow::Result<Recorded<Started>> {
         self.writer
-            .write(move |connection| Box::pin(start_in(connection, context)))
+            .write(move |connection| Box::pin(start_in(connection, context, auto_assign)))
             .await
     }
 
@@ -693,16 +815,19 @@ impl Store {
             delivery: None,
             client_id: client_id.map(str::to_owned),
             customer_name: sender.filter(|_| role == Role::Customer).map(str::to_owned),
+            detail: None,
         };
-        self.add_entry(conversation_id, entry).await
+        self.add_entry(conversation_id, entry, None).await
     }
 
-    /// Adds an agent's reply, pending delivery to the skill.
+    /// Adds an agent's reply, pending delivery to the skill; from a page, only the agent who has
+    /// the conversation may.
     pub async fn add_agent_message(
         &self,
         conversation_id: &str,
         sender: &str,
         body: &str,
+        author: ReplyAuthor,
     ) -> Result<TranscriptEntry, AddMessageError> {
         let entry = NewEntry {
             kind: EntryKind::Message,
@@ -712,18 +837,116 @@ impl Store {
             delivery: Some(DeliveryState::Pending),
             client_id: None,
             customer_name: None,
+            detail: None,
         };
-        Ok(self.add_entry(conversation_id, entry).await?.value)
+        Ok(self
+            .add_entry(conversation_id, entry, Some(author))
+            .await?
+            .value)
     }
 
     async fn add_entry(
         &self,
         conversation_id: &str,
         entry: NewEntry,
+        author: Option<ReplyAuthor>,
     ) -> Result<Recorded<TranscriptEntry>, AddMessageError> {
         let conversation_id = conversation_id.to_owned();
         self.writer
-            .write(move |connection| Box::pin(add_entry_in(connection, conversation_id, entry)))
+            .write(move |connection| {
+                Box::pin(add_entry_in(connection, conversation_id, entry, author))
+            })
+            .await
+    }
+
+    /// Makes the stored agents the configured ones (at start-up).
+    pub async fn sync_agents(&self, agents: Vec<ConfiguredAgent>) -> anyhow::Result<()> {
+        self.writer
+            .write(move |connection| Box::pin(routing::sync_agents_in(connection, agents)))
+            .await
+    }
+
+    /// Every configured agent with their presence, capacity and open conversations.
+    pub async fn agents(&self) -> anyhow::Result<Vec<AgentState>> {
+        let mut connection = self.reader.acquire().await?;
+        routing::agents_in(&mut connection).await
+    }
+
+    /// Sets an agent's presence; true when it changed.
+    pub async fn set_presence(&self, username: &str, presence: Presence) -> anyhow::Result<bool> {
+        let username = username.to_owned();
+        self.writer
+            .write(move |connection| {
+                Box::pin(routing::set_presence_in(connection, username, presence))
+            })
+            .await
+    }
+
+    pub async fn set_capacity(&self, username: &str, capacity: u32) -> anyhow::Result<()> {
+        let username = username.to_owned();
+        self.writer
+            .write(move |connection| {
+                Box::pin(routing::set_capacity_in(connection, username, capacity))
+            })
+            .await
+    }
+
+    /// An agent accepts a waiting conversation: one of two at once wins, the other is refused.
+    pub async fn accept(&self, id: &str, username: &str) -> Result<Conversation, RoutingError> {
+        let (id, username) = (id.to_owned(), username.to_owned());
+        self.writer
+            .write(move |connection| Box::pin(routing::accept_in(connection, id, username)))
+            .await
+    }
+
+    /// The assigned agent transfers the conversation to another agent or back to the queue.
+    pub async fn transfer(
+        &self,
+        id: &str,
+        username: &str,
+        target: TransferTarget,
+        note: Option<String>,
+    ) -> Result<Conversation, RoutingError> {
+        let (id, username) = (id.to_owned(), username.to_owned());
+        self.writer
+            .write(move |connection| {
+                Box::pin(routing::transfer_in(connection, id, username, target, note))
+            })
+            .await
+    }
+
+    /// Agents online, the queue's length and the estimated wait of a customer starting now.
+    pub async fn availability(&self) -> anyhow::Result<Availability> {
+        let mut connection = self.reader.acquire().await?;
+        routing::availability_in(&mut connection).await
+    }
+
+    /// The queue's periodic work, in one transaction: with `auto_assign`, waiting conversations go
+    /// to agents with room; then customers whose place changed (and were last told at least
+    /// `interval_ms` ago) are told. Answers how many were assigned and told.
+    pub async fn queue_tick(
+        &self,
+        auto_assign: bool,
+        interval_ms: i64,
+    ) -> anyhow::Result<(u32, u32)> {
+        self.writer
+            .write(move |connection| {
+                Box::pin(async move {
+                    let assigned = if auto_assign {
+                        routing::auto_assign_in(connection, None).await?
+                    } else {
+                        Written::quiet(0)
+                    };
+                    let told = routing::report_queue_in(connection, interval_ms).await?;
+                    let mut events = assigned.events;
+                    events.extend(told.events);
+                    anyhow::Ok(Written {
+                        value: (assigned.value, told.value),
+                        outbox: assigned.outbox || told.outbox,
+                        events,
+                    })
+                })
+            })
             .await
     }
 
@@ -754,7 +977,7 @@ impl Store {
             return Ok(None);
         }
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND kind <> 'queue' ORDER BY seq"
         ))
         .bind(conversation_id)
         .fetch_all(&self.reader)
@@ -769,7 +992,7 @@ impl Store {
     /// The messages of every open conversation, oldest first.
     pub async fn open_messages(&self) -> anyhow::Result<Vec<TranscriptEntry>> {
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE state = 'open') ORDER BY seq"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE state = 'open') AND kind <> 'queue' ORDER BY seq"
         ))
         .fetch_all(&self.reader)
         .await?;
@@ -792,7 +1015,7 @@ impl Store {
         busy: &[String],
     ) -> anyhow::Result<Vec<PendingDelivery>> {
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS}, attempts FROM messages d
+            "SELECT {MESSAGE_COLUMNS}, attempts, detail FROM messages d
              WHERE d.delivery_state = 'pending' AND d.next_attempt_at <= ?
                AND d.seq = (SELECT MIN(h.seq) FROM messages h WHERE h.conversation_id = d.conversation_id AND h.delivery_state = 'pending')
              ORDER BY d.seq LIMIT ?"
@@ -807,7 +1030,12 @@ impl Store {
             if !busy.contains(&entry.conversation_id) && due.len() < limit as usize {
                 let attempts =
                     u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX);
-                due.push(PendingDelivery { entry, attempts });
+                let detail = row.try_get("detail")?;
+                due.push(PendingDelivery {
+                    entry,
+                    attempts,
+                    detail,
+                });
             }
         }
         Ok(due)

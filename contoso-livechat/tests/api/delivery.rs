@@ -184,15 +184,8 @@ async fn ending_from_the_page_tells_the_skill_after_the_pending_replies() {
     let app = spawn_app().await;
     let id = app.start_conversation("Megan").await;
     let agent = app.signed_in_agent().await;
-    let replied = agent
-        .post_form(
-            &format!("/agent/conversations/{id}/messages"),
-            &[
-                ("message", "Goodbye, Megan!"),
-                ("csrf_token", agent.csrf.as_str()),
-            ],
-        )
-        .await;
+    agent.accept(&id).await;
+    let replied = agent.reply(&id, "Goodbye, Megan!").await;
     assert_eq!(replied.status(), 303);
     let ended = agent
         .post_form(
@@ -202,14 +195,16 @@ async fn ending_from_the_page_tells_the_skill_after_the_pending_replies() {
         .await;
     assert_eq!(ended.status(), 303);
 
-    let bodies = webhook_bodies(&app.webhook, 2).await;
-    assert_eq!(bodies[0]["type"], "message");
+    let bodies = webhook_bodies(&app.webhook, 3).await;
+    assert_eq!(bodies[0]["type"], "agentJoined", "joined before the reply");
+    assert_eq!(bodies[0]["agentName"], AGENT_NAME);
+    assert_eq!(bodies[1]["type"], "message");
     assert_eq!(
-        bodies[0]["sender"], AGENT_NAME,
+        bodies[1]["sender"], AGENT_NAME,
         "the sender is the signed-in agent"
     );
-    assert_eq!(bodies[1]["type"], "conversationEnded");
-    assert_eq!(bodies[1]["conversationId"], id.as_str());
+    assert_eq!(bodies[2]["type"], "conversationEnded");
+    assert_eq!(bodies[2]["conversationId"], id.as_str());
     assert_eq!(
         app.customer_says(&id, "hello?").await.status(),
         409,

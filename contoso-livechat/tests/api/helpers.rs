@@ -15,6 +15,9 @@ pub const WEBHOOK_PATH: &str = "/api/livechat/messages";
 pub const AGENT_NAME: &str = "Ann";
 pub const AGENT_PASSWORD: &str = "ann-password";
 pub const API_KEY: &str = "test-api-key";
+/// The second agent, with `Options::second_agent`.
+pub const SECOND_AGENT: &str = "Ben";
+pub const SECOND_PASSWORD: &str = "ben-password";
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 
 #[derive(Clone, Default)]
@@ -22,6 +25,13 @@ pub struct Options {
     pub api_key: bool,
     pub webhook_secret: bool,
     pub max_attempts: Option<u32>,
+    /// Ben may sign in too.
+    pub second_agent: bool,
+    /// `routing.assignment = "auto"`.
+    pub auto_assign: bool,
+    pub queue_update_interval_ms: Option<u64>,
+    pub offline_after_ms: Option<u64>,
+    pub typing_max_delay_ms: Option<u64>,
 }
 
 pub struct TestApp {
@@ -94,6 +104,29 @@ async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Optio
     if let Some(attempts) = options.max_attempts {
         settings.webhook.max_attempts = attempts;
     }
+    if options.second_agent {
+        settings
+            .agents
+            .push(contoso_livechat::configuration::AgentSettings {
+                username: SECOND_AGENT.into(),
+                display_name: SECOND_AGENT.into(),
+                password_hash: contoso_livechat::password::hash_password(SECOND_PASSWORD).unwrap(),
+                capacity: None,
+            });
+    }
+    if options.auto_assign {
+        settings.routing.assignment = contoso_livechat::configuration::Assignment::Auto;
+    }
+    settings.routing.tick_ms = 50;
+    if let Some(interval) = options.queue_update_interval_ms {
+        settings.routing.queue_update_interval_ms = interval;
+    }
+    if let Some(after) = options.offline_after_ms {
+        settings.routing.offline_after_ms = after;
+    }
+    if let Some(delay) = options.typing_max_delay_ms {
+        settings.typing.max_delay_ms = delay;
+    }
     let application = Application::build(settings).await.unwrap();
     let address = format!("http://127.0.0.1:{}", application.port());
     let handle = application.handle();
@@ -150,12 +183,24 @@ impl TestApp {
 
     /// Starts a conversation with this body and returns its id.
     pub async fn start_with(&self, body: &Value) -> String {
-        let response = self.post_api("/api/chat/start", body).await;
-        assert_eq!(response.status(), 200);
-        response.json::<Value>().await.unwrap()["conversationId"]
+        self.start_answer(body).await["conversationId"]
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// Starts a conversation with this body and returns the whole answer.
+    pub async fn start_answer(&self, body: &Value) -> Value {
+        let response = self.post_api("/api/chat/start", body).await;
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()
+    }
+
+    /// `GET /api/chat/availability`.
+    pub async fn availability(&self) -> Value {
+        let response = self.get_api("/api/chat/availability").await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
     }
 
     pub async fn customer_says(&self, conversation_id: &str, message: &str) -> reqwest::Response {
@@ -226,9 +271,23 @@ impl TestApp {
     }
 
     pub async fn signed_in_agent(&self) -> AgentClient {
+        self.signed_in_as(AGENT_NAME, AGENT_PASSWORD).await
+    }
+
+    /// A browser-like client, signed in as `username`.
+    pub async fn signed_in_as(&self, username: &str, password: &str) -> AgentClient {
         let client = browser(Arc::new(reqwest::cookie::Jar::default()));
         let csrf = self.sign_in_csrf(&client).await;
-        let response = self.submit_sign_in(&client, &csrf, AGENT_PASSWORD).await;
+        let response = client
+            .post(format!("{}/signin", self.address))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf_token", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 303, "sign-in");
         let inbox = client
             .get(format!("{}/agent", self.address))
@@ -277,6 +336,60 @@ impl AgentClient {
             .unwrap()
     }
 
+    /// Accepts a waiting conversation from the page, as the Accept button does.
+    pub async fn accept(&self, conversation_id: &str) {
+        let response = self
+            .post_form(
+                &format!("/agent/conversations/{conversation_id}/accept"),
+                &[("csrf_token", self.csrf.as_str())],
+            )
+            .await;
+        assert_eq!(response.status(), 303, "accept");
+    }
+
+    /// Posts an action's form (with the CSRF token) to a conversation's `action` route.
+    pub async fn act(
+        &self,
+        conversation_id: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut fields = fields.to_vec();
+        fields.push(("csrf_token", self.csrf.as_str()));
+        self.post_form(
+            &format!("/agent/conversations/{conversation_id}/{action}"),
+            &fields,
+        )
+        .await
+    }
+
+    /// Sets this agent's capacity from the header; answers the response.
+    pub async fn set_capacity(&self, capacity: &str) -> reqwest::Response {
+        self.post_form(
+            "/agent/capacity",
+            &[("capacity", capacity), ("csrf_token", self.csrf.as_str())],
+        )
+        .await
+    }
+
+    /// Sets this agent's presence from the header; answers the response.
+    pub async fn set_presence(&self, presence: &str) -> reqwest::Response {
+        self.post_form(
+            "/agent/presence",
+            &[("presence", presence), ("csrf_token", self.csrf.as_str())],
+        )
+        .await
+    }
+
+    /// Posts a reply from the page's form; answers the response.
+    pub async fn reply(&self, conversation_id: &str, message: &str) -> reqwest::Response {
+        self.post_form(
+            &format!("/agent/conversations/{conversation_id}/messages"),
+            &[("message", message), ("csrf_token", self.csrf.as_str())],
+        )
+        .await
+    }
+
     pub async fn post_form(&self, route: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.client
             .post(format!("{}{route}", self.address))
@@ -289,16 +402,39 @@ impl AgentClient {
 
 pub use test_support::eventually;
 
-/// Waits until the webhook received at least `count` requests; returns every body so far.
+/// Every webhook body so far, in the order received.
+pub async fn all_webhook_bodies(webhook: &MockServer) -> Vec<Value> {
+    webhook
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.url.path() == WEBHOOK_PATH)
+        .map(|request| serde_json::from_slice(&request.body).unwrap())
+        .collect()
+}
+
+/// Waits until the webhook received at least `count` outbox events (typing indicators, which
+/// go around the outbox, are left out); returns every one so far.
 pub async fn webhook_bodies(webhook: &MockServer, count: usize) -> Vec<Value> {
     eventually(&format!("{count} webhook call(s)"), || async {
-        let bodies: Vec<Value> = webhook
-            .received_requests()
+        let bodies: Vec<Value> = all_webhook_bodies(webhook)
             .await
-            .unwrap_or_default()
-            .iter()
-            .filter(|request| request.url.path() == WEBHOOK_PATH)
-            .map(|request| serde_json::from_slice(&request.body).unwrap())
+            .into_iter()
+            .filter(|body| body["type"] != "typing")
+            .collect();
+        (bodies.len() >= count).then_some(bodies)
+    })
+    .await
+}
+
+/// Waits until the webhook received at least `count` typing indicators; returns them.
+pub async fn typing_bodies(webhook: &MockServer, count: usize) -> Vec<Value> {
+    eventually(&format!("{count} typing indicator(s)"), || async {
+        let bodies: Vec<Value> = all_webhook_bodies(webhook)
+            .await
+            .into_iter()
+            .filter(|body| body["type"] == "typing")
             .collect();
         (bodies.len() >= count).then_some(bodies)
     })

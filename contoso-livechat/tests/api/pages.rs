@@ -148,6 +148,7 @@ async fn state_changing_requests_need_the_csrf_token() {
     assert!(app.webhook.received_requests().await.unwrap().is_empty());
 
     // The page's script sends the token in a header instead.
+    agent.accept(&id).await;
     let scripted = agent
         .client
         .post(format!("{}{route}", agent.address))
