@@ -31,7 +31,7 @@
     document.querySelectorAll('time[datetime]').forEach((node) => { node.textContent = clock(node.dateTime) || node.textContent; });
     document.querySelectorAll('.waiting').forEach((node) => { node.textContent = waited(node.dataset.since); });
     document.querySelectorAll('.queued').forEach((node) => {
-      node.textContent = node.dataset.since ? `in the queue: ${waited(node.dataset.since)}` : '';
+      node.textContent = node.dataset.since ? waited(node.dataset.since).replace('waiting', 'in the queue') : '';
     });
   };
   const post = (url, body) => fetch(url, {
@@ -113,7 +113,7 @@
     row.querySelector('.channel').textContent = summary.channel || '';
     const queued = row.querySelector('.queued');
     queued.dataset.since = listId === 'queue-conversations' ? (summary.queuedAt || '') : '';
-    queued.textContent = queued.dataset.since ? `in the queue: ${waited(queued.dataset.since)}` : '';
+    queued.textContent = queued.dataset.since ? waited(queued.dataset.since).replace('waiting', 'in the queue') : '';
     row.querySelector('.holder').textContent = listId === 'other-conversations' ? (summary.agentName || '') : '';
     row.dataset.lastMessageAt = lastAt;
     row.dataset.waitingSince = summary.waitingSince || '';
@@ -205,7 +205,7 @@
     const badge = document.querySelector('.state-badge');
     if (badge) badge.textContent = waiting ? 'Waiting' : 'Open';
     if (holderLine) {
-      holderLine.textContent = waiting ? 'Waiting in the queue.'
+      holderLine.textContent = waiting ? 'Waiting for an agent.'
         : mine ? 'You have this conversation.'
           : `${summary.agentName || 'Another agent'} has this conversation; you can read it.`;
     }

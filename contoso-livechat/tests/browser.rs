@@ -7,6 +7,8 @@
 #[allow(dead_code)]
 mod helpers;
 
+use std::time::Duration;
+
 use fantoccini::Locator;
 use helpers::*;
 use test_support::Browser;
@@ -65,24 +67,14 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
     browser.screenshot("inbox.png").await;
 
     // Open it: the handoff context is at the top, and new customer messages appear live.
-    client
-        .find(Locator::Css(&format!("li[data-conversation-id='{id}'] a")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser
+        .click(&format!("li[data-conversation-id='{id}'] a"))
+        .await;
     browser
         .wait_for_text(".context", "The printer is on fire")
         .await;
     // It waits in the queue until the agent accepts it; then the reply box opens.
-    client
-        .find(Locator::Css("#accept-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#accept-form button").await;
     browser
         .wait_for_text("#holder-line", "You have this conversation")
         .await;
@@ -142,15 +134,162 @@ async fn an_agent_sees_conversations_live_and_answers_with_enter() {
 
     // Ending the conversation tells the skill and closes the composer.
     client.set_window_size(1280, 860).await.unwrap();
-    client
-        .find(Locator::Css("#end-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#end-form button").await;
     let bodies = webhook_bodies(&app.webhook, 4).await;
     assert_eq!(bodies[3]["type"], "conversationEnded");
     browser.wait_for_text(".state-badge", "Ended").await;
     browser.stop().await;
+}
+
+/// Two agents in two browsers (separate profiles, so separate sessions), as two new agents would
+/// use the pages: one queue, one accepts, the other reads; a transfer with a note; a canned reply.
+#[tokio::test]
+async fn two_agents_share_the_queue_accept_transfer_and_use_canned_replies() {
+    let app = spawn_app_with(Options {
+        second_agent: true,
+        ..Options::default()
+    })
+    .await;
+    let ann = Browser::start(1280, 860).await;
+    let ben = Browser::start(1280, 860).await;
+    for (browser, name, password) in [
+        (&ann, AGENT_NAME, AGENT_PASSWORD),
+        (&ben, SECOND_AGENT, SECOND_PASSWORD),
+    ] {
+        browser
+            .client
+            .goto(&format!("{}/signin", app.address))
+            .await
+            .unwrap();
+        browser.sign_in(name, password).await;
+        browser.wait_for_text(".agent-name", name).await;
+        eventually("the live connection", || async {
+            browser
+                .client
+                .find(Locator::Css("#connection.live"))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+    }
+    assert_eq!(app.availability().await["agentsOnline"], 2);
+
+    // A new conversation appears in both queues, with its handoff context.
+    let id = app.start_conversation("Megan Bowen").await;
+    app.customer_says(&id, "Hello? Anyone?").await;
+    let row = format!("#queue-conversations li[data-conversation-id='{id}']");
+    for browser in [&ann, &ben] {
+        browser.wait_for_text(&row, "The printer is on fire").await;
+    }
+    ann.screenshot("queue.png").await;
+
+    // Ann accepts from her queue; it leaves Ben's queue for the others' list at once.
+    ann.click(&format!("{row} button.accept")).await;
+    ann.wait_for_text("#holder-line", "You have this conversation")
+        .await;
+    test_support::eventually_within(
+        Duration::from_secs(3),
+        "the conversation out of Ben's queue",
+        || async {
+            let queued = ben.client.find_all(Locator::Css(&row)).await.ok()?;
+            queued.is_empty().then_some(())
+        },
+    )
+    .await;
+    ben.wait_for_text("#other-conversations", "Megan Bowen")
+        .await;
+    let joined = webhook_bodies(&app.webhook, 1).await;
+    assert_eq!(joined[0]["type"], "agentJoined");
+    assert_eq!(joined[0]["agentName"], AGENT_NAME);
+
+    // Ben can read it, not write in it.
+    ben.client
+        .goto(&format!("{}/agent/conversations/{id}", app.address))
+        .await
+        .unwrap();
+    ben.wait_for_text("#holder-line", "Ann has this conversation")
+        .await;
+    assert!(
+        !ben.client
+            .find(Locator::Css("#reply"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap(),
+        "no reply box for a conversation that is not his"
+    );
+
+    // Ann types (the skill hears she is typing), then hands it to Ben with a note.
+    ann.client
+        .find(Locator::Css("#reply"))
+        .await
+        .unwrap()
+        .send_keys("Let me get")
+        .await
+        .unwrap();
+    let typing = typing_bodies(&app.webhook, 1).await;
+    assert_eq!(typing[0]["conversationId"], id.as_str());
+    ann.client
+        .find(Locator::Css("#transfer-to"))
+        .await
+        .unwrap()
+        .select_by_value(SECOND_AGENT)
+        .await
+        .unwrap();
+    ann.client
+        .find(Locator::Css("#transfer-note-input"))
+        .await
+        .unwrap()
+        .send_keys("Printer fire, order 42; she is calm")
+        .await
+        .unwrap();
+    ann.click("#transfer-form button").await;
+    ann.wait_for_text("#holder-line", "Ben has this conversation")
+        .await;
+    ben.wait_for_text("#holder-line", "You have this conversation")
+        .await;
+    let events = webhook_bodies(&app.webhook, 2).await;
+    assert_eq!(events[1]["type"], "agentJoined");
+    assert_eq!(events[1]["agentName"], SECOND_AGENT);
+    assert_eq!(events[1]["transferredBy"], AGENT_NAME);
+    ben.client.refresh().await.unwrap();
+    ben.wait_for_text("#transfer-note", "Printer fire, order 42")
+        .await;
+    ben.wait_for_text("#transcript", "Ann transferred the conversation to Ben")
+        .await;
+
+    // Ben answers with a prepared reply: `/` and the start of its name, then Tab.
+    let reply = ben.client.find(Locator::Css("#reply")).await.unwrap();
+    reply.send_keys("/hel").await.unwrap();
+    ben.wait_for_text("#canned", "/hello").await;
+    ben.screenshot("transfer.png").await;
+    reply.send_keys("\u{E004}").await.unwrap();
+    assert_eq!(
+        reply.prop("value").await.unwrap().as_deref(),
+        Some("Hello, thanks for waiting. How can I help you today?")
+    );
+    reply.send_keys("\u{E007}").await.unwrap();
+    let events = webhook_bodies(&app.webhook, 3).await;
+    assert_eq!(
+        events[2]["message"],
+        "Hello, thanks for waiting. How can I help you today?"
+    );
+    assert_eq!(events[2]["sender"], SECOND_AGENT);
+
+    // Ben steps away: the header says so, and he no longer counts as online.
+    ben.client
+        .find(Locator::Css("#presence"))
+        .await
+        .unwrap()
+        .select_by_value("away")
+        .await
+        .unwrap();
+    eventually("Ben away", || async {
+        (app.availability().await["agentsOnline"] == 1).then_some(())
+    })
+    .await;
+    ann.stop().await;
+    ben.stop().await;
 }

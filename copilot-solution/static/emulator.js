@@ -26,8 +26,21 @@
     list.append(item);
     item.scrollIntoView({ block: 'end' });
   };
+  // The live agent typing: shown for a few seconds after each indicator, hidden by their message.
+  const typing = document.getElementById('typing');
+  let typingTimer;
+  const hideTyping = () => { typing.classList.add('hidden'); };
   const source = new EventSource('/chat/events');
-  source.addEventListener('line', (event) => show(JSON.parse(event.data)));
+  source.addEventListener('line', (event) => {
+    const line = JSON.parse(event.data);
+    if (line.role === 'agent') hideTyping();
+    show(line);
+  });
+  source.addEventListener('typing', () => {
+    typing.classList.remove('hidden');
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(hideTyping, 4000);
+  });
   source.addEventListener('open', () => { status.textContent = ''; });
   source.addEventListener('error', () => { status.textContent = 'Reconnecting…'; });
   form.addEventListener('submit', async (event) => {

@@ -268,6 +268,8 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
         .unwrap();
     livechat.start(&http).await;
     skill.start(&http).await;
+    // The default local agent online: the skill opens sessions only when someone can answer.
+    let _agent = test_support::agent_online(&livechat_url, "alex", "contoso-demo").await;
 
     // Every conversation hands over to a live chat session.
     let messages_url = format!("{skill_url}/api/messages");

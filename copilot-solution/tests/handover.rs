@@ -31,12 +31,23 @@ struct Services {
     emulator: String,
     livechat: String,
     http: reqwest::Client,
+    /// An agent signed in with a page open: the skill opens a session only when one is online.
+    _agent: Option<test_support::OnlineAgent>,
     _children: Vec<Child>,
     _data: tempfile::TempDir,
 }
 
 impl Services {
+    /// The three services, with an agent online.
     async fn start() -> Services {
+        let mut services = Services::start_without_agents().await;
+        services._agent =
+            Some(test_support::agent_online(&services.livechat, AGENT, AGENT_PASSWORD).await);
+        services
+    }
+
+    /// The three services, and no agent online.
+    async fn start_without_agents() -> Services {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_copilot-solution"))
             .parent()
             .unwrap()
@@ -116,6 +127,7 @@ impl Services {
             emulator: format!("http://127.0.0.1:{emulator_port}"),
             livechat: format!("http://127.0.0.1:{livechat_port}"),
             http,
+            _agent: None,
             _children: children,
             _data: data,
         }
@@ -203,6 +215,10 @@ async fn a_teams_user_reaches_a_live_agent_and_comes_back_to_the_bot() {
     services
         .wait_for_line("bot", "connected to Contoso Live Chat", asked)
         .await;
+    // The live chat put the customer in its queue; the skill told them where they are.
+    services
+        .wait_for_line("bot", "You're next in the queue", asked)
+        .await;
 
     // The agent sees the problem in the live chat, once, from the customer.
     let conversation = services
@@ -289,6 +305,32 @@ async fn a_teams_user_reaches_a_live_agent_and_comes_back_to_the_bot() {
 }
 
 #[tokio::test]
+async fn with_no_agent_online_the_user_is_told_and_stays_with_the_bot() {
+    let services = Services::start_without_agents().await;
+    services.wait_for_line("bot", "talk to a person", 0).await;
+    services.user_says("I need to talk to a person").await;
+    let asked = services
+        .wait_for_line("bot", "describe your problem", 0)
+        .await;
+    services.user_says("My printer is on fire").await;
+    let told = services
+        .wait_for_line("bot", "No agent is available right now", asked)
+        .await;
+    services
+        .wait_for_line("bot", "I'm here if you need anything else", told)
+        .await;
+    assert!(
+        services.livechat_messages(None).await.is_empty(),
+        "no live chat was opened"
+    );
+    // The bot has the conversation: a new request for a person asks again.
+    services.user_says("Talk to a person").await;
+    services
+        .wait_for_line("bot", "describe your problem", told)
+        .await;
+}
+
+#[tokio::test]
 async fn the_same_handover_through_both_web_pages() {
     let services = Services::start().await;
     let browser = Browser::start(1100, 820).await;
@@ -323,22 +365,43 @@ async fn the_same_handover_through_both_web_pages() {
         .unwrap();
     browser.sign_in(AGENT, AGENT_PASSWORD).await;
     browser
-        .wait_for_text("#open-conversations", "Megan Bowen")
+        .wait_for_text("#queue-conversations", "Megan Bowen")
         .await;
-    client
-        .find(Locator::Css("#open-conversations li.conversation a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser
+        .click("#queue-conversations li.conversation a")
+        .await;
     browser
         .wait_for_text("#transcript", "My printer is on fire")
         .await;
+    // It waits in the queue until the agent accepts it.
+    browser.click("#accept-form button").await;
+    browser
+        .wait_for_text("#holder-line", "You have this conversation")
+        .await;
+    // Typing shows in the customer's chat while the agent writes.
+    client
+        .find(Locator::Css("#reply"))
+        .await
+        .unwrap()
+        .send_keys("Hi Megan")
+        .await
+        .unwrap();
+    client.switch_to_window(teams.clone()).await.unwrap();
+    browser
+        .wait_for_text("#lines .line.bot", "Ann joined the chat")
+        .await;
+    browser
+        .wait_for_text("#typing:not(.hidden)", "is typing")
+        .await;
+    browser.screenshot("e2e-teams-typing.png").await;
+    client
+        .switch_to_window(livechat.handle.clone())
+        .await
+        .unwrap();
     browser
         .type_and_enter(
             "#reply",
-            "Hi Megan, this is Ann. Please step away from the printer.",
+            ", this is Ann. Please step away from the printer.",
         )
         .await;
     browser

@@ -85,8 +85,30 @@ impl HttpClient {
         body: impl Into<Bytes>,
         timeout: Option<Duration>,
     ) -> Result<HttpAnswer, HttpError> {
-        let mut request = Request::post(uri)
-            .header(CONTENT_TYPE, "application/json")
+        let request = Request::post(uri).header(CONTENT_TYPE, "application/json");
+        self.exchange(request, bearer, body.into(), timeout).await
+    }
+
+    /// `GET uri` for JSON (with a bearer token), answered within the client's time limit or
+    /// `timeout`.
+    pub async fn get_json(
+        &self,
+        uri: Uri,
+        bearer: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<HttpAnswer, HttpError> {
+        self.exchange(Request::get(uri), bearer, Bytes::new(), timeout)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        request: hyper::http::request::Builder,
+        bearer: Option<&str>,
+        body: Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<HttpAnswer, HttpError> {
+        let mut request = request
             .header(ACCEPT, "application/json")
             .header(USER_AGENT, self.user_agent.clone());
         if let Some(token) = bearer {
@@ -95,7 +117,7 @@ impl HttpClient {
             request = request.header(AUTHORIZATION, value);
         }
         let request = request
-            .body(Full::new(body.into()))
+            .body(Full::new(body))
             .map_err(|error| HttpError::Request(error.to_string()))?;
         let exchange = async {
             let response = self

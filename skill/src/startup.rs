@@ -141,11 +141,20 @@ impl Application {
         };
         announce_mode(&settings, livechat.as_ref());
 
+        let teams = Arc::new(TeamsCourier::new(
+            connector.clone(),
+            bot_credential,
+            TeamsTarget {
+                service_url_override: settings.teams.service_url.clone(),
+                bot_app_id: settings.bot.app_id.clone(),
+            },
+        ));
         let handover = Arc::new(Handover::new(
             store.clone(),
             livechat.clone(),
             metrics.clone(),
             settings.livechat.timeout(),
+            teams.clone(),
         ));
         let delivery = &settings.delivery;
         let limits = WorkerLimits {
@@ -155,14 +164,7 @@ impl Application {
         let workers = vec![
             OutboxWorker {
                 store: store.clone(),
-                courier: Arc::new(TeamsCourier::new(
-                    connector.clone(),
-                    bot_credential,
-                    TeamsTarget {
-                        service_url_override: settings.teams.service_url.clone(),
-                        bot_app_id: settings.bot.app_id.clone(),
-                    },
-                )),
+                courier: teams,
                 handover: handover.clone(),
                 policy: RetryPolicy {
                     max_attempts: delivery.teams_max_attempts,

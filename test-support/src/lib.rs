@@ -262,6 +262,17 @@ impl Browser {
             .unwrap();
     }
 
+    /// Clicks the first element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("no {css}: {error}"))
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("cannot click {css}: {error}"));
+    }
+
     /// Types `text` into the field at `css` and presses Enter.
     pub async fn type_and_enter(&self, css: &str, text: &str) {
         let field = self.client.find(Locator::Css(css)).await.unwrap();
@@ -285,4 +296,63 @@ impl Browser {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill().await;
     }
+}
+
+/// A live-chat agent signed in with a page open (its live-update stream), so that Contoso Live
+/// Chat counts them online; offline again once this is dropped (after the live chat's grace).
+pub struct OnlineAgent {
+    stream: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OnlineAgent {
+    fn drop(&mut self) {
+        self.stream.abort();
+    }
+}
+
+/// Signs `username` in to the live chat at `base` and keeps a page of theirs open.
+pub async fn agent_online(base: &str, username: &str, password: &str) -> OnlineAgent {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let page = client
+        .get(format!("{base}/signin"))
+        .send()
+        .await
+        .expect("the sign-in page")
+        .text()
+        .await
+        .expect("the sign-in page's text");
+    let csrf = csrf_in(&page);
+    let signed_in = client
+        .post(format!("{base}/signin"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("the sign-in");
+    assert_eq!(signed_in.status(), 303, "the agent signs in");
+    let events = format!("{base}/agent/events");
+    let stream = tokio::spawn(async move {
+        // Reconnect as a browser would, should the live chat restart.
+        loop {
+            if let Ok(mut response) = client.get(&events).send().await {
+                while let Ok(Some(_)) = response.chunk().await {}
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    OnlineAgent { stream }
+}
+
+/// The CSRF token in a rendered live-chat page.
+pub fn csrf_in(page: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker).expect("a CSRF field") + marker.len();
+    page[start..start + 64].to_owned()
 }

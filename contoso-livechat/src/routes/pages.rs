@@ -102,6 +102,11 @@ fn waited(since: &str) -> String {
     }
 }
 
+/// How long a conversation has been in the queue, for its row.
+fn in_queue(since: &str) -> String {
+    waited(since).replacen("waiting", "in the queue", 1)
+}
+
 fn wants_json(request: &HttpRequest) -> bool {
     request
         .headers()
@@ -185,7 +190,11 @@ impl From<&Conversation> for ConversationRow {
             assigned_agent: summary.assigned_agent.clone().unwrap_or_default(),
             agent_name: summary.agent_name.clone().unwrap_or_default(),
             queued_at: summary.queued_at.clone().unwrap_or_default(),
-            queued: summary.queued_at.as_deref().map(waited).unwrap_or_default(),
+            queued: summary
+                .queued_at
+                .as_deref()
+                .map(in_queue)
+                .unwrap_or_default(),
             problem_description: conversation.problem_description.clone().unwrap_or_default(),
             channel: conversation.channel.clone().unwrap_or_default(),
         }

@@ -314,12 +314,7 @@ pub fn browser(jar: Arc<reqwest::cookie::Jar>) -> reqwest::Client {
         .unwrap()
 }
 
-/// The CSRF token in a rendered page.
-pub fn csrf_in(page: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = page.find(marker).expect("a CSRF field") + marker.len();
-    page[start..start + 64].to_owned()
-}
+pub use test_support::csrf_in;
 
 pub struct AgentClient {
     pub client: reqwest::Client,

@@ -97,6 +97,8 @@ pub struct Emulator {
     conversation: tokio::sync::Mutex<Conversation>,
     lines: Mutex<Vec<Line>>,
     latest: watch::Sender<u64>,
+    /// Counts the typing activities the skill sent: each shows the indicator for a while.
+    typing: watch::Sender<u64>,
 }
 
 /// Turns Teams-style Markdown from the skill (`**Sender**: text`, escaped) back into plain parts.
@@ -133,6 +135,7 @@ impl Emulator {
             .build()?;
         let engine = Engine::new(agent.clone(), "msteams");
         let (latest, _) = watch::channel(0);
+        let (typing, _) = watch::channel(0);
         Ok(Self {
             settings,
             agent,
@@ -144,6 +147,7 @@ impl Emulator {
             }),
             lines: Mutex::new(Vec::new()),
             latest,
+            typing,
         })
     }
 
@@ -349,6 +353,7 @@ async fn events(
     let emulator = emulator.into_inner();
     actix_web::rt::spawn(async move {
         let mut changes = emulator.latest.subscribe();
+        let mut typing = emulator.typing.subscribe();
         if sender
             .send(Ok(web::Bytes::from_static(b"retry: 1000\n\n")))
             .await
@@ -373,6 +378,11 @@ async fn events(
             }
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return },
+                changed = typing.changed() => {
+                    if changed.is_err() || sender.send(Ok(web::Bytes::from_static(b"event: typing\ndata: {}\n\n"))).await.is_err() {
+                        return;
+                    }
+                }
                 _ = tokio::time::sleep(Duration::from_secs(15)) => if sender.send(Ok(web::Bytes::from_static(b": ping\n\n"))).await.is_err() { return },
             }
         }
@@ -425,6 +435,11 @@ async fn send_to_conversation(
         return HttpResponse::NotFound().json(
             json!({"error": {"code": "ConversationNotFound", "message": "no such conversation"}}),
         );
+    }
+    if activity["type"] == "typing" {
+        // Teams shows "… is typing" for a few seconds; so does the page.
+        emulator.typing.send_modify(|count| *count += 1);
+        return HttpResponse::Ok().json(json!({"id": uuid::Uuid::new_v4().to_string()}));
     }
     let text = activity["text"].as_str().unwrap_or_default();
     let (sender, message) = agent_line(text);

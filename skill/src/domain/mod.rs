@@ -17,6 +17,6 @@ pub use messages::{
     Lane, MessageToAgent, MessageToUser, NoteRole, Outbound, TextFormat, ToAgent, ToUser,
 };
 pub use requests::{
-    Customer, HandoverOutcome, HandoverRequest, LiveChatEvent, SessionKeys, StartRequest,
-    UserMessage, WebhookOutcome,
+    Availability, Customer, HandoverOutcome, HandoverRequest, LiveChatEvent, Opened, Placement,
+    SessionKeys, StartRequest, UserMessage, WebhookOutcome,
 };

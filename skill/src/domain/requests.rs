@@ -68,11 +68,43 @@ pub enum HandoverRequest {
     Ignore,
 }
 
+/// Where a live-chat conversation stands once it is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Waiting for an agent: `position` 1 is next.
+    Queued {
+        position: u32,
+        estimated_wait_secs: Option<u64>,
+    },
+    /// An agent has it (named, when the live chat said who).
+    Connected { agent: Option<String> },
+    /// The live chat did not say (one without a queue, or a start repeated later).
+    Unknown,
+}
+
+/// A live-chat conversation just opened (or found open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub livechat: LiveChatConversationId,
+    pub placement: Placement,
+}
+
+/// Whether anyone would answer a start now, as the live chat says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Availability {
+    pub agents_online: u32,
+    pub queue_length: u32,
+    pub estimated_wait_secs: u64,
+}
+
 /// The handover's answer to a [`HandoverRequest`], rendered by `protocol/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandoverOutcome {
     /// The session is open in the live chat.
-    Started(LiveChatConversationId),
+    Started(Opened),
+    /// No agent is online: no session was opened, and the user is told so. A successful end of
+    /// the action, so that the topic goes on.
+    NoAgentAvailable,
     /// The live chat could not open a session (down, slow or answering nonsense).
     StartFailed,
     /// Stored for the agent (or nothing to forward): no answer, so the action stays open.
@@ -105,13 +137,35 @@ pub enum LiveChatEvent {
         conversation: LiveChatConversationId,
         id: LiveChatEventId,
     },
+    /// An agent took the conversation; on a transfer, from `transferred_by`.
+    AgentJoined {
+        conversation: LiveChatConversationId,
+        id: LiveChatEventId,
+        agent: String,
+        transferred_by: Option<String>,
+    },
+    /// The customer's place in the queue changed.
+    QueueUpdate {
+        conversation: LiveChatConversationId,
+        id: LiveChatEventId,
+        position: u32,
+        estimated_wait_secs: Option<u64>,
+    },
+    /// The agent is typing (best effort); `age` is how long ago, by the live chat's timestamp.
+    Typing {
+        conversation: LiveChatConversationId,
+        age: std::time::Duration,
+    },
 }
 
 impl LiveChatEvent {
     pub fn conversation(&self) -> &LiveChatConversationId {
         match self {
             LiveChatEvent::AgentMessage { conversation, .. }
-            | LiveChatEvent::ConversationEnded { conversation, .. } => conversation,
+            | LiveChatEvent::ConversationEnded { conversation, .. }
+            | LiveChatEvent::AgentJoined { conversation, .. }
+            | LiveChatEvent::QueueUpdate { conversation, .. }
+            | LiveChatEvent::Typing { conversation, .. } => conversation,
         }
     }
 }
@@ -125,4 +179,6 @@ pub enum WebhookOutcome {
     Duplicate,
     /// The session was already closed; nothing more happens.
     AlreadyEnded,
+    /// A best-effort event (typing) too late, or for no open session: nothing happens.
+    Dropped,
 }

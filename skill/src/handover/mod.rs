@@ -16,4 +16,4 @@ pub mod text;
 
 pub use livechat_courier::LiveChatCourier;
 pub use outbox::{Attempt, Courier, OutboxWorker, RetryPolicy, WorkerLimits};
-pub use service::{Handover, HandoverError};
+pub use service::{Handover, HandoverError, TypingIndicator};

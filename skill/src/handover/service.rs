@@ -7,11 +7,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
 use super::text;
 use crate::domain::{
     CopilotConversationId, DeliveryId, HandoverOutcome, HandoverRequest, LiveChatConversationId,
-    LiveChatEvent, MessageToAgent, MessageToUser, NoteRole, Outbound, SessionKeys, StartRequest,
-    TextFormat, ToAgent, ToUser, UserMessage, WebhookOutcome,
+    LiveChatEvent, MessageToAgent, MessageToUser, NoteRole, Opened, Outbound, Placement,
+    SessionKeys, StartRequest, TextFormat, ToAgent, ToUser, UserMessage, WebhookOutcome,
 };
 use crate::livechat::{HandoffContext, LiveChat};
 use crate::metrics::Metrics;
@@ -23,6 +25,17 @@ use crate::store::{
 /// How long a second `startConversation` waits beyond the live chat's own time limit for the
 /// first to finish opening the session.
 const SESSION_OPENING_WAIT_MARGIN: Duration = Duration::from_secs(2);
+
+/// How late an agent's typing may still be shown to the user.
+pub const TYPING_MAX_AGE: Duration =
+    Duration::from_secs(livechat_contract::webhook::TYPING_MAX_DELAY_SECS as u64);
+
+/// Shows the agent typing in the user's conversation: one attempt, never retried, never queued
+/// behind messages. (`protocol/` sends it to Teams.)
+#[async_trait::async_trait]
+pub trait TypingIndicator: Send + Sync {
+    async fn show_typing(&self, to: &ToUser) -> Result<(), String>;
+}
 
 /// Why the customer's side ends a session: the two differ only in what is answered and logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +52,7 @@ pub struct Handover {
     livechat: Arc<dyn LiveChat>,
     metrics: Arc<Metrics>,
     opening_wait: Duration,
+    typing: Arc<dyn TypingIndicator>,
 }
 
 /// Why a live-chat event was refused.
@@ -59,12 +73,14 @@ impl Handover {
         livechat: Arc<dyn LiveChat>,
         metrics: Arc<Metrics>,
         livechat_timeout: Duration,
+        typing: Arc<dyn TypingIndicator>,
     ) -> Self {
         Self {
             store,
             livechat,
             metrics,
             opening_wait: livechat_timeout + SESSION_OPENING_WAIT_MARGIN,
+            typing,
         }
     }
 
@@ -98,6 +114,29 @@ impl Handover {
 
     /// `startConversation`: opens (or reuses) the conversation's live-chat session.
     async fn start(&self, request: StartRequest) -> anyhow::Result<HandoverOutcome> {
+        if self
+            .store
+            .live_session(&request.keys.conversation)
+            .await?
+            .is_none()
+        {
+            // Nobody to answer: no session, and the topic hears so instead of a queue forever.
+            match self.livechat.availability().await {
+                Ok(Some(availability)) if availability.agents_online == 0 => {
+                    tracing::info!(
+                        queue_length = availability.queue_length,
+                        "no agent is online; no session opened"
+                    );
+                    self.metrics.messages.with_label_values(&["no_agent"]).inc();
+                    return Ok(HandoverOutcome::NoAgentAvailable);
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    // The start itself says whether the live chat can be reached.
+                    tracing::warn!(error = %error, "cannot ask the live chat whether an agent is online");
+                }
+            }
+        }
         let begun = self
             .store
             .begin_session(
@@ -116,7 +155,10 @@ impl Handover {
             .await?
             .and_then(|open| open.open_livechat().cloned())
         {
-            Some(livechat) => Ok(HandoverOutcome::Started(livechat)),
+            Some(livechat) => Ok(HandoverOutcome::Started(Opened {
+                livechat,
+                placement: Placement::Unknown,
+            })),
             None => Ok(HandoverOutcome::StartFailed),
         }
     }
@@ -136,20 +178,21 @@ impl Handover {
         };
         let started = Instant::now();
         match self.livechat.start(&session.id, &context).await {
-            Ok(livechat) => {
-                let opened = match self
+            Ok(opened) => {
+                let livechat = opened.livechat.clone();
+                let recorded = match self
                     .store
                     .complete_session_open(&session.id, &livechat)
                     .await
                 {
-                    Ok(opened) => opened,
+                    Ok(recorded) => recorded,
                     Err(error) => {
                         // Do not leave an orphan session in the live chat that nobody will ever end.
                         let _ = self.livechat.end(&livechat).await;
                         return Err(error.context("cannot record the new live-chat session"));
                     }
                 };
-                if !opened {
+                if !recorded {
                     // Ended (or given up) while the live chat was answering: the conversation it
                     // just opened is ended too, through the outbox, instead of reporting success.
                     tracing::warn!(session_id = %session.id, livechat_conversation_id = %livechat, "the session ended while it was opening; ending its live-chat conversation");
@@ -162,7 +205,26 @@ impl Handover {
                     return Ok(HandoverOutcome::StartFailed);
                 }
                 tracing::info!(session_id = %session.id, livechat_conversation_id = %livechat, elapsed_ms = started.elapsed().as_millis() as u64, "live-chat session opened");
-                Ok(HandoverOutcome::Started(livechat))
+                if let Placement::Queued {
+                    position,
+                    estimated_wait_secs,
+                } = opened.placement
+                {
+                    let session = Session {
+                        state: SessionState::Open {
+                            livechat: livechat.clone(),
+                        },
+                        ..session
+                    };
+                    self.tell_user(
+                        &session,
+                        &livechat,
+                        text::queue_position(position, estimated_wait_secs),
+                        Some(format!("queue-start:{livechat}")),
+                    )
+                    .await?;
+                }
+                Ok(HandoverOutcome::Started(opened))
             }
             Err(error) => {
                 // A timeout or a broken connection may have opened the conversation all the same:
@@ -421,6 +483,32 @@ impl Handover {
                     Enqueued::SessionClosed => Err(HandoverError::ConversationEnded(conversation)),
                 }
             }
+            LiveChatEvent::AgentJoined {
+                conversation,
+                id,
+                agent,
+                transferred_by,
+            } => {
+                let notice = match transferred_by {
+                    Some(from) => text::agent_transferred(&from, &agent),
+                    None => text::agent_joined(&agent),
+                };
+                self.notice_for_event(conversation, id.to_string(), notice)
+                    .await
+            }
+            LiveChatEvent::QueueUpdate {
+                conversation,
+                id,
+                position,
+                estimated_wait_secs,
+            } => {
+                let notice = text::queue_position(position, estimated_wait_secs);
+                self.notice_for_event(conversation, id.to_string(), notice)
+                    .await
+            }
+            LiveChatEvent::Typing { conversation, age } => {
+                Ok(self.show_typing(&conversation, age).await)
+            }
             LiveChatEvent::ConversationEnded { conversation, id } => {
                 let session = self.session_for_event(&conversation).await?;
                 let notice = to_user(
@@ -444,6 +532,79 @@ impl Handover {
                 }
             }
         }
+    }
+
+    /// A notice for the user from a live-chat event with a stable id, in order with the agent's
+    /// messages; a repeat of the id is a duplicate.
+    async fn notice_for_event(
+        &self,
+        conversation: LiveChatConversationId,
+        id: String,
+        notice: String,
+    ) -> Result<WebhookOutcome, HandoverError> {
+        let session = self.session_for_event(&conversation).await?;
+        let delivery = to_user(
+            &session,
+            &conversation,
+            MessageToUser {
+                text: notice,
+                format: TextFormat::Plain,
+            },
+            Some(id),
+        );
+        match self
+            .store
+            .enqueue_for_open_session(&session.id, delivery)
+            .await?
+        {
+            Enqueued::Accepted => Ok(WebhookOutcome::Accepted),
+            Enqueued::Duplicate => Ok(WebhookOutcome::Duplicate),
+            Enqueued::SessionClosed => Err(HandoverError::ConversationEnded(conversation)),
+        }
+    }
+
+    /// Shows the agent typing, at once and once: too late, or for no open session, it is
+    /// dropped; sent beside the outbox, so it never waits behind messages nor is retried.
+    async fn show_typing(
+        &self,
+        conversation: &LiveChatConversationId,
+        age: Duration,
+    ) -> WebhookOutcome {
+        let Some(left) = TYPING_MAX_AGE.checked_sub(age) else {
+            tracing::debug!("typing indicator too late; dropped");
+            return WebhookOutcome::Dropped;
+        };
+        let session = match self.store.session_by_livechat_id(conversation).await {
+            Ok(Some(session)) if matches!(session.state, SessionState::Open { .. }) => session,
+            Ok(_) => return WebhookOutcome::Dropped,
+            Err(error) => {
+                tracing::warn!(error.cause_chain = ?error, "cannot find the session of a typing indicator; dropped");
+                return WebhookOutcome::Dropped;
+            }
+        };
+        let to = ToUser {
+            address: session.address.clone(),
+            conversation: session.copilot_conversation_id.clone(),
+            livechat: conversation.clone(),
+            message: MessageToUser {
+                text: String::new(),
+                format: TextFormat::Plain,
+            },
+        };
+        let typing = self.typing.clone();
+        tokio::spawn(
+            async move {
+                match tokio::time::timeout(left, typing.show_typing(&to)).await {
+                    Ok(Ok(())) => tracing::debug!("typing indicator shown"),
+                    Ok(Err(reason)) => {
+                        tracing::debug!(reason = %reason, "typing indicator not shown")
+                    }
+                    Err(_) => tracing::debug!("typing indicator not shown in time"),
+                }
+            }
+            .in_current_span(),
+        );
+        WebhookOutcome::Accepted
     }
 
     async fn session_for_event(

@@ -27,6 +27,38 @@ pub const SYSTEM_SENDER: &str = "System";
 /// The sender name used when the user's name is unknown.
 pub const DEFAULT_CUSTOMER_NAME: &str = "Customer";
 
+/// To the user when they ask for a person and no agent is online: no live chat is opened.
+pub const NO_AGENT_AVAILABLE: &str =
+    "No agent is available right now, so I couldn't connect you. Please try again later; I can keep helping you here in the meantime.";
+
+/// To the user in Teams: where they are in the queue, and the usual wait when known.
+pub fn queue_position(position: u32, estimated_wait_secs: Option<u64>) -> String {
+    let place = if position <= 1 {
+        "You're next in the queue".to_owned()
+    } else {
+        format!("You're number {position} in the queue")
+    };
+    match estimated_wait_secs {
+        Some(0) | None => format!("{place}; an agent will be with you soon."),
+        Some(seconds) if seconds < 60 => format!("{place}; the usual wait is less than a minute."),
+        Some(seconds) => {
+            let minutes = seconds.div_ceil(60);
+            let unit = if minutes == 1 { "minute" } else { "minutes" };
+            format!("{place}; the usual wait is about {minutes} {unit}.")
+        }
+    }
+}
+
+/// To the user in Teams when an agent accepts the chat.
+pub fn agent_joined(agent: &str) -> String {
+    format!("{agent} joined the chat.")
+}
+
+/// To the user in Teams when the chat moves to another agent.
+pub fn agent_transferred(from: &str, to: &str) -> String {
+    format!("{from} transferred you to {to}.")
+}
+
 /// The answer to an event naming no action of the skill's.
 pub fn unknown_action(name: &str) -> String {
     format!("The handover skill has no action named '{name}'.")
@@ -82,6 +114,30 @@ pub fn agent_reply(sender: &str, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_queue_position_says_the_place_and_the_usual_wait() {
+        assert_eq!(
+            queue_position(3, Some(110)),
+            "You're number 3 in the queue; the usual wait is about 2 minutes."
+        );
+        assert_eq!(
+            queue_position(1, Some(30)),
+            "You're next in the queue; the usual wait is less than a minute."
+        );
+        assert_eq!(
+            queue_position(2, Some(60)),
+            "You're number 2 in the queue; the usual wait is about 1 minute."
+        );
+        assert_eq!(
+            queue_position(4, None),
+            "You're number 4 in the queue; an agent will be with you soon."
+        );
+        assert_eq!(
+            agent_transferred("Ann", "Ben"),
+            "Ann transferred you to Ben."
+        );
+    }
 
     #[test]
     fn markdown_and_html_in_agent_text_are_escaped() {

@@ -10,8 +10,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use hyper::Uri;
 use livechat_contract::api::{
-    EndRequest, ErrorAnswer, ReceiveRequest, Role, StartAnswer, StartRequest, END_PATH,
-    RECEIVE_PATH, START_PATH,
+    ConversationStatus, EndRequest, ErrorAnswer, ReceiveRequest, Role, StartAnswer, StartRequest,
+    AVAILABILITY_PATH, END_PATH, RECEIVE_PATH, START_PATH,
 };
 use livechat_contract::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use livechat_contract::webhook::{WebhookAnswer, WebhookEvent, WebhookStatus};
@@ -22,8 +22,8 @@ use url::Url;
 use super::{HandoffContext, LiveChat, LiveChatError, WebhookError, WebhookRequest};
 use crate::configuration::LiveChatSettings;
 use crate::domain::{
-    CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent, LiveChatEventId,
-    MessageToAgent, NoteRole, SessionId, WebhookOutcome,
+    Availability, CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent,
+    LiveChatEventId, MessageToAgent, NoteRole, Opened, Placement, SessionId, WebhookOutcome,
 };
 use crate::http::{uri_of, HttpClient, HttpError};
 
@@ -32,6 +32,22 @@ pub const MAX_AGENT_MESSAGE_CHARS: usize = 20_000;
 
 /// The sender shown when the live chat names none.
 const DEFAULT_AGENT_NAME: &str = "Agent";
+
+/// A call that got no answer.
+fn unanswered(error: HttpError) -> LiveChatError {
+    match error {
+        HttpError::Timeout => LiveChatError::Timeout,
+        other => LiveChatError::Unreachable(other.to_string()),
+    }
+}
+
+/// The longest agent name shown to the customer, in characters.
+const MAX_AGENT_NAME_CHARS: usize = 100;
+
+/// An agent's name, cut to [`MAX_AGENT_NAME_CHARS`].
+fn short_name(name: String) -> String {
+    name.trim().chars().take(MAX_AGENT_NAME_CHARS).collect()
+}
 
 /// The start's idempotency key: one per handover session, the same on every attempt and after a
 /// restart (the session id is stored before the live chat is called).
@@ -52,6 +68,7 @@ pub struct ContosoLiveChat {
     start_url: Uri,
     receive_url: Uri,
     end_url: Uri,
+    availability_url: Uri,
     api_key: Option<SecretString>,
     timeout: Duration,
     webhook_secret: Option<SecretString>,
@@ -74,6 +91,7 @@ impl ContosoLiveChat {
             start_url: url(START_PATH)?,
             receive_url: url(RECEIVE_PATH)?,
             end_url: url(END_PATH)?,
+            availability_url: url(AVAILABILITY_PATH)?,
             api_key: settings.api_key.clone(),
             timeout: settings.timeout(),
             webhook_secret: settings.webhook_secret.clone(),
@@ -98,10 +116,7 @@ impl ContosoLiveChat {
                 Some(self.timeout),
             )
             .await
-            .map_err(|error| match error {
-                HttpError::Timeout => LiveChatError::Timeout,
-                other => LiveChatError::Unreachable(other.to_string()),
-            })?;
+            .map_err(unanswered)?;
         let status = answer.status;
         let text = String::from_utf8_lossy(&answer.body).into_owned();
         if !status.is_success() {
@@ -115,6 +130,39 @@ impl ContosoLiveChat {
             });
         }
         Ok(text)
+    }
+
+    /// `GET /api/chat/availability`; `None` when the live chat has no such endpoint.
+    async fn get_availability(&self) -> Result<Option<Availability>, LiveChatError> {
+        let answer = self
+            .http
+            .get_json(
+                self.availability_url.clone(),
+                self.api_key.as_ref().map(|key| key.expose_secret()),
+                Some(self.timeout),
+            )
+            .await
+            .map_err(unanswered)?;
+        let status = answer.status.as_u16();
+        if matches!(status, 404 | 405) {
+            return Ok(None);
+        }
+        if !answer.status.is_success() {
+            return Err(LiveChatError::Rejected {
+                status,
+                detail: String::from_utf8_lossy(&answer.body)
+                    .chars()
+                    .take(300)
+                    .collect(),
+            });
+        }
+        let figures: livechat_contract::api::Availability = serde_json::from_slice(&answer.body)
+            .map_err(|error| LiveChatError::Malformed(error.to_string()))?;
+        Ok(Some(Availability {
+            agents_online: figures.agents_online,
+            queue_length: figures.queue_length,
+            estimated_wait_secs: figures.estimated_wait_seconds,
+        }))
     }
 
     /// `POST /api/chat/receive` with the caller's message id.
@@ -162,11 +210,15 @@ fn id_of<T>(
 
 #[async_trait]
 impl LiveChat for ContosoLiveChat {
+    async fn availability(&self) -> Result<Option<Availability>, LiveChatError> {
+        self.get_availability().await
+    }
+
     async fn start(
         &self,
         session: &SessionId,
         context: &HandoffContext,
-    ) -> Result<LiveChatConversationId, LiveChatError> {
+    ) -> Result<Opened, LiveChatError> {
         let body = StartRequest {
             idempotency_key: Some(start_key(session)),
             customer_name: context.customer_name.clone(),
@@ -179,8 +231,24 @@ impl LiveChat for ContosoLiveChat {
         let text = self.post(&self.start_url, &body).await?;
         let answer: StartAnswer = serde_json::from_str(&text)
             .map_err(|error| LiveChatError::Malformed(error.to_string()))?;
-        LiveChatConversationId::parse(answer.conversation_id).map_err(|_| {
+        let livechat = LiveChatConversationId::parse(answer.conversation_id).map_err(|_| {
             LiveChatError::Malformed("the start answer has no usable conversationId".into())
+        })?;
+        let placement = match (answer.status, answer.queue_position) {
+            (Some(ConversationStatus::Waiting), Some(position)) if position > 0 => {
+                Placement::Queued {
+                    position,
+                    estimated_wait_secs: answer.estimated_wait_seconds,
+                }
+            }
+            (Some(ConversationStatus::Assigned), _) => Placement::Connected {
+                agent: answer.agent_name.filter(|name| !name.trim().is_empty()),
+            },
+            _ => Placement::Unknown,
+        };
+        Ok(Opened {
+            livechat,
+            placement,
         })
     }
 
@@ -204,7 +272,7 @@ impl LiveChat for ContosoLiveChat {
             bot_conversation_id: conversation.to_string(),
             ..HandoffContext::default()
         };
-        let livechat = self.start(session, &context).await?;
+        let livechat = self.start(session, &context).await?.livechat;
         match self
             .receive(&livechat, note, format!("abandoned:{session}"))
             .await
@@ -247,6 +315,30 @@ impl LiveChat for ContosoLiveChat {
                 conversation: id_of(LiveChatConversationId::parse, ended.conversation_id)?,
                 id: id_of(LiveChatEventId::parse, ended.id)?,
             }),
+            WebhookEvent::AgentJoined(joined) => Ok(LiveChatEvent::AgentJoined {
+                conversation: id_of(LiveChatConversationId::parse, joined.conversation_id)?,
+                id: id_of(LiveChatEventId::parse, joined.id)?,
+                agent: short_name(joined.agent_name),
+                transferred_by: joined.transferred_by.map(short_name),
+            }),
+            WebhookEvent::QueueUpdate(update) => Ok(LiveChatEvent::QueueUpdate {
+                conversation: id_of(LiveChatConversationId::parse, update.conversation_id)?,
+                id: id_of(LiveChatEventId::parse, update.id)?,
+                position: update.queue_position,
+                estimated_wait_secs: update.estimated_wait_seconds,
+            }),
+            WebhookEvent::Typing(typing) => {
+                let at = chrono::DateTime::parse_from_rfc3339(&typing.timestamp).map_err(|_| {
+                    WebhookError::BadRequest("the typing event's timestamp is not RFC 3339".into())
+                })?;
+                let age = (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+                    .to_std()
+                    .unwrap_or_default();
+                Ok(LiveChatEvent::Typing {
+                    conversation: id_of(LiveChatConversationId::parse, typing.conversation_id)?,
+                    age,
+                })
+            }
             other => Err(WebhookError::BadRequest(format!(
                 "the webhook event '{}' is not handled by this skill",
                 other.id()
@@ -259,6 +351,7 @@ impl LiveChat for ContosoLiveChat {
             WebhookOutcome::Accepted => WebhookStatus::Accepted,
             WebhookOutcome::Duplicate => WebhookStatus::Duplicate,
             WebhookOutcome::AlreadyEnded => WebhookStatus::AlreadyEnded,
+            WebhookOutcome::Dropped => WebhookStatus::Dropped,
         };
         serde_json::json!(WebhookAnswer { status })
     }

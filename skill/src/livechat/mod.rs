@@ -12,8 +12,8 @@ use async_trait::async_trait;
 pub use contoso::ContosoLiveChat;
 
 use crate::domain::{
-    CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent, MessageToAgent,
-    SessionId, WebhookOutcome,
+    Availability, CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent,
+    MessageToAgent, Opened, SessionId, WebhookOutcome,
 };
 
 /// What the agent should know about the customer, sent when a session opens.
@@ -79,13 +79,16 @@ impl WebhookRequest<'_> {
 /// then change nothing: a start is keyed by the handover session, a message by its delivery.
 #[async_trait]
 pub trait LiveChat: Send + Sync {
-    /// Opens the session's conversation and returns its id; for a session it opened before, the
-    /// same id.
+    /// Whether anyone would answer a start now; `None` when the live chat cannot say (one without
+    /// agents' presence, like the original sample's).
+    async fn availability(&self) -> Result<Option<Availability>, LiveChatError>;
+    /// Opens the session's conversation and returns its id and where it stands; for a session it
+    /// opened before, the same id.
     async fn start(
         &self,
         session: &SessionId,
         context: &HandoffContext,
-    ) -> Result<LiveChatConversationId, LiveChatError>;
+    ) -> Result<Opened, LiveChatError>;
     /// Posts a customer's (or the skill's) message into a session, once per `delivery`.
     async fn send(
         &self,

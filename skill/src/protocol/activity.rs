@@ -12,6 +12,7 @@ pub mod types {
     pub const EVENT: &str = "event";
     pub const END_OF_CONVERSATION: &str = "endOfConversation";
     pub const INVOKE: &str = "invoke";
+    pub const TYPING: &str = "typing";
 }
 
 /// `endOfConversation` codes. Only `completedSuccessfully` is common to every SDK; for failures the
@@ -274,6 +275,14 @@ impl Activity {
     }
 
     /// The `endOfConversation` that finishes a skill action.
+    /// A message to the user in answer to this activity.
+    pub fn message_reply(&self, text: &str) -> Activity {
+        Activity {
+            text: Some(text.to_owned()),
+            ..self.create_reply(types::MESSAGE)
+        }
+    }
+
     pub fn end_of_conversation_reply(
         &self,
         name: Option<&str>,

@@ -10,11 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::activity::{types, Activity};
 use super::connector::{ConnectorClient, ConnectorError, Destination, OutboundCredential};
 use super::render::{json_with_text, proactive_skeleton, SkeletonJson};
 use super::teams::TeamsTarget;
 use crate::domain::{DeliveryId, Lane, Outbound, ToUser};
 use crate::handover::outbox::{Attempt, Courier};
+use crate::handover::TypingIndicator;
 
 /// Conversations whose prepared parts are kept; beyond it the cache starts over.
 const PREPARED_CONVERSATIONS: usize = 20_000;
@@ -111,6 +113,25 @@ impl Courier for TeamsCourier {
                 reason: describe_teams_failure(&error),
             },
         }
+    }
+}
+
+#[async_trait]
+impl TypingIndicator for TeamsCourier {
+    /// A `typing` activity from the bot account: one attempt, whatever Teams answers.
+    async fn show_typing(&self, to: &ToUser) -> Result<(), String> {
+        let prepared = self.prepared(to)?;
+        let skeleton = proactive_skeleton(to, &self.target)?;
+        let activity = Activity {
+            kind: Some(types::TYPING.to_owned()),
+            ..skeleton.activity
+        };
+        let body = serde_json::to_vec(&activity).map_err(|error| error.to_string())?;
+        self.connector
+            .send_to(&prepared.destination, body, &self.credential)
+            .await
+            .map(drop)
+            .map_err(|error| describe_teams_failure(&error))
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! It is generated from configuration, so pointing it at a dev tunnel is a matter of setting
 //! `SKILL_PUBLIC_URL`; nobody edits JSON by hand. The actions and their inputs and outputs are the
-//! ones the topics bind: `startConversation` (output `LiveChatConversationId`), `sendMessage`
+//! ones the topics bind: `startConversation` (outputs `LiveChatConversationId`, `Status`,
+//! `QueuePosition`, `EstimatedWaitMinutes`), `sendMessage`
 //! (inputs `LiveChatConversationId`, `ProblemDescription`) and `endConversation` (input
 //! `LiveChatConversationId`).
 
@@ -28,6 +29,10 @@ pub mod actions {
 pub mod fields {
     pub const LIVE_CHAT_CONVERSATION_ID: &str = "LiveChatConversationId";
     pub const PROBLEM_DESCRIPTION: &str = "ProblemDescription";
+    /// `connected`, `queued` or `noAgentAvailable`.
+    pub const STATUS: &str = "Status";
+    pub const QUEUE_POSITION: &str = "QueuePosition";
+    pub const ESTIMATED_WAIT_MINUTES: &str = "EstimatedWaitMinutes";
 }
 
 /// Builds the manifest for these settings.
@@ -43,6 +48,7 @@ pub fn skill_manifest(settings: &Settings) -> Value {
         .unwrap_or_else(|| ANONYMOUS_APP_ID.to_owned());
     let manifest = &settings.manifest;
     let string = |description: &str| json!({ "type": "string", "description": description });
+    let number = |description: &str| json!({ "type": "number", "description": description });
     json!({
         "$schema": SCHEMA_URL,
         "$id": manifest.id,
@@ -81,7 +87,10 @@ pub fn skill_manifest(settings: &Settings) -> Value {
             "startConversationOutput": {
                 "type": "object",
                 "properties": {
-                    (fields::LIVE_CHAT_CONVERSATION_ID): string("The id of the live chat conversation")
+                    (fields::LIVE_CHAT_CONVERSATION_ID): string("The id of the live chat conversation"),
+                    (fields::STATUS): string("connected, queued, or noAgentAvailable (no session was opened)"),
+                    (fields::QUEUE_POSITION): number("The customer's place in the queue when queued (1 is next), else 0"),
+                    (fields::ESTIMATED_WAIT_MINUTES): number("The live chat's estimate of the wait when queued, in minutes, else 0")
                 }
             },
             "messageInput": {

@@ -5,9 +5,9 @@ use serde_json::json;
 
 use super::activity::ConversationReference;
 use super::activity::{end_codes, types, Activity, ChannelAccount, ConversationAccount};
-use super::manifest::actions;
+use super::manifest::{actions, fields};
 use super::teams::{proactive_service_url, TeamsTarget};
-use crate::domain::{HandoverOutcome, MessageToUser, TextFormat, ToUser};
+use crate::domain::{HandoverOutcome, MessageToUser, Opened, Placement, TextFormat, ToUser};
 use crate::handover::text;
 
 /// The replies that answer `inbound` with `outcome` (none leaves the skill action open).
@@ -16,14 +16,26 @@ pub fn replies(inbound: &Activity, outcome: &HandoverOutcome) -> Vec<Activity> {
         vec![inbound.end_of_conversation_reply(name, code, text, None)]
     };
     match outcome {
-        HandoverOutcome::Started(livechat) => vec![inbound.end_of_conversation_reply(
+        HandoverOutcome::Started(opened) => vec![inbound.end_of_conversation_reply(
             Some(actions::START_CONVERSATION),
             end_codes::COMPLETED_SUCCESSFULLY,
             "",
-            // `liveChatConversationId` is the casing Microsoft's SDK writes and Copilot Studio
-            // accepts.
-            Some(json!({ "liveChatConversationId": livechat.as_str() })),
+            Some(start_outputs(opened)),
         )],
+        HandoverOutcome::NoAgentAvailable => vec![
+            inbound.message_reply(text::NO_AGENT_AVAILABLE),
+            inbound.end_of_conversation_reply(
+                Some(actions::START_CONVERSATION),
+                end_codes::COMPLETED_SUCCESSFULLY,
+                "",
+                Some(json!({
+                    "liveChatConversationId": "",
+                    (fields::STATUS): outputs::NO_AGENT_AVAILABLE,
+                    (fields::QUEUE_POSITION): 0,
+                    (fields::ESTIMATED_WAIT_MINUTES): 0,
+                })),
+            ),
+        ],
         HandoverOutcome::StartFailed => end(
             Some(actions::START_CONVERSATION),
             end_codes::CHANNEL_FAILED,
@@ -50,6 +62,36 @@ pub fn replies(inbound: &Activity, outcome: &HandoverOutcome) -> Vec<Activity> {
             &text::unsupported_activity(kind),
         ),
     }
+}
+
+/// The values `startConversation` ends with, named as the manifest declares them, except
+/// `liveChatConversationId`: the casing Microsoft's SDK writes, which Copilot Studio accepts (it
+/// matches output names without regard to case).
+fn start_outputs(opened: &Opened) -> serde_json::Value {
+    let (status, position, wait_secs) = match &opened.placement {
+        Placement::Queued {
+            position,
+            estimated_wait_secs,
+        } => (
+            outputs::QUEUED,
+            *position,
+            estimated_wait_secs.unwrap_or_default(),
+        ),
+        Placement::Connected { .. } | Placement::Unknown => (outputs::CONNECTED, 0, 0),
+    };
+    json!({
+        "liveChatConversationId": opened.livechat.as_str(),
+        (fields::STATUS): status,
+        (fields::QUEUE_POSITION): position,
+        (fields::ESTIMATED_WAIT_MINUTES): wait_secs.div_ceil(60),
+    })
+}
+
+/// The values of the `status` output of `startConversation`.
+pub mod outputs {
+    pub const CONNECTED: &str = "connected";
+    pub const QUEUED: &str = "queued";
+    pub const NO_AGENT_AVAILABLE: &str = "noAgentAvailable";
 }
 
 /// A proactive message, ready for SendToConversation.
@@ -178,7 +220,14 @@ mod tests {
         let livechat = LiveChatConversationId::parse("lc").unwrap();
         let cases = [
             (
-                HandoverOutcome::Started(livechat),
+                HandoverOutcome::Started(Opened {
+                    livechat,
+                    placement: Placement::Unknown,
+                }),
+                Some("completedSuccessfully"),
+            ),
+            (
+                HandoverOutcome::NoAgentAvailable,
                 Some("completedSuccessfully"),
             ),
             (HandoverOutcome::StartFailed, Some("channelFailed")),
@@ -202,19 +251,35 @@ mod tests {
         for (outcome, code) in cases {
             let answers = replies(&inbound(), &outcome);
             assert_eq!(
-                answers.first().and_then(|a| a.code.as_deref()),
+                answers.last().and_then(|a| a.code.as_deref()),
                 code,
                 "{outcome:?}"
             );
-            assert!(answers.iter().all(|a| a.kind() == "endOfConversation"));
+            assert!(answers
+                .last()
+                .is_none_or(|a| a.kind() == "endOfConversation"));
         }
+        let nobody = replies(&inbound(), &HandoverOutcome::NoAgentAvailable);
+        assert_eq!(nobody[0].kind(), "message", "the user is told first");
+        assert_eq!(
+            nobody[1].value.as_ref().unwrap()["Status"],
+            "noAgentAvailable"
+        );
         let started = replies(
             &inbound(),
-            &HandoverOutcome::Started(LiveChatConversationId::parse("lc").unwrap()),
+            &HandoverOutcome::Started(Opened {
+                livechat: LiveChatConversationId::parse("lc").unwrap(),
+                placement: Placement::Queued {
+                    position: 3,
+                    estimated_wait_secs: Some(100),
+                },
+            }),
         );
         assert_eq!(
             started[0].value,
-            Some(json!({"liveChatConversationId": "lc"}))
+            Some(
+                json!({"liveChatConversationId": "lc", "Status": "queued", "QueuePosition": 3, "EstimatedWaitMinutes": 2})
+            )
         );
         assert_eq!(started[0].reply_to_id.as_deref(), Some("act-1"));
     }

@@ -176,7 +176,12 @@ async fn the_manifest_is_strict_json_of_schema_2_0_0_with_the_three_actions() {
     };
     assert_eq!(
         reference("/activities/startConversation/resultValue"),
-        vec!["LiveChatConversationId"]
+        vec![
+            "EstimatedWaitMinutes",
+            "LiveChatConversationId",
+            "QueuePosition",
+            "Status"
+        ]
     );
     assert_eq!(
         reference("/activities/sendMessage/value"),

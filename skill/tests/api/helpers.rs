@@ -576,7 +576,10 @@ pub async fn assert_silent(app: &TestApp, servers: &[&MockServer], what: &str) {
         let others: Vec<String> = received
             .iter()
             .filter(|request| {
-                !request.url.path().contains(MARKER_CONVERSATION)
+                // The marker's start asks whether an agent is online first; that names nobody.
+                let availability = request.url.path() == "/api/chat/availability";
+                !availability
+                    && !request.url.path().contains(MARKER_CONVERSATION)
                     && !String::from_utf8_lossy(&request.body).contains(MARKER_CONVERSATION)
             })
             .map(|request| request.url.path().to_owned())

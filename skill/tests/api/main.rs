@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod contact_centre;
 mod databases;
 mod health;
 mod helpers;

@@ -497,7 +497,15 @@ async fn the_live_chat_api_key_is_sent_as_a_bearer_token() {
         .await;
     wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 1).await;
     let requests = app.peers.livechat.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 2);
+    let paths: Vec<&str> = requests.iter().map(|request| request.url.path()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/chat/availability",
+            "/api/chat/start",
+            "/api/chat/receive"
+        ]
+    );
     for request in &requests {
         assert_eq!(
             authorization_of(request),
