@@ -2,7 +2,8 @@
 //!
 //! It is generated from configuration, so pointing it at a dev tunnel is a matter of setting
 //! `SKILL_PUBLIC_URL`; nobody edits JSON by hand. The actions and their inputs and outputs are the
-//! ones the topics bind: `startConversation` (outputs `LiveChatConversationId`, `Status`,
+//! ones the topics bind: `startConversation` (optional input `ProblemDescription`; outputs
+//! `LiveChatConversationId`, `Status`,
 //! `QueuePosition`, `EstimatedWaitMinutes`), `sendMessage`
 //! (inputs `LiveChatConversationId`, `ProblemDescription`) and `endConversation` (input
 //! `LiveChatConversationId`).
@@ -69,6 +70,7 @@ pub fn skill_manifest(settings: &Settings) -> Value {
                 "description": "Start a live chat conversation",
                 "type": "event",
                 "name": actions::START_CONVERSATION,
+                "value": { "$ref": "#/definitions/startConversationInput" },
                 "resultValue": { "$ref": "#/definitions/startConversationOutput" }
             },
             (actions::SEND_MESSAGE): {
@@ -84,6 +86,12 @@ pub fn skill_manifest(settings: &Settings) -> Value {
             }
         },
         "definitions": {
+            "startConversationInput": {
+                "type": "object",
+                "properties": {
+                    (fields::PROBLEM_DESCRIPTION): string("What the customer needs help with, shown to the agent with the handoff context (optional)")
+                }
+            },
             "startConversationOutput": {
                 "type": "object",
                 "properties": {
