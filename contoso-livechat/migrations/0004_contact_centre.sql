@@ -25,7 +25,7 @@ ALTER TABLE conversations ADD COLUMN transfer_note TEXT;
 
 -- Conversations open before the queue existed have nobody: they join the queue by their age.
 UPDATE conversations SET queued_at = created_at WHERE state = 'open';
-CREATE INDEX conversations_queue ON conversations (queued_at, id)
+CREATE INDEX conversations_queue ON conversations (queued_at)
     WHERE state = 'open' AND assigned_agent IS NULL;
 CREATE INDEX conversations_by_agent ON conversations (assigned_agent) WHERE state = 'open';
 

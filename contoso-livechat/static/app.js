@@ -136,7 +136,7 @@
     } else {
       // The queue by its order (oldest first); the others longest-waiting first, then oldest.
       const key = listId === 'queue-conversations'
-        ? (node) => `${node.dataset.queuedAt}|${node.dataset.conversationId}`
+        ? (node) => node.dataset.queuedAt || ''
         : (node) => node.dataset.waitingSince || `~${node.dataset.lastMessageAt}`;
       const before = [...list.children].find((other) => other !== row && key(other) > key(row));
       list.insertBefore(row, before ?? null);

@@ -424,7 +424,7 @@ pub async fn inbox(
         }
     }
     // Oldest first: the queue's order is its waiting order.
-    queue.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then_with(|| a.id.cmp(&b.id)));
+    queue.sort_by(|a, b| a.queued_at.cmp(&b.queued_at));
     html(InboxPage {
         bar: AgentBar::of(&current, &agents),
         csrf: auth::csrf_token(&current.session),

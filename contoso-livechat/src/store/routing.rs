@@ -3,7 +3,8 @@
 //!
 //! Every change that decides who has a conversation runs in the one writer's transaction, so two
 //! agents accepting at once are two writes one after the other: the first takes it, the second
-//! finds it taken. A conversation's place in the queue is by `queued_at`, oldest first.
+//! finds it taken. A conversation's place in the queue is by `queued_at`, oldest first (and, within
+//! the same millisecond, in the order they were started).
 
 use chrono::Utc;
 use livechat_contract::api::{Conversation, DeliveryState, EntryKind, Role};
@@ -501,7 +502,7 @@ pub(super) async fn transfer_in(
 async fn queue_in(connection: &mut SqliteConnection) -> anyhow::Result<Vec<QueueRow>> {
     let rows = sqlx::query(
         "SELECT id, reported_position, reported_at FROM conversations
-         WHERE state = 'open' AND assigned_agent IS NULL ORDER BY queued_at, id",
+         WHERE state = 'open' AND assigned_agent IS NULL ORDER BY queued_at, rowid",
     )
     .fetch_all(&mut *connection)
     .await?;
@@ -587,7 +588,7 @@ pub(super) async fn place_in(
 ) -> anyhow::Result<Option<QueuePlace>> {
     let row = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM conversations o WHERE o.state = 'open' AND o.assigned_agent IS NULL
-                    AND (o.queued_at < c.queued_at OR (o.queued_at = c.queued_at AND o.id <= c.id))) AS position
+                    AND (o.queued_at < c.queued_at OR (o.queued_at = c.queued_at AND o.rowid <= c.rowid))) AS position
          FROM conversations c WHERE c.id = ? AND c.state = 'open' AND c.assigned_agent IS NULL",
     )
     .bind(id)

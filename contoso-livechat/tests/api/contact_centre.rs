@@ -497,3 +497,19 @@ async fn an_agent_whose_pages_are_gone_goes_offline_and_comes_back_with_a_page()
         .await;
     assert_eq!(app.availability().await["agentsOnline"], 0);
 }
+
+#[tokio::test]
+async fn an_agent_removed_from_the_configuration_hands_their_conversations_back() {
+    let app = spawn_app_with(two_agents()).await;
+    let ben = app.signed_in_as(SECOND_AGENT, SECOND_PASSWORD).await;
+    let id = app.start_conversation("Megan").await;
+    ben.accept(&id).await;
+    assert_eq!(summary(&app, &id).await["assignedAgent"], SECOND_AGENT);
+    let app = app.restart_with(Options::default()).await;
+    let back = summary(&app, &id).await;
+    assert_eq!(back["status"], "waiting", "{back}");
+    assert!(back["assignedAgent"].is_null());
+    // The agents who remain keep their presence and can take it.
+    let ann = app.signed_in_agent().await;
+    ann.accept(&id).await;
+}

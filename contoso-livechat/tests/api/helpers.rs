@@ -144,14 +144,15 @@ async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Optio
 
 impl TestApp {
     pub async fn restart(self) -> TestApp {
+        let options = self.options.clone();
+        self.restart_with(options).await
+    }
+
+    /// Stops the app and starts it again on the same data with other options.
+    pub async fn restart_with(self, options: Options) -> TestApp {
         self.handle.stop().await;
         self.join.await.unwrap().unwrap();
-        launch(
-            self.webhook.clone(),
-            self.data_dir.clone(),
-            self.options.clone(),
-        )
-        .await
+        launch(self.webhook.clone(), self.data_dir.clone(), options).await
     }
 
     fn with_key(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
