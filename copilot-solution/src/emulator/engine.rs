@@ -509,7 +509,10 @@ mod tests {
         let outputs = engine.user_message("My printer is on fire");
         let (start_id, action, value, _) = invoked(&outputs);
         assert_eq!(action, "startConversation");
-        assert!(value.is_empty());
+        assert_eq!(
+            value["ProblemDescription"], "My printer is on fire",
+            "the agent sees it with the handoff context"
+        );
 
         let outputs = engine.skill_ended(
             &start_id,
