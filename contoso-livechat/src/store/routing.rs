@@ -100,7 +100,7 @@ pub enum RoutingError {
     Taken(String),
     #[error("{0}")]
     NotYours(String),
-    #[error("you have {0} conversations, as many as your capacity; finish one, or raise your capacity, first")]
+    #[error("you already have as many conversations as your capacity ({0}); finish one, or raise your capacity, first")]
     AtCapacity(u32),
     #[error("{0}")]
     Unavailable(String),

@@ -567,6 +567,28 @@ mod tests {
     }
 
     #[test]
+    fn the_escalation_topic_branches_on_the_start_status() {
+        for (status, said_text) in [
+            ("noAgentAvailable", "I'm here if you need anything else"),
+            ("unavailable", "couldn't reach the live chat"),
+        ] {
+            let mut engine = engine();
+            engine.user_message("talk to a person");
+            let (id, ..) = invoked(&engine.user_message("help"));
+            let outputs = engine.skill_ended(
+                &id,
+                "completedSuccessfully",
+                &serde_json::json!({"liveChatConversationId": "", "Status": status}),
+                "",
+            );
+            let text = said(&outputs);
+            assert!(text.contains(said_text), "{status}: {text}");
+            assert!(!text.contains("connected to Contoso Live Chat"), "{status}");
+            assert!(!engine.in_skill_action(), "{status}: no chat to send to");
+        }
+    }
+
+    #[test]
     fn the_agent_closing_the_chat_ends_the_message_action() {
         let mut engine = engine();
         engine.user_message("talk to a person");

@@ -34,6 +34,8 @@ pub mod fields {
     pub const STATUS: &str = "Status";
     pub const QUEUE_POSITION: &str = "QueuePosition";
     pub const ESTIMATED_WAIT_MINUTES: &str = "EstimatedWaitMinutes";
+    /// How a chat ended: `customerEnded` for `endConversation`.
+    pub const OUTCOME: &str = "Outcome";
 }
 
 /// Builds the manifest for these settings.
@@ -82,7 +84,8 @@ pub fn skill_manifest(settings: &Settings) -> Value {
                 "description": "End the live chat conversation",
                 "type": "event",
                 "name": actions::END_CONVERSATION,
-                "value": { "$ref": "#/definitions/endConversationInput" }
+                "value": { "$ref": "#/definitions/endConversationInput" },
+                "resultValue": { "$ref": "#/definitions/endConversationOutput" }
             }
         },
         "definitions": {
@@ -96,7 +99,7 @@ pub fn skill_manifest(settings: &Settings) -> Value {
                 "type": "object",
                 "properties": {
                     (fields::LIVE_CHAT_CONVERSATION_ID): string("The id of the live chat conversation"),
-                    (fields::STATUS): string("connected, queued, or noAgentAvailable (no session was opened)"),
+                    (fields::STATUS): string("connected, queued, noAgentAvailable (no agent online; no session was opened) or unavailable (the live chat could not be reached)"),
                     (fields::QUEUE_POSITION): number("The customer's place in the queue when queued (1 is next), else 0"),
                     (fields::ESTIMATED_WAIT_MINUTES): number("The live chat's estimate of the wait when queued, in minutes, else 0")
                 }
@@ -112,6 +115,12 @@ pub fn skill_manifest(settings: &Settings) -> Value {
                 "type": "object",
                 "properties": {
                     (fields::LIVE_CHAT_CONVERSATION_ID): string("The id of the live chat conversation")
+                }
+            },
+            "endConversationOutput": {
+                "type": "object",
+                "properties": {
+                    (fields::OUTCOME): string("How the chat ended: customerEnded")
                 }
             }
         }

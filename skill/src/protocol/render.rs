@@ -36,21 +36,30 @@ pub fn replies(inbound: &Activity, outcome: &HandoverOutcome) -> Vec<Activity> {
                 })),
             ),
         ],
-        HandoverOutcome::StartFailed => end(
+        // A successful end with its own status, so that the topic branches instead of running
+        // the error topic.
+        HandoverOutcome::StartFailed => vec![inbound.end_of_conversation_reply(
             Some(actions::START_CONVERSATION),
-            end_codes::CHANNEL_FAILED,
+            end_codes::COMPLETED_SUCCESSFULLY,
             text::LIVECHAT_UNAVAILABLE,
-        ),
+            Some(json!({
+                "liveChatConversationId": "",
+                (fields::STATUS): outputs::UNAVAILABLE,
+                (fields::QUEUE_POSITION): 0,
+                (fields::ESTIMATED_WAIT_MINUTES): 0,
+            })),
+        )],
         HandoverOutcome::Forwarded | HandoverOutcome::Silent => Vec::new(),
         HandoverOutcome::AgentHadEnded => {
             end(None, end_codes::COMPLETED_SUCCESSFULLY, text::AGENT_ENDED)
         }
         HandoverOutcome::NoSession => end(None, end_codes::UNKNOWN, text::NO_SESSION),
-        HandoverOutcome::Ended => end(
+        HandoverOutcome::Ended => vec![inbound.end_of_conversation_reply(
             Some(actions::END_CONVERSATION),
             end_codes::COMPLETED_SUCCESSFULLY,
             "",
-        ),
+            Some(json!({ (fields::OUTCOME): outputs::CUSTOMER_ENDED })),
+        )],
         HandoverOutcome::UnknownAction(name) => end(
             Some(name),
             end_codes::BOT_ISSUED_INVALID_MESSAGE,
@@ -87,11 +96,15 @@ fn start_outputs(opened: &Opened) -> serde_json::Value {
     })
 }
 
-/// The values of the `status` output of `startConversation`.
+/// The values of the `Status` output of `startConversation` and the `Outcome` of the actions that
+/// end a chat.
 pub mod outputs {
     pub const CONNECTED: &str = "connected";
     pub const QUEUED: &str = "queued";
     pub const NO_AGENT_AVAILABLE: &str = "noAgentAvailable";
+    /// The live chat could not be reached (or did not answer in time).
+    pub const UNAVAILABLE: &str = "unavailable";
+    pub const CUSTOMER_ENDED: &str = "customerEnded";
 }
 
 /// A proactive message, ready for SendToConversation.
@@ -230,7 +243,7 @@ mod tests {
                 HandoverOutcome::NoAgentAvailable,
                 Some("completedSuccessfully"),
             ),
-            (HandoverOutcome::StartFailed, Some("channelFailed")),
+            (HandoverOutcome::StartFailed, Some("completedSuccessfully")),
             (HandoverOutcome::Forwarded, None),
             (
                 HandoverOutcome::AgentHadEnded,
@@ -265,6 +278,10 @@ mod tests {
             nobody[1].value.as_ref().unwrap()["Status"],
             "noAgentAvailable"
         );
+        let down = replies(&inbound(), &HandoverOutcome::StartFailed);
+        assert_eq!(down[0].value.as_ref().unwrap()["Status"], "unavailable");
+        let ended = replies(&inbound(), &HandoverOutcome::Ended);
+        assert_eq!(ended[0].value, Some(json!({"Outcome": "customerEnded"})));
         let started = replies(
             &inbound(),
             &HandoverOutcome::Started(Opened {

@@ -191,6 +191,10 @@ async fn the_manifest_is_strict_json_of_schema_2_0_0_with_the_three_actions() {
         reference("/activities/endConversation/value"),
         vec!["LiveChatConversationId"]
     );
+    assert_eq!(
+        reference("/activities/endConversation/resultValue"),
+        vec!["Outcome"]
+    );
     assert!(
         !manifest.to_string().contains("\"array\""),
         "Copilot Studio refuses array inputs and outputs"
