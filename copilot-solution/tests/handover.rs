@@ -32,7 +32,7 @@ struct Services {
     livechat: String,
     http: reqwest::Client,
     /// An agent signed in with a page open: the skill opens a session only when one is online.
-    _agent: Option<test_support::OnlineAgent>,
+    agent: Option<test_support::OnlineAgent>,
     _children: Vec<Child>,
     _data: tempfile::TempDir,
 }
@@ -40,14 +40,23 @@ struct Services {
 impl Services {
     /// The three services, with an agent online.
     async fn start() -> Services {
-        let mut services = Services::start_without_agents().await;
-        services._agent =
+        Services::start_with(Vec::new()).await
+    }
+
+    /// The three services, with an agent online and these settings for the skill.
+    async fn start_with(skill_settings: Vec<(&'static str, String)>) -> Services {
+        let mut services = Services::start_configured(skill_settings).await;
+        services.agent =
             Some(test_support::agent_online(&services.livechat, AGENT, AGENT_PASSWORD).await);
         services
     }
 
     /// The three services, and no agent online.
     async fn start_without_agents() -> Services {
+        Services::start_configured(Vec::new()).await
+    }
+
+    async fn start_configured(skill_settings: Vec<(&'static str, String)>) -> Services {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_copilot-solution"))
             .parent()
             .unwrap()
@@ -87,7 +96,7 @@ impl Services {
                 &bin.join("skill"),
                 &[],
                 "skill",
-                vec![
+                [
                     ("SKILL_BIND", format!("127.0.0.1:{skill_port}")),
                     ("SKILL_DATA_DIR", dir("skill")),
                     ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
@@ -95,7 +104,10 @@ impl Services {
                         "LIVECHAT_BASE_URL",
                         format!("http://127.0.0.1:{livechat_port}"),
                     ),
-                ],
+                ]
+                .into_iter()
+                .chain(skill_settings)
+                .collect(),
             ),
             spawn(
                 &bin.join("copilot-solution"),
@@ -127,7 +139,7 @@ impl Services {
             emulator: format!("http://127.0.0.1:{emulator_port}"),
             livechat: format!("http://127.0.0.1:{livechat_port}"),
             http,
-            _agent: None,
+            agent: None,
             _children: children,
             _data: data,
         }
@@ -213,7 +225,7 @@ async fn a_teams_user_reaches_a_live_agent_and_comes_back_to_the_bot() {
         .await;
     services.user_says("My printer is on fire").await;
     services
-        .wait_for_line("bot", "connected to Contoso Live Chat", asked)
+        .wait_for_line("bot", "in the queue for Contoso Live Chat: number 1", asked)
         .await;
     // The live chat put the customer in its queue; the skill told them where they are.
     services
@@ -269,19 +281,7 @@ async fn a_teams_user_reaches_a_live_agent_and_comes_back_to_the_bot() {
     })
     .await;
     eventually("the live-chat session to end", || async {
-        let conversations: Vec<Value> = services
-            .http
-            .get(format!("{}/api/chat/conversations", services.livechat))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        conversations
-            .iter()
-            .any(|c| c["id"] == conversation.as_str() && c["state"] == "ended")
-            .then_some(())
+        (services.conversation(&conversation).await["state"] == "ended").then_some(())
     })
     .await;
     let late = services
@@ -317,6 +317,10 @@ async fn with_no_agent_online_the_user_is_told_and_stays_with_the_bot() {
         .wait_for_line("bot", "No agent is available right now", asked)
         .await;
     services
+        .wait_for_line("bot", "leave a message for the team", told)
+        .await;
+    services.user_says("no").await;
+    services
         .wait_for_line("bot", "I'm here if you need anything else", told)
         .await;
     assert!(
@@ -327,6 +331,176 @@ async fn with_no_agent_online_the_user_is_told_and_stays_with_the_bot() {
     services.user_says("Talk to a person").await;
     services
         .wait_for_line("bot", "describe your problem", told)
+        .await;
+}
+
+impl Services {
+    /// The user asks for a person and is queued; the live chat's conversation id.
+    async fn queued_with(&self, problem: &str) -> (String, u64) {
+        self.wait_for_line("bot", "talk to a person", 0).await;
+        self.user_says("I need to talk to a person").await;
+        let asked = self.wait_for_line("bot", "describe your problem", 0).await;
+        self.user_says(problem).await;
+        let queued = self
+            .wait_for_line("bot", "in the queue for Contoso Live Chat", asked)
+            .await;
+        (self.wait_for_livechat_message(problem).await, queued)
+    }
+
+    /// Every conversation the live chat lists (open ones and the recently ended).
+    async fn conversations(&self) -> Vec<Value> {
+        self.http
+            .get(format!("{}/api/chat/conversations", self.livechat))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn conversation(&self, id: &str) -> Value {
+        self.conversations()
+            .await
+            .into_iter()
+            .find(|conversation| conversation["id"] == id)
+            .unwrap_or_default()
+    }
+
+    /// Waits until the conversation's transcript has a message containing `text`.
+    async fn wait_for_transcript(&self, conversation: &str, text: &str) {
+        eventually(&format!("'{text}' in the transcript"), || async {
+            self.livechat_messages(Some(conversation))
+                .await
+                .iter()
+                .any(|m| m["message"].as_str().unwrap().contains(text))
+                .then_some(())
+        })
+        .await;
+    }
+
+    fn agent(&self) -> &test_support::OnlineAgent {
+        self.agent.as_ref().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_agent_closing_the_chat_hands_back_to_the_bot_which_asks_for_a_rating() {
+    let services = Services::start().await;
+    let (conversation, queued) = services.queued_with("My invoice is wrong").await;
+    assert_eq!(services.agent().act(&conversation, "accept").await, 303);
+    let joined = services
+        .wait_for_line("bot", "Ann joined the chat", queued)
+        .await;
+    assert_eq!(services.agent().act(&conversation, "end").await, 303);
+    let closed = services
+        .wait_for_line("bot", "agent has closed the live chat", joined)
+        .await;
+
+    // The next words end the action with agentEnded: the topic asks for a rating.
+    services.user_says("thanks!").await;
+    let asked = services
+        .wait_for_line("bot", "from 1 (poor) to 5 (excellent)", closed)
+        .await;
+    services.user_says("4").await;
+    services
+        .wait_for_line("bot", "Thank you for your feedback", asked)
+        .await;
+    eventually("the rating in the live chat", || async {
+        (services.conversation(&conversation).await["rating"] == 4).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_nobody_online_the_user_leaves_a_message_the_agents_find_later() {
+    let services = Services::start_without_agents().await;
+    services.wait_for_line("bot", "talk to a person", 0).await;
+    services.user_says("Talk to a person").await;
+    services
+        .wait_for_line("bot", "describe your problem", 0)
+        .await;
+    services.user_says("My invoice is wrong").await;
+    let offered = services
+        .wait_for_line("bot", "leave a message for the team", 0)
+        .await;
+    services.user_says("yes").await;
+    let asked = services
+        .wait_for_line("bot", "What should the team know?", offered)
+        .await;
+    services.user_says("Please call me back on 555-0100").await;
+    services
+        .wait_for_line("bot", "passed your message to the team", asked)
+        .await;
+    // A conversation of its own, closed at once (nobody waits in it), for the agents to find.
+    let conversation = eventually("the left message's conversation, closed", || async {
+        services
+            .conversations()
+            .await
+            .into_iter()
+            .find(|c| {
+                c["problemDescription"] == "Please call me back on 555-0100"
+                    && c["state"] == "ended"
+            })
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+    })
+    .await;
+    let transcript = services.livechat_messages(Some(&conversation)).await;
+    assert!(
+        transcript.iter().any(|m| m["message"]
+            .as_str()
+            .unwrap()
+            .contains("not waiting in this chat")),
+        "{transcript:?}"
+    );
+    // The bot has the conversation again.
+    services.user_says("What's up?").await;
+    services
+        .wait_for_line("bot", "talk to a person", asked)
+        .await;
+}
+
+#[tokio::test]
+async fn a_chat_nobody_takes_in_time_ends_and_the_topic_offers_to_try_again() {
+    let services = Services::start_with(vec![("SKILL_QUEUE_TIMEOUT_SECS", "1".to_owned())]).await;
+    let (conversation, queued) = services.queued_with("Where is my parcel?").await;
+    let closed = services
+        .wait_for_line(
+            "bot",
+            "no agent could take your chat within 1 second",
+            queued,
+        )
+        .await;
+    services.user_says("hello?").await;
+    services
+        .wait_for_line("bot", "Nobody could take the chat this time", closed)
+        .await;
+    services
+        .wait_for_transcript(&conversation, "nobody accepted it")
+        .await;
+}
+
+#[tokio::test]
+async fn a_silent_customer_is_warned_then_closed_and_the_topic_says_so() {
+    let services = Services::start_with(vec![
+        ("SKILL_INACTIVITY_WARNING_SECS", "1".to_owned()),
+        ("SKILL_INACTIVITY_TIMEOUT_SECS", "2".to_owned()),
+    ])
+    .await;
+    let (conversation, queued) = services.queued_with("My screen is blank").await;
+    assert_eq!(services.agent().act(&conversation, "accept").await, 303);
+    let warned = services
+        .wait_for_line("bot", "Are you still there?", queued)
+        .await;
+    let closed = services
+        .wait_for_line("bot", "no reply for 2 seconds", warned)
+        .await;
+    services.user_says("sorry, I was away").await;
+    services
+        .wait_for_line("bot", "closed after a quiet while", closed)
+        .await;
+    services
+        .wait_for_transcript(&conversation, "the customer wrote nothing for 2 seconds")
         .await;
 }
 
@@ -350,7 +524,7 @@ async fn the_same_handover_through_both_web_pages() {
         .type_and_enter("#message", "My printer is on fire")
         .await;
     browser
-        .wait_for_text("#lines .line.bot", "connected to Contoso Live Chat")
+        .wait_for_text("#lines .line.bot", "in the queue for Contoso Live Chat")
         .await;
 
     // The agent signs in to the live chat in another window and finds the conversation.
@@ -439,5 +613,83 @@ async fn the_same_handover_through_both_web_pages() {
         .await;
     browser.wait_for_text(".state-badge", "Ended").await;
     browser.screenshot("e2e-livechat.png").await;
+    browser.stop().await;
+}
+
+/// In the stand-in's page, the user asks for a person and describes their problem.
+async fn ask_for_a_person(browser: &Browser, services: &Services, problem: &str) {
+    browser.client.goto(&services.emulator).await.unwrap();
+    browser.wait_for_text("#lines", "talk to a person").await;
+    browser.type_and_enter("#message", "Talk to a person").await;
+    browser
+        .wait_for_text("#lines .line.bot", "describe your problem")
+        .await;
+    browser.type_and_enter("#message", problem).await;
+}
+
+#[tokio::test]
+async fn a_left_message_and_a_rating_through_the_stand_in_page() {
+    let browser = Browser::start(900, 760).await;
+
+    // Nobody online: the user leaves a message for the team.
+    let services = Services::start_without_agents().await;
+    ask_for_a_person(&browser, &services, "My invoice is wrong").await;
+    browser
+        .wait_for_text("#lines .line.bot", "leave a message for the team")
+        .await;
+    browser.type_and_enter("#message", "yes").await;
+    browser
+        .wait_for_text("#lines .line.bot", "What should the team know?")
+        .await;
+    browser
+        .type_and_enter("#message", "Please call me back on 555-0100")
+        .await;
+    browser
+        .wait_for_text("#lines .line.bot", "passed your message to the team")
+        .await;
+    browser.screenshot("e2e-left-message.png").await;
+    drop(services);
+
+    // An agent takes the chat and closes it: the bot asks for a rating.
+    let services = Services::start().await;
+    ask_for_a_person(&browser, &services, "My parcel never came").await;
+    browser
+        .wait_for_text("#lines .line.bot", "in the queue for Contoso Live Chat")
+        .await;
+    let conversation = services
+        .wait_for_livechat_message("My parcel never came")
+        .await;
+    assert_eq!(services.agent().act(&conversation, "accept").await, 303);
+    browser
+        .wait_for_text("#lines .line.bot", "Ann joined the chat")
+        .await;
+    let sent = services
+        .http
+        .post(format!("{}/api/chat/send", services.livechat))
+        .json(&json!({"conversationId": conversation, "message": "It's on its way today; here is the tracking link.", "sender": AGENT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    browser
+        .wait_for_text("#lines .line.agent", "on its way today")
+        .await;
+    assert_eq!(services.agent().act(&conversation, "end").await, 303);
+    browser
+        .wait_for_text("#lines .line.bot", "agent has closed the live chat")
+        .await;
+    browser.type_and_enter("#message", "Thanks!").await;
+    browser
+        .wait_for_text("#lines .line.bot", "from 1 (poor) to 5 (excellent)")
+        .await;
+    browser.type_and_enter("#message", "5").await;
+    browser
+        .wait_for_text("#lines .line.bot", "Thank you for your feedback")
+        .await;
+    browser.screenshot("e2e-rating.png").await;
+    eventually("the rating in the live chat", || async {
+        (services.conversation(&conversation).await["rating"] == 5).then_some(())
+    })
+    .await;
     browser.stop().await;
 }

@@ -25,6 +25,12 @@ pub const END_PATH: &str = "/api/chat/end";
 pub const MESSAGES_PATH: &str = "/api/chat/messages";
 pub const CONVERSATIONS_PATH: &str = "/api/chat/conversations";
 pub const AVAILABILITY_PATH: &str = "/api/chat/availability";
+pub const RATE_PATH: &str = "/api/chat/rate";
+
+/// The lowest and highest rating a customer gives a chat.
+pub const RATINGS: std::ops::RangeInclusive<u8> = 1..=5;
+/// The longest rating comment (in characters) Contoso Live Chat takes.
+pub const MAX_COMMENT_CHARS: usize = 1_000;
 
 /// The longest `idempotencyKey` or message `id` (in characters) a caller may send.
 pub const MAX_KEY_CHARS: usize = 200;
@@ -248,6 +254,28 @@ pub struct EndAnswer {
     pub state: ConversationState,
 }
 
+/// `POST /api/chat/rate`: the customer's rating of a chat (open or ended), 1 to 5, with an
+/// optional comment. Rating again replaces the rating: a repeated call changes nothing more.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateRequest {
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub conversation_id: String,
+    /// Checked against [`RATINGS`] by the live chat (400 outside it).
+    #[serde(default)]
+    pub rating: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// The answer to a rating.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateAnswer {
+    pub conversation_id: String,
+    pub rating: u8,
+}
+
 /// Every error answer: `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorAnswer {
@@ -361,6 +389,11 @@ pub struct Conversation {
     /// The note the last transfer left for the agent who has it now.
     #[serde(default)]
     pub transfer_note: Option<String>,
+    /// The customer's rating (1 to 5) and comment, once given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating_comment: Option<String>,
 }
 
 #[cfg(test)]

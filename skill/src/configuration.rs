@@ -33,6 +33,49 @@ pub struct Settings {
     pub livechat: LiveChatSettings,
     pub delivery: DeliverySettings,
     pub manifest: ManifestSettings,
+    pub timeouts: TimeoutSettings,
+}
+
+/// How long a chat may wait for an agent, or stay silent, before it is closed; 0 switches a timer
+/// off. The deadlines are stored with the sessions, so they hold across restarts and instances.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeoutSettings {
+    /// Seconds a chat waits in the queue before it is closed (`queueTimeout`).
+    pub queue_timeout_secs: u64,
+    /// Seconds without a customer message before the customer is warned.
+    pub inactivity_warning_secs: u64,
+    /// Seconds without a customer message before the chat is closed (`inactive`).
+    pub inactivity_timeout_secs: u64,
+    /// How often each instance looks for due timers, in milliseconds.
+    pub tick_ms: u64,
+}
+
+impl Default for TimeoutSettings {
+    fn default() -> Self {
+        Self {
+            queue_timeout_secs: 600,
+            inactivity_warning_secs: 300,
+            inactivity_timeout_secs: 600,
+            tick_ms: 1_000,
+        }
+    }
+}
+
+impl TimeoutSettings {
+    /// The timeouts as the handover uses them.
+    pub fn timeouts(&self) -> crate::domain::Timeouts {
+        let on = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        crate::domain::Timeouts {
+            queue: on(self.queue_timeout_secs),
+            inactivity_warning: on(self.inactivity_warning_secs),
+            inactivity: on(self.inactivity_timeout_secs),
+        }
+    }
+
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms)
+    }
 }
 
 /// Where the skill listens and keeps its state.
@@ -392,6 +435,24 @@ impl Settings {
                 _ => bail!("SKILL_ALLOW_UNSIGNED_WEBHOOKS: '{value}' is not true or false"),
             };
         }
+        let seconds = |name: &str| -> anyhow::Result<Option<u64>> {
+            get(name)
+                .map(|value| {
+                    value.parse::<u64>().map_err(|_| {
+                        anyhow::anyhow!("{name}: '{value}' is not a whole number of seconds")
+                    })
+                })
+                .transpose()
+        };
+        if let Some(value) = seconds("SKILL_QUEUE_TIMEOUT_SECS")? {
+            self.timeouts.queue_timeout_secs = value;
+        }
+        if let Some(value) = seconds("SKILL_INACTIVITY_WARNING_SECS")? {
+            self.timeouts.inactivity_warning_secs = value;
+        }
+        if let Some(value) = seconds("SKILL_INACTIVITY_TIMEOUT_SECS")? {
+            self.timeouts.inactivity_timeout_secs = value;
+        }
         Ok(())
     }
 
@@ -431,6 +492,16 @@ impl Settings {
         }
         if self.livechat.timeout_ms == 0 {
             bail!("livechat.timeout_ms must be greater than zero");
+        }
+        let timeouts = &self.timeouts;
+        if timeouts.tick_ms == 0 {
+            bail!("timeouts.tick_ms must be greater than zero");
+        }
+        if timeouts.inactivity_warning_secs > 0
+            && timeouts.inactivity_timeout_secs > 0
+            && timeouts.inactivity_warning_secs >= timeouts.inactivity_timeout_secs
+        {
+            bail!("SKILL_INACTIVITY_WARNING_SECS / timeouts.inactivity_warning_secs ({}) must be shorter than timeouts.inactivity_timeout_secs ({}), or 0 for no warning", timeouts.inactivity_warning_secs, timeouts.inactivity_timeout_secs);
         }
         if self.livechat.max_message_chars == 0 {
             bail!("livechat.max_message_chars must be greater than zero");
@@ -623,6 +694,43 @@ mod tests {
             .auth
             .allowed_issuers
             .contains(&format!("https://login.microsoftonline.com/{TENANT}/v2.0")));
+    }
+
+    #[test]
+    fn timeouts_default_to_ten_minutes_and_zero_switches_them_off() {
+        let settings = Settings::load_from(None, &HashMap::new()).unwrap();
+        let timeouts = settings.timeouts.timeouts();
+        assert_eq!(timeouts.queue, Some(Duration::from_secs(600)));
+        assert_eq!(timeouts.inactivity_warning, Some(Duration::from_secs(300)));
+        assert_eq!(timeouts.inactivity, Some(Duration::from_secs(600)));
+        let off = Settings::load_from(
+            None,
+            &env(&[
+                ("SKILL_QUEUE_TIMEOUT_SECS", "0"),
+                ("SKILL_INACTIVITY_WARNING_SECS", "0"),
+                ("SKILL_INACTIVITY_TIMEOUT_SECS", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(off.timeouts.timeouts(), crate::domain::Timeouts::default());
+        let error = Settings::load_from(
+            None,
+            &env(&[
+                ("SKILL_INACTIVITY_WARNING_SECS", "600"),
+                ("SKILL_INACTIVITY_TIMEOUT_SECS", "300"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("inactivity_warning_secs"),
+            "{error}"
+        );
+        let error =
+            Settings::load_from(None, &env(&[("SKILL_QUEUE_TIMEOUT_SECS", "ten")])).unwrap_err();
+        assert!(
+            error.to_string().contains("SKILL_QUEUE_TIMEOUT_SECS"),
+            "{error}"
+        );
     }
 
     #[test]

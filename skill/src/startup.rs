@@ -14,7 +14,10 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::configuration::Settings;
-use crate::handover::{Handover, LiveChatCourier, OutboxWorker, RetryPolicy, WorkerLimits};
+use crate::handover::{
+    Clock, Handover, HandoverParts, LiveChatCourier, OutboxWorker, RetryPolicy, TimerWorker,
+    WorkerLimits,
+};
 use crate::http::HttpClient;
 use crate::livechat::{ContosoLiveChat, LiveChat};
 use crate::metrics::Metrics;
@@ -36,6 +39,7 @@ pub struct Application {
     port: u16,
     server: Server,
     workers: Vec<OutboxWorker>,
+    timers: TimerWorker,
     background: Background,
     store: Store,
     retention_days: u32,
@@ -57,6 +61,11 @@ impl ApplicationHandle {
 impl Application {
     /// Builds everything and binds the listener; nothing is served until [`Self::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Self::build`], with the timers going by `clock` (tests pause it).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.application.bind).with_context(|| {
             format!(
                 "cannot listen on {} (SKILL_BIND)",
@@ -152,10 +161,20 @@ impl Application {
         let handover = Arc::new(Handover::new(
             store.clone(),
             livechat.clone(),
-            metrics.clone(),
-            settings.livechat.timeout(),
-            teams.clone(),
+            HandoverParts {
+                metrics: metrics.clone(),
+                livechat_timeout: settings.livechat.timeout(),
+                typing: teams.clone(),
+                timeouts: settings.timeouts.timeouts(),
+                clock: clock.clone(),
+            },
         ));
+        let timers = TimerWorker {
+            store: store.clone(),
+            handover: handover.clone(),
+            clock,
+            tick: settings.timeouts.tick(),
+        };
         let delivery = &settings.delivery;
         let limits = WorkerLimits {
             max_in_flight: delivery.max_in_flight,
@@ -281,6 +300,7 @@ impl Application {
             port,
             server,
             workers,
+            timers,
             background,
             store,
             retention_days: settings.application.retention_days,
@@ -311,6 +331,7 @@ impl Application {
         let deliveries = crate::tasks::on_own_thread("outbox", async move {
             futures_util::future::join_all(lanes).await;
         })?;
+        let timers = tokio::spawn(self.timers.run(shutdown.clone()));
         let purge = tokio::spawn(purge_periodically(
             self.store.clone(),
             self.retention_days,
@@ -324,6 +345,7 @@ impl Application {
         }
         let _ = deliveries.await;
         let _ = purge.await;
+        let _ = timers.await;
         // The workers' last outcomes are recorded without waiting; commit them before stopping.
         if let Err(error) = self.store.flush().await {
             tracing::warn!(error.cause_chain = ?error, "cannot record the last delivery outcomes; those deliveries are sent again on the next start");

@@ -302,6 +302,25 @@ impl Browser {
 /// Chat counts them online; offline again once this is dropped (after the live chat's grace).
 pub struct OnlineAgent {
     stream: tokio::task::JoinHandle<()>,
+    client: reqwest::Client,
+    base: String,
+    csrf: String,
+}
+
+impl OnlineAgent {
+    /// Submits a conversation page's form as the agent would (`accept`, `end`, ...); the status.
+    pub async fn act(&self, conversation_id: &str, action: &str) -> reqwest::StatusCode {
+        self.client
+            .post(format!(
+                "{}/agent/conversations/{conversation_id}/{action}",
+                self.base
+            ))
+            .form(&[("csrf_token", self.csrf.as_str())])
+            .send()
+            .await
+            .expect("the agent's action")
+            .status()
+    }
 }
 
 impl Drop for OnlineAgent {
@@ -337,8 +356,19 @@ pub async fn agent_online(base: &str, username: &str, password: &str) -> OnlineA
         .await
         .expect("the sign-in");
     assert_eq!(signed_in.status(), 303, "the agent signs in");
+    let inbox = client
+        .get(format!("{base}/agent"))
+        .send()
+        .await
+        .expect("the inbox")
+        .text()
+        .await
+        .expect("the inbox's text");
+    let csrf = csrf_in(&inbox);
     let events = format!("{base}/agent/events");
+    let stream_client = client.clone();
     let stream = tokio::spawn(async move {
+        let client = stream_client;
         // Reconnect as a browser would, should the live chat restart.
         loop {
             if let Ok(mut response) = client.get(&events).send().await {
@@ -347,7 +377,12 @@ pub async fn agent_online(base: &str, username: &str, password: &str) -> OnlineA
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    OnlineAgent { stream }
+    OnlineAgent {
+        stream,
+        client,
+        base: base.to_owned(),
+        csrf,
+    }
 }
 
 /// The CSRF token in a rendered live-chat page.

@@ -7,8 +7,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use livechat_contract::api::{
-    ConversationState, DeliveryState, EndAnswer, EndRequest, MessagesQuery, ReceiveAnswer,
-    ReceiveRequest, Role, SendAnswer, SendRequest, StartAnswer, StartRequest,
+    ConversationState, DeliveryState, EndAnswer, EndRequest, MessagesQuery, RateAnswer,
+    RateRequest, ReceiveAnswer, ReceiveRequest, Role, SendAnswer, SendRequest, StartAnswer,
+    StartRequest, MAX_COMMENT_CHARS, RATINGS,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -298,6 +299,47 @@ pub async fn end(
     Ok(HttpResponse::Ok().json(EndAnswer {
         conversation_id,
         state: ConversationState::Ended,
+    }))
+}
+
+/// `POST /api/chat/rate`: the customer's rating of a conversation, open or ended (1 to 5, with an
+/// optional comment); rating again replaces it.
+pub async fn rate(
+    request: HttpRequest,
+    payload: web::Payload,
+    policy: web::Data<ApiPolicy>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let body: RateRequest = policy.json(&request, payload).await?;
+    let conversation_id = required(body.conversation_id, "conversationId")?;
+    if !RATINGS.contains(&body.rating) {
+        return Err(ApiError::BadRequest(format!(
+            "rating must be a whole number from {} to {}",
+            RATINGS.start(),
+            RATINGS.end()
+        )));
+    }
+    let comment = body
+        .comment
+        .map(|comment| comment.trim().to_owned())
+        .filter(|comment| !comment.is_empty());
+    if comment
+        .as_ref()
+        .is_some_and(|comment| comment.chars().count() > MAX_COMMENT_CHARS)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "comment is longer than {MAX_COMMENT_CHARS} characters"
+        )));
+    }
+    if !store.rate(&conversation_id, body.rating, comment).await? {
+        return Err(ApiError::NotFound(format!(
+            "no conversation has the id '{conversation_id}'"
+        )));
+    }
+    tracing::info!(conversation_id = %conversation_id, rating = body.rating, "conversation rated");
+    Ok(HttpResponse::Ok().json(RateAnswer {
+        conversation_id,
+        rating: body.rating,
     }))
 }
 

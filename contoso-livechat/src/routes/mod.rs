@@ -17,6 +17,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/api/chat/conversations").route(web::get().to(api::conversations)))
         .service(web::resource("/api/chat/send").route(web::post().to(api::send)))
         .service(web::resource("/api/chat/end").route(web::post().to(api::end)))
+        .service(web::resource("/api/chat/rate").route(web::post().to(api::rate)))
         .service(web::resource("/api/chat/availability").route(web::get().to(api::availability)))
         .service(web::resource("/").route(web::get().to(pages::home)))
         .service(

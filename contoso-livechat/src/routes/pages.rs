@@ -254,6 +254,8 @@ pub struct InboxPage {
     pub others: Vec<ConversationRow>,
     pub ended: Vec<ConversationRow>,
     pub unread_total: i64,
+    /// "4.3 of 5 from 12 ratings", or empty before the first rating.
+    pub rating_average: String,
 }
 
 /// Another agent, as the transfer list offers them.
@@ -283,6 +285,25 @@ pub struct ConversationPage {
     pub started_at: String,
     pub messages: Vec<MessageRow>,
     pub max_chars: usize,
+    /// The customer's rating: "4 of 5", or empty; and their comment.
+    pub rating: String,
+    pub rating_stars: String,
+    pub rating_comment: String,
+}
+
+/// "★★★★☆" for 4.
+fn stars(rating: u8) -> String {
+    let filled = usize::from(rating.min(5));
+    format!("{}{}", "★".repeat(filled), "☆".repeat(5 - filled))
+}
+
+/// The inbox's line on the ratings so far.
+fn rating_average(average: Option<(f64, i64)>) -> String {
+    match average {
+        Some((average, 1)) => format!("{average:.1} of 5 from 1 rating"),
+        Some((average, rated)) => format!("{average:.1} of 5 from {rated} ratings"),
+        None => String::new(),
+    }
 }
 
 pub async fn home(session: Session) -> HttpResponse {
@@ -434,6 +455,7 @@ pub async fn inbox(
         others,
         ended,
         unread_total,
+        rating_average: rating_average(store.rating_average().await?),
     })
 }
 
@@ -507,6 +529,12 @@ pub async fn conversation(
         context,
         messages: messages.iter().map(MessageRow::from).collect(),
         max_chars: limit.0,
+        rating: conversation
+            .rating
+            .map(|rating| format!("{rating} of 5"))
+            .unwrap_or_default(),
+        rating_stars: conversation.rating.map(stars).unwrap_or_default(),
+        rating_comment: conversation.rating_comment.clone().unwrap_or_default(),
     })
 }
 

@@ -150,7 +150,8 @@ pub const UNNAMED_CUSTOMER: &str = "Customer";
 /// `mark_read_in`), not recomputed from the transcript.
 const CONVERSATION_COLUMNS: &str = "id, customer_name, state, created_at, ended_at, waiting_since,
         customer_id, channel, tenant_id, bot_conversation_id, problem_description, ended_by,
-        last_message, last_message_at, unread, assigned_agent, agent_name, queued_at, transfer_note";
+        last_message, last_message_at, unread, assigned_agent, agent_name, queued_at, transfer_note,
+        rating, rating_comment";
 
 const MESSAGE_COLUMNS: &str =
     "seq, id, conversation_id, kind, role, sender, body, created_at, delivery_state, last_error";
@@ -198,6 +199,10 @@ fn conversation_from_row(row: &SqliteRow) -> anyhow::Result<Conversation> {
             .map(|text| named(text, EndedBy::parse, "ender"))
             .transpose()?,
         transfer_note: row.try_get("transfer_note")?,
+        rating: row
+            .try_get::<Option<i64>, _>("rating")?
+            .and_then(|rating| u8::try_from(rating).ok()),
+        rating_comment: row.try_get("rating_comment")?,
     })
 }
 
@@ -997,6 +1002,51 @@ impl Store {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Stores the customer's rating of a conversation (replacing an earlier one); false for an
+    /// unknown conversation. The rating is checked by the caller.
+    pub async fn rate(
+        &self,
+        conversation_id: &str,
+        rating: u8,
+        comment: Option<String>,
+    ) -> anyhow::Result<bool> {
+        let conversation_id = conversation_id.to_owned();
+        self.writer
+            .write(move |connection| {
+                Box::pin(async move {
+                    let result = sqlx::query("UPDATE conversations SET rating = ?, rating_comment = ?, rated_at = ? WHERE id = ?")
+                        .bind(i64::from(rating))
+                        .bind(comment)
+                        .bind(now())
+                        .bind(&conversation_id)
+                        .execute(&mut *connection)
+                        .await?;
+                    if result.rows_affected() == 0 {
+                        return Ok(Written::quiet(false));
+                    }
+                    let event = conversation_event(connection, &conversation_id).await?;
+                    Ok(Written {
+                        value: true,
+                        events: vec![event],
+                        outbox: false,
+                    })
+                })
+            })
+            .await
+    }
+
+    /// The average rating and how many conversations were rated.
+    pub async fn rating_average(&self) -> anyhow::Result<Option<(f64, i64)>> {
+        let row = sqlx::query("SELECT AVG(rating) AS average, COUNT(rating) AS rated FROM conversations WHERE rating IS NOT NULL")
+            .fetch_one(&self.reader)
+            .await?;
+        let rated: i64 = row.try_get("rated")?;
+        let average: Option<f64> = row.try_get("average")?;
+        Ok(average
+            .filter(|_| rated > 0)
+            .map(|average| (average, rated)))
     }
 
     /// Records that an agent has seen the conversation up to now.

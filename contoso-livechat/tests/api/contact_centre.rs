@@ -513,3 +513,82 @@ async fn an_agent_removed_from_the_configuration_hands_their_conversations_back(
     let ann = app.signed_in_agent().await;
     ann.accept(&id).await;
 }
+
+#[tokio::test]
+async fn a_rating_is_stored_with_the_conversation_shown_on_its_transcript_and_averaged_in_the_inbox(
+) {
+    let app = spawn_app().await;
+    let ann = app.signed_in_agent().await;
+    let first = app.start_conversation("Megan").await;
+    let second = app.start_conversation("Lee").await;
+    let inbox = ann.get("/agent").await.text().await.unwrap();
+    assert!(!inbox.contains("id=\"rating-average\""), "no ratings yet");
+    assert_eq!(
+        app.post_api("/api/chat/end", &json!({"conversationId": first}))
+            .await
+            .status(),
+        200
+    );
+
+    let rated = app
+        .post_api(
+            "/api/chat/rate",
+            &json!({"conversationId": first, "rating": 5, "comment": "  Quick <b>and</b> kind "}),
+        )
+        .await;
+    assert_eq!(rated.status(), 200, "an ended conversation is rated");
+    assert_eq!(
+        rated.json::<Value>().await.unwrap(),
+        json!({"conversationId": first, "rating": 5})
+    );
+    // Rating again replaces the rating.
+    for rating in [2, 4] {
+        let again = app
+            .post_api(
+                "/api/chat/rate",
+                &json!({"conversationId": second, "rating": rating}),
+            )
+            .await;
+        assert_eq!(again.status(), 200);
+    }
+    let conversation = summary(&app, &first).await;
+    assert_eq!(conversation["rating"], 5);
+    assert_eq!(conversation["ratingComment"], "Quick <b>and</b> kind");
+    assert_eq!(summary(&app, &second).await["rating"], 4);
+
+    for (body, status) in [
+        (json!({"conversationId": first, "rating": 0}), 400),
+        (json!({"conversationId": first, "rating": 6}), 400),
+        (json!({"conversationId": first, "rating": 4.5}), 400),
+        (json!({"conversationId": first}), 400),
+        (
+            json!({"conversationId": first, "rating": 3, "comment": "x".repeat(1_001)}),
+            400,
+        ),
+        (json!({"conversationId": "nope", "rating": 3}), 404),
+    ] {
+        let refused = app.post_api("/api/chat/rate", &body).await;
+        assert_eq!(refused.status(), status, "{body}");
+        assert!(refused.json::<Value>().await.unwrap()["error"].is_string());
+    }
+    assert_eq!(
+        summary(&app, &first).await["rating"],
+        5,
+        "a refusal changes nothing"
+    );
+
+    let transcript = ann
+        .get(&format!("/agent/conversations/{first}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(transcript.contains("id=\"rating\""), "{transcript}");
+    assert!(transcript.contains("★★★★★</span> 5 of 5"), "{transcript}");
+    assert!(
+        transcript.contains("Quick &#60;b&#62;and&#60;/b&#62; kind"),
+        "the comment is escaped: {transcript}"
+    );
+    let inbox = ann.get("/agent").await.text().await.unwrap();
+    assert!(inbox.contains("4.5 of 5 from 2 ratings"), "{inbox}");
+}

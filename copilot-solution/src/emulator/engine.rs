@@ -32,6 +32,9 @@ enum Waiting {
     Nothing,
     Answer {
         variable: String,
+        /// The prebuilt entity the answer must be (`BooleanPrebuiltEntity`, ...).
+        entity: String,
+        prompt: String,
     },
     /// A skill action is running until the skill ends it with `endOfConversation`.
     Skill {
@@ -103,11 +106,19 @@ impl Engine {
     pub fn user_message(&mut self, text: &str) -> Vec<Output> {
         self.last_user_text = text.to_owned();
         match self.waiting.clone() {
-            Waiting::Answer { variable } => {
-                self.set(&variable, Value::String(text.to_owned()));
-                self.waiting = Waiting::Nothing;
-                self.run()
-            }
+            Waiting::Answer {
+                variable,
+                entity,
+                prompt,
+            } => match recognise_entity(&entity, text) {
+                Some(value) => {
+                    self.set(&variable, value);
+                    self.waiting = Waiting::Nothing;
+                    self.run()
+                }
+                // As Copilot Studio does: the question is asked again.
+                None => vec![Output::Say(format!("Sorry, I didn't get that. {prompt}"))],
+            },
             Waiting::Skill {
                 activity_type,
                 action_id,
@@ -322,12 +333,18 @@ impl Engine {
                     outputs.push(Output::Say(self.activity_text(&action["activity"])))
                 }
                 "Question" => {
-                    outputs.push(Output::Say(self.activity_text(&action["prompt"])));
+                    let prompt = self.activity_text(&action["prompt"]);
+                    outputs.push(Output::Say(prompt.clone()));
                     self.waiting = Waiting::Answer {
                         variable: action["variable"]
                             .as_str()
                             .unwrap_or("Topic.Answer")
                             .to_owned(),
+                        entity: action["entity"]
+                            .as_str()
+                            .unwrap_or("StringPrebuiltEntity")
+                            .to_owned(),
+                        prompt,
                     };
                     return outputs;
                 }
@@ -430,6 +447,29 @@ impl Engine {
         }
         self.topic_variables.clear();
         outputs
+    }
+}
+
+/// The answer `text` as the question's prebuilt entity reads it, or `None` when it is not one
+/// (yes/no for a boolean, a number for a number; any text otherwise).
+fn recognise_entity(entity: &str, text: &str) -> Option<Value> {
+    let words = super::topics::normalise(text);
+    match entity {
+        "BooleanPrebuiltEntity" => match words.as_str() {
+            "yes" | "y" | "yeah" | "yep" | "sure" | "ok" | "okay" | "true" | "yes please" => {
+                Some(Value::Bool(true))
+            }
+            "no" | "n" | "nope" | "false" | "no thanks" | "not now" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        "NumberPrebuiltEntity" => {
+            let number: f64 = text.trim().parse().ok()?;
+            if number.fract() == 0.0 && number.abs() < 1e15 {
+                return Some(Value::from(number as i64));
+            }
+            serde_json::Number::from_f64(number).map(Value::Number)
+        }
+        _ => Some(Value::String(text.to_owned())),
     }
 }
 
@@ -566,10 +606,136 @@ mod tests {
         assert!(!engine.in_skill_action());
     }
 
+    /// A started live chat (`lc-1`) whose message action is open, and that action's activity id.
+    fn in_live_chat(engine: &mut Engine) -> String {
+        engine.user_message("talk to a person");
+        let (id, ..) = invoked(&engine.user_message("my printer"));
+        let outputs = engine.skill_ended(
+            &id,
+            "completedSuccessfully",
+            &serde_json::json!({"liveChatConversationId": "lc-1", "Status": "connected"}),
+            "",
+        );
+        let (_, action, ..) = invoked(&outputs);
+        assert_eq!(action, "sendMessage");
+        let (id, ..) = invoked(&engine.user_message("hello?"));
+        id
+    }
+
+    #[test]
+    fn after_the_chat_the_topic_branches_on_the_outcome() {
+        for (outcome, said_text) in [
+            ("queueTimeout", "Nobody could take the chat this time"),
+            ("inactive", "closed after a quiet while"),
+            ("failed", "something went wrong with the live chat"),
+        ] {
+            let mut engine = engine();
+            let id = in_live_chat(&mut engine);
+            let outputs = engine.skill_ended(
+                &id,
+                "completedSuccessfully",
+                &serde_json::json!({"Outcome": outcome, "AgentName": ""}),
+                "",
+            );
+            assert!(
+                said(&outputs).contains(said_text),
+                "{outcome}: {}",
+                said(&outputs)
+            );
+            assert!(!engine.in_skill_action());
+            assert_eq!(engine.global("LiveChatConversationId"), Some(&Value::Null));
+        }
+    }
+
+    #[test]
+    fn an_agent_ending_the_chat_leads_to_a_rating_of_that_chat() {
+        let mut engine = engine();
+        let id = in_live_chat(&mut engine);
+        let outputs = engine.skill_ended(
+            &id,
+            "completedSuccessfully",
+            &serde_json::json!({"Outcome": "agentEnded", "AgentName": "Ann"}),
+            "",
+        );
+        assert!(said(&outputs).contains("from 1 (poor) to 5 (excellent)"));
+        assert!(
+            said(&engine.user_message("great")).contains("didn't get that"),
+            "a rating is a number; asked again"
+        );
+        let (rate_id, action, value, _) = invoked(&engine.user_message("5"));
+        assert_eq!(action, "rateConversation");
+        assert_eq!(value["Rating"], 5);
+        assert_eq!(
+            value["LiveChatConversationId"], "lc-1",
+            "the chat just ended"
+        );
+        let outputs = engine.skill_ended(
+            &rate_id,
+            "completedSuccessfully",
+            &serde_json::json!({"Outcome": "rated"}),
+            "",
+        );
+        assert!(said(&outputs).contains("Thank you for your feedback"));
+        assert!(!engine.in_skill_action());
+    }
+
+    #[test]
+    fn with_nobody_online_the_customer_may_leave_a_message() {
+        let start = |engine: &mut Engine| {
+            engine.user_message("talk to a person");
+            let (id, ..) = invoked(&engine.user_message("my invoice"));
+            let outputs = engine.skill_ended(
+                &id,
+                "completedSuccessfully",
+                &serde_json::json!({"liveChatConversationId": "", "Status": "noAgentAvailable"}),
+                "",
+            );
+            assert!(said(&outputs).contains("leave a message for the team"));
+        };
+        let mut engine = engine();
+        start(&mut engine);
+        assert!(said(&engine.user_message("no")).contains("I'm here if you need anything else"));
+        assert!(!engine.in_skill_action());
+
+        let mut engine = self::engine();
+        start(&mut engine);
+        assert!(said(&engine.user_message("yes")).contains("What should the team know?"));
+        let (id, action, value, _) = invoked(&engine.user_message("Please call me back"));
+        assert_eq!(action, "leaveMessage");
+        assert_eq!(value["Message"], "Please call me back");
+        let outputs = engine.skill_ended(
+            &id,
+            "completedSuccessfully",
+            &serde_json::json!({"Outcome": "messageLeft", "LiveChatConversationId": "lc-m"}),
+            "",
+        );
+        assert!(!said(&outputs).contains("Sorry"), "{}", said(&outputs));
+        assert!(!engine.in_skill_action());
+    }
+
+    #[test]
+    fn a_queued_start_says_the_place_and_the_wait() {
+        let mut engine = engine();
+        engine.user_message("talk to a person");
+        let (id, ..) = invoked(&engine.user_message("help"));
+        let outputs = engine.skill_ended(
+            &id,
+            "completedSuccessfully",
+            &serde_json::json!({"liveChatConversationId": "lc-q", "Status": "queued", "QueuePosition": 3, "EstimatedWaitMinutes": 2}),
+            "",
+        );
+        assert!(
+            said(&outputs).contains("number 3, with a usual wait of about 2 min"),
+            "{}",
+            said(&outputs)
+        );
+        assert!(engine.in_skill_action(), "the chat is held while queued");
+    }
+
     #[test]
     fn the_escalation_topic_branches_on_the_start_status() {
         for (status, said_text) in [
-            ("noAgentAvailable", "I'm here if you need anything else"),
+            ("noAgentAvailable", "leave a message for the team"),
             ("unavailable", "couldn't reach the live chat"),
         ] {
             let mut engine = engine();

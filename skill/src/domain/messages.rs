@@ -2,6 +2,7 @@
 //! user's Teams conversation ([`ToUser`]) and to the agent in the live chat ([`ToAgent`]).
 
 use super::ids::{ConversationAddress, CopilotConversationId, LiveChatConversationId, SessionId};
+use super::requests::Rating;
 
 /// Which way a message goes, and so which outbox worker delivers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +80,12 @@ pub enum ToAgent {
     },
     /// Ends the live-chat conversation.
     End { livechat: LiveChatConversationId },
+    /// The customer's rating of the chat (after it ended, usually).
+    Rate {
+        livechat: LiveChatConversationId,
+        rating: Rating,
+        comment: Option<String>,
+    },
     /// Ends whatever an interrupted start of `session` opened in the live chat: the start is made
     /// again with the session's idempotency key (so it names the conversation the first one
     /// opened, if any), the agent is told why, and it is ended.
@@ -108,9 +115,11 @@ impl Outbound {
     pub fn queue_key(&self) -> &str {
         match self {
             Outbound::ToUser(message) => message.conversation.as_str(),
-            Outbound::ToAgent(ToAgent::Message { livechat, .. } | ToAgent::End { livechat }) => {
-                livechat.as_str()
-            }
+            Outbound::ToAgent(
+                ToAgent::Message { livechat, .. }
+                | ToAgent::End { livechat }
+                | ToAgent::Rate { livechat, .. },
+            ) => livechat.as_str(),
             Outbound::ToAgent(ToAgent::Abandon { session, .. }) => session.as_str(),
         }
     }

@@ -8,6 +8,7 @@
 pub mod ids;
 pub mod messages;
 pub mod requests;
+pub mod timers;
 
 pub use ids::{
     ActivityId, ConversationAddress, CopilotConversationId, DeliveryId, IdError,
@@ -17,6 +18,8 @@ pub use messages::{
     Lane, MessageToAgent, MessageToUser, NoteRole, Outbound, TextFormat, ToAgent, ToUser,
 };
 pub use requests::{
-    Availability, Customer, HandoverOutcome, HandoverRequest, LiveChatEvent, Opened, Placement,
-    SessionKeys, StartRequest, UserMessage, WebhookOutcome,
+    Availability, Customer, HandoverOutcome, HandoverRequest, LeaveMessageRequest, LiveChatEvent,
+    Opened, Placement, RateRequest, Rating, SessionKeys, StartRequest, UserMessage, WebhookOutcome,
+    MAX_COMMENT_CHARS,
 };
+pub use timers::{ChatOutcome, Timeouts, Timer, TimerKind};

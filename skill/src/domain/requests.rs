@@ -5,6 +5,7 @@
 use super::ids::{
     ActivityId, ConversationAddress, CopilotConversationId, LiveChatConversationId, LiveChatEventId,
 };
+use super::timers::ChatOutcome;
 
 /// What identifies the session an activity is about, in the order they are tried: the
 /// conversation's live session, the live session of the conversation it relates to, the session
@@ -50,6 +51,54 @@ pub struct UserMessage {
     pub problem_description: Option<String>,
 }
 
+/// The longest rating comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 1_000;
+
+/// A customer's rating of a chat: a whole number from 1 to 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rating(u8);
+
+impl Rating {
+    /// The rating `value` stands for, if it is a whole number from 1 to 5 (Copilot Studio sends
+    /// numbers as `4`, `4.0` or `"4"`).
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let number: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("Rating '{value}' is not a number from 1 to 5"))?;
+        if number.fract() != 0.0 || !(1.0..=5.0).contains(&number) {
+            return Err(format!("Rating {value} is not a whole number from 1 to 5"));
+        }
+        Ok(Self(number as u8))
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// `rateConversation`: the customer's rating of a live chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateRequest {
+    pub keys: SessionKeys,
+    /// The activity's id: a rating sent again with the same id is stored once.
+    pub id: Option<ActivityId>,
+    pub rating: Rating,
+    pub comment: Option<String>,
+}
+
+/// `leaveMessage`: while no agent is online, the customer leaves a message for the team: it
+/// becomes a live-chat conversation the agents find when they come back, and no session holds the
+/// Teams conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaveMessageRequest {
+    /// Who and where, as for a start (the agents follow up from the handoff context).
+    pub start: StartRequest,
+    /// The activity's id: the same message sent again opens nothing twice.
+    pub id: Option<ActivityId>,
+    pub message: String,
+}
+
 /// A request from Copilot Studio, already authenticated and checked by `protocol/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandoverRequest {
@@ -57,6 +106,15 @@ pub enum HandoverRequest {
     Message(UserMessage),
     /// `endConversation`: the customer ends the live chat; the action is answered.
     End(SessionKeys),
+    /// `rateConversation`: stored for the live chat; the action is answered.
+    Rate(RateRequest),
+    /// `leaveMessage`: forwarded to the team as a conversation of its own; answered.
+    LeaveMessage(LeaveMessageRequest),
+    /// An action whose inputs are unusable: the action ends with an error saying why.
+    Invalid {
+        action: String,
+        reason: String,
+    },
     /// The caller's `endOfConversation`: the skill action was cancelled; nothing is answered.
     Cancel(SessionKeys),
     /// An event naming an action the skill does not have.
@@ -109,12 +167,30 @@ pub enum HandoverOutcome {
     StartFailed,
     /// Stored for the agent (or nothing to forward): no answer, so the action stays open.
     Forwarded,
-    /// A message after the agent closed the chat: the action ends and the bot takes over.
-    AgentHadEnded,
+    /// A message after the chat ended (the agent closed it, a timer, a failure): the action ends
+    /// with how, and the bot takes over.
+    ChatOver {
+        outcome: ChatOutcome,
+        /// The last agent who had the chat, if any.
+        agent: Option<String>,
+    },
     /// A message with no session behind it: the action ends with an error.
     NoSession,
     /// `endConversation` done.
     Ended,
+    /// `rateConversation` stored.
+    Rated,
+    /// `leaveMessage` forwarded, as this live-chat conversation.
+    MessageLeft(LiveChatConversationId),
+    /// `leaveMessage` could not reach the live chat: a successful end saying so.
+    MessageNotLeft,
+    /// `rateConversation` for a conversation that never had a live chat: it fails.
+    NothingToRate,
+    /// An action's inputs are unusable (or name no chat): it fails, saying why.
+    Invalid {
+        action: String,
+        reason: String,
+    },
     /// Nothing to answer.
     Silent,
     UnknownAction(String),
@@ -132,10 +208,11 @@ pub enum LiveChatEvent {
         sender: String,
         text: String,
     },
-    /// The agent closed the conversation.
+    /// The agent closed the conversation (`agent`: who, when the live chat says).
     ConversationEnded {
         conversation: LiveChatConversationId,
         id: LiveChatEventId,
+        agent: Option<String>,
     },
     /// An agent took the conversation; on a transfer, from `transferred_by`.
     AgentJoined {

@@ -27,6 +27,15 @@ impl Courier for LiveChatCourier {
                 self.livechat.send(id, livechat, message).await
             }
             Outbound::ToAgent(ToAgent::End { livechat }) => self.livechat.end(livechat).await,
+            Outbound::ToAgent(ToAgent::Rate {
+                livechat,
+                rating,
+                comment,
+            }) => {
+                self.livechat
+                    .rate(livechat, *rating, comment.as_deref())
+                    .await
+            }
             Outbound::ToAgent(ToAgent::Abandon {
                 session,
                 conversation,

@@ -13,7 +13,9 @@ pub mod outbox;
 pub mod queues;
 pub mod service;
 pub mod text;
+pub mod timers;
 
 pub use livechat_courier::LiveChatCourier;
 pub use outbox::{Attempt, Courier, OutboxWorker, RetryPolicy, WorkerLimits};
-pub use service::{Handover, HandoverError, TypingIndicator};
+pub use service::{Handover, HandoverError, HandoverParts, TypingIndicator};
+pub use timers::{Clock, TimerWorker};

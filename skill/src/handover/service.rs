@@ -10,16 +10,18 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::text;
+use super::timers::Clock;
 use crate::domain::{
-    CopilotConversationId, DeliveryId, HandoverOutcome, HandoverRequest, LiveChatConversationId,
-    LiveChatEvent, MessageToAgent, MessageToUser, NoteRole, Opened, Outbound, Placement,
-    SessionKeys, StartRequest, TextFormat, ToAgent, ToUser, UserMessage, WebhookOutcome,
+    ChatOutcome, CopilotConversationId, DeliveryId, HandoverOutcome, HandoverRequest,
+    LeaveMessageRequest, LiveChatConversationId, LiveChatEvent, MessageToAgent, MessageToUser,
+    NoteRole, Opened, Outbound, Placement, RateRequest, SessionId, SessionKeys, StartRequest,
+    TextFormat, Timeouts, Timer, TimerKind, ToAgent, ToUser, UserMessage, WebhookOutcome,
 };
 use crate::livechat::{HandoffContext, LiveChat};
 use crate::metrics::Metrics;
 use crate::store::{
-    BeginSession, ClosedBy, Delivery, Enqueued, NewDelivery, Session, SessionState, Store,
-    UserMessages,
+    BeginSession, ClosedBy, Delivery, Enqueued, NewDelivery, Session, SessionState, SessionUpdate,
+    Store, TimerThen, UserMessages,
 };
 
 /// How long a second `startConversation` waits beyond the live chat's own time limit for the
@@ -53,6 +55,18 @@ pub struct Handover {
     metrics: Arc<Metrics>,
     opening_wait: Duration,
     typing: Arc<dyn TypingIndicator>,
+    timeouts: Timeouts,
+    clock: Clock,
+}
+
+/// The handover's collaborators that are not the store and the live chat.
+pub struct HandoverParts {
+    pub metrics: Arc<Metrics>,
+    /// Bounds one live-chat call; a concurrent start waits a little longer.
+    pub livechat_timeout: Duration,
+    pub typing: Arc<dyn TypingIndicator>,
+    pub timeouts: Timeouts,
+    pub clock: Clock,
 }
 
 /// Why a live-chat event was refused.
@@ -67,20 +81,15 @@ pub enum HandoverError {
 }
 
 impl Handover {
-    /// `livechat_timeout` bounds one live-chat call; a concurrent start waits a little longer.
-    pub fn new(
-        store: Store,
-        livechat: Arc<dyn LiveChat>,
-        metrics: Arc<Metrics>,
-        livechat_timeout: Duration,
-        typing: Arc<dyn TypingIndicator>,
-    ) -> Self {
+    pub fn new(store: Store, livechat: Arc<dyn LiveChat>, parts: HandoverParts) -> Self {
         Self {
             store,
             livechat,
-            metrics,
-            opening_wait: livechat_timeout + SESSION_OPENING_WAIT_MARGIN,
-            typing,
+            metrics: parts.metrics,
+            opening_wait: parts.livechat_timeout + SESSION_OPENING_WAIT_MARGIN,
+            typing: parts.typing,
+            timeouts: parts.timeouts,
+            clock: parts.clock,
         }
     }
 
@@ -92,6 +101,12 @@ impl Handover {
             HandoverRequest::End(keys) => {
                 self.end_by_user(&keys, UserEnd::Requested).await?;
                 Ok(HandoverOutcome::Ended)
+            }
+            HandoverRequest::Rate(rate) => self.rate(rate).await,
+            HandoverRequest::LeaveMessage(left) => self.leave_message(left).await,
+            HandoverRequest::Invalid { action, reason } => {
+                tracing::warn!(action = %action, reason = %reason, "action refused: unusable inputs");
+                Ok(HandoverOutcome::Invalid { action, reason })
             }
             HandoverRequest::Cancel(keys) => {
                 self.end_by_user(&keys, UserEnd::Cancelled).await?;
@@ -180,9 +195,15 @@ impl Handover {
         match self.livechat.start(&session.id, &context).await {
             Ok(opened) => {
                 let livechat = opened.livechat.clone();
+                let (queued, agent) = match &opened.placement {
+                    Placement::Queued { .. } => (true, None),
+                    Placement::Connected { agent } => (false, agent.clone()),
+                    Placement::Unknown => (false, None),
+                };
+                let timer = self.timeouts.at_open(queued, self.clock.now_ms());
                 let recorded = match self
                     .store
-                    .complete_session_open(&session.id, &livechat)
+                    .complete_session_open(&session.id, &livechat, timer, agent)
                     .await
                 {
                     Ok(recorded) => recorded,
@@ -341,6 +362,7 @@ impl Handover {
                 UserMessages {
                     deliveries,
                     includes_problem_description: forward_problem.is_some(),
+                    inactivity_timer: self.timeouts.inactivity_from(self.clock.now_ms()),
                 },
             )
             .await?;
@@ -403,25 +425,7 @@ impl Handover {
         };
         match &session.state {
             SessionState::Open { livechat } => {
-                let deliveries = [
-                    ToAgent::Message {
-                        livechat: livechat.clone(),
-                        message: MessageToAgent {
-                            text: text::CUSTOMER_LEFT.to_owned(),
-                            sender: text::SYSTEM_SENDER.to_owned(),
-                            role: NoteRole::System,
-                        },
-                    },
-                    ToAgent::End {
-                        livechat: livechat.clone(),
-                    },
-                ]
-                .into_iter()
-                .map(|call| NewDelivery {
-                    payload: Outbound::ToAgent(call),
-                    dedupe_key: None,
-                })
-                .collect();
+                let deliveries = closing(livechat, text::CUSTOMER_LEFT.to_owned());
                 if self
                     .store
                     .close_session(&session.id, ClosedBy::User, deliveries)
@@ -493,7 +497,14 @@ impl Handover {
                     Some(from) => text::agent_transferred(&from, &agent),
                     None => text::agent_joined(&agent),
                 };
-                self.notice_for_event(conversation, id.to_string(), notice)
+                let session = self.session_for_event(&conversation).await?;
+                // The queue timer stops; the customer's silence counts from now.
+                let update = SessionUpdate::AgentJoined {
+                    session: session.id.clone(),
+                    agent,
+                    inactivity: self.timeouts.inactivity_from(self.clock.now_ms()),
+                };
+                self.notice_for_event(session, conversation, id.to_string(), notice, vec![update])
                     .await
             }
             LiveChatEvent::QueueUpdate {
@@ -503,13 +514,18 @@ impl Handover {
                 estimated_wait_secs,
             } => {
                 let notice = text::queue_position(position, estimated_wait_secs);
-                self.notice_for_event(conversation, id.to_string(), notice)
+                let session = self.session_for_event(&conversation).await?;
+                self.notice_for_event(session, conversation, id.to_string(), notice, Vec::new())
                     .await
             }
             LiveChatEvent::Typing { conversation, age } => {
                 Ok(self.show_typing(&conversation, age).await)
             }
-            LiveChatEvent::ConversationEnded { conversation, id } => {
+            LiveChatEvent::ConversationEnded {
+                conversation,
+                id,
+                agent,
+            } => {
                 let session = self.session_for_event(&conversation).await?;
                 let notice = to_user(
                     &session,
@@ -520,9 +536,16 @@ impl Handover {
                     },
                     Some(format!("ended:{id}")),
                 );
+                let updates = agent
+                    .map(|agent| SessionUpdate::AgentNamed {
+                        session: session.id.clone(),
+                        agent,
+                    })
+                    .into_iter()
+                    .collect();
                 if self
                     .store
-                    .close_session(&session.id, ClosedBy::Agent, vec![notice])
+                    .close_session_with(&session.id, ClosedBy::Agent, vec![notice], updates)
                     .await?
                 {
                     tracing::info!(session_id = %session.id, "session closed by the agent");
@@ -538,11 +561,12 @@ impl Handover {
     /// messages; a repeat of the id is a duplicate.
     async fn notice_for_event(
         &self,
+        session: Session,
         conversation: LiveChatConversationId,
         id: String,
         notice: String,
+        updates: Vec<SessionUpdate>,
     ) -> Result<WebhookOutcome, HandoverError> {
-        let session = self.session_for_event(&conversation).await?;
         let delivery = to_user(
             &session,
             &conversation,
@@ -554,7 +578,7 @@ impl Handover {
         );
         match self
             .store
-            .enqueue_for_open_session(&session.id, delivery)
+            .enqueue_for_open_session_with(&session.id, delivery, updates)
             .await?
         {
             Enqueued::Accepted => Ok(WebhookOutcome::Accepted),
@@ -637,6 +661,179 @@ impl Handover {
                 dedupe_key,
             ))
             .await?;
+        Ok(())
+    }
+
+    /// `leaveMessage`: a live-chat conversation of its own holds the message for the team and is
+    /// closed at once (the customer is not waiting in it); no session holds the Teams
+    /// conversation. Keyed by the activity, so a repeat opens nothing twice.
+    async fn leave_message(&self, left: LeaveMessageRequest) -> anyhow::Result<HandoverOutcome> {
+        let request = left.start;
+        let key = match &left.id {
+            Some(id) => format!("left-message:{}:{id}", request.keys.conversation),
+            None => format!("left-message:{}", uuid::Uuid::new_v4()),
+        };
+        let key = SessionId::parse(key)?;
+        let context = HandoffContext {
+            customer_name: request.customer.name.clone(),
+            customer_id: request.customer.id,
+            channel: request.channel,
+            tenant_id: request.tenant,
+            bot_conversation_id: request.keys.conversation.to_string(),
+            problem_description: Some(left.message.clone()),
+        };
+        let opened = match self.livechat.start(&key, &context).await {
+            Ok(opened) => opened,
+            Err(error) => {
+                tracing::error!(error = %error, "cannot leave the customer's message in the live chat");
+                return Ok(HandoverOutcome::MessageNotLeft);
+            }
+        };
+        let livechat = opened.livechat;
+        let sender = request
+            .customer
+            .name
+            .unwrap_or_else(|| text::DEFAULT_CUSTOMER_NAME.to_owned());
+        let calls = [
+            (
+                ToAgent::Message {
+                    livechat: livechat.clone(),
+                    message: MessageToAgent {
+                        text: left.message,
+                        sender,
+                        role: NoteRole::Customer,
+                    },
+                },
+                "text",
+            ),
+            (
+                ToAgent::Message {
+                    livechat: livechat.clone(),
+                    message: MessageToAgent {
+                        text: text::LEFT_MESSAGE_NOTE.to_owned(),
+                        sender: text::SYSTEM_SENDER.to_owned(),
+                        role: NoteRole::System,
+                    },
+                },
+                "note",
+            ),
+            (
+                ToAgent::End {
+                    livechat: livechat.clone(),
+                },
+                "end",
+            ),
+        ];
+        // Together: the message is never stored without the end that closes its conversation.
+        self.store
+            .enqueue_all(
+                calls
+                    .into_iter()
+                    .map(|(call, part)| NewDelivery {
+                        payload: Outbound::ToAgent(call),
+                        dedupe_key: Some(format!("{key}:{part}")),
+                    })
+                    .collect(),
+            )
+            .await?;
+        self.metrics.messages.with_label_values(&["left"]).inc();
+        tracing::info!(livechat_conversation_id = %livechat, "message left for the team");
+        Ok(HandoverOutcome::MessageLeft(livechat))
+    }
+
+    /// `rateConversation`: the rating is stored for the live chat (delivered after anything the
+    /// session still sends there), once per activity.
+    async fn rate(&self, rate: RateRequest) -> anyhow::Result<HandoverOutcome> {
+        let session = match self.find_session(&rate.keys).await? {
+            Some(session) => Some(session),
+            None => self.store.latest_session(&rate.keys.conversation).await?,
+        };
+        let livechat = session.and_then(|session| match session.state {
+            SessionState::Open { livechat } => Some(livechat),
+            SessionState::Closed { livechat, .. } => livechat,
+            SessionState::Opening => None,
+        });
+        let Some(livechat) = livechat else {
+            tracing::warn!("rating for a conversation with no live chat");
+            return Ok(HandoverOutcome::NothingToRate);
+        };
+        let dedupe_key = rate
+            .id
+            .as_ref()
+            .map(|id| format!("rating:{}:{id}", rate.keys.conversation));
+        self.store
+            .enqueue(NewDelivery {
+                payload: Outbound::ToAgent(ToAgent::Rate {
+                    livechat: livechat.clone(),
+                    rating: rate.rating,
+                    comment: rate.comment,
+                }),
+                dedupe_key,
+            })
+            .await?;
+        self.metrics.messages.with_label_values(&["rating"]).inc();
+        tracing::info!(livechat_conversation_id = %livechat, rating = rate.rating.get(), "rating stored for the live chat");
+        Ok(HandoverOutcome::Rated)
+    }
+
+    /// Acts on a session's timer that fell due (from the [`super::TimerWorker`]): a warning to the
+    /// customer, or the end of the chat with the customer told and the agent's transcript saying
+    /// why. Nothing happens if the session no longer has this timer.
+    pub async fn fire_timer(&self, session: &Session, timer: Timer) -> anyhow::Result<()> {
+        let Some(livechat) = session.open_livechat().cloned() else {
+            return Ok(());
+        };
+        let notice = |text: String, part: &str| {
+            to_user(
+                session,
+                &livechat,
+                MessageToUser {
+                    text,
+                    format: TextFormat::Plain,
+                },
+                Some(format!("timer:{part}:{}:{}", session.id, timer.due_ms)),
+            )
+        };
+        let (then, deliveries, outcome) = match timer.kind {
+            TimerKind::Queue => {
+                let waited = self.timeouts.queue.unwrap_or_default();
+                let mut deliveries = vec![notice(text::queue_timed_out(waited), "queue")];
+                deliveries.extend(closing(&livechat, text::queue_timeout_note(waited)));
+                (TimerThen::Close, deliveries, "queue timeout")
+            }
+            TimerKind::Warn => {
+                let next = self.timeouts.after_warning(timer);
+                let closes_in = next
+                    .map(|end| Duration::from_millis((end.due_ms - timer.due_ms).max(0) as u64))
+                    .unwrap_or_default();
+                let deliveries = if next.is_some() {
+                    vec![notice(text::inactivity_warning(closes_in), "warn")]
+                } else {
+                    Vec::new()
+                };
+                (TimerThen::Next(next), deliveries, "inactivity warning")
+            }
+            TimerKind::Idle => {
+                let silent = self.timeouts.inactivity.unwrap_or_default();
+                let mut deliveries = vec![notice(text::inactivity_ended(silent), "idle")];
+                deliveries.extend(closing(&livechat, text::inactivity_note(silent)));
+                (TimerThen::Close, deliveries, "inactivity")
+            }
+        };
+        let closes = then == TimerThen::Close;
+        if self
+            .store
+            .fire_timer(&session.id, timer, then, deliveries)
+            .await?
+        {
+            let event = if closes { "closed" } else { "warned" };
+            self.metrics.messages.with_label_values(&["timer"]).inc();
+            tracing::info!(livechat_conversation_id = %livechat, reason = outcome, "{event} by a timer");
+        } else {
+            tracing::debug!(
+                "the timer changed before it fired (a message, an agent or another instance)"
+            );
+        }
         Ok(())
     }
 
@@ -740,24 +937,54 @@ fn to_user(
     }
 }
 
+/// What closes a live-chat conversation from the skill's side: a note for the agent saying why,
+/// then the end.
+fn closing(livechat: &LiveChatConversationId, note: String) -> Vec<NewDelivery> {
+    [
+        ToAgent::Message {
+            livechat: livechat.clone(),
+            message: MessageToAgent {
+                text: note,
+                sender: text::SYSTEM_SENDER.to_owned(),
+                role: NoteRole::System,
+            },
+        },
+        ToAgent::End {
+            livechat: livechat.clone(),
+        },
+    ]
+    .into_iter()
+    .map(|call| NewDelivery {
+        payload: Outbound::ToAgent(call),
+        dedupe_key: None,
+    })
+    .collect()
+}
+
 fn undelivered_key(delivery: DeliveryId) -> String {
     format!("undelivered:{delivery}")
 }
 
-/// The answer to a message for a closed session: the agent's close hands back to the bot
-/// successfully; any other close says there is no session any more.
+/// The answer to a message for a closed session: the action that held the chat ends, telling
+/// the topic how the chat ended (and the last agent); after the customer's own end there is no
+/// chat to report on.
 fn message_after_close(session: &Session) -> HandoverOutcome {
-    if matches!(
-        session.state,
-        SessionState::Closed {
-            by: ClosedBy::Agent,
-            ..
-        }
-    ) {
-        tracing::info!(session_id = %session.id, "message after the agent closed the chat; handing back to the bot");
-        HandoverOutcome::AgentHadEnded
-    } else {
-        tracing::warn!(session_id = %session.id, "message for a closed session");
-        HandoverOutcome::NoSession
+    let outcome = match &session.state {
+        SessionState::Closed { by, .. } => match by {
+            ClosedBy::Agent => ChatOutcome::AgentEnded,
+            ClosedBy::QueueTimeout => ChatOutcome::QueueTimeout,
+            ClosedBy::Inactivity => ChatOutcome::Inactive,
+            ClosedBy::Error => ChatOutcome::Failed,
+            ClosedBy::User => {
+                tracing::warn!(session_id = %session.id, "message for a session the customer ended");
+                return HandoverOutcome::NoSession;
+            }
+        },
+        _ => return HandoverOutcome::NoSession,
+    };
+    tracing::info!(session_id = %session.id, outcome = ?outcome, "message after the chat ended; handing back to the bot");
+    HandoverOutcome::ChatOver {
+        outcome,
+        agent: session.agent_name.clone(),
     }
 }

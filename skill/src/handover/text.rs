@@ -27,6 +27,17 @@ pub const SYSTEM_SENDER: &str = "System";
 /// The sender name used when the user's name is unknown.
 pub const DEFAULT_CUSTOMER_NAME: &str = "Customer";
 
+/// To the customer when their message was left for the team.
+pub const MESSAGE_LEFT: &str =
+    "Thanks, I've passed your message to the team. An agent will follow up when they're back.";
+/// To the agent in the transcript of a message left while nobody was online.
+pub const LEFT_MESSAGE_NOTE: &str =
+    "The customer left this message while no agent was online; they are not waiting in this chat. Follow up with them using the details above.";
+
+/// Why a rating names no chat: the conversation never had a live chat.
+pub const NOTHING_TO_RATE: &str =
+    "there is no live chat to rate: give the LiveChatConversationId of the chat, or rate it in the conversation that had it";
+
 /// To the user when they ask for a person and no agent is online: no live chat is opened.
 pub const NO_AGENT_AVAILABLE: &str =
     "No agent is available right now, so I couldn't connect you. Please try again later; I can keep helping you here in the meantime.";
@@ -49,6 +60,58 @@ pub fn queue_position(position: u32, estimated_wait_secs: Option<u64>) -> String
     }
 }
 
+/// "10 minutes", "1 minute", "30 seconds": a duration as the texts say it.
+pub fn duration(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    let (count, unit) = if seconds < 60 {
+        (seconds, "second")
+    } else {
+        (seconds.div_ceil(60), "minute")
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
+}
+
+/// To the user in Teams when nobody took the chat in time: it is closed.
+pub fn queue_timed_out(waited: std::time::Duration) -> String {
+    format!(
+        "Sorry, no agent could take your chat within {}, so I've closed the request. You're back with the Contoso agent; you can ask for a person again at any time.",
+        duration(waited)
+    )
+}
+
+/// To the agent in the transcript when the chat is closed because nobody took it in time.
+pub fn queue_timeout_note(waited: std::time::Duration) -> String {
+    format!(
+        "The chat was closed: nobody accepted it within {}. The customer was told and is back with the Contoso agent.",
+        duration(waited)
+    )
+}
+
+/// To the user in Teams when they have written nothing for a while.
+pub fn inactivity_warning(closes_in: std::time::Duration) -> String {
+    format!(
+        "Are you still there? This chat will close in {} if there's no reply.",
+        duration(closes_in)
+    )
+}
+
+/// To the user in Teams when the chat is closed because they wrote nothing.
+pub fn inactivity_ended(silent_for: std::time::Duration) -> String {
+    format!(
+        "This live chat was closed because there was no reply for {}. You're back with the Contoso agent.",
+        duration(silent_for)
+    )
+}
+
+/// To the agent in the transcript when the chat is closed because the customer wrote nothing.
+pub fn inactivity_note(silent_for: std::time::Duration) -> String {
+    format!(
+        "The chat was closed: the customer wrote nothing for {}.",
+        duration(silent_for)
+    )
+}
+
 /// To the user in Teams when an agent accepts the chat.
 pub fn agent_joined(agent: &str) -> String {
     format!("{agent} joined the chat.")
@@ -62,6 +125,11 @@ pub fn agent_transferred(from: &str, to: &str) -> String {
 /// The answer to an event naming no action of the skill's.
 pub fn unknown_action(name: &str) -> String {
     format!("The handover skill has no action named '{name}'.")
+}
+
+/// The answer to an action whose inputs cannot be used.
+pub fn invalid_inputs(action: &str, reason: &str) -> String {
+    format!("The {action} action could not be done: {reason}.")
 }
 
 /// The answer to an activity type the skill does not handle.
@@ -136,6 +204,19 @@ mod tests {
         assert_eq!(
             agent_transferred("Ann", "Ben"),
             "Ann transferred you to Ben."
+        );
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        use std::time::Duration;
+        assert_eq!(duration(Duration::from_secs(600)), "10 minutes");
+        assert_eq!(duration(Duration::from_secs(60)), "1 minute");
+        assert_eq!(duration(Duration::from_secs(90)), "2 minutes");
+        assert_eq!(duration(Duration::from_secs(1)), "1 second");
+        assert_eq!(
+            inactivity_warning(Duration::from_secs(300)),
+            "Are you still there? This chat will close in 5 minutes if there's no reply."
         );
     }
 

@@ -10,8 +10,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use hyper::Uri;
 use livechat_contract::api::{
-    ConversationStatus, EndRequest, ErrorAnswer, ReceiveRequest, Role, StartAnswer, StartRequest,
-    AVAILABILITY_PATH, END_PATH, RECEIVE_PATH, START_PATH,
+    ConversationStatus, EndRequest, ErrorAnswer, RateRequest, ReceiveRequest, Role, StartAnswer,
+    StartRequest, AVAILABILITY_PATH, END_PATH, RATE_PATH, RECEIVE_PATH, START_PATH,
 };
 use livechat_contract::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use livechat_contract::webhook::{WebhookAnswer, WebhookEvent, WebhookStatus};
@@ -23,7 +23,8 @@ use super::{HandoffContext, LiveChat, LiveChatError, WebhookError, WebhookReques
 use crate::configuration::LiveChatSettings;
 use crate::domain::{
     Availability, CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent,
-    LiveChatEventId, MessageToAgent, NoteRole, Opened, Placement, SessionId, WebhookOutcome,
+    LiveChatEventId, MessageToAgent, NoteRole, Opened, Placement, Rating, SessionId,
+    WebhookOutcome,
 };
 use crate::http::{uri_of, HttpClient, HttpError};
 
@@ -68,6 +69,7 @@ pub struct ContosoLiveChat {
     start_url: Uri,
     receive_url: Uri,
     end_url: Uri,
+    rate_url: Uri,
     availability_url: Uri,
     api_key: Option<SecretString>,
     timeout: Duration,
@@ -91,6 +93,7 @@ impl ContosoLiveChat {
             start_url: url(START_PATH)?,
             receive_url: url(RECEIVE_PATH)?,
             end_url: url(END_PATH)?,
+            rate_url: url(RATE_PATH)?,
             availability_url: url(AVAILABILITY_PATH)?,
             api_key: settings.api_key.clone(),
             timeout: settings.timeout(),
@@ -291,6 +294,20 @@ impl LiveChat for ContosoLiveChat {
         self.post(&self.end_url, &body).await.map(drop)
     }
 
+    async fn rate(
+        &self,
+        conversation: &LiveChatConversationId,
+        rating: Rating,
+        comment: Option<&str>,
+    ) -> Result<(), LiveChatError> {
+        let body = RateRequest {
+            conversation_id: conversation.to_string(),
+            rating: rating.get(),
+            comment: comment.map(str::to_owned),
+        };
+        self.post(&self.rate_url, &body).await.map(drop)
+    }
+
     fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<LiveChatEvent, WebhookError> {
         self.verify_signature(request)?;
         let event = WebhookEvent::parse(request.body)
@@ -314,6 +331,7 @@ impl LiveChat for ContosoLiveChat {
             WebhookEvent::ConversationEnded(ended) => Ok(LiveChatEvent::ConversationEnded {
                 conversation: id_of(LiveChatConversationId::parse, ended.conversation_id)?,
                 id: id_of(LiveChatEventId::parse, ended.id)?,
+                agent: ended.sender.map(short_name).filter(|name| !name.is_empty()),
             }),
             WebhookEvent::AgentJoined(joined) => Ok(LiveChatEvent::AgentJoined {
                 conversation: id_of(LiveChatConversationId::parse, joined.conversation_id)?,

@@ -13,7 +13,7 @@ pub use contoso::ContosoLiveChat;
 
 use crate::domain::{
     Availability, CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent,
-    MessageToAgent, Opened, SessionId, WebhookOutcome,
+    MessageToAgent, Opened, Rating, SessionId, WebhookOutcome,
 };
 
 /// What the agent should know about the customer, sent when a session opens.
@@ -107,6 +107,13 @@ pub trait LiveChat: Send + Sync {
     ) -> Result<(), LiveChatError>;
     /// Ends a session.
     async fn end(&self, conversation: &LiveChatConversationId) -> Result<(), LiveChatError>;
+    /// Stores the customer's rating of a conversation (open or ended); rating again replaces it.
+    async fn rate(
+        &self,
+        conversation: &LiveChatConversationId,
+        rating: Rating,
+        comment: Option<&str>,
+    ) -> Result<(), LiveChatError>;
     /// Authenticates and parses a webhook request.
     fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<LiveChatEvent, WebhookError>;
     /// The body that answers a webhook request with `outcome`.

@@ -5,7 +5,8 @@ use super::activity::{types, Activity};
 use super::manifest::{actions, fields};
 use crate::domain::{
     ActivityId, ConversationAddress, CopilotConversationId, Customer, HandoverRequest, IdError,
-    LiveChatConversationId, SessionKeys, StartRequest, UserMessage,
+    LeaveMessageRequest, LiveChatConversationId, RateRequest, Rating, SessionKeys, StartRequest,
+    UserMessage, MAX_COMMENT_CHARS,
 };
 
 /// Activity types that carry no request for the skill (answering them with an `endOfConversation`
@@ -29,6 +30,27 @@ pub fn request_of(activity: &Activity) -> Result<HandoverRequest, IdError> {
         }
         types::EVENT if is(actions::END_CONVERSATION) => {
             HandoverRequest::End(session_keys(activity)?)
+        }
+        types::EVENT if is(actions::RATE_CONVERSATION) => rate_request(activity)?,
+        types::EVENT if is(actions::LEAVE_MESSAGE) => {
+            let message = activity
+                .value_field(fields::MESSAGE)
+                .map(|message| message.trim().to_owned())
+                .filter(|message| !message.is_empty());
+            match message {
+                Some(message) => HandoverRequest::LeaveMessage(LeaveMessageRequest {
+                    start: start_request(activity)?,
+                    id: activity
+                        .id
+                        .as_deref()
+                        .and_then(|id| ActivityId::parse(id).ok()),
+                    message,
+                }),
+                None => HandoverRequest::Invalid {
+                    action: actions::LEAVE_MESSAGE.to_owned(),
+                    reason: "the Message input is missing or empty".to_owned(),
+                },
+            }
         }
         types::EVENT => HandoverRequest::UnknownAction(activity.name().to_owned()),
         types::MESSAGE => HandoverRequest::Message(UserMessage {
@@ -60,7 +82,10 @@ pub fn request_of(activity: &Activity) -> Result<HandoverRequest, IdError> {
 /// True for the one request that calls out while Copilot Studio waits (opening a session); in
 /// normal delivery mode it runs after the `202`.
 pub fn is_slow(request: &HandoverRequest) -> bool {
-    matches!(request, HandoverRequest::Start(_))
+    matches!(
+        request,
+        HandoverRequest::Start(_) | HandoverRequest::LeaveMessage(_)
+    )
 }
 
 fn session_keys(activity: &Activity) -> Result<SessionKeys, IdError> {
@@ -74,6 +99,43 @@ fn session_keys(activity: &Activity) -> Result<SessionKeys, IdError> {
             .value_field(fields::LIVE_CHAT_CONVERSATION_ID)
             .and_then(|id| LiveChatConversationId::parse(id.trim()).ok()),
     })
+}
+
+/// `rateConversation`, or why its inputs cannot be used.
+fn rate_request(activity: &Activity) -> Result<HandoverRequest, IdError> {
+    let keys = session_keys(activity)?;
+    let invalid = |reason: String| HandoverRequest::Invalid {
+        action: actions::RATE_CONVERSATION.to_owned(),
+        reason,
+    };
+    let Some(value) = activity.value_field(fields::RATING) else {
+        return Ok(invalid("the Rating input (1 to 5) is missing".to_owned()));
+    };
+    let rating = match Rating::parse(&value) {
+        Ok(rating) => rating,
+        Err(reason) => return Ok(invalid(reason)),
+    };
+    let comment = activity
+        .value_field(fields::COMMENT)
+        .map(|comment| comment.trim().to_owned())
+        .filter(|comment| !comment.is_empty());
+    if comment
+        .as_ref()
+        .is_some_and(|comment| comment.chars().count() > MAX_COMMENT_CHARS)
+    {
+        return Ok(invalid(format!(
+            "the Comment input is longer than {MAX_COMMENT_CHARS} characters"
+        )));
+    }
+    Ok(HandoverRequest::Rate(RateRequest {
+        keys,
+        id: activity
+            .id
+            .as_deref()
+            .and_then(|id| ActivityId::parse(id).ok()),
+        rating,
+        comment,
+    }))
 }
 
 fn problem_description(activity: &Activity) -> Option<String> {
@@ -141,6 +203,26 @@ mod tests {
             with(json!({"type": "event", "name": "dance"})),
             HandoverRequest::UnknownAction("dance".into())
         );
+        let HandoverRequest::Rate(rate) = with(
+            json!({"type": "event", "name": "rateConversation", "value": {"Rating": 4.0, "Comment": " quick "}}),
+        ) else {
+            panic!("expected a rating")
+        };
+        assert_eq!(
+            (rate.rating.get(), rate.comment.as_deref()),
+            (4, Some("quick"))
+        );
+        for bad in [json!(0), json!(6), json!(4.5), json!("great"), json!(null)] {
+            assert!(
+                matches!(
+                    with(
+                        json!({"type": "event", "name": "rateConversation", "value": {"Rating": bad}})
+                    ),
+                    HandoverRequest::Invalid { .. }
+                ),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             with(json!({"type": "endOfConversation"})),
             HandoverRequest::Cancel(_)

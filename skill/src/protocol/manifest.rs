@@ -5,8 +5,10 @@
 //! ones the topics bind: `startConversation` (optional input `ProblemDescription`; outputs
 //! `LiveChatConversationId`, `Status`,
 //! `QueuePosition`, `EstimatedWaitMinutes`), `sendMessage`
-//! (inputs `LiveChatConversationId`, `ProblemDescription`) and `endConversation` (input
-//! `LiveChatConversationId`).
+//! (inputs `LiveChatConversationId`, `ProblemDescription`; outputs when the chat ends `Outcome`,
+//! `AgentName`), `endConversation` (input `LiveChatConversationId`; output `Outcome`) and
+//! `rateConversation` (inputs `LiveChatConversationId`, `Rating`, `Comment`; output `Outcome`)
+//! and `leaveMessage` (input `Message`; outputs `LiveChatConversationId`, `Outcome`).
 
 use serde_json::{json, Value};
 
@@ -24,6 +26,8 @@ pub mod actions {
     pub const START_CONVERSATION: &str = "startConversation";
     pub const SEND_MESSAGE: &str = "sendMessage";
     pub const END_CONVERSATION: &str = "endConversation";
+    pub const RATE_CONVERSATION: &str = "rateConversation";
+    pub const LEAVE_MESSAGE: &str = "leaveMessage";
 }
 
 /// Input and output names shared with the Copilot Studio topics.
@@ -34,8 +38,15 @@ pub mod fields {
     pub const STATUS: &str = "Status";
     pub const QUEUE_POSITION: &str = "QueuePosition";
     pub const ESTIMATED_WAIT_MINUTES: &str = "EstimatedWaitMinutes";
-    /// How a chat ended: `customerEnded` for `endConversation`.
+    /// How a chat ended: `customerEnded` for `endConversation`; `agentEnded`, `queueTimeout`,
+    /// `inactive` or `failed` when `sendMessage` ends.
     pub const OUTCOME: &str = "Outcome";
+    /// The last agent who had the chat, when `sendMessage` ends ("" if none).
+    pub const AGENT_NAME: &str = "AgentName";
+    pub const RATING: &str = "Rating";
+    /// The message a customer leaves for the team while no agent is online.
+    pub const MESSAGE: &str = "Message";
+    pub const COMMENT: &str = "Comment";
 }
 
 /// Builds the manifest for these settings.
@@ -78,7 +89,8 @@ pub fn skill_manifest(settings: &Settings) -> Value {
             (actions::SEND_MESSAGE): {
                 "description": "Send a message to the live agent",
                 "type": "message",
-                "value": { "$ref": "#/definitions/messageInput" }
+                "value": { "$ref": "#/definitions/messageInput" },
+                "resultValue": { "$ref": "#/definitions/messageOutput" }
             },
             (actions::END_CONVERSATION): {
                 "description": "End the live chat conversation",
@@ -86,6 +98,20 @@ pub fn skill_manifest(settings: &Settings) -> Value {
                 "name": actions::END_CONVERSATION,
                 "value": { "$ref": "#/definitions/endConversationInput" },
                 "resultValue": { "$ref": "#/definitions/endConversationOutput" }
+            },
+            (actions::LEAVE_MESSAGE): {
+                "description": "Leave a message for the live agents while none is online",
+                "type": "event",
+                "name": actions::LEAVE_MESSAGE,
+                "value": { "$ref": "#/definitions/leaveMessageInput" },
+                "resultValue": { "$ref": "#/definitions/leaveMessageOutput" }
+            },
+            (actions::RATE_CONVERSATION): {
+                "description": "Store the customer's rating of a finished live chat",
+                "type": "event",
+                "name": actions::RATE_CONVERSATION,
+                "value": { "$ref": "#/definitions/rateConversationInput" },
+                "resultValue": { "$ref": "#/definitions/rateConversationOutput" }
             }
         },
         "definitions": {
@@ -109,6 +135,40 @@ pub fn skill_manifest(settings: &Settings) -> Value {
                 "properties": {
                     (fields::LIVE_CHAT_CONVERSATION_ID): string("The id of the live chat conversation"),
                     (fields::PROBLEM_DESCRIPTION): string("What the customer needs help with")
+                }
+            },
+            "messageOutput": {
+                "type": "object",
+                "properties": {
+                    (fields::OUTCOME): string("How the chat ended: agentEnded, queueTimeout (nobody took it in time), inactive (the customer wrote nothing for too long) or failed"),
+                    (fields::AGENT_NAME): string("The last agent who had the chat, or empty")
+                }
+            },
+            "leaveMessageInput": {
+                "type": "object",
+                "properties": {
+                    (fields::MESSAGE): string("What the customer wants the team to know")
+                }
+            },
+            "leaveMessageOutput": {
+                "type": "object",
+                "properties": {
+                    (fields::LIVE_CHAT_CONVERSATION_ID): string("The live chat conversation that holds the message, or empty"),
+                    (fields::OUTCOME): string("messageLeft, or unavailable (the live chat could not be reached)")
+                }
+            },
+            "rateConversationInput": {
+                "type": "object",
+                "properties": {
+                    (fields::LIVE_CHAT_CONVERSATION_ID): string("The id of the live chat conversation to rate"),
+                    (fields::RATING): number("The customer's rating, a whole number from 1 (poor) to 5 (excellent)"),
+                    (fields::COMMENT): string("What the customer said about the chat (optional)")
+                }
+            },
+            "rateConversationOutput": {
+                "type": "object",
+                "properties": {
+                    (fields::OUTCOME): string("rated")
                 }
             },
             "endConversationInput": {

@@ -7,7 +7,9 @@ use super::activity::ConversationReference;
 use super::activity::{end_codes, types, Activity, ChannelAccount, ConversationAccount};
 use super::manifest::{actions, fields};
 use super::teams::{proactive_service_url, TeamsTarget};
-use crate::domain::{HandoverOutcome, MessageToUser, Opened, Placement, TextFormat, ToUser};
+use crate::domain::{
+    ChatOutcome, HandoverOutcome, MessageToUser, Opened, Placement, TextFormat, ToUser,
+};
 use crate::handover::text;
 
 /// The replies that answer `inbound` with `outcome` (none leaves the skill action open).
@@ -50,8 +52,23 @@ pub fn replies(inbound: &Activity, outcome: &HandoverOutcome) -> Vec<Activity> {
             })),
         )],
         HandoverOutcome::Forwarded | HandoverOutcome::Silent => Vec::new(),
-        HandoverOutcome::AgentHadEnded => {
-            end(None, end_codes::COMPLETED_SUCCESSFULLY, text::AGENT_ENDED)
+        // The end of the `sendMessage` action: how the chat ended, for the topic to branch on.
+        HandoverOutcome::ChatOver { outcome, agent } => {
+            let (value, words) = match outcome {
+                ChatOutcome::AgentEnded => (outputs::AGENT_ENDED, text::AGENT_ENDED),
+                ChatOutcome::QueueTimeout => (outputs::QUEUE_TIMEOUT, ""),
+                ChatOutcome::Inactive => (outputs::INACTIVE, ""),
+                ChatOutcome::Failed => (outputs::FAILED, ""),
+            };
+            vec![inbound.end_of_conversation_reply(
+                None,
+                end_codes::COMPLETED_SUCCESSFULLY,
+                words,
+                Some(json!({
+                    (fields::OUTCOME): value,
+                    (fields::AGENT_NAME): agent.as_deref().unwrap_or_default(),
+                })),
+            )]
         }
         HandoverOutcome::NoSession => end(None, end_codes::UNKNOWN, text::NO_SESSION),
         HandoverOutcome::Ended => vec![inbound.end_of_conversation_reply(
@@ -60,6 +77,43 @@ pub fn replies(inbound: &Activity, outcome: &HandoverOutcome) -> Vec<Activity> {
             "",
             Some(json!({ (fields::OUTCOME): outputs::CUSTOMER_ENDED })),
         )],
+        HandoverOutcome::Rated => vec![inbound.end_of_conversation_reply(
+            Some(actions::RATE_CONVERSATION),
+            end_codes::COMPLETED_SUCCESSFULLY,
+            "",
+            Some(json!({ (fields::OUTCOME): outputs::RATED })),
+        )],
+        HandoverOutcome::MessageLeft(livechat) => vec![
+            inbound.message_reply(text::MESSAGE_LEFT),
+            inbound.end_of_conversation_reply(
+                Some(actions::LEAVE_MESSAGE),
+                end_codes::COMPLETED_SUCCESSFULLY,
+                "",
+                Some(json!({
+                    (fields::LIVE_CHAT_CONVERSATION_ID): livechat.as_str(),
+                    (fields::OUTCOME): outputs::MESSAGE_LEFT,
+                })),
+            ),
+        ],
+        HandoverOutcome::MessageNotLeft => vec![inbound.end_of_conversation_reply(
+            Some(actions::LEAVE_MESSAGE),
+            end_codes::COMPLETED_SUCCESSFULLY,
+            text::LIVECHAT_UNAVAILABLE,
+            Some(json!({
+                (fields::LIVE_CHAT_CONVERSATION_ID): "",
+                (fields::OUTCOME): outputs::UNAVAILABLE,
+            })),
+        )],
+        HandoverOutcome::NothingToRate => end(
+            Some(actions::RATE_CONVERSATION),
+            end_codes::BOT_ISSUED_INVALID_MESSAGE,
+            &text::invalid_inputs(actions::RATE_CONVERSATION, text::NOTHING_TO_RATE),
+        ),
+        HandoverOutcome::Invalid { action, reason } => end(
+            Some(action),
+            end_codes::BOT_ISSUED_INVALID_MESSAGE,
+            &text::invalid_inputs(action, reason),
+        ),
         HandoverOutcome::UnknownAction(name) => end(
             Some(name),
             end_codes::BOT_ISSUED_INVALID_MESSAGE,
@@ -105,6 +159,17 @@ pub mod outputs {
     /// The live chat could not be reached (or did not answer in time).
     pub const UNAVAILABLE: &str = "unavailable";
     pub const CUSTOMER_ENDED: &str = "customerEnded";
+    pub const AGENT_ENDED: &str = "agentEnded";
+    /// Nobody took the chat within the queue timeout.
+    pub const QUEUE_TIMEOUT: &str = "queueTimeout";
+    /// The customer wrote nothing within the inactivity timeout.
+    pub const INACTIVE: &str = "inactive";
+    /// The session failed (it could not be opened, or was interrupted).
+    pub const FAILED: &str = "failed";
+    /// `rateConversation` stored the rating.
+    pub const RATED: &str = "rated";
+    /// `leaveMessage` forwarded the message to the team.
+    pub const MESSAGE_LEFT: &str = "messageLeft";
 }
 
 /// A proactive message, ready for SendToConversation.
@@ -246,7 +311,10 @@ mod tests {
             (HandoverOutcome::StartFailed, Some("completedSuccessfully")),
             (HandoverOutcome::Forwarded, None),
             (
-                HandoverOutcome::AgentHadEnded,
+                HandoverOutcome::ChatOver {
+                    outcome: crate::domain::ChatOutcome::Inactive,
+                    agent: None,
+                },
                 Some("completedSuccessfully"),
             ),
             (HandoverOutcome::NoSession, Some("unknown")),

@@ -21,6 +21,8 @@ pub enum SessionChange {
     Gone(SessionId),
     /// The problem description was forwarded.
     ProblemForwarded(SessionId),
+    /// An agent joined the chat.
+    AgentNamed(SessionId, String),
 }
 
 #[derive(Default)]
@@ -144,6 +146,11 @@ impl SessionIndex {
                 SessionChange::ProblemForwarded(id) => {
                     if let Some(session) = maps.sessions.get_mut(&id) {
                         Arc::make_mut(session).problem_forwarded = true;
+                    }
+                }
+                SessionChange::AgentNamed(id, agent) => {
+                    if let Some(session) = maps.sessions.get_mut(&id) {
+                        Arc::make_mut(session).agent_name = Some(agent);
                     }
                 }
             }

@@ -32,11 +32,11 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 pub use dialect::{Dialect, CLAIM_LEASE_MS};
-pub use writer::{Arrival, Outcome};
+pub use writer::{Arrival, Outcome, SessionUpdate, TimerThen};
 
 use crate::domain::{
     ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId, Outbound,
-    SessionId,
+    SessionId, Timer, TimerKind,
 };
 use connection::ValueRow;
 use index::SessionIndex;
@@ -56,21 +56,32 @@ pub enum ClosedBy {
     Agent,
     /// The opening failed or was interrupted.
     Error,
+    /// Nobody took the chat before the queue timer fell due.
+    QueueTimeout,
+    /// The customer wrote nothing until the inactivity timer fell due.
+    Inactivity,
 }
 
 impl ClosedBy {
+    /// The `closed_by` column: both timers store `timeout`, and the session's `timer_kind` says
+    /// which one it was.
     pub fn as_str(self) -> &'static str {
         match self {
             ClosedBy::User => "user",
             ClosedBy::Agent => "agent",
             ClosedBy::Error => "error",
+            ClosedBy::QueueTimeout | ClosedBy::Inactivity => "timeout",
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
-        [ClosedBy::User, ClosedBy::Agent, ClosedBy::Error]
-            .into_iter()
-            .find(|closed_by| closed_by.as_str() == text)
+    fn parse(text: &str, timer: Option<TimerKind>) -> Option<Self> {
+        match text {
+            "timeout" if timer == Some(TimerKind::Queue) => Some(ClosedBy::QueueTimeout),
+            "timeout" => Some(ClosedBy::Inactivity),
+            _ => [ClosedBy::User, ClosedBy::Agent, ClosedBy::Error]
+                .into_iter()
+                .find(|closed_by| closed_by.as_str() == text),
+        }
     }
 }
 
@@ -101,6 +112,8 @@ pub struct Session {
     pub origin_conversation_id: Option<CopilotConversationId>,
     /// The `ProblemDescription` input has been forwarded to the agent.
     pub problem_forwarded: bool,
+    /// The last agent who joined (or closed) the chat, as the live chat named them.
+    pub agent_name: Option<String>,
 }
 
 impl Session {
@@ -136,6 +149,8 @@ pub struct UserMessages {
     pub deliveries: Vec<NewDelivery>,
     /// The problem description is among them: the session remembers it was forwarded.
     pub includes_problem_description: bool,
+    /// The customer wrote: the inactivity timer starts again (when it runs).
+    pub inactivity_timer: Option<Timer>,
 }
 
 /// A stored message waiting for delivery.
@@ -376,15 +391,21 @@ impl Store {
 
     /// Marks an `opening` session open with its live-chat id; false when it was no longer opening
     /// (ended meanwhile, or given up as abandoned).
+    /// `timer` is the session's first (the queue's, or the inactivity one); `agent` who has it,
+    /// when the live chat said.
     pub async fn complete_session_open(
         &self,
         session: &SessionId,
         livechat: &LiveChatConversationId,
+        timer: Option<Timer>,
+        agent: Option<String>,
     ) -> anyhow::Result<bool> {
         let (session, livechat) = (session.clone(), livechat.clone());
         self.ask(|reply| Job::Open {
             session,
             livechat,
+            timer,
+            agent,
             reply,
         })
         .await
@@ -476,12 +497,20 @@ impl Store {
         session: &SessionId,
         messages: UserMessages,
     ) -> anyhow::Result<()> {
+        let mut updates = Vec::new();
+        if messages.includes_problem_description {
+            updates.push(SessionUpdate::ProblemForwarded(session.clone()));
+        }
+        if let Some(timer) = messages.inactivity_timer {
+            updates.push(SessionUpdate::CustomerWrote {
+                session: session.clone(),
+                timer,
+            });
+        }
         self.store_rows(StoreRows {
             gate: Gate::Always,
             rows: messages.deliveries,
-            forwards_problem: messages
-                .includes_problem_description
-                .then(|| session.clone()),
+            updates,
         })
         .await
         .map(drop)
@@ -495,6 +524,19 @@ impl Store {
         closed_by: ClosedBy,
         deliveries: Vec<NewDelivery>,
     ) -> anyhow::Result<bool> {
+        self.close_session_with(session, closed_by, deliveries, Vec::new())
+            .await
+    }
+
+    /// [`Self::close_session`], with changes to the session made in the same transaction if it
+    /// closes (the agent who closed it).
+    pub async fn close_session_with(
+        &self,
+        session: &SessionId,
+        closed_by: ClosedBy,
+        deliveries: Vec<NewDelivery>,
+        updates: Vec<SessionUpdate>,
+    ) -> anyhow::Result<bool> {
         let stored = self
             .store_rows(StoreRows {
                 gate: Gate::Closes {
@@ -502,10 +544,75 @@ impl Store {
                     by: closed_by,
                 },
                 rows: deliveries,
-                forwards_problem: None,
+                updates,
             })
             .await?;
         Ok(matches!(stored, Stored::Rows(_)))
+    }
+
+    /// Acts on a timer that fell due: moves it on or closes the session as `then` says, and stores
+    /// `deliveries`, only if the session still has exactly `fired` (no customer message, agent or
+    /// other instance changed it since it was read). True when this call did it.
+    pub async fn fire_timer(
+        &self,
+        session: &SessionId,
+        fired: Timer,
+        then: TimerThen,
+        deliveries: Vec<NewDelivery>,
+    ) -> anyhow::Result<bool> {
+        let stored = self
+            .store_rows(StoreRows {
+                gate: Gate::Timer {
+                    session: session.clone(),
+                    fired,
+                    then,
+                },
+                rows: deliveries,
+                updates: Vec::new(),
+            })
+            .await?;
+        Ok(matches!(stored, Stored::Rows(_)))
+    }
+
+    /// Open sessions whose timer is due at `now_ms`, soonest first, at most `limit`.
+    pub async fn due_timers(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(Session, Timer)>> {
+        let rows = sqlx::query(sql::DUE_TIMERS)
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let session = session_of(row)?;
+            let kind: Option<String> = row.try_get("timer_kind")?;
+            let due_ms: i64 = row.try_get("timer_at_ms")?;
+            match kind.as_deref().and_then(TimerKind::parse) {
+                Some(kind) => due.push((session, Timer { kind, due_ms })),
+                None => {
+                    tracing::warn!(session_id = %session.id, "a session's timer has an unknown kind; ignored")
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// The session's timer, if it has one (for tests and diagnostics).
+    pub async fn timer_of(&self, session: &SessionId) -> anyhow::Result<Option<Timer>> {
+        let row = sqlx::query(sql::TIMER_OF)
+            .bind(session.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: Option<String> = row.try_get("timer_kind")?;
+        let due_ms: Option<i64> = row.try_get("timer_at_ms")?;
+        Ok(match (kind.as_deref().and_then(TimerKind::parse), due_ms) {
+            (Some(kind), Some(due_ms)) => Some(Timer { kind, due_ms }),
+            _ => None,
+        })
     }
 
     /// Stores an agent's message if its session is still open and its id is new. A repeat of a
@@ -516,11 +623,23 @@ impl Store {
         session: &SessionId,
         delivery: NewDelivery,
     ) -> anyhow::Result<Enqueued> {
+        self.enqueue_for_open_session_with(session, delivery, Vec::new())
+            .await
+    }
+
+    /// [`Self::enqueue_for_open_session`], with changes to the session made in the same
+    /// transaction when the delivery is stored (an agent joined).
+    pub async fn enqueue_for_open_session_with(
+        &self,
+        session: &SessionId,
+        delivery: NewDelivery,
+        updates: Vec<SessionUpdate>,
+    ) -> anyhow::Result<Enqueued> {
         let stored = self
             .store_rows(StoreRows {
                 gate: Gate::SessionOpen(session.clone()),
                 rows: vec![delivery],
-                forwards_problem: None,
+                updates,
             })
             .await?;
         Ok(match stored {
@@ -530,13 +649,25 @@ impl Store {
         })
     }
 
+    /// Stores deliveries unconditionally, in one transaction (those whose dedupe key was taken
+    /// are left out).
+    pub async fn enqueue_all(&self, deliveries: Vec<NewDelivery>) -> anyhow::Result<()> {
+        self.store_rows(StoreRows {
+            gate: Gate::Always,
+            rows: deliveries,
+            updates: Vec::new(),
+        })
+        .await
+        .map(drop)
+    }
+
     /// Stores a delivery unconditionally (returns false for a duplicate dedupe key).
     pub async fn enqueue(&self, delivery: NewDelivery) -> anyhow::Result<bool> {
         let stored = self
             .store_rows(StoreRows {
                 gate: Gate::Always,
                 rows: vec![delivery],
-                forwards_problem: None,
+                updates: Vec::new(),
             })
             .await?;
         Ok(matches!(stored, Stored::Rows(ids) if ids.first().is_some_and(Option::is_some)))

@@ -14,7 +14,8 @@ use super::connection::ValueRow;
 use super::{ClosedBy, Delivery, Session, SessionState};
 use crate::domain::{
     ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId,
-    MessageToAgent, MessageToUser, NoteRole, Outbound, SessionId, TextFormat, ToAgent, ToUser,
+    MessageToAgent, MessageToUser, NoteRole, Outbound, Rating, SessionId, TextFormat, TimerKind,
+    ToAgent, ToUser,
 };
 
 /// A `sessions` row.
@@ -28,6 +29,8 @@ pub struct SessionRow {
     reference: String,
     origin_conversation_id: Option<String>,
     problem_forwarded: i64,
+    agent_name: Option<String>,
+    timer_kind: Option<String>,
 }
 
 impl TryFrom<ValueRow> for SessionRow {
@@ -43,6 +46,8 @@ impl TryFrom<ValueRow> for SessionRow {
             reference: row.text("reference")?,
             origin_conversation_id: row.optional_text("origin_conversation_id")?,
             problem_forwarded: row.int("problem_forwarded")?,
+            agent_name: row.optional_text("agent_name")?,
+            timer_kind: row.optional_text("timer_kind")?,
         })
     }
 }
@@ -64,7 +69,12 @@ impl TryFrom<SessionRow> for Session {
                 by: row
                     .closed_by
                     .as_deref()
-                    .and_then(ClosedBy::parse)
+                    .and_then(|closed_by| {
+                        ClosedBy::parse(
+                            closed_by,
+                            row.timer_kind.as_deref().and_then(TimerKind::parse),
+                        )
+                    })
                     .unwrap_or(ClosedBy::Error),
                 livechat,
             },
@@ -80,6 +90,7 @@ impl TryFrom<SessionRow> for Session {
                 .map(CopilotConversationId::parse)
                 .transpose()?,
             problem_forwarded: row.problem_forwarded != 0,
+            agent_name: row.agent_name,
         })
     }
 }
@@ -173,6 +184,13 @@ enum ToAgentRecord {
     #[serde(rename_all = "camelCase")]
     End { livechat_conversation_id: String },
     #[serde(rename_all = "camelCase")]
+    Rate {
+        livechat_conversation_id: String,
+        rating: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
     Abandon {
         session_id: String,
         conversation_id: String,
@@ -209,6 +227,15 @@ pub fn encode_payload(payload: &Outbound) -> anyhow::Result<String> {
                 livechat_conversation_id: livechat.to_string(),
             })?
         }
+        Outbound::ToAgent(ToAgent::Rate {
+            livechat,
+            rating,
+            comment,
+        }) => serde_json::to_string(&ToAgentRecord::Rate {
+            livechat_conversation_id: livechat.to_string(),
+            rating: rating.get(),
+            comment: comment.clone(),
+        })?,
         Outbound::ToAgent(ToAgent::Abandon {
             session,
             conversation,
@@ -269,6 +296,15 @@ pub fn decode_payload(lane: Lane, text: &str) -> Result<Outbound, String> {
                 } => ToAgent::End {
                     livechat: livechat(livechat_conversation_id)?,
                 },
+                ToAgentRecord::Rate {
+                    livechat_conversation_id,
+                    rating,
+                    comment,
+                } => ToAgent::Rate {
+                    livechat: livechat(livechat_conversation_id)?,
+                    rating: Rating::parse(&rating.to_string())?,
+                    comment,
+                },
                 ToAgentRecord::Abandon {
                     session_id,
                     conversation_id,
@@ -306,6 +342,11 @@ mod tests {
                     sender: "Megan".into(),
                     role: NoteRole::Customer,
                 },
+            }),
+            Outbound::ToAgent(ToAgent::Rate {
+                livechat: livechat.clone(),
+                rating: Rating::parse("4").unwrap(),
+                comment: Some("quick".into()),
             }),
             Outbound::ToAgent(ToAgent::End { livechat }),
             Outbound::ToAgent(ToAgent::Abandon {

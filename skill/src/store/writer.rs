@@ -30,7 +30,7 @@ use super::{
 };
 use crate::domain::{
     ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId, Outbound,
-    SessionId, ToAgent,
+    SessionId, Timer, ToAgent,
 };
 
 /// Most jobs in one transaction; more wait for the next.
@@ -66,6 +66,38 @@ pub(super) enum Gate {
         session: SessionId,
         by: ClosedBy,
     },
+    /// Acts on the session's timer `fired`; stores the rows only if the session still had it.
+    Timer {
+        session: SessionId,
+        fired: Timer,
+        then: TimerThen,
+    },
+}
+
+/// What a timer that fell due turns into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerThen {
+    /// The next timer (the end after a warning), or none.
+    Next(Option<Timer>),
+    /// The session closes (queue timeout, inactivity).
+    Close,
+}
+
+/// A change to a session stored with the rows (when their gate passes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionUpdate {
+    /// The problem description is among the rows: the session remembers it was forwarded.
+    ProblemForwarded(SessionId),
+    /// The customer wrote: an inactivity timer starts again from `timer`.
+    CustomerWrote { session: SessionId, timer: Timer },
+    /// An agent took the chat: named, and a queue timer gives way to `inactivity`.
+    AgentJoined {
+        session: SessionId,
+        agent: String,
+        inactivity: Option<Timer>,
+    },
+    /// The agent who closed the chat.
+    AgentNamed { session: SessionId, agent: String },
 }
 
 /// Deliveries to store.
@@ -73,8 +105,7 @@ pub(super) enum Gate {
 pub(super) struct StoreRows {
     pub gate: Gate,
     pub rows: Vec<NewDelivery>,
-    /// The problem description is among the rows: the session remembers it was forwarded.
-    pub forwards_problem: Option<SessionId>,
+    pub updates: Vec<SessionUpdate>,
 }
 
 /// What became of a [`StoreRows`].
@@ -114,6 +145,8 @@ pub(super) enum Job {
     Open {
         session: SessionId,
         livechat: LiveChatConversationId,
+        timer: Option<Timer>,
+        agent: Option<String>,
         reply: Reply<bool>,
     },
     /// `abandon`: the live chat may have opened a conversation all the same (the start timed out),
@@ -494,6 +527,55 @@ async fn run_batch(
                 let passes = match &store.gate {
                     Gate::Always => true,
                     Gate::SessionOpen(session) => open.contains(session),
+                    Gate::Timer {
+                        session,
+                        fired,
+                        then,
+                    } => {
+                        let fired_kind = Value::from(fired.kind.as_str());
+                        let changed = match then {
+                            TimerThen::Close => {
+                                connection
+                                    .execute(
+                                        sql::CLOSE_ON_TIMER,
+                                        &[
+                                            now.as_str().into(),
+                                            session.as_str().into(),
+                                            fired_kind,
+                                            fired.due_ms.into(),
+                                        ],
+                                    )
+                                    .await?
+                            }
+                            TimerThen::Next(Some(next)) => {
+                                connection
+                                    .execute(
+                                        sql::MOVE_TIMER,
+                                        &[
+                                            next.kind.as_str().into(),
+                                            next.due_ms.into(),
+                                            session.as_str().into(),
+                                            fired_kind,
+                                            fired.due_ms.into(),
+                                        ],
+                                    )
+                                    .await?
+                            }
+                            TimerThen::Next(None) => {
+                                connection
+                                    .execute(
+                                        sql::STOP_TIMER,
+                                        &[session.as_str().into(), fired_kind, fired.due_ms.into()],
+                                    )
+                                    .await?
+                            }
+                        } == 1;
+                        if changed && *then == TimerThen::Close {
+                            open.remove(session);
+                            effects.sessions.push(SessionChange::Gone(session.clone()));
+                        }
+                        changed
+                    }
                     Gate::Closes { session, by } => {
                         let closed = connection
                             .execute(
@@ -515,13 +597,8 @@ async fn run_batch(
                 };
                 if passes {
                     rows.extend(store.rows.iter().map(|row| (position, row)));
-                    if let Some(session) = &store.forwards_problem {
-                        connection
-                            .execute(sql::MARK_PROBLEM_FORWARDED, &[session.as_str().into()])
-                            .await?;
-                        effects
-                            .sessions
-                            .push(SessionChange::ProblemForwarded(session.clone()));
+                    for update in &store.updates {
+                        update_session(connection, update, &mut effects).await?;
                     }
                     None // filled in once the rows are inserted
                 } else {
@@ -533,17 +610,28 @@ async fn run_batch(
                 begin(connection, begin_job, &now, created_at_ms, &mut effects).await?,
             )),
             Job::Open {
-                session, livechat, ..
+                session,
+                livechat,
+                timer,
+                agent,
+                ..
             } => {
+                let mut params: Vec<Value> = vec![
+                    livechat.as_str().into(),
+                    now.as_str().into(),
+                    session.as_str().into(),
+                    agent.clone().into(),
+                ];
+                let statement = match timer {
+                    Some(timer) => {
+                        params.push(timer.kind.as_str().into());
+                        params.push(timer.due_ms.into());
+                        sql::OPEN_SESSION_WITH_TIMER
+                    }
+                    None => sql::OPEN_SESSION,
+                };
                 let opened = connection
-                    .execute(
-                        sql::OPEN_SESSION,
-                        &[
-                            livechat.as_str().into(),
-                            now.as_str().into(),
-                            session.as_str().into(),
-                        ],
-                    )
+                    .execute(statement, &params)
                     .await
                     .context("cannot record the live-chat id")?
                     == 1;
@@ -692,6 +780,77 @@ async fn run_batch(
             .await?;
     }
     Ok((answers, effects))
+}
+
+/// Makes one [`SessionUpdate`], and notes it for the index.
+async fn update_session(
+    connection: &mut dyn WriteConnection,
+    update: &SessionUpdate,
+    effects: &mut Effects,
+) -> anyhow::Result<()> {
+    match update {
+        SessionUpdate::ProblemForwarded(session) => {
+            connection
+                .execute(sql::MARK_PROBLEM_FORWARDED, &[session.as_str().into()])
+                .await?;
+            effects
+                .sessions
+                .push(SessionChange::ProblemForwarded(session.clone()));
+        }
+        SessionUpdate::CustomerWrote { session, timer } => {
+            connection
+                .execute(
+                    sql::RESTART_INACTIVITY,
+                    &[
+                        timer.kind.as_str().into(),
+                        timer.due_ms.into(),
+                        session.as_str().into(),
+                    ],
+                )
+                .await?;
+        }
+        SessionUpdate::AgentJoined {
+            session,
+            agent,
+            inactivity,
+        } => {
+            match inactivity {
+                Some(timer) => {
+                    connection
+                        .execute(
+                            sql::AGENT_JOINED_WITH_TIMER,
+                            &[
+                                agent.as_str().into(),
+                                timer.kind.as_str().into(),
+                                timer.due_ms.into(),
+                                session.as_str().into(),
+                            ],
+                        )
+                        .await?
+                }
+                None => {
+                    connection
+                        .execute(
+                            sql::AGENT_JOINED,
+                            &[agent.as_str().into(), session.as_str().into()],
+                        )
+                        .await?
+                }
+            };
+            effects
+                .sessions
+                .push(SessionChange::AgentNamed(session.clone(), agent.clone()));
+        }
+        SessionUpdate::AgentNamed { session, agent } => {
+            connection
+                .execute(
+                    sql::NAME_AGENT,
+                    &[agent.as_str().into(), session.as_str().into()],
+                )
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The sessions of `wanted` that are open (held against a concurrent close on PostgreSQL).
@@ -882,6 +1041,7 @@ async fn begin(
         address: begin.address.clone(),
         origin_conversation_id: begin.origin.clone(),
         problem_forwarded: false,
+        agent_name: None,
     };
     let inserted = connection
         .execute(

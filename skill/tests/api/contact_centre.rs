@@ -28,16 +28,6 @@ async fn availability(app: &TestApp, agents_online: u32) {
         .await;
 }
 
-/// Texts Teams received in `conversation`, in order.
-async fn teams_texts(app: &TestApp, conversation: &str, count: usize) -> Vec<String> {
-    wait_for_bodies(&app.peers.teams, &teams_path(conversation), count)
-        .await
-        .iter()
-        .filter(|body| body["type"] == "message")
-        .map(|body| body["text"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn with_no_agent_online_no_session_opens_and_the_user_is_told() {
     let app = spawn_app().await;

@@ -43,6 +43,15 @@ impl TestDatabase {
             name,
         }
     }
+
+    /// The number a `SELECT COUNT(*) ...` answers.
+    pub async fn count(&self, statement: &str) -> i64 {
+        let mut connection = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query_scalar(statement)
+            .fetch_one(&mut connection)
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for TestDatabase {

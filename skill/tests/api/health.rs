@@ -69,7 +69,7 @@ async fn metric_labels_take_only_known_values() {
 }
 
 #[tokio::test]
-async fn the_manifest_is_strict_json_of_schema_2_0_0_with_the_three_actions() {
+async fn the_manifest_is_strict_json_of_schema_2_0_0_with_the_five_actions() {
     let app = spawn_app().await;
     // No token: Copilot Studio fetches the manifest anonymously.
     let response = app.get("/skill-manifest.json").await;
@@ -132,7 +132,13 @@ async fn the_manifest_is_strict_json_of_schema_2_0_0_with_the_three_actions() {
     ids.sort();
     assert_eq!(
         ids,
-        vec!["endConversation", "sendMessage", "startConversation"]
+        vec![
+            "endConversation",
+            "leaveMessage",
+            "rateConversation",
+            "sendMessage",
+            "startConversation"
+        ]
     );
     for (id, activity) in activities {
         let kind = activity["type"].as_str().unwrap();
@@ -195,6 +201,29 @@ async fn the_manifest_is_strict_json_of_schema_2_0_0_with_the_three_actions() {
         reference("/activities/endConversation/resultValue"),
         vec!["Outcome"]
     );
+    assert_eq!(
+        reference("/activities/sendMessage/resultValue"),
+        vec!["AgentName", "Outcome"]
+    );
+    assert_eq!(
+        reference("/activities/rateConversation/value"),
+        vec!["Comment", "LiveChatConversationId", "Rating"]
+    );
+    assert_eq!(
+        reference("/activities/rateConversation/resultValue"),
+        vec!["Outcome"]
+    );
+    let types = |pointer: &str| manifest.pointer(pointer).unwrap()["type"].clone();
+    assert_eq!(
+        types("/definitions/rateConversationInput/properties/Rating"),
+        "number"
+    );
+    for kind in ["object", "array"] {
+        assert_ne!(
+            types("/definitions/messageOutput/properties/AgentName"),
+            kind
+        );
+    }
     assert!(
         !manifest.to_string().contains("\"array\""),
         "Copilot Studio refuses array inputs and outputs"

@@ -11,6 +11,7 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use skill::configuration::Settings;
+pub use skill::handover::Clock;
 use skill::startup::{Application, ApplicationHandle};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -206,7 +207,7 @@ impl Peers {
             .respond_with(StartEndpoint::default())
             .mount(&self.livechat)
             .await;
-        for route in ["/api/chat/receive", "/api/chat/end"] {
+        for route in ["/api/chat/receive", "/api/chat/end", "/api/chat/rate"] {
             Mock::given(method("POST"))
                 .and(path(route))
                 .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
@@ -227,6 +228,9 @@ pub struct Options {
     pub livechat_api_key: Option<&'static str>,
     /// A PostgreSQL URL shared by several apps (the SQLite file in a temporary folder otherwise).
     pub database_url: Option<String>,
+    /// The clock the timers go by (the system's when unset); instances and restarts of one test
+    /// share it.
+    pub clock: Option<Clock>,
 }
 
 impl Default for Options {
@@ -239,6 +243,7 @@ impl Default for Options {
             livechat_retry_for_secs: 3_600,
             livechat_api_key: None,
             database_url: None,
+            clock: None,
         }
     }
 }
@@ -346,13 +351,17 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     settings.delivery.poll_interval_ms = 100;
     settings.delivery.teams_max_attempts = options.teams_max_attempts;
     settings.delivery.livechat_retry_for_secs = options.livechat_retry_for_secs;
+    settings.timeouts.tick_ms = 50;
     settings
 }
 
 async fn launch(peers: Arc<Peers>, data_dir: Arc<TempDir>, options: Options) -> TestApp {
     init_tracing();
     let settings = settings_for(&peers, &data_dir, &options);
-    let application = Application::build(settings).await.unwrap();
+    let clock = options.clock.clone().unwrap_or_default();
+    let application = Application::build_with_clock(settings, clock)
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}", application.port());
     let handle = application.handle();
     let join = tokio::spawn(application.run_until_stopped());
@@ -589,4 +598,14 @@ pub async fn assert_silent(app: &TestApp, servers: &[&MockServer], what: &str) {
             "{what}: expected nothing but the markers, got {others:?}"
         );
     }
+}
+
+/// The texts Teams received in `conversation`, in order, once at least `count` requests arrived.
+pub async fn teams_texts(app: &TestApp, conversation: &str, count: usize) -> Vec<String> {
+    wait_for_bodies(&app.peers.teams, &teams_path(conversation), count)
+        .await
+        .iter()
+        .filter(|body| body["type"] == "message")
+        .map(|body| body["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }

@@ -11,6 +11,7 @@ mod helpers;
 mod idempotency;
 mod interop;
 mod messages;
+mod outcomes;
 mod postgres;
 mod restart;
 mod store;

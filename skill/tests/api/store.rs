@@ -61,7 +61,7 @@ async fn begin(store: &Store, id: &str) -> skill::store::Session {
 async fn open(store: &Store, id: &str, livechat_id: &str) -> skill::store::Session {
     let session = begin(store, id).await;
     store
-        .complete_session_open(&session.id, &livechat(livechat_id))
+        .complete_session_open(&session.id, &livechat(livechat_id), None, None)
         .await
         .unwrap();
     session
@@ -83,7 +83,7 @@ async fn one_live_session_per_conversation(store: Store) {
     assert_eq!(first.id, again.id);
     assert_eq!(again.state, SessionState::Opening);
     store
-        .complete_session_open(&first.id, &livechat("lc-1"))
+        .complete_session_open(&first.id, &livechat("lc-1"), None, None)
         .await
         .unwrap();
     let opened = store
@@ -241,6 +241,7 @@ async fn user_messages_record_the_forwarded_problem_description(store: Store) {
                     to_agent("lc-1", "help"),
                 ],
                 includes_problem_description: true,
+                inactivity_timer: None,
             },
         )
         .await
@@ -305,7 +306,7 @@ async fn agent_messages_need_an_open_session(store: Store) {
         "still opening"
     );
     store
-        .complete_session_open(&session.id, &livechat("lc"))
+        .complete_session_open(&session.id, &livechat("lc"), None, None)
         .await
         .unwrap();
     assert_eq!(enqueue("x").await.unwrap(), Enqueued::Accepted);
