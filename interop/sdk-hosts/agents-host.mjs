@@ -92,7 +92,38 @@ async function waitFor(predicate) {
   throw new Error('the skill did not answer');
 }
 
+// One line from the test driving this host (it acts as the live chat's agent meanwhile).
+async function nextInputLine() {
+  for await (const chunk of process.stdin) return String(chunk).trim();
+  return '';
+}
+
 const report = {};
+if (process.env.HOST_FLOW === 'outcomes') {
+  // The outputs of every action, as the SDK hands them to the consumer: the chat ends on the
+  // agent's side, the next message ends sendMessage with its outcome, then a rating and a left
+  // message.
+  try {
+    await invoke({ type: 'event', name: 'startConversation' });
+    const started = await waitFor((a) => a.type === 'endOfConversation' && a.name === 'startConversation');
+    report.startEnd = started;
+    await invoke({ type: 'message', text: 'Hello from the Agents SDK' });
+    console.log(JSON.stringify({ ready: started.value.liveChatConversationId }));
+    await nextInputLine();
+    await invoke({ type: 'message', text: 'Are you still there?' });
+    report.messageEnd = await waitFor((a) => a.type === 'endOfConversation' && a.value && a.value.Outcome);
+    const livechat = started.value.liveChatConversationId;
+    await invoke({ type: 'event', name: 'rateConversation', value: { LiveChatConversationId: livechat, Rating: 5, Comment: 'Great help' } });
+    report.rateEnd = await waitFor((a) => a.type === 'endOfConversation' && a.name === 'rateConversation');
+    await invoke({ type: 'event', name: 'leaveMessage', value: { Message: 'Call me back, please' } });
+    report.leaveEnd = await waitFor((a) => a.type === 'endOfConversation' && a.name === 'leaveMessage');
+  } catch (error) {
+    report.error = String(error.stack ?? error);
+  }
+  console.log(JSON.stringify(report));
+  server.close();
+  process.exit(report.error ? 1 : 0);
+}
 try {
   report.start = await invoke({ type: 'event', name: 'startConversation' });
   report.startEnd = await waitFor((a) => a.type === 'endOfConversation' && a.name === 'startConversation');

@@ -86,6 +86,18 @@ impl Timeouts {
         }
     }
 
+    /// How early an inactivity deadline may be stored, so that a customer writing often restarts
+    /// it once in a while rather than with every message: a twentieth of the shortest inactivity
+    /// timer, at most 15 s (15 s for the default 5-minute warning).
+    pub fn resolution_ms(&self) -> i64 {
+        let shortest = [self.inactivity_warning, self.inactivity]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_default();
+        i64::try_from((shortest / 20).min(Duration::from_secs(15)).as_millis()).unwrap_or(0)
+    }
+
     /// What follows a warning that fell due: the end, as long after the customer's last message
     /// as configured (the warning's deadline counts from that message too).
     pub fn after_warning(&self, warning: Timer) -> Option<Timer> {
@@ -196,5 +208,12 @@ mod tests {
         assert_eq!(warning.kind, TimerKind::Warn);
         assert_eq!(only_warning.after_warning(warning), None);
         assert_eq!(Timeouts::default().inactivity_from(0), None);
+        assert_eq!(DEFAULTS.resolution_ms(), 15_000);
+        let short = Timeouts {
+            inactivity_warning: Some(Duration::from_secs(1)),
+            inactivity: Some(Duration::from_secs(2)),
+            ..DEFAULTS
+        };
+        assert_eq!(short.resolution_ms(), 50);
     }
 }

@@ -12,10 +12,10 @@ use tracing::Instrument;
 use super::text;
 use super::timers::Clock;
 use crate::domain::{
-    ChatOutcome, CopilotConversationId, DeliveryId, HandoverOutcome, HandoverRequest,
-    LeaveMessageRequest, LiveChatConversationId, LiveChatEvent, MessageToAgent, MessageToUser,
-    NoteRole, Opened, Outbound, Placement, RateRequest, SessionId, SessionKeys, StartRequest,
-    TextFormat, Timeouts, Timer, TimerKind, ToAgent, ToUser, UserMessage, WebhookOutcome,
+    ChatOutcome, DeliveryId, HandoverOutcome, HandoverRequest, LeaveMessageRequest,
+    LiveChatConversationId, LiveChatEvent, MessageToAgent, MessageToUser, NoteRole, Opened,
+    Outbound, Placement, RateRequest, SessionId, SessionKeys, StartRequest, TextFormat, Timeouts,
+    Timer, TimerKind, ToAgent, ToUser, UserMessage, WebhookOutcome,
 };
 use crate::livechat::{HandoffContext, LiveChat};
 use crate::metrics::Metrics;
@@ -57,6 +57,9 @@ pub struct Handover {
     typing: Arc<dyn TypingIndicator>,
     timeouts: Timeouts,
     clock: Clock,
+    /// When this process last restarted each session's inactivity timer (Unix ms), so that a
+    /// customer writing fast restarts it once per [`Timeouts::resolution_ms`], not per message.
+    restarted: std::sync::Mutex<std::collections::HashMap<SessionId, i64>>,
 }
 
 /// The handover's collaborators that are not the store and the live chat.
@@ -90,7 +93,37 @@ impl Handover {
             typing: parts.typing,
             timeouts: parts.timeouts,
             clock: parts.clock,
+            restarted: std::sync::Mutex::default(),
         }
+    }
+
+    /// The inactivity timer a customer's message starts again, unless this process started it
+    /// again less than the timers' resolution ago (then the stored deadline is at most that early).
+    fn inactivity_restart(&self, session: &SessionId) -> Option<Timer> {
+        let now = self.clock.now_ms();
+        let timer = self.timeouts.inactivity_from(now)?;
+        let resolution = self.timeouts.resolution_ms();
+        let mut restarted = self
+            .restarted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match restarted.get(session) {
+            Some(&at) if now - at < resolution && now >= at => None,
+            _ => {
+                restarted.insert(session.clone(), now);
+                Some(timer)
+            }
+        }
+    }
+
+    /// Forgets the restarts older than the resolution (they no longer save anything): the map holds
+    /// only the sessions written to lately. Called on every timer tick.
+    pub fn forget_old_restarts(&self) {
+        let cutoff = self.clock.now_ms() - self.timeouts.resolution_ms();
+        self.restarted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|_, at| *at > cutoff);
     }
 
     /// Handles one request from Copilot Studio.
@@ -291,9 +324,7 @@ impl Handover {
             other => other,
         };
         let Some(session) = session else {
-            return self
-                .message_without_session(&message.keys.conversation)
-                .await;
+            return self.message_without_session(&message.keys).await;
         };
         let livechat = match &session.state {
             SessionState::Open { livechat } => livechat.clone(),
@@ -362,7 +393,7 @@ impl Handover {
                 UserMessages {
                     deliveries,
                     includes_problem_description: forward_problem.is_some(),
-                    inactivity_timer: self.timeouts.inactivity_from(self.clock.now_ms()),
+                    inactivity_timer: self.inactivity_restart(&session.id),
                 },
             )
             .await?;
@@ -376,11 +407,16 @@ impl Handover {
 
     /// A message for a conversation with no open session ends the skill action, so the topic ends
     /// and the bot takes over instead of the user talking into a dead skill.
-    async fn message_without_session(
-        &self,
-        conversation: &CopilotConversationId,
-    ) -> anyhow::Result<HandoverOutcome> {
-        match self.store.latest_session(conversation).await? {
+    async fn message_without_session(&self, keys: &SessionKeys) -> anyhow::Result<HandoverOutcome> {
+        // SDK hosts give each invocation a new conversation id: the chat that ended is the latest
+        // of the conversation the message relates to.
+        let mut latest = self.store.latest_session(&keys.conversation).await?;
+        if latest.is_none() {
+            if let Some(origin) = &keys.origin {
+                latest = self.store.latest_session(origin).await?;
+            }
+        }
+        match latest {
             Some(session) => Ok(message_after_close(&session)),
             None => {
                 tracing::warn!("message for a conversation that never had a live session");

@@ -460,7 +460,7 @@ impl Store {
             .await
     }
 
-    /// The conversation's most recent session in any state.
+    /// The most recent session, in any state, of the conversation or relating to it.
     pub async fn latest_session(
         &self,
         conversation: &CopilotConversationId,

@@ -15,7 +15,7 @@ macro_rules! latest_session {
         concat!(
             "SELECT ",
             $crate::store::sql::session_columns!(),
-            " FROM sessions WHERE copilot_conversation_id = $1 ORDER BY created_at DESC,"
+            " FROM sessions WHERE (copilot_conversation_id = $1 OR origin_conversation_id = $1) ORDER BY created_at DESC,"
         )
     };
 }

@@ -103,3 +103,74 @@ async fn an_agents_sdk_consumer_can_invoke_the_skill_and_receive_its_replies() {
     let ends = wait_for_bodies(&app.peers.livechat, "/api/chat/end", 1).await;
     assert_eq!(ends[0]["conversationId"], livechat_id);
 }
+
+#[tokio::test]
+async fn the_agents_sdk_receives_every_actions_outputs_with_their_declared_names_and_types() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let app = spawn_app_with(Options {
+        authenticated: false,
+        ..Options::default()
+    })
+    .await;
+    let host_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/sdk-hosts");
+    let mut host = tokio::process::Command::new("node")
+        .arg("agents-host.mjs")
+        .current_dir(&host_dir)
+        .env("SKILL_ENDPOINT", format!("{}/api/messages", app.address))
+        .env("NODE_ENV", "development")
+        .env("HOST_FLOW", "outcomes")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(host.stdout.take().unwrap()).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the host answered in time")
+            .unwrap()
+            .expect("a line from the host")
+    };
+    let ready: Value = serde_json::from_str(&next_line().await).unwrap();
+    let livechat_id = ready["ready"].as_str().unwrap().to_owned();
+
+    // The agent joins and closes the chat, then the host's next message ends sendMessage.
+    let joined = serde_json::json!({"type": "agentJoined", "conversationId": livechat_id, "id": "j-1", "agentName": "Ann Agent"});
+    assert_eq!(app.post_webhook(&joined).await.status(), 200);
+    let ended = serde_json::json!({"type": "conversationEnded", "conversationId": livechat_id, "sender": "Ann Agent"});
+    assert_eq!(app.post_webhook(&ended).await.status(), 200);
+    let mut stdin = host.stdin.take().unwrap();
+    stdin.write_all(b"go\n").await.unwrap();
+    stdin.flush().await.unwrap();
+    let report: Value = serde_json::from_str(&next_line().await).unwrap();
+    assert!(report.get("error").is_none(), "{report}");
+    assert!(host.wait().await.unwrap().success());
+
+    let start = &report["startEnd"]["value"];
+    assert!(
+        start["Status"].is_string()
+            && start["QueuePosition"].is_number()
+            && start["EstimatedWaitMinutes"].is_number(),
+        "{start}"
+    );
+    let message = &report["messageEnd"];
+    assert_eq!(message["code"], "completedSuccessfully");
+    assert_eq!(
+        message["value"],
+        serde_json::json!({"Outcome": "agentEnded", "AgentName": "Ann Agent"})
+    );
+    assert_eq!(report["rateEnd"]["code"], "completedSuccessfully");
+    assert_eq!(
+        report["rateEnd"]["value"],
+        serde_json::json!({"Outcome": "rated"})
+    );
+    assert_eq!(report["leaveEnd"]["code"], "completedSuccessfully");
+    assert_eq!(report["leaveEnd"]["value"]["Outcome"], "messageLeft");
+    assert!(report["leaveEnd"]["value"]["LiveChatConversationId"].is_string());
+    let ratings = wait_for_bodies(&app.peers.livechat, "/api/chat/rate", 1).await;
+    assert_eq!(
+        ratings[0],
+        serde_json::json!({"conversationId": livechat_id, "rating": 5, "comment": "Great help"})
+    );
+}
