@@ -57,9 +57,6 @@ pub struct Handover {
     typing: Arc<dyn TypingIndicator>,
     timeouts: Timeouts,
     clock: Clock,
-    /// When this process last restarted each session's inactivity timer (Unix ms), so that a
-    /// customer writing fast restarts it once per [`Timeouts::resolution_ms`], not per message.
-    restarted: std::sync::Mutex<std::collections::HashMap<SessionId, i64>>,
 }
 
 /// The handover's collaborators that are not the store and the live chat.
@@ -93,37 +90,7 @@ impl Handover {
             typing: parts.typing,
             timeouts: parts.timeouts,
             clock: parts.clock,
-            restarted: std::sync::Mutex::default(),
         }
-    }
-
-    /// The inactivity timer a customer's message starts again, unless this process started it
-    /// again less than the timers' resolution ago (then the stored deadline is at most that early).
-    fn inactivity_restart(&self, session: &SessionId) -> Option<Timer> {
-        let now = self.clock.now_ms();
-        let timer = self.timeouts.inactivity_from(now)?;
-        let resolution = self.timeouts.resolution_ms();
-        let mut restarted = self
-            .restarted
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match restarted.get(session) {
-            Some(&at) if now - at < resolution && now >= at => None,
-            _ => {
-                restarted.insert(session.clone(), now);
-                Some(timer)
-            }
-        }
-    }
-
-    /// Forgets the restarts older than the resolution (they no longer save anything): the map holds
-    /// only the sessions written to lately. Called on every timer tick.
-    pub fn forget_old_restarts(&self) {
-        let cutoff = self.clock.now_ms() - self.timeouts.resolution_ms();
-        self.restarted
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .retain(|_, at| *at > cutoff);
     }
 
     /// Handles one request from Copilot Studio.
@@ -216,14 +183,7 @@ impl Handover {
         request: StartRequest,
         session: Session,
     ) -> anyhow::Result<HandoverOutcome> {
-        let context = HandoffContext {
-            customer_name: request.customer.name,
-            customer_id: request.customer.id,
-            channel: request.channel,
-            tenant_id: request.tenant,
-            bot_conversation_id: request.keys.conversation.to_string(),
-            problem_description: request.problem_description,
-        };
+        let context = handoff_context(request);
         let started = Instant::now();
         match self.livechat.start(&session.id, &context).await {
             Ok(opened) => {
@@ -393,7 +353,11 @@ impl Handover {
                 UserMessages {
                     deliveries,
                     includes_problem_description: forward_problem.is_some(),
-                    inactivity_timer: self.inactivity_restart(&session.id),
+                    // Stored up to a resolution early: a fast writer restarts it now and then.
+                    inactivity_timer: self
+                        .timeouts
+                        .inactivity_from(self.clock.now_ms())
+                        .map(|timer| (timer, self.timeouts.resolution_ms())),
                 },
             )
             .await?;
@@ -408,20 +372,25 @@ impl Handover {
     /// A message for a conversation with no open session ends the skill action, so the topic ends
     /// and the bot takes over instead of the user talking into a dead skill.
     async fn message_without_session(&self, keys: &SessionKeys) -> anyhow::Result<HandoverOutcome> {
-        // SDK hosts give each invocation a new conversation id: the chat that ended is the latest
-        // of the conversation the message relates to.
-        let mut latest = self.store.latest_session(&keys.conversation).await?;
-        if latest.is_none() {
-            if let Some(origin) = &keys.origin {
-                latest = self.store.latest_session(origin).await?;
-            }
-        }
-        match latest {
+        match self.latest_session(keys).await? {
             Some(session) => Ok(message_after_close(&session)),
             None => {
                 tracing::warn!("message for a conversation that never had a live session");
                 Ok(HandoverOutcome::NoSession)
             }
+        }
+    }
+
+    /// The latest session, in any state, of the request's conversation, else of the conversation
+    /// it relates to: SDK hosts give each invocation a new conversation id, so a chat that ended is
+    /// found through the original one.
+    async fn latest_session(&self, keys: &SessionKeys) -> anyhow::Result<Option<Session>> {
+        if let Some(session) = self.store.latest_session(&keys.conversation).await? {
+            return Ok(Some(session));
+        }
+        match &keys.origin {
+            Some(origin) => self.store.latest_session(origin).await,
+            None => Ok(None),
         }
     }
 
@@ -704,20 +673,21 @@ impl Handover {
     /// closed at once (the customer is not waiting in it); no session holds the Teams
     /// conversation. Keyed by the activity, so a repeat opens nothing twice.
     async fn leave_message(&self, left: LeaveMessageRequest) -> anyhow::Result<HandoverOutcome> {
-        let request = left.start;
         let key = match &left.id {
-            Some(id) => format!("left-message:{}:{id}", request.keys.conversation),
+            Some(id) => format!("left-message:{}:{id}", left.start.keys.conversation),
             None => format!("left-message:{}", uuid::Uuid::new_v4()),
         };
         let key = SessionId::parse(key)?;
-        let context = HandoffContext {
-            customer_name: request.customer.name.clone(),
-            customer_id: request.customer.id,
-            channel: request.channel,
-            tenant_id: request.tenant,
-            bot_conversation_id: request.keys.conversation.to_string(),
+        let sender = left
+            .start
+            .customer
+            .name
+            .clone()
+            .unwrap_or_else(|| text::DEFAULT_CUSTOMER_NAME.to_owned());
+        let context = handoff_context(StartRequest {
             problem_description: Some(left.message.clone()),
-        };
+            ..left.start
+        });
         let opened = match self.livechat.start(&key, &context).await {
             Ok(opened) => opened,
             Err(error) => {
@@ -726,52 +696,24 @@ impl Handover {
             }
         };
         let livechat = opened.livechat;
-        let sender = request
-            .customer
-            .name
-            .unwrap_or_else(|| text::DEFAULT_CUSTOMER_NAME.to_owned());
-        let calls = [
-            (
-                ToAgent::Message {
-                    livechat: livechat.clone(),
-                    message: MessageToAgent {
-                        text: left.message,
-                        sender,
-                        role: NoteRole::Customer,
-                    },
+        let mut deliveries = vec![NewDelivery {
+            payload: Outbound::ToAgent(ToAgent::Message {
+                livechat: livechat.clone(),
+                message: MessageToAgent {
+                    text: left.message,
+                    sender,
+                    role: NoteRole::Customer,
                 },
-                "text",
-            ),
-            (
-                ToAgent::Message {
-                    livechat: livechat.clone(),
-                    message: MessageToAgent {
-                        text: text::LEFT_MESSAGE_NOTE.to_owned(),
-                        sender: text::SYSTEM_SENDER.to_owned(),
-                        role: NoteRole::System,
-                    },
-                },
-                "note",
-            ),
-            (
-                ToAgent::End {
-                    livechat: livechat.clone(),
-                },
-                "end",
-            ),
-        ];
+            }),
+            dedupe_key: None,
+        }];
+        deliveries.extend(closing(&livechat, text::LEFT_MESSAGE_NOTE.to_owned()));
+        // Keyed by the activity, so a repeat stores nothing twice.
+        for (delivery, part) in deliveries.iter_mut().zip(["text", "note", "end"]) {
+            delivery.dedupe_key = Some(format!("{key}:{part}"));
+        }
         // Together: the message is never stored without the end that closes its conversation.
-        self.store
-            .enqueue_all(
-                calls
-                    .into_iter()
-                    .map(|(call, part)| NewDelivery {
-                        payload: Outbound::ToAgent(call),
-                        dedupe_key: Some(format!("{key}:{part}")),
-                    })
-                    .collect(),
-            )
-            .await?;
+        self.store.enqueue_all(deliveries).await?;
         self.metrics.messages.with_label_values(&["left"]).inc();
         tracing::info!(livechat_conversation_id = %livechat, "message left for the team");
         Ok(HandoverOutcome::MessageLeft(livechat))
@@ -782,7 +724,7 @@ impl Handover {
     async fn rate(&self, rate: RateRequest) -> anyhow::Result<HandoverOutcome> {
         let session = match self.find_session(&rate.keys).await? {
             Some(session) => Some(session),
-            None => self.store.latest_session(&rate.keys.conversation).await?,
+            None => self.latest_session(&rate.keys).await?,
         };
         let livechat = session.and_then(|session| match session.state {
             SessionState::Open { livechat } => Some(livechat),
@@ -970,6 +912,18 @@ fn to_user(
             message,
         }),
         dedupe_key,
+    }
+}
+
+/// What the agent is told about the customer when a conversation opens.
+fn handoff_context(request: StartRequest) -> HandoffContext {
+    HandoffContext {
+        customer_name: request.customer.name,
+        customer_id: request.customer.id,
+        channel: request.channel,
+        tenant_id: request.tenant,
+        bot_conversation_id: request.keys.conversation.to_string(),
+        problem_description: request.problem_description,
     }
 }
 

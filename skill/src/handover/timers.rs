@@ -78,7 +78,6 @@ impl TimerWorker {
             }
             // A full batch that all fired may mean more are due: look again at once.
             while self.fire_due().await {}
-            self.handover.forget_old_restarts();
         }
     }
 

@@ -32,34 +32,12 @@ pub fn request_of(activity: &Activity) -> Result<HandoverRequest, IdError> {
             HandoverRequest::End(session_keys(activity)?)
         }
         types::EVENT if is(actions::RATE_CONVERSATION) => rate_request(activity)?,
-        types::EVENT if is(actions::LEAVE_MESSAGE) => {
-            let message = activity
-                .value_field(fields::MESSAGE)
-                .map(|message| message.trim().to_owned())
-                .filter(|message| !message.is_empty());
-            match message {
-                Some(message) => HandoverRequest::LeaveMessage(LeaveMessageRequest {
-                    start: start_request(activity)?,
-                    id: activity
-                        .id
-                        .as_deref()
-                        .and_then(|id| ActivityId::parse(id).ok()),
-                    message,
-                }),
-                None => HandoverRequest::Invalid {
-                    action: actions::LEAVE_MESSAGE.to_owned(),
-                    reason: "the Message input is missing or empty".to_owned(),
-                },
-            }
-        }
+        types::EVENT if is(actions::LEAVE_MESSAGE) => leave_message_request(activity)?,
         types::EVENT => HandoverRequest::UnknownAction(activity.name().to_owned()),
         types::MESSAGE => HandoverRequest::Message(UserMessage {
             keys: session_keys(activity)?,
             // An unusable id (blank, oversized) only loses the repeat check, not the message.
-            id: activity
-                .id
-                .as_deref()
-                .and_then(|id| ActivityId::parse(id).ok()),
+            id: activity_id(activity),
             sender_name: activity
                 .from
                 .as_ref()
@@ -101,6 +79,37 @@ fn session_keys(activity: &Activity) -> Result<SessionKeys, IdError> {
     })
 }
 
+/// `leaveMessage`, or why its input cannot be used.
+fn leave_message_request(activity: &Activity) -> Result<HandoverRequest, IdError> {
+    let Some(message) = text_input(activity, fields::MESSAGE) else {
+        return Ok(HandoverRequest::Invalid {
+            action: actions::LEAVE_MESSAGE.to_owned(),
+            reason: "the Message input is missing or empty".to_owned(),
+        });
+    };
+    Ok(HandoverRequest::LeaveMessage(LeaveMessageRequest {
+        start: start_request(activity)?,
+        id: activity_id(activity),
+        message,
+    }))
+}
+
+/// A text input, trimmed; `None` when absent or blank.
+fn text_input(activity: &Activity, name: &str) -> Option<String> {
+    activity
+        .value_field(name)
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
+/// The activity's id, if usable: an unusable one only loses the repeat check.
+fn activity_id(activity: &Activity) -> Option<ActivityId> {
+    activity
+        .id
+        .as_deref()
+        .and_then(|id| ActivityId::parse(id).ok())
+}
+
 /// `rateConversation`, or why its inputs cannot be used.
 fn rate_request(activity: &Activity) -> Result<HandoverRequest, IdError> {
     let keys = session_keys(activity)?;
@@ -115,10 +124,7 @@ fn rate_request(activity: &Activity) -> Result<HandoverRequest, IdError> {
         Ok(rating) => rating,
         Err(reason) => return Ok(invalid(reason)),
     };
-    let comment = activity
-        .value_field(fields::COMMENT)
-        .map(|comment| comment.trim().to_owned())
-        .filter(|comment| !comment.is_empty());
+    let comment = text_input(activity, fields::COMMENT);
     if comment
         .as_ref()
         .is_some_and(|comment| comment.chars().count() > MAX_COMMENT_CHARS)
@@ -129,10 +135,7 @@ fn rate_request(activity: &Activity) -> Result<HandoverRequest, IdError> {
     }
     Ok(HandoverRequest::Rate(RateRequest {
         keys,
-        id: activity
-            .id
-            .as_deref()
-            .and_then(|id| ActivityId::parse(id).ok()),
+        id: activity_id(activity),
         rating,
         comment,
     }))

@@ -17,8 +17,17 @@ use sqlx::{AnyConnection, Column, Row, ValueRef};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Null,
+    /// NULL where a number goes: PostgreSQL types every parameter, and a plain NULL is text.
+    NullInt,
     Int(i64),
     Text(String),
+}
+
+impl Value {
+    /// A number, or a NULL typed as one.
+    pub fn int_or_null(value: Option<i64>) -> Self {
+        value.map_or(Value::NullInt, Value::Int)
+    }
 }
 
 impl From<i64> for Value {
@@ -71,7 +80,7 @@ impl ValueRow {
 
     pub fn optional_text(&self, column: &str) -> anyhow::Result<Option<String>> {
         match self.get(column)? {
-            Value::Null => Ok(None),
+            Value::Null | Value::NullInt => Ok(None),
             Value::Text(text) => Ok(Some(text.clone())),
             Value::Int(_) => anyhow::bail!("'{column}' is a number, not text"),
         }
@@ -150,7 +159,9 @@ impl SqliteConnection {
                 .get(position - 1)
                 .with_context(|| format!("no value for ${position}"))?;
             match value {
-                Value::Null => statement.raw_bind_parameter(index, rusqlite::types::Null)?,
+                Value::Null | Value::NullInt => {
+                    statement.raw_bind_parameter(index, rusqlite::types::Null)?
+                }
                 Value::Int(number) => statement.raw_bind_parameter(index, number)?,
                 Value::Text(text) => statement.raw_bind_parameter(index, text.as_str())?,
             }
@@ -223,6 +234,7 @@ fn bind_all<'q>(
     for value in params {
         query = match value {
             Value::Null => query.bind(Option::<String>::None),
+            Value::NullInt => query.bind(Option::<i64>::None),
             Value::Int(number) => query.bind(*number),
             Value::Text(text) => query.bind(text.as_str()),
         };

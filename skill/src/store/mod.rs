@@ -149,8 +149,9 @@ pub struct UserMessages {
     pub deliveries: Vec<NewDelivery>,
     /// The problem description is among them: the session remembers it was forwarded.
     pub includes_problem_description: bool,
-    /// The customer wrote: the inactivity timer starts again (when it runs).
-    pub inactivity_timer: Option<Timer>,
+    /// The customer wrote: the inactivity timer starts again (when it runs), unless it was
+    /// started again less than the resolution (ms) before.
+    pub inactivity_timer: Option<(Timer, i64)>,
 }
 
 /// A stored message waiting for delivery.
@@ -501,10 +502,11 @@ impl Store {
         if messages.includes_problem_description {
             updates.push(SessionUpdate::ProblemForwarded(session.clone()));
         }
-        if let Some(timer) = messages.inactivity_timer {
+        if let Some((timer, resolution_ms)) = messages.inactivity_timer {
             updates.push(SessionUpdate::CustomerWrote {
                 session: session.clone(),
                 timer,
+                resolution_ms,
             });
         }
         self.store_rows(StoreRows {
@@ -598,21 +600,6 @@ impl Store {
             }
         }
         Ok(due)
-    }
-
-    /// The session's timer, if it has one (for tests and diagnostics).
-    pub async fn timer_of(&self, session: &SessionId) -> anyhow::Result<Option<Timer>> {
-        let row = sqlx::query(sql::TIMER_OF)
-            .bind(session.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let kind: Option<String> = row.try_get("timer_kind")?;
-        let due_ms: Option<i64> = row.try_get("timer_at_ms")?;
-        Ok(match (kind.as_deref().and_then(TimerKind::parse), due_ms) {
-            (Some(kind), Some(due_ms)) => Some(Timer { kind, due_ms }),
-            _ => None,
-        })
     }
 
     /// Stores an agent's message if its session is still open and its id is new. A repeat of a

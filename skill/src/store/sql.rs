@@ -57,40 +57,27 @@ pub const LIVE_SESSION_OF_CONVERSATION_OR_ORIGIN: &str = concat!(
 pub const INSERT_OPENING_SESSION: &str = "INSERT INTO sessions (id, copilot_conversation_id, origin_conversation_id, state, reference, created_at) VALUES ($1, $2, $3, 'opening', $4, $5)
      ON CONFLICT (copilot_conversation_id) WHERE state IN ('opening', 'open') DO NOTHING";
 
-/// Binds: live-chat id, opened at, session, agent, timer kind, timer due at. (A missing timer has
-/// its own statement: a parameter keeps one type, and NULL would be text.)
-pub const OPEN_SESSION_WITH_TIMER: &str = "UPDATE sessions SET state = 'open', livechat_conversation_id = $1, opened_at = $2, agent_name = $4, timer_kind = $5, timer_at_ms = $6 WHERE id = $3 AND state = 'opening'";
+/// Binds: live-chat id, opened at, session, agent, timer kind, timer due at (NULL: no timer).
+pub const OPEN_SESSION: &str = "UPDATE sessions SET state = 'open', livechat_conversation_id = $1, opened_at = $2, agent_name = $4, timer_kind = $5, timer_at_ms = $6 WHERE id = $3 AND state = 'opening'";
 
-/// Binds: live-chat id, opened at, session, agent.
-pub const OPEN_SESSION: &str = "UPDATE sessions SET state = 'open', livechat_conversation_id = $1, opened_at = $2, agent_name = $4, timer_kind = NULL, timer_at_ms = NULL WHERE id = $3 AND state = 'opening'";
+/// The customer wrote: the inactivity timer (not the queue's) starts again, unless it was started
+/// again less than a resolution ago (then nothing is written: a customer writing fast costs a
+/// look, not a write, per message). Binds: timer kind, due at, session, resolution (ms).
+pub const RESTART_INACTIVITY: &str = "UPDATE sessions SET timer_kind = $1, timer_at_ms = $2 WHERE id = $3 AND state = 'open' AND timer_kind IN ('warn', 'idle') AND (timer_kind <> $1 OR timer_at_ms <= $2 - $4)";
 
-/// The customer wrote: the inactivity timer (not the queue's) starts again. Binds: timer kind,
-/// due at, session.
-pub const RESTART_INACTIVITY: &str = "UPDATE sessions SET timer_kind = $1, timer_at_ms = $2 WHERE id = $3 AND state = 'open' AND timer_kind IN ('warn', 'idle')";
-
-/// An agent joined: named, and a queue timer gives way to the inactivity timer. Binds: agent,
-/// timer kind, due at, session.
-pub const AGENT_JOINED_WITH_TIMER: &str = "UPDATE sessions SET agent_name = $1,
+/// An agent joined: named, and a queue timer (or none) gives way to the inactivity timer (NULL:
+/// none). Binds: agent, timer kind, due at, session.
+pub const AGENT_JOINED: &str = "UPDATE sessions SET agent_name = $1,
      timer_kind = CASE WHEN timer_kind = 'queue' OR timer_kind IS NULL THEN $2 ELSE timer_kind END,
      timer_at_ms = CASE WHEN timer_kind = 'queue' OR timer_kind IS NULL THEN $3 ELSE timer_at_ms END
      WHERE id = $4 AND state = 'open'";
 
-/// An agent joined, with no inactivity timer to start. Binds: agent, session.
-pub const AGENT_JOINED: &str = "UPDATE sessions SET agent_name = $1,
-     timer_at_ms = CASE WHEN timer_kind = 'queue' THEN NULL ELSE timer_at_ms END,
-     timer_kind = CASE WHEN timer_kind = 'queue' THEN NULL ELSE timer_kind END
-     WHERE id = $2 AND state = 'open'";
-
 /// Binds: agent, session.
 pub const NAME_AGENT: &str = "UPDATE sessions SET agent_name = $1 WHERE id = $2";
 
-/// Moves a timer that fell due on, if it is still the one read. Binds: next kind, next due at,
-/// session, fired kind, fired due at.
+/// Moves a timer that fell due on (NULL: stops it), if it is still the one read. Binds: next
+/// kind, next due at, session, fired kind, fired due at.
 pub const MOVE_TIMER: &str = "UPDATE sessions SET timer_kind = $1, timer_at_ms = $2 WHERE id = $3 AND state = 'open' AND timer_kind = $4 AND timer_at_ms = $5";
-
-/// Stops a timer that fell due, if it is still the one read. Binds: session, fired kind, fired
-/// due at.
-pub const STOP_TIMER: &str = "UPDATE sessions SET timer_kind = NULL, timer_at_ms = NULL WHERE id = $1 AND state = 'open' AND timer_kind = $2 AND timer_at_ms = $3";
 
 /// Closes the session on a timer that fell due, if it is still the one read; the timer stays to
 /// say which it was. Binds: closed at, session, fired kind, fired due at.
@@ -102,9 +89,6 @@ pub const DUE_TIMERS: &str = concat!(
     session_columns!(),
     ", timer_at_ms FROM sessions WHERE state = 'open' AND timer_at_ms IS NOT NULL AND timer_at_ms <= $1 ORDER BY timer_at_ms LIMIT $2"
 );
-
-/// Binds: session.
-pub const TIMER_OF: &str = "SELECT timer_kind, timer_at_ms FROM sessions WHERE id = $1";
 
 /// Binds: closed at, session; returns the session if it was still opening.
 pub const FAIL_OPENING_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE id = $2 AND state = 'opening' RETURNING id, copilot_conversation_id";

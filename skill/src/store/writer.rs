@@ -88,8 +88,13 @@ pub enum TimerThen {
 pub enum SessionUpdate {
     /// The problem description is among the rows: the session remembers it was forwarded.
     ProblemForwarded(SessionId),
-    /// The customer wrote: an inactivity timer starts again from `timer`.
-    CustomerWrote { session: SessionId, timer: Timer },
+    /// The customer wrote: an inactivity timer starts again from `timer`, unless it was started
+    /// again less than `resolution_ms` before.
+    CustomerWrote {
+        session: SessionId,
+        timer: Timer,
+        resolution_ms: i64,
+    },
     /// An agent took the chat: named, and a queue timer gives way to `inactivity`.
     AgentJoined {
         session: SessionId,
@@ -547,25 +552,18 @@ async fn run_batch(
                                     )
                                     .await?
                             }
-                            TimerThen::Next(Some(next)) => {
+                            TimerThen::Next(next) => {
+                                let [kind, due] = timer_values(*next);
                                 connection
                                     .execute(
                                         sql::MOVE_TIMER,
                                         &[
-                                            next.kind.as_str().into(),
-                                            next.due_ms.into(),
+                                            kind,
+                                            due,
                                             session.as_str().into(),
                                             fired_kind,
                                             fired.due_ms.into(),
                                         ],
-                                    )
-                                    .await?
-                            }
-                            TimerThen::Next(None) => {
-                                connection
-                                    .execute(
-                                        sql::STOP_TIMER,
-                                        &[session.as_str().into(), fired_kind, fired.due_ms.into()],
                                     )
                                     .await?
                             }
@@ -616,22 +614,19 @@ async fn run_batch(
                 agent,
                 ..
             } => {
-                let mut params: Vec<Value> = vec![
-                    livechat.as_str().into(),
-                    now.as_str().into(),
-                    session.as_str().into(),
-                    agent.clone().into(),
-                ];
-                let statement = match timer {
-                    Some(timer) => {
-                        params.push(timer.kind.as_str().into());
-                        params.push(timer.due_ms.into());
-                        sql::OPEN_SESSION_WITH_TIMER
-                    }
-                    None => sql::OPEN_SESSION,
-                };
+                let [kind, due] = timer_values(*timer);
                 let opened = connection
-                    .execute(statement, &params)
+                    .execute(
+                        sql::OPEN_SESSION,
+                        &[
+                            livechat.as_str().into(),
+                            now.as_str().into(),
+                            session.as_str().into(),
+                            agent.clone().into(),
+                            kind,
+                            due,
+                        ],
+                    )
                     .await
                     .context("cannot record the live-chat id")?
                     == 1;
@@ -782,6 +777,15 @@ async fn run_batch(
     Ok((answers, effects))
 }
 
+/// A timer's kind and deadline as the `timer_kind` and `timer_at_ms` columns take them (NULLs for
+/// none).
+fn timer_values(timer: Option<Timer>) -> [Value; 2] {
+    [
+        timer.map(|timer| timer.kind.as_str()).into(),
+        Value::int_or_null(timer.map(|timer| timer.due_ms)),
+    ]
+}
+
 /// Makes one [`SessionUpdate`], and notes it for the index.
 async fn update_session(
     connection: &mut dyn WriteConnection,
@@ -797,7 +801,11 @@ async fn update_session(
                 .sessions
                 .push(SessionChange::ProblemForwarded(session.clone()));
         }
-        SessionUpdate::CustomerWrote { session, timer } => {
+        SessionUpdate::CustomerWrote {
+            session,
+            timer,
+            resolution_ms,
+        } => {
             connection
                 .execute(
                     sql::RESTART_INACTIVITY,
@@ -805,6 +813,7 @@ async fn update_session(
                         timer.kind.as_str().into(),
                         timer.due_ms.into(),
                         session.as_str().into(),
+                        (*resolution_ms).into(),
                     ],
                 )
                 .await?;
@@ -814,29 +823,13 @@ async fn update_session(
             agent,
             inactivity,
         } => {
-            match inactivity {
-                Some(timer) => {
-                    connection
-                        .execute(
-                            sql::AGENT_JOINED_WITH_TIMER,
-                            &[
-                                agent.as_str().into(),
-                                timer.kind.as_str().into(),
-                                timer.due_ms.into(),
-                                session.as_str().into(),
-                            ],
-                        )
-                        .await?
-                }
-                None => {
-                    connection
-                        .execute(
-                            sql::AGENT_JOINED,
-                            &[agent.as_str().into(), session.as_str().into()],
-                        )
-                        .await?
-                }
-            };
+            let [kind, due] = timer_values(*inactivity);
+            connection
+                .execute(
+                    sql::AGENT_JOINED,
+                    &[agent.as_str().into(), kind, due, session.as_str().into()],
+                )
+                .await?;
             effects
                 .sessions
                 .push(SessionChange::AgentNamed(session.clone(), agent.clone()));

@@ -418,3 +418,30 @@ async fn a_message_left_while_nobody_is_online_becomes_a_closed_conversation_for
         "botIssuedInvalidMessage"
     );
 }
+
+#[tokio::test]
+async fn a_customer_writing_fast_restarts_the_count_to_within_the_resolution() {
+    let app = spawn_app_with(paused()).await;
+    let livechat = app.start_session("conv-chatty").await;
+    // Within the resolution (15 s) of the last restart: nothing written; a minute on: written.
+    for (after, text) in [(1, "one"), (59, "two")] {
+        clock(&app).advance(Duration::from_secs(after));
+        let message = app.message_activity("conv-chatty", text);
+        assert_eq!(app.post_activity(&message).await.status(), 202);
+    }
+    wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 2).await;
+
+    // Five minutes after the start, but not after the last message: no warning yet.
+    clock(&app).advance(Duration::from_secs(4 * 60 + 1));
+    let marker =
+        json!({"type": "queueUpdate", "conversationId": livechat, "id": "q-1", "queuePosition": 1});
+    assert_eq!(app.post_webhook(&marker).await.status(), 200);
+    let texts = teams_texts(&app, "conv-chatty", 1).await;
+    assert!(
+        texts[0].starts_with("You're next in the queue"),
+        "{texts:?}"
+    );
+    clock(&app).advance(Duration::from_secs(60));
+    let texts = teams_texts(&app, "conv-chatty", 2).await;
+    assert!(texts[1].starts_with("Are you still there?"), "{texts:?}");
+}
