@@ -91,28 +91,7 @@ fn percentiles(mut values: Vec<f64>) -> (f64, f64) {
 
 /// Signs `client` in as agent `n`.
 async fn sign_in(client: &reqwest::Client, base: &str, n: usize) {
-    let page = client
-        .get(format!("{base}/signin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = page.find(marker).unwrap() + marker.len();
-    let csrf = page[start..].split('"').next().unwrap().to_owned();
-    let answer = client
-        .post(format!("{base}/signin"))
-        .form(&[
-            ("username", format!("agent{n}")),
-            ("password", PASSWORD.to_owned()),
-            ("csrf_token", csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 303, "sign-in of agent{n}");
+    test_support::sign_in(client, base, &format!("agent{n}"), PASSWORD).await;
 }
 
 /// Runs `concurrency` closed-loop senders for `duration`; message `n` goes to conversation

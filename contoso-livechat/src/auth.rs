@@ -2,7 +2,9 @@
 //!
 //! The session (a signed, encrypted cookie) holds the signed-in agent and a CSRF token. Every
 //! state-changing agent request must carry that token, in the form field `csrf_token` or the
-//! `X-CSRF-Token` header (the page's JavaScript), compared in constant time.
+//! `X-CSRF-Token` header (the page's JavaScript), compared in constant time: a handler takes its
+//! form through [`AgentForm`] (or, without a form, [`AgentRequest`]), which checks it, so no
+//! handler can forget to.
 
 use std::collections::HashMap;
 use std::future::{ready, Ready};
@@ -10,8 +12,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_session::{Session, SessionExt};
-use actix_web::{dev::Payload, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use rand::RngCore;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -171,18 +175,6 @@ pub struct CurrentAgent {
     pub session: Session,
 }
 
-impl CurrentAgent {
-    /// Checks the request's CSRF token: the page script's header, else the form field.
-    pub fn check_csrf(
-        &self,
-        request: &HttpRequest,
-        form_field: Option<&str>,
-    ) -> Result<(), PageError> {
-        let provided = csrf_header(request).or_else(|| form_field.map(str::to_owned));
-        check_csrf(&self.session, provided.as_deref())
-    }
-}
-
 impl FromRequest for CurrentAgent {
     type Error = PageError;
     type Future = Ready<Result<Self, PageError>>;
@@ -211,6 +203,63 @@ impl FromRequest for CurrentAgent {
             }
             None => Err(PageError::SignInRequired),
         })
+    }
+}
+
+/// A page action's form: the signed-in agent and the form's fields, once the request's CSRF token
+/// (the page script's header, else the form's `csrf_token`) matches the session's. Not signed in:
+/// the sign-in page; a wrong or missing token: 403, before the form is looked at again.
+pub struct AgentForm<T> {
+    pub current: CurrentAgent,
+    pub form: T,
+}
+
+/// A form's fields with its CSRF token.
+#[derive(Deserialize)]
+struct WithCsrf<T> {
+    #[serde(flatten)]
+    fields: T,
+    csrf_token: Option<String>,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for AgentForm<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let current = CurrentAgent::from_request(request, payload).into_inner();
+        let header = csrf_header(request);
+        let form = web::Form::<WithCsrf<T>>::from_request(request, payload);
+        Box::pin(async move {
+            let current = current?;
+            let WithCsrf { fields, csrf_token } = form.await?.into_inner();
+            check_csrf(&current.session, header.or(csrf_token).as_deref())?;
+            Ok(AgentForm {
+                current,
+                form: fields,
+            })
+        })
+    }
+}
+
+/// A page action without a form (the page's script, which sends the CSRF token in its header):
+/// the signed-in agent, once the header's token matches the session's.
+pub struct AgentRequest {
+    pub current: CurrentAgent,
+}
+
+impl FromRequest for AgentRequest {
+    type Error = PageError;
+    type Future = Ready<Result<Self, PageError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let checked = CurrentAgent::from_request(request, payload)
+            .into_inner()
+            .and_then(|current| {
+                check_csrf(&current.session, csrf_header(request).as_deref())?;
+                Ok(AgentRequest { current })
+            });
+        ready(checked)
     }
 }
 

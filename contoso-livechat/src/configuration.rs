@@ -1,17 +1,23 @@
-//! Typed settings: built-in defaults, then an optional TOML file, then environment variables.
+//! Typed settings: built-in defaults, then an optional TOML file, then environment variables
+//! (`service_support::settings` does the layering, the same way for both services).
 //!
 //! Nothing needs to be set to run locally: the app binds `127.0.0.1:5000`, calls the skill's webhook
-//! on `http://localhost:5001/api/livechat/messages`, and signs agents in with the default agent it
-//! prints at start-up. Every key is documented in `contoso-livechat/configuration/livechat.toml`.
+//! on `http://localhost:5001` (with the contract's path), and signs agents in with the default
+//! agent it prints at start-up. Every key is documented in
+//! `contoso-livechat/configuration/livechat.toml`.
+//! Settings keep what they parsed (the address and the URL as such) and build what they describe:
+//! the listener, the webhook's client and retry rule, the agents, so `startup.rs` only wires.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use secrecy::SecretString;
+use livechat_contract::retry::Backoff;
+use livechat_contract::webhook::WEBHOOK_PATH;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use service_support::settings::{Environment, Layered};
 use url::Url;
 
 /// The file read when `LIVECHAT_CONFIG` is not set, relative to the working directory; optional.
@@ -136,7 +142,7 @@ pub fn default_canned_replies() -> Vec<CannedReply> {
 #[serde(default, deny_unknown_fields)]
 pub struct ApplicationSettings {
     /// `host:port` (`LIVECHAT_BIND`).
-    pub bind: String,
+    pub bind: SocketAddr,
     /// Folder of the SQLite database (`LIVECHAT_DATA_DIR`).
     pub data_dir: PathBuf,
     /// HTTP worker threads; 0 means one per core.
@@ -154,7 +160,7 @@ pub struct ApplicationSettings {
 impl Default for ApplicationSettings {
     fn default() -> Self {
         Self {
-            bind: "127.0.0.1:5000".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
             data_dir: PathBuf::from("data/livechat"),
             http_workers: 0,
             session_key: None,
@@ -191,7 +197,7 @@ impl Default for ApiSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookSettings {
     /// The skill's webhook (`LIVECHAT_WEBHOOK_URL`).
-    pub url: String,
+    pub url: Url,
     /// Shared secret of the signature (`WEBHOOK_SECRET`); unset sends unsigned webhooks.
     pub secret: Option<SecretString>,
     /// Attempts before a reply is marked failed (the agent can retry it).
@@ -209,7 +215,7 @@ pub struct WebhookSettings {
 impl Default for WebhookSettings {
     fn default() -> Self {
         Self {
-            url: "http://localhost:5001/api/livechat/messages".into(),
+            url: default_webhook_url(),
             secret: None,
             max_attempts: 12,
             base_backoff_ms: 1_000,
@@ -220,18 +226,61 @@ impl Default for WebhookSettings {
     }
 }
 
+/// The skill's webhook on its default local port, at the contract's path.
+#[allow(clippy::expect_used)] // A constant URL; a typo fails every test.
+fn default_webhook_url() -> Url {
+    Url::parse(&format!("http://localhost:5001{WEBHOOK_PATH}"))
+        .expect("the default webhook URL parses")
+}
+
 impl WebhookSettings {
-    pub fn base_backoff(&self) -> Duration {
-        Duration::from_millis(self.base_backoff_ms)
-    }
-    pub fn max_backoff(&self) -> Duration {
-        Duration::from_millis(self.max_backoff_ms)
+    /// The backoff between attempts: the live-chat link's, the contract's.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_millis(self.base_backoff_ms),
+            max: Duration::from_millis(self.max_backoff_ms),
+        }
     }
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// The client of the webhook calls: redirects are never followed.
+    pub fn http_client(&self) -> anyhow::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("contoso-livechat/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the webhook's HTTP client")
+    }
+}
+
+impl ApplicationSettings {
+    /// The listener on `bind`.
+    pub fn listener(&self) -> anyhow::Result<TcpListener> {
+        service_support::settings::listen(self.bind, "LIVECHAT_BIND")
+    }
+
+    /// HTTP worker threads: as set, or one per core.
+    pub fn http_workers(&self) -> usize {
+        service_support::settings::http_workers(self.http_workers)
+    }
+
+    /// How long a request's headers, and then its body, may take to arrive.
+    pub fn request_deadline(&self) -> Duration {
+        Duration::from_millis(self.request_deadline_ms)
+    }
+
+    /// The key of the sign-in cookie: the configured one, or a random one per start.
+    pub fn session_key(&self) -> actix_web::cookie::Key {
+        match &self.session_key {
+            Some(key) => actix_web::cookie::Key::derive_from(key.expose_secret().as_bytes()),
+            None => actix_web::cookie::Key::generate(),
+        }
     }
 }
 
@@ -272,63 +321,65 @@ impl Settings {
     /// Loads the file named by `LIVECHAT_CONFIG` (else [`DEFAULT_CONFIG_FILE`] if it exists), then
     /// the process environment.
     pub fn load() -> anyhow::Result<Settings> {
-        let environment: HashMap<String, String> = std::env::vars().collect();
-        let file = match environment
-            .get("LIVECHAT_CONFIG")
-            .filter(|path| !path.is_empty())
-        {
-            Some(path) => Some(PathBuf::from(path)),
-            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
-        };
-        Settings::load_from(file.as_deref(), &environment)
+        service_support::settings::load()
     }
 
-    /// Loads settings from an optional file and an explicit environment map (tests pass their own).
-    pub fn load_from(
-        file: Option<&Path>,
-        environment: &HashMap<String, String>,
-    ) -> anyhow::Result<Settings> {
-        let mut settings = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!("cannot read the configuration file {}", path.display())
-                })?;
-                toml::from_str::<Settings>(&text)
-                    .with_context(|| format!("invalid configuration file {}", path.display()))?
-            }
-            None => Settings::default(),
-        };
-        settings.apply_environment(environment)?;
-        settings.validate()?;
-        Ok(settings)
+    /// Loads settings from an optional file and an explicit environment (tests pass their own).
+    pub fn load_from(file: Option<&Path>, environment: &Environment) -> anyhow::Result<Settings> {
+        service_support::settings::load_from(file, environment)
     }
 
-    fn apply_environment(&mut self, environment: &HashMap<String, String>) -> anyhow::Result<()> {
-        let get = |name: &str| {
-            environment
-                .get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        if let Some(value) = get("LIVECHAT_BIND") {
-            self.application.bind = value;
+    /// The canned replies: the configured ones, or a few general ones.
+    pub fn canned_replies(&self) -> Vec<CannedReply> {
+        if self.canned_replies.is_empty() {
+            default_canned_replies()
+        } else {
+            self.canned_replies.clone()
         }
-        if let Some(value) = get("LIVECHAT_DATA_DIR") {
+    }
+
+    /// The configured agents, or the default local agent when there are none.
+    pub fn effective_agents(&self) -> anyhow::Result<AgentRoster> {
+        if !self.agents.is_empty() {
+            return Ok(AgentRoster::Configured(self.agents.clone()));
+        }
+        let password_hash = crate::password::hash_password(DEFAULT_AGENT_PASSWORD)?;
+        Ok(AgentRoster::DefaultLocal(AgentSettings {
+            username: DEFAULT_AGENT_USERNAME.into(),
+            display_name: DEFAULT_AGENT_DISPLAY_NAME.into(),
+            password_hash,
+            capacity: None,
+        }))
+    }
+}
+
+impl Layered for Settings {
+    const FILE_VARIABLE: &'static str = "LIVECHAT_CONFIG";
+    const DEFAULT_FILE: &'static str = DEFAULT_CONFIG_FILE;
+
+    fn apply_environment(&mut self, environment: &Environment) -> anyhow::Result<()> {
+        if let Some(bind) = environment.parsed("LIVECHAT_BIND", "host:port, e.g. 127.0.0.1:5000")? {
+            self.application.bind = bind;
+        }
+        if let Some(value) = environment.get("LIVECHAT_DATA_DIR") {
             self.application.data_dir = PathBuf::from(value);
         }
-        if let Some(value) = get("LIVECHAT_SESSION_KEY") {
-            self.application.session_key = Some(SecretString::from(value));
+        if let Some(value) = environment.secret("LIVECHAT_SESSION_KEY") {
+            self.application.session_key = Some(value);
         }
-        if let Some(value) = get("LIVECHAT_WEBHOOK_URL") {
-            self.webhook.url = value;
+        if let Some(url) = environment.parsed("LIVECHAT_WEBHOOK_URL", "a URL")? {
+            self.webhook.url = url;
         }
-        if let Some(value) = get("WEBHOOK_SECRET") {
-            self.webhook.secret = Some(SecretString::from(value));
+        if let Some(value) = environment.secret("WEBHOOK_SECRET") {
+            self.webhook.secret = Some(value);
         }
-        if let Some(value) = get("LIVECHAT_API_KEY") {
-            self.api.key = Some(SecretString::from(value));
+        if let Some(value) = environment.secret("LIVECHAT_API_KEY") {
+            self.api.key = Some(value);
         }
-        match (get("LIVECHAT_AGENT_NAME"), get("LIVECHAT_AGENT_PASSWORD")) {
+        match (
+            environment.get("LIVECHAT_AGENT_NAME"),
+            environment.get("LIVECHAT_AGENT_PASSWORD"),
+        ) {
             (Some(name), Some(password)) => {
                 let password_hash = crate::password::hash_password(&password)
                     .context("LIVECHAT_AGENT_PASSWORD: cannot hash the password")?;
@@ -352,13 +403,8 @@ impl Settings {
         Ok(())
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
-        let bind = self.application.bind.parse::<SocketAddr>().map_err(|_| {
-            anyhow::anyhow!(
-                "LIVECHAT_BIND / application.bind: '{}' is not host:port, e.g. 127.0.0.1:5000",
-                self.application.bind
-            )
-        })?;
+    fn validate(&mut self) -> anyhow::Result<()> {
+        let bind = self.application.bind;
         // Beyond loopback the demo agent and an open session API would let anyone in.
         if !bind.ip().is_loopback() {
             if self.agents.is_empty() {
@@ -368,13 +414,8 @@ impl Settings {
                 bail!("LIVECHAT_BIND / application.bind is {bind}, beyond loopback: set LIVECHAT_API_KEY, so that only the skill can use /api/chat/*");
             }
         }
-        let url = Url::parse(&self.webhook.url).map_err(|error| {
-            anyhow::anyhow!(
-                "LIVECHAT_WEBHOOK_URL / webhook.url: '{}' is not a URL ({error})",
-                self.webhook.url
-            )
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
+        let url = &self.webhook.url;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             bail!(
                 "LIVECHAT_WEBHOOK_URL / webhook.url: '{}' must be an http or https URL",
                 self.webhook.url
@@ -384,7 +425,6 @@ impl Settings {
             bail!("application.request_deadline_ms must be greater than zero");
         }
         if let Some(key) = &self.application.session_key {
-            use secrecy::ExposeSecret;
             if key.expose_secret().len() < 64 {
                 bail!(
                     "LIVECHAT_SESSION_KEY / application.session_key must be at least 64 characters"
@@ -457,31 +497,14 @@ impl Settings {
         }
         Ok(())
     }
-
-    /// The configured agents, or the default local agent when there are none.
-    pub fn effective_agents(&self) -> anyhow::Result<AgentRoster> {
-        if !self.agents.is_empty() {
-            return Ok(AgentRoster::Configured(self.agents.clone()));
-        }
-        let password_hash = crate::password::hash_password(DEFAULT_AGENT_PASSWORD)?;
-        Ok(AgentRoster::DefaultLocal(AgentSettings {
-            username: DEFAULT_AGENT_USERNAME.into(),
-            display_name: DEFAULT_AGENT_DISPLAY_NAME.into(),
-            password_hash,
-            capacity: None,
-        }))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment::of(pairs)
     }
 
     #[test]
@@ -512,11 +535,11 @@ mod tests {
 
     #[test]
     fn nothing_set_runs_locally_with_the_default_agent() {
-        let settings = Settings::load_from(None, &HashMap::new()).unwrap();
-        assert_eq!(settings.application.bind, "127.0.0.1:5000");
+        let settings = Settings::load_from(None, &Environment::default()).unwrap();
+        assert_eq!(settings.application.bind.to_string(), "127.0.0.1:5000");
         assert_eq!(
-            settings.webhook.url,
-            "http://localhost:5001/api/livechat/messages"
+            settings.webhook.url.as_str(),
+            format!("http://localhost:5001{WEBHOOK_PATH}")
         );
         let AgentRoster::DefaultLocal(agent) = settings.effective_agents().unwrap() else {
             panic!("expected the default agent")
@@ -569,7 +592,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("livechat.toml");
             std::fs::write(&path, text).unwrap();
-            Settings::load_from(Some(&path), &HashMap::new())
+            Settings::load_from(Some(&path), &Environment::default())
         };
         let settings = load("[routing]\nassignment = \"auto\"\n").unwrap();
         assert_eq!(settings.routing.assignment, Assignment::Auto);
@@ -588,8 +611,14 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_configuration_file_loads() {
+    fn the_shipped_configuration_file_holds_the_built_in_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configuration/livechat.toml");
-        Settings::load_from(Some(&path), &HashMap::new()).unwrap();
+        let shipped = Settings::load_from(Some(&path), &Environment::default()).unwrap();
+        let built_in = Settings::load_from(None, &Environment::default()).unwrap();
+        assert_eq!(
+            format!("{shipped:#?}"),
+            format!("{built_in:#?}"),
+            "contoso-livechat/configuration/livechat.toml says what the defaults are: change both together"
+        );
     }
 }

@@ -29,8 +29,6 @@ pub enum ApiError {
     Unexpected(#[from] anyhow::Error),
 }
 
-pub type Result<T, E = ApiError> = std::result::Result<T, E>;
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

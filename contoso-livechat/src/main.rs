@@ -3,8 +3,8 @@
 use std::io::BufRead;
 
 use contoso_livechat::configuration::Settings;
+use contoso_livechat::password;
 use contoso_livechat::startup::Application;
-use contoso_livechat::{password, telemetry};
 
 // Many short-lived strings per message (rows, events, JSON): mimalloc frees them faster than
 // glibc's allocator under two busy cores.
@@ -24,14 +24,8 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    telemetry::init("info,sqlx=warn")?;
-    let settings = match Settings::load() {
-        Ok(settings) => settings,
-        Err(error) => {
-            tracing::error!("configuration error: {error:#}");
-            return Err(error);
-        }
-    };
+    service_support::telemetry::init("info,sqlx=warn")?;
+    let settings = Settings::load()?;
     Application::build(settings)
         .await?
         .run_until_stopped()

@@ -3,11 +3,14 @@
 //! (unless they chose to be offline or away since).
 //!
 //! A page counts while its live-update stream is open; each agent holds at most
-//! [`MAX_STREAMS_PER_AGENT`] streams at once.
+//! [`MAX_STREAMS_PER_AGENT`] streams at once. Idle time goes by the live chat's [`Clock`], which
+//! tests stop and move.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use service_support::clock::Clock;
 
 /// Streams one agent may hold at once: a few tabs and windows, not a flood.
 pub const MAX_STREAMS_PER_AGENT: usize = 8;
@@ -16,8 +19,9 @@ pub const MAX_STREAMS_PER_AGENT: usize = 8;
 struct Pages {
     /// Open streams per agent.
     open: HashMap<String, usize>,
-    /// Since when an agent without streams has had none (or signed in, or the process started).
-    idle_since: HashMap<String, Instant>,
+    /// Since when (Unix ms) an agent without streams has had none (or signed in, or the process
+    /// started).
+    idle_since: HashMap<String, i64>,
     /// Agents set offline because their pages were gone: a new page brings them back.
     dozed: HashSet<String>,
 }
@@ -25,16 +29,9 @@ struct Pages {
 /// The agents' open pages.
 pub struct LivePages {
     pages: Mutex<Pages>,
-    started: Instant,
-}
-
-impl Default for LivePages {
-    fn default() -> Self {
-        Self {
-            pages: Mutex::default(),
-            started: Instant::now(),
-        }
-    }
+    /// When the process started (Unix ms): an agent never seen has been idle since then.
+    started_ms: i64,
+    clock: Clock,
 }
 
 /// One stream's place in [`LivePages`], given back when the stream ends.
@@ -53,6 +50,15 @@ pub enum Opened {
 }
 
 impl LivePages {
+    /// No page open yet, idle time going by `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            pages: Mutex::default(),
+            started_ms: clock.now_ms(),
+            clock,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Pages> {
         self.pages.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -86,7 +92,9 @@ impl LivePages {
         let mut pages = self.lock();
         pages.dozed.remove(agent);
         if !pages.open.contains_key(agent) {
-            pages.idle_since.insert(agent.to_owned(), Instant::now());
+            pages
+                .idle_since
+                .insert(agent.to_owned(), self.clock.now_ms());
         }
     }
 
@@ -97,8 +105,12 @@ impl LivePages {
         if pages.open.contains_key(agent) {
             return false;
         }
-        let since = pages.idle_since.get(agent).copied().unwrap_or(self.started);
-        if since.elapsed() < grace {
+        let since = pages
+            .idle_since
+            .get(agent)
+            .copied()
+            .unwrap_or(self.started_ms);
+        if self.clock.since(since) < grace {
             return false;
         }
         pages.dozed.insert(agent.to_owned());
@@ -113,7 +125,8 @@ impl Drop for PageSlot {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 pages.open.remove(&self.agent);
-                pages.idle_since.insert(self.agent.clone(), Instant::now());
+                let now = self.pages.clock.now_ms();
+                pages.idle_since.insert(self.agent.clone(), now);
             }
         }
     }
@@ -123,28 +136,46 @@ impl Drop for PageSlot {
 mod tests {
     use super::*;
 
+    const GRACE: Duration = Duration::from_secs(60);
+
     #[test]
     fn an_agent_dozes_only_after_their_last_page_is_gone_for_the_grace() {
-        let pages = Arc::new(LivePages::default());
+        let clock = Clock::paused();
+        let pages = Arc::new(LivePages::new(clock.clone()));
         let (first, opened) = pages.open("ann").unwrap();
         assert_eq!(opened, Opened::Same);
         let (second, _) = pages.open("ann").unwrap();
-        assert!(!pages.doze_if_idle("ann", Duration::ZERO));
+        clock.advance(GRACE * 2);
+        assert!(!pages.doze_if_idle("ann", GRACE), "two pages are open");
         drop(first);
-        assert!(
-            !pages.doze_if_idle("ann", Duration::ZERO),
-            "one page is still open"
-        );
+        assert!(!pages.doze_if_idle("ann", GRACE), "one page is still open");
         drop(second);
-        assert!(!pages.doze_if_idle("ann", Duration::from_secs(3600)));
-        assert!(pages.doze_if_idle("ann", Duration::ZERO));
+        clock.advance(GRACE - Duration::from_millis(1));
+        assert!(!pages.doze_if_idle("ann", GRACE), "within the grace");
+        clock.advance(Duration::from_millis(1));
+        assert!(pages.doze_if_idle("ann", GRACE), "the grace is over");
         let (_again, opened) = pages.open("ann").unwrap();
         assert_eq!(opened, Opened::Returned);
     }
 
     #[test]
+    fn an_agent_never_seen_is_idle_from_the_start_and_signing_in_starts_their_grace() {
+        let clock = Clock::paused();
+        let pages = LivePages::new(clock.clone());
+        clock.advance(GRACE);
+        pages.touch("ben");
+        assert!(!pages.doze_if_idle("ben", GRACE), "signed in just now");
+        assert!(
+            pages.doze_if_idle("cat", GRACE),
+            "never seen since the start"
+        );
+        clock.advance(GRACE);
+        assert!(pages.doze_if_idle("ben", GRACE));
+    }
+
+    #[test]
     fn an_agent_holds_a_bounded_number_of_pages() {
-        let pages = Arc::new(LivePages::default());
+        let pages = Arc::new(LivePages::new(Clock::paused()));
         let slots: Vec<_> = (0..MAX_STREAMS_PER_AGENT)
             .map(|_| pages.open("ann").unwrap())
             .collect();

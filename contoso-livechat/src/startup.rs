@@ -1,30 +1,29 @@
-//! Wiring: builds the store, the agents, the webhook worker and the HTTP server from [`Settings`].
+//! Wiring: asks the [`Settings`] for what they describe, builds the store, the agents, the
+//! webhook, typing and queue workers and the HTTP server, and runs them. Tests build exactly this,
+//! on port 0, with a clock they stop.
 
-use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
-use actix_web::cookie::{Key, SameSite};
+use actix_web::cookie::SameSite;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use secrecy::ExposeSecret;
+use service_support::clock::Clock;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{Agents, RevokedSessions};
 use crate::configuration::{
-    default_canned_replies, AgentRoster, Assignment, Settings, DEFAULT_AGENT_PASSWORD,
-    DEFAULT_AGENT_USERNAME,
+    AgentRoster, Assignment, Settings, DEFAULT_AGENT_PASSWORD, DEFAULT_AGENT_USERNAME,
 };
 use crate::presence::LivePages;
 use crate::queue::QueueWorker;
 use crate::routes;
-use crate::routes::api::ApiPolicy;
+use crate::routes::api::SessionApi;
 use crate::routes::pages::{CannedReplies, DefaultAgentHint, ReplyLimit};
 use crate::store::{ConfiguredAgent, Store};
 use crate::throttle::SignInThrottle;
@@ -54,14 +53,15 @@ impl ApplicationHandle {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(&settings.application.bind).with_context(|| {
-            format!(
-                "cannot listen on {} (LIVECHAT_BIND)",
-                settings.application.bind
-            )
-        })?;
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Self::build`], with the queue's updates, presence and typing going by `clock` (tests
+    /// stop it and move it).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let listener = settings.application.listener()?;
         let port = listener.local_addr()?.port();
-        let store = Store::open(&settings.application.data_dir).await?;
+        let store = Store::open(&settings.application.data_dir, clock.clone()).await?;
         let roster = settings.effective_agents()?;
         let hint = if let AgentRoster::DefaultLocal(_) = roster {
             tracing::warn!(username = DEFAULT_AGENT_USERNAME, "no agents are configured: the default local agent can sign in (its password is on the sign-in page, which only loopback can reach); set LIVECHAT_AGENT_NAME and LIVECHAT_AGENT_PASSWORD, or [[agents]], for anything but a local run");
@@ -94,42 +94,29 @@ impl Application {
         let agents = web::Data::new(Agents::new(configured)?);
         let throttle = web::Data::new(SignInThrottle::default());
         let revoked = web::Data::new(RevokedSessions::default());
-        let deadline = Duration::from_millis(settings.application.request_deadline_ms);
+        let deadline = settings.application.request_deadline();
         let body_deadline = web::Data::new(crate::deadline::BodyDeadline(deadline));
-        let pages = Arc::new(LivePages::default());
+        let pages = Arc::new(LivePages::new(clock.clone()));
         let pages_data = web::Data::from(pages.clone());
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("contoso-livechat/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         let client = Arc::new(WebhookClient {
-            http,
+            http: settings.webhook.http_client()?,
             settings: settings.webhook.clone(),
         });
         let worker = WebhookWorker {
             store: store.clone(),
             client: client.clone(),
         };
-        let (relay, typing) = crate::typing::relay(&settings.typing, client);
+        let (relay, typing) = crate::typing::relay(&settings.typing, client, clock);
         let relay = web::Data::new(relay);
         let queue = QueueWorker {
             store: store.clone(),
             pages,
             settings: settings.routing.clone(),
         };
-        let canned = web::Data::new(CannedReplies(if settings.canned_replies.is_empty() {
-            default_canned_replies()
-        } else {
-            settings.canned_replies.clone()
-        }));
-
-        let session_key = match &settings.application.session_key {
-            Some(key) => Key::derive_from(key.expose_secret().as_bytes()),
-            None => Key::generate(),
-        };
+        let canned = web::Data::new(CannedReplies(settings.canned_replies()));
+        let session_key = settings.application.session_key();
         let secure_cookies = settings.application.secure_cookies;
-        let policy = web::Data::new(ApiPolicy {
+        let session_api = web::Data::new(SessionApi {
             key: settings.api.key.clone(),
             max_body_bytes: settings.api.max_body_bytes,
             max_message_chars: settings.api.max_message_chars,
@@ -139,12 +126,7 @@ impl Application {
         let hint = web::Data::new(hint);
         let reply_limit = web::Data::new(ReplyLimit(settings.api.max_message_chars));
         let form_limit = settings.api.max_body_bytes;
-        let workers = match settings.application.http_workers {
-            0 => std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2),
-            n => n,
-        };
+        let workers = settings.application.http_workers();
 
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
@@ -174,7 +156,7 @@ impl Application {
                 .app_data(relay.clone())
                 .app_data(canned.clone())
                 .app_data(body_deadline.clone())
-                .app_data(policy.clone())
+                .app_data(session_api.clone())
                 .app_data(hint.clone())
                 .app_data(reply_limit.clone())
                 .configure(routes::configure)

@@ -1,26 +1,5 @@
-//! Structured logs with `tracing`; `RUST_LOG` overrides the filter, `LOG_FORMAT=json` gives JSON lines.
+//! The live chat's request spans (the subscriber is `service_support::telemetry`'s, as the skill's).
 //! Message text, passwords and keys are never logged.
-
-use std::io::IsTerminal;
-
-use tracing::subscriber::set_global_default;
-use tracing_subscriber::{fmt, EnvFilter};
-
-pub fn init(default_filter: &str) -> anyhow::Result<()> {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    if std::env::var("LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
-        set_global_default(fmt().with_env_filter(filter).json().finish())?;
-    } else {
-        set_global_default(
-            fmt()
-                .with_env_filter(filter)
-                .with_ansi(std::io::stdout().is_terminal())
-                .finish(),
-        )?;
-    }
-    Ok(())
-}
 
 /// Request spans as `tracing-actix-web` makes them, at debug level (a span of a dozen fields per
 /// request at info cost a tenth of the live chat's CPU under load; failures are logged where they

@@ -1,10 +1,19 @@
 //! Delivers agent replies (and the agent's end of a conversation) to the skill's webhook.
 //!
 //! The worker takes the oldest pending entry of each conversation, so replies arrive in order while
-//! conversations proceed in parallel. The skill being down, slow or answering 5xx/429 is retried with
-//! jittered exponential backoff; after the last attempt, or on a refusal (4xx), the entry is marked
-//! failed and the agent can retry it. The entry's id is stable, so a repeat after a crash is
-//! recognised by the skill and sent to Teams once.
+//! conversations proceed in parallel. What is retried and how long it waits are the live-chat
+//! link's rules, the contract's ([`livechat_contract::retry`]), which the skill follows too: the
+//! skill being down, slow or answering 5xx, 408 or 429 is retried with jittered exponential backoff;
+//! after the last attempt, or on a refusal (another 4xx), the entry is marked failed and the agent
+//! can retry it. The entry's id is stable, so a repeat after a crash is recognised by the skill and
+//! sent to Teams once.
+//!
+//! The worker finds its work by reading the pending entries' heads from a read-only connection
+//! when the writer wakes it (and every `webhook.poll_interval_ms`): one indexed query per wake for
+//! every conversation due, not one per reply. It is not handed the committed entries the way the
+//! skill's workers are: agents' replies come at the pace people type (the load run takes 2,000 a
+//! second, far beyond any contact centre's agents), and reading them back keeps one path for new
+//! work, retries and what a restart finds.
 //!
 //! Agents joining (`agentJoined`) and customers' queue updates (`queueUpdate`) are entries of the
 //! same outbox, so they arrive in order with the replies: an agent's joining before their first
@@ -18,24 +27,26 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use livechat_contract::api::EntryKind;
+use livechat_contract::retry::is_transient_status;
 use livechat_contract::signature;
 use livechat_contract::webhook::{
     AgentJoined, AgentMessage, ConversationEnded, QueueUpdate, WebhookEvent,
 };
-use rand::Rng;
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::configuration::WebhookSettings;
-use crate::store::{PendingDelivery, Store};
+use crate::store::{ConversationId, EntryDetail, PendingDelivery, Store};
 
 /// Conversations delivered to at once (each in order, one reply at a time).
 const MAX_IN_FLIGHT: u32 = 64;
 
-pub(crate) enum Outcome {
+/// What became of one post.
+pub(crate) enum Posted {
     Delivered,
+    /// Worth another attempt, by the contract's rule.
     Retry(String),
     Failed(String),
 }
@@ -47,14 +58,14 @@ pub struct WebhookClient {
 }
 
 impl WebhookClient {
-    pub(crate) async fn post(&self, event: &WebhookEvent, timeout: Duration) -> Outcome {
+    pub(crate) async fn post(&self, event: &WebhookEvent, timeout: Duration) -> Posted {
         let body = match serde_json::to_vec(event) {
             Ok(body) => body,
-            Err(error) => return Outcome::Failed(format!("the event cannot be written: {error}")),
+            Err(error) => return Posted::Failed(format!("the event cannot be written: {error}")),
         };
         let mut request = self
             .http
-            .post(&self.settings.url)
+            .post(self.settings.url.clone())
             .timeout(timeout)
             .header("Content-Type", "application/json");
         if let Some(secret) = &self.settings.secret {
@@ -66,11 +77,11 @@ impl WebhookClient {
                         request = request.header(name, value);
                     }
                 }
-                Err(error) => return Outcome::Failed(format!("cannot sign the webhook: {error}")),
+                Err(error) => return Posted::Failed(format!("cannot sign the webhook: {error}")),
             }
         }
         match request.body(body).send().await {
-            Ok(response) if response.status().is_success() => Outcome::Delivered,
+            Ok(response) if response.status().is_success() => Posted::Delivered,
             Ok(response) => {
                 let status = response.status().as_u16();
                 let detail: String = response
@@ -80,15 +91,15 @@ impl WebhookClient {
                     .chars()
                     .take(200)
                     .collect();
-                if status >= 500 || status == 429 || status == 408 {
-                    Outcome::Retry(format!("the skill answered {status}"))
+                if is_transient_status(status) {
+                    Posted::Retry(format!("the skill answered {status}"))
                 } else {
-                    Outcome::Failed(format!(
+                    Posted::Failed(format!(
                         "the skill refused the message ({status}): {detail}"
                     ))
                 }
             }
-            Err(error) => Outcome::Retry(format!(
+            Err(error) => Posted::Retry(format!(
                 "the skill could not be reached: {}",
                 error.without_url()
             )),
@@ -105,11 +116,11 @@ pub struct WebhookWorker {
 impl WebhookWorker {
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
-        let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let busy: Arc<Mutex<HashSet<ConversationId>>> = Arc::default();
         let mut tasks = JoinSet::new();
         loop {
             while tasks.try_join_next().is_some() {}
-            let busy_now: Vec<String> = lock(&busy).iter().cloned().collect();
+            let busy_now: Vec<ConversationId> = lock(&busy).iter().cloned().collect();
             let capacity = MAX_IN_FLIGHT.saturating_sub(busy_now.len() as u32);
             match this
                 .store
@@ -118,7 +129,11 @@ impl WebhookWorker {
             {
                 Ok(due) => {
                     for delivery in due {
-                        let conversation_id = delivery.entry.conversation_id.clone();
+                        let Some(conversation_id) =
+                            ConversationId::parse(&delivery.entry.conversation_id)
+                        else {
+                            continue;
+                        };
                         lock(&busy).insert(conversation_id.clone());
                         let (worker, busy) = (this.clone(), busy.clone());
                         tasks.spawn(async move {
@@ -165,16 +180,16 @@ impl WebhookWorker {
             let outcome = self.send(&delivery).await;
             let failed_attempts = delivery.attempts + 1;
             let result = match outcome {
-                Outcome::Delivered => {
+                Posted::Delivered => {
                     tracing::debug!("delivered to the skill");
                     self.store.mark_delivered(message.seq).await
                 }
-                Outcome::Retry(reason) if failed_attempts < self.client.settings.max_attempts => {
-                    let delay = backoff(&self.client.settings, failed_attempts);
+                Posted::Retry(reason) if failed_attempts < self.client.settings.max_attempts => {
+                    let delay = self.client.settings.backoff().delay(failed_attempts, None);
                     tracing::warn!(reason = %reason, retry_in_ms = delay.as_millis() as u64, "webhook failed; will retry");
                     self.store.schedule_retry(message.seq, chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64, &reason).await
                 }
-                Outcome::Retry(reason) | Outcome::Failed(reason) => {
+                Posted::Retry(reason) | Posted::Failed(reason) => {
                     tracing::error!(reason = %reason, "webhook failed for good; the agent can retry");
                     self.store.mark_failed(message.seq, &reason).await
                 }
@@ -187,14 +202,14 @@ impl WebhookWorker {
         .await
     }
 
-    async fn send(&self, delivery: &PendingDelivery) -> Outcome {
+    async fn send(&self, delivery: &PendingDelivery) -> Posted {
         match event_of(delivery) {
             Ok(event) => {
                 self.client
                     .post(&event, self.client.settings.timeout())
                     .await
             }
-            Err(reason) => Outcome::Failed(reason),
+            Err(reason) => Posted::Failed(reason),
         }
     }
 }
@@ -202,67 +217,53 @@ impl WebhookWorker {
 /// The webhook event a pending outbox entry stands for.
 fn event_of(delivery: &PendingDelivery) -> Result<WebhookEvent, String> {
     let entry = &delivery.entry;
-    let detail = || -> Result<serde_json::Value, String> {
-        delivery
-            .detail
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|error| format!("the stored event is unreadable: {error}"))
-            .map(Option::unwrap_or_default)
-    };
-    Ok(match entry.kind {
-        EntryKind::Ended => WebhookEvent::ConversationEnded(ConversationEnded {
+    Ok(match (entry.kind, &delivery.detail) {
+        (EntryKind::Ended, _) => WebhookEvent::ConversationEnded(ConversationEnded {
             conversation_id: entry.conversation_id.clone(),
             id: entry.id.clone(),
             sender: Some(entry.sender.clone()),
             timestamp: Some(entry.timestamp.clone()),
         }),
-        EntryKind::Message => WebhookEvent::Message(AgentMessage {
+        (EntryKind::Message, _) => WebhookEvent::Message(AgentMessage {
             conversation_id: entry.conversation_id.clone(),
             message: entry.message.clone(),
             sender: Some(entry.sender.clone()),
             timestamp: Some(entry.timestamp.clone()),
             id: entry.id.clone(),
         }),
-        EntryKind::Joined => {
-            let detail = detail()?;
-            WebhookEvent::AgentJoined(AgentJoined {
-                conversation_id: entry.conversation_id.clone(),
-                id: entry.id.clone(),
-                agent_name: detail["agentName"]
-                    .as_str()
-                    .unwrap_or(&entry.sender)
-                    .to_owned(),
-                transferred_by: detail["transferredBy"].as_str().map(str::to_owned),
-                timestamp: Some(entry.timestamp.clone()),
-            })
-        }
-        EntryKind::Queue => {
-            let detail = detail()?;
-            WebhookEvent::QueueUpdate(QueueUpdate {
-                conversation_id: entry.conversation_id.clone(),
-                id: entry.id.clone(),
-                queue_position: detail["queuePosition"]
-                    .as_u64()
-                    .and_then(|position| u32::try_from(position).ok())
-                    .ok_or("the stored queue update has no position")?,
-                estimated_wait_seconds: detail["estimatedWaitSeconds"].as_u64(),
-                timestamp: Some(entry.timestamp.clone()),
-            })
+        (
+            EntryKind::Joined,
+            Some(EntryDetail::Joined {
+                agent_name,
+                transferred_by,
+            }),
+        ) => WebhookEvent::AgentJoined(AgentJoined {
+            conversation_id: entry.conversation_id.clone(),
+            id: entry.id.clone(),
+            agent_name: agent_name.clone(),
+            transferred_by: transferred_by.clone(),
+            timestamp: Some(entry.timestamp.clone()),
+        }),
+        (
+            EntryKind::Queue,
+            Some(EntryDetail::Queue {
+                position,
+                estimated_wait_seconds,
+            }),
+        ) => WebhookEvent::QueueUpdate(QueueUpdate {
+            conversation_id: entry.conversation_id.clone(),
+            id: entry.id.clone(),
+            queue_position: *position,
+            estimated_wait_seconds: Some(*estimated_wait_seconds),
+            timestamp: Some(entry.timestamp.clone()),
+        }),
+        (kind, _) => {
+            return Err(format!(
+                "the stored {} entry has no readable detail",
+                kind.as_str()
+            ))
         }
     })
-}
-
-fn backoff(settings: &WebhookSettings, failed_attempts: u32) -> Duration {
-    let exponent = failed_attempts.saturating_sub(1).min(20);
-    let nominal = settings
-        .base_backoff()
-        .saturating_mul(1u32 << exponent)
-        .min(settings.max_backoff());
-    nominal
-        .mul_f64(rand::thread_rng().gen_range(0.8..=1.2))
-        .min(settings.max_backoff())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,5 +1,6 @@
 // The stand-in's chat page: lines arrive over server-sent events (numbered, so a reconnect resumes
-// where it stopped) and are shown with textContent only.
+// where it stopped) and are shown with textContent only: a line's parts (Teams Markdown, rendered
+// by the stand-in into runs of one style each) become <strong>, <em>, <s> and <code> elements.
 (() => {
   'use strict';
   const list = document.getElementById('lines');
@@ -16,24 +17,35 @@
     if (line.role !== 'system') {
       const meta = document.createElement('div');
       meta.className = 'meta';
-      meta.textContent = line.role === 'agent' ? `${line.sender} · live agent` : line.sender;
+      meta.textContent = line.sender;
       item.append(meta);
     }
     const body = document.createElement('div');
     body.className = 'body';
-    body.textContent = line.text;
+    for (const part of line.parts) {
+      let node = document.createTextNode(part.text);
+      for (const [style, tag] of [['code', 'code'], ['strikethrough', 's'], ['emphasis', 'em'], ['strong', 'strong']]) {
+        if (part[style]) {
+          const element = document.createElement(tag);
+          element.append(node);
+          node = element;
+        }
+      }
+      body.append(node);
+    }
     item.append(body);
     list.append(item);
     item.scrollIntoView({ block: 'end' });
   };
-  // The live agent typing: shown for a few seconds after each indicator, hidden by their message.
+  // The live agent typing: shown for a few seconds after each indicator, hidden by the next
+  // message from the bot's account (theirs, as Teams shows it).
   const typing = document.getElementById('typing');
   let typingTimer;
   const hideTyping = () => { typing.classList.add('hidden'); };
   const source = new EventSource('/chat/events');
   source.addEventListener('line', (event) => {
     const line = JSON.parse(event.data);
-    if (line.role === 'agent') hideTyping();
+    if (line.role === 'bot') hideTyping();
     show(line);
   });
   source.addEventListener('typing', () => {

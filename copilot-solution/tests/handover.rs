@@ -250,7 +250,7 @@ async fn a_teams_user_reaches_a_live_agent_and_comes_back_to_the_bot() {
         .unwrap();
     assert_eq!(sent.status(), 200);
     let answered = services
-        .wait_for_line("agent", "step away from the printer", 0)
+        .wait_for_line("bot", "step away from the printer", 0)
         .await;
     let line = services
         .chat_lines()
@@ -258,7 +258,12 @@ async fn a_teams_user_reaches_a_live_agent_and_comes_back_to_the_bot() {
         .into_iter()
         .find(|l| l["seq"].as_u64() == Some(answered))
         .unwrap();
-    assert_eq!(line["sender"], AGENT);
+    // As Teams shows it: from the bot's account, the agent's name in bold before their words.
+    assert_eq!(line["parts"][0], json!({"text": AGENT, "strong": true}));
+    assert_eq!(
+        line["text"],
+        format!("{AGENT}: Hi Megan, this is Ann. Please step away from the printer.")
+    );
 
     // The user's next words go to the agent, not the bot.
     services.user_says("Done. What now?").await;
@@ -585,7 +590,11 @@ async fn the_same_handover_through_both_web_pages() {
     // The user sees the agent's answer, answers back, then says goodbye.
     client.switch_to_window(teams.clone()).await.unwrap();
     browser
-        .wait_for_text("#lines .line.agent", "step away from the printer")
+        .wait_for_text("#lines .line.bot", "step away from the printer")
+        .await;
+    // The agent's name in bold, as Teams shows the skill's Markdown.
+    browser
+        .wait_for_text("#lines .line.bot strong", AGENT)
         .await;
     browser.type_and_enter("#message", "Done, thank you!").await;
     client
@@ -672,7 +681,7 @@ async fn a_left_message_and_a_rating_through_the_stand_in_page() {
         .unwrap();
     assert_eq!(sent.status(), 200);
     browser
-        .wait_for_text("#lines .line.agent", "on its way today")
+        .wait_for_text("#lines .line.bot", "on its way today")
         .await;
     assert_eq!(services.agent().act(&conversation, "end").await, 303);
     browser

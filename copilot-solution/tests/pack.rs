@@ -157,8 +157,7 @@ fn the_packed_zip_is_consistent_and_carries_the_endpoint_and_app_id() {
 /// The skill component's actions as the skill's own manifest declares them.
 #[test]
 fn the_skill_component_matches_the_skill_manifest() {
-    let manifest =
-        skill::protocol::manifest::skill_manifest(&skill::configuration::Settings::default());
+    let manifest = skill::configuration::Settings::default().skill_manifest();
     let properties = |reference: &Value| -> BTreeSet<String> {
         let Some(pointer) = reference.get("$ref").and_then(Value::as_str) else {
             return BTreeSet::new();

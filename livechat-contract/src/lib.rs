@@ -4,14 +4,17 @@
 //! - [`webhook`]: the events the live chat posts to the skill's webhook, as one typed enum, and
 //!   the skill's answer.
 //! - [`signature`]: the webhook's HMAC signature and its header names.
+//! - [`retry`]: which answers both ends retry, and the backoff between attempts.
 //!
 //! The wire format is the one the README's "live-chat contract" documents: JSON in camelCase,
 //! unknown fields ignored, optional fields left out when empty. A field added later is optional,
 //! so that a sender that does not know it keeps working.
 //!
-//! Invariant: nothing here knows HTTP clients or servers; the crate is types, parsing and signing.
+//! Invariant: nothing here knows HTTP clients or servers; the crate is paths, types, parsing,
+//! signing and the retry rule.
 
 pub mod api;
+pub mod retry;
 pub mod signature;
 pub mod webhook;
 

@@ -8,38 +8,18 @@ use serde_json::Value;
 
 /// Any JSON value, nested a few levels, with the contract's field names among the keys.
 fn json() -> impl Strategy<Value = Value> {
-    let key = prop_oneof![
-        Just("type".to_owned()),
-        Just("conversationId".to_owned()),
-        Just("message".to_owned()),
-        Just("sender".to_owned()),
-        Just("role".to_owned()),
-        Just("id".to_owned()),
-        Just("timestamp".to_owned()),
-        "[a-zA-Z]{0,8}",
-    ];
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|n| serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)),
-        ".{0,40}".prop_map(Value::String),
-        prop_oneof![
-            Just("message"),
-            Just("conversationEnded"),
-            Just("system"),
-            Just("customer")
-        ]
-        .prop_map(|s| Value::String(s.to_owned())),
-    ];
-    leaf.prop_recursive(4, 64, 8, move |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(key.clone(), inner, 0..8)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
-        ]
-    })
+    test_support::json_shapes(
+        &[
+            "type",
+            "conversationId",
+            "message",
+            "sender",
+            "role",
+            "id",
+            "timestamp",
+        ],
+        &["message", "conversationEnded", "system", "customer"],
+    )
 }
 
 fn parse_everything(body: &[u8]) {

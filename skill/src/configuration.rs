@@ -1,26 +1,50 @@
-//! Typed settings: built-in defaults, then an optional TOML file, then environment variables.
+//! Typed settings: built-in defaults, then an optional TOML file, then environment variables
+//! (`service_support::settings` does the layering, the same way for both services).
 //!
 //! Nothing needs to be set to run locally: the skill binds `127.0.0.1:5001`, talks to the live chat on
 //! `http://localhost:5000` and runs in anonymous local mode.
 //! Every key is documented in `skill/configuration/skill.toml` and in the README.
 //! A bad value fails [`Settings::load`] with a message naming the setting, never a request later.
+//! Settings keep what they parsed (addresses and URLs as such) and build what they describe: the
+//! listener, the HTTP clients, the credentials, the live-chat client and the retry policies, so that
+//! `startup.rs` only wires them together.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use service_support::settings::{Environment, Layered};
 use url::Url;
+
+use crate::domain::Timeouts;
+use crate::handover::RetryPolicy;
+use crate::http::{is_loopback_url, HttpClient};
+use crate::livechat::contoso::ContosoConnection;
+use crate::livechat::{ContosoLiveChat, Hub, LinkBackoff};
+use crate::protocol::manifest::{skill_manifest, SkillDescription};
+use crate::protocol::{
+    ClientCredentials, InboundAuth, OutboundCredential, TeamsTarget, TokenRules,
+    BOT_FRAMEWORK_ISSUER,
+};
+use crate::store::Store;
 
 /// The file read when `SKILL_CONFIG` is not set, relative to the working directory (the repository
 /// root when started with `cargo run -p skill`); it is optional.
 pub const DEFAULT_CONFIG_FILE: &str = "skill/configuration/skill.toml";
 
-/// The Bot Framework channel-token issuer, always accepted alongside the tenant's Entra issuers.
-pub const BOT_FRAMEWORK_ISSUER: &str = "https://api.botframework.com";
+/// The scope of the tokens that carry proactive messages to Teams.
+const BOT_FRAMEWORK_SCOPE: &str = "https://api.botframework.com/.default";
+
+/// What the skill's outbound calls say they are.
+const USER_AGENT: &str = concat!("handover-skill/", env!("CARGO_PKG_VERSION"));
+
+/// Attempts at a reply to Copilot Studio: the replies belong to the turn it is waiting on, so a few
+/// quick ones, then the failure is logged.
+const REPLY_ATTEMPTS: u32 = 3;
 
 /// All of the skill's settings.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -62,30 +86,14 @@ impl Default for TimeoutSettings {
     }
 }
 
-impl TimeoutSettings {
-    /// The timeouts as the handover uses them.
-    pub fn timeouts(&self) -> crate::domain::Timeouts {
-        let on = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
-        crate::domain::Timeouts {
-            queue: on(self.queue_timeout_secs),
-            inactivity_warning: on(self.inactivity_warning_secs),
-            inactivity: on(self.inactivity_timeout_secs),
-        }
-    }
-
-    pub fn tick(&self) -> Duration {
-        Duration::from_millis(self.tick_ms)
-    }
-}
-
 /// Where the skill listens and keeps its state.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApplicationSettings {
     /// `host:port` to listen on; loopback unless told otherwise (`SKILL_BIND`).
-    pub bind: String,
+    pub bind: SocketAddr,
     /// The public base URL Copilot Studio reaches the skill at, used in the manifest (`SKILL_PUBLIC_URL`).
-    pub public_url: String,
+    pub public_url: Url,
     /// Folder of the SQLite database (`SKILL_DATA_DIR`).
     pub data_dir: PathBuf,
     /// A PostgreSQL URL (`SKILL_DATABASE_URL`) to share state between several instances; unset
@@ -107,8 +115,8 @@ pub struct ApplicationSettings {
 impl Default for ApplicationSettings {
     fn default() -> Self {
         Self {
-            bind: "127.0.0.1:5001".into(),
-            public_url: "http://localhost:5001".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 5001)),
+            public_url: default_url("http://localhost:5001"),
             data_dir: PathBuf::from("data/skill"),
             database_url: None,
             http_workers: 0,
@@ -137,9 +145,9 @@ pub struct AuthSettings {
     pub allowed_issuers: Vec<String>,
     /// Where the signing keys' OpenID metadata comes from (`SKILL_OPENID_METADATA_URL`); unset means
     /// Microsoft's (Bot Framework for its issuer, Entra's `common` v2 otherwise).
-    pub openid_metadata_url: Option<String>,
+    pub openid_metadata_url: Option<Url>,
     /// The Entra authority host for client-credential tokens (`AZURE_AUTHORITY_HOST`).
-    pub authority_host: String,
+    pub authority_host: Url,
     /// Extra hosts that may receive tokens (`SKILL_TRUSTED_HOSTS`): exact hosts or `*.suffix`.
     pub trusted_hosts: Vec<String>,
     /// How long the last good token signing keys keep serving past their day's lifetime while
@@ -156,7 +164,7 @@ impl Default for AuthSettings {
             allowed_callers: Vec::new(),
             allowed_issuers: Vec::new(),
             openid_metadata_url: None,
-            authority_host: "https://login.microsoftonline.com".into(),
+            authority_host: default_url("https://login.microsoftonline.com"),
             signing_keys_grace_hours: 24,
             trusted_hosts: Vec::new(),
         }
@@ -180,7 +188,7 @@ pub struct BotSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct TeamsSettings {
     /// Overrides the Teams service URL derived from the conversation (`TEAMS_SERVICE_URL`).
-    pub service_url: Option<String>,
+    pub service_url: Option<Url>,
 }
 
 /// The live-chat system the skill opens sessions in.
@@ -188,7 +196,7 @@ pub struct TeamsSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct LiveChatSettings {
     /// Base URL of the live-chat API (`LIVECHAT_BASE_URL`).
-    pub base_url: String,
+    pub base_url: Url,
     /// Bearer key the live-chat API requires, if any (`LIVECHAT_API_KEY`).
     pub api_key: Option<SecretString>,
     /// Time limit of one live-chat API call, in milliseconds.
@@ -208,11 +216,11 @@ pub struct LiveChatSettings {
 impl Default for LiveChatSettings {
     fn default() -> Self {
         Self {
-            base_url: "http://localhost:5000".into(),
+            base_url: default_url("http://localhost:5000"),
             api_key: None,
             timeout_ms: 5_000,
             webhook_secret: None,
-            webhook_replay_window_secs: 300,
+            webhook_replay_window_secs: livechat_contract::signature::DEFAULT_REPLAY_WINDOW_SECS,
             allow_unsigned_webhooks: false,
             max_message_chars: livechat_contract::api::MAX_MESSAGE_CHARS,
         }
@@ -260,20 +268,131 @@ impl Default for DeliverySettings {
     }
 }
 
+impl TimeoutSettings {
+    /// The timeouts as the handover uses them.
+    pub fn timeouts(&self) -> Timeouts {
+        let on = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        Timeouts {
+            queue: on(self.queue_timeout_secs),
+            inactivity_warning: on(self.inactivity_warning_secs),
+            inactivity: on(self.inactivity_timeout_secs),
+        }
+    }
+
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms)
+    }
+}
+
+impl ApplicationSettings {
+    /// The listener on `bind`.
+    pub fn listener(&self) -> anyhow::Result<TcpListener> {
+        service_support::settings::listen(self.bind, "SKILL_BIND")
+    }
+
+    /// HTTP worker threads: as set, or one per core.
+    pub fn http_workers(&self) -> usize {
+        service_support::settings::http_workers(self.http_workers)
+    }
+
+    /// Time a client has to send a request's headers, and again its body.
+    pub fn request_deadline(&self) -> Duration {
+        Duration::from_millis(self.request_deadline_ms)
+    }
+
+    /// Opens the configured store: PostgreSQL with `database_url`, else SQLite in `data_dir`.
+    pub async fn open_store(&self) -> anyhow::Result<Store> {
+        let database_url = self
+            .database_url
+            .as_ref()
+            .map(|url| url.expose_secret().to_owned());
+        Store::open(database_url.as_deref(), &self.data_dir).await
+    }
+}
+
+impl AuthSettings {
+    /// How `/api/messages` authenticates its callers: a token these settings accept, or nothing in
+    /// anonymous local mode. The signing keys are fetched with `http`.
+    pub fn inbound_auth(&self, http: reqwest::Client) -> InboundAuth {
+        match &self.app_id {
+            None => InboundAuth::Anonymous,
+            Some(app_id) => InboundAuth::validated(
+                TokenRules {
+                    app_id: app_id.clone(),
+                    allowed_issuers: self.allowed_issuers.clone(),
+                    allowed_callers: self.allowed_callers.clone(),
+                    metadata_override: self.openid_metadata_url.as_ref().map(Url::to_string),
+                    signing_keys_grace: Duration::from_secs(
+                        self.signing_keys_grace_hours.saturating_mul(3600),
+                    ),
+                },
+                http,
+            ),
+        }
+    }
+
+    /// The skill's own credentials (its replies to Copilot Studio), when registered.
+    pub fn skill_credentials(&self) -> Option<ClientCredentials> {
+        match (&self.app_id, &self.app_secret, &self.tenant_id) {
+            (Some(client_id), Some(client_secret), Some(tenant)) => Some(ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                tenant: tenant.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl BotSettings {
+    /// The credential of the proactive messages to Teams: the agent's registration, or none
+    /// (loopback only) in anonymous local mode.
+    pub fn credential(&self) -> OutboundCredential {
+        match (&self.app_id, &self.app_secret, &self.tenant_id) {
+            (Some(client_id), Some(client_secret), Some(tenant)) => OutboundCredential::App {
+                credentials: ClientCredentials {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    tenant: tenant.clone(),
+                },
+                scope: BOT_FRAMEWORK_SCOPE.to_owned(),
+            },
+            _ => OutboundCredential::Anonymous,
+        }
+    }
+}
+
 impl LiveChatSettings {
     /// The time limit of one live-chat call.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
+
+    /// The live chat's client and webhook reader, sending with `http`.
+    pub fn hub(&self, http: HttpClient) -> anyhow::Result<Hub> {
+        ContosoLiveChat::new(
+            http,
+            ContosoConnection {
+                base_url: self.base_url.clone(),
+                api_key: self.api_key.clone(),
+                timeout: self.timeout(),
+                webhook_secret: self.webhook_secret.clone(),
+                replay_window_secs: self.webhook_replay_window_secs,
+                max_message_chars: self.max_message_chars,
+            },
+        )
+        .map(Hub::of)
+    }
+
+    /// How late an agent's typing may still be shown: the contract's limit.
+    pub fn typing_max_age(&self) -> Duration {
+        Duration::from_secs(
+            u64::try_from(livechat_contract::webhook::TYPING_MAX_DELAY_SECS).unwrap_or(5),
+        )
+    }
 }
 
 impl DeliverySettings {
-    pub fn base_backoff(&self) -> Duration {
-        Duration::from_millis(self.base_backoff_ms)
-    }
-    pub fn max_backoff(&self) -> Duration {
-        Duration::from_millis(self.max_backoff_ms)
-    }
     pub fn conversation_interval(&self) -> Duration {
         Duration::from_millis(self.conversation_interval_ms)
     }
@@ -283,8 +402,72 @@ impl DeliverySettings {
     pub fn http_timeout(&self) -> Duration {
         Duration::from_millis(self.http_timeout_ms)
     }
-    pub fn livechat_retry_for(&self) -> Duration {
-        Duration::from_secs(self.livechat_retry_for_secs)
+
+    fn backoff(&self) -> Arc<LinkBackoff> {
+        Arc::new(LinkBackoff::new(
+            Duration::from_millis(self.base_backoff_ms),
+            Duration::from_millis(self.max_backoff_ms),
+        ))
+    }
+
+    /// Messages to Teams: a number of attempts, then the agent is told.
+    pub fn teams_retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.teams_max_attempts,
+            retry_for: None,
+            backoff: self.backoff(),
+        }
+    }
+
+    /// Calls to the live chat: outages are waited out for a time, not a count of attempts.
+    pub fn livechat_retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: u32::MAX,
+            retry_for: Some(Duration::from_secs(self.livechat_retry_for_secs)),
+            backoff: self.backoff(),
+        }
+    }
+
+    /// Replies to Copilot Studio: a few quick attempts within the turn.
+    pub fn reply_retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: REPLY_ATTEMPTS,
+            retry_for: None,
+            backoff: Arc::new(LinkBackoff::new(
+                Duration::from_millis(250),
+                Duration::from_secs(2),
+            )),
+        }
+    }
+
+    /// The client of the rare calls (tokens, signing keys). Redirects are never followed: a token
+    /// must not travel to a host nobody vetted.
+    pub fn token_client(&self) -> anyhow::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .timeout(self.http_timeout())
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .no_proxy()
+            .retry(reqwest::retry::never())
+            .tcp_nodelay(true)
+            .build()
+            .context("cannot build the HTTP client")
+    }
+
+    /// The lean client of the calls made for every message (into Teams, into the live chat).
+    pub fn delivery_client(&self) -> anyhow::Result<HttpClient> {
+        HttpClient::new(self.http_timeout(), Duration::from_secs(5), USER_AGENT)
+    }
+}
+
+impl TeamsSettings {
+    /// Where proactive messages go, from whose account.
+    pub fn target(&self, bot: &BotSettings) -> TeamsTarget {
+        TeamsTarget {
+            service_url_override: self.service_url.as_ref().map(Url::to_string),
+            bot_app_id: bot.app_id.clone(),
+        }
     }
 }
 
@@ -318,152 +501,115 @@ impl Settings {
     /// Loads the settings the way the service does: the file named by `SKILL_CONFIG` (else
     /// [`DEFAULT_CONFIG_FILE`] if it exists), then the process environment.
     pub fn load() -> anyhow::Result<Settings> {
-        let environment: HashMap<String, String> = std::env::vars().collect();
-        let file = match environment
-            .get("SKILL_CONFIG")
-            .filter(|path| !path.is_empty())
-        {
-            Some(path) => Some(PathBuf::from(path)),
-            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
-        };
-        Settings::load_from(file.as_deref(), &environment)
+        service_support::settings::load()
     }
 
-    /// Loads settings from an optional file and an explicit environment map (tests pass their own).
-    pub fn load_from(
-        file: Option<&Path>,
-        environment: &HashMap<String, String>,
-    ) -> anyhow::Result<Settings> {
-        let mut settings = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!("cannot read the configuration file {}", path.display())
-                })?;
-                toml::from_str::<Settings>(&text)
-                    .with_context(|| format!("invalid configuration file {}", path.display()))?
-            }
-            None => Settings::default(),
-        };
-        settings.apply_environment(environment)?;
-        settings.validate()?;
-        Ok(settings)
+    /// Loads settings from an optional file and an explicit environment (tests pass their own).
+    pub fn load_from(file: Option<&Path>, environment: &Environment) -> anyhow::Result<Settings> {
+        service_support::settings::load_from(file, environment)
     }
 
-    /// Overrides settings with the documented environment variables; an empty value counts as unset.
-    pub fn apply_environment(
-        &mut self,
-        environment: &HashMap<String, String>,
-    ) -> anyhow::Result<()> {
-        let get = |name: &str| {
-            environment
-                .get(name)
-                .map(|value| value.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let list = |name: &str| {
-            get(name).map(|value| {
-                value
-                    .split(',')
-                    .map(|item| item.trim().to_owned())
-                    .filter(|item| !item.is_empty())
-                    .collect::<Vec<_>>()
-            })
-        };
-        let secret = |name: &str| get(name).map(SecretString::from);
+    /// True when no app id is configured: no inbound token is required and nothing is sent beyond loopback.
+    pub fn is_anonymous(&self) -> bool {
+        self.auth.app_id.is_none()
+    }
 
-        if let Some(value) = get("SKILL_BIND") {
-            self.application.bind = value;
+    /// The manifest Copilot Studio reads, for these settings.
+    pub fn skill_manifest(&self) -> serde_json::Value {
+        let manifest = &self.manifest;
+        skill_manifest(
+            &SkillDescription {
+                id: &manifest.id,
+                name: &manifest.name,
+                description: &manifest.description,
+                publisher_name: &manifest.publisher_name,
+                version: &manifest.version,
+            },
+            &self.application.public_url,
+            self.auth.app_id.as_deref(),
+        )
+    }
+}
+
+impl Layered for Settings {
+    const FILE_VARIABLE: &'static str = "SKILL_CONFIG";
+    const DEFAULT_FILE: &'static str = DEFAULT_CONFIG_FILE;
+
+    fn apply_environment(&mut self, environment: &Environment) -> anyhow::Result<()> {
+        if let Some(bind) = environment.parsed("SKILL_BIND", "host:port, e.g. 127.0.0.1:5001")? {
+            self.application.bind = bind;
         }
-        if let Some(value) = get("SKILL_PUBLIC_URL") {
-            self.application.public_url = value;
+        if let Some(url) = environment.parsed("SKILL_PUBLIC_URL", "a URL")? {
+            self.application.public_url = url;
         }
-        if let Some(value) = get("SKILL_DATA_DIR") {
+        if let Some(value) = environment.get("SKILL_DATA_DIR") {
             self.application.data_dir = PathBuf::from(value);
         }
-        if let Some(value) = secret("SKILL_DATABASE_URL") {
+        if let Some(value) = environment.secret("SKILL_DATABASE_URL") {
             self.application.database_url = Some(value);
         }
-        if let Some(value) = get("SKILL_APP_ID") {
+        if let Some(value) = environment.get("SKILL_APP_ID") {
             self.auth.app_id = Some(value);
         }
-        if let Some(value) = secret("SKILL_APP_SECRET") {
+        if let Some(value) = environment.secret("SKILL_APP_SECRET") {
             self.auth.app_secret = Some(value);
         }
-        if let Some(value) = get("SKILL_TENANT_ID") {
+        if let Some(value) = environment.get("SKILL_TENANT_ID") {
             self.auth.tenant_id = Some(value);
         }
-        if let Some(value) = list("SKILL_ALLOWED_CALLERS") {
+        if let Some(value) = environment.list("SKILL_ALLOWED_CALLERS") {
             self.auth.allowed_callers = value;
         }
-        if let Some(value) = list("SKILL_ALLOWED_ISSUERS") {
+        if let Some(value) = environment.list("SKILL_ALLOWED_ISSUERS") {
             self.auth.allowed_issuers = value;
         }
-        if let Some(value) = get("SKILL_OPENID_METADATA_URL") {
-            self.auth.openid_metadata_url = Some(value);
+        if let Some(url) = environment.parsed("SKILL_OPENID_METADATA_URL", "a URL")? {
+            self.auth.openid_metadata_url = Some(url);
         }
-        if let Some(value) = list("SKILL_TRUSTED_HOSTS") {
+        if let Some(value) = environment.list("SKILL_TRUSTED_HOSTS") {
             self.auth.trusted_hosts.extend(value);
         }
-        if let Some(value) = get("AZURE_AUTHORITY_HOST") {
-            self.auth.authority_host = value;
+        if let Some(url) = environment.parsed("AZURE_AUTHORITY_HOST", "a URL")? {
+            self.auth.authority_host = url;
         }
-        if let Some(value) = get("BOT_APP_ID") {
+        if let Some(value) = environment.get("BOT_APP_ID") {
             self.bot.app_id = Some(value);
         }
-        if let Some(value) = secret("BOT_APP_SECRET") {
+        if let Some(value) = environment.secret("BOT_APP_SECRET") {
             self.bot.app_secret = Some(value);
         }
-        if let Some(value) = get("BOT_TENANT_ID") {
+        if let Some(value) = environment.get("BOT_TENANT_ID") {
             self.bot.tenant_id = Some(value);
         }
-        if let Some(value) = get("TEAMS_SERVICE_URL") {
-            self.teams.service_url = Some(value);
+        if let Some(url) = environment.parsed("TEAMS_SERVICE_URL", "a URL")? {
+            self.teams.service_url = Some(url);
         }
-        if let Some(value) = get("LIVECHAT_BASE_URL") {
-            self.livechat.base_url = value;
+        if let Some(url) = environment.parsed("LIVECHAT_BASE_URL", "a URL")? {
+            self.livechat.base_url = url;
         }
-        if let Some(value) = secret("LIVECHAT_API_KEY") {
+        if let Some(value) = environment.secret("LIVECHAT_API_KEY") {
             self.livechat.api_key = Some(value);
         }
-        if let Some(value) = secret("WEBHOOK_SECRET") {
+        if let Some(value) = environment.secret("WEBHOOK_SECRET") {
             self.livechat.webhook_secret = Some(value);
         }
-        if let Some(value) = get("SKILL_ALLOW_UNSIGNED_WEBHOOKS") {
-            self.livechat.allow_unsigned_webhooks = match value.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => bail!("SKILL_ALLOW_UNSIGNED_WEBHOOKS: '{value}' is not true or false"),
-            };
+        if let Some(allow) = environment.flag("SKILL_ALLOW_UNSIGNED_WEBHOOKS")? {
+            self.livechat.allow_unsigned_webhooks = allow;
         }
-        let seconds = |name: &str| -> anyhow::Result<Option<u64>> {
-            get(name)
-                .map(|value| {
-                    value.parse::<u64>().map_err(|_| {
-                        anyhow::anyhow!("{name}: '{value}' is not a whole number of seconds")
-                    })
-                })
-                .transpose()
-        };
-        if let Some(value) = seconds("SKILL_QUEUE_TIMEOUT_SECS")? {
+        let seconds = "a whole number of seconds";
+        if let Some(value) = environment.parsed("SKILL_QUEUE_TIMEOUT_SECS", seconds)? {
             self.timeouts.queue_timeout_secs = value;
         }
-        if let Some(value) = seconds("SKILL_INACTIVITY_WARNING_SECS")? {
+        if let Some(value) = environment.parsed("SKILL_INACTIVITY_WARNING_SECS", seconds)? {
             self.timeouts.inactivity_warning_secs = value;
         }
-        if let Some(value) = seconds("SKILL_INACTIVITY_TIMEOUT_SECS")? {
+        if let Some(value) = environment.parsed("SKILL_INACTIVITY_TIMEOUT_SECS", seconds)? {
             self.timeouts.inactivity_timeout_secs = value;
         }
         Ok(())
     }
 
-    /// Checks every setting, naming the bad one, and fills the defaults that depend on others.
-    pub fn validate(&mut self) -> anyhow::Result<()> {
-        self.application.bind.parse::<SocketAddr>().map_err(|_| {
-            anyhow::anyhow!(
-                "SKILL_BIND / application.bind: '{}' is not host:port, e.g. 127.0.0.1:5001",
-                self.application.bind
-            )
-        })?;
+    fn validate(&mut self) -> anyhow::Result<()> {
         http_url(
             "SKILL_PUBLIC_URL / application.public_url",
             &self.application.public_url,
@@ -478,12 +624,10 @@ impl Settings {
         if let Some(url) = &self.auth.openid_metadata_url {
             http_url("SKILL_OPENID_METADATA_URL / auth.openid_metadata_url", url)?;
         }
-        let authority = http_url(
-            "AZURE_AUTHORITY_HOST / auth.authority_host",
-            &self.auth.authority_host,
-        )?;
-        if authority.scheme() != "https" && !is_loopback_url(&authority) {
-            bail!("AZURE_AUTHORITY_HOST / auth.authority_host: client secrets are only sent over https (plain http only to loopback), got '{}'", self.auth.authority_host);
+        let authority = &self.auth.authority_host;
+        http_url("AZURE_AUTHORITY_HOST / auth.authority_host", authority)?;
+        if authority.scheme() != "https" && !is_loopback_url(authority) {
+            bail!("AZURE_AUTHORITY_HOST / auth.authority_host: client secrets are only sent over https (plain http only to loopback), got '{authority}'");
         }
         for pattern in &self.auth.trusted_hosts {
             if pattern.contains("://") || pattern.contains('/') || pattern.is_empty() {
@@ -587,30 +731,20 @@ impl Settings {
         }
         Ok(())
     }
-
-    /// True when no app id is configured: no inbound token is required and nothing is sent beyond loopback.
-    pub fn is_anonymous(&self) -> bool {
-        self.auth.app_id.is_none()
-    }
 }
 
-fn http_url(name: &str, value: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(value)
-        .map_err(|error| anyhow::anyhow!("{name}: '{value}' is not a URL ({error})"))?;
+/// A URL of the built-in defaults.
+#[allow(clippy::expect_used)] // The defaults are written above and parse; a typo fails every test.
+fn default_url(text: &str) -> Url {
+    Url::parse(text).expect("a built-in default URL parses")
+}
+
+/// Checks that `url` is http(s) with a host; the error names the setting.
+fn http_url(name: &str, url: &Url) -> anyhow::Result<()> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        bail!("{name}: '{value}' must be an http or https URL");
+        bail!("{name}: '{url}' must be an http or https URL");
     }
-    Ok(url)
-}
-
-/// True for `localhost`, `127.0.0.0/8` and `::1`.
-pub fn is_loopback_url(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(address)) => address.is_loopback(),
-        Some(url::Host::Ipv6(address)) => address.is_loopback(),
-        None => false,
-    }
+    Ok(())
 }
 
 /// True for the 8-4-4-4-12 hexadecimal form of a GUID.
@@ -648,18 +782,18 @@ mod tests {
     const BOT: &str = "22222222-2222-2222-2222-222222222222";
     const TENANT: &str = "33333333-3333-3333-3333-333333333333";
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment::of(pairs)
     }
 
     #[test]
     fn nothing_set_runs_locally_in_anonymous_mode() {
-        let settings = Settings::load_from(None, &HashMap::new()).unwrap();
-        assert_eq!(settings.application.bind, "127.0.0.1:5001");
-        assert_eq!(settings.livechat.base_url, "http://localhost:5000");
+        let settings = Settings::load_from(None, &Environment::default()).unwrap();
+        assert_eq!(settings.application.bind.to_string(), "127.0.0.1:5001");
+        assert_eq!(
+            settings.livechat.base_url.as_str(),
+            "http://localhost:5000/"
+        );
         assert!(settings.is_anonymous());
     }
 
@@ -679,7 +813,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(settings.application.bind, "0.0.0.0:6001");
+        assert_eq!(settings.application.bind.to_string(), "0.0.0.0:6001");
         assert_eq!(settings.auth.allowed_callers, vec![BOT.to_string()]);
         assert_eq!(settings.bot.tenant_id.as_deref(), Some(TENANT));
         assert_eq!(
@@ -698,7 +832,7 @@ mod tests {
 
     #[test]
     fn timeouts_default_to_ten_minutes_and_zero_switches_them_off() {
-        let settings = Settings::load_from(None, &HashMap::new()).unwrap();
+        let settings = Settings::load_from(None, &Environment::default()).unwrap();
         let timeouts = settings.timeouts.timeouts();
         assert_eq!(timeouts.queue, Some(Duration::from_secs(600)));
         assert_eq!(timeouts.inactivity_warning, Some(Duration::from_secs(300)));
@@ -827,22 +961,36 @@ mod tests {
         std::fs::write(&path, "[livechat]\nbase_ur = \"http://x\"\n").unwrap();
         let error = format!(
             "{:#}",
-            Settings::load_from(Some(&path), &HashMap::new()).unwrap_err()
+            Settings::load_from(Some(&path), &Environment::default()).unwrap_err()
         );
         assert!(error.contains("base_ur"), "{error}");
     }
 
     #[test]
-    fn the_shipped_configuration_file_loads() {
+    fn the_shipped_configuration_file_holds_the_built_in_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configuration/skill.toml");
-        Settings::load_from(Some(&path), &HashMap::new()).unwrap();
+        let shipped = Settings::load_from(Some(&path), &Environment::default()).unwrap();
+        let built_in = Settings::load_from(None, &Environment::default()).unwrap();
+        assert_eq!(
+            format!("{shipped:#?}"),
+            format!("{built_in:#?}"),
+            "skill/configuration/skill.toml says what the defaults are: change both together"
+        );
     }
 
     #[test]
     fn secrets_are_not_printed_by_debug() {
-        let settings =
-            Settings::load_from(None, &env(&[("WEBHOOK_SECRET", "hunter2-secret")])).unwrap();
-        assert!(!format!("{settings:?}").contains("hunter2-secret"));
+        let secret = uuid::Uuid::new_v4().to_string();
+        let settings = Settings::load_from(
+            None,
+            &env(&[
+                ("WEBHOOK_SECRET", secret.as_str()),
+                ("LIVECHAT_API_KEY", secret.as_str()),
+                ("SKILL_DATABASE_URL", secret.as_str()),
+            ]),
+        )
+        .unwrap();
+        assert!(!format!("{settings:?}").contains(&secret));
     }
 
     #[test]

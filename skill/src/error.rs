@@ -1,13 +1,13 @@
 //! The crate's one HTTP error type.
 //!
-//! Every JSON endpoint answers errors in the Bot Framework `ErrorResponse` shape,
-//! `{"error": {"code": "...", "message": "..."}}`, which Microsoft's SDKs already know how to read.
-//! 4xx bodies say what was wrong with the request; 5xx bodies are generic and the cause chain goes to
-//! the log, once, here.
+//! An [`ApiError`] says which status answers the request and why; the body is the caller's shape:
+//! the Bot Framework's `ErrorResponse` (`protocol/` writes it) for the skill endpoint and everything
+//! else operators and Copilot Studio call, the live-chat contract's error answer (`livechat/` writes
+//! it) for the webhook. 4xx bodies say what was wrong with the request; 5xx bodies are generic and
+//! the cause chain goes to the log, once, here.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 
 /// An error answered to an HTTP caller.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,8 @@ pub enum ApiError {
     /// The request itself is wrong (malformed JSON, a missing field, a bad URL).
     #[error("{0}")]
     BadRequest(String),
-    /// Missing, invalid or unacceptable credentials; the reason is logged, not answered.
+    /// Missing, invalid or unacceptable credentials. The reason is answered (it never holds the
+    /// token itself) and logged.
     #[error("{0}")]
     Unauthorized(String),
     /// The thing named by the request does not exist.
@@ -65,23 +66,56 @@ impl From<crate::handover::HandoverError> for ApiError {
     }
 }
 
-/// `Result` with [`ApiError`] as the default error.
-pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+impl From<crate::protocol::TurnError> for ApiError {
+    fn from(error: crate::protocol::TurnError) -> Self {
+        use crate::protocol::TurnError;
+        match error {
+            TurnError::Unauthorized(reason) => ApiError::Unauthorized(reason),
+            TurnError::BadRequest(reason) => ApiError::BadRequest(reason),
+            TurnError::NotImplemented(reason) => ApiError::NotImplemented(reason),
+            TurnError::Busy(reason) => ApiError::Busy(reason),
+            TurnError::Failed(error) => ApiError::Unexpected(error),
+        }
+    }
+}
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    /// What the caller is told, logged as it is decided: the reason of a 4xx, a generic sentence
+    /// for a 5xx (whose cause chain goes to the log).
+    fn told(&self) -> String {
         match self {
-            ApiError::BadRequest(_) => "BadArgument",
-            ApiError::Unauthorized(_) => "Unauthorized",
-            ApiError::NotFound(_) => "NotFound",
-            ApiError::Gone(_) => "ConversationEnded",
-            ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
-            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
-            ApiError::RequestTimeout(_) => "RequestTimeout",
-            ApiError::NotImplemented(_) => "NotImplemented",
-            ApiError::Busy(_) => "ServiceBusy",
-            ApiError::Unexpected(_) => "ServiceError",
+            ApiError::Unexpected(error) => {
+                tracing::error!(error.cause_chain = ?error, "request failed");
+                "the skill could not handle the request; see its log".to_owned()
+            }
+            ApiError::Unauthorized(reason) => {
+                tracing::warn!(reason = %reason, "request rejected: unauthorized");
+                reason.clone()
+            }
+            other => {
+                tracing::info!(status = %self.status_code(), reason = %other, "request rejected");
+                other.to_string()
+            }
         }
+    }
+
+    /// The answer, with the body `shape` makes of the status and what the caller is told.
+    pub fn response_shaped(
+        &self,
+        shape: impl FnOnce(StatusCode, &str) -> serde_json::Value,
+    ) -> HttpResponse {
+        let told = self.told();
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            ApiError::Busy(_) => {
+                response.insert_header(("Retry-After", "1"));
+            }
+            _ => {}
+        }
+        response.json(shape(self.status_code(), &told))
     }
 }
 
@@ -101,32 +135,8 @@ impl ResponseError for ApiError {
         }
     }
 
+    /// The Bot Framework's `ErrorResponse`: every endpoint but the webhook answers in it.
     fn error_response(&self) -> HttpResponse {
-        let message = match self {
-            ApiError::Unexpected(error) => {
-                tracing::error!(error.cause_chain = ?error, "request failed");
-                "the skill could not handle the request; see its log".to_owned()
-            }
-            ApiError::Unauthorized(reason) => {
-                tracing::warn!(reason = %reason, "request rejected: unauthorized");
-                // The reason is safe to show: it never contains the token itself.
-                reason.clone()
-            }
-            other => {
-                tracing::info!(status = %self.status_code(), reason = %other, "request rejected");
-                other.to_string()
-            }
-        };
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
-            ApiError::Unauthorized(_) => {
-                response.insert_header(("WWW-Authenticate", "Bearer"));
-            }
-            ApiError::Busy(_) => {
-                response.insert_header(("Retry-After", "1"));
-            }
-            _ => {}
-        }
-        response.json(json!({ "error": { "code": self.code(), "message": message } }))
+        self.response_shaped(crate::protocol::errors::error_body)
     }
 }

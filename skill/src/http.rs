@@ -161,3 +161,13 @@ pub fn uri_of(url: &url::Url) -> Result<Uri, HttpError> {
         .parse()
         .map_err(|_| HttpError::Request(format!("'{url}' is not a URI")))
 }
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`.
+pub fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    }
+}

@@ -2,21 +2,14 @@
 
 use skill::configuration::Settings;
 use skill::startup::Application;
-use skill::telemetry;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init("info,sqlx=warn")?;
-    let settings = match Settings::load() {
-        Ok(settings) => settings,
-        Err(error) => {
-            tracing::error!("configuration error: {error:#}");
-            return Err(error);
-        }
-    };
+    service_support::telemetry::init("info,sqlx=warn")?;
+    let settings = Settings::load()?;
     let application = Application::build(settings).await?;
     application.run_until_stopped().await
 }

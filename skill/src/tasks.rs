@@ -1,7 +1,10 @@
-//! Work that outlives the request that started it (opening a session, sending replies): run on
-//! the main runtime rather than an HTTP worker's, tracked so that shutdown waits for it, and
-//! bounded: a request reserves its [`Slot`] before it changes anything, and when none is left it
-//! is answered 503 (a flood cannot pile up tasks without end).
+//! Work off the request path.
+//!
+//! [`DeferredWork`] is what a request starts and leaves running after its answer (opening a
+//! session, sending replies): run on the main runtime rather than an HTTP worker's, tracked so that
+//! shutdown waits for it, and bounded: a request reserves its [`Slot`] before it changes anything,
+//! and when none is left it is answered 503 (a flood cannot pile up tasks without end).
+//! [`on_own_thread`] runs long-lived work (the outbox workers) on a thread of its own.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,27 +13,27 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
-/// Background tasks at once, by default: far above what a contact centre's load keeps busy (each
+/// Deferred tasks at once, by default: far above what a contact centre's load keeps busy (each
 /// lasts one live-chat or Connector call).
-pub const MAX_BACKGROUND_TASKS: usize = 4_096;
+pub const MAX_DEFERRED_TASKS: usize = 4_096;
 
-/// Spawns and tracks background work.
+/// Spawns and tracks work that outlives its request.
 #[derive(Clone)]
-pub struct Background {
+pub struct DeferredWork {
     runtime: tokio::runtime::Handle,
     tracker: TaskTracker,
     slots: Arc<Semaphore>,
 }
 
-/// Room for one background task, reserved up front.
+/// Room for one deferred task, reserved up front.
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
 }
 
-impl Background {
-    /// Background work on the current runtime, at most [`MAX_BACKGROUND_TASKS`] at once.
+impl DeferredWork {
+    /// Deferred work on the current runtime, at most [`MAX_DEFERRED_TASKS`] at once.
     pub fn on_current_runtime() -> Self {
-        Self::with_limit(MAX_BACKGROUND_TASKS)
+        Self::with_limit(MAX_DEFERRED_TASKS)
     }
 
     pub fn with_limit(limit: usize) -> Self {
@@ -100,22 +103,22 @@ mod tests {
 
     #[tokio::test]
     async fn slots_run_out_and_come_back() {
-        let background = Background::with_limit(1);
-        let slot = background.reserve().expect("one slot");
-        assert!(background.reserve().is_none(), "the only slot is reserved");
+        let deferred = DeferredWork::with_limit(1);
+        let slot = deferred.reserve().expect("one slot");
+        assert!(deferred.reserve().is_none(), "the only slot is reserved");
         let (finish, finished) = tokio::sync::oneshot::channel::<()>();
-        background.spawn(slot, async move {
+        deferred.spawn(slot, async move {
             let _ = finished.await;
         });
-        assert!(background.reserve().is_none(), "the task holds it");
+        assert!(deferred.reserve().is_none(), "the task holds it");
         finish.send(()).unwrap();
-        wait_for_free_slot(&background).await;
+        wait_for_free_slot(&deferred).await;
     }
 
     /// Waits (bounded) until a slot is free again.
-    async fn wait_for_free_slot(background: &Background) {
+    async fn wait_for_free_slot(deferred: &DeferredWork) {
         for _ in 0..200 {
-            if background.reserve().is_some() {
+            if deferred.reserve().is_some() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -2,53 +2,42 @@
 //! or a capped value, never a panic or an overflow.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::Value;
 use skill::handover::outbox::RetryPolicy;
+use skill::livechat::LinkBackoff;
 use skill::protocol::activity::Activity;
 use skill::protocol::connector::{conversation_url, parse_retry_after, service_url};
 use skill::protocol::inbound::request_of;
 
 /// Any JSON value, with the activity's field names among the keys.
 fn json() -> impl Strategy<Value = Value> {
-    let key = prop_oneof![
-        Just("type".to_owned()),
-        Just("name".to_owned()),
-        Just("serviceUrl".to_owned()),
-        Just("channelId".to_owned()),
-        Just("conversation".to_owned()),
-        Just("id".to_owned()),
-        Just("from".to_owned()),
-        Just("value".to_owned()),
-        Just("text".to_owned()),
-        Just("relatesTo".to_owned()),
-        Just("deliveryMode".to_owned()),
-        "[a-zA-Z]{0,8}",
-    ];
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        ".{0,40}".prop_map(Value::String),
-        prop_oneof![
-            Just("message"),
-            Just("event"),
-            Just("startConversation"),
-            Just("endConversation"),
-            Just("expectReplies"),
-            Just("http://127.0.0.1:1/?q#f"),
-        ]
-        .prop_map(|s| Value::String(s.to_owned())),
-    ];
-    leaf.prop_recursive(4, 64, 8, move |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(key.clone(), inner, 0..8)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
-        ]
-    })
+    test_support::json_shapes(
+        &[
+            "type",
+            "name",
+            "serviceUrl",
+            "channelId",
+            "conversation",
+            "id",
+            "from",
+            "value",
+            "text",
+            "relatesTo",
+            "deliveryMode",
+        ],
+        &[
+            "message",
+            "event",
+            "startConversation",
+            "endConversation",
+            "expectReplies",
+            "http://127.0.0.1:1/?q#f",
+        ],
+    )
 }
 
 fn parse_activity(body: &[u8]) {
@@ -84,15 +73,15 @@ proptest! {
         created in any::<i64>(),
         now in any::<i64>(),
     ) {
+        let cap = Duration::from_millis(max.max(base.max(1)));
         let policy = RetryPolicy {
             max_attempts: attempts,
             retry_for: Some(Duration::from_secs(retry_for)),
-            base: Duration::from_millis(base.max(1)),
-            max: Duration::from_millis(max.max(base.max(1))),
+            backoff: Arc::new(LinkBackoff::new(Duration::from_millis(base.max(1)), cap)),
         };
         let wish = parse_retry_after(&header);
         let delay = policy.delay(attempts, wish);
-        prop_assert!(delay <= policy.max);
+        prop_assert!(delay <= cap);
         // Any clock, any age, any limit: an answer, never an overflow.
         let _ = policy.may_retry(attempts, created, now);
     }

@@ -10,6 +10,61 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
+/// Any JSON value, nested a few levels, whose objects use `keys` (and short random names) and whose
+/// strings include `words`: the shapes a parser under test meets from a hostile caller.
+pub fn json_shapes(
+    keys: &'static [&'static str],
+    words: &'static [&'static str],
+) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    use serde_json::Value;
+    let key = prop_oneof![
+        proptest::sample::select(keys).prop_map(str::to_owned),
+        "[a-zA-Z]{0,8}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|n| serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)),
+        ".{0,40}".prop_map(Value::String),
+        proptest::sample::select(words).prop_map(|word| Value::String(word.to_owned())),
+    ];
+    leaf.prop_recursive(4, 64, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(key.clone(), inner, 0..8)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+/// The page at `url`, as `client` sees it (its cookies).
+pub async fn page(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("the page answers")
+        .text()
+        .await
+        .expect("the page's text")
+}
+
+/// Shows the services' logs in a test's output when `TEST_LOG` is set (once per test binary).
+pub fn init_test_logs() {
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sqlx=warn")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 /// Polls `check` every 25 ms until it yields a value; fails the test after `limit`.
 pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where
@@ -329,6 +384,29 @@ impl Drop for OnlineAgent {
     }
 }
 
+/// Signs `client` in to the live chat at `base` as `username`, the way the sign-in page does;
+/// answers the CSRF token of the pages it then sees.
+pub async fn sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> String {
+    let signin = page(client, &format!("{base}/signin")).await;
+    let signed_in = client
+        .post(format!("{base}/signin"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", csrf_in(&signin).as_str()),
+        ])
+        .send()
+        .await
+        .expect("the sign-in");
+    assert_eq!(signed_in.status(), 303, "the agent signs in");
+    csrf_in(&page(client, &format!("{base}/agent")).await)
+}
+
 /// Signs `username` in to the live chat at `base` and keeps a page of theirs open.
 pub async fn agent_online(base: &str, username: &str, password: &str) -> OnlineAgent {
     let client = reqwest::Client::builder()
@@ -336,35 +414,7 @@ pub async fn agent_online(base: &str, username: &str, password: &str) -> OnlineA
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client");
-    let page = client
-        .get(format!("{base}/signin"))
-        .send()
-        .await
-        .expect("the sign-in page")
-        .text()
-        .await
-        .expect("the sign-in page's text");
-    let csrf = csrf_in(&page);
-    let signed_in = client
-        .post(format!("{base}/signin"))
-        .form(&[
-            ("username", username),
-            ("password", password),
-            ("csrf_token", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .expect("the sign-in");
-    assert_eq!(signed_in.status(), 303, "the agent signs in");
-    let inbox = client
-        .get(format!("{base}/agent"))
-        .send()
-        .await
-        .expect("the inbox")
-        .text()
-        .await
-        .expect("the inbox's text");
-    let csrf = csrf_in(&inbox);
+    let csrf = sign_in(&client, base, username, password).await;
     let events = format!("{base}/agent/events");
     let stream_client = client.clone();
     let stream = tokio::spawn(async move {

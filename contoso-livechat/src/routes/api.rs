@@ -16,10 +16,12 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::store::{AddMessageError, EndingParty, NewConversation, ReplyAuthor, Started, Store};
+use crate::store::{
+    AddMessageError, ConversationId, EndingParty, NewConversation, ReplyAuthor, Started, Store,
+};
 
-/// The API's limits and key.
-pub struct ApiPolicy {
+/// The session API's key and limits, and how it assigns a start.
+pub struct SessionApi {
     pub key: Option<SecretString>,
     pub max_body_bytes: usize,
     pub max_message_chars: usize,
@@ -27,7 +29,7 @@ pub struct ApiPolicy {
     pub auto_assign: bool,
 }
 
-impl ApiPolicy {
+impl SessionApi {
     fn authorize(&self, request: &HttpRequest) -> Result<(), ApiError> {
         let Some(key) = &self.key else { return Ok(()) };
         let presented = request
@@ -119,10 +121,10 @@ impl ApiPolicy {
     }
 }
 
-fn required(value: String, name: &str) -> Result<String, ApiError> {
-    Some(value.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::BadRequest(format!("{name} is required")))
+/// The body's `conversationId`; 400 when blank or missing.
+fn conversation_id(value: &str) -> Result<ConversationId, ApiError> {
+    ConversationId::parse(value)
+        .ok_or_else(|| ApiError::BadRequest("conversationId is required".into()))
 }
 
 fn optional(value: Option<String>) -> Option<String> {
@@ -144,11 +146,11 @@ fn add_error(error: AddMessageError) -> ApiError {
 pub async fn start(
     request: HttpRequest,
     payload: web::Payload,
-    policy: web::Data<ApiPolicy>,
+    api: web::Data<SessionApi>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    policy.authorize(&request)?;
-    let body = policy.read_body(&request, payload).await?;
+    api.authorize(&request)?;
+    let body = api.read_body(&request, payload).await?;
     let context: StartRequest = if body.iter().all(u8::is_ascii_whitespace) {
         StartRequest::default()
     } else {
@@ -170,7 +172,7 @@ pub async fn start(
                 problem_description: optional(context.problem_description),
                 idempotency_key,
             },
-            policy.auto_assign,
+            api.auto_assign,
         )
         .await?;
     let Started {
@@ -196,10 +198,10 @@ pub async fn start(
 /// customer starting now (how it is estimated: [`livechat_contract::api::Availability`]).
 pub async fn availability(
     request: HttpRequest,
-    policy: web::Data<ApiPolicy>,
+    api: web::Data<SessionApi>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    policy.authorize(&request)?;
+    api.authorize(&request)?;
     Ok(HttpResponse::Ok().json(store.availability().await?))
 }
 
@@ -207,10 +209,10 @@ pub async fn availability(
 pub async fn receive(
     request: HttpRequest,
     payload: web::Payload,
-    policy: web::Data<ApiPolicy>,
+    api: web::Data<SessionApi>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: ReceiveRequest = policy.json(&request, payload).await?;
+    let body: ReceiveRequest = api.json(&request, payload).await?;
     let role = body.effective_role();
     if role == Role::Agent {
         return Err(ApiError::BadRequest(
@@ -218,10 +220,10 @@ pub async fn receive(
                 .into(),
         ));
     }
-    let conversation_id = required(body.conversation_id, "conversationId")?;
+    let conversation_id = conversation_id(&body.conversation_id)?;
     let client_id = livechat_contract::api::caller_key(body.id.as_deref(), "id")
         .map_err(ApiError::BadRequest)?;
-    let message = policy.message_text(body.message)?;
+    let message = api.message_text(body.message)?;
     let sender = optional(body.sender);
     let added = store
         .add_customer_message(
@@ -245,11 +247,16 @@ pub async fn receive(
 pub async fn messages(
     request: HttpRequest,
     query: web::Query<MessagesQuery>,
-    policy: web::Data<ApiPolicy>,
+    api: web::Data<SessionApi>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    policy.authorize(&request)?;
-    let messages = match optional(query.into_inner().conversation_id) {
+    api.authorize(&request)?;
+    let messages = match query
+        .into_inner()
+        .conversation_id
+        .as_deref()
+        .and_then(ConversationId::parse)
+    {
         Some(id) => store
             .messages(&id)
             .await?
@@ -263,12 +270,12 @@ pub async fn messages(
 pub async fn send(
     request: HttpRequest,
     payload: web::Payload,
-    policy: web::Data<ApiPolicy>,
+    api: web::Data<SessionApi>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: SendRequest = policy.json(&request, payload).await?;
-    let conversation_id = required(body.conversation_id, "conversationId")?;
-    let message = policy.message_text(body.message)?;
+    let body: SendRequest = api.json(&request, payload).await?;
+    let conversation_id = conversation_id(&body.conversation_id)?;
+    let message = api.message_text(body.message)?;
     let sender = optional(body.sender).unwrap_or_else(|| "Agent".to_owned());
     let stored = store
         .add_agent_message(&conversation_id, &sender, &message, ReplyAuthor::Script)
@@ -284,11 +291,11 @@ pub async fn send(
 pub async fn end(
     request: HttpRequest,
     payload: web::Payload,
-    policy: web::Data<ApiPolicy>,
+    api: web::Data<SessionApi>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: EndRequest = policy.json(&request, payload).await?;
-    let conversation_id = required(body.conversation_id, "conversationId")?;
+    let body: EndRequest = api.json(&request, payload).await?;
+    let conversation_id = conversation_id(&body.conversation_id)?;
     let changed = store
         .end_conversation(&conversation_id, EndingParty::Customer)
         .await
@@ -297,7 +304,7 @@ pub async fn end(
         tracing::info!(conversation_id = %conversation_id, "conversation ended by the customer");
     }
     Ok(HttpResponse::Ok().json(EndAnswer {
-        conversation_id,
+        conversation_id: conversation_id.to_string(),
         state: ConversationState::Ended,
     }))
 }
@@ -307,11 +314,11 @@ pub async fn end(
 pub async fn rate(
     request: HttpRequest,
     payload: web::Payload,
-    policy: web::Data<ApiPolicy>,
+    api: web::Data<SessionApi>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: RateRequest = policy.json(&request, payload).await?;
-    let conversation_id = required(body.conversation_id, "conversationId")?;
+    let body: RateRequest = api.json(&request, payload).await?;
+    let conversation_id = conversation_id(&body.conversation_id)?;
     if !RATINGS.contains(&body.rating) {
         return Err(ApiError::BadRequest(format!(
             "rating must be a whole number from {} to {}",
@@ -338,7 +345,7 @@ pub async fn rate(
     }
     tracing::info!(conversation_id = %conversation_id, rating = body.rating, "conversation rated");
     Ok(HttpResponse::Ok().json(RateAnswer {
-        conversation_id,
+        conversation_id: conversation_id.to_string(),
         rating: body.rating,
     }))
 }
@@ -347,9 +354,9 @@ pub async fn rate(
 /// their state and handoff context.
 pub async fn conversations(
     request: HttpRequest,
-    policy: web::Data<ApiPolicy>,
+    api: web::Data<SessionApi>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
-    policy.authorize(&request)?;
+    api.authorize(&request)?;
     Ok(HttpResponse::Ok().json(store.list_conversations().await?))
 }

@@ -128,7 +128,9 @@ pub async fn stream(
                     let _ = write!(
                         chunk,
                         "id: {}\nevent: {}\ndata: {}\n\n",
-                        event.seq, event.kind, event.payload
+                        event.seq,
+                        event.kind.as_str(),
+                        event.payload
                     );
                 }
                 last = newest;

@@ -6,19 +6,23 @@ pub mod events;
 pub mod pages;
 
 use actix_web::{web, HttpResponse};
+use livechat_contract::api::{
+    AVAILABILITY_PATH, CONVERSATIONS_PATH, END_PATH, MESSAGES_PATH, RATE_PATH, RECEIVE_PATH,
+    SEND_PATH, START_PATH,
+};
 use serde_json::json;
 
 /// Registers all routes.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(web::resource("/api/chat/start").route(web::post().to(api::start)))
-        .service(web::resource("/api/chat/receive").route(web::post().to(api::receive)))
-        .service(web::resource("/api/chat/messages").route(web::get().to(api::messages)))
-        .service(web::resource("/api/chat/conversations").route(web::get().to(api::conversations)))
-        .service(web::resource("/api/chat/send").route(web::post().to(api::send)))
-        .service(web::resource("/api/chat/end").route(web::post().to(api::end)))
-        .service(web::resource("/api/chat/rate").route(web::post().to(api::rate)))
-        .service(web::resource("/api/chat/availability").route(web::get().to(api::availability)))
+        .service(web::resource(START_PATH).route(web::post().to(api::start)))
+        .service(web::resource(RECEIVE_PATH).route(web::post().to(api::receive)))
+        .service(web::resource(MESSAGES_PATH).route(web::get().to(api::messages)))
+        .service(web::resource(CONVERSATIONS_PATH).route(web::get().to(api::conversations)))
+        .service(web::resource(SEND_PATH).route(web::post().to(api::send)))
+        .service(web::resource(END_PATH).route(web::post().to(api::end)))
+        .service(web::resource(RATE_PATH).route(web::post().to(api::rate)))
+        .service(web::resource(AVAILABILITY_PATH).route(web::get().to(api::availability)))
         .service(web::resource("/").route(web::get().to(pages::home)))
         .service(
             web::resource("/signin")

@@ -3,31 +3,34 @@
 //! end, presence and capacity).
 //!
 //! Pages are askama templates (auto-escaped; no user text is ever marked safe), one `...Page` struct
-//! each, with fields ready to show. Every state-changing request checks the CSRF token. The page's
-//! JavaScript posts with `Accept: application/json` and gets JSON; without JavaScript the forms post
-//! normally and are redirected back.
+//! each, with fields ready to show. Every state-changing agent request takes its form through
+//! [`AgentForm`] (or [`AgentRequest`]), which checks the CSRF token. The page's JavaScript posts
+//! with `Accept: application/json` and gets JSON; without JavaScript the forms post normally and are
+//! redirected back.
 
 use std::time::Instant;
 
 use actix_session::Session;
+use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
 use livechat_contract::api::{
     Conversation, ConversationState, ConversationStatus, TranscriptEntry,
 };
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{self, Agents, CurrentAgent, RevokedSessions};
+use crate::auth::{self, AgentForm, AgentRequest, Agents, CurrentAgent, RevokedSessions};
 use crate::configuration::{CannedReply, MAX_CAPACITY};
 use crate::error::PageError;
 use crate::presence::LivePages;
 use crate::store::{
-    AddMessageError, AgentState, EndingParty, Presence, ReplyAuthor, RoutingError, Store,
-    TransferTarget,
+    AddMessageError, AgentState, ConversationId, EndingParty, Presence, ReplyAuthor, RoutingError,
+    Store, TransferTarget,
 };
 use crate::throttle::{Refused, SignInThrottle};
 use crate::typing::{Offered, TypingRelay};
@@ -459,6 +462,41 @@ pub async fn inbox(
     })
 }
 
+/// The conversation a page's path names.
+fn conversation_id(path: web::Path<String>) -> Result<ConversationId, PageError> {
+    ConversationId::parse(&path.into_inner()).ok_or_else(no_such_conversation)
+}
+
+fn no_such_conversation() -> PageError {
+    PageError::NotFound("There is no such conversation.".into())
+}
+
+/// An agent's action on the conversation its path names (`/agent/conversations/{id}/...`): the
+/// agent, the conversation and the form, once [`AgentForm`] has checked the CSRF token.
+pub struct ConversationAction<T> {
+    pub current: CurrentAgent,
+    pub id: ConversationId,
+    pub form: T,
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for ConversationAction<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let id = request
+            .match_info()
+            .get("id")
+            .and_then(ConversationId::parse);
+        let action = AgentForm::<T>::from_request(request, payload);
+        Box::pin(async move {
+            let AgentForm { current, form } = action.await?;
+            let id = id.ok_or_else(no_such_conversation)?;
+            Ok(ConversationAction { current, id, form })
+        })
+    }
+}
+
 pub async fn conversation(
     current: CurrentAgent,
     path: web::Path<String>,
@@ -466,7 +504,7 @@ pub async fn conversation(
     limit: web::Data<ReplyLimit>,
     canned: web::Data<CannedReplies>,
 ) -> Result<HttpResponse, PageError> {
-    let id = path.into_inner();
+    let id = conversation_id(path)?;
     // Read the event number first: anything that happens while the page renders is replayed.
     let last_event_id = store.last_event_seq();
     store.mark_read(&id).await?;
@@ -541,8 +579,11 @@ pub async fn conversation(
 #[derive(Deserialize)]
 pub struct ReplyForm {
     message: String,
-    csrf_token: Option<String>,
 }
+
+/// A form with no field but its CSRF token.
+#[derive(Deserialize)]
+pub struct NoFields {}
 
 fn add_error(error: AddMessageError) -> PageError {
     match error {
@@ -587,14 +628,10 @@ fn done(request: &HttpRequest, location: &str, body: serde_json::Value) -> HttpR
 
 pub async fn reply(
     request: HttpRequest,
-    current: CurrentAgent,
-    path: web::Path<String>,
-    form: web::Form<ReplyForm>,
+    ConversationAction { current, id, form }: ConversationAction<ReplyForm>,
     store: web::Data<Store>,
     limit: web::Data<ReplyLimit>,
 ) -> Result<HttpResponse, PageError> {
-    current.check_csrf(&request, form.csrf_token.as_deref())?;
-    let id = path.into_inner();
     let message = form.message.trim_end();
     if message.trim().is_empty() {
         return Err(PageError::BadRequest("Write a message first.".into()));
@@ -624,13 +661,9 @@ pub async fn reply(
 
 pub async fn end(
     request: HttpRequest,
-    current: CurrentAgent,
-    path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    ConversationAction { current, id, .. }: ConversationAction<NoFields>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, PageError> {
-    current.check_csrf(&request, form.csrf_token.as_deref())?;
-    let id = path.into_inner();
     let changed = store
         .end_conversation(
             &id,
@@ -652,24 +685,20 @@ pub async fn end(
 }
 
 pub async fn mark_read(
-    request: HttpRequest,
-    current: CurrentAgent,
+    _checked: AgentRequest,
     path: web::Path<String>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, PageError> {
-    current.check_csrf(&request, None)?;
-    store.mark_read(&path.into_inner()).await?;
+    store.mark_read(&conversation_id(path)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn retry(
     request: HttpRequest,
-    current: CurrentAgent,
+    _checked: AgentForm<NoFields>,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, PageError> {
-    current.check_csrf(&request, form.csrf_token.as_deref())?;
     let message = store
         .retry_failed(&path.into_inner())
         .await?
@@ -693,13 +722,9 @@ fn conversation_done(request: &HttpRequest, conversation: &Conversation) -> Http
 
 pub async fn accept(
     request: HttpRequest,
-    current: CurrentAgent,
-    path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    ConversationAction { current, id, .. }: ConversationAction<NoFields>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, PageError> {
-    current.check_csrf(&request, form.csrf_token.as_deref())?;
-    let id = path.into_inner();
     let conversation = store
         .accept(&id, &current.agent.username)
         .await
@@ -714,7 +739,6 @@ pub struct TransferForm {
     to: String,
     #[serde(default)]
     note: Option<String>,
-    csrf_token: Option<String>,
 }
 
 /// The longest transfer note, in characters.
@@ -722,13 +746,9 @@ const MAX_NOTE_CHARS: usize = 1_000;
 
 pub async fn transfer(
     request: HttpRequest,
-    current: CurrentAgent,
-    path: web::Path<String>,
-    form: web::Form<TransferForm>,
+    ConversationAction { current, id, form }: ConversationAction<TransferForm>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, PageError> {
-    current.check_csrf(&request, form.csrf_token.as_deref())?;
-    let id = path.into_inner();
     let note = form
         .note
         .as_deref()
@@ -758,15 +778,10 @@ pub async fn transfer(
 
 /// The agent is typing: relayed to the customer, best effort (202 whether or not it was sent).
 pub async fn typing(
-    request: HttpRequest,
-    current: CurrentAgent,
-    path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    ConversationAction { current, id, .. }: ConversationAction<NoFields>,
     store: web::Data<Store>,
     relay: web::Data<TypingRelay>,
 ) -> Result<HttpResponse, PageError> {
-    current.check_csrf(&request, form.csrf_token.as_deref())?;
-    let id = path.into_inner();
     let conversation = store
         .conversation(&id)
         .await?
@@ -792,17 +807,14 @@ pub async fn typing(
 #[derive(Deserialize)]
 pub struct PresenceForm {
     presence: String,
-    csrf_token: Option<String>,
 }
 
 pub async fn presence(
     request: HttpRequest,
-    current: CurrentAgent,
-    form: web::Form<PresenceForm>,
+    AgentForm { current, form }: AgentForm<PresenceForm>,
     store: web::Data<Store>,
     pages: web::Data<LivePages>,
 ) -> Result<HttpResponse, PageError> {
-    current.check_csrf(&request, form.csrf_token.as_deref())?;
     let presence = Presence::parse(form.presence.trim())
         .ok_or_else(|| PageError::BadRequest("Presence must be online, away or offline.".into()))?;
     pages.touch(&current.agent.username);
@@ -820,16 +832,13 @@ pub async fn presence(
 #[derive(Deserialize)]
 pub struct CapacityForm {
     capacity: String,
-    csrf_token: Option<String>,
 }
 
 pub async fn capacity(
     request: HttpRequest,
-    current: CurrentAgent,
-    form: web::Form<CapacityForm>,
+    AgentForm { current, form }: AgentForm<CapacityForm>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, PageError> {
-    current.check_csrf(&request, form.csrf_token.as_deref())?;
     let capacity = form
         .capacity
         .trim()

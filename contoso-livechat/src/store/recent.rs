@@ -7,13 +7,13 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
 
-use super::Event;
+use super::model::Event;
 
 /// Events kept in memory; about two seconds of the benchmark's heaviest load.
 const RECENT_EVENTS: usize = 8_192;
 
 /// The newest events, in order, and the number of the last one committed (followed by the pages).
-pub(super) struct RecentEvents {
+pub struct RecentEvents {
     events: RwLock<VecDeque<Arc<Event>>>,
     held: watch::Sender<i64>,
 }

@@ -13,8 +13,8 @@ use futures_util::future::BoxFuture;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use super::model::{AddMessageError, Event, RoutingError};
 use super::recent::RecentEvents;
-use super::Event;
 
 /// Writes taken into one transaction at most.
 const MAX_BATCH: usize = 512;
@@ -23,7 +23,7 @@ const QUEUE: usize = 4_096;
 
 /// What a write did, besides its answer: the events it recorded and whether it queued a reply
 /// (or an end) for the webhook.
-pub(super) struct Written<T> {
+pub struct Written<T> {
     pub value: T,
     pub events: Vec<Event>,
     pub outbox: bool,
@@ -35,6 +35,15 @@ impl<T> Written<T> {
         Self {
             value,
             events: Vec::new(),
+            outbox: false,
+        }
+    }
+
+    /// A write that recorded `events` and queued nothing for the webhook.
+    pub fn with_events(value: T, events: Vec<Event>) -> Self {
+        Self {
+            value,
+            events,
             outbox: false,
         }
     }
@@ -51,15 +60,27 @@ impl<T> Written<T> {
 
 /// An error a write answers with: a refusal decided before it wrote anything, or a failure of the
 /// store after which the write may be half done.
-pub(super) trait WriteError:
-    From<anyhow::Error> + std::fmt::Display + Send + 'static
-{
+pub trait WriteError: From<anyhow::Error> + std::fmt::Display + Send + 'static {
     fn wrote_nothing(&self) -> bool;
 }
 
 impl WriteError for anyhow::Error {
     fn wrote_nothing(&self) -> bool {
         false
+    }
+}
+
+impl WriteError for AddMessageError {
+    fn wrote_nothing(&self) -> bool {
+        // The refusals are decided by the first read, before anything is written.
+        !matches!(self, Self::Store(_))
+    }
+}
+
+impl WriteError for RoutingError {
+    fn wrote_nothing(&self) -> bool {
+        // Every refusal is decided by reads before the first write.
+        !matches!(self, Self::Store(_))
     }
 }
 
@@ -74,7 +95,7 @@ trait Job: Send {
 type Answer = Box<dyn FnOnce(Option<&anyhow::Error>) + Send>;
 
 /// What a write did inside the open transaction.
-enum Outcome {
+enum Did {
     /// It wrote: the events it recorded and whether it queued a reply for the webhook.
     Wrote(Vec<Event>, bool),
     /// It was refused before writing anything.
@@ -86,7 +107,7 @@ enum Outcome {
 /// A write done inside the open transaction, and how to answer its caller once the commit's fate
 /// is known.
 struct Ran {
-    outcome: Outcome,
+    did: Did,
     answer: Answer,
 }
 
@@ -109,7 +130,7 @@ where
         Box::pin(async move {
             match operation(connection).await {
                 Ok(written) => Ran {
-                    outcome: Outcome::Wrote(written.events, written.outbox),
+                    did: Did::Wrote(written.events, written.outbox),
                     answer: Box::new(move |commit_failed: Option<&anyhow::Error>| {
                         let answer = match commit_failed {
                             None => Ok(written.value),
@@ -121,10 +142,10 @@ where
                     }),
                 },
                 Err(error) => Ran {
-                    outcome: if error.wrote_nothing() {
-                        Outcome::Refused
+                    did: if error.wrote_nothing() {
+                        Did::Refused
                     } else {
-                        Outcome::Broken(format!("{error:#}"))
+                        Did::Broken(format!("{error:#}"))
                     },
                     answer: Box::new(move |_| {
                         let _ = reply.send(Err(error));
@@ -142,7 +163,7 @@ where
 
 /// The queue into the writer task.
 #[derive(Clone)]
-pub(super) struct Writer {
+pub struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
 }
 
@@ -236,13 +257,13 @@ async fn commit(
     for job in batch.by_ref() {
         let ran = job.run(&mut transaction).await;
         answers.push(ran.answer);
-        match ran.outcome {
-            Outcome::Wrote(written, queued) => {
+        match ran.did {
+            Did::Wrote(written, queued) => {
                 events.extend(written);
                 wake_outbox |= queued;
             }
-            Outcome::Refused => {}
-            Outcome::Broken(why) => {
+            Did::Refused => {}
+            Did::Broken(why) => {
                 let error = anyhow!("a write in the batch failed in the store: {why}");
                 // The writes after it have not run; they hear why at once.
                 batch.for_each(|job| job.refuse(&error));
@@ -264,7 +285,7 @@ mod tests {
     use sqlx::{ConnectOptions, Row};
 
     use super::*;
-    use crate::store::AddMessageError;
+    use crate::store::model::{AddMessageError, ConversationId};
 
     async fn writer() -> (Writer, tempfile::TempDir) {
         let directory = tempfile::tempdir().unwrap();
@@ -331,7 +352,9 @@ mod tests {
         let (writer, _directory) = writer().await;
         let refused = writer.write(|_| {
             Box::pin(async move {
-                Err::<Written<()>, _>(AddMessageError::NotFound("nobody".to_owned()))
+                Err::<Written<()>, _>(AddMessageError::NotFound(
+                    ConversationId::parse("nobody").unwrap(),
+                ))
             })
         });
         let (first, second, third) = tokio::join!(insert(&writer, 1), refused, insert(&writer, 3));

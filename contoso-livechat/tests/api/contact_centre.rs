@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use service_support::clock::Clock;
+
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, method, path};
@@ -318,10 +320,14 @@ async fn availability_counts_online_agents_and_the_queue() {
     assert_eq!(bad.status(), 400);
 }
 
+/// The interval between two queue updates to one customer (the default), and a little more.
+const PAST_THE_INTERVAL: Duration = Duration::from_secs(31);
+
 #[tokio::test]
 async fn waiting_customers_hear_of_a_new_place_only_when_it_changed() {
+    let clock = Clock::paused();
     let app = spawn_app_with(Options {
-        queue_update_interval_ms: Some(100),
+        clock: Some(clock.clone()),
         ..Options::default()
     })
     .await;
@@ -330,6 +336,7 @@ async fn waiting_customers_hear_of_a_new_place_only_when_it_changed() {
     let second = app.start_conversation("B").await;
     let third = app.start_conversation("C").await;
     ann.accept(&first).await;
+    clock.advance(PAST_THE_INTERVAL);
     eventually("the updates after the first acceptance", || async {
         let second_told = positions_told(&app, &second).await.len();
         let third_told = positions_told(&app, &third).await.len();
@@ -337,6 +344,7 @@ async fn waiting_customers_hear_of_a_new_place_only_when_it_changed() {
     })
     .await;
     ann.accept(&second).await;
+    clock.advance(PAST_THE_INTERVAL);
     let told = eventually("the third's second update", || async {
         let told = positions_told(&app, &third).await;
         (told.len() == 2).then_some(told)
@@ -355,8 +363,9 @@ async fn waiting_customers_hear_of_a_new_place_only_when_it_changed() {
 
 #[tokio::test]
 async fn a_queue_update_waits_for_the_interval() {
+    // The clock stands still: no interval passes.
     let app = spawn_app_with(Options {
-        queue_update_interval_ms: Some(3_600_000),
+        clock: Some(Clock::paused()),
         ..Options::default()
     })
     .await;
@@ -411,8 +420,9 @@ async fn typing_is_relayed_at_most_every_few_seconds_and_only_by_the_assigned_ag
 
 #[tokio::test]
 async fn a_typing_indicator_that_would_arrive_late_is_dropped() {
+    let clock = Clock::paused();
     let app = spawn_app_with(Options {
-        typing_max_delay_ms: Some(300),
+        clock: Some(clock.clone()),
         ..Options::default()
     })
     .await;
@@ -427,7 +437,8 @@ async fn a_typing_indicator_that_would_arrive_late_is_dropped() {
     for id in [&slow, &late, &marker] {
         ann.accept(id).await;
     }
-    // The skill takes 800 ms over the first indicator: the one behind it is late by then.
+    // The skill takes a while over the first indicator; meanwhile the one behind it grows older
+    // than typing.max_delay_ms (5 s) by the clock.
     Mock::given(method("POST"))
         .and(path(WEBHOOK_PATH))
         .and(body_partial_json(
@@ -436,25 +447,26 @@ async fn a_typing_indicator_that_would_arrive_late_is_dropped() {
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(json!({"status": "accepted"}))
-                .set_delay(Duration::from_millis(800)),
+                .set_delay(Duration::from_millis(1_500)),
         )
         .with_priority(1)
         .mount(&app.webhook)
         .await;
     assert_eq!(ann.act(&slow, "typing", &[]).await.status(), 202);
-    assert_eq!(ann.act(&late, "typing", &[]).await.status(), 202);
+    // The skill has the first; the relay's one worker waits for its answer.
     typing_bodies(&app.webhook, 1).await;
-    // The marker, once the slow one is answered.
-    eventually("the marker indicator", || async {
-        ann.act(&marker, "typing", &[]).await;
+    assert_eq!(ann.act(&late, "typing", &[]).await.status(), 202);
+    clock.advance(Duration::from_secs(6));
+    // The marker, typed after: it is sent once the slow one is answered.
+    assert_eq!(ann.act(&marker, "typing", &[]).await.status(), 202);
+    let typed = eventually("the marker indicator", || async {
         let typed = typing_bodies(&app.webhook, 1).await;
         typed
             .iter()
             .any(|body| body["conversationId"] == marker.as_str())
-            .then_some(())
+            .then_some(typed)
     })
     .await;
-    let typed = typing_bodies(&app.webhook, 2).await;
     assert!(
         typed
             .iter()
@@ -465,8 +477,9 @@ async fn a_typing_indicator_that_would_arrive_late_is_dropped() {
 
 #[tokio::test]
 async fn an_agent_whose_pages_are_gone_goes_offline_and_comes_back_with_a_page() {
+    let clock = Clock::paused();
     let app = spawn_app_with(Options {
-        offline_after_ms: Some(300),
+        clock: Some(clock.clone()),
         ..Options::default()
     })
     .await;
@@ -476,13 +489,16 @@ async fn an_agent_whose_pages_are_gone_goes_offline_and_comes_back_with_a_page()
     let mut body = stream.bytes_stream();
     body.next().await.unwrap().unwrap();
     assert_eq!(app.availability().await["agentsOnline"], 1);
-    // The page goes away; a heartbeat (every 5 s) finds its connection gone, and the grace
-    // runs out.
+    // The page goes away; a heartbeat (every 5 s) finds its connection gone, and then the
+    // grace (routing.offline_after_ms, a minute) runs out by the clock.
     drop(body);
     test_support::eventually_within(
         Duration::from_secs(40),
         "offline once the page is gone",
-        || async { (app.availability().await["agentsOnline"] == 0).then_some(()) },
+        || async {
+            clock.advance(Duration::from_secs(61));
+            (app.availability().await["agentsOnline"] == 0).then_some(())
+        },
     )
     .await;
     let again = ann.get("/agent/events").await;

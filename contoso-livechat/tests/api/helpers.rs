@@ -1,17 +1,19 @@
 //! `spawn_app()`, the fake webhook, and a signed-in agent client.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use contoso_livechat::configuration::Settings;
 use contoso_livechat::startup::{Application, ApplicationHandle};
+pub use livechat_contract::webhook::WEBHOOK_PATH;
 use serde_json::{json, Value};
+use service_support::clock::Clock;
+use service_support::settings::Environment;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub const WEBHOOK_PATH: &str = "/api/livechat/messages";
 pub const AGENT_NAME: &str = "Ann";
 pub const AGENT_PASSWORD: &str = "ann-password";
 pub const API_KEY: &str = "test-api-key";
@@ -29,9 +31,9 @@ pub struct Options {
     pub second_agent: bool,
     /// `routing.assignment = "auto"`.
     pub auto_assign: bool,
-    pub queue_update_interval_ms: Option<u64>,
-    pub offline_after_ms: Option<u64>,
-    pub typing_max_delay_ms: Option<u64>,
+    /// The clock the queue's updates, presence and typing go by: the system's unless a test
+    /// stops it (and moves it).
+    pub clock: Option<Clock>,
 }
 
 pub struct TestApp {
@@ -42,18 +44,6 @@ pub struct TestApp {
     pub options: Options,
     handle: ApplicationHandle,
     join: JoinHandle<anyhow::Result<()>>,
-}
-
-fn init_tracing() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("info,sqlx=warn")
-                .with_test_writer()
-                .try_init();
-        }
-    });
 }
 
 pub async fn mount_webhook_ok(webhook: &MockServer) {
@@ -75,7 +65,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 }
 
 async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Options) -> TestApp {
-    init_tracing();
+    test_support::init_test_logs();
     let mut environment: HashMap<String, String> = [
         ("LIVECHAT_BIND", "127.0.0.1:0".to_owned()),
         ("LIVECHAT_DATA_DIR", data_dir.path().display().to_string()),
@@ -95,7 +85,7 @@ async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Optio
     if options.webhook_secret {
         environment.insert("WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into());
     }
-    let mut settings = Settings::load_from(None, &environment).unwrap();
+    let mut settings = Settings::load_from(None, &Environment::from_map(environment)).unwrap();
     settings.application.http_workers = 2;
     settings.application.request_deadline_ms = 1_500;
     settings.webhook.base_backoff_ms = 50;
@@ -118,16 +108,10 @@ async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Optio
         settings.routing.assignment = contoso_livechat::configuration::Assignment::Auto;
     }
     settings.routing.tick_ms = 50;
-    if let Some(interval) = options.queue_update_interval_ms {
-        settings.routing.queue_update_interval_ms = interval;
-    }
-    if let Some(after) = options.offline_after_ms {
-        settings.routing.offline_after_ms = after;
-    }
-    if let Some(delay) = options.typing_max_delay_ms {
-        settings.typing.max_delay_ms = delay;
-    }
-    let application = Application::build(settings).await.unwrap();
+    let clock = options.clock.clone().unwrap_or_else(Clock::system);
+    let application = Application::build_with_clock(settings, clock)
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}", application.port());
     let handle = application.handle();
     let join = tokio::spawn(application.run_until_stopped());
@@ -241,15 +225,7 @@ impl TestApp {
     /// A browser-like client, signed in as the test agent.
     /// The sign-in page's CSRF token, for `client`'s session.
     pub async fn sign_in_csrf(&self, client: &reqwest::Client) -> String {
-        let page = client
-            .get(format!("{}/signin", self.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        csrf_in(&page)
+        csrf_in(&test_support::page(client, &format!("{}/signin", self.address)).await)
     }
 
     /// Submits the sign-in form as the test agent with `password`.
@@ -278,30 +254,11 @@ impl TestApp {
     /// A browser-like client, signed in as `username`.
     pub async fn signed_in_as(&self, username: &str, password: &str) -> AgentClient {
         let client = browser(Arc::new(reqwest::cookie::Jar::default()));
-        let csrf = self.sign_in_csrf(&client).await;
-        let response = client
-            .post(format!("{}/signin", self.address))
-            .form(&[
-                ("username", username),
-                ("password", password),
-                ("csrf_token", csrf.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 303, "sign-in");
-        let inbox = client
-            .get(format!("{}/agent", self.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let csrf = test_support::sign_in(&client, &self.address, username, password).await;
         AgentClient {
             client,
             address: self.address.clone(),
-            csrf: csrf_in(&inbox),
+            csrf,
         }
     }
 }

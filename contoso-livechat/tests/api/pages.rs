@@ -57,14 +57,7 @@ async fn a_wrong_password_is_refused_and_the_right_one_signs_in() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let page = client
-        .get(format!("{}/signin", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = test_support::page(&client, &format!("{}/signin", app.address)).await;
     assert!(
         !page.contains("contoso-demo"),
         "the default agent is not advertised when agents are configured"

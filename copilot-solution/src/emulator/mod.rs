@@ -9,6 +9,7 @@
 //! The page shows each line as it arrives over server-sent events.
 
 pub mod engine;
+pub mod markdown;
 pub mod topics;
 
 use std::net::TcpListener;
@@ -75,10 +76,14 @@ impl EmulatorSettings {
 #[serde(rename_all = "camelCase")]
 pub struct Line {
     pub seq: u64,
-    /// `user`, `bot` or `agent` (a live agent's proactive message).
+    /// `user`, `bot` (the agent's words and the skill's messages, all from the bot's account, as in
+    /// Teams) or `system`.
     pub role: String,
     pub sender: String,
+    /// The text as shown, without its styles.
     pub text: String,
+    /// The text as shown, in runs of one style each (Teams Markdown rendered, nothing undone).
+    pub parts: Vec<markdown::Run>,
     pub timestamp: String,
 }
 
@@ -99,33 +104,6 @@ pub struct Emulator {
     latest: watch::Sender<u64>,
     /// Counts the typing activities the skill sent: each shows the indicator for a while.
     typing: watch::Sender<u64>,
-}
-
-/// Turns Teams-style Markdown from the skill (`**Sender**: text`, escaped) back into plain parts.
-fn agent_line(text: &str) -> (String, String) {
-    let unescape = |text: &str| {
-        let mut plain = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                if let Some(next) = chars.next() {
-                    plain.push(next);
-                }
-            } else {
-                plain.push(c);
-            }
-        }
-        plain
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    if let Some(rest) = text.strip_prefix("**") {
-        if let Some(end) = rest.find("**: ") {
-            return (unescape(&rest[..end]), unescape(&rest[end + 4..]));
-        }
-    }
-    ("Contoso Agent".to_owned(), unescape(text))
 }
 
 impl Emulator {
@@ -152,6 +130,17 @@ impl Emulator {
     }
 
     fn push_line(&self, role: &str, sender: &str, text: &str) {
+        self.push_runs(
+            role,
+            sender,
+            vec![markdown::Run {
+                text: text.to_owned(),
+                ..markdown::Run::default()
+            }],
+        );
+    }
+
+    fn push_runs(&self, role: &str, sender: &str, parts: Vec<markdown::Run>) {
         let mut lines = self
             .lines
             .lock()
@@ -161,7 +150,8 @@ impl Emulator {
             seq,
             role: role.into(),
             sender: sender.into(),
-            text: text.into(),
+            text: markdown::plain(&parts),
+            parts,
             timestamp: chrono::Utc::now().to_rfc3339(),
         });
         drop(lines);
@@ -441,14 +431,17 @@ async fn send_to_conversation(
         emulator.typing.send_modify(|count| *count += 1);
         return HttpResponse::Ok().json(json!({"id": uuid::Uuid::new_v4().to_string()}));
     }
+    // As Teams shows it: from the bot's account, Markdown rendered when the activity says so.
     let text = activity["text"].as_str().unwrap_or_default();
-    let (sender, message) = agent_line(text);
-    let role = if text.starts_with("**") {
-        "agent"
+    let parts = if activity["textFormat"] == "markdown" {
+        markdown::runs(text)
     } else {
-        "bot"
+        vec![markdown::Run {
+            text: text.to_owned(),
+            ..markdown::Run::default()
+        }]
     };
-    emulator.push_line(role, &sender, &message);
+    emulator.push_runs("bot", &emulator.agent.name, parts);
     HttpResponse::Ok().json(json!({"id": uuid::Uuid::new_v4().to_string()}))
 }
 
@@ -535,21 +528,4 @@ pub async fn run(source: PathBuf) -> anyhow::Result<()> {
         .await?
         .run_until_stopped()
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn agent_lines_are_read_back_from_teams_markdown() {
-        assert_eq!(
-            agent_line("**Ann \\*A\\***: try \\*this\\* &lt;b&gt;"),
-            ("Ann *A*".to_owned(), "try *this* <b>".to_owned())
-        );
-        assert_eq!(
-            agent_line("plain notice"),
-            ("Contoso Agent".to_owned(), "plain notice".to_owned())
-        );
-    }
 }

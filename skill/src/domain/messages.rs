@@ -28,29 +28,49 @@ impl Lane {
     }
 }
 
-/// How a message's text is meant to be shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextFormat {
-    Plain,
-    /// Teams Markdown; user text in it has been escaped.
-    Markdown,
+/// Who a message in the user's Teams conversation speaks for. Everything the skill sends into Teams
+/// comes from the bot's account; `protocol/` shows an agent's name with their words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Speaker {
+    /// A human agent in the live chat, by the name the live chat gave.
+    Agent(String),
+    /// The skill itself: a notice ("Ann joined the chat", "you're number 2 in the queue").
+    Skill,
 }
 
-/// What the user reads in Teams, from the bot's account.
+/// What the user reads in Teams: who it speaks for and the words as written, not yet rendered
+/// (`protocol/` renders it as Teams shows it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageToUser {
+    pub from: Speaker,
     pub text: String,
-    pub format: TextFormat,
 }
 
-/// A message for the user's Teams conversation. Self-contained, so that delivering it needs
-/// nothing else, not even the session (which may close in between).
+impl MessageToUser {
+    /// The skill's own words.
+    pub fn notice(text: impl Into<String>) -> Self {
+        Self {
+            from: Speaker::Skill,
+            text: text.into(),
+        }
+    }
+}
+
+/// The user's Teams conversation of a session: where messages and the typing indicator go.
+/// Self-contained, so that sending there needs nothing else, not even the session (which may close
+/// in between).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToUser {
+pub struct UserConversation {
     pub address: ConversationAddress,
     pub conversation: CopilotConversationId,
     /// Where to report a delivery that finally failed.
     pub livechat: LiveChatConversationId,
+}
+
+/// A message for the user's Teams conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToUser {
+    pub to: UserConversation,
     pub message: MessageToUser,
 }
 
@@ -114,7 +134,7 @@ impl Outbound {
     /// for Teams, the live-chat conversation for the live chat.
     pub fn queue_key(&self) -> &str {
         match self {
-            Outbound::ToUser(message) => message.conversation.as_str(),
+            Outbound::ToUser(message) => message.to.conversation.as_str(),
             Outbound::ToAgent(
                 ToAgent::Message { livechat, .. }
                 | ToAgent::End { livechat }

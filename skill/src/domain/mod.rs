@@ -6,20 +6,25 @@
 //! `livechat/` and `store/` translate at their edges, and this module derives no serde traits.
 
 pub mod ids;
+pub mod keys;
 pub mod messages;
 pub mod requests;
+pub mod session;
 pub mod timers;
 
 pub use ids::{
     ActivityId, ConversationAddress, CopilotConversationId, DeliveryId, IdError,
     LiveChatConversationId, LiveChatEventId, SessionId,
 };
+pub use keys::{left_message_start, ActivityPart, DedupeKey, LeftMessagePart};
 pub use messages::{
-    Lane, MessageToAgent, MessageToUser, NoteRole, Outbound, TextFormat, ToAgent, ToUser,
+    Lane, MessageToAgent, MessageToUser, NoteRole, Outbound, Speaker, ToAgent, ToUser,
+    UserConversation,
 };
 pub use requests::{
     Availability, Customer, HandoverOutcome, HandoverRequest, LeaveMessageRequest, LiveChatEvent,
-    Opened, Placement, RateRequest, Rating, SessionKeys, StartRequest, UserMessage, WebhookOutcome,
-    MAX_COMMENT_CHARS,
+    Opened, Placement, RateRequest, Rating, RatingScale, SessionKeys, StartRequest, UserMessage,
+    WebhookOutcome,
 };
+pub use session::{ClosedBy, Session, SessionState};
 pub use timers::{ChatOutcome, Timeouts, Timer, TimerKind};

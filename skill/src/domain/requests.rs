@@ -51,25 +51,40 @@ pub struct UserMessage {
     pub problem_description: Option<String>,
 }
 
-/// The longest rating comment, in characters.
-pub const MAX_COMMENT_CHARS: usize = 1_000;
+/// The ratings a live chat takes, and the longest comment: the live chat's to say (its interface
+/// gives them), so the skill refuses what it would refuse before anything is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RatingScale {
+    pub lowest: u8,
+    pub highest: u8,
+    /// The longest comment, in characters.
+    pub max_comment_chars: usize,
+}
 
-/// A customer's rating of a chat: a whole number from 1 to 5.
+/// A customer's rating of a chat: a whole number on the live chat's [`RatingScale`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rating(u8);
 
 impl Rating {
-    /// The rating `value` stands for, if it is a whole number from 1 to 5 (Copilot Studio sends
+    /// The rating `value` stands for, if it is a whole number on `scale` (Copilot Studio sends
     /// numbers as `4`, `4.0` or `"4"`).
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str, scale: &RatingScale) -> Result<Self, String> {
+        let (lowest, highest) = (scale.lowest, scale.highest);
         let number: f64 = value
             .trim()
             .parse()
-            .map_err(|_| format!("Rating '{value}' is not a number from 1 to 5"))?;
-        if number.fract() != 0.0 || !(1.0..=5.0).contains(&number) {
-            return Err(format!("Rating {value} is not a whole number from 1 to 5"));
+            .map_err(|_| format!("Rating '{value}' is not a number from {lowest} to {highest}"))?;
+        if number.fract() != 0.0 || !(f64::from(lowest)..=f64::from(highest)).contains(&number) {
+            return Err(format!(
+                "Rating {value} is not a whole number from {lowest} to {highest}"
+            ));
         }
         Ok(Self(number as u8))
+    }
+
+    /// A rating as it was stored, after [`Rating::parse`] took it.
+    pub fn recorded(value: u8) -> Self {
+        Self(value)
     }
 
     pub fn get(self) -> u8 {
@@ -83,7 +98,8 @@ pub struct RateRequest {
     pub keys: SessionKeys,
     /// The activity's id: a rating sent again with the same id is stored once.
     pub id: Option<ActivityId>,
-    pub rating: Rating,
+    /// The `Rating` input as sent; the handover checks it against the live chat's scale.
+    pub rating: String,
     pub comment: Option<String>,
 }
 
@@ -186,6 +202,8 @@ pub enum HandoverOutcome {
     MessageNotLeft,
     /// `rateConversation` for a conversation that never had a live chat: it fails.
     NothingToRate,
+    /// `rateConversation` with a rating or comment the live chat would refuse: it fails, saying why.
+    RatingRefused(String),
     /// An action's inputs are unusable (or name no chat): it fails, saying why.
     Invalid {
         action: String,
@@ -258,4 +276,36 @@ pub enum WebhookOutcome {
     AlreadyEnded,
     /// A best-effort event (typing) too late, or for no open session: nothing happens.
     Dropped,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_TO_FIVE: RatingScale = RatingScale {
+        lowest: 1,
+        highest: 5,
+        max_comment_chars: 1_000,
+    };
+
+    #[test]
+    fn a_rating_is_a_whole_number_on_the_live_chats_scale() {
+        for (sent, rating) in [("4", 4), ("4.0", 4), (" 1 ", 1), ("5", 5)] {
+            assert_eq!(
+                Rating::parse(sent, &ONE_TO_FIVE).map(Rating::get),
+                Ok(rating),
+                "{sent}"
+            );
+        }
+        for bad in ["0", "6", "4.5", "great", "", "-1", "NaN", "inf"] {
+            let refused = Rating::parse(bad, &ONE_TO_FIVE).unwrap_err();
+            assert!(refused.contains("from 1 to 5"), "{bad}: {refused}");
+        }
+        let zero_to_ten = RatingScale {
+            lowest: 0,
+            highest: 10,
+            ..ONE_TO_FIVE
+        };
+        assert_eq!(Rating::parse("9", &zero_to_ten).map(Rating::get), Ok(9));
+    }
 }

@@ -1,14 +1,15 @@
 //! The live-chat lane's courier: forwards the user's messages, and the end of a session, through
-//! the [`LiveChat`] interface (so it knows no live-chat JSON, and lives with the outbox).
+//! the [`LiveChat`] port (so it knows no live-chat JSON, and lives with the outbox).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::notices::system_note;
 use super::outbox::{Attempt, Courier};
+use super::ports::LiveChat;
 use super::text;
-use crate::domain::{DeliveryId, Lane, MessageToAgent, NoteRole, Outbound, ToAgent};
-use crate::livechat::LiveChat;
+use crate::domain::{DeliveryId, Lane, Outbound, ToAgent};
 
 /// Delivers [`ToAgent`] calls.
 pub struct LiveChatCourier {
@@ -40,11 +41,7 @@ impl Courier for LiveChatCourier {
                 session,
                 conversation,
             }) => {
-                let note = MessageToAgent {
-                    text: text::OPENING_INTERRUPTED.to_owned(),
-                    sender: text::SYSTEM_SENDER.to_owned(),
-                    role: NoteRole::System,
-                };
+                let note = system_note(text::OPENING_INTERRUPTED.to_owned());
                 self.livechat.abandon(session, conversation, &note).await
             }
             Outbound::ToUser(_) => {

@@ -1,21 +1,28 @@
 //! The handover itself: what each skill action and each live-chat event does to the sessions and
-//! the outboxes ([`Handover`]), the workers that deliver from the outboxes ([`OutboxWorker`]), and
-//! the words the skill says ([`text`]).
+//! the outboxes ([`Handover`], dispatching to `actions/` and `events/`, one a file), what it needs
+//! from outside ([`ports`]), the workers that deliver from the outboxes ([`OutboxWorker`]) and act
+//! on due timers ([`TimerWorker`]), and the words the skill says ([`text`]).
 //!
-//! Invariant: every message that crosses a boundary is stored before it is acknowledged, and
-//! delivered from the store by an [`OutboxWorker`]; nothing is sent straight from a request. The
-//! one call made while a request waits is opening a live-chat session (bounded by a timeout).
-//! Nothing here knows Bot Framework or live-chat JSON: requests, outcomes and events are the
-//! domain's types.
+//! Nothing here knows Bot Framework or live-chat JSON: requests, outcomes, events and messages are
+//! the domain's types, and the adapters implement [`ports`].
+//! This file only declares the modules and names what the rest of the skill uses.
 
+pub mod actions;
+pub mod delivery_reports;
+pub mod events;
 pub mod livechat_courier;
+pub mod notices;
 pub mod outbox;
+pub mod ports;
 pub mod queues;
 pub mod service;
+pub mod sessions;
 pub mod text;
+pub mod timer_due;
 pub mod timers;
 
 pub use livechat_courier::LiveChatCourier;
-pub use outbox::{Attempt, Courier, OutboxWorker, RetryPolicy, WorkerLimits};
-pub use service::{Handover, HandoverError, HandoverParts, TypingIndicator};
+pub use outbox::{Attempt, Backoff, Courier, OutboxWorker, RetryPolicy, WorkerLimits};
+pub use ports::{HandoffContext, LiveChat, LiveChatError, TypingIndicator};
+pub use service::{Handover, HandoverError, HandoverParts};
 pub use timers::{Clock, TimerWorker};

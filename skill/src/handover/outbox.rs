@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use rand::Rng;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +26,7 @@ use super::queues::Queues;
 use super::service::Handover;
 use crate::domain::{DeliveryId, Lane, Outbound};
 use crate::metrics::Metrics;
-use crate::store::{Arrival, Delivery, Intake, Outcome, Store};
+use crate::store::{Arrival, Delivery, DeliveryOutcome, Intake, Store};
 
 /// Deliveries read back from the table at a time.
 const LOAD_CHUNK: u32 = 1_000;
@@ -60,14 +59,21 @@ pub trait Courier: Send + Sync + 'static {
 /// will see it when the live chat is back (one blip is not worth a notice).
 pub const DELAY_NOTICE_AFTER_FAILURES: u32 = 2;
 
+/// How long to wait before another attempt: each link's own (the live-chat link's is the contract's,
+/// which the Teams lanes use with their own settings).
+pub trait Backoff: Send + Sync {
+    /// The delay before attempt `failed_attempts + 1`; the server's `Retry-After`, if it sent one,
+    /// within the backoff's cap.
+    fn delay(&self, failed_attempts: u32, retry_after: Option<Duration>) -> Duration;
+}
+
 /// When to try again.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Retries stop this long after the delivery was stored.
     pub retry_for: Option<Duration>,
-    pub base: Duration,
-    pub max: Duration,
+    pub backoff: Arc<dyn Backoff>,
 }
 
 impl RetryPolicy {
@@ -81,16 +87,9 @@ impl RetryPolicy {
         failed_attempts < self.max_attempts && in_time
     }
 
-    /// The delay before attempt `failed_attempts + 1`: the server's wish (capped), else
-    /// `base * 2^(failed_attempts - 1)` capped, with ±20 % jitter so that retries do not march in step.
+    /// The delay before attempt `failed_attempts + 1`.
     pub fn delay(&self, failed_attempts: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(wish) = retry_after {
-            return wish.min(self.max);
-        }
-        let exponent = failed_attempts.saturating_sub(1).min(20);
-        let nominal = self.base.saturating_mul(1u32 << exponent).min(self.max);
-        let jitter = rand::thread_rng().gen_range(0.8..=1.2);
-        nominal.mul_f64(jitter).min(self.max)
+        self.backoff.delay(failed_attempts, retry_after)
     }
 }
 
@@ -383,7 +382,8 @@ impl OutboxWorker {
                     .deliveries
                     .with_label_values(&[lane, "delivered"])
                     .inc();
-                self.store.record_outcome(delivery.id, Outcome::Delivered);
+                self.store
+                    .record_outcome(delivery.id, DeliveryOutcome::Delivered);
                 queues.sent(&queue_key, None, now);
             }
             Attempt::Retry { reason, after }
@@ -408,7 +408,7 @@ impl OutboxWorker {
                 }
                 self.store.record_outcome(
                     delivery.id,
-                    Outcome::Retry {
+                    DeliveryOutcome::Retry {
                         at_ms,
                         error: reason,
                     },
@@ -435,7 +435,7 @@ impl OutboxWorker {
                 tracing::error!(lane, delivery_id = delivery.id.0, queue = %queue_key, attempt = failed_attempts, reason = %reason, "delivery failed for good");
                 self.store.record_outcome(
                     delivery.id,
-                    Outcome::Failed {
+                    DeliveryOutcome::Failed {
                         error: reason.clone(),
                     },
                 );
@@ -445,42 +445,5 @@ impl OutboxWorker {
                 tokio::spawn(async move { handover.delivery_failed(&delivery, &reason).await });
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_honours_retry_after_up_to_the_cap() {
-        let policy = RetryPolicy {
-            max_attempts: 5,
-            retry_for: None,
-            base: Duration::from_millis(1000),
-            max: Duration::from_secs(10),
-        };
-        for (attempts, nominal) in [
-            (1u32, 1000u64),
-            (2, 2000),
-            (3, 4000),
-            (4, 8000),
-            (5, 10000),
-            (30, 10000),
-        ] {
-            let delay = policy.delay(attempts, None).as_millis() as u64;
-            assert!(
-                delay >= nominal * 8 / 10 && delay <= (nominal * 12 / 10).min(10_000),
-                "attempt {attempts}: {delay} ms"
-            );
-        }
-        assert_eq!(
-            policy.delay(1, Some(Duration::from_secs(3))),
-            Duration::from_secs(3)
-        );
-        assert_eq!(
-            policy.delay(1, Some(Duration::from_secs(300))),
-            Duration::from_secs(10)
-        );
     }
 }

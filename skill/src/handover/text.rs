@@ -1,4 +1,5 @@
-//! The words the skill says, in one place, and Markdown escaping for the agents' text.
+//! The words the skill says, in one place. (How Teams shows them, an agent's name in bold before
+//! their words, is `protocol/`'s.)
 
 /// Shown to the user (through Copilot Studio) when the live chat cannot be reached.
 pub const LIVECHAT_UNAVAILABLE: &str =
@@ -152,33 +153,6 @@ pub fn undelivered_to_customer(reason: &str) -> String {
     format!("Your message could not be delivered to the customer: {reason}.")
 }
 
-/// Escapes text for Teams' Markdown, so that an agent's `*`, `_` or `<b>` is shown, not interpreted.
-pub fn escape_markdown(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for character in text.chars() {
-        match character {
-            '\\' | '*' | '_' | '`' | '~' | '[' | ']' | '#' | '|' => {
-                escaped.push('\\');
-                escaped.push(character);
-            }
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '&' => escaped.push_str("&amp;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
-}
-
-/// The text of an agent's reply in Teams: `**{sender}**: {message}`.
-pub fn agent_reply(sender: &str, message: &str) -> String {
-    format!(
-        "**{}**: {}",
-        escape_markdown(sender),
-        escape_markdown(message)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,18 +191,6 @@ mod tests {
         assert_eq!(
             inactivity_warning(Duration::from_secs(300)),
             "Are you still there? This chat will close in 5 minutes if there's no reply."
-        );
-    }
-
-    #[test]
-    fn markdown_and_html_in_agent_text_are_escaped() {
-        assert_eq!(
-            agent_reply("Ann *A*", "use `rm -rf` <script>x</script> & _go_"),
-            "**Ann \\*A\\***: use \\`rm -rf\\` &lt;script&gt;x&lt;/script&gt; &amp; \\_go\\_"
-        );
-        assert_eq!(
-            escape_markdown("plain text, 100% fine."),
-            "plain text, 100% fine."
         );
     }
 }

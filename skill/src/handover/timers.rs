@@ -6,58 +6,19 @@
 //! it read (a customer message, an agent joining or another instance may have changed it), in the
 //! transaction that stores what it sends. So a timer survives restarts and fires once.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::Handover;
+pub use service_support::clock::Clock;
+
+use super::service::Handover;
 use crate::store::Store;
 
 /// Due timers taken per look.
 const BATCH: u32 = 100;
-
-/// The time the timers go by: the system's, or (in tests) one that only moves when told.
-#[derive(Clone, Default)]
-pub struct Clock {
-    manual: Option<Arc<AtomicI64>>,
-}
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Self {
-        Self::default()
-    }
-
-    /// A clock stopped at the current time, moved on only by [`Clock::advance`].
-    pub fn paused() -> Self {
-        Self {
-            manual: Some(Arc::new(AtomicI64::new(
-                chrono::Utc::now().timestamp_millis(),
-            ))),
-        }
-    }
-
-    /// Moves a paused clock on (does nothing to the system clock).
-    pub fn advance(&self, by: Duration) {
-        if let Some(now) = &self.manual {
-            now.fetch_add(
-                i64::try_from(by.as_millis()).unwrap_or(i64::MAX),
-                Ordering::SeqCst,
-            );
-        }
-    }
-
-    /// Now, in Unix milliseconds.
-    pub fn now_ms(&self) -> i64 {
-        match &self.manual {
-            Some(now) => now.load(Ordering::SeqCst),
-            None => chrono::Utc::now().timestamp_millis(),
-        }
-    }
-}
 
 /// Looks for due timers every `tick` and fires them.
 pub struct TimerWorker {

@@ -11,21 +11,23 @@ use async_trait::async_trait;
 use hyper::Uri;
 use livechat_contract::api::{
     ConversationStatus, EndRequest, ErrorAnswer, RateRequest, ReceiveRequest, Role, StartAnswer,
-    StartRequest, AVAILABILITY_PATH, END_PATH, RATE_PATH, RECEIVE_PATH, START_PATH,
+    StartRequest, AVAILABILITY_PATH, END_PATH, MAX_COMMENT_CHARS, RATE_PATH, RATINGS, RECEIVE_PATH,
+    START_PATH,
 };
+use livechat_contract::retry::is_transient_status;
 use livechat_contract::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use livechat_contract::webhook::{WebhookAnswer, WebhookEvent, WebhookStatus};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use url::Url;
 
-use super::{HandoffContext, LiveChat, LiveChatError, WebhookError, WebhookRequest};
-use crate::configuration::LiveChatSettings;
+use super::webhook::{WebhookError, WebhookReader, WebhookRequest};
 use crate::domain::{
     Availability, CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent,
-    LiveChatEventId, MessageToAgent, NoteRole, Opened, Placement, Rating, SessionId,
+    LiveChatEventId, MessageToAgent, NoteRole, Opened, Placement, Rating, RatingScale, SessionId,
     WebhookOutcome,
 };
+use crate::handover::{HandoffContext, LiveChat, LiveChatError};
 use crate::http::{uri_of, HttpClient, HttpError};
 
 /// The longest agent message relayed to Teams (Teams refuses payloads over about 100 KB).
@@ -62,10 +64,36 @@ fn message_id(delivery: DeliveryId) -> String {
     format!("skill-delivery:{delivery}")
 }
 
+/// Where Contoso Live Chat is and how the two authenticate each other.
+pub struct ContosoConnection {
+    /// The session API's base (`LIVECHAT_BASE_URL`).
+    pub base_url: Url,
+    /// Sent as a bearer token on every call (`LIVECHAT_API_KEY`).
+    pub api_key: Option<SecretString>,
+    /// Time limit of one call.
+    pub timeout: Duration,
+    /// Checks the webhooks' signature (`WEBHOOK_SECRET`); unset accepts unsigned ones.
+    pub webhook_secret: Option<SecretString>,
+    /// How far a signed webhook's timestamp may be from now, in seconds.
+    pub replay_window_secs: u64,
+    /// The longest customer message it takes, in characters.
+    pub max_message_chars: usize,
+}
+
+/// A refusal or failure the live chat answered: worth another attempt when the contract says so.
+fn answered(status: u16, detail: String) -> LiveChatError {
+    let detail = detail.chars().take(300).collect();
+    if is_transient_status(status) {
+        LiveChatError::Unavailable { status, detail }
+    } else {
+        LiveChatError::Rejected { status, detail }
+    }
+}
+
 /// Contoso Live Chat's REST client and webhook reader.
 pub struct ContosoLiveChat {
     http: HttpClient,
-    /// The three calls' URLs, made once.
+    /// The calls' URLs, made once.
     start_url: Uri,
     receive_url: Uri,
     end_url: Uri,
@@ -79,10 +107,13 @@ pub struct ContosoLiveChat {
 }
 
 impl ContosoLiveChat {
-    /// The client the settings describe (`LIVECHAT_BASE_URL`, `LIVECHAT_API_KEY`,
-    /// `WEBHOOK_SECRET`, ...), sending with `http`.
-    pub fn from_settings(http: HttpClient, settings: &LiveChatSettings) -> anyhow::Result<Self> {
-        let base = settings.base_url.trim_end_matches('/');
+    /// The client of the live chat at `connection`, sending with `http`.
+    pub fn new(http: HttpClient, connection: ContosoConnection) -> anyhow::Result<Self> {
+        let base = connection
+            .base_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
         let url = |path: &str| -> anyhow::Result<Uri> {
             let url = Url::parse(&format!("{base}{path}"))
                 .context("LIVECHAT_BASE_URL / livechat.base_url")?;
@@ -95,11 +126,11 @@ impl ContosoLiveChat {
             end_url: url(END_PATH)?,
             rate_url: url(RATE_PATH)?,
             availability_url: url(AVAILABILITY_PATH)?,
-            api_key: settings.api_key.clone(),
-            timeout: settings.timeout(),
-            webhook_secret: settings.webhook_secret.clone(),
-            replay_window_secs: settings.webhook_replay_window_secs,
-            max_message_chars: settings.max_message_chars,
+            api_key: connection.api_key,
+            timeout: connection.timeout,
+            webhook_secret: connection.webhook_secret,
+            replay_window_secs: connection.replay_window_secs,
+            max_message_chars: connection.max_message_chars,
         })
     }
 
@@ -127,10 +158,7 @@ impl ContosoLiveChat {
             let detail = serde_json::from_str::<ErrorAnswer>(&text)
                 .map(|answer| answer.error)
                 .unwrap_or(text);
-            return Err(LiveChatError::Rejected {
-                status: status.as_u16(),
-                detail: detail.chars().take(300).collect(),
-            });
+            return Err(answered(status.as_u16(), detail));
         }
         Ok(text)
     }
@@ -151,13 +179,10 @@ impl ContosoLiveChat {
             return Ok(None);
         }
         if !answer.status.is_success() {
-            return Err(LiveChatError::Rejected {
+            return Err(answered(
                 status,
-                detail: String::from_utf8_lossy(&answer.body)
-                    .chars()
-                    .take(300)
-                    .collect(),
-            });
+                String::from_utf8_lossy(&answer.body).into_owned(),
+            ));
         }
         let figures: livechat_contract::api::Availability = serde_json::from_slice(&answer.body)
             .map_err(|error| LiveChatError::Malformed(error.to_string()))?;
@@ -308,6 +333,20 @@ impl LiveChat for ContosoLiveChat {
         self.post(&self.rate_url, &body).await.map(drop)
     }
 
+    fn max_message_chars(&self) -> usize {
+        self.max_message_chars
+    }
+
+    fn rating_scale(&self) -> RatingScale {
+        RatingScale {
+            lowest: *RATINGS.start(),
+            highest: *RATINGS.end(),
+            max_comment_chars: MAX_COMMENT_CHARS,
+        }
+    }
+}
+
+impl WebhookReader for ContosoLiveChat {
     fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<LiveChatEvent, WebhookError> {
         self.verify_signature(request)?;
         let event = WebhookEvent::parse(request.body)
@@ -374,11 +413,13 @@ impl LiveChat for ContosoLiveChat {
         serde_json::json!(WebhookAnswer { status })
     }
 
-    fn webhooks_are_signed(&self) -> bool {
-        self.webhook_secret.is_some()
+    fn webhook_refusal(&self, reason: &str) -> serde_json::Value {
+        serde_json::json!(ErrorAnswer {
+            error: reason.to_owned(),
+        })
     }
 
-    fn max_message_chars(&self) -> usize {
-        self.max_message_chars
+    fn webhooks_are_signed(&self) -> bool {
+        self.webhook_secret.is_some()
     }
 }

@@ -23,7 +23,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::configuration::{Settings, BOT_FRAMEWORK_ISSUER};
+/// The Bot Framework channel-token issuer, always accepted alongside the tenant's Entra issuers.
+pub const BOT_FRAMEWORK_ISSUER: &str = "https://api.botframework.com";
 
 const BOT_FRAMEWORK_METADATA: &str =
     "https://login.botframework.com/v1/.well-known/openidconfiguration";
@@ -70,24 +71,31 @@ pub enum InboundAuth {
     Validated(Box<TokenValidator>),
 }
 
+/// What a token must be to be accepted.
+#[derive(Debug, Clone)]
+pub struct TokenRules {
+    /// The skill's app id: the tokens' audience.
+    pub app_id: String,
+    pub allowed_issuers: Vec<String>,
+    /// App ids that may call; `*` for any.
+    pub allowed_callers: Vec<String>,
+    /// Where the signing keys' OpenID metadata comes from, instead of Microsoft's.
+    pub metadata_override: Option<String>,
+    /// How long the last good signing keys keep serving past their day while the metadata
+    /// endpoint fails.
+    pub signing_keys_grace: Duration,
+}
+
 impl InboundAuth {
-    pub fn from_settings(settings: &Settings, http: reqwest::Client) -> Self {
-        match &settings.auth.app_id {
-            None => InboundAuth::Anonymous,
-            Some(app_id) => InboundAuth::Validated(Box::new(TokenValidator {
-                app_id: app_id.clone(),
-                allowed_issuers: settings.auth.allowed_issuers.clone(),
-                allowed_callers: settings.auth.allowed_callers.clone(),
-                metadata_override: settings.auth.openid_metadata_url.clone(),
-                keys: OpenIdKeys::new(
-                    http,
-                    KEY_SET_LIFETIME,
-                    Duration::from_secs(
-                        settings.auth.signing_keys_grace_hours.saturating_mul(3600),
-                    ),
-                ),
-            })),
-        }
+    /// Every request must carry a token `rules` accept; the signing keys are fetched with `http`.
+    pub fn validated(rules: TokenRules, http: reqwest::Client) -> Self {
+        InboundAuth::Validated(Box::new(TokenValidator {
+            app_id: rules.app_id,
+            allowed_issuers: rules.allowed_issuers,
+            allowed_callers: rules.allowed_callers,
+            metadata_override: rules.metadata_override,
+            keys: OpenIdKeys::new(http, KEY_SET_LIFETIME, rules.signing_keys_grace),
+        }))
     }
 
     /// Checks the `Authorization` header of an activity; the error is a reason fit for a 401 body.

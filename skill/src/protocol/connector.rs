@@ -15,7 +15,7 @@ use super::activity::{Activity, ResourceResponse};
 use super::credentials::{ClientCredentials, TokenClient, TokenError};
 use super::path::segment;
 use super::trusted_hosts::TrustedHosts;
-use crate::configuration::is_loopback_url;
+use crate::http::is_loopback_url;
 use crate::http::{uri_of, HttpClient};
 use hyper::Uri;
 
@@ -51,8 +51,8 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
-    /// Teams' and Bot Framework's transient answers (429, 412, 502, 504 per the Teams docs; other
-    /// 5xx and 408 too), connection failures and authority hiccups are worth another attempt.
+    /// Worth another attempt: what Teams documents as transient (412, 429, 502, 503, 504),
+    /// connection failures, and the token authority's 5xx and 429; every other answer is final.
     pub fn is_transient(&self) -> bool {
         match self {
             ConnectorError::Transport(_) => true,

@@ -14,7 +14,7 @@ use super::activity::{types, Activity};
 use super::connector::{ConnectorClient, ConnectorError, Destination, OutboundCredential};
 use super::render::{json_with_text, proactive_skeleton, SkeletonJson};
 use super::teams::TeamsTarget;
-use crate::domain::{DeliveryId, Lane, Outbound, ToUser};
+use crate::domain::{DeliveryId, Lane, Outbound, UserConversation};
 use crate::handover::outbox::{Attempt, Courier};
 use crate::handover::TypingIndicator;
 
@@ -52,8 +52,8 @@ impl TeamsCourier {
         }
     }
 
-    fn prepared(&self, message: &ToUser) -> Result<Arc<Prepared>, String> {
-        let key = (message.address.shared(), message.conversation.to_string());
+    fn prepared(&self, to: &UserConversation) -> Result<Arc<Prepared>, String> {
+        let key = (to.address.shared(), to.conversation.to_string());
         let mut cache = self
             .prepared
             .lock()
@@ -61,7 +61,7 @@ impl TeamsCourier {
         if let Some(prepared) = cache.get(&key) {
             return Ok(prepared.clone());
         }
-        let skeleton = proactive_skeleton(message, &self.target)?;
+        let skeleton = proactive_skeleton(to, &self.target)?;
         let destination = self
             .connector
             .destination(
@@ -94,7 +94,7 @@ impl Courier for TeamsCourier {
                 reason: "not a message for Teams".to_owned(),
             };
         };
-        let prepared = match self.prepared(message) {
+        let prepared = match self.prepared(&message.to) {
             Ok(prepared) => prepared,
             Err(reason) => return Attempt::Failed { reason },
         };
@@ -119,7 +119,7 @@ impl Courier for TeamsCourier {
 #[async_trait]
 impl TypingIndicator for TeamsCourier {
     /// A `typing` activity from the bot account: one attempt, whatever Teams answers.
-    async fn show_typing(&self, to: &ToUser) -> Result<(), String> {
+    async fn show_typing(&self, to: &UserConversation) -> Result<(), String> {
         let prepared = self.prepared(to)?;
         let skeleton = proactive_skeleton(to, &self.target)?;
         let activity = Activity {

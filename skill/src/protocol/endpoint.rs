@@ -11,17 +11,36 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::activity::{types, Activity};
+use super::activity::{types, Activity, ExpectedReplies};
 use super::auth::{CallerIdentity, InboundAuth};
 use super::connector;
-use super::inbound::{is_slow, request_of};
+use super::inbound::{calls_the_live_chat, request_of};
 use super::render::replies;
 use super::replies::ReplySender;
 use crate::domain::HandoverRequest;
-use crate::error::ApiError;
 use crate::handover::Handover;
 use crate::metrics::Metrics;
-use crate::tasks::Background;
+use crate::tasks::DeferredWork;
+
+/// Why a turn is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    /// A bad or missing token (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A body that is not a usable activity (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// `invoke` (501).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// Every slot for deferred work is taken (503); nothing was changed.
+    #[error("{0}")]
+    Busy(String),
+    /// The handover failed (500).
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
 
 /// An authenticated, well-formed activity and what it asks.
 pub struct Turn {
@@ -34,8 +53,8 @@ pub struct Turn {
 pub enum TurnAnswer {
     /// `202`, empty.
     Accepted,
-    /// `200 {"activities": [...]}` for `expectReplies`.
-    Replies(Vec<Activity>),
+    /// `200` with this body, `{"activities": [...]}`, for `expectReplies`.
+    Replies(serde_json::Value),
 }
 
 /// The skill endpoint's collaborators.
@@ -43,7 +62,7 @@ pub struct SkillEndpoint {
     pub auth: InboundAuth,
     pub handover: Arc<Handover>,
     pub replies: Arc<ReplySender>,
-    pub background: Background,
+    pub deferred: DeferredWork,
     pub metrics: Arc<Metrics>,
 }
 
@@ -54,14 +73,14 @@ impl SkillEndpoint {
         &self,
         authorization: Option<&str>,
         body: &[u8],
-    ) -> Result<Turn, ApiError> {
+    ) -> Result<Turn, TurnError> {
         if authorization.is_none() && matches!(self.auth, InboundAuth::Validated(_)) {
-            return Err(ApiError::Unauthorized(
+            return Err(TurnError::Unauthorized(
                 "the request has no Authorization header".into(),
             ));
         }
         let activity: Activity = serde_json::from_slice(body).map_err(|error| {
-            ApiError::BadRequest(format!("the body is not a JSON activity: {error}"))
+            TurnError::BadRequest(format!("the body is not a JSON activity: {error}"))
         })?;
         let service_url = activity.service_url.clone().unwrap_or_default();
         let caller = self
@@ -72,14 +91,14 @@ impl SkillEndpoint {
                 &service_url,
             )
             .await
-            .map_err(ApiError::Unauthorized)?;
-        activity.check_shape().map_err(ApiError::BadRequest)?;
+            .map_err(TurnError::Unauthorized)?;
+        activity.check_shape().map_err(TurnError::BadRequest)?;
         if activity.kind() == types::INVOKE {
-            return Err(ApiError::NotImplemented(
+            return Err(TurnError::NotImplemented(
                 "the handover skill does not implement invoke activities".into(),
             ));
         }
-        let usable_url = connector::service_url(&service_url).map_err(ApiError::BadRequest)?;
+        let usable_url = connector::service_url(&service_url).map_err(TurnError::BadRequest)?;
         // The serviceUrl is also where the agent's replies go later, so anonymous mode checks it
         // for expectReplies too; an authenticated caller's is checked again at every send.
         let checked_now = caller.anonymous || !activity.expects_replies();
@@ -89,10 +108,10 @@ impl SkillEndpoint {
             } else {
                 "the serviceUrl's host is not trusted to receive the skill's tokens; add it to SKILL_TRUSTED_HOSTS if it is yours"
             };
-            return Err(ApiError::BadRequest(reason.into()));
+            return Err(TurnError::BadRequest(reason.into()));
         }
         let request =
-            request_of(&activity).map_err(|error| ApiError::BadRequest(error.to_string()))?;
+            request_of(&activity).map_err(|error| TurnError::BadRequest(error.to_string()))?;
         Ok(Turn {
             activity,
             caller,
@@ -101,7 +120,7 @@ impl SkillEndpoint {
     }
 
     /// Has the handover answer the turn, and delivers the answer.
-    pub async fn answer(&self, turn: Turn) -> Result<TurnAnswer, ApiError> {
+    pub async fn answer(&self, turn: Turn) -> Result<TurnAnswer, TurnError> {
         let Turn {
             activity,
             caller,
@@ -120,17 +139,20 @@ impl SkillEndpoint {
 
         if activity.expects_replies() {
             let outcome = self.handover.handle(request).instrument(span).await?;
-            return Ok(TurnAnswer::Replies(replies(&activity, &outcome)));
+            let activities = replies(&activity, &outcome);
+            return Ok(TurnAnswer::Replies(serde_json::json!(ExpectedReplies {
+                activities
+            })));
         }
         // Reserved before anything changes: a request refused for want of room leaves no trace.
         let slot = self
-            .background
+            .deferred
             .reserve()
-            .ok_or_else(|| ApiError::Busy("the skill is busy; try again in a moment".into()))?;
+            .ok_or_else(|| TurnError::Busy("the skill is busy; try again in a moment".into()))?;
 
         let (handover, sender) = (self.handover.clone(), self.replies.clone());
-        if is_slow(&request) {
-            self.background.spawn(
+        if calls_the_live_chat(&request) {
+            self.deferred.spawn(
                 slot,
                 async move {
                     match handover.handle(request).await {
@@ -152,7 +174,7 @@ impl SkillEndpoint {
         let outcome = handover.handle(request).instrument(span.clone()).await?;
         let answers = replies(&activity, &outcome);
         if !answers.is_empty() {
-            self.background.spawn(
+            self.deferred.spawn(
                 slot,
                 async move {
                     sender.send(&activity, &caller, &answers).await;

@@ -5,8 +5,8 @@ use super::activity::{types, Activity};
 use super::manifest::{actions, fields};
 use crate::domain::{
     ActivityId, ConversationAddress, CopilotConversationId, Customer, HandoverRequest, IdError,
-    LeaveMessageRequest, LiveChatConversationId, RateRequest, Rating, SessionKeys, StartRequest,
-    UserMessage, MAX_COMMENT_CHARS,
+    LeaveMessageRequest, LiveChatConversationId, RateRequest, SessionKeys, StartRequest,
+    UserMessage,
 };
 
 /// Activity types that carry no request for the skill (answering them with an `endOfConversation`
@@ -57,9 +57,10 @@ pub fn request_of(activity: &Activity) -> Result<HandoverRequest, IdError> {
     })
 }
 
-/// True for the one request that calls out while Copilot Studio waits (opening a session); in
-/// normal delivery mode it runs after the `202`.
-pub fn is_slow(request: &HandoverRequest) -> bool {
+/// True for the requests that call the live chat before they can be answered (opening a session,
+/// leaving a message): in normal delivery mode they run after the `202`, and their answer goes to
+/// the caller's `serviceUrl` when they are done.
+pub fn calls_the_live_chat(request: &HandoverRequest) -> bool {
     matches!(
         request,
         HandoverRequest::Start(_) | HandoverRequest::LeaveMessage(_)
@@ -117,27 +118,15 @@ fn rate_request(activity: &Activity) -> Result<HandoverRequest, IdError> {
         action: actions::RATE_CONVERSATION.to_owned(),
         reason,
     };
-    let Some(value) = activity.value_field(fields::RATING) else {
-        return Ok(invalid("the Rating input (1 to 5) is missing".to_owned()));
+    // The value is checked against the live chat's scale by the handover.
+    let Some(rating) = activity.value_field(fields::RATING) else {
+        return Ok(invalid("the Rating input is missing".to_owned()));
     };
-    let rating = match Rating::parse(&value) {
-        Ok(rating) => rating,
-        Err(reason) => return Ok(invalid(reason)),
-    };
-    let comment = text_input(activity, fields::COMMENT);
-    if comment
-        .as_ref()
-        .is_some_and(|comment| comment.chars().count() > MAX_COMMENT_CHARS)
-    {
-        return Ok(invalid(format!(
-            "the Comment input is longer than {MAX_COMMENT_CHARS} characters"
-        )));
-    }
     Ok(HandoverRequest::Rate(RateRequest {
         keys,
         id: activity_id(activity),
         rating,
-        comment,
+        comment: text_input(activity, fields::COMMENT),
     }))
 }
 
@@ -212,20 +201,14 @@ mod tests {
             panic!("expected a rating")
         };
         assert_eq!(
-            (rate.rating.get(), rate.comment.as_deref()),
-            (4, Some("quick"))
+            (rate.rating.as_str(), rate.comment.as_deref()),
+            ("4.0", Some("quick")),
+            "the value as sent: the handover checks it against the live chat's scale"
         );
-        for bad in [json!(0), json!(6), json!(4.5), json!("great"), json!(null)] {
-            assert!(
-                matches!(
-                    with(
-                        json!({"type": "event", "name": "rateConversation", "value": {"Rating": bad}})
-                    ),
-                    HandoverRequest::Invalid { .. }
-                ),
-                "{bad}"
-            );
-        }
+        assert!(matches!(
+            with(json!({"type": "event", "name": "rateConversation", "value": {"Rating": null}})),
+            HandoverRequest::Invalid { .. }
+        ));
         assert!(matches!(
             with(json!({"type": "endOfConversation"})),
             HandoverRequest::Cancel(_)

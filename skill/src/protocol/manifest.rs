@@ -11,8 +11,7 @@
 //! and `leaveMessage` (input `Message`; outputs `LiveChatConversationId`, `Outcome`).
 
 use serde_json::{json, Value};
-
-use crate::configuration::Settings;
+use url::Url;
 
 /// The schema the manifest declares.
 pub const SCHEMA_URL: &str =
@@ -49,18 +48,31 @@ pub mod fields {
     pub const COMMENT: &str = "Comment";
 }
 
-/// Builds the manifest for these settings.
-pub fn skill_manifest(settings: &Settings) -> Value {
+/// The skill endpoint's path, below the skill's public URL.
+pub const SKILL_ENDPOINT_PATH: &str = "/api/messages";
+
+/// What the manifest says about the skill, besides its actions.
+#[derive(Debug, Clone, Copy)]
+pub struct SkillDescription<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub publisher_name: &'a str,
+    pub version: &'a str,
+}
+
+/// Builds the manifest of the skill reached at `public_url`, registered as `app_id` (none in
+/// anonymous local mode).
+pub fn skill_manifest(
+    manifest: &SkillDescription<'_>,
+    public_url: &Url,
+    app_id: Option<&str>,
+) -> Value {
     let endpoint = format!(
-        "{}/api/messages",
-        settings.application.public_url.trim_end_matches('/')
+        "{}{SKILL_ENDPOINT_PATH}",
+        public_url.as_str().trim_end_matches('/')
     );
-    let app_id = settings
-        .auth
-        .app_id
-        .clone()
-        .unwrap_or_else(|| ANONYMOUS_APP_ID.to_owned());
-    let manifest = &settings.manifest;
+    let app_id = app_id.unwrap_or(ANONYMOUS_APP_ID);
     let string = |description: &str| json!({ "type": "string", "description": description });
     let number = |description: &str| json!({ "type": "number", "description": description });
     json!({

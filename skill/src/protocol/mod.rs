@@ -4,7 +4,8 @@
 //! ([`inbound`], [`endpoint`]), answers and proactive messages out ([`render`], [`replies`],
 //! [`courier`]).
 //!
-//! Invariant: this is the only module that knows Bot Framework JSON.
+//! Invariant: this is the only module that knows Bot Framework JSON (the error body of the skill's
+//! endpoints included, [`errors`]).
 
 pub mod activity;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod connector;
 pub mod courier;
 pub mod credentials;
 pub mod endpoint;
+pub mod errors;
 pub mod inbound;
 pub mod manifest;
 pub mod path;
@@ -21,11 +23,11 @@ pub mod teams;
 pub mod trusted_hosts;
 
 pub use activity::{Activity, ChannelAccount, ConversationAccount, ConversationReference};
-pub use auth::{CallerIdentity, InboundAuth};
+pub use auth::{CallerIdentity, InboundAuth, TokenRules, BOT_FRAMEWORK_ISSUER};
 pub use connector::{ConnectorClient, ConnectorError, OutboundCredential};
 pub use courier::TeamsCourier;
 pub use credentials::{ClientCredentials, TokenClient};
-pub use endpoint::{SkillEndpoint, Turn, TurnAnswer};
+pub use endpoint::{SkillEndpoint, Turn, TurnAnswer, TurnError};
 pub use replies::ReplySender;
 pub use teams::TeamsTarget;
 pub use trusted_hosts::TrustedHosts;

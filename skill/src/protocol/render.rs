@@ -1,5 +1,7 @@
 //! From the handover's answers to activities: the `endOfConversation` that ends a skill action
-//! ([`replies`]), and the proactive message that carries a [`ToUser`] into Teams ([`proactive`]).
+//! ([`replies`]), and the proactive message that carries a [`ToUser`] into Teams ([`proactive`]),
+//! its words rendered as Teams shows them ([`teams_text`]: an agent's name in bold before their
+//! words, both escaped so that what they typed is shown, not interpreted).
 
 use serde_json::json;
 
@@ -8,7 +10,8 @@ use super::activity::{end_codes, types, Activity, ChannelAccount, ConversationAc
 use super::manifest::{actions, fields};
 use super::teams::{proactive_service_url, TeamsTarget};
 use crate::domain::{
-    ChatOutcome, HandoverOutcome, MessageToUser, Opened, Placement, TextFormat, ToUser,
+    ChatOutcome, HandoverOutcome, MessageToUser, Opened, Placement, Speaker, ToUser,
+    UserConversation,
 };
 use crate::handover::text;
 
@@ -109,6 +112,11 @@ pub fn replies(inbound: &Activity, outcome: &HandoverOutcome) -> Vec<Activity> {
             end_codes::BOT_ISSUED_INVALID_MESSAGE,
             &text::invalid_inputs(actions::RATE_CONVERSATION, text::NOTHING_TO_RATE),
         ),
+        HandoverOutcome::RatingRefused(reason) => end(
+            Some(actions::RATE_CONVERSATION),
+            end_codes::BOT_ISSUED_INVALID_MESSAGE,
+            &text::invalid_inputs(actions::RATE_CONVERSATION, reason),
+        ),
         HandoverOutcome::Invalid { action, reason } => end(
             Some(action),
             end_codes::BOT_ISSUED_INVALID_MESSAGE,
@@ -180,23 +188,56 @@ pub struct ProactiveMessage {
     pub activity: Activity,
 }
 
+/// How Teams shows a message: the text and whether it is Teams Markdown.
+pub fn teams_text(message: &MessageToUser) -> (String, bool) {
+    match &message.from {
+        Speaker::Agent(name) => (
+            format!(
+                "**{}**: {}",
+                escape_markdown(name),
+                escape_markdown(&message.text)
+            ),
+            true,
+        ),
+        Speaker::Skill => (message.text.clone(), false),
+    }
+}
+
+/// Escapes text for Teams' Markdown, so that an agent's `*`, `_` or `<b>` is shown, not interpreted.
+pub fn escape_markdown(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        match character {
+            '\\' | '*' | '_' | '`' | '~' | '[' | ']' | '#' | '|' => {
+                escaped.push('\\');
+                escaped.push(character);
+            }
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '&' => escaped.push_str("&amp;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
 /// The activity that writes `message` into the user's conversation from the agent's bot account,
 /// and where to send it.
 pub fn proactive(message: &ToUser, target: &TeamsTarget) -> Result<ProactiveMessage, String> {
-    let skeleton = proactive_skeleton(message, target)?;
+    let skeleton = proactive_skeleton(&message.to, target)?;
     Ok(ProactiveMessage {
         activity: with_text(&skeleton.activity, &message.message),
         ..skeleton
     })
 }
 
-/// [`proactive`] without the text: the same for every message of a conversation, so a sender of
-/// many can make it once.
+/// [`proactive`] without the text: the same for every message of a conversation (and its typing
+/// indicator), so a sender of many can make it once.
 pub fn proactive_skeleton(
-    message: &ToUser,
+    to: &UserConversation,
     target: &TeamsTarget,
 ) -> Result<ProactiveMessage, String> {
-    let reference: ConversationReference = serde_json::from_str(message.address.as_recorded())
+    let reference: ConversationReference = serde_json::from_str(to.address.as_recorded())
         .map_err(|error| format!("unreadable conversation address: {error}"))?;
     let tenant_id = reference
         .conversation
@@ -220,7 +261,7 @@ pub fn proactive_skeleton(
         kind: Some(types::MESSAGE.to_owned()),
         channel_id: reference.channel_id.clone(),
         conversation: Some(ConversationAccount {
-            id: message.conversation.to_string(),
+            id: to.conversation.to_string(),
             tenant_id,
             ..ConversationAccount::default()
         }),
@@ -231,12 +272,11 @@ pub fn proactive_skeleton(
     };
     Ok(ProactiveMessage {
         service_url,
-        conversation_id: message.conversation.to_string(),
+        conversation_id: to.conversation.to_string(),
         activity,
     })
 }
 
-/// A skeleton with a message's text in it.
 /// A proactive activity without its text, as JSON to which [`json_with_text`] adds the text: a
 /// conversation's kept skeleton costs its bytes, not a tree of strings.
 #[derive(Debug, Clone)]
@@ -253,28 +293,28 @@ impl SkeletonJson {
     }
 }
 
-/// The wire body of the skeleton's activity with `message`'s text (the same JSON
+/// The wire body of the skeleton's activity with `message` rendered in it (the same JSON
 /// [`with_text`] would give, members in another order).
 pub fn json_with_text(skeleton: &SkeletonJson, message: &MessageToUser) -> Vec<u8> {
-    let mut body = Vec::with_capacity(skeleton.0.len() + message.text.len() + 48);
+    let (text, markdown) = teams_text(message);
+    let mut body = Vec::with_capacity(skeleton.0.len() + text.len() + 48);
     body.extend_from_slice(&skeleton.0);
     body.extend_from_slice(b",\"text\":");
     // A string always serialises.
-    let _ = serde_json::to_writer(&mut body, &message.text);
-    if message.format == TextFormat::Markdown {
+    let _ = serde_json::to_writer(&mut body, &text);
+    if markdown {
         body.extend_from_slice(b",\"textFormat\":\"markdown\"");
     }
     body.push(b'}');
     body
 }
 
+/// A skeleton with `message` rendered in it.
 pub fn with_text(skeleton: &Activity, message: &MessageToUser) -> Activity {
+    let (text, markdown) = teams_text(message);
     Activity {
-        text: Some(message.text.clone()),
-        text_format: match message.format {
-            TextFormat::Markdown => Some("markdown".to_owned()),
-            TextFormat::Plain => None,
-        },
+        text: Some(text),
+        text_format: markdown.then(|| "markdown".to_owned()),
         ..skeleton.clone()
     }
 }
@@ -373,12 +413,16 @@ mod tests {
     fn a_proactive_message_comes_from_the_bot_account_to_the_user() {
         let reference = inbound().conversation_reference();
         let message = ToUser {
-            address: ConversationAddress::from_recorded(serde_json::to_string(&reference).unwrap()),
-            conversation: CopilotConversationId::parse("c").unwrap(),
-            livechat: LiveChatConversationId::parse("lc").unwrap(),
+            to: UserConversation {
+                address: ConversationAddress::from_recorded(
+                    serde_json::to_string(&reference).unwrap(),
+                ),
+                conversation: CopilotConversationId::parse("c").unwrap(),
+                livechat: LiveChatConversationId::parse("lc").unwrap(),
+            },
             message: MessageToUser {
-                text: "**Ann**: hi".into(),
-                format: TextFormat::Markdown,
+                from: Speaker::Agent("Ann".into()),
+                text: "hi".into(),
             },
         };
         let target = TeamsTarget {
@@ -391,12 +435,33 @@ mod tests {
         assert_eq!(wire["from"]["id"], "28:b0b");
         assert_eq!(wire["recipient"]["id"], "29:u");
         assert_eq!(wire["textFormat"], "markdown");
+        assert_eq!(wire["text"], "**Ann**: hi");
         assert_eq!(wire["conversation"]["id"], "c");
         let unreadable = ToUser {
-            address: ConversationAddress::from_recorded("not json".into()),
+            to: UserConversation {
+                address: ConversationAddress::from_recorded("not json".into()),
+                ..message.to.clone()
+            },
             ..message
         };
         assert!(proactive(&unreadable, &target).is_err());
+    }
+
+    #[test]
+    fn an_agents_words_are_shown_with_their_name_and_never_interpreted() {
+        let (text, markdown) = teams_text(&MessageToUser {
+            from: Speaker::Agent("Ann *A*".into()),
+            text: "use `rm -rf` <script>x</script> & _go_".into(),
+        });
+        assert!(markdown);
+        assert_eq!(
+            text,
+            "**Ann \\*A\\***: use \\`rm -rf\\` &lt;script&gt;x&lt;/script&gt; &amp; \\_go\\_"
+        );
+        assert_eq!(
+            teams_text(&MessageToUser::notice("plain text, 100% fine.")),
+            ("plain text, 100% fine.".to_owned(), false)
+        );
     }
 
     #[test]
@@ -406,17 +471,13 @@ mod tests {
             ..inbound()
         };
         let json = SkeletonJson::of(&skeleton).unwrap();
-        for (text, format) in [
-            (
-                "**Ann**: \"quoted\" \\ and \u{1F600}\n",
-                TextFormat::Markdown,
-            ),
-            ("plain", TextFormat::Plain),
+        for message in [
+            MessageToUser {
+                from: Speaker::Agent("Ann".into()),
+                text: "\"quoted\" \\ and \u{1F600}\n".into(),
+            },
+            MessageToUser::notice("plain"),
         ] {
-            let message = MessageToUser {
-                text: text.into(),
-                format,
-            };
             let from_json: serde_json::Value =
                 serde_json::from_slice(&json_with_text(&json, &message)).unwrap();
             let typed = serde_json::to_value(with_text(&skeleton, &message)).unwrap();

@@ -5,15 +5,12 @@
 //! a few quick retries on transient answers, then the failure is logged.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::activity::Activity;
 use super::auth::CallerIdentity;
 use super::connector::{ConnectorClient, OutboundCredential};
 use super::credentials::ClientCredentials;
 use crate::handover::RetryPolicy;
-
-const REPLY_ATTEMPTS: u32 = 3;
 
 /// Sends replies to the skill's caller.
 pub struct ReplySender {
@@ -23,16 +20,13 @@ pub struct ReplySender {
 }
 
 impl ReplySender {
+    /// `policy`: a few quick attempts (the replies belong to the turn, which Copilot Studio is
+    /// waiting on).
     pub fn new(
         connector: Arc<ConnectorClient>,
         skill_credentials: Option<ClientCredentials>,
+        policy: RetryPolicy,
     ) -> Self {
-        let policy = RetryPolicy {
-            max_attempts: REPLY_ATTEMPTS,
-            retry_for: None,
-            base: Duration::from_millis(250),
-            max: Duration::from_secs(2),
-        };
         Self {
             connector,
             skill_credentials,
@@ -69,7 +63,7 @@ impl ReplySender {
         let conversation_id = inbound.conversation_id();
         let mut sent = 0;
         for reply in replies {
-            for attempt in 1..=REPLY_ATTEMPTS {
+            for attempt in 1..=self.policy.max_attempts {
                 let result = match inbound.id.as_deref().filter(|id| !id.is_empty()) {
                     Some(activity_id) => {
                         self.connector
@@ -98,7 +92,7 @@ impl ReplySender {
                         sent += 1;
                         break;
                     }
-                    Err(error) if error.is_transient() && attempt < REPLY_ATTEMPTS => {
+                    Err(error) if error.is_transient() && attempt < self.policy.max_attempts => {
                         let delay = self.policy.delay(attempt, error.retry_after());
                         tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "reply failed; retrying");
                         tokio::time::sleep(delay).await;

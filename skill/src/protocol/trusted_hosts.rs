@@ -7,7 +7,7 @@
 
 use url::Url;
 
-use crate::configuration::is_loopback_url;
+use crate::http::is_loopback_url;
 
 /// Microsoft's hosts that legitimately receive the skill's replies and proactive messages.
 const DEFAULT_PATTERNS: &[&str] = &[

@@ -4,8 +4,16 @@
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
-use super::RequestLimits;
 use crate::error::ApiError;
+
+/// Body size limits of the POST endpoints that read their own bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_activity_bytes: usize,
+    pub max_webhook_bytes: usize,
+    /// Time a client has to send a body.
+    pub body_deadline: std::time::Duration,
+}
 
 /// The whole body, [`ApiError::UnsupportedMediaType`] unless its `Content-Type` is JSON, or
 /// [`ApiError::PayloadTooLarge`] once it passes `limit` bytes.

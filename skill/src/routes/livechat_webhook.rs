@@ -7,20 +7,33 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use tracing::Instrument;
 
-use super::body::read_json_body;
-use super::RequestLimits;
+use super::body::{read_json_body, RequestLimits};
 use crate::error::ApiError;
 use crate::handover::Handover;
-use crate::livechat::{LiveChat, WebhookRequest};
+use crate::livechat::{WebhookReader, WebhookRequest};
 
+/// Answers in the live chat's own shapes: its answer, or its error body.
 pub async fn receive_event(
     request: HttpRequest,
     payload: web::Payload,
-    livechat: web::Data<dyn LiveChat>,
+    livechat: web::Data<dyn WebhookReader>,
     handover: web::Data<Handover>,
     limits: web::Data<RequestLimits>,
+) -> HttpResponse {
+    match receive(&request, payload, livechat.as_ref(), &handover, &limits).await {
+        Ok(answer) => answer,
+        Err(error) => error.response_shaped(|_, told| livechat.webhook_refusal(told)),
+    }
+}
+
+async fn receive(
+    request: &HttpRequest,
+    payload: web::Payload,
+    livechat: &dyn WebhookReader,
+    handover: &Handover,
+    limits: &RequestLimits,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_json_body(&request, payload, &limits, limits.max_webhook_bytes).await?;
+    let body = read_json_body(request, payload, limits, limits.max_webhook_bytes).await?;
     let event = livechat.parse_webhook(&WebhookRequest {
         headers: request.headers(),
         body: &body,

@@ -3,10 +3,8 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::body::read_json_body;
-use super::RequestLimits;
+use super::body::{read_json_body, RequestLimits};
 use crate::error::ApiError;
-use crate::protocol::activity::ExpectedReplies;
 use crate::protocol::{SkillEndpoint, TurnAnswer};
 
 pub async fn receive_activity(
@@ -23,6 +21,6 @@ pub async fn receive_activity(
     let turn = skill.authenticate(authorization, &body).await?;
     Ok(match skill.answer(turn).await? {
         TurnAnswer::Accepted => HttpResponse::Accepted().finish(),
-        TurnAnswer::Replies(activities) => HttpResponse::Ok().json(ExpectedReplies { activities }),
+        TurnAnswer::Replies(body) => HttpResponse::Ok().json(body),
     })
 }

@@ -1,31 +1,26 @@
 //! HTTP routes. [`configure`] registers every route, for the server and the tests alike.
 
-mod body;
+pub mod body;
 pub mod health;
 pub mod livechat_webhook;
 pub mod manifest;
 pub mod messages;
 
-use actix_web::{web, HttpResponse};
-use serde_json::json;
+pub use body::RequestLimits;
 
-/// Body size limits of the POST endpoints that read their own bodies.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestLimits {
-    pub max_activity_bytes: usize,
-    pub max_webhook_bytes: usize,
-    /// Time a client has to send a body.
-    pub body_deadline: std::time::Duration,
-}
+use actix_web::{web, HttpResponse, ResponseError};
+use livechat_contract::webhook::WEBHOOK_PATH;
+
+use crate::error::ApiError;
+use crate::protocol::manifest::SKILL_ENDPOINT_PATH;
 
 /// Registers all routes.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(web::resource("/api/messages").route(web::post().to(messages::receive_activity)))
         .service(
-            web::resource("/api/livechat/messages")
-                .route(web::post().to(livechat_webhook::receive_event)),
+            web::resource(SKILL_ENDPOINT_PATH).route(web::post().to(messages::receive_activity)),
         )
+        .service(web::resource(WEBHOOK_PATH).route(web::post().to(livechat_webhook::receive_event)))
         .service(
             web::resource("/skill-manifest.json").route(web::get().to(manifest::skill_manifest)),
         )
@@ -36,6 +31,5 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound()
-        .json(json!({ "error": { "code": "NotFound", "message": "no such endpoint" } }))
+    ApiError::NotFound("no such endpoint".into()).error_response()
 }

@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{Session, SessionState};
-use crate::domain::{CopilotConversationId, LiveChatConversationId, SessionId};
+use crate::domain::{CopilotConversationId, LiveChatConversationId, Session, SessionId};
 
 /// A committed change to the live sessions.
 #[derive(Debug, Clone)]
@@ -119,7 +118,7 @@ impl SessionIndex {
         self.read()
             .sessions
             .get(id)
-            .is_some_and(|session| matches!(session.state, SessionState::Open { .. }))
+            .is_some_and(|session| session.is_open())
     }
 
     /// Sessions in state open.
@@ -127,7 +126,7 @@ impl SessionIndex {
         self.read()
             .sessions
             .values()
-            .filter(|session| matches!(session.state, SessionState::Open { .. }))
+            .filter(|session| session.is_open())
             .count()
     }
 

@@ -3,20 +3,46 @@
 //! into domain types with `TryFrom`, and the outbox payloads' JSON records.
 //!
 //! The payload records are the store's own (the domain derives no serde): a Teams delivery keeps
-//! the conversation address and the text to show; a live-chat delivery keeps the call to make.
-//! Migration 0003 rewrote the previous release's payloads into these records.
+//! the conversation address, who the message speaks for and its words as written (rendered when
+//! sent); a live-chat delivery keeps the call to make.
+//! Migration 0003 rewrote the release before it's payloads into these records; records stored
+//! before messages carried who they speak for (their text rendered as Teams Markdown) are read
+//! back into the same [`MessageToUser`].
+//! The session columns' words (`state`, `closed_by`) are written here and nowhere else.
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::connection::ValueRow;
-use super::{ClosedBy, Delivery, Session, SessionState};
+use super::model::Delivery;
 use crate::domain::{
-    ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId,
-    MessageToAgent, MessageToUser, NoteRole, Outbound, Rating, SessionId, TextFormat, TimerKind,
-    ToAgent, ToUser,
+    ClosedBy, ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId,
+    MessageToAgent, MessageToUser, NoteRole, Outbound, Rating, Session, SessionId, SessionState,
+    Speaker, TimerKind, ToAgent, ToUser, UserConversation,
 };
+
+/// The `closed_by` column: both timers store `timeout`, and the session's `timer_kind` says
+/// which one it was.
+pub fn closed_by_column(closed_by: ClosedBy) -> &'static str {
+    match closed_by {
+        ClosedBy::User => "user",
+        ClosedBy::Agent => "agent",
+        ClosedBy::Error => "error",
+        ClosedBy::QueueTimeout | ClosedBy::Inactivity => "timeout",
+    }
+}
+
+/// Who closed a session, from its `closed_by` column and (for `timeout`) its timer's kind.
+fn closed_by_of(column: &str, timer: Option<TimerKind>) -> Option<ClosedBy> {
+    match column {
+        "timeout" if timer == Some(TimerKind::Queue) => Some(ClosedBy::QueueTimeout),
+        "timeout" => Some(ClosedBy::Inactivity),
+        _ => [ClosedBy::User, ClosedBy::Agent, ClosedBy::Error]
+            .into_iter()
+            .find(|closed_by| closed_by_column(*closed_by) == column),
+    }
+}
 
 /// A `sessions` row.
 #[derive(Debug)]
@@ -70,7 +96,7 @@ impl TryFrom<SessionRow> for Session {
                     .closed_by
                     .as_deref()
                     .and_then(|closed_by| {
-                        ClosedBy::parse(
+                        closed_by_of(
                             closed_by,
                             row.timer_kind.as_deref().and_then(TimerKind::parse),
                         )
@@ -146,10 +172,12 @@ impl TryFrom<DeliveryRow> for Delivery {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// How a record stored before messages carried who they speak for showed its text.
+#[derive(Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-enum FormatRecord {
+enum LegacyFormatRecord {
     Plain,
+    /// Teams Markdown: an agent's reply as `**{sender}**: {text}`, both escaped.
     Markdown,
 }
 
@@ -160,8 +188,13 @@ struct ToUserRecord {
     address: Box<RawValue>,
     conversation_id: String,
     livechat_conversation_id: String,
+    /// The agent the message speaks for; absent for the skill's own words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
     text: String,
-    text_format: FormatRecord,
+    /// Only in records of earlier releases, whose text was rendered when stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text_format: Option<LegacyFormatRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -201,15 +234,16 @@ enum ToAgentRecord {
 pub fn encode_payload(payload: &Outbound) -> anyhow::Result<String> {
     let text = match payload {
         Outbound::ToUser(message) => serde_json::to_string(&ToUserRecord {
-            address: RawValue::from_string(message.address.as_recorded().to_owned())
+            address: RawValue::from_string(message.to.address.as_recorded().to_owned())
                 .context("the conversation address is not JSON")?,
-            conversation_id: message.conversation.to_string(),
-            livechat_conversation_id: message.livechat.to_string(),
-            text: message.message.text.clone(),
-            text_format: match message.message.format {
-                TextFormat::Plain => FormatRecord::Plain,
-                TextFormat::Markdown => FormatRecord::Markdown,
+            conversation_id: message.to.conversation.to_string(),
+            livechat_conversation_id: message.to.livechat.to_string(),
+            agent: match &message.message.from {
+                Speaker::Agent(name) => Some(name.clone()),
+                Speaker::Skill => None,
             },
+            text: message.message.text.clone(),
+            text_format: None,
         })?,
         Outbound::ToAgent(ToAgent::Message { livechat, message }) => {
             serde_json::to_string(&ToAgentRecord::Message {
@@ -254,19 +288,23 @@ pub fn decode_payload(lane: Lane, text: &str) -> Result<Outbound, String> {
         Lane::Teams => {
             let record: ToUserRecord =
                 serde_json::from_str(text).map_err(|error| unreadable(&error))?;
-            Ok(Outbound::ToUser(ToUser {
-                address: ConversationAddress::from_recorded(record.address.get().to_owned()),
-                conversation: CopilotConversationId::parse(record.conversation_id)
-                    .map_err(|error| unreadable(&error))?,
-                livechat: LiveChatConversationId::parse(record.livechat_conversation_id)
-                    .map_err(|error| unreadable(&error))?,
-                message: MessageToUser {
+            let message = match (record.agent, record.text_format) {
+                (_, Some(LegacyFormatRecord::Markdown)) => legacy_agent_reply(&record.text),
+                (Some(agent), _) => MessageToUser {
+                    from: Speaker::Agent(agent),
                     text: record.text,
-                    format: match record.text_format {
-                        FormatRecord::Plain => TextFormat::Plain,
-                        FormatRecord::Markdown => TextFormat::Markdown,
-                    },
                 },
+                (None, _) => MessageToUser::notice(record.text),
+            };
+            Ok(Outbound::ToUser(ToUser {
+                to: UserConversation {
+                    address: ConversationAddress::from_recorded(record.address.get().to_owned()),
+                    conversation: CopilotConversationId::parse(record.conversation_id)
+                        .map_err(|error| unreadable(&error))?,
+                    livechat: LiveChatConversationId::parse(record.livechat_conversation_id)
+                        .map_err(|error| unreadable(&error))?,
+                },
+                message,
             }))
         }
         Lane::LiveChat => {
@@ -302,7 +340,7 @@ pub fn decode_payload(lane: Lane, text: &str) -> Result<Outbound, String> {
                     comment,
                 } => ToAgent::Rate {
                     livechat: livechat(livechat_conversation_id)?,
-                    rating: Rating::parse(&rating.to_string())?,
+                    rating: Rating::recorded(rating),
                     comment,
                 },
                 ToAgentRecord::Abandon {
@@ -318,6 +356,54 @@ pub fn decode_payload(lane: Lane, text: &str) -> Result<Outbound, String> {
     }
 }
 
+/// An agent's reply as earlier releases stored it, rendered: `**{sender}**: {text}` with Teams
+/// Markdown escaped (`\\` before `\\*_`~[]#|`, and `&lt;` `&gt;` `&amp;`); read back into who said
+/// what. Anything else in that format was the skill's own notice.
+fn legacy_agent_reply(rendered: &str) -> MessageToUser {
+    fn unescape(text: &str) -> String {
+        let mut plain = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(character) = rest.chars().next() {
+            let entity = [("&lt;", '<'), ("&gt;", '>'), ("&amp;", '&')]
+                .into_iter()
+                .find(|(entity, _)| rest.starts_with(entity));
+            if let Some((entity, decoded)) = entity {
+                plain.push(decoded);
+                rest = &rest[entity.len()..];
+            } else if character == '\\' && rest.len() > 1 {
+                let escaped = rest[1..].chars().next().unwrap_or('\\');
+                plain.push(escaped);
+                rest = &rest[1 + escaped.len_utf8()..];
+            } else {
+                plain.push(character);
+                rest = &rest[character.len_utf8()..];
+            }
+        }
+        plain
+    }
+    // The sender's `*` are escaped, so the first unescaped `**: ` ends it.
+    let sender_end = rendered.strip_prefix("**").and_then(|rest| {
+        let mut escaped = false;
+        for (at, character) in rest.char_indices() {
+            if escaped {
+                escaped = false;
+            } else if character == '\\' {
+                escaped = true;
+            } else if rest[at..].starts_with("**: ") {
+                return Some((&rest[..at], &rest[at + 4..]));
+            }
+        }
+        None
+    });
+    match sender_end {
+        Some((sender, text)) => MessageToUser {
+            from: Speaker::Agent(unescape(sender)),
+            text: unescape(text),
+        },
+        None => MessageToUser::notice(unescape(rendered)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,13 +413,15 @@ mod tests {
         let livechat = LiveChatConversationId::parse("lc-1").unwrap();
         let payloads = [
             Outbound::ToUser(ToUser {
-                address: ConversationAddress::from_recorded(r#"{"channelId":"msteams"}"#.into()),
-                conversation: CopilotConversationId::parse("a:1").unwrap(),
-                livechat: livechat.clone(),
+                to: user_conversation(),
                 message: MessageToUser {
-                    text: "**Ann**: hi".into(),
-                    format: TextFormat::Markdown,
+                    from: Speaker::Agent("Ann *A*".into()),
+                    text: "use `rm` <b> & _go_".into(),
                 },
+            }),
+            Outbound::ToUser(ToUser {
+                to: user_conversation(),
+                message: MessageToUser::notice("Ann joined the chat."),
             }),
             Outbound::ToAgent(ToAgent::Message {
                 livechat: livechat.clone(),
@@ -345,7 +433,7 @@ mod tests {
             }),
             Outbound::ToAgent(ToAgent::Rate {
                 livechat: livechat.clone(),
-                rating: Rating::parse("4").unwrap(),
+                rating: Rating::recorded(4),
                 comment: Some("quick".into()),
             }),
             Outbound::ToAgent(ToAgent::End { livechat }),
@@ -365,5 +453,52 @@ mod tests {
         assert!(decode_payload(Lane::Teams, "{}")
             .unwrap_err()
             .starts_with("unreadable payload"));
+    }
+
+    fn user_conversation() -> UserConversation {
+        UserConversation {
+            // Opaque here: whatever `protocol/` recorded.
+            address: ConversationAddress::from_recorded(r#"{"recorded":"by protocol"}"#.into()),
+            conversation: CopilotConversationId::parse("a:1").unwrap(),
+            livechat: LiveChatConversationId::parse("lc-1").unwrap(),
+        }
+    }
+
+    #[test]
+    fn records_of_earlier_releases_read_back_into_who_said_what() {
+        let stored = |text: &str, format: &str| {
+            serde_json::json!({
+                "address": {"recorded": "by protocol"},
+                "conversationId": "a:1",
+                "livechatConversationId": "lc-1",
+                "text": text,
+                "textFormat": format,
+            })
+            .to_string()
+        };
+        let read =
+            |text: &str, format: &str| match decode_payload(Lane::Teams, &stored(text, format)) {
+                Ok(Outbound::ToUser(message)) => message.message,
+                other => panic!("{other:?}"),
+            };
+        // What the release before this one stored for Ann *A* writing "use `rm` <b> & _go_ &lt;".
+        assert_eq!(
+            read(
+                "**Ann \\*A\\***: use \\`rm\\` &lt;b&gt; &amp; \\_go\\_ &amp;lt;",
+                "markdown"
+            ),
+            MessageToUser {
+                from: Speaker::Agent("Ann *A*".into()),
+                text: "use `rm` <b> & _go_ &lt;".into(),
+            }
+        );
+        assert_eq!(
+            read("Ann joined the chat.", "plain"),
+            MessageToUser::notice("Ann joined the chat.")
+        );
+        assert_eq!(
+            read("\\*not\\* a reply", "markdown"),
+            MessageToUser::notice("*not* a reply")
+        );
     }
 }

@@ -120,18 +120,8 @@ pub const SESSION_BY_LIVECHAT_ID: &str = concat!(
     " FROM sessions WHERE livechat_conversation_id = $1"
 );
 
-/// Binds: lane, queue, dedupe key, payload, due at, created at.
-pub const INSERT_DELIVERY: &str =
-    "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING";
-
 /// Binds: lane, dedupe key.
 pub const DELIVERY_SEEN: &str = "SELECT 1 FROM deliveries WHERE lane = $1 AND dedupe_key = $2";
-
-/// Binds: lane.
-pub const NEXT_DUE_AT: &str =
-    "SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE lane = $1 AND state = 'pending'";
 
 /// Binds: finished at, delivery.
 pub const MARK_DELIVERED: &str = "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, finished_at = $1, last_error = NULL WHERE id = $2";

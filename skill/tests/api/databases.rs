@@ -4,7 +4,7 @@
 
 use skill::domain::{
     ConversationAddress, CopilotConversationId, LiveChatConversationId, MessageToAgent,
-    MessageToUser, NoteRole, Outbound, TextFormat, ToAgent, ToUser,
+    MessageToUser, NoteRole, Outbound, ToAgent, ToUser, UserConversation,
 };
 use skill::store::{NewDelivery, Store};
 use sqlx::Connection;
@@ -119,13 +119,12 @@ pub fn address() -> ConversationAddress {
 pub fn to_user(queue: &str, dedupe: Option<&str>) -> NewDelivery {
     NewDelivery {
         payload: Outbound::ToUser(ToUser {
-            address: address(),
-            conversation: conversation(queue),
-            livechat: livechat(&format!("lc-{queue}")),
-            message: MessageToUser {
-                text: format!("to {queue}"),
-                format: TextFormat::Plain,
+            to: UserConversation {
+                address: address(),
+                conversation: conversation(queue),
+                livechat: livechat(&format!("lc-{queue}")),
             },
+            message: MessageToUser::notice(format!("to {queue}")),
         }),
         dedupe_key: dedupe.map(str::to_owned),
     }

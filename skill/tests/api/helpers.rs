@@ -10,6 +10,7 @@ use livechat_contract::signature;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
+use service_support::settings::Environment;
 use skill::configuration::Settings;
 pub use skill::handover::Clock;
 use skill::startup::{Application, ApplicationHandle};
@@ -259,18 +260,6 @@ pub struct TestApp {
     join: JoinHandle<anyhow::Result<()>>,
 }
 
-fn init_tracing() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("info,sqlx=warn")
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
-
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
@@ -342,7 +331,7 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     if options.webhook_secret {
         environment.insert("WEBHOOK_SECRET".to_owned(), WEBHOOK_SECRET.to_owned());
     }
-    let mut settings = Settings::load_from(None, &environment).unwrap();
+    let mut settings = Settings::load_from(None, &Environment::from_map(environment)).unwrap();
     settings.application.http_workers = 2;
     settings.application.request_deadline_ms = 2_000;
     settings.livechat.timeout_ms = options.livechat_timeout_ms;
@@ -356,7 +345,7 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
 }
 
 async fn launch(peers: Arc<Peers>, data_dir: Arc<TempDir>, options: Options) -> TestApp {
-    init_tracing();
+    test_support::init_test_logs();
     let settings = settings_for(&peers, &data_dir, &options);
     let clock = options.clock.clone().unwrap_or_default();
     let application = Application::build_with_clock(settings, clock)

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use skill::domain::Lane;
-use skill::store::{BeginSession, Enqueued, Store};
+use skill::store::{BeginSession, DeliveryOutcome, Enqueued, Store};
 
 use crate::databases::*;
 use crate::helpers::*;
@@ -91,7 +91,8 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
         "claimed rows wait for their lease"
     );
     // Finished deliveries are purged after the retention; claimed and pending ones stay.
-    first.mark_delivered(mine[0].id).await.unwrap();
+    first.record_outcome(mine[0].id, DeliveryOutcome::Delivered);
+    first.flush().await.unwrap();
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let purged = first.purge_finished(&tomorrow).await.unwrap();

@@ -4,8 +4,12 @@
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use skill::domain::{Lane, NoteRole, Outbound, TextFormat, ToAgent};
-use skill::store::{BeginSession, ClosedBy, Dialect, Enqueued, SessionState, Store, UserMessages};
+use skill::domain::{
+    ClosedBy, Lane, MessageToUser, NoteRole, Outbound, Session, SessionState, ToAgent,
+};
+use skill::store::{
+    Arrival, BeginSession, DeliveryOutcome, Dialect, Enqueued, Intake, Store, UserMessages,
+};
 
 use crate::databases::*;
 
@@ -47,7 +51,7 @@ on_both_databases!(
     a_write_wakes_only_the_lane_it_adds_to,
 );
 
-async fn begin(store: &Store, id: &str) -> skill::store::Session {
+async fn begin(store: &Store, id: &str) -> Session {
     match store
         .begin_session(&conversation(id), None, &address())
         .await
@@ -58,7 +62,7 @@ async fn begin(store: &Store, id: &str) -> skill::store::Session {
     }
 }
 
-async fn open(store: &Store, id: &str, livechat_id: &str) -> skill::store::Session {
+async fn open(store: &Store, id: &str, livechat_id: &str) -> Session {
     let session = begin(store, id).await;
     store
         .complete_session_open(&session.id, &livechat(livechat_id), None, None)
@@ -293,8 +297,8 @@ async fn closing_stores_its_announcements_once(store: Store) {
     let Ok(Outbound::ToUser(notice)) = &due[0].payload else {
         panic!("{:?}", due[0].payload)
     };
-    assert_eq!(notice.message.format, TextFormat::Plain);
-    assert_eq!(notice.address, address());
+    assert_eq!(notice.message, MessageToUser::notice("to c1"));
+    assert_eq!(notice.to.address, address());
 }
 
 async fn agent_messages_need_an_open_session(store: Store) {
@@ -339,10 +343,7 @@ async fn only_queue_heads_are_due_and_duplicates_are_refused(store: Store) {
     );
     // Later looks are past PostgreSQL's lease on what the previous look claimed.
     let lease = skill::store::CLAIM_LEASE_MS;
-    store
-        .schedule_retry(due[0].id, now + 10 * lease, "busy")
-        .await
-        .unwrap();
+    record(&store, due[0].id, retry(now + 10 * lease, "busy")).await;
     let later = now + lease + 1;
     let due = store
         .due_deliveries(Lane::Teams, later, 10, &[])
@@ -374,23 +375,39 @@ async fn retries_wait_and_failures_are_counted(store: Store) {
         .await
         .unwrap();
     assert_eq!(due[0].attempts, 0);
-    store
-        .schedule_retry(due[0].id, now + 5_000, "502")
-        .await
-        .unwrap();
-    assert_eq!(
-        store.next_due_at(Lane::Teams).await.unwrap(),
-        Some(now + 5_000)
+    record(&store, due[0].id, retry(now + 5_000, "502")).await;
+    assert!(
+        store
+            .due_deliveries(Lane::Teams, now + 4_999, 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before its retry"
     );
     let retried = store
         .due_deliveries(Lane::Teams, now + 5_000, 10, &[])
         .await
         .unwrap();
     assert_eq!(retried[0].attempts, 1);
-    store.mark_failed(retried[0].id, "403").await.unwrap();
+    record(
+        &store,
+        retried[0].id,
+        DeliveryOutcome::Failed {
+            error: "403".into(),
+        },
+    )
+    .await;
     let counts = store.delivery_counts(Lane::Teams).await.unwrap();
     assert_eq!((counts.pending, counts.failed), (0, 1));
-    assert_eq!(store.next_due_at(Lane::Teams).await.unwrap(), None);
+    let in_a_year = now + 365 * 86_400_000;
+    assert!(
+        store
+            .due_deliveries(Lane::Teams, in_a_year, 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "a failed delivery is never due again"
+    );
 }
 
 async fn purging_keeps_what_is_still_live(store: Store) {
@@ -406,7 +423,7 @@ async fn purging_keeps_what_is_still_live(store: Store) {
         .due_deliveries(Lane::Teams, soon(), 1, &[])
         .await
         .unwrap();
-    store.mark_delivered(due[0].id).await.unwrap();
+    record(&store, due[0].id, DeliveryOutcome::Delivered).await;
 
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -438,31 +455,47 @@ async fn purging_keeps_what_is_still_live(store: Store) {
 }
 
 async fn a_write_wakes_only_the_lane_it_adds_to(store: Store) {
-    // Notify keeps a permit for a notification nobody waited for, so the checks need no sleep.
+    // What each lane's worker is handed: SQLite pushes the committed deliveries, PostgreSQL
+    // wakes the worker to claim them (a Notify keeps a permit nobody waited for, so no sleep).
+    let teams = store.intake(Lane::Teams).unwrap();
+    let livechat = store.intake(Lane::LiveChat).unwrap();
     store.enqueue(to_user("a", Some("m1"))).await.unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        store.work_signal(Lane::Teams).notified(),
-    )
-    .await
-    .expect("the Teams worker is woken");
-    assert!(
-        store
-            .work_signal(Lane::LiveChat)
-            .notified()
-            .now_or_never()
-            .is_none(),
-        "the live-chat worker is not"
-    );
     assert!(!store.enqueue(to_user("a", Some("m1"))).await.unwrap());
-    assert!(
-        store
-            .work_signal(Lane::Teams)
-            .notified()
-            .now_or_never()
-            .is_none(),
-        "a duplicate adds nothing, so it wakes nobody"
-    );
+    // A marker after both, for the lane that must hear nothing else.
+    store.enqueue(to_agent("b", "marker")).await.unwrap();
+    match (teams, livechat) {
+        (Intake::Pushed(mut teams), Intake::Pushed(mut livechat)) => {
+            let Some(Arrival::Stored(first)) = teams.recv().await else {
+                panic!("the Teams worker is handed the delivery")
+            };
+            assert_eq!(first.len(), 1);
+            let Some(Arrival::Stored(marker)) = livechat.recv().await else {
+                panic!("the live-chat worker is handed the marker")
+            };
+            assert_eq!(marker.len(), 1, "and nothing before it");
+            assert!(
+                teams.try_recv().is_err(),
+                "a duplicate adds nothing, so it hands over nothing"
+            );
+        }
+        (Intake::Claimed(teams), Intake::Claimed(livechat)) => {
+            tokio::time::timeout(Duration::from_secs(5), teams.notified())
+                .await
+                .expect("the Teams worker is woken");
+            tokio::time::timeout(Duration::from_secs(5), livechat.notified())
+                .await
+                .expect("the live-chat worker is woken, by the marker");
+            assert!(
+                teams.notified().now_or_never().is_none(),
+                "a duplicate adds nothing, so it wakes nobody"
+            );
+            assert!(
+                livechat.notified().now_or_never().is_none(),
+                "the first write woke only the Teams worker"
+            );
+        }
+        _ => panic!("both lanes are fed the same way"),
+    }
 }
 
 /// The checkpoint sequence number in the header of SQLite's WAL: it rises each time the WAL
@@ -495,5 +528,18 @@ async fn the_wal_starts_again_under_writes_that_never_pause() {
         let key = format!("m{written}");
         assert!(store.enqueue(to_user("a", Some(&key))).await.unwrap());
         written += 1;
+    }
+}
+
+/// Records an outcome as the workers do (without waiting), then waits for its commit.
+async fn record(store: &Store, delivery: skill::domain::DeliveryId, outcome: DeliveryOutcome) {
+    store.record_outcome(delivery, outcome);
+    store.flush().await.unwrap();
+}
+
+fn retry(at_ms: i64, error: &str) -> DeliveryOutcome {
+    DeliveryOutcome::Retry {
+        at_ms,
+        error: error.to_owned(),
     }
 }

@@ -221,9 +221,10 @@ async fn bad_webhooks_get_clear_errors() {
     for (description, body, status) in cases {
         let response = app.post_webhook(&body).await;
         assert_eq!(response.status(), status, "{description}");
+        // The contract's error answer, `{"error": "..."}`, saying why.
         let error: Value = response.json().await.unwrap();
         assert!(
-            error["error"]["message"].is_string(),
+            error["error"].as_str().is_some_and(|why| !why.is_empty()),
             "{description}: {error}"
         );
     }

@@ -1,0 +1,473 @@
+//! [`Store`]: the cloneable handle the routes and workers hold. Each write is a transaction
+//! function (`conversations.rs`, `routing.rs`, `agents.rs`, `deliveries.rs`) handed to the
+//! [`Writer`]; reads run on a few read-only connections beside it.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use livechat_contract::api::TranscriptEntry;
+use livechat_contract::api::{Availability, Conversation, DeliveryState, EntryKind, Role};
+use service_support::clock::Clock;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use tokio::sync::{watch, Notify};
+
+use super::agents::{agents_in, set_capacity_in, set_presence_in};
+use super::conversations::{add_entry_in, conversation_in, end_in, mark_read_in, rate_in};
+use super::deliveries::{due_in, next_due_in, retry_failed_in, set_delivery_in};
+use super::model::{
+    AddMessageError, AgentState, ConfiguredAgent, ConversationId, DeliveryChange, EndingParty,
+    Event, NewConversation, NewEntry, PendingDelivery, Presence, Recorded, ReplyAuthor,
+    RoutingError, Started, TransferTarget, UNNAMED_CUSTOMER,
+};
+use super::recent::RecentEvents;
+use super::routing::{
+    accept_in, auto_assign_in, availability_in, report_queue_in, start_in, sync_agents_in,
+    transfer_in,
+};
+use super::rows::{conversation_from_row, entry_from_row, event_from_row};
+use super::sql;
+use super::writer::{Writer, Written};
+
+/// Connections that only read.
+const READERS: u32 = 4;
+
+/// The live chat's store.
+#[derive(Clone)]
+pub struct Store {
+    /// Every write goes through the one writing connection, in group-committed batches.
+    writer: Writer,
+    /// Readers beside it (WAL lets them read while a write commits): the pages' live updates,
+    /// transcripts and the webhook worker's look for due replies do not queue behind writes.
+    reader: SqlitePool,
+    /// The newest events in memory, for the pages' live updates, handed over by the writer.
+    recent: Arc<RecentEvents>,
+    /// Wakes the webhook worker when a reply becomes due.
+    outbox: Arc<Notify>,
+    /// When customers are told their place (the queue's clock; tests stop it).
+    clock: Clock,
+}
+
+impl Store {
+    /// Opens (creating if needed) `livechat.db` in `data_dir` and migrates it.
+    pub async fn open(data_dir: &Path, clock: Clock) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {} (LIVECHAT_DATA_DIR)",
+                data_dir.display()
+            )
+        })?;
+        let path = data_dir.join("livechat.db");
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let mut connection = SqliteConnection::connect_with(&options)
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        sqlx::migrate!("./migrations")
+            .run(&mut connection)
+            .await
+            .context("cannot migrate the database schema")?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.read_only(true))
+            .await
+            .with_context(|| format!("cannot open the database {} to read", path.display()))?;
+        let last: Option<i64> = sqlx::query(sql::LAST_EVENT)
+            .fetch_one(&mut connection)
+            .await?
+            .try_get("last")?;
+        let recent = Arc::new(RecentEvents::after_table(last.unwrap_or(0)));
+        let outbox = Arc::new(Notify::new());
+        Ok(Self {
+            writer: Writer::start(connection, recent.clone(), outbox.clone()),
+            reader,
+            recent,
+            outbox,
+            clock,
+        })
+    }
+
+    /// Notified whenever a reply (or an agent's end) is queued for the skill.
+    pub fn outbox_signal(&self) -> &Notify {
+        &self.outbox
+    }
+
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query(sql::PING).execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Follows the number of the newest event [`Store::events_since`] has in memory.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.recent.subscribe()
+    }
+
+    /// The number of the newest committed event.
+    pub fn last_event_seq(&self) -> i64 {
+        self.recent.last()
+    }
+
+    /// Events after `seq`, oldest first, at most `limit`: from memory when it covers them.
+    pub async fn events_since(&self, seq: i64, limit: u32) -> anyhow::Result<Vec<Arc<Event>>> {
+        if let Some(events) = self.recent.after(seq, limit) {
+            return Ok(events);
+        }
+        let rows = sqlx::query(sql::EVENTS_AFTER)
+            .bind(seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| event_from_row(row).map(Arc::new))
+            .collect()
+    }
+
+    /// Opens a conversation; with an idempotency key seen before, answers that key's conversation
+    /// instead (in whatever state it is now) and writes nothing.
+    pub async fn start_conversation(
+        &self,
+        context: NewConversation,
+        auto_assign: bool,
+    ) -> anyhow::Result<Recorded<Started>> {
+        let now_ms = self.clock.now_ms();
+        self.writer
+            .write(move |connection| Box::pin(start_in(connection, context, auto_assign, now_ms)))
+            .await
+    }
+
+    pub async fn conversation(&self, id: &ConversationId) -> anyhow::Result<Option<Conversation>> {
+        let mut connection = self.reader.acquire().await?;
+        conversation_in(&mut connection, id).await
+    }
+
+    /// Open conversations first (longest waiting first), then the 100 most recently ended.
+    pub async fn list_conversations(&self) -> anyhow::Result<Vec<Conversation>> {
+        let open = sqlx::query(sql::OPEN_CONVERSATIONS)
+            .fetch_all(&self.reader)
+            .await?;
+        let ended = sqlx::query(sql::ENDED_CONVERSATIONS)
+            .fetch_all(&self.reader)
+            .await?;
+        open.iter()
+            .chain(ended.iter())
+            .map(conversation_from_row)
+            .collect()
+    }
+
+    /// Adds a customer or system message from the skill. With a `client_id` stored before in
+    /// this conversation, answers that message (even if the conversation has ended since) and
+    /// writes nothing.
+    ///
+    /// A customer's message that names its `sender` names the conversation's customer too, when
+    /// the start did not; without one it is signed [`UNNAMED_CUSTOMER`].
+    pub async fn add_customer_message(
+        &self,
+        conversation_id: &ConversationId,
+        role: Role,
+        sender: Option<&str>,
+        body: &str,
+        client_id: Option<&str>,
+    ) -> Result<Recorded<TranscriptEntry>, AddMessageError> {
+        let entry = NewEntry {
+            kind: EntryKind::Message,
+            role,
+            sender: sender.unwrap_or(UNNAMED_CUSTOMER).to_owned(),
+            body: body.to_owned(),
+            delivery: None,
+            client_id: client_id.map(str::to_owned),
+            customer_name: sender.filter(|_| role == Role::Customer).map(str::to_owned),
+            detail: None,
+        };
+        self.add_entry(conversation_id, entry, None).await
+    }
+
+    /// Adds an agent's reply, pending delivery to the skill; from a page, only the agent who has
+    /// the conversation may.
+    pub async fn add_agent_message(
+        &self,
+        conversation_id: &ConversationId,
+        sender: &str,
+        body: &str,
+        author: ReplyAuthor,
+    ) -> Result<TranscriptEntry, AddMessageError> {
+        let entry = NewEntry {
+            kind: EntryKind::Message,
+            role: Role::Agent,
+            sender: sender.to_owned(),
+            body: body.to_owned(),
+            delivery: Some(DeliveryState::Pending),
+            client_id: None,
+            customer_name: None,
+            detail: None,
+        };
+        Ok(self
+            .add_entry(conversation_id, entry, Some(author))
+            .await?
+            .value)
+    }
+
+    async fn add_entry(
+        &self,
+        conversation_id: &ConversationId,
+        entry: NewEntry,
+        author: Option<ReplyAuthor>,
+    ) -> Result<Recorded<TranscriptEntry>, AddMessageError> {
+        let conversation_id = conversation_id.clone();
+        self.writer
+            .write(move |connection| {
+                Box::pin(add_entry_in(connection, conversation_id, entry, author))
+            })
+            .await
+    }
+
+    /// Makes the stored agents the configured ones (at start-up).
+    pub async fn sync_agents(&self, agents: Vec<ConfiguredAgent>) -> anyhow::Result<()> {
+        self.writer
+            .write(move |connection| Box::pin(sync_agents_in(connection, agents)))
+            .await
+    }
+
+    /// Every configured agent with their presence, capacity and open conversations.
+    pub async fn agents(&self) -> anyhow::Result<Vec<AgentState>> {
+        let mut connection = self.reader.acquire().await?;
+        agents_in(&mut connection).await
+    }
+
+    /// Sets an agent's presence; true when it changed.
+    pub async fn set_presence(&self, username: &str, presence: Presence) -> anyhow::Result<bool> {
+        let username = username.to_owned();
+        self.writer
+            .write(move |connection| Box::pin(set_presence_in(connection, username, presence)))
+            .await
+    }
+
+    pub async fn set_capacity(&self, username: &str, capacity: u32) -> anyhow::Result<()> {
+        let username = username.to_owned();
+        self.writer
+            .write(move |connection| Box::pin(set_capacity_in(connection, username, capacity)))
+            .await
+    }
+
+    /// An agent accepts a waiting conversation: one of two at once wins, the other is refused.
+    pub async fn accept(
+        &self,
+        id: &ConversationId,
+        username: &str,
+    ) -> Result<Conversation, RoutingError> {
+        let (id, username) = (id.clone(), username.to_owned());
+        self.writer
+            .write(move |connection| Box::pin(accept_in(connection, id, username)))
+            .await
+    }
+
+    /// The assigned agent transfers the conversation to another agent or back to the queue.
+    pub async fn transfer(
+        &self,
+        id: &ConversationId,
+        username: &str,
+        target: TransferTarget,
+        note: Option<String>,
+    ) -> Result<Conversation, RoutingError> {
+        let (id, username) = (id.clone(), username.to_owned());
+        self.writer
+            .write(move |connection| Box::pin(transfer_in(connection, id, username, target, note)))
+            .await
+    }
+
+    /// Agents online, the queue's length and the estimated wait of a customer starting now.
+    pub async fn availability(&self) -> anyhow::Result<Availability> {
+        let mut connection = self.reader.acquire().await?;
+        availability_in(&mut connection).await
+    }
+
+    /// The queue's periodic work, in one transaction: with `auto_assign`, waiting conversations go
+    /// to agents with room; then customers whose place changed (and were last told at least
+    /// `interval_ms` ago, by the store's clock) are told. Answers how many were assigned and told.
+    pub async fn queue_tick(
+        &self,
+        auto_assign: bool,
+        interval_ms: i64,
+    ) -> anyhow::Result<(u32, u32)> {
+        let now_ms = self.clock.now_ms();
+        self.writer
+            .write(move |connection| {
+                Box::pin(async move {
+                    let assigned = if auto_assign {
+                        auto_assign_in(connection, None).await?
+                    } else {
+                        Written::quiet(0)
+                    };
+                    let told = report_queue_in(connection, interval_ms, now_ms).await?;
+                    let mut events = assigned.events;
+                    events.extend(told.events);
+                    anyhow::Ok(Written {
+                        value: (assigned.value, told.value),
+                        outbox: assigned.outbox || told.outbox,
+                        events,
+                    })
+                })
+            })
+            .await
+    }
+
+    /// Ends an open conversation; false when it had ended already. When the agent ends it, an
+    /// `ended` entry is queued so that the skill is told (after any reply still pending).
+    pub async fn end_conversation(
+        &self,
+        conversation_id: &ConversationId,
+        by: EndingParty,
+    ) -> Result<bool, AddMessageError> {
+        let conversation_id = conversation_id.clone();
+        self.writer
+            .write(move |connection| Box::pin(end_in(connection, conversation_id, by)))
+            .await
+    }
+
+    /// The transcript, oldest first; `None` for an unknown conversation.
+    pub async fn messages(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> anyhow::Result<Option<Vec<TranscriptEntry>>> {
+        // Existence only: the summary query behind `conversation()` is more than this needs.
+        let exists = sqlx::query(sql::CONVERSATION_EXISTS)
+            .bind(conversation_id.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(sql::TRANSCRIPT)
+            .bind(conversation_id.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(Some(
+            rows.iter()
+                .map(entry_from_row)
+                .collect::<anyhow::Result<_>>()?,
+        ))
+    }
+
+    /// The messages of every open conversation, oldest first.
+    pub async fn open_messages(&self) -> anyhow::Result<Vec<TranscriptEntry>> {
+        let rows = sqlx::query(sql::OPEN_TRANSCRIPTS)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Stores the customer's rating of a conversation (replacing an earlier one); false for an
+    /// unknown conversation. The rating is checked by the caller.
+    pub async fn rate(
+        &self,
+        conversation_id: &ConversationId,
+        rating: u8,
+        comment: Option<String>,
+    ) -> anyhow::Result<bool> {
+        let conversation_id = conversation_id.clone();
+        self.writer
+            .write(move |connection| {
+                Box::pin(rate_in(connection, conversation_id, rating, comment))
+            })
+            .await
+    }
+
+    /// The average rating and how many conversations were rated.
+    pub async fn rating_average(&self) -> anyhow::Result<Option<(f64, i64)>> {
+        let row = sqlx::query(sql::RATING_AVERAGE)
+            .fetch_one(&self.reader)
+            .await?;
+        let rated: i64 = row.try_get("rated")?;
+        let average: Option<f64> = row.try_get("average")?;
+        Ok(average
+            .filter(|_| rated > 0)
+            .map(|average| (average, rated)))
+    }
+
+    /// Records that an agent has seen the conversation up to now.
+    pub async fn mark_read(&self, conversation_id: &ConversationId) -> anyhow::Result<()> {
+        let conversation_id = conversation_id.clone();
+        self.writer
+            .write(move |connection| Box::pin(mark_read_in(connection, conversation_id)))
+            .await
+    }
+
+    /// The oldest pending entry of each conversation that is due, skipping `busy` conversations.
+    pub async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        busy: &[ConversationId],
+    ) -> anyhow::Result<Vec<PendingDelivery>> {
+        let mut connection = self.reader.acquire().await?;
+        due_in(&mut connection, now_ms, limit, busy).await
+    }
+
+    /// When the next pending entry falls due, if any.
+    pub async fn next_due_at(&self) -> anyhow::Result<Option<i64>> {
+        let mut connection = self.reader.acquire().await?;
+        next_due_in(&mut connection).await
+    }
+
+    async fn set_delivery(&self, seq: i64, change: DeliveryChange) -> anyhow::Result<()> {
+        self.writer
+            .write(move |connection| {
+                Box::pin(async move {
+                    let written = set_delivery_in(connection, seq, &change).await?;
+                    anyhow::Ok(written.map(drop))
+                })
+            })
+            .await
+    }
+
+    pub async fn mark_delivered(&self, seq: i64) -> anyhow::Result<()> {
+        self.set_delivery(
+            seq,
+            DeliveryChange::attempt(DeliveryState::Delivered, None, None),
+        )
+        .await
+    }
+
+    pub async fn schedule_retry(
+        &self,
+        seq: i64,
+        next_attempt_at_ms: i64,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        let change = DeliveryChange::attempt(
+            DeliveryState::Pending,
+            Some(next_attempt_at_ms),
+            Some(error.to_owned()),
+        );
+        self.set_delivery(seq, change).await
+    }
+
+    pub async fn mark_failed(&self, seq: i64, error: &str) -> anyhow::Result<()> {
+        let change = DeliveryChange::attempt(DeliveryState::Failed, None, Some(error.to_owned()));
+        self.set_delivery(seq, change).await
+    }
+
+    /// Puts a failed reply back in the queue; `None` when the message is not a failed one.
+    pub async fn retry_failed(&self, message_id: &str) -> anyhow::Result<Option<TranscriptEntry>> {
+        let message_id = message_id.to_owned();
+        self.writer
+            .write(move |connection| Box::pin(retry_failed_in(connection, message_id)))
+            .await
+    }
+
+    /// Unread customer messages across the open conversations (the tab title's count).
+    pub async fn unread_total(&self) -> anyhow::Result<i64> {
+        let row = sqlx::query(sql::UNREAD_TOTAL)
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(row.try_get("unread")?)
+    }
+}

@@ -1,0 +1,78 @@
+//! Deliveries that failed, told to whoever can act on them (from the outbox workers, so failures
+//! here are logged, not returned): an agent's reply that never reached Teams is reported to the
+//! agent in the live chat; a customer's message the live chat refused or never took is reported to
+//! the customer in Teams, and one that keeps failing while the live chat is down is announced to
+//! them once. The skill's own notes and the end of a session are only logged and counted: there is
+//! nobody to tell.
+
+use super::notices::system_note;
+use super::service::Handover;
+use super::text;
+use crate::domain::{DedupeKey, LiveChatConversationId, NoteRole, Outbound, ToAgent};
+use crate::store::{Delivery, NewDelivery};
+
+impl Handover {
+    /// A delivery was given up.
+    pub async fn delivery_failed(&self, delivery: &Delivery, reason: &str) {
+        let livechat = match &delivery.payload {
+            Ok(Outbound::ToUser(message)) => &message.to.livechat,
+            Ok(Outbound::ToAgent(ToAgent::Message { livechat, message }))
+                if message.role == NoteRole::Customer =>
+            {
+                let notice = text::undelivered_to_agent(reason);
+                self.tell_customer_of(livechat, notice, DedupeKey::Undelivered(delivery.id))
+                    .await;
+                return;
+            }
+            _ => return,
+        };
+        let notice = NewDelivery {
+            payload: Outbound::ToAgent(ToAgent::Message {
+                livechat: livechat.clone(),
+                message: system_note(text::undelivered_to_customer(reason)),
+            }),
+            dedupe_key: DedupeKey::Undelivered(delivery.id).stored(),
+        };
+        if let Err(error) = self.store.enqueue(notice).await {
+            tracing::error!(error.cause_chain = ?error, "cannot store the undelivered notice for the agent");
+        }
+    }
+
+    /// A customer's message keeps failing to reach the live chat (it is down): the customer is
+    /// told, once for that message, that the agent will see it when the live chat is back.
+    pub async fn delivery_delayed(&self, delivery: &Delivery) {
+        if let Ok(Outbound::ToAgent(ToAgent::Message { livechat, message })) = &delivery.payload {
+            if message.role == NoteRole::Customer {
+                let notice = text::LIVECHAT_DELAYED.to_owned();
+                self.tell_customer_of(livechat, notice, DedupeKey::Delayed(delivery.id))
+                    .await;
+            }
+        }
+    }
+
+    /// Tells the customer of the session `livechat` belongs to; `key` makes a repeat a no-op.
+    async fn tell_customer_of(
+        &self,
+        livechat: &LiveChatConversationId,
+        notice: String,
+        key: DedupeKey<'_>,
+    ) {
+        let session = match self.store.session_by_livechat_id(livechat).await {
+            Ok(Some(session)) => session,
+            Ok(None) => {
+                tracing::warn!(livechat_conversation_id = %livechat, "the customer's session is gone; nobody to tell");
+                return;
+            }
+            Err(error) => {
+                tracing::error!(error.cause_chain = ?error, "cannot find the session of a customer to tell");
+                return;
+            }
+        };
+        if let Err(error) = self
+            .tell_user(&session, livechat, notice, key.stored())
+            .await
+        {
+            tracing::error!(error.cause_chain = ?error, "cannot store the notice for the customer");
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! What the handover needs from outside, as traits the adapters implement: the live-chat system
+//! ([`LiveChat`], implemented in `livechat/`) and Teams' typing indicator ([`TypingIndicator`],
+//! implemented in `protocol/`). The outboxes' [`super::outbox::Courier`] is the third.
+//!
+//! The handover depends on these and on nothing of the adapters, so another engagement hub
+//! (ServiceNow, Salesforce, Genesys) replaces Contoso Live Chat without touching it.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Availability, CopilotConversationId, DeliveryId, LiveChatConversationId, MessageToAgent,
+    Opened, Rating, RatingScale, SessionId, UserConversation,
+};
+
+/// What the agent should know about the customer, sent when a session opens.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HandoffContext {
+    pub customer_name: Option<String>,
+    pub customer_id: Option<String>,
+    pub channel: Option<String>,
+    pub tenant_id: Option<String>,
+    pub bot_conversation_id: String,
+    pub problem_description: Option<String>,
+}
+
+/// Why a live-chat call failed; [`LiveChatError::is_transient`] decides on a retry.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveChatError {
+    #[error("the live chat did not answer in time")]
+    Timeout,
+    #[error("the live chat could not be reached: {0}")]
+    Unreachable(String),
+    /// The live chat answered that it cannot take the call now (an outage, overload): worth
+    /// another attempt.
+    #[error("the live chat answered {status}: {detail}")]
+    Unavailable { status: u16, detail: String },
+    /// The live chat refused the call itself: another attempt would be refused too.
+    #[error("the live chat answered {status}: {detail}")]
+    Rejected { status: u16, detail: String },
+    #[error("the live chat's answer could not be read: {0}")]
+    Malformed(String),
+}
+
+impl LiveChatError {
+    /// Outages and overload are worth waiting out; a refusal of the request itself is not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            LiveChatError::Timeout
+                | LiveChatError::Unreachable(_)
+                | LiveChatError::Unavailable { .. }
+        )
+    }
+}
+
+/// A live-chat system: opens, feeds and ends sessions.
+///
+/// Every call may be repeated (after a timeout, or by the next process after a crash) and must
+/// then change nothing: a start is keyed by the handover session, a message by its delivery.
+#[async_trait]
+pub trait LiveChat: Send + Sync {
+    /// Whether anyone would answer a start now; `None` when the live chat cannot say (one without
+    /// agents' presence, like the original sample's).
+    async fn availability(&self) -> Result<Option<Availability>, LiveChatError>;
+    /// Opens the session's conversation and returns its id and where it stands; for a session it
+    /// opened before, the same id.
+    async fn start(
+        &self,
+        session: &SessionId,
+        context: &HandoffContext,
+    ) -> Result<Opened, LiveChatError>;
+    /// Posts a customer's (or the skill's) message into a session, once per `delivery`.
+    async fn send(
+        &self,
+        delivery: DeliveryId,
+        conversation: &LiveChatConversationId,
+        message: &MessageToAgent,
+    ) -> Result<(), LiveChatError>;
+    /// Ends whatever a start of `session` that never finished opened: the agent reads `note`
+    /// first. (Where the live chat cannot look a start up by its key, this may open a
+    /// conversation only to end it.)
+    async fn abandon(
+        &self,
+        session: &SessionId,
+        conversation: &CopilotConversationId,
+        note: &MessageToAgent,
+    ) -> Result<(), LiveChatError>;
+    /// Ends a session.
+    async fn end(&self, conversation: &LiveChatConversationId) -> Result<(), LiveChatError>;
+    /// Stores the customer's rating of a conversation (open or ended); rating again replaces it.
+    async fn rate(
+        &self,
+        conversation: &LiveChatConversationId,
+        rating: Rating,
+        comment: Option<&str>,
+    ) -> Result<(), LiveChatError>;
+    /// The longest message text, in characters, the live chat takes.
+    fn max_message_chars(&self) -> usize;
+    /// The ratings it takes, and the longest comment.
+    fn rating_scale(&self) -> RatingScale;
+}
+
+/// Shows the agent typing in the user's conversation: one attempt, never retried, never queued
+/// behind messages. (`protocol/` sends it to Teams.)
+#[async_trait]
+pub trait TypingIndicator: Send + Sync {
+    async fn show_typing(&self, to: &UserConversation) -> Result<(), String>;
+}

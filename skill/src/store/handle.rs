@@ -1,0 +1,521 @@
+//! [`Store`]: the cloneable handle the rest of the skill holds. Writes go to the writer as one of
+//! the `jobs/` and are answered after their commit; reads run on the readers' pool, or on the
+//! in-memory session index where this process is the database's only writer.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use sqlx::AnyPool;
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use super::batch::{Queued, Reply, Write};
+use super::connection::ValueRow;
+use super::dialect::{self, Databases, Dialect, CLAIM_LEASE_MS};
+use super::index::SessionIndex;
+use super::jobs;
+use super::model::{
+    BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, Intake, NewDelivery, Purged,
+    SessionUpdate, Signals, TimerThen, UserMessages,
+};
+use super::records::{DeliveryRow, SessionRow};
+use super::sql;
+use super::writer::{Control, Message, Writer};
+use crate::domain::{
+    ClosedBy, ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId,
+    Session, SessionId, Timer, TimerKind,
+};
+
+/// The skill's durable state: a cloneable handle over the writer and the database pools.
+#[derive(Clone)]
+pub struct Store {
+    reader: AnyPool,
+    dialect: Dialect,
+    writer: mpsc::UnboundedSender<Message>,
+    index: Option<Arc<SessionIndex>>,
+    signals: Arc<Signals>,
+    /// The worker of each lane subscribes once.
+    subscribed: Arc<Mutex<Vec<Lane>>>,
+}
+
+impl Store {
+    /// Opens the configured store: PostgreSQL when `database_url` is set (several instances share
+    /// it), else the SQLite file in `data_dir` (one instance).
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {
+        match database_url {
+            Some(url) => Store::connect_postgres(url).await,
+            None => Store::open_sqlite(data_dir).await,
+        }
+    }
+
+    /// Opens (creating if needed) `skill.db` in `data_dir` and brings its schema up to date.
+    pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Store> {
+        Store::start(Dialect::open_sqlite(data_dir).await?).await
+    }
+
+    /// Connects to PostgreSQL and brings the schema up to date.
+    pub async fn connect_postgres(url: &str) -> anyhow::Result<Store> {
+        Store::start(Dialect::connect_postgres(url).await?).await
+    }
+
+    async fn start(databases: Databases) -> anyhow::Result<Store> {
+        let dialect = databases.dialect;
+        // Only a process that is the database's one writer can keep the index exact.
+        let index = if dialect.shares_the_database() {
+            None
+        } else {
+            let rows = sqlx::query(sql::LIVE_SESSIONS)
+                .fetch_all(&databases.reader)
+                .await
+                .context("cannot read the live sessions")?;
+            let sessions = rows
+                .iter()
+                .map(session_of)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Some(Arc::new(SessionIndex::of(sessions)))
+        };
+        let signals = Arc::new(Signals::default());
+        // The writer holds the checkpoints: the checkpointer runs as long as the writer does.
+        let checkpoints = match &databases.writer {
+            dialect::WriterTarget::Sqlite(path) => {
+                let checkpoints = Arc::new(dialect::Checkpoints::default());
+                dialect::start_checkpointer(path.clone(), Arc::downgrade(&checkpoints))?;
+                Some(checkpoints)
+            }
+            dialect::WriterTarget::Postgres(_) => None,
+        };
+        let (writer, queue) = mpsc::unbounded_channel();
+        Writer {
+            target: databases.writer,
+            dialect,
+            queue,
+            index: index.clone(),
+            signals: signals.clone(),
+            teams: None,
+            livechat: None,
+            connection: None,
+            checkpoints,
+        }
+        .spawn()?;
+        Ok(Store {
+            reader: databases.reader,
+            dialect,
+            writer,
+            index,
+            signals,
+            subscribed: Arc::default(),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn send(&self, message: Message) -> anyhow::Result<()> {
+        self.writer
+            .send(message)
+            .map_err(|_| anyhow::anyhow!("the store's writer has stopped"))
+    }
+
+    /// Has the writer run `write` in its next transaction and answers after the commit.
+    async fn write<W: Write>(&self, write: W) -> anyhow::Result<W::Answer> {
+        let (reply, answer): (Reply<W::Answer>, _) = oneshot::channel();
+        self.send(Message::Write(Queued::boxed(write, Some(reply))))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the store's writer has stopped"))?
+    }
+
+    /// How `lane`'s worker learns of its deliveries; each lane has one worker.
+    pub fn intake(&self, lane: Lane) -> anyhow::Result<Intake> {
+        let mut subscribed = self
+            .subscribed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if subscribed.contains(&lane) {
+            anyhow::bail!("the {} lane already has a worker", lane.as_str());
+        }
+        subscribed.push(lane);
+        if self.dialect.shares_the_database() {
+            return Ok(Intake::Claimed(self.signals.of(lane).clone()));
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.send(Message::Control(Control::Subscribe(lane, sender)))?;
+        Ok(Intake::Pushed(receiver))
+    }
+
+    /// Asks for `lane`'s pending deliveries after `after`, at most `limit`: they arrive at the
+    /// lane's [`Intake::Pushed`] in order with the commits before and after the read.
+    pub fn load_pending(&self, lane: Lane, after: DeliveryId, limit: u32) -> anyhow::Result<()> {
+        self.send(Message::Control(Control::Load { lane, after, limit }))
+    }
+
+    /// Waits until every write sent before this is committed (for an orderly stop).
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        let (reply, flushed) = oneshot::channel();
+        self.send(Message::Control(Control::Flush(reply)))?;
+        flushed
+            .await
+            .map_err(|_| anyhow::anyhow!("the store's writer has stopped"))
+    }
+
+    /// Checks that the store answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query(sql::PING).execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Closes sessions left `opening` by a previous run (their live-chat start never finished),
+    /// each with a [`crate::domain::ToAgent::Abandon`] that ends in the live chat whatever that
+    /// start may have opened; returns how many. With a shared database only those older than
+    /// [`super::model::ABANDONED_OPENING_SECS`], since another instance may be opening one now.
+    pub async fn recover_interrupted_sessions(&self) -> anyhow::Result<u64> {
+        self.write(jobs::RecoverOpenings {
+            dialect: self.dialect,
+        })
+        .await
+    }
+
+    /// Creates an `opening` session for the conversation, unless it (or its origin conversation)
+    /// already has a live one.
+    pub async fn begin_session(
+        &self,
+        conversation: &CopilotConversationId,
+        origin: Option<&CopilotConversationId>,
+        address: &ConversationAddress,
+    ) -> anyhow::Result<BeginSession> {
+        self.write(jobs::Begin {
+            conversation: conversation.clone(),
+            origin: origin.cloned(),
+            address: address.clone(),
+        })
+        .await
+    }
+
+    /// Marks an `opening` session open with its live-chat id; false when it was no longer opening
+    /// (ended meanwhile, or given up as abandoned).
+    /// `timer` is the session's first (the queue's, or the inactivity one); `agent` who has it,
+    /// when the live chat said.
+    pub async fn complete_session_open(
+        &self,
+        session: &SessionId,
+        livechat: &LiveChatConversationId,
+        timer: Option<Timer>,
+        agent: Option<String>,
+    ) -> anyhow::Result<bool> {
+        self.write(jobs::CompleteOpen {
+            session: session.clone(),
+            livechat: livechat.clone(),
+            timer,
+            agent,
+        })
+        .await
+    }
+
+    /// Closes an `opening` session whose live-chat start failed. `abandon` when the live chat
+    /// may have opened a conversation all the same (the call timed out or the connection broke):
+    /// then a [`crate::domain::ToAgent::Abandon`] is stored with the close, to end it there.
+    pub async fn fail_session_open(
+        &self,
+        session: &SessionId,
+        abandon: bool,
+    ) -> anyhow::Result<()> {
+        self.write(jobs::FailOpening {
+            session: session.clone(),
+            abandon,
+        })
+        .await
+    }
+
+    async fn one_session(&self, statement: &str, key: &str) -> anyhow::Result<Option<Session>> {
+        let row = sqlx::query(statement)
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(session_of).transpose()
+    }
+
+    /// The conversation's session in state `opening` or `open`.
+    pub async fn live_session(
+        &self,
+        conversation: &CopilotConversationId,
+    ) -> anyhow::Result<Option<Session>> {
+        if let Some(index) = &self.index {
+            return Ok(index.by_conversation(conversation));
+        }
+        self.one_session(sql::LIVE_SESSION, conversation.as_str())
+            .await
+    }
+
+    /// The live session (opening or open) whose activities relate to `origin`.
+    pub async fn live_session_by_origin(
+        &self,
+        origin: &CopilotConversationId,
+    ) -> anyhow::Result<Option<Session>> {
+        if let Some(index) = &self.index {
+            return Ok(index.by_origin(origin));
+        }
+        self.one_session(sql::LIVE_SESSION_BY_ORIGIN, origin.as_str())
+            .await
+    }
+
+    /// The most recent session, in any state, of the conversation or relating to it.
+    pub async fn latest_session(
+        &self,
+        conversation: &CopilotConversationId,
+    ) -> anyhow::Result<Option<Session>> {
+        self.one_session(self.dialect.latest_session(), conversation.as_str())
+            .await
+    }
+
+    /// The session with this live-chat id, in any state.
+    pub async fn session_by_livechat_id(
+        &self,
+        livechat: &LiveChatConversationId,
+    ) -> anyhow::Result<Option<Session>> {
+        // Live sessions are in the index; a closed one (a webhook after the end) is read.
+        if let Some(session) = self
+            .index
+            .as_ref()
+            .and_then(|index| index.by_livechat(livechat))
+        {
+            return Ok(Some(session));
+        }
+        self.one_session(sql::SESSION_BY_LIVECHAT_ID, livechat.as_str())
+            .await
+    }
+
+    /// Stores a user's message(s) for the live chat, and that the problem description was
+    /// forwarded if it is among them, in one transaction.
+    pub async fn record_user_messages(
+        &self,
+        session: &SessionId,
+        messages: UserMessages,
+    ) -> anyhow::Result<()> {
+        let mut updates = Vec::new();
+        if messages.includes_problem_description {
+            updates.push(SessionUpdate::ProblemForwarded(session.clone()));
+        }
+        if let Some((timer, resolution_ms)) = messages.inactivity_timer {
+            updates.push(SessionUpdate::CustomerWrote {
+                session: session.clone(),
+                timer,
+                resolution_ms,
+            });
+        }
+        self.write(jobs::Enqueue {
+            rows: messages.deliveries,
+            updates,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Closes an open session and stores the deliveries that announce it, in one transaction.
+    /// Returns false (and stores nothing) when the session was not open.
+    pub async fn close_session(
+        &self,
+        session: &SessionId,
+        closed_by: ClosedBy,
+        deliveries: Vec<NewDelivery>,
+    ) -> anyhow::Result<bool> {
+        self.close_session_with(session, closed_by, deliveries, Vec::new())
+            .await
+    }
+
+    /// [`Self::close_session`], with changes to the session made in the same transaction if it
+    /// closes (the agent who closed it).
+    pub async fn close_session_with(
+        &self,
+        session: &SessionId,
+        closed_by: ClosedBy,
+        deliveries: Vec<NewDelivery>,
+        updates: Vec<SessionUpdate>,
+    ) -> anyhow::Result<bool> {
+        self.write(jobs::Close {
+            session: session.clone(),
+            by: closed_by,
+            rows: deliveries,
+            updates,
+        })
+        .await
+    }
+
+    /// Acts on a timer that fell due: moves it on or closes the session as `then` says, and stores
+    /// `deliveries`, only if the session still has exactly `fired` (no customer message, agent or
+    /// other instance changed it since it was read). True when this call did it.
+    pub async fn fire_timer(
+        &self,
+        session: &SessionId,
+        fired: Timer,
+        then: TimerThen,
+        deliveries: Vec<NewDelivery>,
+    ) -> anyhow::Result<bool> {
+        self.write(jobs::FireTimer {
+            session: session.clone(),
+            fired,
+            then,
+            rows: deliveries,
+        })
+        .await
+    }
+
+    /// Open sessions whose timer is due at `now_ms`, soonest first, at most `limit`.
+    pub async fn due_timers(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(Session, Timer)>> {
+        let rows = sqlx::query(sql::DUE_TIMERS)
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let session = session_of(row)?;
+            let kind: Option<String> = row.try_get("timer_kind")?;
+            let due_ms: i64 = row.try_get("timer_at_ms")?;
+            match kind.as_deref().and_then(TimerKind::parse) {
+                Some(kind) => due.push((session, Timer { kind, due_ms })),
+                None => {
+                    tracing::warn!(session_id = %session.id, "a session's timer has an unknown kind; ignored")
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// Stores an agent's message if its session is still open and its id is new. A repeat of a
+    /// message accepted earlier is a duplicate even if the session has closed since: the sender
+    /// must not think it was lost.
+    pub async fn enqueue_for_open_session(
+        &self,
+        session: &SessionId,
+        delivery: NewDelivery,
+    ) -> anyhow::Result<Enqueued> {
+        self.enqueue_for_open_session_with(session, delivery, Vec::new())
+            .await
+    }
+
+    /// [`Self::enqueue_for_open_session`], with changes to the session made in the same
+    /// transaction when the delivery is stored (an agent joined).
+    pub async fn enqueue_for_open_session_with(
+        &self,
+        session: &SessionId,
+        delivery: NewDelivery,
+        updates: Vec<SessionUpdate>,
+    ) -> anyhow::Result<Enqueued> {
+        self.write(jobs::EnqueueForOpen {
+            session: session.clone(),
+            delivery,
+            updates,
+        })
+        .await
+    }
+
+    /// Stores deliveries unconditionally, in one transaction (those whose dedupe key was taken
+    /// are left out).
+    pub async fn enqueue_all(&self, deliveries: Vec<NewDelivery>) -> anyhow::Result<()> {
+        self.write(jobs::Enqueue {
+            rows: deliveries,
+            updates: Vec::new(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Stores a delivery unconditionally (returns false for a duplicate dedupe key).
+    pub async fn enqueue(&self, delivery: NewDelivery) -> anyhow::Result<bool> {
+        let ids = self
+            .write(jobs::Enqueue {
+                rows: vec![delivery],
+                updates: Vec::new(),
+            })
+            .await?;
+        Ok(ids.first().is_some_and(Option::is_some))
+    }
+
+    /// The oldest pending delivery of each queue in `lane` that is due at `now_ms`, skipping the
+    /// queues in `busy_queues`; with PostgreSQL they are claimed for [`CLAIM_LEASE_MS`].
+    pub async fn due_deliveries(
+        &self,
+        lane: Lane,
+        now_ms: i64,
+        limit: u32,
+        busy_queues: &[String],
+    ) -> anyhow::Result<Vec<Delivery>> {
+        let query = sqlx::query(self.dialect.due_deliveries())
+            .bind(lane.as_str())
+            .bind(now_ms)
+            .bind(serde_json::to_string(busy_queues)?)
+            .bind(i64::from(limit));
+        let query = match self.dialect {
+            Dialect::Sqlite => query,
+            Dialect::Postgres => query.bind(CLAIM_LEASE_MS),
+        };
+        let rows = query.fetch_all(&self.reader).await?;
+        let mut deliveries = rows
+            .iter()
+            .map(|row| Delivery::try_from(DeliveryRow::try_from(ValueRow::of_any(row)?)?))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        deliveries.sort_by_key(|delivery| delivery.id);
+        Ok(deliveries)
+    }
+
+    /// Records a delivery's outcome without waiting for the commit (the workers' way: a lost
+    /// record only means the delivery is made again after a crash).
+    pub fn record_outcome(&self, delivery: DeliveryId, outcome: DeliveryOutcome) {
+        let job = Queued::boxed(jobs::RecordOutcome { delivery, outcome }, None);
+        if self.send(Message::Write(job)).is_err() {
+            tracing::warn!(
+                delivery_id = delivery.0,
+                "the store has stopped; the delivery's outcome is not recorded"
+            );
+        }
+    }
+
+    /// Deletes closed sessions and finished deliveries (delivered or failed) that ended before
+    /// `before` (an RFC 3339 UTC time).
+    pub async fn purge_finished(&self, before: &str) -> anyhow::Result<Purged> {
+        self.write(jobs::Purge {
+            before: before.to_owned(),
+        })
+        .await
+    }
+
+    pub async fn count_open_sessions(&self) -> anyhow::Result<i64> {
+        if let Some(index) = &self.index {
+            return Ok(index.open_count() as i64);
+        }
+        let row = sqlx::query(sql::COUNT_OPEN_SESSIONS)
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(row.try_get("open")?)
+    }
+
+    pub async fn delivery_counts(&self, lane: Lane) -> anyhow::Result<DeliveryCounts> {
+        let rows = sqlx::query(sql::COUNT_DELIVERIES_BY_STATE)
+            .bind(lane.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        let mut counts = DeliveryCounts::default();
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            let n: i64 = row.try_get("n")?;
+            match state.as_str() {
+                "pending" => counts.pending = n,
+                "delivered" => counts.delivered = n,
+                "failed" => counts.failed = n,
+                _ => {}
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// A reader's row, as a session.
+fn session_of(row: &sqlx::any::AnyRow) -> anyhow::Result<Session> {
+    Session::try_from(SessionRow::try_from(ValueRow::of_any(row)?)?)
+}

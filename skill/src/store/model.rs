@@ -1,0 +1,180 @@
+//! What the store's callers hand it and get back: deliveries to store and stored ones, changes to a
+//! session made with them, what a lane's worker is handed, and the answers of the writes.
+//!
+//! Sessions themselves are the domain's ([`crate::domain::Session`]); these types are the store's
+//! own vocabulary around them.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, Notify};
+
+use crate::domain::{DeliveryId, Lane, Outbound, Session, SessionId, Timer};
+
+/// A session still `opening` after this many seconds was abandoned by a process that stopped
+/// mid-start (the live chat's start has a timeout of a few seconds); a new start replaces it.
+pub const ABANDONED_OPENING_SECS: i64 = 120;
+
+/// The outcome of asking for a new session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeginSession {
+    /// This caller created the session (state opening) and must open it in the live chat.
+    Created(Session),
+    /// The conversation already has a live session (opening or open); use it.
+    Existing(Session),
+}
+
+/// A message to store for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub payload: Outbound,
+    /// The sender's id for the message; a second delivery with the same key is a duplicate.
+    pub dedupe_key: Option<String>,
+}
+
+/// A user's messages for the live chat, stored together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMessages {
+    pub deliveries: Vec<NewDelivery>,
+    /// The problem description is among them: the session remembers it was forwarded.
+    pub includes_problem_description: bool,
+    /// The customer wrote: the inactivity timer starts again (when it runs), unless it was
+    /// started again less than the resolution (ms) before.
+    pub inactivity_timer: Option<(Timer, i64)>,
+}
+
+/// A stored message waiting for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub lane: Lane,
+    pub queue_key: String,
+    /// What to send, or why the stored payload cannot be read.
+    pub payload: Result<Outbound, String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it may be sent (Unix milliseconds).
+    pub due_at_ms: i64,
+    /// When it was stored (Unix milliseconds): retrying lasts a set time from here.
+    pub created_at_ms: i64,
+}
+
+/// What a delivery's attempt came to, as the store records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Try again at `at_ms` (Unix milliseconds).
+    Retry {
+        at_ms: i64,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// A change to a session stored with deliveries (when they are stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionUpdate {
+    /// The problem description is among the rows: the session remembers it was forwarded.
+    ProblemForwarded(SessionId),
+    /// The customer wrote: an inactivity timer starts again from `timer`, unless it was started
+    /// again less than `resolution_ms` before.
+    CustomerWrote {
+        session: SessionId,
+        timer: Timer,
+        resolution_ms: i64,
+    },
+    /// An agent took the chat: named, and a queue timer gives way to `inactivity`.
+    AgentJoined {
+        session: SessionId,
+        agent: String,
+        inactivity: Option<Timer>,
+    },
+    /// The agent who closed the chat.
+    AgentNamed { session: SessionId, agent: String },
+}
+
+/// What a timer that fell due turns into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerThen {
+    /// The next timer (the end after a warning), or none.
+    Next(Option<Timer>),
+    /// The session closes (queue timeout, inactivity).
+    Close,
+}
+
+/// The outcome of storing an agent message for an open session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Accepted,
+    /// The same message id was accepted before; nothing new was stored.
+    Duplicate,
+    /// The session is no longer open; nothing was stored.
+    SessionClosed,
+}
+
+/// Counts of deliveries by state, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub pending: i64,
+    pub delivered: i64,
+    pub failed: i64,
+}
+
+/// What a purge deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: u64,
+    pub deliveries: u64,
+}
+
+/// What a lane's worker is handed.
+#[derive(Debug)]
+pub enum Arrival {
+    /// Deliveries just committed, in id order.
+    Stored(Vec<Delivery>),
+    /// Pending deliveries read back from the table, in id order, after the id the worker asked
+    /// from; `complete` when there were no more.
+    Loaded {
+        deliveries: Vec<Delivery>,
+        complete: bool,
+    },
+}
+
+/// How a lane's worker learns of its deliveries.
+pub enum Intake {
+    /// SQLite: the writer hands over what it commits; what did not fit in the worker's memory is
+    /// read back with [`super::Store::load_pending`].
+    Pushed(mpsc::UnboundedReceiver<Arrival>),
+    /// PostgreSQL: the worker claims due queue heads ([`super::Store::due_deliveries`]); the
+    /// signal says that this instance stored something.
+    Claimed(Arc<Notify>),
+}
+
+/// One notification per lane, so a write wakes only the worker that has new work.
+#[derive(Default)]
+pub struct Signals {
+    teams: Arc<Notify>,
+    livechat: Arc<Notify>,
+}
+
+impl Signals {
+    pub fn of(&self, lane: Lane) -> &Arc<Notify> {
+        match lane {
+            Lane::Teams => &self.teams,
+            Lane::LiveChat => &self.livechat,
+        }
+    }
+}
+
+/// Fixed-width UTC timestamps, so that text comparison is time comparison.
+pub fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Sessions still `opening` after this were abandoned by a process that stopped mid-start.
+pub fn abandoned_opening_cutoff() -> String {
+    (Utc::now() - chrono::Duration::seconds(ABANDONED_OPENING_SECS))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
