@@ -20,6 +20,9 @@ use serde::Deserialize;
 use service_support::settings::{Environment, Layered};
 use url::Url;
 
+use crate::files::scan::{Clamd, Scanner};
+use crate::files::{FileLimits, FileStore};
+
 /// The file read when `LIVECHAT_CONFIG` is not set, relative to the working directory; optional.
 pub const DEFAULT_CONFIG_FILE: &str = "contoso-livechat/configuration/livechat.toml";
 
@@ -46,6 +49,89 @@ pub struct Settings {
     pub agents: Vec<AgentSettings>,
     /// Prepared replies agents insert with `/name` in the reply box.
     pub canned_replies: Vec<CannedReply>,
+    /// Files customers and agents send.
+    pub files: FilesSettings,
+}
+
+/// Files customers and agents send: how large, which kinds, how much is kept and for how long,
+/// and the optional malware scan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesSettings {
+    /// The largest file, in bytes (413 beyond).
+    pub max_file_bytes: u64,
+    /// All kept files together at most, in bytes (`LIVECHAT_FILES_MAX_TOTAL_BYTES`); a file beyond
+    /// is refused (507) and its sender told.
+    pub max_total_bytes: u64,
+    /// The kinds taken, as media types, told by the files' first bytes (415 for others).
+    pub allowed_types: Vec<String>,
+    /// Days the files of an ended conversation are kept; 0 keeps them.
+    pub retention_days: u32,
+    /// How often the files of long-ended conversations (and bytes nothing refers to) are looked
+    /// for, in milliseconds.
+    pub janitor_interval_ms: u64,
+    /// How long an upload's body may take to arrive, in milliseconds (408 beyond).
+    pub upload_deadline_ms: u64,
+    /// The ClamAV daemon every file is scanned by before anyone sees it (`LIVECHAT_CLAMD`):
+    /// `tcp://host:port` or `unix:/path/to/clamd.ctl`; unset means no scan.
+    pub clamd: Option<String>,
+    /// How long one scan may take, in milliseconds.
+    pub scan_timeout_ms: u64,
+}
+
+impl Default for FilesSettings {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: service_support::files::DEFAULT_MAX_FILE_BYTES,
+            max_total_bytes: 1024 * 1024 * 1024,
+            allowed_types: service_support::files::DEFAULT_ALLOWED_TYPES
+                .iter()
+                .map(|mime| (*mime).to_owned())
+                .collect(),
+            retention_days: 30,
+            janitor_interval_ms: 3_600_000,
+            upload_deadline_ms: 120_000,
+            clamd: None,
+            scan_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl FilesSettings {
+    /// The files folder in `data_dir`, with these limits and scan.
+    pub fn file_store(&self, data_dir: &Path) -> anyhow::Result<FileStore> {
+        let scanner = match &self.clamd {
+            Some(address) => Some(Scanner {
+                clamd: Clamd::parse(address)
+                    .map_err(|error| anyhow::anyhow!("LIVECHAT_CLAMD / files.clamd: {error}"))?,
+                timeout: Duration::from_millis(self.scan_timeout_ms),
+            }),
+            None => None,
+        };
+        FileStore::open(
+            &data_dir.join("files"),
+            FileLimits {
+                max_file_bytes: self.max_file_bytes,
+                allowed_types: self.allowed_types.iter().cloned().collect(),
+                space: self.max_total_bytes,
+            },
+            scanner,
+        )
+    }
+
+    pub fn janitor_interval(&self) -> Duration {
+        Duration::from_millis(self.janitor_interval_ms)
+    }
+
+    pub fn upload_deadline(&self) -> Duration {
+        Duration::from_millis(self.upload_deadline_ms)
+    }
+
+    /// How long the files of an ended conversation are kept, if not forever.
+    pub fn retention(&self) -> Option<Duration> {
+        (self.retention_days > 0)
+            .then(|| Duration::from_secs(u64::from(self.retention_days) * 86_400))
+    }
 }
 
 /// Who takes a new conversation.
@@ -376,6 +462,14 @@ impl Layered for Settings {
         if let Some(value) = environment.secret("LIVECHAT_API_KEY") {
             self.api.key = Some(value);
         }
+        if let Some(value) = environment.get("LIVECHAT_CLAMD") {
+            self.files.clamd = Some(value);
+        }
+        if let Some(bytes) =
+            environment.parsed("LIVECHAT_FILES_MAX_TOTAL_BYTES", "a number of bytes")?
+        {
+            self.files.max_total_bytes = bytes;
+        }
         match (
             environment.get("LIVECHAT_AGENT_NAME"),
             environment.get("LIVECHAT_AGENT_PASSWORD"),
@@ -483,6 +577,28 @@ impl Layered for Settings {
             if !names.insert(reply.name.to_lowercase()) {
                 bail!("canned_replies: the name '{}' is used twice", reply.name);
             }
+        }
+        let files = &self.files;
+        if files.max_file_bytes == 0 || files.max_total_bytes < files.max_file_bytes {
+            bail!("files.max_file_bytes must be positive and LIVECHAT_FILES_MAX_TOTAL_BYTES / files.max_total_bytes at least as large");
+        }
+        if files.upload_deadline_ms == 0
+            || files.scan_timeout_ms == 0
+            || files.janitor_interval_ms == 0
+        {
+            bail!("files.upload_deadline_ms, files.scan_timeout_ms and files.janitor_interval_ms must be positive");
+        }
+        for mime in &files.allowed_types {
+            let valid = mime.split_once('/').is_some_and(|(kind, subtype)| {
+                !kind.is_empty() && !subtype.is_empty() && !mime.contains(char::is_whitespace)
+            });
+            if !valid {
+                bail!("files.allowed_types: '{mime}' is not a media type such as image/png");
+            }
+        }
+        if let Some(address) = &files.clamd {
+            Clamd::parse(address)
+                .map_err(|error| anyhow::anyhow!("LIVECHAT_CLAMD / files.clamd: {error}"))?;
         }
         let mut usernames = std::collections::HashSet::new();
         for agent in &self.agents {
@@ -604,6 +720,9 @@ mod tests {
             ("[[canned_replies]]\nname = \"a b\"\ntext = \"x\"\n", "a b"),
             ("[[canned_replies]]\nname = \"a\"\ntext = \"x\"\n[[canned_replies]]\nname = \"A\"\ntext = \"y\"\n", "twice"),
             ("[typing]\nmax_delay_ms = 0\n", "typing"),
+            ("[files]\nclamd = \"localhost:3310\"\n", "files.clamd"),
+            ("[files]\nallowed_types = [\"png\"]\n", "allowed_types"),
+            ("[files]\nmax_total_bytes = 5\n", "max_total_bytes"),
         ] {
             let error = format!("{:#}", load(text).unwrap_err());
             assert!(error.contains(named), "{text}: {error}");

@@ -22,9 +22,21 @@ pub enum ApiError {
     /// The body did not arrive within the deadline.
     #[error("{0}")]
     RequestTimeout(String),
-    /// A body that is not declared as JSON.
+    /// A body that is not declared as JSON, or a file of a kind the live chat does not take.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A file retention removed.
+    #[error("{0}")]
+    Gone(String),
+    /// A file the malware scan refused.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The malware scan could not be made now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The file storage is full.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -39,6 +51,10 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +92,10 @@ pub enum PageError {
     /// The conversation is someone else's, or was taken first.
     #[error("{0}")]
     Conflict(String),
+    /// A file that was not taken (too large, of a refused kind, refused by the scan, the storage
+    /// full) or is no longer there, with the status that says so.
+    #[error("{message}")]
+    File { status: StatusCode, message: String },
     #[error(transparent)]
     Render(#[from] askama::Error),
     #[error(transparent)]
@@ -90,6 +110,7 @@ impl ResponseError for PageError {
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Conflict(_) => StatusCode::CONFLICT,
+            PageError::File { status, .. } => *status,
             PageError::Render(_) | PageError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod configuration;
 pub mod deadline;
 pub mod error;
+pub mod files;
 pub mod password;
 pub mod presence;
 pub mod queue;

@@ -20,23 +20,26 @@ use crate::auth::{Agents, RevokedSessions};
 use crate::configuration::{
     AgentRoster, Assignment, Settings, DEFAULT_AGENT_PASSWORD, DEFAULT_AGENT_USERNAME,
 };
+use crate::files::janitor::FilesJanitor;
 use crate::presence::LivePages;
 use crate::queue::QueueWorker;
 use crate::routes;
 use crate::routes::api::SessionApi;
-use crate::routes::pages::{CannedReplies, DefaultAgentHint, ReplyLimit};
+use crate::routes::compose::ReplyLimit;
+use crate::routes::pages::{CannedReplies, DefaultAgentHint};
 use crate::store::{ConfiguredAgent, Store};
 use crate::throttle::SignInThrottle;
 use crate::typing::TypingWorker;
 use crate::webhook::{WebhookClient, WebhookWorker};
 
-/// The running app: HTTP server plus the webhook, typing and queue workers.
+/// The running app: HTTP server plus the webhook, typing and queue workers and the files' janitor.
 pub struct Application {
     port: u16,
     server: Server,
     worker: WebhookWorker,
     typing: TypingWorker,
     queue: QueueWorker,
+    janitor: FilesJanitor,
 }
 
 /// Stops a running [`Application`] from outside.
@@ -61,7 +64,15 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let listener = settings.application.listener()?;
         let port = listener.local_addr()?.port();
-        let store = Store::open(&settings.application.data_dir, clock.clone()).await?;
+        let store = Store::open(&settings.application.data_dir, clock.clone())
+            .await?
+            .with_file_space(settings.files.max_total_bytes);
+        let file_store = Arc::new(settings.files.file_store(&settings.application.data_dir)?);
+        if settings.files.clamd.is_none() {
+            tracing::info!(
+                "files are not scanned for malware (files.clamd / LIVECHAT_CLAMD is not set)"
+            );
+        }
         let roster = settings.effective_agents()?;
         let hint = if let AgentRoster::DefaultLocal(_) = roster {
             tracing::warn!(username = DEFAULT_AGENT_USERNAME, "no agents are configured: the default local agent can sign in (its password is on the sign-in page, which only loopback can reach); set LIVECHAT_AGENT_NAME and LIVECHAT_AGENT_PASSWORD, or [[agents]], for anything but a local run");
@@ -95,7 +106,10 @@ impl Application {
         let throttle = web::Data::new(SignInThrottle::default());
         let revoked = web::Data::new(RevokedSessions::default());
         let deadline = settings.application.request_deadline();
-        let body_deadline = web::Data::new(crate::deadline::BodyDeadline(deadline));
+        let body_deadline = web::Data::new(crate::deadline::BodyDeadline {
+            body: deadline,
+            upload: settings.files.upload_deadline(),
+        });
         let pages = Arc::new(LivePages::new(clock.clone()));
         let pages_data = web::Data::from(pages.clone());
         let client = Arc::new(WebhookClient {
@@ -106,13 +120,21 @@ impl Application {
             store: store.clone(),
             client: client.clone(),
         };
-        let (relay, typing) = crate::typing::relay(&settings.typing, client, clock);
+        let (relay, typing) = crate::typing::relay(&settings.typing, client, clock.clone());
         let relay = web::Data::new(relay);
         let queue = QueueWorker {
             store: store.clone(),
             pages,
             settings: settings.routing.clone(),
         };
+        let janitor = FilesJanitor {
+            store: store.clone(),
+            files: file_store.clone(),
+            retention: settings.files.retention(),
+            interval: settings.files.janitor_interval(),
+            clock: clock.clone(),
+        };
+        let files_data = web::Data::from(file_store);
         let canned = web::Data::new(CannedReplies(settings.canned_replies()));
         let session_key = settings.application.session_key();
         let secure_cookies = settings.application.secure_cookies;
@@ -159,6 +181,7 @@ impl Application {
                 .app_data(session_api.clone())
                 .app_data(hint.clone())
                 .app_data(reply_limit.clone())
+                .app_data(files_data.clone())
                 .configure(routes::configure)
         })
         .workers(workers)
@@ -173,6 +196,7 @@ impl Application {
             worker,
             typing,
             queue,
+            janitor,
         })
     }
 
@@ -192,11 +216,13 @@ impl Application {
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
         let typing = tokio::spawn(self.typing.run(shutdown.clone()));
         let queue = tokio::spawn(self.queue.run(shutdown.clone()));
+        let janitor = tokio::spawn(self.janitor.run(shutdown.clone()));
         let served = self.server.await;
         shutdown.cancel();
         let _ = worker.await;
         let _ = typing.await;
         let _ = queue.await;
+        let _ = janitor.await;
         served.context("the HTTP server failed")
     }
 }

@@ -15,6 +15,9 @@
 //! second, far beyond any contact centre's agents), and reading them back keeps one path for new
 //! work, retries and what a restart finds.
 //!
+//! An agent's file goes with its entry as `attachments`: its name, kind, size, checksum and the
+//! session API path the skill fetches it from with the API key (never a public link).
+//!
 //! Agents joining (`agentJoined`) and customers' queue updates (`queueUpdate`) are entries of the
 //! same outbox, so they arrive in order with the replies: an agent's joining before their first
 //! reply. (Typing goes around it: `typing.rs`.)
@@ -230,6 +233,13 @@ fn event_of(delivery: &PendingDelivery) -> Result<WebhookEvent, String> {
             sender: Some(entry.sender.clone()),
             timestamp: Some(entry.timestamp.clone()),
             id: entry.id.clone(),
+            // A file retention removed before a retry has nothing left to fetch.
+            attachments: entry
+                .attachments
+                .iter()
+                .filter(|attachment| !attachment.removed)
+                .cloned()
+                .collect(),
         }),
         (
             EntryKind::Joined,

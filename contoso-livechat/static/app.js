@@ -166,6 +166,50 @@
     }
     item.append(delivery);
   };
+  // A file of an entry: a picture as a thumbnail from this origin, anything else as a download link.
+  const inlinePictures = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+  // Sizes as the live chat writes them (1 KB = 1,024 bytes).
+  const sizeText = (bytes) => {
+    const one = (value, unit) => `${value % 1 < 0.05 || value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${unit}`;
+    if (bytes < 1024) return `${bytes} bytes`;
+    if (bytes < 1024 ** 2) return `${Math.round(bytes / 1024)} KB`;
+    if (bytes < 1024 ** 3) return one(bytes / 1024 ** 2, 'MB');
+    return one(bytes / 1024 ** 3, 'GB');
+  };
+  let kindLabels = {};
+  try { kindLabels = JSON.parse(transcript?.dataset.kindLabels || '{}'); } catch { kindLabels = {}; }
+  const renderAttachment = (file) => {
+    const box = el('div', `attachment${file.removed ? ' removed' : ''}`);
+    const url = `/agent/files/${encodeURIComponent(file.id)}`;
+    const kind = kindLabels[file.contentType] || file.contentType;
+    const details = el('span', 'file-details', ` ${kind} · ${sizeText(file.size)}`);
+    if (file.removed) {
+      box.append(el('span', 'file-name', file.name), details, el('span', 'file-details', ' · removed after the conversation ended'));
+      return box;
+    }
+    if (inlinePictures.includes(file.contentType)) {
+      const link = el('a', 'thumb-link');
+      link.href = url;
+      link.target = '_blank';
+      link.rel = 'noopener';
+      const image = el('img', 'thumb');
+      image.src = url;
+      image.alt = file.name;
+      image.loading = 'lazy';
+      link.append(image);
+      const name = el('a', 'file-name', file.name);
+      name.href = url;
+      name.target = '_blank';
+      name.rel = 'noopener';
+      box.append(link, name, details);
+    } else {
+      const name = el('a', 'file-name file-link', file.name);
+      name.href = url;
+      name.setAttribute('download', '');
+      box.append(name, details);
+    }
+    return box;
+  };
   const onMessage = (message) => {
     if (!transcript || message.conversationId !== conversationId) return;
     if (transcript.querySelector(`[data-message-id="${CSS.escape(message.id)}"]`)) return;
@@ -175,7 +219,9 @@
     const time = el('time', null, clock(message.timestamp));
     time.dateTime = message.timestamp;
     metaLine.append(el('span', 'sender', message.sender), ' ', time);
-    item.append(metaLine, el('div', 'body', message.message));
+    item.append(metaLine);
+    if (message.message) item.append(el('div', 'body', message.message));
+    (message.attachments || []).forEach((file) => item.append(renderAttachment(file)));
     renderDelivery(item, message);
     transcript.append(item);
     item.scrollIntoView({ block: 'end' });
@@ -235,6 +281,82 @@
     composerError.textContent = text;
     composerError.classList.toggle('hidden', !text);
   };
+  // The file to send: chosen, dropped or pasted, shown before it goes, checked against the limits.
+  const attach = document.getElementById('attach');
+  const preview = document.getElementById('attachment-preview');
+  const maxFileBytes = Number(composer?.dataset.maxFileBytes || 0);
+  const accepted = (composer?.dataset.accept || '').split(',').filter(Boolean);
+  let previewUrl = null;
+  const fileProblem = (file) => {
+    if (!file) return '';
+    if (file.size === 0) return `${file.name} is empty.`;
+    if (maxFileBytes && file.size > maxFileBytes) {
+      return `${file.name} is ${sizeText(file.size)}; files up to ${composer.dataset.maxFileSize} can be sent.`;
+    }
+    return '';
+  };
+  const showPreview = () => {
+    if (!preview || !attach) return;
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+    const file = attach.files?.[0];
+    preview.replaceChildren();
+    preview.classList.toggle('hidden', !file);
+    if (!file) return;
+    if (inlinePictures.includes(file.type)) {
+      previewUrl = URL.createObjectURL(file);
+      const image = el('img');
+      image.src = previewUrl;
+      image.alt = '';
+      preview.append(image);
+    }
+    const text = el('span', 'file-name', file.name);
+    preview.append(text, el('span', 'file-details', sizeText(file.size)));
+    const problem = fileProblem(file);
+    if (problem) {
+      preview.append(el('span', 'warning', problem));
+    } else if (file.type && accepted.length && !accepted.includes(file.type)) {
+      preview.append(el('span', 'warning', 'The live chat may not take files of this kind.'));
+    }
+    const remove = el('button', 'link', 'Remove');
+    remove.type = 'button';
+    remove.addEventListener('click', () => { attach.value = ''; showPreview(); reply?.focus(); });
+    preview.append(remove);
+  };
+  const useFile = (file) => {
+    if (!attach || !file) return;
+    const transfer = new DataTransfer();
+    transfer.items.add(file);
+    attach.files = transfer.files;
+    showPreview();
+  };
+  attach?.addEventListener('change', showPreview);
+  composer?.addEventListener('dragover', (event) => {
+    if (![...(event.dataTransfer?.types || [])].includes('Files')) return;
+    event.preventDefault();
+    composer.classList.add('dragging');
+  });
+  composer?.addEventListener('dragleave', () => composer.classList.remove('dragging'));
+  composer?.addEventListener('drop', (event) => {
+    composer.classList.remove('dragging');
+    const file = event.dataTransfer?.files?.[0];
+    if (!file) return;
+    event.preventDefault();
+    useFile(file);
+  });
+  reply?.addEventListener('paste', (event) => {
+    const file = [...(event.clipboardData?.files || [])][0];
+    if (!file) return;
+    event.preventDefault();
+    const named = file.name && file.name !== 'image.png' ? file : new File([file], `pasted-picture.${(file.type.split('/')[1] || 'png')}`, { type: file.type });
+    useFile(named);
+  });
+  // What the live chat answered when it refused: the sentence of its page, or of its JSON.
+  const refusal = async (response) => {
+    const text = await response.text();
+    try { return JSON.parse(text).error; } catch { /* a page */ }
+    return new DOMParser().parseFromString(text, 'text/html').querySelector('p.message')?.textContent?.trim();
+  };
   if (composer && reply) {
     reply.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
@@ -244,19 +366,35 @@
     });
     composer.addEventListener('submit', async (event) => {
       event.preventDefault();
-      if (!reply.value.trim()) return;
-      const body = new URLSearchParams(new FormData(composer));
+      const file = attach?.files?.[0];
+      if (!reply.value.trim() && !file) return;
+      const problem = fileProblem(file);
+      if (problem) {
+        showError(problem);
+        return;
+      }
+      const body = new FormData(composer);
+      if (!file) body.delete('file');
       reply.disabled = true;
       try {
-        const response = await post(composer.action, body);
+        const response = await fetch(composer.action, {
+          method: 'POST',
+          headers: { Accept: 'application/json', 'X-CSRF-Token': csrf },
+          body,
+          credentials: 'same-origin',
+        });
         if (response.ok) {
           reply.value = '';
+          if (attach) attach.value = '';
+          showPreview();
           showError('');
           onMessage(await response.json());
         } else if (response.status === 403) {
           showError('Your session has expired. Reload the page and sign in again.');
         } else {
-          showError('The reply could not be sent: the conversation may have ended.');
+          let text = '';
+          try { text = await refusal(response); } catch { /* keep the default */ }
+          showError(text || 'The reply could not be sent: the conversation may have ended.');
         }
       } catch {
         showError('The reply could not be sent: the live chat is not reachable. Try again.');

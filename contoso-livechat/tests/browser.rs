@@ -9,6 +9,7 @@ mod helpers;
 
 use std::time::Duration;
 
+use base64::Engine;
 use fantoccini::Locator;
 use helpers::*;
 use test_support::Browser;
@@ -292,4 +293,140 @@ async fn two_agents_share_the_queue_accept_transfer_and_use_canned_replies() {
     .await;
     ann.stop().await;
     ben.stop().await;
+}
+
+/// The page's file handling in a real browser: a picture pasted into the reply box and a file
+/// dropped on it are previewed and sent (the file alone too); a file over the limit is refused
+/// before it is uploaded, saying the limit; a hostile file name is shown as text.
+#[tokio::test]
+async fn an_agent_pastes_and_drops_files_and_is_told_the_limits_first() {
+    let app = spawn_app_with(Options {
+        max_file_bytes: Some(64 * 1024),
+        ..Options::default()
+    })
+    .await;
+    let id = app.start_conversation("Megan Bowen").await;
+    let picture = test_support::files::picture(200, 120);
+    let hostile = app
+        .upload(
+            &id,
+            "<img src=x onerror=alert(1)>.png",
+            None,
+            picture.clone(),
+        )
+        .await;
+    assert_eq!(hostile.status(), 200);
+    let browser = Browser::start(1100, 860).await;
+    let client = &browser.client;
+    client
+        .goto(&format!("{}/signin", app.address))
+        .await
+        .unwrap();
+    browser.sign_in(AGENT_NAME, AGENT_PASSWORD).await;
+    browser.wait_for_text(".agent-name", AGENT_NAME).await;
+    client
+        .goto(&format!("{}/agent/conversations/{id}", app.address))
+        .await
+        .unwrap();
+    browser.click("#accept-form button").await;
+    browser
+        .wait_for_text("#holder-line", "You have this conversation")
+        .await;
+    browser
+        .wait_for_text(
+            "#file-limits",
+            "Files up to 64 KB: pictures, PDF, office documents and text files.",
+        )
+        .await;
+    // The customer's file's name is text, never markup.
+    let name = browser
+        .wait_for_text("#transcript .attachment .file-name", "onerror")
+        .await;
+    assert_eq!(name, "img src=x onerror=alert(1).png");
+
+    // A picture pasted into the reply box: previewed, then sent with words.
+    let paste = r#"
+        const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+        const file = new File([bytes], 'image.png', { type: 'image/png' });
+        const data = new DataTransfer();
+        data.items.add(file);
+        document.getElementById('reply').dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    "#;
+    client
+        .execute(
+            paste,
+            vec![serde_json::json!(
+                base64::engine::general_purpose::STANDARD.encode(&picture)
+            )],
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#attachment-preview", "pasted-picture.png")
+        .await;
+    browser.type_and_enter("#reply", "Is it this one?").await;
+    browser
+        .wait_for_text(
+            "#transcript .message.agent .file-name",
+            "pasted-picture.png",
+        )
+        .await;
+
+    // A document dropped on the composer, sent alone.
+    let drop = r#"
+        const file = new File([arguments[0]], 'notes.txt', { type: 'text/plain' });
+        const data = new DataTransfer();
+        data.items.add(file);
+        document.getElementById('composer').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    "#;
+    client
+        .execute(drop, vec![serde_json::json!("Serial: SN-42")])
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#attachment-preview", "notes.txt")
+        .await;
+    browser.click("#composer button.primary").await;
+    browser
+        .wait_for_text("#transcript .message.agent .file-name", "notes.txt")
+        .await;
+    let bodies = webhook_bodies(&app.webhook, 3).await;
+    let sent: Vec<&serde_json::Value> = bodies.iter().filter(|b| b["type"] == "message").collect();
+    assert_eq!(sent[0]["message"], "Is it this one?");
+    assert_eq!(sent[0]["attachments"][0]["name"], "pasted-picture.png");
+    assert_eq!(sent[1]["message"], "");
+    assert_eq!(sent[1]["attachments"][0]["contentType"], "text/plain");
+
+    // Over the limit: told before anything is uploaded.
+    let big = r#"
+        const file = new File([new Uint8Array(100 * 1024)], 'scan.pdf', { type: 'application/pdf' });
+        const data = new DataTransfer();
+        data.items.add(file);
+        document.getElementById('composer').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    "#;
+    client.execute(big, Vec::new()).await.unwrap();
+    browser
+        .wait_for_text(
+            "#attachment-preview .warning",
+            "files up to 64 KB can be sent",
+        )
+        .await;
+    browser.click("#composer button.primary").await;
+    browser
+        .wait_for_text(
+            "#composer-error",
+            "scan.pdf is 100 KB; files up to 64 KB can be sent.",
+        )
+        .await;
+    browser.screenshot("attachments.png").await;
+    assert_eq!(
+        all_webhook_bodies(&app.webhook)
+            .await
+            .iter()
+            .filter(|b| b["type"] == "message")
+            .count(),
+        2,
+        "nothing more was sent"
+    );
+    browser.stop().await;
 }

@@ -34,8 +34,42 @@
       body.append(node);
     }
     item.append(body);
+    for (const shown of line.shown || []) item.append(render(shown));
     list.append(item);
     item.scrollIntoView({ block: 'end' });
+  };
+  // A picture, an Adaptive Card (its words and its link buttons), or a file the user attached.
+  const render = (shown) => {
+    const box = document.createElement('div');
+    box.className = `shown ${shown.kind}`;
+    if (shown.kind === 'picture') {
+      const image = document.createElement('img');
+      image.src = shown.url;
+      image.alt = shown.name;
+      box.append(image);
+    } else if (shown.kind === 'card') {
+      for (const text of shown.texts) {
+        const paragraph = document.createElement('p');
+        paragraph.textContent = text;
+        box.append(paragraph);
+      }
+      for (const action of shown.actions) {
+        const link = document.createElement('a');
+        link.className = 'card-action';
+        link.href = action.url;
+        link.target = '_blank';
+        link.rel = 'noopener';
+        link.textContent = action.title;
+        box.append(link);
+      }
+    } else {
+      const name = document.createElement('strong');
+      name.textContent = shown.name;
+      const note = document.createElement('small');
+      note.textContent = ` ${shown.note}`;
+      box.append(name, note);
+    }
+    return box;
   };
   // The live agent typing: shown for a few seconds after each indicator, hidden by the next
   // message from the bot's account (theirs, as Teams shows it).
@@ -55,12 +89,41 @@
   });
   source.addEventListener('open', () => { status.textContent = ''; });
   source.addEventListener('error', () => { status.textContent = 'Reconnecting…'; });
+  // A file to send with the next message: a picture is sent as one pasted in Teams unless chosen
+  // otherwise.
+  const attach = document.getElementById('attach');
+  const attachment = document.getElementById('attachment');
+  const attachmentName = document.getElementById('attachment-name');
+  const sendAs = document.getElementById('send-as');
+  const clearAttachment = () => {
+    attach.value = '';
+    attachment.classList.add('hidden');
+  };
+  attach.addEventListener('change', () => {
+    const file = attach.files[0];
+    if (!file) { clearAttachment(); return; }
+    attachmentName.textContent = file.name;
+    sendAs.value = file.type.startsWith('image/') ? 'picture' : 'file';
+    attachment.classList.remove('hidden');
+  });
+  document.getElementById('remove-attachment').addEventListener('click', clearAttachment);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const text = input.value.trim();
-    if (!text) return;
+    const file = attach.files[0];
+    if (!text && !file) return;
+    const message = { text };
+    if (file) {
+      const stored = await fetch(`/chat/files?name=${encodeURIComponent(file.name)}`, { method: 'POST', headers: { 'Content-Type': file.type || 'application/octet-stream' }, body: file });
+      if (!stored.ok) {
+        status.textContent = 'The file could not be attached.';
+        return;
+      }
+      message.attachment = { id: (await stored.json()).id, as: sendAs.value };
+    }
     input.value = '';
-    const response = await fetch('/chat/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text }) });
+    clearAttachment();
+    const response = await fetch('/chat/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(message) });
     status.textContent = response.ok ? '' : 'The message could not be sent.';
     input.focus();
   });

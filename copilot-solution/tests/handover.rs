@@ -98,6 +98,8 @@ impl Services {
                 "skill",
                 [
                     ("SKILL_BIND", format!("127.0.0.1:{skill_port}")),
+                    // Where the links to agents' files point.
+                    ("SKILL_PUBLIC_URL", format!("http://127.0.0.1:{skill_port}")),
                     ("SKILL_DATA_DIR", dir("skill")),
                     ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
                     (
@@ -156,6 +158,42 @@ impl Services {
         assert!(
             response.status().is_success(),
             "{text}: {}",
+            response.status()
+        );
+    }
+
+    /// The user attaches `bytes` as `name` in the stand-in and sends it `as` (picture, file or
+    /// reference), with `text`.
+    async fn user_sends_file(
+        &self,
+        text: &str,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+        sent_as: &str,
+    ) {
+        let stored: Value = self
+            .http
+            .post(format!("{}/chat/files", self.emulator))
+            .query(&[("name", name)])
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let response = self
+            .http
+            .post(format!("{}/chat/messages", self.emulator))
+            .json(&json!({ "text": text, "attachment": {"id": stored["id"], "as": sent_as} }))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{name}: {}",
             response.status()
         );
     }
@@ -701,4 +739,318 @@ async fn a_left_message_and_a_rating_through_the_stand_in_page() {
     })
     .await;
     browser.stop().await;
+}
+
+impl Services {
+    /// The live chat's entries of `conversation` that carry a file named `name`, once there is one.
+    async fn wait_for_file(&self, conversation: &str, name: &str) -> Value {
+        eventually(&format!("{name} in the live chat"), || async {
+            self.livechat_messages(Some(conversation))
+                .await
+                .into_iter()
+                .find(|entry| entry["attachments"][0]["name"] == name)
+        })
+        .await
+    }
+
+    /// The chat line (after `after`) that shows something of `kind`, once there is one.
+    async fn wait_for_shown(&self, kind: &str, after: u64) -> Value {
+        eventually(&format!("a {kind} in the chat"), || async {
+            self.chat_lines().await.into_iter().find(|line| {
+                line["seq"].as_u64().unwrap() > after && line["shown"][0]["kind"] == kind
+            })
+        })
+        .await
+    }
+
+    async fn bytes_at(&self, url: &str) -> (reqwest::header::HeaderMap, Vec<u8>) {
+        let response = self.http.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let headers = response.headers().clone();
+        (headers, response.bytes().await.unwrap().to_vec())
+    }
+}
+
+#[tokio::test]
+async fn pictures_and_files_cross_both_ways_through_the_three_services() {
+    let services = Services::start().await;
+    let (conversation, queued) = services.queued_with("My router's light is red").await;
+    assert_eq!(services.agent().act(&conversation, "accept").await, 303);
+    services
+        .wait_for_line("bot", "Ann joined the chat", queued)
+        .await;
+
+    // A picture pasted in Teams: fetched from the stand-in's Bot Connector, kept by the live chat.
+    let photo = test_support::files::picture(320, 240);
+    services
+        .user_sends_file(
+            "This light",
+            "router.png",
+            "image/png",
+            photo.clone(),
+            "picture",
+        )
+        .await;
+    services
+        .wait_for_transcript(&conversation, "This light")
+        .await;
+    // Teams gives a pasted picture no name: the agent sees it named for its kind.
+    let entry = services.wait_for_file(&conversation, "picture.png").await;
+    assert_eq!(entry["role"], "customer");
+    assert_eq!(entry["sender"], "Megan Bowen");
+    let stored = &entry["attachments"][0];
+    assert_eq!(stored["contentType"], "image/png");
+    assert_eq!(
+        (stored["width"].as_u64(), stored["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    let (_, bytes) = services
+        .bytes_at(&format!(
+            "{}{}",
+            services.livechat,
+            stored["url"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(bytes, photo);
+
+    // A file sent in a personal chat: fetched from its pre-authenticated link.
+    let warranty = test_support::files::pdf("Warranty card");
+    services
+        .user_sends_file(
+            "",
+            "warranty.pdf",
+            "application/pdf",
+            warranty.clone(),
+            "file",
+        )
+        .await;
+    let entry = services.wait_for_file(&conversation, "warranty.pdf").await;
+    assert_eq!(entry["attachments"][0]["contentType"], "application/pdf");
+
+    // What Copilot Studio forwards in a file's place cannot be fetched: both sides are told.
+    let before = services.chat_lines().await.len() as u64;
+    services
+        .user_sends_file("", "receipt.png", "image/png", photo.clone(), "reference")
+        .await;
+    services
+        .wait_for_line("bot", "I couldn't pass on receipt.png", before)
+        .await;
+    services
+        .wait_for_transcript(&conversation, "Megan Bowen sent receipt.png")
+        .await;
+
+    // The agent sends a PDF with words, then a picture alone, from the page's form.
+    let label = test_support::files::pdf("Return label");
+    let serial = test_support::files::picture(400, 300);
+    let before = services.chat_lines().await.len() as u64;
+    assert_eq!(
+        services
+            .agent()
+            .reply_with_file(
+                &conversation,
+                "Here is your return label",
+                "return label.pdf",
+                label.clone()
+            )
+            .await,
+        303
+    );
+    assert_eq!(
+        services
+            .agent()
+            .reply_with_file(&conversation, "", "serial number.png", serial.clone())
+            .await,
+        303
+    );
+    let words = services
+        .wait_for_line("bot", "Here is your return label", before)
+        .await;
+    let card = services.wait_for_shown("card", words).await;
+    assert_eq!(card["shown"][0]["texts"][0], "Ann sent a file");
+    assert_eq!(card["shown"][0]["texts"][1], "return label.pdf");
+    let download = card["shown"][0]["actions"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let picture = services.wait_for_shown("picture", words).await;
+    assert!(
+        picture["seq"].as_u64() > card["seq"].as_u64(),
+        "in the order the agent sent them"
+    );
+    let picture_url = picture["shown"][0]["url"].as_str().unwrap().to_owned();
+    // Both links are the skill's, and give the agent's bytes.
+    let (headers, bytes) = services.bytes_at(&download).await;
+    assert_eq!(bytes, label);
+    assert!(headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment;"));
+    let (headers, bytes) = services.bytes_at(&picture_url).await;
+    assert_eq!(bytes, serial);
+    assert_eq!(headers["content-type"], "image/png");
+    // And the agent's page shows both delivered.
+    eventually("the agent's files delivered", || async {
+        let transcript = services.livechat_messages(Some(&conversation)).await;
+        let delivered = transcript
+            .iter()
+            .filter(|entry| entry["role"] == "agent" && entry["deliveryState"] == "delivered")
+            .count();
+        (delivered == 2).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pictures_and_files_through_both_web_pages() {
+    let services = Services::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let photo_path = files.path().join("router light.png");
+    std::fs::write(&photo_path, test_support::files::picture(480, 320)).unwrap();
+    let label_path = files.path().join("return label.pdf");
+    let label = test_support::files::pdf("Return label");
+    std::fs::write(&label_path, &label).unwrap();
+    let serial_path = files.path().join("serial number.png");
+    std::fs::write(&serial_path, test_support::files::picture(360, 240)).unwrap();
+
+    let browser = Browser::start(1100, 900).await;
+    let client = &browser.client;
+    ask_for_a_person(&browser, &services, "My router's light is red").await;
+    let teams = client.window().await.unwrap();
+    browser
+        .wait_for_text("#lines .line.bot", "in the queue for Contoso Live Chat")
+        .await;
+    let conversation = services
+        .wait_for_livechat_message("My router's light is red")
+        .await;
+    assert_eq!(services.agent().act(&conversation, "accept").await, 303);
+    browser
+        .wait_for_text("#lines .line.bot", "Ann joined the chat")
+        .await;
+
+    // The user attaches a picture in the stand-in and sends it with a few words.
+    client
+        .find(Locator::Css("#attach"))
+        .await
+        .unwrap()
+        .send_keys(&photo_path.display().to_string())
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#attachment", "router light.png")
+        .await;
+    browser
+        .type_and_enter("#message", "This light keeps blinking")
+        .await;
+    browser
+        .wait_for_text("#lines .line.user", "This light keeps blinking")
+        .await;
+
+    // The agent sees it as a thumbnail, from the live chat's own origin.
+    let livechat = client.new_window(false).await.unwrap();
+    client
+        .switch_to_window(livechat.handle.clone())
+        .await
+        .unwrap();
+    client
+        .goto(&format!("{}/signin", services.livechat))
+        .await
+        .unwrap();
+    browser.sign_in(AGENT, AGENT_PASSWORD).await;
+    // Signed in once the inbox shows who: a page opened sooner races the sign-in's redirect.
+    browser.wait_for_text(".agent-name", AGENT).await;
+    client
+        .goto(&format!(
+            "{}/agent/conversations/{conversation}",
+            services.livechat
+        ))
+        .await
+        .unwrap();
+    browser.wait_for_text("#transcript", "picture.png").await;
+    wait_for_loaded_picture(&browser, "#transcript img.thumb").await;
+
+    // The agent attaches the label from the file input and sends it with words, then drops in the
+    // picture of where the serial number is and sends it alone.
+    client
+        .find(Locator::Css("#attach"))
+        .await
+        .unwrap()
+        .send_keys(&label_path.display().to_string())
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#attachment-preview", "return label.pdf")
+        .await;
+    browser
+        .type_and_enter("#reply", "Here is your return label")
+        .await;
+    browser
+        .wait_for_text("#transcript .message.agent", "return label.pdf")
+        .await;
+    client
+        .find(Locator::Css("#attach"))
+        .await
+        .unwrap()
+        .send_keys(&serial_path.display().to_string())
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#attachment-preview", "serial number.png")
+        .await;
+    browser.click("#composer button.primary").await;
+    eventually("both replies delivered", || async {
+        let delivered = client
+            .find_all(Locator::Css(
+                "#transcript .message.agent .delivery.delivered",
+            ))
+            .await
+            .ok()?
+            .len();
+        (delivered == 2).then_some(())
+    })
+    .await;
+    browser
+        .type_and_enter("#reply", "The serial number is on the sticker underneath.")
+        .await;
+    browser
+        .wait_for_text("#transcript .message.agent", "sticker underneath")
+        .await;
+    browser.screenshot("e2e-livechat-files.png").await;
+
+    // The customer sees the card and the picture, and the card's link gives the file.
+    client.switch_to_window(teams).await.unwrap();
+    browser
+        .wait_for_text("#lines .shown.card", "Download")
+        .await;
+    wait_for_loaded_picture(&browser, "#lines .shown.picture img").await;
+    browser
+        .wait_for_text("#lines .line.bot", "sticker underneath")
+        .await;
+    browser.screenshot("e2e-teams-files.png").await;
+    let link = client
+        .find(Locator::Css("#lines .shown.card a.card-action"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, bytes) = services.bytes_at(&link).await;
+    assert_eq!(bytes, label);
+    browser.stop().await;
+}
+
+/// Waits until the picture at `css` has loaded (the browser decoded it: its width is known).
+async fn wait_for_loaded_picture(browser: &Browser, css: &str) {
+    eventually(&format!("{css} loaded"), || async {
+        let width = browser
+            .client
+            .execute(
+                "const image = document.querySelector(arguments[0]); return image && image.complete ? image.naturalWidth : 0;",
+                vec![json!(css)],
+            )
+            .await
+            .ok()?;
+        (width.as_u64().unwrap_or(0) > 0).then_some(())
+    })
+    .await;
 }

@@ -3,7 +3,7 @@
 // conversation id per invocation, a CloudSkillHandler behind its callback URL) and prints, as one JSON
 // line, what the skill answered. The Rust test `skill/tests/api/interop.rs` runs it and checks the result.
 //
-// Usage: SKILL_ENDPOINT=http://127.0.0.1:5001/api/messages node botbuilder-host.mjs
+// Usage: SKILL_ENDPOINT=http://127.0.0.1:5001/api/messages [FILE_URL=...] node botbuilder-host.mjs
 import http from 'node:http';
 import {
   ActivityHandler,
@@ -133,6 +133,18 @@ try {
     { type: 'message', text: 'My printer is on fire', value: { LiveChatConversationId: liveChatConversationId, ProblemDescription: 'My printer is on fire' } },
     false,
   );
+  // A picture, as Teams attaches one, when the test serves one at FILE_URL.
+  if (process.env.FILE_URL) {
+    report.picture = await invoke(
+      {
+        type: 'message',
+        text: 'Here it is',
+        attachments: [{ contentType: 'image/png', contentUrl: process.env.FILE_URL, name: 'printer.png' }],
+        value: { LiveChatConversationId: liveChatConversationId },
+      },
+      false,
+    );
+  }
   report.expectReplies = await invoke({ type: 'event', name: 'startConversation', deliveryMode: 'expectReplies' });
   report.end = await invoke({ type: 'event', name: 'endConversation', value: { LiveChatConversationId: liveChatConversationId } });
   report.invoke = await invoke({ type: 'invoke', name: 'anything' }, false);

@@ -1,5 +1,6 @@
 //! The session API the skill calls, `POST /api/chat/{start,receive,send,end}` and
-//! `GET /api/chat/{messages,conversations}`: request and answer bodies.
+//! `GET /api/chat/{messages,conversations}`: request and answer bodies, and the query and answer
+//! of a file's upload (`crate::files` has its path and its attachment).
 //!
 //! With an API key configured, every call carries `Authorization: Bearer {key}`. Errors are
 //! [`ErrorAnswer`] with a 4xx status: 400 malformed, 401 bad key, 404 unknown conversation, 409
@@ -276,6 +277,34 @@ pub struct RateAnswer {
     pub rating: u8,
 }
 
+/// The upload's query: which conversation, who sent it, what it is called, and the caller's id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadQuery {
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub conversation_id: String,
+    /// The caller's id for the entry (at most [`crate::api::MAX_KEY_CHARS`]), unique within the
+    /// conversation: a repeat answers the entry stored the first time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The name the sender gave the file; made safe before it is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// `customer` (the default) or `system`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// The answer to an upload: the new entry's id and the stored file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadAnswer {
+    pub id: String,
+    pub attachment: crate::files::Attachment,
+}
+
 /// Every error answer: `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorAnswer {
@@ -325,6 +354,9 @@ pub struct TranscriptEntry {
     /// Agent replies only.
     pub delivery_state: Option<DeliveryState>,
     pub last_error: Option<String>,
+    /// The files the entry carries (its `message` may then be empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::files::Attachment>,
 }
 
 /// Who ended a conversation.

@@ -5,6 +5,8 @@
 //!   the skill's answer.
 //! - [`signature`]: the webhook's HMAC signature and its header names.
 //! - [`retry`]: which answers both ends retry, and the backoff between attempts.
+//! - [`files`]: attachments, the upload and download of files, the kinds of file both ends take and
+//!   safe file names.
 //!
 //! The wire format is the one the README's "live-chat contract" documents: JSON in camelCase,
 //! unknown fields ignored, optional fields left out when empty. A field added later is optional,
@@ -14,6 +16,7 @@
 //! signing and the retry rule.
 
 pub mod api;
+pub mod files;
 pub mod retry;
 pub mod signature;
 pub mod webhook;

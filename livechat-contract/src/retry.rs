@@ -7,9 +7,10 @@ use std::time::Duration;
 use rand::Rng;
 
 /// Whether an HTTP answer of the other side is worth another attempt: outages and overload (5xx,
-/// 408, 429) are; a refusal of the request itself (any other 4xx) is final.
+/// 408, 429) are; a refusal of the request itself (any other 4xx), 501 (it cannot do this at all)
+/// and 507 (its storage is full: the sender is told rather than kept waiting) are final.
 pub fn is_transient_status(status: u16) -> bool {
-    status >= 500 || matches!(status, 408 | 429)
+    (status >= 500 && !matches!(status, 501 | 507)) || matches!(status, 408 | 429)
 }
 
 /// Jittered exponential backoff: `base * 2^(failed attempts - 1)`, capped at `max`, each delay
@@ -43,7 +44,7 @@ mod tests {
         for transient in [500, 502, 503, 504, 408, 429] {
             assert!(is_transient_status(transient), "{transient}");
         }
-        for final_status in [400, 401, 403, 404, 409, 410, 413, 415, 422] {
+        for final_status in [400, 401, 403, 404, 409, 410, 413, 415, 422, 501, 507] {
             assert!(!is_transient_status(final_status), "{final_status}");
         }
     }

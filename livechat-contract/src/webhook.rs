@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::Attachment;
 use crate::wire_names;
 
 pub const WEBHOOK_PATH: &str = "/api/livechat/messages";
@@ -74,11 +75,12 @@ pub struct Typing {
     pub timestamp: String,
 }
 
-/// An agent's message to the customer.
+/// An agent's message to the customer: words, files, or both.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentMessage {
     pub conversation_id: String,
+    /// The words; empty only when the message carries files.
     pub message: String,
     /// The agent's display name; receivers fall back to a generic name.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,6 +89,10 @@ pub struct AgentMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
     pub id: String,
+    /// The files the agent sent with it, to be shown after the words. A receiver that knows no
+    /// files ignores the field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// The agent ended the conversation.
@@ -139,6 +145,8 @@ struct RawEvent {
     queue_position: Option<serde_json::Value>,
     #[serde(default)]
     estimated_wait_seconds: Option<serde_json::Value>,
+    #[serde(default)]
+    attachments: Option<serde_json::Value>,
 }
 
 /// A non-negative whole number that fits `T`, or `None`.
@@ -160,13 +168,26 @@ impl WebhookEvent {
         let sender = present(raw.sender);
         let timestamp = present(raw.timestamp);
         match raw.kind.as_deref().unwrap_or("message") {
-            "message" => Ok(WebhookEvent::Message(AgentMessage {
-                id: present(raw.id).ok_or(WebhookParseError::Missing("id"))?,
-                message: present(raw.message).ok_or(WebhookParseError::Missing("message"))?,
-                conversation_id,
-                sender,
-                timestamp,
-            })),
+            "message" => {
+                let attachments: Vec<Attachment> = match raw.attachments {
+                    None | Some(serde_json::Value::Null) => Vec::new(),
+                    Some(value) => serde_json::from_value(value)
+                        .map_err(|_| WebhookParseError::Invalid("attachments"))?,
+                };
+                let message = match present(raw.message) {
+                    Some(message) => message,
+                    None if !attachments.is_empty() => String::new(),
+                    None => return Err(WebhookParseError::Missing("message")),
+                };
+                Ok(WebhookEvent::Message(AgentMessage {
+                    id: present(raw.id).ok_or(WebhookParseError::Missing("id"))?,
+                    message,
+                    conversation_id,
+                    sender,
+                    timestamp,
+                    attachments,
+                }))
+            }
             "conversationEnded" => Ok(WebhookEvent::ConversationEnded(ConversationEnded {
                 id: present(raw.id).unwrap_or_else(|| format!("ended:{conversation_id}")),
                 conversation_id,
@@ -280,6 +301,7 @@ mod tests {
                 sender: Some("Ann".into()),
                 timestamp: None,
                 id: "m1".into(),
+                attachments: Vec::new(),
             })
         );
         let wire = serde_json::to_value(&event).unwrap();
@@ -291,6 +313,28 @@ mod tests {
             WebhookEvent::parse(wire.to_string().as_bytes()).unwrap(),
             event
         );
+    }
+
+    #[test]
+    fn a_message_may_be_files_alone_and_bad_attachments_are_named() {
+        let file = json!({"id": "f1", "name": "label.pdf", "contentType": "application/pdf", "size": 2048, "sha256": "ab", "url": "/api/chat/files/f1"});
+        let event =
+            parse(json!({"conversationId": "c", "id": "m2", "attachments": [file]})).unwrap();
+        let WebhookEvent::Message(message) = &event else {
+            panic!("a message: {event:?}")
+        };
+        assert_eq!(message.message, "");
+        assert_eq!(message.attachments[0].name, "label.pdf");
+        let wire = serde_json::to_vec(&event).unwrap();
+        assert_eq!(WebhookEvent::parse(&wire).unwrap(), event);
+        let error = parse(
+            json!({"conversationId": "c", "id": "m", "message": "x", "attachments": [{"id": "f"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(error, WebhookParseError::Invalid("attachments"));
+        let error =
+            parse(json!({"conversationId": "c", "id": "m", "attachments": []})).unwrap_err();
+        assert_eq!(error, WebhookParseError::Missing("message"));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! What the skill and Contoso Live Chat do the same way around their own code, written once:
 //! settings from built-in defaults, a TOML file and the environment ([`settings`]), logs
-//! ([`telemetry`]), and the clock their timers go by, which tests stop and move ([`clock`]).
+//! ([`telemetry`]), the clock their timers go by, which tests stop and move ([`clock`]), and what a
+//! file is and may be called, whoever sent it ([`files`]).
 //!
 //! Neither service's domain is here, nor anything of the contract between them (that is
 //! `livechat-contract`): only what would otherwise be the same code twice, drifting apart.
 
 pub mod clock;
+pub mod files;
 pub mod settings;
 pub mod telemetry;

@@ -620,7 +620,7 @@ async fn empty_database(url: &str) {
     let Ok(mut connection) = sqlx::PgConnection::connect(url).await else {
         return;
     };
-    let _ = sqlx::query("DROP TABLE IF EXISTS deliveries, sessions, _sqlx_migrations")
+    let _ = sqlx::query("DROP TABLE IF EXISTS deliveries, sessions, file_links, _sqlx_migrations")
         .execute(&mut connection)
         .await;
 }

@@ -25,9 +25,11 @@ use crate::handover::RetryPolicy;
 use crate::http::{is_loopback_url, HttpClient};
 use crate::livechat::contoso::ContosoConnection;
 use crate::livechat::{ContosoLiveChat, Hub, LinkBackoff};
+use crate::protocol::content::ContentRules;
+use crate::protocol::fetch::{FetchRules, FILE_HOSTS};
 use crate::protocol::manifest::{skill_manifest, SkillDescription};
 use crate::protocol::{
-    ClientCredentials, InboundAuth, OutboundCredential, TeamsTarget, TokenRules,
+    ClientCredentials, InboundAuth, OutboundCredential, TeamsTarget, TokenRules, TrustedHosts,
     BOT_FRAMEWORK_ISSUER,
 };
 use crate::store::Store;
@@ -40,7 +42,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "skill/configuration/skill.toml";
 const BOT_FRAMEWORK_SCOPE: &str = "https://api.botframework.com/.default";
 
 /// What the skill's outbound calls say they are.
-const USER_AGENT: &str = concat!("handover-skill/", env!("CARGO_PKG_VERSION"));
+pub const USER_AGENT: &str = concat!("handover-skill/", env!("CARGO_PKG_VERSION"));
 
 /// Attempts at a reply to Copilot Studio: the replies belong to the turn it is waiting on, so a few
 /// quick ones, then the failure is logged.
@@ -58,6 +60,90 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub manifest: ManifestSettings,
     pub timeouts: TimeoutSettings,
+    pub files: FileSettings,
+}
+
+/// Pictures and files, both ways: what a customer may send the agent and where from, how many at
+/// once, and how long the links to agents' files work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileSettings {
+    /// The largest file passed on to the agent, in bytes (`SKILL_MAX_FILE_BYTES`).
+    pub max_file_bytes: u64,
+    /// Files one message may carry; the customer is told of the rest.
+    pub max_files_per_message: usize,
+    /// The kinds passed on, as media types, told by each file's first bytes.
+    pub allowed_types: Vec<String>,
+    /// Hosts files are fetched from besides Microsoft's Bot Framework, Teams and SharePoint hosts
+    /// (`SKILL_FILE_HOSTS`): exact hosts or `*.suffix`; a listed loopback host may be plain http.
+    pub allowed_hosts: Vec<String>,
+    /// How long one file's transfer (fetched, or posted to the live chat) may take, in seconds.
+    pub transfer_timeout_secs: u64,
+    /// Files transferred at once; the others wait their turn, never holding up messages in words.
+    pub max_concurrent_transfers: usize,
+    /// Days the link to an agent's file works (`SKILL_FILE_LINK_DAYS`).
+    pub link_expiry_days: u32,
+}
+
+impl Default for FileSettings {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: service_support::files::DEFAULT_MAX_FILE_BYTES,
+            max_files_per_message: 5,
+            allowed_types: service_support::files::DEFAULT_ALLOWED_TYPES
+                .iter()
+                .map(|mime| (*mime).to_owned())
+                .collect(),
+            allowed_hosts: Vec::new(),
+            transfer_timeout_secs: 60,
+            max_concurrent_transfers: 8,
+            link_expiry_days: 7,
+        }
+    }
+}
+
+impl FileSettings {
+    /// How customers' files are fetched, into `{data_dir}/files/staging`; in anonymous local mode
+    /// (`local`) from loopback hosts too.
+    pub fn fetch_rules(&self, data_dir: &Path, local: bool) -> FetchRules {
+        FetchRules {
+            hosts: TrustedHosts::of(FILE_HOSTS, &self.allowed_hosts),
+            local,
+            max_file_bytes: self.max_file_bytes,
+            allowed_types: self.allowed_types.iter().cloned().collect(),
+            timeout: self.transfer_timeout(),
+            connect_timeout: Duration::from_secs(10),
+            staging: data_dir.join("files").join("staging"),
+        }
+    }
+
+    /// How a message's pictures, files and HTML are read.
+    pub fn content_rules(&self, target: TeamsTarget) -> ContentRules {
+        ContentRules {
+            target,
+            max_files: self.max_files_per_message,
+        }
+    }
+
+    pub fn transfer_timeout(&self) -> Duration {
+        Duration::from_secs(self.transfer_timeout_secs)
+    }
+
+    /// How long the link to an agent's file works.
+    pub fn links_last(&self) -> Duration {
+        Duration::from_secs(u64::from(self.link_expiry_days) * 86_400)
+    }
+
+    /// The client of files both ways with the live chat (streamed; redirects never followed).
+    pub fn transfer_client(&self) -> anyhow::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .no_proxy()
+            .build()
+            .context("cannot build the HTTP client of files")
+    }
 }
 
 /// How long a chat may wait for an agent, or stay silent, before it is closed; 0 switches a timer
@@ -368,8 +454,8 @@ impl LiveChatSettings {
         Duration::from_millis(self.timeout_ms)
     }
 
-    /// The live chat's client and webhook reader, sending with `http`.
-    pub fn hub(&self, http: HttpClient) -> anyhow::Result<Hub> {
+    /// The live chat's client and webhook reader, sending with `http` (files as `files` say).
+    pub fn hub(&self, http: HttpClient, files: &FileSettings) -> anyhow::Result<Hub> {
         ContosoLiveChat::new(
             http,
             ContosoConnection {
@@ -379,6 +465,8 @@ impl LiveChatSettings {
                 webhook_secret: self.webhook_secret.clone(),
                 replay_window_secs: self.webhook_replay_window_secs,
                 max_message_chars: self.max_message_chars,
+                transfers: files.transfer_client()?,
+                transfer_timeout: files.transfer_timeout(),
             },
         )
         .map(Hub::of)
@@ -597,6 +685,15 @@ impl Layered for Settings {
             self.livechat.allow_unsigned_webhooks = allow;
         }
         let seconds = "a whole number of seconds";
+        if let Some(value) = environment.parsed("SKILL_MAX_FILE_BYTES", "a number of bytes")? {
+            self.files.max_file_bytes = value;
+        }
+        if let Some(value) = environment.list("SKILL_FILE_HOSTS") {
+            self.files.allowed_hosts.extend(value);
+        }
+        if let Some(value) = environment.parsed("SKILL_FILE_LINK_DAYS", "a number of days")? {
+            self.files.link_expiry_days = value;
+        }
         if let Some(value) = environment.parsed("SKILL_QUEUE_TIMEOUT_SECS", seconds)? {
             self.timeouts.queue_timeout_secs = value;
         }
@@ -630,9 +727,7 @@ impl Layered for Settings {
             bail!("AZURE_AUTHORITY_HOST / auth.authority_host: client secrets are only sent over https (plain http only to loopback), got '{authority}'");
         }
         for pattern in &self.auth.trusted_hosts {
-            if pattern.contains("://") || pattern.contains('/') || pattern.is_empty() {
-                bail!("SKILL_TRUSTED_HOSTS / auth.trusted_hosts: '{pattern}' must be a host name or *.suffix, without scheme or path");
-            }
+            host_pattern("SKILL_TRUSTED_HOSTS / auth.trusted_hosts", pattern)?;
         }
         if self.livechat.timeout_ms == 0 {
             bail!("livechat.timeout_ms must be greater than zero");
@@ -655,6 +750,27 @@ impl Layered for Settings {
         }
         if self.application.request_deadline_ms == 0 {
             bail!("application.request_deadline_ms must be greater than zero");
+        }
+        let files = &self.files;
+        if files.max_file_bytes == 0 || files.max_files_per_message == 0 {
+            bail!("SKILL_MAX_FILE_BYTES / files.max_file_bytes and files.max_files_per_message must be greater than zero");
+        }
+        if files.transfer_timeout_secs == 0 || files.max_concurrent_transfers == 0 {
+            bail!("files.transfer_timeout_secs and files.max_concurrent_transfers must be greater than zero");
+        }
+        if files.link_expiry_days == 0 || files.link_expiry_days > 365 {
+            bail!("SKILL_FILE_LINK_DAYS / files.link_expiry_days must be from 1 to 365");
+        }
+        for host in &files.allowed_hosts {
+            host_pattern("SKILL_FILE_HOSTS / files.allowed_hosts", host)?;
+        }
+        for mime in &files.allowed_types {
+            let valid = mime
+                .split_once('/')
+                .is_some_and(|(kind, subtype)| !kind.is_empty() && !subtype.is_empty());
+            if !valid || mime.contains(char::is_whitespace) {
+                bail!("files.allowed_types: '{mime}' is not a media type such as image/png");
+            }
         }
         let delivery = &self.delivery;
         if delivery.teams_max_attempts == 0 {
@@ -743,6 +859,14 @@ fn default_url(text: &str) -> Url {
 fn http_url(name: &str, url: &Url) -> anyhow::Result<()> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         bail!("{name}: '{url}' must be an http or https URL");
+    }
+    Ok(())
+}
+
+/// Checks a host pattern (`host` or `*.suffix`); the error names the setting.
+fn host_pattern(name: &str, pattern: &str) -> anyhow::Result<()> {
+    if pattern.contains("://") || pattern.contains('/') || pattern.trim().is_empty() {
+        bail!("{name}: '{pattern}' must be a host name or *.suffix, without scheme or path");
     }
     Ok(())
 }
@@ -942,6 +1066,12 @@ mod tests {
                 &[("SKILL_TRUSTED_HOSTS", "https://x.com/")],
                 "SKILL_TRUSTED_HOSTS",
             ),
+            (
+                &[("SKILL_FILE_HOSTS", "https://x.com/")],
+                "SKILL_FILE_HOSTS",
+            ),
+            (&[("SKILL_FILE_LINK_DAYS", "0")], "SKILL_FILE_LINK_DAYS"),
+            (&[("SKILL_MAX_FILE_BYTES", "lots")], "SKILL_MAX_FILE_BYTES"),
         ];
         for (pairs, expected) in cases {
             let error = Settings::load_from(None, &env(pairs))

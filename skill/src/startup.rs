@@ -11,12 +11,14 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::configuration::Settings;
+use crate::configuration::{Settings, USER_AGENT};
 use crate::handover::{
     Clock, Handover, HandoverParts, LiveChatCourier, OutboxWorker, TimerWorker, WorkerLimits,
 };
 use crate::livechat::WebhookReader;
 use crate::metrics::Metrics;
+use crate::protocol::cards::FileLinks;
+use crate::protocol::fetch::{clear_stale_staging, AttachmentFetcher};
 use crate::protocol::{
     ConnectorClient, ReplySender, SkillEndpoint, TeamsCourier, TokenClient, TrustedHosts,
 };
@@ -34,6 +36,9 @@ pub struct Application {
     deferred: DeferredWork,
     store: Store,
     retention_days: u32,
+    /// Where customers' files wait between their fetch and their post, and when a leftover there
+    /// is stale (longer than a delivery to the live chat is retried).
+    staging: (std::path::PathBuf, Duration),
 }
 
 /// Stops a running [`Application`] from outside (tests, embedding).
@@ -71,21 +76,35 @@ impl Application {
         let delivery = &settings.delivery;
         let tokens_http = delivery.token_client()?;
         let deliveries_http = delivery.delivery_client()?;
-        let hub = settings.livechat.hub(deliveries_http.clone())?;
+        let hub = settings
+            .livechat
+            .hub(deliveries_http.clone(), &settings.files)?;
+        let tokens = Arc::new(TokenClient::new(
+            tokens_http.clone(),
+            settings.auth.authority_host.clone(),
+        ));
+        let trusted = TrustedHosts::new(&settings.auth.trusted_hosts);
         let connector = Arc::new(ConnectorClient::new(
             deliveries_http,
-            Arc::new(TokenClient::new(
-                tokens_http.clone(),
-                settings.auth.authority_host.clone(),
-            )),
-            TrustedHosts::new(&settings.auth.trusted_hosts),
+            tokens.clone(),
+            trusted.clone(),
         ));
         announce_mode(&settings, hub.webhooks.as_ref());
+        let fetcher = Arc::new(AttachmentFetcher::new(
+            settings
+                .files
+                .fetch_rules(&settings.application.data_dir, settings.is_anonymous()),
+            tokens,
+            settings.bot.credential(),
+            trusted,
+            USER_AGENT,
+        )?);
 
         let teams = Arc::new(TeamsCourier::new(
             connector.clone(),
             settings.bot.credential(),
             settings.teams.target(&settings.bot),
+            FileLinks::new(&settings.application.public_url),
         ));
         let handover = Arc::new(Handover::new(
             store.clone(),
@@ -97,6 +116,7 @@ impl Application {
                 typing_max_age: settings.livechat.typing_max_age(),
                 timeouts: settings.timeouts.timeouts(),
                 clock: clock.clone(),
+                file_links_last: settings.files.links_last(),
             },
         ));
         let timers = TimerWorker {
@@ -108,6 +128,7 @@ impl Application {
         let limits = WorkerLimits {
             max_in_flight: delivery.max_in_flight,
             max_in_memory: delivery.max_in_memory,
+            max_transfers: settings.files.max_concurrent_transfers,
         };
         let worker = |courier, policy, pace| OutboxWorker {
             store: store.clone(),
@@ -128,6 +149,8 @@ impl Application {
             worker(
                 Arc::new(LiveChatCourier {
                     livechat: hub.livechat.clone(),
+                    files: fetcher,
+                    transfers: tokio::runtime::Handle::current(),
                 }),
                 delivery.livechat_retry(),
                 Duration::ZERO,
@@ -137,6 +160,9 @@ impl Application {
         let deferred = DeferredWork::on_current_runtime();
         let endpoint = web::Data::new(SkillEndpoint {
             auth: settings.auth.inbound_auth(tokens_http),
+            content: settings
+                .files
+                .content_rules(settings.teams.target(&settings.bot)),
             handover: handover.clone(),
             replies: Arc::new(ReplySender::new(
                 connector,
@@ -172,6 +198,13 @@ impl Application {
             deferred,
             store,
             retention_days: settings.application.retention_days,
+            staging: (
+                settings
+                    .files
+                    .fetch_rules(&settings.application.data_dir, settings.is_anonymous())
+                    .staging,
+                Duration::from_secs(delivery.livechat_retry_for_secs + 3_600),
+            ),
         })
     }
 
@@ -203,6 +236,7 @@ impl Application {
         let purge = tokio::spawn(purge_periodically(
             self.store.clone(),
             self.retention_days,
+            self.staging,
             shutdown.clone(),
         ));
         let served = self.server.await;
@@ -300,25 +334,39 @@ fn metric_method(method: &str) -> &'static str {
     }
 }
 
-/// Deletes closed sessions and finished deliveries older than the retention, hourly.
-async fn purge_periodically(store: Store, retention_days: u32, shutdown: CancellationToken) {
-    if retention_days == 0 {
-        return;
-    }
+/// Hourly: deletes closed sessions, finished deliveries and links to agents' files older than the
+/// retention (unless it is 0), and customers' files left in staging longer than a delivery lasts.
+async fn purge_periodically(
+    store: Store,
+    retention_days: u32,
+    (staging, stale_after): (std::path::PathBuf, Duration),
+    shutdown: CancellationToken,
+) {
     loop {
-        let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days)))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        match store.purge_finished(&cutoff).await {
-            Ok(purged) if purged.sessions + purged.deliveries > 0 => tracing::info!(
-                sessions = purged.sessions,
-                deliveries = purged.deliveries,
-                retention_days,
-                "purged finished sessions and deliveries"
-            ),
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(error.cause_chain = ?error, "cannot purge finished sessions")
+        if retention_days > 0 {
+            let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days)))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            match store.purge_finished(&cutoff).await {
+                Ok(purged) if purged.sessions + purged.deliveries > 0 => tracing::info!(
+                    sessions = purged.sessions,
+                    deliveries = purged.deliveries,
+                    retention_days,
+                    "purged finished sessions and deliveries"
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(error.cause_chain = ?error, "cannot purge finished sessions")
+                }
             }
+        }
+        let folder = staging.clone();
+        match tokio::task::spawn_blocking(move || clear_stale_staging(&folder, stale_after)).await {
+            Ok(Ok(cleared)) if cleared > 0 => {
+                tracing::info!(files = cleared, "deleted stale staged files")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(error = %error, "cannot clear the staged files"),
+            Err(error) => tracing::warn!(error = %error, "cannot clear the staged files"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+pub mod files;
+
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -188,10 +190,36 @@ pub fn steal_since(before: (u64, u64)) -> f64 {
 
 /// A process's peak resident memory so far, in MB (Linux `/proc`).
 pub fn peak_rss_mb_of(pid: u32) -> f64 {
+    status_mb(pid, "VmHWM:")
+}
+
+/// A process's resident memory now, in MB (Linux `/proc`).
+pub fn rss_mb_of(pid: u32) -> f64 {
+    status_mb(pid, "VmRSS:")
+}
+
+/// Samples a process's resident memory every 20 ms until `stop`; answers the peak in MB (the peak
+/// of a phase, which `VmHWM`, the peak of the process's life, cannot give).
+pub fn sample_peak_rss(
+    pid: u32,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<f64> {
+    tokio::spawn(async move {
+        let mut peak = 0.0f64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            peak = peak.max(rss_mb_of(pid));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        peak
+    })
+}
+
+/// A `kB` field of `/proc/{pid}/status`, in MB.
+fn status_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb: f64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0.0);
     kb / 1024.0
@@ -374,6 +402,30 @@ impl OnlineAgent {
             .send()
             .await
             .expect("the agent's action")
+            .status()
+    }
+}
+
+impl OnlineAgent {
+    /// Sends a reply with a file from the conversation page's form (`multipart/form-data`, the
+    /// CSRF token first, as the page sends it); the status.
+    pub async fn reply_with_file(
+        &self,
+        conversation_id: &str,
+        message: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::StatusCode {
+        let form = crate::files::reply_form(&self.csrf, message, name, bytes);
+        self.client
+            .post(format!(
+                "{}/agent/conversations/{conversation_id}/messages",
+                self.base
+            ))
+            .multipart(form)
+            .send()
+            .await
+            .expect("the agent's reply")
             .status()
     }
 }

@@ -30,7 +30,7 @@ pub struct SessionApi {
 }
 
 impl SessionApi {
-    fn authorize(&self, request: &HttpRequest) -> Result<(), ApiError> {
+    pub(crate) fn authorize(&self, request: &HttpRequest) -> Result<(), ApiError> {
         let Some(key) = &self.key else { return Ok(()) };
         let presented = request
             .headers()
@@ -131,13 +131,15 @@ fn optional(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn add_error(error: AddMessageError) -> ApiError {
+/// An entry the store would not add, as the session API answers it.
+pub(crate) fn add_error(error: AddMessageError) -> ApiError {
     match error {
         AddMessageError::NotFound(_) => ApiError::NotFound(error.to_string()),
         AddMessageError::Ended(_) => {
             ApiError::Conflict(format!("{error}; nothing more can be sent to it"))
         }
         AddMessageError::NotYours(_) => ApiError::Conflict(error.to_string()),
+        AddMessageError::StorageFull => ApiError::InsufficientStorage(error.to_string()),
         AddMessageError::Store(error) => ApiError::Unexpected(error),
     }
 }
@@ -278,7 +280,13 @@ pub async fn send(
     let message = api.message_text(body.message)?;
     let sender = optional(body.sender).unwrap_or_else(|| "Agent".to_owned());
     let stored = store
-        .add_agent_message(&conversation_id, &sender, &message, ReplyAuthor::Script)
+        .add_agent_message(
+            &conversation_id,
+            &sender,
+            &message,
+            ReplyAuthor::Script,
+            Vec::new(),
+        )
         .await
         .map_err(add_error)?;
     Ok(HttpResponse::Ok().json(SendAnswer {

@@ -1,8 +1,11 @@
 //! HTTP routes: the session API (`api`), the agent pages (`pages`), the live event stream
-//! (`events`), health, and static assets. [`configure`] registers them for the server and tests.
+//! (`events`), files (`files`) and an agent's reply with one (`compose`), health, and static
+//! assets. [`configure`] registers them for the server and tests.
 
 pub mod api;
+pub mod compose;
 pub mod events;
+pub mod files;
 pub mod pages;
 
 use actix_web::{web, HttpResponse};
@@ -10,6 +13,7 @@ use livechat_contract::api::{
     AVAILABILITY_PATH, CONVERSATIONS_PATH, END_PATH, MESSAGES_PATH, RATE_PATH, RECEIVE_PATH,
     SEND_PATH, START_PATH,
 };
+use livechat_contract::files::{ATTACHMENTS_PATH, FILES_PATH};
 use serde_json::json;
 
 /// Registers all routes.
@@ -23,6 +27,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource(END_PATH).route(web::post().to(api::end)))
         .service(web::resource(RATE_PATH).route(web::post().to(api::rate)))
         .service(web::resource(AVAILABILITY_PATH).route(web::get().to(api::availability)))
+        .service(web::resource(ATTACHMENTS_PATH).route(web::post().to(files::upload)))
+        .service(
+            web::resource(format!("{FILES_PATH}/{{id}}")).route(web::get().to(files::download)),
+        )
+        .service(web::resource("/agent/files/{id}").route(web::get().to(files::agent_download)))
         .service(web::resource("/").route(web::get().to(pages::home)))
         .service(
             web::resource("/signin")

@@ -21,13 +21,17 @@ use futures_util::future::LocalBoxFuture;
 use livechat_contract::api::{
     Conversation, ConversationState, ConversationStatus, TranscriptEntry,
 };
+use livechat_contract::files::Attachment;
 use serde::Deserialize;
 use serde_json::json;
+use service_support::files;
 
 use crate::auth::{self, AgentForm, AgentRequest, Agents, CurrentAgent, RevokedSessions};
 use crate::configuration::{CannedReply, MAX_CAPACITY};
 use crate::error::PageError;
+use crate::files::{FileLimits, FileStore};
 use crate::presence::LivePages;
+use crate::routes::compose::{keep_reply_file, ReplyInput, ReplyLimit};
 use crate::store::{
     AddMessageError, AgentState, ConversationId, EndingParty, Presence, ReplyAuthor, RoutingError,
     Store, TransferTarget,
@@ -47,9 +51,6 @@ pub struct ContextRow {
     pub label: String,
     pub value: String,
 }
-
-/// The longest reply an agent may send, in characters.
-pub struct ReplyLimit(pub usize);
 
 /// The prepared replies, as the reply box offers them.
 pub struct CannedReplies(pub Vec<CannedReply>);
@@ -204,6 +205,35 @@ impl From<&Conversation> for ConversationRow {
     }
 }
 
+/// A file of a transcript entry.
+pub struct AttachmentRow {
+    /// Where the agent's browser fetches it (`/agent/files/{id}`).
+    pub url: String,
+    pub name: String,
+    /// "PDF document · 98 KB".
+    pub details: String,
+    /// A picture shown as a thumbnail (PNG, JPEG, GIF, WebP only).
+    pub inline: bool,
+    /// Retention deleted it: only its name is left.
+    pub removed: bool,
+}
+
+impl From<&Attachment> for AttachmentRow {
+    fn from(attachment: &Attachment) -> Self {
+        Self {
+            url: format!("/agent/files/{}", attachment.id),
+            name: attachment.name.clone(),
+            details: format!(
+                "{} · {}",
+                files::describe_type(&attachment.content_type),
+                files::describe_size(attachment.size)
+            ),
+            inline: files::INLINE_PICTURES.contains(&attachment.content_type.as_str()),
+            removed: attachment.removed,
+        }
+    }
+}
+
 /// A transcript entry.
 pub struct MessageRow {
     pub id: String,
@@ -214,11 +244,17 @@ pub struct MessageRow {
     pub clock: String,
     pub delivery_state: String,
     pub last_error: String,
+    pub attachments: Vec<AttachmentRow>,
 }
 
 impl From<&TranscriptEntry> for MessageRow {
     fn from(message: &TranscriptEntry) -> Self {
         Self {
+            attachments: message
+                .attachments
+                .iter()
+                .map(AttachmentRow::from)
+                .collect(),
             id: message.id.clone(),
             role: message.role.as_str().to_owned(),
             sender: message.sender.clone(),
@@ -288,6 +324,14 @@ pub struct ConversationPage {
     pub started_at: String,
     pub messages: Vec<MessageRow>,
     pub max_chars: usize,
+    /// The largest file, in bytes, and as people say it.
+    pub max_file_bytes: u64,
+    pub max_file_size: String,
+    /// The kinds taken, for the file input's `accept`, and as a sentence.
+    pub accept: String,
+    pub accepted_kinds: String,
+    /// How the kinds are named, as JSON (media type to words), for files shown live.
+    pub kind_labels: String,
     /// The customer's rating: "4 of 5", or empty; and their comment.
     pub rating: String,
     pub rating_stars: String,
@@ -503,6 +547,7 @@ pub async fn conversation(
     store: web::Data<Store>,
     limit: web::Data<ReplyLimit>,
     canned: web::Data<CannedReplies>,
+    file_store: web::Data<FileStore>,
 ) -> Result<HttpResponse, PageError> {
     let id = conversation_id(path)?;
     // Read the event number first: anything that happens while the page renders is replayed.
@@ -567,6 +612,11 @@ pub async fn conversation(
         context,
         messages: messages.iter().map(MessageRow::from).collect(),
         max_chars: limit.0,
+        max_file_bytes: file_store.limits().max_file_bytes,
+        max_file_size: files::describe_size(file_store.limits().max_file_bytes),
+        accept: accept_attribute(file_store.limits()),
+        accepted_kinds: accepted_kinds(file_store.limits()),
+        kind_labels: kind_labels(file_store.limits(), &messages)?,
         rating: conversation
             .rating
             .map(|rating| format!("{rating} of 5"))
@@ -574,11 +624,6 @@ pub async fn conversation(
         rating_stars: conversation.rating.map(stars).unwrap_or_default(),
         rating_comment: conversation.rating_comment.clone().unwrap_or_default(),
     })
-}
-
-#[derive(Deserialize)]
-pub struct ReplyForm {
-    message: String,
 }
 
 /// A form with no field but its CSRF token.
@@ -594,6 +639,10 @@ fn add_error(error: AddMessageError) -> PageError {
             PageError::BadRequest("This conversation has ended; nothing more can be sent.".into())
         }
         AddMessageError::NotYours(why) => PageError::Conflict(sentence(&why)),
+        AddMessageError::StorageFull => PageError::File {
+            status: StatusCode::INSUFFICIENT_STORAGE,
+            message: "The live chat's file storage is full, so the file was not sent. Ask an administrator to make room.".into(),
+        },
         AddMessageError::Store(error) => PageError::Unexpected(error),
     }
 }
@@ -628,13 +677,21 @@ fn done(request: &HttpRequest, location: &str, body: serde_json::Value) -> HttpR
 
 pub async fn reply(
     request: HttpRequest,
-    ConversationAction { current, id, form }: ConversationAction<ReplyForm>,
+    ReplyInput {
+        current,
+        id,
+        message,
+        file,
+    }: ReplyInput,
     store: web::Data<Store>,
     limit: web::Data<ReplyLimit>,
+    file_store: web::Data<FileStore>,
 ) -> Result<HttpResponse, PageError> {
-    let message = form.message.trim_end();
-    if message.trim().is_empty() {
-        return Err(PageError::BadRequest("Write a message first.".into()));
+    let message = message.trim_end();
+    if message.trim().is_empty() && file.is_none() {
+        return Err(PageError::BadRequest(
+            "Write a message or attach a file first.".into(),
+        ));
     }
     if message.chars().count() > limit.0 {
         return Err(PageError::BadRequest(format!(
@@ -642,21 +699,90 @@ pub async fn reply(
             limit.0
         )));
     }
+    let message = if message.trim().is_empty() {
+        ""
+    } else {
+        message
+    };
+    let files = keep_reply_file(&file_store, file).await?;
     let stored = store
         .add_agent_message(
             &id,
             &current.agent.display_name,
             message,
             ReplyAuthor::Agent(current.agent.username.clone()),
+            files,
         )
         .await
         .map_err(add_error)?;
-    tracing::info!(conversation_id = %id, message_id = %stored.id, "agent replied");
+    tracing::info!(conversation_id = %id, message_id = %stored.id, files = stored.attachments.len(), "agent replied");
     Ok(done(
         &request,
         &format!("/agent/conversations/{id}"),
         json!(stored),
     ))
+}
+
+/// The file input's `accept`: the media types taken.
+fn accept_attribute(limits: &FileLimits) -> String {
+    let mut types: Vec<&str> = limits.allowed_types.iter().map(String::as_str).collect();
+    types.sort_unstable();
+    types.join(",")
+}
+
+/// The kinds taken, as the page tells the agent: "pictures, PDF, office documents and text files".
+fn accepted_kinds(limits: &FileLimits) -> String {
+    // Groups people name, in this order; a kind in none is named for itself, after them.
+    let group_of = |mime: &str| -> String {
+        let label = files::describe_type(mime);
+        match mime {
+            image if image.starts_with("image/") => "pictures".to_owned(),
+            "application/pdf" => "PDF".to_owned(),
+            "text/plain" => "text files".to_owned(),
+            _ if ["text document", "spreadsheet", "presentation"].contains(&label.as_str()) => {
+                "office documents".to_owned()
+            }
+            _ => label,
+        }
+    };
+    let order = ["pictures", "PDF", "office documents", "text files"];
+    let mut groups: Vec<String> = limits
+        .allowed_types
+        .iter()
+        .map(|mime| group_of(mime))
+        .collect();
+    groups.sort_by_key(|group| {
+        (
+            order
+                .iter()
+                .position(|known| known == group)
+                .unwrap_or(order.len()),
+            group.clone(),
+        )
+    });
+    groups.dedup();
+    match groups.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => "none".to_owned(),
+    }
+}
+
+/// The words for each kind the page may show (the kinds taken, and those in the transcript).
+fn kind_labels(limits: &FileLimits, entries: &[TranscriptEntry]) -> Result<String, PageError> {
+    let labels: std::collections::BTreeMap<&str, String> = limits
+        .allowed_types
+        .iter()
+        .map(String::as_str)
+        .chain(
+            entries
+                .iter()
+                .flat_map(|entry| entry.attachments.iter())
+                .map(|attachment| attachment.content_type.as_str()),
+        )
+        .map(|mime| (mime, files::describe_type(mime)))
+        .collect();
+    serde_json::to_string(&labels).map_err(|error| PageError::Unexpected(error.into()))
 }
 
 pub async fn end(

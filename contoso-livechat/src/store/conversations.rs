@@ -12,6 +12,7 @@ use sqlx::{Row, SqliteConnection};
 use uuid::Uuid;
 
 use super::agents::agent_event;
+use super::attachments::{check_space_in, insert_attachments_in};
 use super::events::{insert_event, now};
 use super::model::{
     AddMessageError, ConversationId, EndingParty, Event, EventKind, NewEntry, Recorded, ReplyAuthor,
@@ -62,6 +63,11 @@ pub async fn insert_entry(
     // end instead of at random places.
     let id = Uuid::now_v7().to_string();
     let detail = entry.detail.as_ref().map(encode_detail).transpose()?;
+    // An entry that is only a file shows the file's name where its words would be.
+    let summary_text = match entry.files.first() {
+        Some(file) if entry.body.trim().is_empty() => format!("Sent {}", file.name),
+        _ => entry.body.clone(),
+    };
     let result = sqlx::query(sql::INSERT_ENTRY)
         .bind(&id)
         .bind(conversation_id.as_str())
@@ -76,8 +82,10 @@ pub async fn insert_entry(
         .bind(&detail)
         .execute(&mut *connection)
         .await?;
+    let seq = result.last_insert_rowid();
+    let attachments = insert_attachments_in(connection, conversation_id, seq, entry.files).await?;
     let stored = TranscriptEntry {
-        seq: result.last_insert_rowid(),
+        seq,
         id,
         conversation_id: conversation_id.to_string(),
         kind: entry.kind,
@@ -87,6 +95,7 @@ pub async fn insert_entry(
         timestamp: created_at,
         delivery_state: entry.delivery,
         last_error: None,
+        attachments,
     };
     if stored.kind == EntryKind::Queue {
         // For the webhook only: no transcript shows it, and the conversation's summary stays.
@@ -101,7 +110,7 @@ pub async fn insert_entry(
         .bind(&stored.timestamp)
         .bind(stored.seq)
         .bind(stored.kind.as_str())
-        .bind(&stored.message)
+        .bind(&summary_text)
         .bind(conversation_id.as_str())
         .bind(&entry.customer_name)
         .fetch_one(&mut *connection)
@@ -152,12 +161,14 @@ fn check_author(
 }
 
 /// Adds an entry to an open conversation; a `client_id` stored before answers its entry. With an
-/// agent `author`, only the agent who has the conversation may write.
+/// agent `author`, only the agent who has the conversation may write. An entry with files is
+/// refused when keeping them would pass `space` bytes.
 pub async fn add_entry_in(
     connection: &mut SqliteConnection,
     conversation_id: ConversationId,
     entry: NewEntry,
     author: Option<ReplyAuthor>,
+    space: u64,
 ) -> Result<Written<Recorded<TranscriptEntry>>, AddMessageError> {
     let row = sqlx::query(sql::ENTRY_TARGET)
         .bind(&entry.client_id)
@@ -188,6 +199,7 @@ pub async fn add_entry_in(
         read("assigned_agent")?.as_deref(),
         read("agent_name")?.as_deref(),
     )?;
+    check_space_in(connection, &entry.files, space).await?;
     let written = insert_entry(connection, &conversation_id, entry).await?;
     Ok(written.map(|value| Recorded {
         value,
@@ -251,6 +263,7 @@ pub async fn end_in(
                 client_id: None,
                 customer_name: None,
                 detail: None,
+                files: Vec::new(),
             };
             let written = insert_entry(connection, &conversation_id, entry).await?;
             (written.events, written.outbox)

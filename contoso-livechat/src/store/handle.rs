@@ -16,12 +16,13 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{watch, Notify};
 
 use super::agents::{agents_in, set_capacity_in, set_presence_in};
+use super::attachments::{file_in, kept_hashes_in, remove_expired_in};
 use super::conversations::{add_entry_in, conversation_in, end_in, mark_read_in, rate_in};
 use super::deliveries::{due_in, next_due_in, retry_failed_in, set_delivery_in};
 use super::model::{
     AddMessageError, AgentState, ConfiguredAgent, ConversationId, DeliveryChange, EndingParty,
-    Event, NewConversation, NewEntry, PendingDelivery, Presence, Recorded, ReplyAuthor,
-    RoutingError, Started, TransferTarget, UNNAMED_CUSTOMER,
+    Event, NewConversation, NewEntry, NewFile, PendingDelivery, Presence, Recorded, ReplyAuthor,
+    RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
 };
 use super::recent::RecentEvents;
 use super::routing::{
@@ -49,6 +50,8 @@ pub struct Store {
     outbox: Arc<Notify>,
     /// When customers are told their place (the queue's clock; tests stop it).
     clock: Clock,
+    /// The most bytes of files kept at once (`files.max_total_bytes`).
+    file_space: u64,
 }
 
 impl Store {
@@ -93,7 +96,16 @@ impl Store {
             recent,
             outbox,
             clock,
+            file_space: u64::MAX,
         })
+    }
+
+    /// The same store, refusing files beyond `bytes` kept in all.
+    pub fn with_file_space(self, bytes: u64) -> Self {
+        Self {
+            file_space: bytes,
+            ..self
+        }
     }
 
     /// Notified whenever a reply (or an agent's end) is queued for the skill.
@@ -186,18 +198,44 @@ impl Store {
             client_id: client_id.map(str::to_owned),
             customer_name: sender.filter(|_| role == Role::Customer).map(str::to_owned),
             detail: None,
+            files: Vec::new(),
         };
         self.add_entry(conversation_id, entry, None).await
     }
 
-    /// Adds an agent's reply, pending delivery to the skill; from a page, only the agent who has
-    /// the conversation may.
+    /// Adds a customer's (or a system) file from the skill, as an entry of its own; keyed by
+    /// `client_id` as [`Store::add_customer_message`] is.
+    pub async fn add_customer_file(
+        &self,
+        conversation_id: &ConversationId,
+        role: Role,
+        sender: Option<&str>,
+        client_id: Option<&str>,
+        file: NewFile,
+    ) -> Result<Recorded<TranscriptEntry>, AddMessageError> {
+        let entry = NewEntry {
+            kind: EntryKind::Message,
+            role,
+            sender: sender.unwrap_or(UNNAMED_CUSTOMER).to_owned(),
+            body: String::new(),
+            delivery: None,
+            client_id: client_id.map(str::to_owned),
+            customer_name: sender.filter(|_| role == Role::Customer).map(str::to_owned),
+            detail: None,
+            files: vec![file],
+        };
+        self.add_entry(conversation_id, entry, None).await
+    }
+
+    /// Adds an agent's reply (words, `files`, or both), pending delivery to the skill; from a
+    /// page, only the agent who has the conversation may.
     pub async fn add_agent_message(
         &self,
         conversation_id: &ConversationId,
         sender: &str,
         body: &str,
         author: ReplyAuthor,
+        files: Vec<NewFile>,
     ) -> Result<TranscriptEntry, AddMessageError> {
         let entry = NewEntry {
             kind: EntryKind::Message,
@@ -208,6 +246,7 @@ impl Store {
             client_id: None,
             customer_name: None,
             detail: None,
+            files,
         };
         Ok(self
             .add_entry(conversation_id, entry, Some(author))
@@ -222,11 +261,43 @@ impl Store {
         author: Option<ReplyAuthor>,
     ) -> Result<Recorded<TranscriptEntry>, AddMessageError> {
         let conversation_id = conversation_id.clone();
+        let space = self.file_space;
         self.writer
             .write(move |connection| {
-                Box::pin(add_entry_in(connection, conversation_id, entry, author))
+                Box::pin(add_entry_in(
+                    connection,
+                    conversation_id,
+                    entry,
+                    author,
+                    space,
+                ))
             })
             .await
+    }
+
+    /// A stored file by its id.
+    pub async fn file(&self, id: &str) -> anyhow::Result<Option<StoredFile>> {
+        let mut connection = self.reader.acquire().await?;
+        file_in(&mut connection, id).await
+    }
+
+    /// Removes the files of conversations that ended before `ended_before` (RFC 3339): the
+    /// transcript keeps their names. Answers how many.
+    pub async fn remove_expired_files(&self, ended_before: String) -> anyhow::Result<usize> {
+        self.writer
+            .write(move |connection| {
+                Box::pin(async move {
+                    let removed = remove_expired_in(connection, ended_before).await?;
+                    anyhow::Ok(Written::quiet(removed))
+                })
+            })
+            .await
+    }
+
+    /// The hashes of every file still kept.
+    pub async fn kept_hashes(&self) -> anyhow::Result<std::collections::HashSet<String>> {
+        let mut connection = self.reader.acquire().await?;
+        kept_hashes_in(&mut connection).await
     }
 
     /// Makes the stored agents the configured ones (at start-up).

@@ -12,7 +12,8 @@
 //!
 //! The writes are transaction functions by subject: a conversation's transcript and summary
 //! (`conversations.rs`), the agents (`agents.rs`), the queue and who has a conversation
-//! (`routing.rs`), the webhook outbox (`deliveries.rs`), the event log (`events.rs`); every
+//! (`routing.rs`), the webhook outbox (`deliveries.rs`), the event log (`events.rs`), which entry
+//! has which file (`attachments.rs`; the bytes are on disk, `crate::files`); every
 //! statement is in `sql.rs`, and rows are read in `rows.rs`.
 //! Transcript entries and conversations are the contract's types ([`livechat_contract::api`]):
 //! the live chat's data model is what its API shows.
@@ -20,6 +21,7 @@
 //! This file only declares the modules and names what the rest of the live chat uses.
 
 mod agents;
+mod attachments;
 mod conversations;
 mod deliveries;
 mod events;
@@ -34,6 +36,6 @@ mod writer;
 pub use handle::Store;
 pub use model::{
     AddMessageError, AgentState, ConfiguredAgent, ConversationId, EndingParty, EntryDetail, Event,
-    EventKind, NewConversation, PendingDelivery, Presence, QueuePlace, Recorded, ReplyAuthor,
-    RoutingError, Started, TransferTarget, UNNAMED_CUSTOMER,
+    EventKind, NewConversation, NewFile, PendingDelivery, Presence, QueuePlace, Recorded,
+    ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
 };

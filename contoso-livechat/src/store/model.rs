@@ -131,6 +131,9 @@ pub enum AddMessageError {
     /// Only the agent who has the conversation writes in it (or ends it).
     #[error("{0}")]
     NotYours(String),
+    /// Keeping the entry's file would pass `files.max_total_bytes`.
+    #[error("the live chat's file storage is full; the file was not kept")]
+    StorageFull,
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
@@ -166,6 +169,29 @@ pub struct PendingDelivery {
     pub detail: Option<EntryDetail>,
 }
 
+/// A file to attach to a new entry: kept on disk already, named safely, its kind told by its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile {
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    /// A picture's width, height and whether it is animated, when known.
+    pub picture: Option<(u32, u32, bool)>,
+}
+
+/// A stored file, as its download needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    pub conversation_id: ConversationId,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Retention deleted the bytes.
+    pub removed: bool,
+}
+
 /// A transcript entry to add.
 pub(super) struct NewEntry {
     pub kind: EntryKind,
@@ -180,6 +206,8 @@ pub(super) struct NewEntry {
     /// named nobody (the original sample starts with an empty body).
     pub customer_name: Option<String>,
     pub detail: Option<EntryDetail>,
+    /// Files the entry carries.
+    pub files: Vec<NewFile>,
 }
 
 /// What a delivery attempt does to the entry's attempt count.

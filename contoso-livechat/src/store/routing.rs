@@ -206,6 +206,7 @@ async fn assign_in(
             agent_name: agent.display_name.clone(),
             transferred_by: transferred_by.map(str::to_owned),
         }),
+        files: Vec::new(),
     };
     let mut written = insert_entry(connection, id, entry).await?;
     let mut events = std::mem::take(&mut written.events);
@@ -333,6 +334,7 @@ pub async fn transfer_in(
                 client_id: None,
                 customer_name: None,
                 detail: None,
+                files: Vec::new(),
             };
             let mut written = insert_entry(connection, &id, entry).await?;
             let mut events = std::mem::take(&mut written.events);
@@ -533,6 +535,7 @@ pub async fn report_queue_in(
                 position: *position,
                 estimated_wait_seconds: wait,
             }),
+            files: Vec::new(),
         };
         let written = insert_entry(connection, id, entry).await?;
         events.extend(written.events);

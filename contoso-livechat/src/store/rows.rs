@@ -6,6 +6,7 @@ use livechat_contract::api::{
     Conversation, ConversationState, ConversationStatus, ConversationSummary, DeliveryState,
     EndedBy, EntryKind, Role, TranscriptEntry,
 };
+use livechat_contract::files::{self, Attachment};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -73,7 +74,47 @@ pub fn entry_from_row(row: &SqliteRow) -> anyhow::Result<TranscriptEntry> {
             .map(|text| named(text, DeliveryState::parse, "delivery state"))
             .transpose()?,
         last_error: row.try_get("last_error")?,
+        attachments: attachments_of(row.try_get("attachments")?)?,
     })
+}
+
+/// A file as the `attachments` column's JSON array holds it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AttachmentRecord {
+    id: String,
+    name: String,
+    content_type: String,
+    size: u64,
+    sha256: String,
+    width: Option<u32>,
+    height: Option<u32>,
+    animated: u8,
+    removed: u8,
+}
+
+/// An entry's files from its `attachments` column.
+fn attachments_of(column: Option<String>) -> anyhow::Result<Vec<Attachment>> {
+    let Some(text) = column else {
+        return Ok(Vec::new());
+    };
+    let records: Vec<AttachmentRecord> =
+        serde_json::from_str(&text).context("an entry's files are unreadable")?;
+    Ok(records
+        .into_iter()
+        .map(|record| Attachment {
+            url: files::file_path(&record.id),
+            id: record.id,
+            name: record.name,
+            content_type: record.content_type,
+            size: record.size,
+            sha256: record.sha256,
+            width: record.width,
+            height: record.height,
+            animated: record.animated != 0,
+            removed: record.removed != 0,
+        })
+        .collect())
 }
 
 pub fn agent_from_row(row: &SqliteRow) -> anyhow::Result<AgentState> {

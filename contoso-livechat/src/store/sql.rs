@@ -8,10 +8,13 @@ macro_rules! conversation_columns {
     };
 }
 
-/// The columns [`super::rows::entry_from_row`] reads.
+/// The columns [`super::rows::entry_from_row`] reads, with the entry's files as a JSON array (the
+/// subquery's unqualified `seq` is the entry's: `attachments` has no column of that name).
 macro_rules! message_columns {
     () => {
-        "seq, id, conversation_id, kind, role, sender, body, created_at, delivery_state, last_error"
+        "seq, id, conversation_id, kind, role, sender, body, created_at, delivery_state, last_error,
+         (SELECT json_group_array(json_object('id', f.id, 'name', f.name, 'contentType', f.content_type, 'size', f.size, 'sha256', f.sha256, 'width', f.width, 'height', f.height, 'animated', f.animated, 'removed', f.removed_at IS NOT NULL))
+            FROM attachments f WHERE f.message_seq = seq) AS attachments"
     };
 }
 
@@ -223,3 +226,27 @@ pub const ONLINE_COUNT: &str = "SELECT COUNT(*) AS online FROM agents WHERE pres
 /// The customer was told a place. Binds: position, told at (ms), conversation.
 pub const MARK_REPORTED: &str =
     "UPDATE conversations SET reported_position = ?, reported_at = ? WHERE id = ?";
+
+/// Binds: id, conversation, entry seq, name, content type, size, sha256, width, height, animated,
+/// created at.
+pub const INSERT_ATTACHMENT: &str = "INSERT INTO attachments (id, conversation_id, message_seq, name, content_type, size, sha256, width, height, animated, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// A file as its download needs it. Binds: id.
+pub const ATTACHMENT: &str = "SELECT conversation_id, name, content_type, size, sha256, removed_at IS NOT NULL AS removed FROM attachments WHERE id = ?";
+
+/// The bytes kept on disk: each distinct file once.
+pub const KEPT_BYTES: &str = "SELECT COALESCE(SUM(size), 0) AS kept FROM (SELECT sha256, MAX(size) AS size FROM attachments WHERE removed_at IS NULL GROUP BY sha256)";
+
+/// Binds: sha256.
+pub const IS_KEPT: &str =
+    "SELECT 1 FROM attachments WHERE sha256 = ? AND removed_at IS NULL LIMIT 1";
+
+/// Every file still kept, by its bytes' hash.
+pub const KEPT_HASHES: &str = "SELECT DISTINCT sha256 FROM attachments WHERE removed_at IS NULL";
+
+/// The files of conversations that ended before a time are removed. Binds: removed at, ended
+/// before.
+pub const REMOVE_EXPIRED_FILES: &str = "UPDATE attachments SET removed_at = ?
+     WHERE removed_at IS NULL AND conversation_id IN (SELECT id FROM conversations WHERE state = 'ended' AND ended_at < ?)
+     RETURNING id";

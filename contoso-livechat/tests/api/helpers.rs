@@ -34,6 +34,11 @@ pub struct Options {
     /// The clock the queue's updates, presence and typing go by: the system's unless a test
     /// stops it (and moves it).
     pub clock: Option<Clock>,
+    /// `files.max_file_bytes` and `files.max_total_bytes`, when not the defaults.
+    pub max_file_bytes: Option<u64>,
+    pub max_total_bytes: Option<u64>,
+    /// `files.clamd`: the malware scan's daemon.
+    pub clamd: Option<String>,
 }
 
 pub struct TestApp {
@@ -108,6 +113,14 @@ async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Optio
         settings.routing.assignment = contoso_livechat::configuration::Assignment::Auto;
     }
     settings.routing.tick_ms = 50;
+    settings.files.janitor_interval_ms = 50;
+    if let Some(bytes) = options.max_file_bytes {
+        settings.files.max_file_bytes = bytes;
+    }
+    if let Some(bytes) = options.max_total_bytes {
+        settings.files.max_total_bytes = bytes;
+    }
+    settings.files.clamd = options.clamd.clone();
     let clock = options.clock.clone().unwrap_or_else(Clock::system);
     let application = Application::build_with_clock(settings, clock)
         .await
@@ -201,6 +214,34 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
+    }
+
+    /// `POST /api/chat/attachments`: a customer's file, as the skill uploads it.
+    pub async fn upload(
+        &self,
+        conversation_id: &str,
+        name: &str,
+        id: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut query = vec![
+            ("conversationId", conversation_id),
+            ("name", name),
+            ("sender", "Megan Bowen"),
+        ];
+        if let Some(id) = id {
+            query.push(("id", id));
+        }
+        self.with_key(
+            self.api
+                .post(format!("{}/api/chat/attachments", self.address))
+                .query(&query)
+                .header("Content-Type", "application/octet-stream")
+                .body(bytes),
+        )
+        .send()
+        .await
+        .unwrap()
     }
 
     /// `GET /api/chat/conversations`.
@@ -341,6 +382,27 @@ impl AgentClient {
             &[("message", message), ("csrf_token", self.csrf.as_str())],
         )
         .await
+    }
+
+    /// Posts a reply with a file from the page's form (`multipart/form-data`, the CSRF token first,
+    /// as the page sends it without JavaScript); answers the response.
+    pub async fn reply_with_file(
+        &self,
+        conversation_id: &str,
+        message: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let form = test_support::files::reply_form(&self.csrf, message, name, bytes);
+        self.client
+            .post(format!(
+                "{}/agent/conversations/{conversation_id}/messages",
+                self.address
+            ))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post_form(&self, route: &str, fields: &[(&str, &str)]) -> reqwest::Response {

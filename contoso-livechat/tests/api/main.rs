@@ -4,6 +4,7 @@
 
 mod contact_centre;
 mod delivery;
+mod files;
 mod helpers;
 mod pages;
 mod session_api;

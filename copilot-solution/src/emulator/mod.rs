@@ -6,9 +6,12 @@
 //! sends back on Bot Connector endpoints of its own: in-turn replies at
 //! `/connector/v3/conversations/{id}/activities/{activityId}`, proactive messages (the live agent's
 //! replies, which the skill sends to Teams) at `/connector/v3/conversations/{id}/activities`.
-//! The page shows each line as it arrives over server-sent events.
+//! The page shows each line as it arrives over server-sent events. The user may attach a picture
+//! or a file, sent to the skill the way Teams and Copilot Studio send them (`files.rs`); pictures
+//! and file cards the agent sends are shown as Teams shows them.
 
 pub mod engine;
+pub mod files;
 pub mod markdown;
 pub mod topics;
 
@@ -84,12 +87,17 @@ pub struct Line {
     pub text: String,
     /// The text as shown, in runs of one style each (Teams Markdown rendered, nothing undone).
     pub parts: Vec<markdown::Run>,
+    /// Pictures, cards and files the line carries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shown: Vec<files::Shown>,
     pub timestamp: String,
 }
 
 struct Conversation {
     id: String,
     engine: Engine,
+    /// The attachments of the user's message being sent, for the skill's message action.
+    attachments: Vec<Value>,
 }
 
 /// The stand-in's shared state.
@@ -101,6 +109,8 @@ pub struct Emulator {
     /// One conversation; the turn lock serialises user turns and skill callbacks.
     conversation: tokio::sync::Mutex<Conversation>,
     lines: Mutex<Vec<Line>>,
+    /// What the user attached.
+    uploads: Mutex<files::Uploads>,
     latest: watch::Sender<u64>,
     /// Counts the typing activities the skill sent: each shows the indicator for a while.
     typing: watch::Sender<u64>,
@@ -122,8 +132,10 @@ impl Emulator {
             conversation: tokio::sync::Mutex::new(Conversation {
                 id: format!("local-{}", uuid::Uuid::new_v4()),
                 engine,
+                attachments: Vec::new(),
             }),
             lines: Mutex::new(Vec::new()),
+            uploads: Mutex::new(files::Uploads::default()),
             latest,
             typing,
         })
@@ -141,6 +153,16 @@ impl Emulator {
     }
 
     fn push_runs(&self, role: &str, sender: &str, parts: Vec<markdown::Run>) {
+        self.push_line_with(role, sender, parts, Vec::new());
+    }
+
+    fn push_line_with(
+        &self,
+        role: &str,
+        sender: &str,
+        parts: Vec<markdown::Run>,
+        shown: Vec<files::Shown>,
+    ) {
         let mut lines = self
             .lines
             .lock()
@@ -152,6 +174,7 @@ impl Emulator {
             sender: sender.into(),
             text: markdown::plain(&parts),
             parts,
+            shown,
             timestamp: chrono::Utc::now().to_rfc3339(),
         });
         drop(lines);
@@ -181,7 +204,7 @@ impl Emulator {
                     value,
                     text,
                 } => {
-                    let activity = self.skill_activity(
+                    let mut activity = self.skill_activity(
                         &conversation.id,
                         &activity_id,
                         &action_id,
@@ -189,6 +212,10 @@ impl Emulator {
                         value,
                         text,
                     );
+                    if activity_type == "message" && !conversation.attachments.is_empty() {
+                        activity["attachments"] =
+                            Value::Array(std::mem::take(&mut conversation.attachments));
+                    }
                     match self
                         .http
                         .post(&self.settings.skill_endpoint)
@@ -298,20 +325,176 @@ async fn lines(emulator: web::Data<Emulator>, query: web::Query<After>) -> HttpR
 
 #[derive(Deserialize)]
 struct UserMessage {
+    #[serde(default)]
     text: String,
+    /// A file attached with `POST /chat/files`, and how it is sent.
+    #[serde(default)]
+    attachment: Option<AttachedFile>,
+}
+
+#[derive(Deserialize)]
+struct AttachedFile {
+    id: String,
+    #[serde(rename = "as")]
+    sent_as: files::SentAs,
 }
 
 async fn user_says(emulator: web::Data<Emulator>, body: web::Json<UserMessage>) -> HttpResponse {
     let text = body.text.trim();
-    if text.is_empty() {
+    let emulator = emulator.into_inner();
+    let attached = match &body.attachment {
+        Some(file) => {
+            let uploads = emulator
+                .uploads
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let Some(upload) = uploads.get(&file.id) else {
+                return HttpResponse::BadRequest()
+                    .json(json!({"error": "attach the file again: it is no longer kept"}));
+            };
+            let shown = match file.sent_as {
+                files::SentAs::Picture => files::Shown::Picture {
+                    url: format!("/chat/files/{}", upload.id),
+                    name: upload.name.clone(),
+                },
+                files::SentAs::File => files::Shown::File {
+                    name: upload.name.clone(),
+                    note: "sent as a Teams file".into(),
+                },
+                files::SentAs::Reference => files::Shown::File {
+                    name: upload.name.clone(),
+                    note: "sent as a Copilot Studio file reference".into(),
+                },
+            };
+            let attachments =
+                files::teams_attachments(upload, file.sent_as, text, &emulator.public_base);
+            Some((shown, attachments))
+        }
+        None => None,
+    };
+    if text.is_empty() && attached.is_none() {
         return HttpResponse::BadRequest().json(json!({"error": "write something first"}));
     }
-    let emulator = emulator.into_inner();
     let mut conversation = emulator.conversation.lock().await;
-    emulator.push_line("user", &emulator.settings.user_name, text);
+    let parts = vec![markdown::Run {
+        text: text.to_owned(),
+        ..markdown::Run::default()
+    }];
+    match attached {
+        Some((shown, attachments)) => {
+            emulator.push_line_with("user", &emulator.settings.user_name, parts, vec![shown]);
+            if !conversation.engine.in_skill_action() {
+                // Copilot Studio's own topics take no files; only a live agent does.
+                emulator.push_line(
+                    "bot",
+                    &emulator.agent.name,
+                    "I can't look at files myself. Ask to talk to a person, and you can send it to them.",
+                );
+                return HttpResponse::Accepted().json(json!({"inSkillAction": false}));
+            }
+            conversation.attachments = attachments;
+        }
+        None => emulator.push_line_with("user", &emulator.settings.user_name, parts, Vec::new()),
+    }
     let outputs = conversation.engine.user_message(text);
     emulator.perform(&mut conversation, outputs).await;
+    // Files the topics did not send on are not kept for a later message.
+    conversation.attachments.clear();
     HttpResponse::Accepted().json(json!({"inSkillAction": conversation.engine.in_skill_action()}))
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /chat/files?name=…`: the page attaches a file (the body); answered with its id.
+async fn attach(
+    emulator: web::Data<Emulator>,
+    request: HttpRequest,
+    query: web::Query<FileQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    if body.is_empty() {
+        return HttpResponse::BadRequest().json(json!({"error": "the file is empty"}));
+    }
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let name = match query.name.trim() {
+        "" => "file".to_owned(),
+        name => name.chars().take(200).collect(),
+    };
+    let id = emulator
+        .uploads
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .keep(&name, &content_type, body);
+    HttpResponse::Ok().json(json!({"id": id, "contentType": content_type}))
+}
+
+/// The bytes of a kept file, never to be run: served as it is, as a download unless a picture.
+fn file_answer(upload: &files::Upload) -> HttpResponse {
+    let picture = ["image/png", "image/jpeg", "image/gif", "image/webp"]
+        .contains(&upload.content_type.as_str());
+    HttpResponse::Ok()
+        .content_type(if picture {
+            upload.content_type.as_str()
+        } else {
+            "application/octet-stream"
+        })
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Content-Security-Policy", "default-src 'none'; sandbox"))
+        .body(upload.bytes.clone())
+}
+
+/// `GET /chat/files/{id}`: the page's own copy of what the user attached.
+async fn attached(emulator: web::Data<Emulator>, path: web::Path<String>) -> HttpResponse {
+    let uploads = emulator
+        .uploads
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match uploads.get(&path.into_inner()) {
+        Some(upload) => file_answer(upload),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// `GET /connector/v3/attachments/{id}/views/original`: a picture the user pasted, on the stand-in's
+/// Bot Connector, as Teams keeps it. (The local skill is anonymous: no token exists to check.)
+async fn connector_attachment(
+    emulator: web::Data<Emulator>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    attached(emulator, path).await
+}
+
+#[derive(Deserialize)]
+struct DownloadQuery {
+    #[serde(default)]
+    tempauth: String,
+}
+
+/// `GET /downloads/{id}?tempauth=…`: a file sent in a personal chat, by its pre-authenticated
+/// link, which expires after five minutes (403 then, as SharePoint answers).
+async fn download(
+    emulator: web::Data<Emulator>,
+    path: web::Path<String>,
+    query: web::Query<DownloadQuery>,
+) -> HttpResponse {
+    let uploads = emulator
+        .uploads
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match uploads.by_download_link(&path.into_inner(), &query.tempauth) {
+        Some(upload) => file_answer(upload),
+        None => HttpResponse::Forbidden().json(json!({"error": "the link has expired"})),
+    }
 }
 
 async fn reset(emulator: web::Data<Emulator>) -> HttpResponse {
@@ -319,6 +502,7 @@ async fn reset(emulator: web::Data<Emulator>) -> HttpResponse {
     let mut conversation = emulator.conversation.lock().await;
     conversation.id = format!("local-{}", uuid::Uuid::new_v4());
     conversation.engine = Engine::new(emulator.agent.clone(), "msteams");
+    conversation.attachments.clear();
     emulator.push_line("system", "", "A new conversation started.");
     let outputs = conversation.engine.start();
     emulator.perform(&mut conversation, outputs).await;
@@ -431,17 +615,25 @@ async fn send_to_conversation(
         emulator.typing.send_modify(|count| *count += 1);
         return HttpResponse::Ok().json(json!({"id": uuid::Uuid::new_v4().to_string()}));
     }
-    // As Teams shows it: from the bot's account, Markdown rendered when the activity says so.
+    // As Teams shows it: from the bot's account, Markdown rendered when the activity says so, and
+    // its pictures and cards.
     let text = activity["text"].as_str().unwrap_or_default();
     let parts = if activity["textFormat"] == "markdown" {
         markdown::runs(text)
+    } else if text.is_empty() {
+        Vec::new()
     } else {
         vec![markdown::Run {
             text: text.to_owned(),
             ..markdown::Run::default()
         }]
     };
-    emulator.push_runs("bot", &emulator.agent.name, parts);
+    emulator.push_line_with(
+        "bot",
+        &emulator.agent.name,
+        parts,
+        files::shown_of(&activity),
+    );
     HttpResponse::Ok().json(json!({"id": uuid::Uuid::new_v4().to_string()}))
 }
 
@@ -478,6 +670,17 @@ impl EmulatorApp {
                 .route("/chat/lines", web::get().to(lines))
                 .route("/chat/events", web::get().to(events))
                 .route("/chat/messages", web::post().to(user_says))
+                .service(
+                    web::resource("/chat/files")
+                        .app_data(web::PayloadConfig::new(files::MAX_BYTES))
+                        .route(web::post().to(attach)),
+                )
+                .route("/chat/files/{id}", web::get().to(attached))
+                .route(
+                    "/connector/v3/attachments/{id}/views/original",
+                    web::get().to(connector_attachment),
+                )
+                .route("/downloads/{id}", web::get().to(download))
                 .route("/chat/reset", web::post().to(reset))
                 .route(
                     "/connector/v3/conversations/{conversation}/activities/{activity}",

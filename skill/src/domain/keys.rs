@@ -20,6 +20,13 @@ pub enum ActivityPart {
     Problem,
     /// The notice to the customer that the message was refused.
     Refused,
+    /// The message's `n`th file, for the agent.
+    File(usize),
+    /// The message's `n`th note (a card's submit, a sticker), for the agent.
+    Note(usize),
+    /// What could not be forwarded: the notice to the customer, and the note for the agent (in
+    /// the other lane, under the same key).
+    Unforwarded,
 }
 
 /// What part of a left message a delivery carries.
@@ -45,6 +52,8 @@ pub enum DedupeKey<'a> {
     /// A live-chat event relayed to the customer (an agent's message, joining, a queue update):
     /// the event's own id.
     LiveChatEvent(&'a LiveChatEventId),
+    /// The `n`th file of an agent's message, shown after its words.
+    LiveChatEventFile(&'a LiveChatEventId, usize),
     /// The notice that the agent ended the chat, by the end's event id.
     AgentEnded(&'a LiveChatEventId),
     /// The customer's place in the queue, told when the session opened.
@@ -83,13 +92,17 @@ impl fmt::Display for DedupeKey<'_> {
                 activity,
             } => {
                 let part = match part {
-                    ActivityPart::Text => "text",
-                    ActivityPart::Problem => "problem",
-                    ActivityPart::Refused => "refused",
+                    ActivityPart::Text => "text".to_owned(),
+                    ActivityPart::Problem => "problem".to_owned(),
+                    ActivityPart::Refused => "refused".to_owned(),
+                    ActivityPart::File(n) => format!("file{n}"),
+                    ActivityPart::Note(n) => format!("note{n}"),
+                    ActivityPart::Unforwarded => "unforwarded".to_owned(),
                 };
                 write!(formatter, "activity:{part}:{conversation}:{activity}")
             }
             DedupeKey::LiveChatEvent(id) => write!(formatter, "{id}"),
+            DedupeKey::LiveChatEventFile(id, n) => write!(formatter, "{id}#file{n}"),
             DedupeKey::AgentEnded(id) => write!(formatter, "ended:{id}"),
             DedupeKey::QueueStart(livechat) => write!(formatter, "queue-start:{livechat}"),
             DedupeKey::Timer {
@@ -160,6 +173,15 @@ mod tests {
                 "activity:refused:a:1:act-9",
             ),
             (DedupeKey::LiveChatEvent(&event), "ev-7"),
+            (DedupeKey::LiveChatEventFile(&event, 2), "ev-7#file2"),
+            (
+                DedupeKey::Activity {
+                    part: ActivityPart::File(1),
+                    conversation: &conversation,
+                    activity: &activity,
+                },
+                "activity:file1:a:1:act-9",
+            ),
             (DedupeKey::AgentEnded(&event), "ended:ev-7"),
             (DedupeKey::QueueStart(&livechat), "queue-start:lc-2"),
             (

@@ -1,6 +1,7 @@
 //! The messages the handover sends across its two boundaries, as stored in the outboxes: to the
 //! user's Teams conversation ([`ToUser`]) and to the agent in the live chat ([`ToAgent`]).
 
+use super::files::{CustomerFile, SharedFile};
 use super::ids::{ConversationAddress, CopilotConversationId, LiveChatConversationId, SessionId};
 use super::requests::Rating;
 
@@ -38,12 +39,20 @@ pub enum Speaker {
     Skill,
 }
 
-/// What the user reads in Teams: who it speaks for and the words as written, not yet rendered
+/// What a message to the user carries: words, or a file an agent sent (each file is a message of
+/// its own, after the words it came with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Text(String),
+    File(SharedFile),
+}
+
+/// What the user reads in Teams: who it speaks for and what it carries, not yet rendered
 /// (`protocol/` renders it as Teams shows it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageToUser {
     pub from: Speaker,
-    pub text: String,
+    pub content: Content,
 }
 
 impl MessageToUser {
@@ -51,7 +60,23 @@ impl MessageToUser {
     pub fn notice(text: impl Into<String>) -> Self {
         Self {
             from: Speaker::Skill,
-            text: text.into(),
+            content: Content::Text(text.into()),
+        }
+    }
+
+    /// An agent's words.
+    pub fn from_agent(agent: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            from: Speaker::Agent(agent.into()),
+            content: Content::Text(text.into()),
+        }
+    }
+
+    /// The words, when it carries words.
+    pub fn text(&self) -> Option<&str> {
+        match &self.content {
+            Content::Text(text) => Some(text),
+            Content::File(_) => None,
         }
     }
 }
@@ -98,6 +123,14 @@ pub enum ToAgent {
         livechat: LiveChatConversationId,
         message: MessageToAgent,
     },
+    /// A customer's file: fetched from where the customer's client put it and posted into the
+    /// conversation as the customer's, in order with their words.
+    File {
+        livechat: LiveChatConversationId,
+        /// The customer's name, as their messages are signed.
+        sender: String,
+        file: CustomerFile,
+    },
     /// Ends the live-chat conversation.
     End { livechat: LiveChatConversationId },
     /// The customer's rating of the chat (after it ended, usually).
@@ -123,6 +156,12 @@ pub enum Outbound {
 }
 
 impl Outbound {
+    /// A file's transfer (fetched and uploaded, up to megabytes): the worker holds only a few at
+    /// once, so that they never take the places of messages in words.
+    pub fn is_transfer(&self) -> bool {
+        matches!(self, Outbound::ToAgent(ToAgent::File { .. }))
+    }
+
     pub fn lane(&self) -> Lane {
         match self {
             Outbound::ToUser(_) => Lane::Teams,
@@ -137,6 +176,7 @@ impl Outbound {
             Outbound::ToUser(message) => message.to.conversation.as_str(),
             Outbound::ToAgent(
                 ToAgent::Message { livechat, .. }
+                | ToAgent::File { livechat, .. }
                 | ToAgent::End { livechat }
                 | ToAgent::Rate { livechat, .. },
             ) => livechat.as_str(),

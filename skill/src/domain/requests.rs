@@ -2,6 +2,7 @@
 //! ([`HandoverRequest`] -> [`HandoverOutcome`]) and events from the live chat ([`LiveChatEvent`]
 //! -> [`WebhookOutcome`]).
 
+use super::files::{AgentFile, ContentNote, CustomerFile, Unforwarded};
 use super::ids::{
     ActivityId, ConversationAddress, CopilotConversationId, LiveChatConversationId, LiveChatEventId,
 };
@@ -46,9 +47,16 @@ pub struct UserMessage {
     /// The activity's id: a message sent again with the same id is stored once.
     pub id: Option<ActivityId>,
     pub sender_name: Option<String>,
+    /// The words as the customer wrote them (Teams' HTML flattened by `protocol/`).
     pub text: String,
     /// The topic's `ProblemDescription` input, forwarded once per session.
     pub problem_description: Option<String>,
+    /// Files the skill fetches for the agent, in the order they were sent.
+    pub files: Vec<CustomerFile>,
+    /// What was sent but cannot reach the agent as a file.
+    pub unforwarded: Vec<Unforwarded>,
+    /// Cards submitted, stickers: told to the agent as notes.
+    pub notes: Vec<ContentNote>,
 }
 
 /// The ratings a live chat takes, and the longest comment: the live chat's to say (its interface
@@ -219,12 +227,14 @@ pub enum HandoverOutcome {
 /// `livechat/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LiveChatEvent {
-    /// A human agent wrote to the customer.
+    /// A human agent wrote to the customer: words (maybe empty), and files to be shown after
+    /// them.
     AgentMessage {
         conversation: LiveChatConversationId,
         id: LiveChatEventId,
         sender: String,
         text: String,
+        files: Vec<AgentFile>,
     },
     /// The agent closed the conversation (`agent`: who, when the live chat says).
     ConversationEnded {

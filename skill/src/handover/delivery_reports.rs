@@ -2,18 +2,28 @@
 //! here are logged, not returned): an agent's reply that never reached Teams is reported to the
 //! agent in the live chat; a customer's message the live chat refused or never took is reported to
 //! the customer in Teams, and one that keeps failing while the live chat is down is announced to
-//! them once. The skill's own notes and the end of a session are only logged and counted: there is
+//! them once; a customer's file that could not be fetched or was refused is told to both. The skill's own notes and the end of a session are only logged and counted: there is
 //! nobody to tell.
 
 use super::notices::system_note;
 use super::service::Handover;
 use super::text;
-use crate::domain::{DedupeKey, LiveChatConversationId, NoteRole, Outbound, ToAgent};
+use crate::domain::{DedupeKey, DeliveryId, LiveChatConversationId, NoteRole, Outbound, ToAgent};
 use crate::store::{Delivery, NewDelivery};
 
 impl Handover {
     /// A delivery was given up.
     pub async fn delivery_failed(&self, delivery: &Delivery, reason: &str) {
+        if let Ok(Outbound::ToAgent(ToAgent::File {
+            livechat,
+            sender,
+            file,
+        })) = &delivery.payload
+        {
+            self.file_failed(delivery.id, livechat, sender, &file.shown_name(), reason)
+                .await;
+            return;
+        }
         let livechat = match &delivery.payload {
             Ok(Outbound::ToUser(message)) => &message.to.livechat,
             Ok(Outbound::ToAgent(ToAgent::Message { livechat, message }))
@@ -38,16 +48,49 @@ impl Handover {
         }
     }
 
+    /// A customer's file was not passed on: the customer is told (once), and the agent reads in
+    /// the transcript what was sent and why it is not there.
+    async fn file_failed(
+        &self,
+        delivery: DeliveryId,
+        livechat: &LiveChatConversationId,
+        sender: &str,
+        name: &str,
+        reason: &str,
+    ) {
+        let note = NewDelivery {
+            payload: Outbound::ToAgent(ToAgent::Message {
+                livechat: livechat.clone(),
+                message: system_note(text::file_missing_for_agent(sender, name, reason)),
+            }),
+            dedupe_key: DedupeKey::Undelivered(delivery).stored(),
+        };
+        if let Err(error) = self.store.enqueue(note).await {
+            tracing::error!(error.cause_chain = ?error, "cannot store the note of a file that was not passed on");
+        }
+        self.tell_customer_of(
+            livechat,
+            text::file_not_passed_on(name, reason),
+            DedupeKey::Undelivered(delivery),
+        )
+        .await;
+    }
+
     /// A customer's message keeps failing to reach the live chat (it is down): the customer is
     /// told, once for that message, that the agent will see it when the live chat is back.
     pub async fn delivery_delayed(&self, delivery: &Delivery) {
-        if let Ok(Outbound::ToAgent(ToAgent::Message { livechat, message })) = &delivery.payload {
-            if message.role == NoteRole::Customer {
-                let notice = text::LIVECHAT_DELAYED.to_owned();
-                self.tell_customer_of(livechat, notice, DedupeKey::Delayed(delivery.id))
-                    .await;
+        let livechat = match &delivery.payload {
+            Ok(Outbound::ToAgent(ToAgent::Message { livechat, message }))
+                if message.role == NoteRole::Customer =>
+            {
+                livechat
             }
-        }
+            Ok(Outbound::ToAgent(ToAgent::File { livechat, .. })) => livechat,
+            _ => return,
+        };
+        let notice = text::LIVECHAT_DELAYED.to_owned();
+        self.tell_customer_of(livechat, notice, DedupeKey::Delayed(delivery.id))
+            .await;
     }
 
     /// Tells the customer of the session `livechat` belongs to; `key` makes a repeat a no-op.

@@ -17,12 +17,17 @@ pub mod ports;
 pub mod queues;
 pub mod service;
 pub mod sessions;
+pub mod shared_files;
 pub mod text;
 pub mod timer_due;
 pub mod timers;
 
 pub use livechat_courier::LiveChatCourier;
 pub use outbox::{Attempt, Backoff, Courier, OutboxWorker, RetryPolicy, WorkerLimits};
-pub use ports::{HandoffContext, LiveChat, LiveChatError, TypingIndicator};
+pub use ports::{
+    ByteStream, FileDownload, FileFetcher, HandoffContext, LiveChat, LiveChatError, StagedFile,
+    TypingIndicator,
+};
 pub use service::{Handover, HandoverError, HandoverParts};
+pub use shared_files::SharedFileLink;
 pub use timers::{Clock, TimerWorker};

@@ -5,7 +5,9 @@
 //! conversation while conversations proceed in parallel. Sends into one queue are paced (Teams
 //! allows about seven a second per conversation). A failed attempt is tried again after the
 //! server's `Retry-After` or jittered exponential backoff; after the last attempt the delivery is
-//! marked failed and [`Handover::delivery_failed`] reports it. Outcomes are recorded through the
+//! marked failed and [`Handover::delivery_failed`] reports it. Files (fetched and posted, up to
+//! megabytes each) are sent a few at a time (`max_transfers`); the others wait their turn outside
+//! the places of the messages in words. Outcomes are recorded through the
 //! store's writer without waiting: a delivery whose outcome a crash lost is sent again (at least
 //! once).
 //!
@@ -14,6 +16,7 @@
 //! order); with PostgreSQL the worker claims due queue heads from the shared table, so that two
 //! instances never send the same message.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,6 +103,9 @@ pub struct WorkerLimits {
     pub max_in_flight: usize,
     /// Deliveries held in memory; beyond it they wait in the table and are read back in order.
     pub max_in_memory: usize,
+    /// Files being transferred at once ([`Outbound::is_transfer`]); more wait their turn (each
+    /// still holding its conversation's place) without taking a place of the messages in words.
+    pub max_transfers: usize,
 }
 
 /// Delivers one lane's outbox until shut down.
@@ -142,6 +148,10 @@ struct Sent {
     attempt: Attempt,
 }
 
+fn is_transfer(delivery: &Delivery) -> bool {
+    delivery.payload.as_ref().is_ok_and(Outbound::is_transfer)
+}
+
 impl OutboxWorker {
     /// Runs until `shutdown` is cancelled, then waits briefly for deliveries in flight.
     pub async fn run(self, shutdown: CancellationToken) {
@@ -174,17 +184,15 @@ impl OutboxWorker {
         };
         let mut queues = Queues::new(self.pace);
         let mut in_flight: JoinSet<Sent> = JoinSet::new();
-        tracing::info!(lane = lane.as_str(), "outbox worker started");
-        loop {
-            let now = Instant::now();
-            self.refill(&mut source, &mut queues, in_flight.len(), now)
-                .await;
-            while in_flight.len() < self.limits.max_in_flight {
-                let Some(delivery) = queues.next(now) else {
-                    break;
-                };
-                let courier = self.courier.clone();
-                in_flight.spawn(async move {
+        // Transfers taken from their queues that wait for one of the few transfer places: their
+        // queues stay busy, so nothing of their conversation overtakes them.
+        let mut parked: VecDeque<Delivery> = VecDeque::new();
+        // The tasks transferring files.
+        let mut transfers: HashSet<tokio::task::Id> = HashSet::new();
+        let spawn = |in_flight: &mut JoinSet<Sent>, delivery: Delivery| {
+            let courier = self.courier.clone();
+            in_flight
+                .spawn(async move {
                     let attempt = match &delivery.payload {
                         Ok(payload) => courier.deliver(delivery.id, payload).await,
                         Err(reason) => Attempt::Failed {
@@ -192,7 +200,33 @@ impl OutboxWorker {
                         },
                     };
                     Sent { delivery, attempt }
-                });
+                })
+                .id()
+        };
+        tracing::info!(lane = lane.as_str(), "outbox worker started");
+        loop {
+            let now = Instant::now();
+            self.refill(&mut source, &mut queues, in_flight.len(), now)
+                .await;
+            while in_flight.len() < self.limits.max_in_flight
+                && transfers.len() < self.limits.max_transfers
+            {
+                let Some(delivery) = parked.pop_front() else {
+                    break;
+                };
+                transfers.insert(spawn(&mut in_flight, delivery));
+            }
+            while in_flight.len() < self.limits.max_in_flight {
+                let Some(delivery) = queues.next(now) else {
+                    break;
+                };
+                if !is_transfer(&delivery) {
+                    spawn(&mut in_flight, delivery);
+                } else if transfers.len() < self.limits.max_transfers {
+                    transfers.insert(spawn(&mut in_flight, delivery));
+                } else {
+                    parked.push_back(delivery);
+                }
             }
             let wake_at = [
                 queues.next_wake(),
@@ -229,15 +263,21 @@ impl OutboxWorker {
                         *claim_due = true;
                     }
                 }
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
                     let mut finished = vec![done];
-                    while let Some(done) = in_flight.try_join_next() {
+                    while let Some(done) = in_flight.try_join_next_with_id() {
                         finished.push(done);
                     }
                     for done in finished {
                         match done {
-                            Ok(sent) => self.settle(&mut source, &mut queues, sent),
-                            Err(error) => tracing::error!(lane = lane.as_str(), error = %error, "a delivery task failed; the delivery stays pending"),
+                            Ok((task, sent)) => {
+                                transfers.remove(&task);
+                                self.settle(&mut source, &mut queues, sent)
+                            }
+                            Err(error) => {
+                                transfers.remove(&error.id());
+                                tracing::error!(lane = lane.as_str(), error = %error, "a delivery task failed; the delivery stays pending")
+                            }
                         }
                     }
                 }

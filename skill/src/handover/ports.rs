@@ -1,15 +1,22 @@
 //! What the handover needs from outside, as traits the adapters implement: the live-chat system
-//! ([`LiveChat`], implemented in `livechat/`) and Teams' typing indicator ([`TypingIndicator`],
-//! implemented in `protocol/`). The outboxes' [`super::outbox::Courier`] is the third.
+//! ([`LiveChat`], implemented in `livechat/`), Teams' typing indicator ([`TypingIndicator`]) and
+//! the fetching of customers' files ([`FileFetcher`]), both implemented in `protocol/`. The
+//! outboxes' [`super::outbox::Courier`] is the fourth.
 //!
 //! The handover depends on these and on nothing of the adapters, so another engagement hub
 //! (ServiceNow, Salesforce, Genesys) replaces Contoso Live Chat without touching it.
 
+use std::path::PathBuf;
+use std::pin::Pin;
+
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
 
 use crate::domain::{
-    Availability, CopilotConversationId, DeliveryId, LiveChatConversationId, MessageToAgent,
-    Opened, Rating, RatingScale, SessionId, UserConversation,
+    AgentFile, Availability, CopilotConversationId, CustomerFile, DeliveryId, FetchError,
+    LiveChatConversationId, MessageToAgent, Opened, Rating, RatingScale, SessionId,
+    UserConversation,
 };
 
 /// What the agent should know about the customer, sent when a session opens.
@@ -94,6 +101,17 @@ pub trait LiveChat: Send + Sync {
         rating: Rating,
         comment: Option<&str>,
     ) -> Result<(), LiveChatError>;
+    /// Posts a customer's file into a session as the customer's (`sender`), streamed from where
+    /// it was fetched to, once per `delivery`.
+    async fn send_file(
+        &self,
+        delivery: DeliveryId,
+        conversation: &LiveChatConversationId,
+        sender: &str,
+        file: &StagedFile,
+    ) -> Result<(), LiveChatError>;
+    /// The bytes of a file an agent sent, streamed.
+    async fn open_file(&self, file: &AgentFile) -> Result<FileDownload, LiveChatError>;
     /// The longest message text, in characters, the live chat takes.
     fn max_message_chars(&self) -> usize;
     /// The ratings it takes, and the longest comment.
@@ -105,4 +123,40 @@ pub trait LiveChat: Send + Sync {
 #[async_trait]
 pub trait TypingIndicator: Send + Sync {
     async fn show_typing(&self, to: &UserConversation) -> Result<(), String>;
+}
+
+/// A customer's file fetched to local disk, checked, waiting to be posted into the live chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedFile {
+    /// Named by the delivery, never by the customer.
+    pub path: PathBuf,
+    /// The customer's name for it, made safe.
+    pub name: String,
+    /// The kind its bytes are, as a media type.
+    pub content_type: String,
+    pub size: u64,
+}
+
+/// A file's bytes as they arrive: never all in memory.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// An agent's file being read from the live chat.
+pub struct FileDownload {
+    /// Its length, when the live chat said.
+    pub length: Option<u64>,
+    pub body: ByteStream,
+}
+
+/// Fetches customers' files: from Teams (or wherever the customer's client put them), safely,
+/// into local staging. A delivery's file fetched before (by an attempt that could not post it) is
+/// found again, not fetched twice.
+#[async_trait]
+pub trait FileFetcher: Send + Sync {
+    async fn fetch(
+        &self,
+        delivery: DeliveryId,
+        file: &CustomerFile,
+    ) -> Result<StagedFile, FetchError>;
+    /// Deletes the delivery's staged file (posted, or given up).
+    async fn discard(&self, delivery: DeliveryId);
 }

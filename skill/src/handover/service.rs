@@ -34,6 +34,8 @@ pub struct Handover {
     pub(in crate::handover) clock: Clock,
     /// How late an agent's typing may still be shown to the user.
     pub(in crate::handover) typing_max_age: Duration,
+    /// How long the link to an agent's file works.
+    pub(in crate::handover) file_links_last: Duration,
 }
 
 /// The handover's collaborators that are not the store and the live chat.
@@ -46,6 +48,8 @@ pub struct HandoverParts {
     pub typing_max_age: Duration,
     pub timeouts: Timeouts,
     pub clock: Clock,
+    /// How long the link to an agent's file works (`files.link_expiry_days`).
+    pub file_links_last: Duration,
 }
 
 /// Why a live-chat event was refused.
@@ -70,6 +74,7 @@ impl Handover {
             timeouts: parts.timeouts,
             clock: parts.clock,
             typing_max_age: parts.typing_max_age,
+            file_links_last: parts.file_links_last,
         }
     }
 
@@ -113,7 +118,11 @@ impl Handover {
                 id,
                 sender,
                 text,
-            } => self.agent_message(conversation, id, sender, text).await,
+                files,
+            } => {
+                self.agent_message(conversation, id, sender, text, files)
+                    .await
+            }
             LiveChatEvent::AgentJoined {
                 conversation,
                 id,

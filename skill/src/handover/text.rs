@@ -1,6 +1,9 @@
 //! The words the skill says, in one place. (How Teams shows them, an agent's name in bold before
 //! their words, is `protocol/`'s.)
 
+use crate::domain::files::display_name;
+use crate::domain::{ContentNote, NotForwarded, Unforwarded};
+
 /// Shown to the user (through Copilot Studio) when the live chat cannot be reached.
 pub const LIVECHAT_UNAVAILABLE: &str =
     "Sorry, I couldn't reach a live agent right now. Please try again in a few minutes.";
@@ -153,9 +156,120 @@ pub fn undelivered_to_customer(reason: &str) -> String {
     format!("Your message could not be delivered to the customer: {reason}.")
 }
 
+/// Why something a customer sent is not passed on as a file, in words for either side.
+pub fn not_forwarded_reason(why: &NotForwarded) -> String {
+    match why {
+        NotForwarded::CopilotReference => {
+            "files sent to the assistant stay with it and can't be passed on to the agent"
+                .to_owned()
+        }
+        NotForwarded::OverTheLimit { limit } => {
+            format!("only {limit} files can be passed on from one message")
+        }
+        NotForwarded::NotAFile { kind } => format!("a {kind} can't be passed on"),
+    }
+}
+
+/// What did not go, each with why: "a.png (it is too large); a card (…)".
+fn listed(items: &[Unforwarded]) -> String {
+    items
+        .iter()
+        .map(|item| {
+            format!(
+                "{} ({})",
+                item.shown_name(),
+                not_forwarded_reason(&item.why)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// To the customer in Teams, once for a message, when some of what they sent did not go.
+pub fn not_forwarded_to_customer(items: &[Unforwarded]) -> String {
+    format!(
+        "I couldn't pass on {} to the agent. You can describe it in words, or ask the agent for another way to send it.",
+        listed(items)
+    )
+}
+
+/// To the agent in the transcript: what the customer sent that is not there, and why.
+pub fn not_forwarded_to_agent(customer: &str, items: &[Unforwarded]) -> String {
+    format!(
+        "{customer} sent {}, which could not be passed on. They were told.",
+        listed(items)
+    )
+}
+
+/// To the customer in Teams when a file they sent could not be fetched or was refused.
+pub fn file_not_passed_on(name: &str, reason: &str) -> String {
+    format!("I couldn't pass {name} on to the agent: {reason}. You can describe it in words, or send it again.")
+}
+
+/// To the agent in the transcript when a customer's file could not be fetched or was refused.
+pub fn file_missing_for_agent(customer: &str, name: &str, reason: &str) -> String {
+    format!("{customer} sent {name}, but it could not be passed on: {reason}. They were told.")
+}
+
+/// To the agent in the transcript: something the customer did besides writing.
+pub fn content_note(customer: &str, note: &ContentNote) -> String {
+    match note {
+        ContentNote::CardSubmit(fields) => {
+            let values: Vec<String> = fields
+                .iter()
+                .map(|(name, value)| format!("{name}: {value}"))
+                .collect();
+            format!("{customer} submitted a card: {}.", values.join("; "))
+        }
+        ContentNote::Sticker(Some(description)) => {
+            format!("{customer} sent a sticker ({}).", display_name(description))
+        }
+        ContentNote::Sticker(None) => format!("{customer} sent a sticker."),
+        ContentNote::Other {
+            kind,
+            name: Some(name),
+        } => format!(
+            "{customer} sent a {kind} ({}), which can't be shown here.",
+            display_name(name)
+        ),
+        ContentNote::Other { kind, name: None } => {
+            format!("{customer} sent a {kind}, which can't be shown here.")
+        }
+        ContentNote::More(count) => {
+            format!("{customer} sent {count} more things that can't be shown here.")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_did_not_go_is_told_in_plain_words() {
+        let items = [
+            Unforwarded {
+                name: Some("photo.png".into()),
+                why: NotForwarded::CopilotReference,
+            },
+            Unforwarded {
+                name: None,
+                why: NotForwarded::OverTheLimit { limit: 5 },
+            },
+        ];
+        assert_eq!(
+            not_forwarded_to_customer(&items),
+            "I couldn't pass on photo.png (files sent to the assistant stay with it and can't be passed on to the agent); a file (only 5 files can be passed on from one message) to the agent. You can describe it in words, or ask the agent for another way to send it."
+        );
+        assert!(not_forwarded_to_agent("Megan", &items).starts_with("Megan sent photo.png ("));
+        assert_eq!(
+            content_note(
+                "Megan",
+                &ContentNote::CardSubmit(vec![("rating".into(), "4".into())])
+            ),
+            "Megan submitted a card: rating: 4."
+        );
+    }
 
     #[test]
     fn the_queue_position_says_the_place_and_the_usual_wait() {

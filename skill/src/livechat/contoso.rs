@@ -3,17 +3,22 @@
 //!
 //! Calls carry `Authorization: Bearer {LIVECHAT_API_KEY}` when a key is configured, and each has
 //! the configured time limit. Webhooks are checked against `WEBHOOK_SECRET` when one is set.
+//! Files go both ways streamed, never whole in memory: a customer's is posted to
+//! `/api/chat/attachments` from where it was staged, an agent's read from the path its webhook
+//! names (a path on the live chat only: its key never goes to another host).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use hyper::Uri;
+use livechat_contract::api::UploadQuery;
 use livechat_contract::api::{
     ConversationStatus, EndRequest, ErrorAnswer, RateRequest, ReceiveRequest, Role, StartAnswer,
     StartRequest, AVAILABILITY_PATH, END_PATH, MAX_COMMENT_CHARS, RATE_PATH, RATINGS, RECEIVE_PATH,
     START_PATH,
 };
+use livechat_contract::files::{Attachment, ATTACHMENTS_PATH, FILES_PATH};
 use livechat_contract::retry::is_transient_status;
 use livechat_contract::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use livechat_contract::webhook::{WebhookAnswer, WebhookEvent, WebhookStatus};
@@ -23,11 +28,11 @@ use url::Url;
 
 use super::webhook::{WebhookError, WebhookReader, WebhookRequest};
 use crate::domain::{
-    Availability, CopilotConversationId, DeliveryId, LiveChatConversationId, LiveChatEvent,
-    LiveChatEventId, MessageToAgent, NoteRole, Opened, Placement, Rating, RatingScale, SessionId,
-    WebhookOutcome,
+    AgentFile, Availability, CopilotConversationId, DeliveryId, LiveChatConversationId,
+    LiveChatEvent, LiveChatEventId, MessageToAgent, NoteRole, Opened, PictureSize, Placement,
+    Rating, RatingScale, SessionId, WebhookOutcome,
 };
-use crate::handover::{HandoffContext, LiveChat, LiveChatError};
+use crate::handover::{FileDownload, HandoffContext, LiveChat, LiveChatError, StagedFile};
 use crate::http::{uri_of, HttpClient, HttpError};
 
 /// The longest agent message relayed to Teams (Teams refuses payloads over about 100 KB).
@@ -35,6 +40,9 @@ pub const MAX_AGENT_MESSAGE_CHARS: usize = 20_000;
 
 /// The sender shown when the live chat names none.
 const DEFAULT_AGENT_NAME: &str = "Agent";
+
+/// The most files one agent's message may carry.
+const MAX_AGENT_FILES: usize = 10;
 
 /// A call that got no answer.
 fn unanswered(error: HttpError) -> LiveChatError {
@@ -78,6 +86,10 @@ pub struct ContosoConnection {
     pub replay_window_secs: u64,
     /// The longest customer message it takes, in characters.
     pub max_message_chars: usize,
+    /// The client of files both ways (streamed; no redirects followed).
+    pub transfers: reqwest::Client,
+    /// Time limit of one file's transfer.
+    pub transfer_timeout: Duration,
 }
 
 /// A refusal or failure the live chat answered: worth another attempt when the contract says so.
@@ -104,6 +116,10 @@ pub struct ContosoLiveChat {
     webhook_secret: Option<SecretString>,
     replay_window_secs: u64,
     max_message_chars: usize,
+    /// The base the files' paths are on (`LIVECHAT_BASE_URL`, without its trailing slash).
+    base: String,
+    transfers: reqwest::Client,
+    transfer_timeout: Duration,
 }
 
 impl ContosoLiveChat {
@@ -131,7 +147,41 @@ impl ContosoLiveChat {
             webhook_secret: connection.webhook_secret,
             replay_window_secs: connection.replay_window_secs,
             max_message_chars: connection.max_message_chars,
+            base,
+            transfers: connection.transfers,
+            transfer_timeout: connection.transfer_timeout,
         })
+    }
+
+    /// A transfer's request with the key.
+    fn transfer(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request.timeout(self.transfer_timeout);
+        match &self.api_key {
+            Some(key) => request.bearer_auth(key.expose_secret()),
+            None => request,
+        }
+    }
+
+    /// A transfer that got no answer, or an answer that is not a success.
+    async fn transfer_result(
+        sent: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<reqwest::Response, LiveChatError> {
+        let response = sent.map_err(|error| {
+            if error.is_timeout() {
+                LiveChatError::Timeout
+            } else {
+                LiveChatError::Unreachable(error.without_url().to_string())
+            }
+        })?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        let detail = serde_json::from_str::<ErrorAnswer>(&text)
+            .map(|answer| answer.error)
+            .unwrap_or(text);
+        Err(answered(status, detail))
     }
 
     async fn post<T: Serialize + ?Sized>(
@@ -227,6 +277,39 @@ impl ContosoLiveChat {
         )
         .map_err(|error| WebhookError::Unauthorized(error.to_string()))
     }
+}
+
+/// An agent's file as the webhook describes it: fetched by its path on the live chat (never
+/// another host), named safely whatever the live chat called it.
+fn agent_file(attachment: Attachment) -> Result<AgentFile, WebhookError> {
+    let on_the_live_chat = attachment.url.starts_with(FILES_PATH)
+        && attachment.url[FILES_PATH.len()..].starts_with('/')
+        && !attachment.url.contains("..")
+        && !attachment.url.contains(['?', '#', '\\']);
+    if !on_the_live_chat {
+        return Err(WebhookError::BadRequest(format!(
+            "an attachment's url must be a path under {FILES_PATH}"
+        )));
+    }
+    if attachment.size == 0 {
+        return Err(WebhookError::BadRequest("an attachment is empty".into()));
+    }
+    let kind = service_support::files::kind_of_type(&attachment.content_type);
+    let picture = match (attachment.width, attachment.height) {
+        (Some(width), Some(height)) => Some(PictureSize {
+            width,
+            height,
+            animated: attachment.animated,
+        }),
+        _ => None,
+    };
+    Ok(AgentFile {
+        reference: attachment.url,
+        name: service_support::files::safe_name(&attachment.name, kind),
+        content_type: kind.mime.to_owned(),
+        size: attachment.size,
+        picture,
+    })
 }
 
 fn id_of<T>(
@@ -333,6 +416,56 @@ impl LiveChat for ContosoLiveChat {
         self.post(&self.rate_url, &body).await.map(drop)
     }
 
+    async fn send_file(
+        &self,
+        delivery: DeliveryId,
+        conversation: &LiveChatConversationId,
+        sender: &str,
+        file: &StagedFile,
+    ) -> Result<(), LiveChatError> {
+        let query = UploadQuery {
+            conversation_id: conversation.to_string(),
+            id: Some(message_id(delivery)),
+            name: Some(file.name.clone()),
+            sender: Some(sender.to_owned()),
+            role: Some(Role::Customer),
+        };
+        let query = serde_urlencoded::to_string(&query)
+            .map_err(|error| LiveChatError::Malformed(error.to_string()))?;
+        let bytes = tokio::fs::File::open(&file.path).await.map_err(|error| {
+            LiveChatError::Unreachable(format!("the staged file could not be read: {error}"))
+        })?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            bytes,
+            64 * 1024,
+        ));
+        let request = self
+            .transfers
+            .post(format!("{}{ATTACHMENTS_PATH}?{query}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, &file.content_type)
+            .header(reqwest::header::CONTENT_LENGTH, file.size)
+            .body(body);
+        Self::transfer_result(self.transfer(request).send().await)
+            .await
+            .map(drop)
+    }
+
+    async fn open_file(&self, file: &AgentFile) -> Result<FileDownload, LiveChatError> {
+        use futures_util::TryStreamExt;
+        let request = self
+            .transfers
+            .get(format!("{}{}", self.base, file.reference));
+        let response = Self::transfer_result(self.transfer(request).send().await).await?;
+        Ok(FileDownload {
+            length: response.content_length(),
+            body: Box::pin(
+                response
+                    .bytes_stream()
+                    .map_err(|error| error.without_url().to_string()),
+            ),
+        })
+    }
+
     fn max_message_chars(&self) -> usize {
         self.max_message_chars
     }
@@ -358,6 +491,16 @@ impl WebhookReader for ContosoLiveChat {
                         "the message is longer than {MAX_AGENT_MESSAGE_CHARS} characters"
                     )));
                 }
+                if message.attachments.len() > MAX_AGENT_FILES {
+                    return Err(WebhookError::BadRequest(format!(
+                        "a message carries at most {MAX_AGENT_FILES} files"
+                    )));
+                }
+                let files = message
+                    .attachments
+                    .into_iter()
+                    .map(agent_file)
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(LiveChatEvent::AgentMessage {
                     conversation: id_of(LiveChatConversationId::parse, message.conversation_id)?,
                     id: id_of(LiveChatEventId::parse, message.id)?,
@@ -365,6 +508,7 @@ impl WebhookReader for ContosoLiveChat {
                         .sender
                         .unwrap_or_else(|| DEFAULT_AGENT_NAME.to_owned()),
                     text: message.message,
+                    files,
                 })
             }
             WebhookEvent::ConversationEnded(ended) => Ok(LiveChatEvent::ConversationEnded {

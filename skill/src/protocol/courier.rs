@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::activity::{types, Activity};
+use super::cards::FileLinks;
 use super::connector::{ConnectorClient, ConnectorError, Destination, OutboundCredential};
-use super::render::{json_with_text, proactive_skeleton, SkeletonJson};
+use super::render::{json_with_content, proactive_skeleton, SkeletonJson};
 use super::teams::TeamsTarget;
 use crate::domain::{DeliveryId, Lane, Outbound, UserConversation};
 use crate::handover::outbox::{Attempt, Courier};
@@ -35,6 +36,8 @@ pub struct TeamsCourier {
     connector: Arc<ConnectorClient>,
     credential: OutboundCredential,
     target: TeamsTarget,
+    /// Where the links to agents' files point.
+    links: FileLinks,
     prepared: PreparedCache,
 }
 
@@ -43,11 +46,13 @@ impl TeamsCourier {
         connector: Arc<ConnectorClient>,
         credential: OutboundCredential,
         target: TeamsTarget,
+        links: FileLinks,
     ) -> Self {
         Self {
             connector,
             credential,
             target,
+            links,
             prepared: Mutex::new(HashMap::new()),
         }
     }
@@ -98,7 +103,7 @@ impl Courier for TeamsCourier {
             Ok(prepared) => prepared,
             Err(reason) => return Attempt::Failed { reason },
         };
-        let body = json_with_text(&prepared.skeleton, &message.message);
+        let body = json_with_content(&prepared.skeleton, &message.message, &self.links);
         let sent = self
             .connector
             .send_to(&prepared.destination, body, &self.credential)

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::activity::{types, Activity, ExpectedReplies};
 use super::auth::{CallerIdentity, InboundAuth};
 use super::connector;
+use super::content::ContentRules;
 use super::inbound::{calls_the_live_chat, request_of};
 use super::render::replies;
 use super::replies::ReplySender;
@@ -60,6 +61,8 @@ pub enum TurnAnswer {
 /// The skill endpoint's collaborators.
 pub struct SkillEndpoint {
     pub auth: InboundAuth,
+    /// How a message's pictures, files and HTML are read.
+    pub content: ContentRules,
     pub handover: Arc<Handover>,
     pub replies: Arc<ReplySender>,
     pub deferred: DeferredWork,
@@ -110,8 +113,8 @@ impl SkillEndpoint {
             };
             return Err(TurnError::BadRequest(reason.into()));
         }
-        let request =
-            request_of(&activity).map_err(|error| TurnError::BadRequest(error.to_string()))?;
+        let request = request_of(&activity, &self.content)
+            .map_err(|error| TurnError::BadRequest(error.to_string()))?;
         Ok(Turn {
             activity,
             caller,

@@ -2,6 +2,7 @@
 //! it is, which session it is about, and the inputs it carries.
 
 use super::activity::{types, Activity};
+use super::content::{content_of, ContentRules};
 use super::manifest::{actions, fields};
 use crate::domain::{
     ActivityId, ConversationAddress, CopilotConversationId, Customer, HandoverRequest, IdError,
@@ -21,8 +22,9 @@ const INFORMATIONAL_TYPES: &[&str] = &[
     "messageDelete",
 ];
 
-/// The request an activity makes; fails only on an unusable conversation id (a 400).
-pub fn request_of(activity: &Activity) -> Result<HandoverRequest, IdError> {
+/// The request an activity makes; fails only on an unusable conversation id (a 400). A message's
+/// content is read by `rules` (`content.rs`).
+pub fn request_of(activity: &Activity, rules: &ContentRules) -> Result<HandoverRequest, IdError> {
     let is = |name: &str| activity.name().eq_ignore_ascii_case(name);
     Ok(match activity.kind() {
         types::EVENT if is(actions::START_CONVERSATION) => {
@@ -34,18 +36,24 @@ pub fn request_of(activity: &Activity) -> Result<HandoverRequest, IdError> {
         types::EVENT if is(actions::RATE_CONVERSATION) => rate_request(activity)?,
         types::EVENT if is(actions::LEAVE_MESSAGE) => leave_message_request(activity)?,
         types::EVENT => HandoverRequest::UnknownAction(activity.name().to_owned()),
-        types::MESSAGE => HandoverRequest::Message(UserMessage {
-            keys: session_keys(activity)?,
-            // An unusable id (blank, oversized) only loses the repeat check, not the message.
-            id: activity_id(activity),
-            sender_name: activity
-                .from
-                .as_ref()
-                .and_then(|from| from.name.clone())
-                .filter(|name| !name.trim().is_empty()),
-            text: activity.text.clone().unwrap_or_default(),
-            problem_description: problem_description(activity),
-        }),
+        types::MESSAGE => {
+            let content = content_of(activity, rules);
+            HandoverRequest::Message(UserMessage {
+                keys: session_keys(activity)?,
+                // An unusable id (blank, oversized) only loses the repeat check, not the message.
+                id: activity_id(activity),
+                sender_name: activity
+                    .from
+                    .as_ref()
+                    .and_then(|from| from.name.clone())
+                    .filter(|name| !name.trim().is_empty()),
+                text: content.text,
+                problem_description: problem_description(activity),
+                files: content.files,
+                unforwarded: content.unforwarded,
+                notes: content.notes,
+            })
+        }
         types::END_OF_CONVERSATION => HandoverRequest::Cancel(session_keys(activity)?),
         kind if INFORMATIONAL_TYPES
             .iter()
@@ -172,6 +180,13 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
+    fn rules() -> ContentRules {
+        ContentRules {
+            target: Default::default(),
+            max_files: 5,
+        }
+    }
+
     #[test]
     fn actions_and_types_become_requests() {
         let base =
@@ -181,7 +196,7 @@ mod tests {
             for (key, field) in fields.as_object().unwrap() {
                 value[key] = field.clone();
             }
-            request_of(&activity(value)).unwrap()
+            request_of(&activity(value), &rules()).unwrap()
         };
         assert!(matches!(
             with(json!({"type": "event", "name": "StartConversation"})),
@@ -222,15 +237,18 @@ mod tests {
 
     #[test]
     fn a_message_carries_its_keys_and_inputs() {
-        let request = request_of(&activity(json!({
-            "type": "message",
-            "text": "hello",
-            "conversation": {"id": "inv-2"},
-            "relatesTo": {"conversation": {"id": "conv-1"}},
-            "channelId": "msteams",
-            "from": {"id": "u", "name": "  "},
-            "value": {"liveChatConversationId": " lc-1 ", "ProblemDescription": "printer"}
-        })))
+        let request = request_of(
+            &activity(json!({
+                "type": "message",
+                "text": "hello",
+                "conversation": {"id": "inv-2"},
+                "relatesTo": {"conversation": {"id": "conv-1"}},
+                "channelId": "msteams",
+                "from": {"id": "u", "name": "  "},
+                "value": {"liveChatConversationId": " lc-1 ", "ProblemDescription": "printer"}
+            })),
+            &rules(),
+        )
         .unwrap();
         let HandoverRequest::Message(message) = request else {
             panic!("expected a message: {request:?}")
@@ -244,13 +262,16 @@ mod tests {
 
     #[test]
     fn a_start_records_where_to_write_back() {
-        let request = request_of(&activity(json!({
-            "type": "event", "name": "startConversation", "id": "a1",
-            "serviceUrl": "http://127.0.0.1:9/", "channelId": "msteams",
-            "from": {"id": "29:u", "name": "Megan", "aadObjectId": "aad"},
-            "recipient": {"id": "bot"},
-            "conversation": {"id": "c", "tenantId": "t"}
-        })))
+        let request = request_of(
+            &activity(json!({
+                "type": "event", "name": "startConversation", "id": "a1",
+                "serviceUrl": "http://127.0.0.1:9/", "channelId": "msteams",
+                "from": {"id": "29:u", "name": "Megan", "aadObjectId": "aad"},
+                "recipient": {"id": "bot"},
+                "conversation": {"id": "c", "tenantId": "t"}
+            })),
+            &rules(),
+        )
         .unwrap();
         let HandoverRequest::Start(start) = request else {
             panic!("expected a start")

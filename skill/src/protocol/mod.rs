@@ -9,11 +9,15 @@
 
 pub mod activity;
 pub mod auth;
+pub mod cards;
 pub mod connector;
+pub mod content;
 pub mod courier;
 pub mod credentials;
 pub mod endpoint;
 pub mod errors;
+pub mod fetch;
+pub mod html;
 pub mod inbound;
 pub mod manifest;
 pub mod path;

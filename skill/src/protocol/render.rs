@@ -7,10 +7,11 @@ use serde_json::json;
 
 use super::activity::ConversationReference;
 use super::activity::{end_codes, types, Activity, ChannelAccount, ConversationAccount};
+use super::cards::{self, FileLinks};
 use super::manifest::{actions, fields};
 use super::teams::{proactive_service_url, TeamsTarget};
 use crate::domain::{
-    ChatOutcome, HandoverOutcome, MessageToUser, Opened, Placement, Speaker, ToUser,
+    ChatOutcome, Content, HandoverOutcome, MessageToUser, Opened, Placement, Speaker, ToUser,
     UserConversation,
 };
 use crate::handover::text;
@@ -188,18 +189,14 @@ pub struct ProactiveMessage {
     pub activity: Activity,
 }
 
-/// How Teams shows a message: the text and whether it is Teams Markdown.
-pub fn teams_text(message: &MessageToUser) -> (String, bool) {
-    match &message.from {
+/// How Teams shows words from `from`: the text and whether it is Teams Markdown.
+pub fn teams_text(from: &Speaker, text: &str) -> (String, bool) {
+    match from {
         Speaker::Agent(name) => (
-            format!(
-                "**{}**: {}",
-                escape_markdown(name),
-                escape_markdown(&message.text)
-            ),
+            format!("**{}**: {}", escape_markdown(name), escape_markdown(text)),
             true,
         ),
-        Speaker::Skill => (message.text.clone(), false),
+        Speaker::Skill => (text.to_owned(), false),
     }
 }
 
@@ -223,10 +220,14 @@ pub fn escape_markdown(text: &str) -> String {
 
 /// The activity that writes `message` into the user's conversation from the agent's bot account,
 /// and where to send it.
-pub fn proactive(message: &ToUser, target: &TeamsTarget) -> Result<ProactiveMessage, String> {
+pub fn proactive(
+    message: &ToUser,
+    target: &TeamsTarget,
+    links: &FileLinks,
+) -> Result<ProactiveMessage, String> {
     let skeleton = proactive_skeleton(&message.to, target)?;
     Ok(ProactiveMessage {
-        activity: with_text(&skeleton.activity, &message.message),
+        activity: with_content(&skeleton.activity, &message.message, links),
         ..skeleton
     })
 }
@@ -294,28 +295,50 @@ impl SkeletonJson {
 }
 
 /// The wire body of the skeleton's activity with `message` rendered in it (the same JSON
-/// [`with_text`] would give, members in another order).
-pub fn json_with_text(skeleton: &SkeletonJson, message: &MessageToUser) -> Vec<u8> {
-    let (text, markdown) = teams_text(message);
-    let mut body = Vec::with_capacity(skeleton.0.len() + text.len() + 48);
+/// [`with_content`] would give, members in another order).
+pub fn json_with_content(
+    skeleton: &SkeletonJson,
+    message: &MessageToUser,
+    links: &FileLinks,
+) -> Vec<u8> {
+    let mut body = Vec::with_capacity(skeleton.0.len() + 160);
     body.extend_from_slice(&skeleton.0);
-    body.extend_from_slice(b",\"text\":");
-    // A string always serialises.
-    let _ = serde_json::to_writer(&mut body, &text);
-    if markdown {
-        body.extend_from_slice(b",\"textFormat\":\"markdown\"");
+    match &message.content {
+        Content::Text(text) => {
+            let (text, markdown) = teams_text(&message.from, text);
+            body.extend_from_slice(b",\"text\":");
+            // A string always serialises.
+            let _ = serde_json::to_writer(&mut body, &text);
+            if markdown {
+                body.extend_from_slice(b",\"textFormat\":\"markdown\"");
+            }
+        }
+        Content::File(shared) => {
+            body.extend_from_slice(b",\"attachments\":");
+            let attachments = [cards::attachment(&message.from, shared, links)];
+            // Strings and JSON values always serialise.
+            let _ = serde_json::to_writer(&mut body, &attachments);
+        }
     }
     body.push(b'}');
     body
 }
 
 /// A skeleton with `message` rendered in it.
-pub fn with_text(skeleton: &Activity, message: &MessageToUser) -> Activity {
-    let (text, markdown) = teams_text(message);
-    Activity {
-        text: Some(text),
-        text_format: markdown.then(|| "markdown".to_owned()),
-        ..skeleton.clone()
+pub fn with_content(skeleton: &Activity, message: &MessageToUser, links: &FileLinks) -> Activity {
+    match &message.content {
+        Content::Text(text) => {
+            let (text, markdown) = teams_text(&message.from, text);
+            Activity {
+                text: Some(text),
+                text_format: markdown.then(|| "markdown".to_owned()),
+                ..skeleton.clone()
+            }
+        }
+        Content::File(shared) => Activity {
+            attachments: Some(vec![cards::attachment(&message.from, shared, links)]),
+            ..skeleton.clone()
+        },
     }
 }
 
@@ -420,16 +443,14 @@ mod tests {
                 conversation: CopilotConversationId::parse("c").unwrap(),
                 livechat: LiveChatConversationId::parse("lc").unwrap(),
             },
-            message: MessageToUser {
-                from: Speaker::Agent("Ann".into()),
-                text: "hi".into(),
-            },
+            message: MessageToUser::from_agent("Ann", "hi"),
         };
         let target = TeamsTarget {
             service_url_override: Some("http://127.0.0.1:9/".into()),
             bot_app_id: Some("b0b".into()),
         };
-        let sent = proactive(&message, &target).unwrap();
+        let links = FileLinks::new(&url::Url::parse("https://skill.example.com/").unwrap());
+        let sent = proactive(&message, &target, &links).unwrap();
         assert_eq!(sent.service_url, "http://127.0.0.1:9/");
         let wire = serde_json::to_value(&sent.activity).unwrap();
         assert_eq!(wire["from"]["id"], "28:b0b");
@@ -444,22 +465,22 @@ mod tests {
             },
             ..message
         };
-        assert!(proactive(&unreadable, &target).is_err());
+        assert!(proactive(&unreadable, &target, &links).is_err());
     }
 
     #[test]
     fn an_agents_words_are_shown_with_their_name_and_never_interpreted() {
-        let (text, markdown) = teams_text(&MessageToUser {
-            from: Speaker::Agent("Ann *A*".into()),
-            text: "use `rm -rf` <script>x</script> & _go_".into(),
-        });
+        let (text, markdown) = teams_text(
+            &Speaker::Agent("Ann *A*".into()),
+            "use `rm -rf` <script>x</script> & _go_",
+        );
         assert!(markdown);
         assert_eq!(
             text,
             "**Ann \\*A\\***: use \\`rm -rf\\` &lt;script&gt;x&lt;/script&gt; &amp; \\_go\\_"
         );
         assert_eq!(
-            teams_text(&MessageToUser::notice("plain text, 100% fine.")),
+            teams_text(&Speaker::Skill, "plain text, 100% fine."),
             ("plain text, 100% fine.".to_owned(), false)
         );
     }
@@ -471,16 +492,29 @@ mod tests {
             ..inbound()
         };
         let json = SkeletonJson::of(&skeleton).unwrap();
+        let links = FileLinks::new(&url::Url::parse("https://skill.example.com/").unwrap());
+        let file = crate::domain::SharedFile {
+            token: crate::domain::FileLinkToken::generate(),
+            expires_at_ms: 1_796_000_000_000,
+            file: crate::domain::AgentFile {
+                reference: "ref-1".into(),
+                name: "label \"1\".pdf".into(),
+                content_type: "application/pdf".into(),
+                size: 98_000,
+                picture: None,
+            },
+        };
         for message in [
+            MessageToUser::from_agent("Ann", "\"quoted\" \\ and \u{1F600}\n"),
+            MessageToUser::notice("plain"),
             MessageToUser {
                 from: Speaker::Agent("Ann".into()),
-                text: "\"quoted\" \\ and \u{1F600}\n".into(),
+                content: Content::File(file),
             },
-            MessageToUser::notice("plain"),
         ] {
             let from_json: serde_json::Value =
-                serde_json::from_slice(&json_with_text(&json, &message)).unwrap();
-            let typed = serde_json::to_value(with_text(&skeleton, &message)).unwrap();
+                serde_json::from_slice(&json_with_content(&json, &message, &links)).unwrap();
+            let typed = serde_json::to_value(with_content(&skeleton, &message, &links)).unwrap();
             assert_eq!(from_json, typed);
         }
     }

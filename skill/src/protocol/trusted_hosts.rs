@@ -32,7 +32,13 @@ pub struct TrustedHosts {
 impl TrustedHosts {
     /// Microsoft's defaults plus the operator's extra patterns.
     pub fn new(extra: &[String]) -> Self {
-        let patterns = DEFAULT_PATTERNS
+        Self::of(DEFAULT_PATTERNS, extra)
+    }
+
+    /// `defaults` plus the operator's extra patterns (the same matching serves other lists of
+    /// hosts, such as those files are fetched from).
+    pub fn of(defaults: &[&str], extra: &[String]) -> Self {
+        let patterns = defaults
             .iter()
             .map(|p| p.to_string())
             .chain(extra.iter().map(|p| p.to_ascii_lowercase()))
@@ -40,7 +46,9 @@ impl TrustedHosts {
         Self { patterns }
     }
 
-    fn host_matches(&self, host: &str) -> bool {
+    /// True when `host` is listed, exactly or under a `*.suffix`.
+    pub fn host_matches(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.patterns
             .iter()

@@ -16,15 +16,15 @@ use super::dialect::{self, Databases, Dialect, CLAIM_LEASE_MS};
 use super::index::SessionIndex;
 use super::jobs;
 use super::model::{
-    BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, Intake, NewDelivery, Purged,
-    SessionUpdate, Signals, TimerThen, UserMessages,
+    BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, Intake, NewDelivery,
+    NewFileLink, Purged, SessionUpdate, Signals, TimerThen, UserMessages,
 };
-use super::records::{DeliveryRow, SessionRow};
+use super::records::{token_hash, DeliveryRow, FileLinkRow, SessionRow};
 use super::sql;
 use super::writer::{Control, Message, Writer};
 use crate::domain::{
-    ClosedBy, ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId,
-    Session, SessionId, Timer, TimerKind,
+    ClosedBy, ConversationAddress, CopilotConversationId, DeliveryId, FileLink, FileLinkToken,
+    Lane, LiveChatConversationId, Session, SessionId, Timer, TimerKind,
 };
 
 /// The skill's durable state: a cloneable handle over the writer and the database pools.
@@ -409,10 +409,38 @@ impl Store {
     ) -> anyhow::Result<Enqueued> {
         self.write(jobs::EnqueueForOpen {
             session: session.clone(),
-            delivery,
+            deliveries: vec![delivery],
             updates,
+            links: Vec::new(),
         })
         .await
+    }
+
+    /// Stores an agent's message (its words, then each file, and the files' links) if its session
+    /// is still open; a repeat of one accepted earlier is a duplicate and stores nothing.
+    pub async fn enqueue_agent_message(
+        &self,
+        session: &SessionId,
+        deliveries: Vec<NewDelivery>,
+        links: Vec<NewFileLink>,
+    ) -> anyhow::Result<Enqueued> {
+        self.write(jobs::EnqueueForOpen {
+            session: session.clone(),
+            deliveries,
+            updates: Vec::new(),
+            links,
+        })
+        .await
+    }
+
+    /// The shared file a link's token opens, if any (expired ones included: the caller tells).
+    pub async fn file_link(&self, token: &FileLinkToken) -> anyhow::Result<Option<FileLink>> {
+        let row = sqlx::query(sql::FILE_LINK)
+            .bind(token_hash(token))
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|row| FileLink::try_from(FileLinkRow::try_from(ValueRow::of_any(&row)?)?))
+            .transpose()
     }
 
     /// Stores deliveries unconditionally, in one transaction (those whose dedupe key was taken

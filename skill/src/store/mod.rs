@@ -33,5 +33,6 @@ pub use dialect::{Dialect, CLAIM_LEASE_MS};
 pub use handle::Store;
 pub use model::{
     Arrival, BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, Intake,
-    NewDelivery, Purged, SessionUpdate, TimerThen, UserMessages, ABANDONED_OPENING_SECS,
+    NewDelivery, NewFileLink, Purged, SessionUpdate, TimerThen, UserMessages,
+    ABANDONED_OPENING_SECS,
 };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio::sync::{mpsc, Notify};
 
-use crate::domain::{DeliveryId, Lane, Outbound, Session, SessionId, Timer};
+use crate::domain::{DeliveryId, Lane, Outbound, Session, SessionId, SharedFile, Timer};
 
 /// A session still `opening` after this many seconds was abandoned by a process that stopped
 /// mid-start (the live chat's start has a timeout of a few seconds); a new start replaces it.
@@ -22,6 +22,13 @@ pub enum BeginSession {
     Created(Session),
     /// The conversation already has a live session (opening or open); use it.
     Existing(Session),
+}
+
+/// A link to an agent's file, stored with the delivery that carries it to the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFileLink {
+    pub session: SessionId,
+    pub shared: SharedFile,
 }
 
 /// A message to store for delivery.

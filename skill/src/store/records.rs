@@ -14,12 +14,13 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::connection::ValueRow;
-use super::model::Delivery;
+use super::connection::{Value, ValueRow};
+use super::model::{Delivery, NewFileLink};
 use crate::domain::{
-    ClosedBy, ConversationAddress, CopilotConversationId, DeliveryId, Lane, LiveChatConversationId,
-    MessageToAgent, MessageToUser, NoteRole, Outbound, Rating, Session, SessionId, SessionState,
-    Speaker, TimerKind, ToAgent, ToUser, UserConversation,
+    AgentFile, ClosedBy, Content, ConversationAddress, CopilotConversationId, CustomerFile,
+    DeliveryId, FileLink, FileLinkToken, FileSource, Lane, LiveChatConversationId, MessageToAgent,
+    MessageToUser, NoteRole, Outbound, PictureSize, Rating, Session, SessionId, SessionState,
+    SharedFile, Speaker, TimerKind, ToAgent, ToUser, UserConversation,
 };
 
 /// The `closed_by` column: both timers store `timeout`, and the session's `timer_kind` says
@@ -172,6 +173,69 @@ impl TryFrom<DeliveryRow> for Delivery {
     }
 }
 
+/// A link's token as the `file_links` table keys it: its SHA-256, so that the table gives no
+/// download link to whoever reads it.
+pub fn token_hash(token: &FileLinkToken) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_str().as_bytes()))
+}
+
+/// The values of a `file_links` row, in [`super::sql::INSERT_FILE_LINK`]'s order.
+pub fn file_link_row(link: &NewFileLink, now: &str) -> Vec<Value> {
+    let file = &link.shared.file;
+    vec![
+        token_hash(&link.shared.token).into(),
+        link.session.as_str().into(),
+        file.reference.as_str().into(),
+        file.name.as_str().into(),
+        file.content_type.as_str().into(),
+        i64::try_from(file.size).unwrap_or(i64::MAX).into(),
+        now.into(),
+        link.shared.expires_at_ms.into(),
+    ]
+}
+
+/// A `file_links` row.
+pub struct FileLinkRow {
+    reference: String,
+    name: String,
+    content_type: String,
+    size: i64,
+    expires_at_ms: i64,
+}
+
+impl TryFrom<ValueRow> for FileLinkRow {
+    type Error = anyhow::Error;
+
+    fn try_from(row: ValueRow) -> anyhow::Result<FileLinkRow> {
+        Ok(FileLinkRow {
+            reference: row.text("reference")?,
+            name: row.text("name")?,
+            content_type: row.text("content_type")?,
+            size: row.int("size")?,
+            expires_at_ms: row.int("expires_at_ms")?,
+        })
+    }
+}
+
+impl TryFrom<FileLinkRow> for FileLink {
+    type Error = anyhow::Error;
+
+    fn try_from(row: FileLinkRow) -> anyhow::Result<FileLink> {
+        Ok(FileLink {
+            file: AgentFile {
+                reference: row.reference,
+                name: row.name,
+                content_type: row.content_type,
+                size: u64::try_from(row.size).unwrap_or(0),
+                // A download needs no picture's size.
+                picture: None,
+            },
+            expires_at_ms: row.expires_at_ms,
+        })
+    }
+}
+
 /// How a record stored before messages carried who they speak for showed its text.
 #[derive(Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -191,10 +255,46 @@ struct ToUserRecord {
     /// The agent the message speaks for; absent for the skill's own words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     agent: Option<String>,
+    /// The words (empty for a file).
+    #[serde(default)]
     text: String,
+    /// An agent's file shared by a link, instead of words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<SharedFileRecord>,
     /// Only in records of earlier releases, whose text was rendered when stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     text_format: Option<LegacyFormatRecord>,
+}
+
+/// An agent's file as a Teams delivery keeps it: the link's token (the link is rendered from it
+/// when sent) and what the customer is shown.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SharedFileRecord {
+    token: String,
+    expires_at_ms: i64,
+    reference: String,
+    name: String,
+    content_type: String,
+    size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    picture: Option<PictureRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PictureRecord {
+    width: u32,
+    height: u32,
+    #[serde(default)]
+    animated: bool,
+}
+
+/// Where a customer's file is fetched from.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum SourceRecord {
+    Connector { url: String },
+    Link { url: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -213,6 +313,14 @@ enum ToAgentRecord {
         message: String,
         sender: String,
         role: RoleRecord,
+    },
+    #[serde(rename_all = "camelCase")]
+    File {
+        livechat_conversation_id: String,
+        sender: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        source: SourceRecord,
     },
     #[serde(rename_all = "camelCase")]
     End { livechat_conversation_id: String },
@@ -242,7 +350,23 @@ pub fn encode_payload(payload: &Outbound) -> anyhow::Result<String> {
                 Speaker::Agent(name) => Some(name.clone()),
                 Speaker::Skill => None,
             },
-            text: message.message.text.clone(),
+            text: message.message.text().unwrap_or_default().to_owned(),
+            file: match &message.message.content {
+                Content::Text(_) => None,
+                Content::File(shared) => Some(SharedFileRecord {
+                    token: shared.token.as_str().to_owned(),
+                    expires_at_ms: shared.expires_at_ms,
+                    reference: shared.file.reference.clone(),
+                    name: shared.file.name.clone(),
+                    content_type: shared.file.content_type.clone(),
+                    size: shared.file.size,
+                    picture: shared.file.picture.map(|picture| PictureRecord {
+                        width: picture.width,
+                        height: picture.height,
+                        animated: picture.animated,
+                    }),
+                }),
+            },
             text_format: None,
         })?,
         Outbound::ToAgent(ToAgent::Message { livechat, message }) => {
@@ -256,6 +380,19 @@ pub fn encode_payload(payload: &Outbound) -> anyhow::Result<String> {
                 },
             })?
         }
+        Outbound::ToAgent(ToAgent::File {
+            livechat,
+            sender,
+            file,
+        }) => serde_json::to_string(&ToAgentRecord::File {
+            livechat_conversation_id: livechat.to_string(),
+            sender: sender.clone(),
+            name: file.name.clone(),
+            source: match &file.source {
+                FileSource::Connector(url) => SourceRecord::Connector { url: url.clone() },
+                FileSource::Link(url) => SourceRecord::Link { url: url.clone() },
+            },
+        })?,
         Outbound::ToAgent(ToAgent::End { livechat }) => {
             serde_json::to_string(&ToAgentRecord::End {
                 livechat_conversation_id: livechat.to_string(),
@@ -288,13 +425,35 @@ pub fn decode_payload(lane: Lane, text: &str) -> Result<Outbound, String> {
         Lane::Teams => {
             let record: ToUserRecord =
                 serde_json::from_str(text).map_err(|error| unreadable(&error))?;
-            let message = match (record.agent, record.text_format) {
+            let from = match record.agent {
+                Some(agent) => Speaker::Agent(agent),
+                None => Speaker::Skill,
+            };
+            let message = match (record.file, record.text_format) {
                 (_, Some(LegacyFormatRecord::Markdown)) => legacy_agent_reply(&record.text),
-                (Some(agent), _) => MessageToUser {
-                    from: Speaker::Agent(agent),
-                    text: record.text,
+                (Some(file), _) => MessageToUser {
+                    from,
+                    content: Content::File(SharedFile {
+                        token: FileLinkToken::parse(&file.token)
+                            .ok_or_else(|| unreadable(&"the file's token is not one"))?,
+                        expires_at_ms: file.expires_at_ms,
+                        file: AgentFile {
+                            reference: file.reference,
+                            name: file.name,
+                            content_type: file.content_type,
+                            size: file.size,
+                            picture: file.picture.map(|picture| PictureSize {
+                                width: picture.width,
+                                height: picture.height,
+                                animated: picture.animated,
+                            }),
+                        },
+                    }),
                 },
-                (None, _) => MessageToUser::notice(record.text),
+                (None, _) => MessageToUser {
+                    from,
+                    content: Content::Text(record.text),
+                },
             };
             Ok(Outbound::ToUser(ToUser {
                 to: UserConversation {
@@ -326,6 +485,22 @@ pub fn decode_payload(lane: Lane, text: &str) -> Result<Outbound, String> {
                         role: match role {
                             RoleRecord::Customer => NoteRole::Customer,
                             RoleRecord::System => NoteRole::System,
+                        },
+                    },
+                },
+                ToAgentRecord::File {
+                    livechat_conversation_id,
+                    sender,
+                    name,
+                    source,
+                } => ToAgent::File {
+                    livechat: livechat(livechat_conversation_id)?,
+                    sender,
+                    file: CustomerFile {
+                        name,
+                        source: match source {
+                            SourceRecord::Connector { url } => FileSource::Connector(url),
+                            SourceRecord::Link { url } => FileSource::Link(url),
                         },
                     },
                 },
@@ -396,10 +571,7 @@ fn legacy_agent_reply(rendered: &str) -> MessageToUser {
         None
     });
     match sender_end {
-        Some((sender, text)) => MessageToUser {
-            from: Speaker::Agent(unescape(sender)),
-            text: unescape(text),
-        },
+        Some((sender, text)) => MessageToUser::from_agent(unescape(sender), unescape(text)),
         None => MessageToUser::notice(unescape(rendered)),
     }
 }
@@ -414,9 +586,46 @@ mod tests {
         let payloads = [
             Outbound::ToUser(ToUser {
                 to: user_conversation(),
+                message: MessageToUser::from_agent("Ann *A*", "use `rm` <b> & _go_"),
+            }),
+            Outbound::ToUser(ToUser {
+                to: user_conversation(),
                 message: MessageToUser {
-                    from: Speaker::Agent("Ann *A*".into()),
-                    text: "use `rm` <b> & _go_".into(),
+                    from: Speaker::Agent("Ann".into()),
+                    content: Content::File(SharedFile {
+                        token: FileLinkToken::generate(),
+                        expires_at_ms: 1_700_000_000_000,
+                        file: AgentFile {
+                            reference: "ref-1".into(),
+                            name: "label.png".into(),
+                            content_type: "image/png".into(),
+                            size: 2048,
+                            picture: Some(PictureSize {
+                                width: 300,
+                                height: 200,
+                                animated: false,
+                            }),
+                        },
+                    }),
+                },
+            }),
+            Outbound::ToAgent(ToAgent::File {
+                livechat: livechat.clone(),
+                sender: "Megan".into(),
+                file: CustomerFile {
+                    name: Some("photo.jpg".into()),
+                    source: FileSource::Connector(
+                        "https://smba.trafficmanager.net/amer/v3/attachments/x/views/original"
+                            .into(),
+                    ),
+                },
+            }),
+            Outbound::ToAgent(ToAgent::File {
+                livechat: livechat.clone(),
+                sender: "Megan".into(),
+                file: CustomerFile {
+                    name: None,
+                    source: FileSource::Link("https://contoso.sharepoint.com/dl?tempauth=x".into()),
                 },
             }),
             Outbound::ToUser(ToUser {
@@ -487,10 +696,7 @@ mod tests {
                 "**Ann \\*A\\***: use \\`rm\\` &lt;b&gt; &amp; \\_go\\_ &amp;lt;",
                 "markdown"
             ),
-            MessageToUser {
-                from: Speaker::Agent("Ann *A*".into()),
-                text: "use `rm` <b> & _go_ &lt;".into(),
-            }
+            MessageToUser::from_agent("Ann *A*", "use `rm` <b> & _go_ &lt;")
         );
         assert_eq!(
             read("Ann joined the chat.", "plain"),

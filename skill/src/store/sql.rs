@@ -139,6 +139,17 @@ pub const PURGE_DELIVERIES: &str =
 /// Binds: closed before.
 pub const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE state = 'closed' AND closed_at < $1";
 
+/// The links of sessions no longer kept, and links that expired before the retention's cutoff.
+/// Binds: cutoff (Unix milliseconds).
+pub const PURGE_FILE_LINKS: &str = "DELETE FROM file_links WHERE expires_at_ms < $1 OR session_id NOT IN (SELECT id FROM sessions)";
+
+/// Binds: token hash, session, reference, name, content type, size, created at, expires at.
+pub const INSERT_FILE_LINK: &str = "INSERT INTO file_links (token_sha256, session_id, reference, name, content_type, size, created_at, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (token_sha256) DO NOTHING";
+
+/// Binds: token hash.
+pub const FILE_LINK: &str = "SELECT reference, name, content_type, size, expires_at_ms FROM file_links WHERE token_sha256 = $1";
+
 pub const COUNT_OPEN_SESSIONS: &str = "SELECT COUNT(*) AS open FROM sessions WHERE state = 'open'";
 
 /// Binds: lane.
@@ -200,8 +211,8 @@ pub fn open_sessions_in() -> String {
     )
 }
 
-/// Closes every session still `opening` that was created before `$2`, returning their ids.
-pub const CLOSE_ABANDONED_OPENINGS_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE state = 'opening' AND created_at < $2 RETURNING id, copilot_conversation_id";
+/// Closes every session still `opening` that was created at or before `$2`, returning their ids.
+pub const CLOSE_ABANDONED_OPENINGS_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE state = 'opening' AND created_at <= $2 RETURNING id, copilot_conversation_id";
 
 /// The pending deliveries of a lane after an id, in order (binds: lane, after, limit).
 pub const PENDING_AFTER: &str = "SELECT id, lane, queue_key, payload, attempts, next_attempt_at, created_at FROM deliveries WHERE lane = $1 AND state = 'pending' AND id > $2 ORDER BY id LIMIT $3";

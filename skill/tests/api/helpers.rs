@@ -121,12 +121,32 @@ impl Respond for StartEndpoint {
     }
 }
 
+/// Takes a customer's file as Contoso Live Chat does, answering the entry it would store.
+struct UploadEndpoint;
+
+impl Respond for UploadEndpoint {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+        let id = format!("f-{}", uuid::Uuid::new_v4());
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": format!("m-{}", query.get("id").cloned().unwrap_or_default()),
+            "attachment": {
+                "id": id, "name": query.get("name").cloned().unwrap_or_default(),
+                "contentType": "application/octet-stream", "size": request.body.len(),
+                "sha256": "", "url": format!("/api/chat/files/{id}"),
+            }
+        }))
+    }
+}
+
 /// The peers; they outlive an app restart.
 pub struct Peers {
     pub issuer: MockServer,
     pub livechat: MockServer,
     pub copilot: MockServer,
     pub teams: MockServer,
+    /// Where customers' files are downloaded from (a Teams file's `downloadUrl`, SharePoint).
+    pub downloads: MockServer,
 }
 
 impl Peers {
@@ -138,6 +158,7 @@ impl Peers {
             livechat: MockServer::builder().start().await,
             copilot: MockServer::builder().start().await,
             teams: MockServer::builder().start().await,
+            downloads: MockServer::builder().start().await,
         };
         peers.mount_defaults().await;
         peers
@@ -215,6 +236,11 @@ impl Peers {
                 .mount(&self.livechat)
                 .await;
         }
+        Mock::given(method("POST"))
+            .and(path("/api/chat/attachments"))
+            .respond_with(UploadEndpoint)
+            .mount(&self.livechat)
+            .await;
     }
 }
 
@@ -232,6 +258,13 @@ pub struct Options {
     /// The clock the timers go by (the system's when unset); instances and restarts of one test
     /// share it.
     pub clock: Option<Clock>,
+    /// `files.max_file_bytes`, `files.transfer_timeout_secs` and `files.max_concurrent_transfers`
+    /// when not the defaults.
+    pub max_file_bytes: Option<u64>,
+    pub transfer_timeout_secs: Option<u64>,
+    pub max_transfers: Option<usize>,
+    /// More hosts files are fetched from (`SKILL_FILE_HOSTS`), besides loopback's 127.0.0.1.
+    pub file_hosts: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -245,6 +278,10 @@ impl Default for Options {
             livechat_api_key: None,
             database_url: None,
             clock: None,
+            max_file_bytes: None,
+            transfer_timeout_secs: None,
+            max_transfers: None,
+            file_hosts: None,
         }
     }
 }
@@ -292,6 +329,8 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
         ("SKILL_DATA_DIR", data_dir.path().display().to_string()),
         ("LIVECHAT_BASE_URL", peers.livechat.uri()),
         ("SKILL_TRUSTED_HOSTS", "127.0.0.1".to_owned()),
+        // The peers' files are on loopback; Microsoft's hosts are allowed anyway.
+        ("SKILL_FILE_HOSTS", "127.0.0.1".to_owned()),
         ("AZURE_AUTHORITY_HOST", peers.issuer.uri()),
         (
             "SKILL_OPENID_METADATA_URL",
@@ -325,6 +364,9 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     if let Some(url) = &options.database_url {
         environment.insert("SKILL_DATABASE_URL".to_owned(), url.clone());
     }
+    if let Some(hosts) = options.file_hosts {
+        environment.insert("SKILL_FILE_HOSTS".to_owned(), format!("127.0.0.1, {hosts}"));
+    }
     if let Some(key) = options.livechat_api_key {
         environment.insert("LIVECHAT_API_KEY".to_owned(), key.to_owned());
     }
@@ -341,6 +383,15 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     settings.delivery.teams_max_attempts = options.teams_max_attempts;
     settings.delivery.livechat_retry_for_secs = options.livechat_retry_for_secs;
     settings.timeouts.tick_ms = 50;
+    if let Some(bytes) = options.max_file_bytes {
+        settings.files.max_file_bytes = bytes;
+    }
+    if let Some(seconds) = options.transfer_timeout_secs {
+        settings.files.transfer_timeout_secs = seconds;
+    }
+    if let Some(transfers) = options.max_transfers {
+        settings.files.max_concurrent_transfers = transfers;
+    }
     settings
 }
 

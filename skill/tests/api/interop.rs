@@ -11,6 +11,11 @@ use crate::helpers::*;
 
 /// Runs one of the SDK hosts against `app` and returns its JSON report.
 async fn run_host(app: &TestApp, script: &str) -> Value {
+    run_host_with(app, script, &[]).await
+}
+
+/// Runs one of the SDK hosts with extra environment variables.
+async fn run_host_with(app: &TestApp, script: &str, env: &[(&str, String)]) -> Value {
     let host_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/sdk-hosts");
     assert!(
         host_dir.join("node_modules/botbuilder").exists() && host_dir.join("node_modules/@microsoft/agents-hosting").exists(),
@@ -21,6 +26,7 @@ async fn run_host(app: &TestApp, script: &str) -> Value {
         .current_dir(&host_dir)
         .env("SKILL_ENDPOINT", format!("{}/api/messages", app.address))
         .env("NODE_ENV", "development")
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
         .stdin(Stdio::null())
         .output();
     let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
@@ -43,7 +49,17 @@ async fn a_botbuilder_skill_consumer_can_invoke_the_skill_and_receive_its_replie
         ..Options::default()
     })
     .await;
-    let report = run_host(&app, "botbuilder-host.mjs").await;
+    let png = test_support::files::picture(32, 24);
+    wiremock::Mock::given(wiremock::matchers::path("/printer.png"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "image/png")
+                .set_body_bytes(png.clone()),
+        )
+        .mount(&app.peers.teams)
+        .await;
+    let file_url = format!("{}/printer.png", app.peers.teams.uri());
+    let report = run_host_with(&app, "botbuilder-host.mjs", &[("FILE_URL", file_url)]).await;
 
     // startConversation: 202, then an endOfConversation the SDK routed to the host bot.
     assert_eq!(report["start"]["status"], 202);
@@ -58,6 +74,21 @@ async fn a_botbuilder_skill_consumer_can_invoke_the_skill_and_receive_its_replie
     assert_eq!(forwarded[0]["conversationId"], livechat_id);
     assert_eq!(forwarded[0]["message"], "My printer is on fire");
     assert_eq!(forwarded[0]["sender"], "Interop User");
+
+    // A picture the SDK attached reaches the live chat whole, under the name it was given.
+    assert_eq!(report["picture"]["status"], 202, "{report}");
+    let upload = eventually("the picture's upload", || async {
+        requests_to(&app.peers.livechat, "/api/chat/attachments")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(upload.body, png);
+    let query: std::collections::HashMap<String, String> =
+        upload.url.query_pairs().into_owned().collect();
+    assert_eq!(query["conversationId"], livechat_id);
+    assert_eq!(query["name"], "printer.png");
 
     // expectReplies: the SDK reads the replies from the HTTP answer.
     assert_eq!(report["expectReplies"]["status"], 200);
@@ -173,4 +204,79 @@ async fn the_agents_sdk_receives_every_actions_outputs_with_their_declared_names
         ratings[0],
         serde_json::json!({"conversationId": livechat_id, "rating": 5, "comment": "Great help"})
     );
+}
+
+#[tokio::test]
+async fn the_activities_carrying_an_agents_files_parse_with_microsofts_sdk_and_card_library() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let livechat = app.start_session("conv-interop-files").await;
+    let event = serde_json::json!({
+        "conversationId": livechat, "id": "msg-interop-files", "message": "Your label and where to stick it",
+        "sender": "Ann [Agent] *", "attachments": [
+            {"id": "f-1", "name": "return [label](https://evil.example).pdf", "contentType": "application/pdf", "size": 98_304, "sha256": "00", "url": "/api/chat/files/f-1"},
+            {"id": "f-2", "name": "where.png", "contentType": "image/png", "size": 40_000, "sha256": "00", "url": "/api/chat/files/f-2", "width": 640, "height": 480},
+            {"id": "f-3", "name": "big.png", "contentType": "image/png", "size": 4_000_000, "sha256": "00", "url": "/api/chat/files/f-3", "width": 4000, "height": 3000},
+            {"id": "f-4", "name": "moving.gif", "contentType": "image/gif", "size": 40_000, "sha256": "00", "url": "/api/chat/files/f-4", "width": 64, "height": 64, "animated": true}
+        ]
+    });
+    assert_eq!(app.post_webhook(&event).await.status(), 200);
+    let activities = wait_for_bodies(&app.peers.teams, &teams_path("conv-interop-files"), 5).await;
+
+    let host_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/sdk-hosts");
+    let mut checker = tokio::process::Command::new("node")
+        .arg("check-teams-activities.mjs")
+        .current_dir(&host_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut stdin = checker.stdin.take().unwrap();
+    stdin
+        .write_all(&serde_json::to_vec(&activities).unwrap())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        checker.wait_with_output(),
+    )
+    .await
+    .expect("the checker finished")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for (n, activity) in report.as_array().unwrap().iter().enumerate() {
+        assert_eq!(activity["parsed"], true, "{n}: {activity}");
+        assert_eq!(
+            activity["problems"],
+            serde_json::json!([]),
+            "{n}: {activity}"
+        );
+    }
+    // Words, then a card, a picture, and cards for what Teams would not show inline.
+    let kinds: Vec<&str> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|activity| {
+            activity["attachments"][0]["kind"]
+                .as_str()
+                .unwrap_or("words")
+        })
+        .collect();
+    assert_eq!(kinds, ["words", "card", "picture", "card", "card"]);
+    let download = report[1]["attachments"][0]["actions"][0].clone();
+    assert_eq!(download["type"], "Action.OpenUrl");
+    assert!(download["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://skill.example.com/files/"));
 }

@@ -6,6 +6,7 @@
 mod auth;
 mod contact_centre;
 mod databases;
+mod files;
 mod health;
 mod helpers;
 mod idempotency;

@@ -1,11 +1,14 @@
 //! `sendMessage`, and every later user message: stored for the live chat; no reply, so the action
 //! stays open and Copilot Studio keeps routing the user's messages here.
 //!
-//! The problem description goes first, once per session; a message longer than the live chat takes
-//! is refused here and the customer told at once; the customer writing restarts the inactivity
-//! timer in the same transaction. A message after the chat ended ends the action, telling the topic
-//! how the chat ended.
+//! The problem description goes first, once per session, then the words, then notes of what else
+//! the customer did (a card's submit, a sticker), then each file (fetched and posted by the outbox,
+//! in this order), then a note of what could not be passed on, of which the customer is told at
+//! once, in one notice. A message longer than the live chat takes is refused here and the customer
+//! told at once; the customer writing restarts the inactivity timer in the same transaction. A
+//! message after the chat ended ends the action, telling the topic how the chat ended.
 
+use super::super::notices::system_note;
 use super::super::service::Handover;
 use super::super::text;
 use crate::domain::{
@@ -88,8 +91,46 @@ impl Handover {
                 deliveries.push(to_agent(message.text.clone(), ActivityPart::Text));
             }
         }
+        let note = |text: String, part: ActivityPart| NewDelivery {
+            payload: Outbound::ToAgent(ToAgent::Message {
+                livechat: livechat.clone(),
+                message: system_note(text),
+            }),
+            dedupe_key: key(part),
+        };
+        for (n, content) in message.notes.iter().enumerate() {
+            deliveries.push(note(
+                text::content_note(&sender, content),
+                ActivityPart::Note(n),
+            ));
+        }
+        let files = message.files.len();
+        for (n, file) in message.files.into_iter().enumerate() {
+            deliveries.push(NewDelivery {
+                payload: Outbound::ToAgent(ToAgent::File {
+                    livechat: livechat.clone(),
+                    sender: sender.clone(),
+                    file,
+                }),
+                dedupe_key: key(ActivityPart::File(n)),
+            });
+        }
+        if !message.unforwarded.is_empty() {
+            deliveries.push(note(
+                text::not_forwarded_to_agent(&sender, &message.unforwarded),
+                ActivityPart::Unforwarded,
+            ));
+            self.tell_user(
+                &session,
+                &livechat,
+                text::not_forwarded_to_customer(&message.unforwarded),
+                key(ActivityPart::Unforwarded),
+            )
+            .await?;
+            tracing::info!(session_id = %session.id, items = message.unforwarded.len(), "part of a message could not be passed on; the customer is told");
+        }
         if deliveries.is_empty() {
-            tracing::info!("message without text; nothing to forward");
+            tracing::info!("message without words or files; nothing to forward");
             return Ok(HandoverOutcome::Forwarded);
         }
         let count = deliveries.len();
@@ -111,7 +152,7 @@ impl Handover {
             .messages
             .with_label_values(&["to_agent"])
             .inc_by(count as u64);
-        tracing::debug!(session_id = %session.id, livechat_conversation_id = %livechat, messages = count, "user message stored for the agent");
+        tracing::debug!(session_id = %session.id, livechat_conversation_id = %livechat, messages = count, files, "user message stored for the agent");
         Ok(HandoverOutcome::Forwarded)
     }
 

@@ -1,5 +1,6 @@
 //! Retention: closed sessions and finished deliveries (delivered or failed) that ended before a
-//! time are deleted.
+//! time are deleted, with the links to agents' files of those sessions and the links that expired
+//! before that time.
 
 use async_trait::async_trait;
 
@@ -25,6 +26,11 @@ impl Write for Purge {
         let before = self.before.as_str();
         let deliveries = tx.execute(sql::PURGE_DELIVERIES, &[before.into()]).await?;
         let sessions = tx.execute(sql::PURGE_SESSIONS, &[before.into()]).await?;
+        let cutoff_ms = chrono::DateTime::parse_from_rfc3339(before)
+            .map(|at| at.timestamp_millis())
+            .unwrap_or(0);
+        tx.execute(sql::PURGE_FILE_LINKS, &[cutoff_ms.into()])
+            .await?;
         Ok(Applied::Done(Purged {
             sessions,
             deliveries,
