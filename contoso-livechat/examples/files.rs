@@ -4,7 +4,7 @@
 //! Prints figures; asserts nothing.
 //!
 //! ```text
-//! cargo run --release -p contoso-livechat --example files -- --transfers 50 --size-mb 8
+//! cargo run --release -p contoso-livechat --example livechat-files -- --transfers 50 --size-mb 8
 //! ```
 //!
 //! Each upload is a different file (so each is kept: storage is by content), streamed from memory

@@ -3,7 +3,7 @@
 //! (`/agent/events`), and closed-loop senders. Prints figures; asserts nothing.
 //!
 //! ```text
-//! cargo run --release -p contoso-livechat --example load -- --pages 50 --concurrency 64 --duration 20
+//! cargo run --release -p contoso-livechat --example livechat-load -- --pages 50 --concurrency 64 --duration 20
 //! ```
 //!
 //! Two phases: customers' messages into `POST /api/chat/receive` (each must reach every page as
