@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug)]
@@ -71,19 +72,14 @@ fn send_words(
     })
 }
 
-fn percentiles(mut values: Vec<f64>) -> String {
-    values.sort_by(f64::total_cmp);
-    if values.is_empty() {
-        return "none answered".to_owned();
+fn percentiles(values: Vec<f64>) -> String {
+    let answered = values.len();
+    match test_support::quantiles(values, &[0.5, 0.99, 1.0]).as_deref() {
+        Some(&[p50, p99, max]) => {
+            format!("{answered} answered, p50 {p50:.1} ms  p99 {p99:.1} ms  max {max:.1} ms")
+        }
+        _ => "none answered".to_owned(),
     }
-    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    format!(
-        "{} answered, p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
-        values.len(),
-        at(0.5),
-        at(0.99),
-        at(1.0)
-    )
 }
 
 /// File `n`'s bytes: a PDF's signature, `n` itself, then filler.
@@ -102,8 +98,6 @@ fn file(n: usize, size: u64) -> reqwest::Body {
     });
     reqwest::Body::wrap_stream(stream)
 }
-
-use futures_util::StreamExt;
 
 struct LiveChat {
     child: Child,
@@ -157,19 +151,7 @@ async fn main() {
         _data: data,
     };
     let client = reqwest::Client::new();
-    let ready = Instant::now();
-    while !client
-        .get(format!("{}/readyz", live_chat.base))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            ready.elapsed() < Duration::from_secs(30),
-            "the live chat did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    test_support::wait_until_ready(&live_chat.base, "the live chat").await;
     let pid = live_chat.child.id();
     let mut conversations = Vec::new();
     for n in 0..arguments.transfers + 10 {

@@ -80,13 +80,11 @@ fn binary(arguments: &Arguments) -> PathBuf {
 }
 
 /// p50 and p99 of latencies in milliseconds.
-fn percentiles(mut values: Vec<f64>) -> (f64, f64) {
-    if values.is_empty() {
-        return (0.0, 0.0);
+fn percentiles(values: Vec<f64>) -> (f64, f64) {
+    match test_support::quantiles(values, &[0.5, 0.99]).as_deref() {
+        Some(&[p50, p99]) => (p50, p99),
+        _ => (0.0, 0.0),
     }
-    values.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
 }
 
 /// Signs `client` in as agent `n`.

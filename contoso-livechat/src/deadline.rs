@@ -23,22 +23,27 @@ pub struct BodyDeadline {
 impl BodyDeadline {
     /// The deadline of `request`'s body: a file's, or any other's.
     fn of(&self, request: &ServiceRequest) -> Duration {
-        let multipart = request
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| {
-                value
-                    .trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("multipart/form-data")
-            });
-        if multipart || request.path() == livechat_contract::files::ATTACHMENTS_PATH {
+        if is_multipart(request.headers())
+            || request.path() == livechat_contract::files::ATTACHMENTS_PATH
+        {
             self.upload
         } else {
             self.body
         }
     }
+}
+
+/// True for a `multipart/form-data` body: a form that may carry a file.
+pub fn is_multipart(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
 }
 
 /// True for the error a late body ends with.

@@ -571,16 +571,9 @@ async fn the_same_handover_through_both_web_pages() {
         .await;
 
     // The agent signs in to the live chat in another window and finds the conversation.
-    let livechat = client.new_window(false).await.unwrap();
-    client
-        .switch_to_window(livechat.handle.clone())
-        .await
-        .unwrap();
-    client
-        .goto(&format!("{}/signin", services.livechat))
-        .await
-        .unwrap();
-    browser.sign_in(AGENT, AGENT_PASSWORD).await;
+    let livechat = browser
+        .sign_in_in_new_window(&services.livechat, AGENT, AGENT_PASSWORD)
+        .await;
     browser
         .wait_for_text("#queue-conversations", "Megan Bowen")
         .await;
@@ -611,10 +604,7 @@ async fn the_same_handover_through_both_web_pages() {
         .wait_for_text("#typing:not(.hidden)", "is typing")
         .await;
     browser.screenshot("e2e-teams-typing.png").await;
-    client
-        .switch_to_window(livechat.handle.clone())
-        .await
-        .unwrap();
+    client.switch_to_window(livechat.clone()).await.unwrap();
     browser
         .type_and_enter(
             "#reply",
@@ -635,10 +625,7 @@ async fn the_same_handover_through_both_web_pages() {
         .wait_for_text("#lines .line.bot strong", AGENT)
         .await;
     browser.type_and_enter("#message", "Done, thank you!").await;
-    client
-        .switch_to_window(livechat.handle.clone())
-        .await
-        .unwrap();
+    client.switch_to_window(livechat.clone()).await.unwrap();
     browser
         .wait_for_text("#transcript", "Done, thank you!")
         .await;
@@ -654,7 +641,7 @@ async fn the_same_handover_through_both_web_pages() {
     browser.screenshot("e2e-teams.png").await;
 
     // The agent's page shows that the customer left, live.
-    client.switch_to_window(livechat.handle).await.unwrap();
+    client.switch_to_window(livechat).await.unwrap();
     browser
         .wait_for_text("#transcript", "customer has ended the chat")
         .await;
@@ -946,18 +933,9 @@ async fn pictures_and_files_through_both_web_pages() {
         .await;
 
     // The agent sees it as a thumbnail, from the live chat's own origin.
-    let livechat = client.new_window(false).await.unwrap();
-    client
-        .switch_to_window(livechat.handle.clone())
-        .await
-        .unwrap();
-    client
-        .goto(&format!("{}/signin", services.livechat))
-        .await
-        .unwrap();
-    browser.sign_in(AGENT, AGENT_PASSWORD).await;
-    // Signed in once the inbox shows who: a page opened sooner races the sign-in's redirect.
-    browser.wait_for_text(".agent-name", AGENT).await;
+    browser
+        .sign_in_in_new_window(&services.livechat, AGENT, AGENT_PASSWORD)
+        .await;
     client
         .goto(&format!(
             "{}/agent/conversations/{conversation}",

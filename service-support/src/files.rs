@@ -172,6 +172,46 @@ pub fn describe_type(mime: &str) -> String {
     }
 }
 
+/// `text` with its first letter in capitals, to begin a sentence ("PDF document", "Text file").
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The `Content-Security-Policy` of every file either service serves: nothing in it may run, load
+/// or be framed, whatever it turns out to hold.
+pub const SERVED_FILE_POLICY: &str = "default-src 'none'; sandbox";
+
+/// The first bytes of a file arriving in chunks, kept until there are enough for [`sniff`].
+#[derive(Debug, Default)]
+pub struct Prefix(Vec<u8>);
+
+impl Prefix {
+    /// Keeps what `chunk` adds to the first [`SNIFF_BYTES`]; true once there are that many.
+    pub fn push(&mut self, chunk: &[u8]) -> bool {
+        let room = SNIFF_BYTES.saturating_sub(self.0.len());
+        self.0.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        self.is_full()
+    }
+
+    /// True once [`SNIFF_BYTES`] are kept.
+    pub fn is_full(&self) -> bool {
+        self.0.len() >= SNIFF_BYTES
+    }
+
+    /// The kind the bytes kept tell; `complete` when they are the whole file.
+    pub fn kind(&self, complete: bool) -> FileKind {
+        sniff(&self.0, complete)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// The kind of file whose first bytes are `prefix` ([`SNIFF_BYTES`] of them, or all of a shorter
 /// file, when `complete`). Text is told from binary by its bytes; text that is HTML, SVG or XML is
 /// named so, so that it is never taken for plain text.

@@ -201,7 +201,7 @@ fn send_words(
 
 /// The words' end-to-end latency: p50, p99, max in ms, and how many arrived of those sent.
 fn latency(sent: &[(String, Instant)], arrived: &HashMap<String, Instant>) -> String {
-    let mut milliseconds: Vec<f64> = sent
+    let milliseconds: Vec<f64> = sent
         .iter()
         .filter_map(|(marker, at)| {
             arrived
@@ -209,19 +209,14 @@ fn latency(sent: &[(String, Instant)], arrived: &HashMap<String, Instant>) -> St
                 .map(|when| when.saturating_duration_since(*at).as_secs_f64() * 1000.0)
         })
         .collect();
-    milliseconds.sort_by(f64::total_cmp);
-    if milliseconds.is_empty() {
-        return "no words arrived".to_owned();
+    let arrived = milliseconds.len();
+    match test_support::quantiles(milliseconds, &[0.5, 0.99, 1.0]).as_deref() {
+        Some(&[p50, p99, max]) => format!(
+            "{arrived} of {} words arrived, p50 {p50:.1} ms  p99 {p99:.1} ms  max {max:.1} ms",
+            sent.len()
+        ),
+        _ => "no words arrived".to_owned(),
     }
-    let at = |q: f64| milliseconds[((milliseconds.len() - 1) as f64 * q).round() as usize];
-    format!(
-        "{} of {} words arrived, p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
-        milliseconds.len(),
-        sent.len(),
-        at(0.5),
-        at(0.99),
-        at(1.0)
-    )
 }
 
 struct Skill {
@@ -306,19 +301,7 @@ async fn main() {
         _data: directory,
     };
     let client = reqwest::Client::new();
-    let ready = Instant::now();
-    while !client
-        .get(format!("{}/readyz", skill.base))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            ready.elapsed() < Duration::from_secs(30),
-            "the skill did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    test_support::wait_until_ready(&skill.base, "the skill").await;
     let pid = skill.child.id();
 
     // Sessions: one per transfer, and a few for the words.

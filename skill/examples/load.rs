@@ -698,20 +698,7 @@ async fn main() {
             .collect();
         let client = reqwest::Client::new();
         for skill in &skills {
-            let ready = Instant::now();
-            while client
-                .get(format!("{}/readyz", skill.base))
-                .send()
-                .await
-                .map(|r| !r.status().is_success())
-                .unwrap_or(true)
-            {
-                assert!(
-                    ready.elapsed() < Duration::from_secs(30),
-                    "the skill did not start"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            test_support::wait_until_ready(&skill.base, "the skill").await;
         }
         let bases: Vec<String> = skills.iter().map(|s| s.base.clone()).collect();
         let sessions =

@@ -90,10 +90,12 @@ impl Application {
             trusted.clone(),
         ));
         announce_mode(&settings, hub.webhooks.as_ref());
+        let fetch_rules = settings
+            .files
+            .fetch_rules(&settings.application.data_dir, settings.is_anonymous());
+        let staging = fetch_rules.staging.clone();
         let fetcher = Arc::new(AttachmentFetcher::new(
-            settings
-                .files
-                .fetch_rules(&settings.application.data_dir, settings.is_anonymous()),
+            fetch_rules,
             tokens,
             settings.bot.credential(),
             trusted,
@@ -199,10 +201,7 @@ impl Application {
             store,
             retention_days: settings.application.retention_days,
             staging: (
-                settings
-                    .files
-                    .fetch_rules(&settings.application.data_dir, settings.is_anonymous())
-                    .staging,
+                staging,
                 Duration::from_secs(delivery.livechat_retry_for_secs + 3_600),
             ),
         })

@@ -92,6 +92,37 @@ where
     eventually_within(Duration::from_secs(10), what, check).await
 }
 
+/// The `quantiles` (0.5 for the median, 1.0 for the largest) of `values`, nearest-rank; `None`
+/// when there are none.
+pub fn quantiles(mut values: Vec<f64>, quantiles: &[f64]) -> Option<Vec<f64>> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let last = (values.len() - 1) as f64;
+    Some(
+        quantiles
+            .iter()
+            .map(|q| values[(last * q).round() as usize])
+            .collect(),
+    )
+}
+
+/// Waits (at most 30 s: a release binary starting from cold) until the service at `base` answers
+/// `GET {base}/readyz` with a success.
+pub async fn wait_until_ready(base: &str, what: &str) {
+    let client = reqwest::Client::new();
+    eventually_within(
+        Duration::from_secs(30),
+        &format!("{what} to start"),
+        || async {
+            let answer = client.get(format!("{base}/readyz")).send().await.ok()?;
+            answer.status().is_success().then_some(())
+        },
+    )
+    .await
+}
+
 /// Sends `request_line` (e.g. `POST /api/x`) with headers promising a 100-byte body of
 /// `content_type`, sends 10 bytes of it, then waits for the server's answer (bounded by 30 s) and
 /// returns it: a server that cuts slow clients off answers and closes.
@@ -322,7 +353,26 @@ impl Browser {
         .await
     }
 
-    /// Fills the sign-in form on the current page (Contoso Live Chat's `/signin`) and submits it.
+    /// Opens a new window on Contoso Live Chat at `base`, signs in there and stays in it; the
+    /// window, to come back to.
+    pub async fn sign_in_in_new_window(
+        &self,
+        base: &str,
+        username: &str,
+        password: &str,
+    ) -> fantoccini::wd::WindowHandle {
+        let window = self.client.new_window(false).await.unwrap();
+        self.client
+            .switch_to_window(window.handle.clone())
+            .await
+            .unwrap();
+        self.client.goto(&format!("{base}/signin")).await.unwrap();
+        self.sign_in(username, password).await;
+        window.handle
+    }
+
+    /// Fills the sign-in form on the current page (Contoso Live Chat's `/signin`), submits it and
+    /// waits for the signed-in header: a page opened sooner would race the sign-in's redirect.
     pub async fn sign_in(&self, username: &str, password: &str) {
         for (css, text) in [
             ("input[name=username]", username),
@@ -343,6 +393,7 @@ impl Browser {
             .click()
             .await
             .unwrap();
+        self.wait_for_text(".agent-name", "").await;
     }
 
     /// Clicks the first element matching `css`.

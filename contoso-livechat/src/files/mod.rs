@@ -52,7 +52,7 @@ pub enum FileError {
     Empty,
     #[error("the file is larger than {}, the most the live chat takes", files::describe_size(*limit))]
     TooLarge { limit: u64 },
-    #[error("{} files are not accepted here", capitalised(&kind.label()))]
+    #[error("{} files are not accepted here", files::capitalised(&kind.label()))]
     Refused { kind: FileKind },
     #[error("the malware scan refused the file ({0})")]
     Infected(String),
@@ -64,14 +64,6 @@ pub enum FileError {
     Interrupted(String),
     #[error("the file could not be stored: {0}")]
     Io(#[from] std::io::Error),
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// A picture's size, for the skill to decide how Teams shows it.
@@ -154,7 +146,7 @@ impl FileStore {
             tokio::fs::File::from_std(temporary.reopen()?),
         );
         let mut hasher = Sha256::new();
-        let mut prefix: Vec<u8> = Vec::with_capacity(files::SNIFF_BYTES.min(8 * 1024));
+        let mut prefix = files::Prefix::default();
         let mut size: u64 = 0;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
@@ -164,10 +156,7 @@ impl FileStore {
                     limit: self.limits.max_file_bytes,
                 });
             }
-            if prefix.len() < files::SNIFF_BYTES {
-                let room = files::SNIFF_BYTES - prefix.len();
-                prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
+            prefix.push(&chunk);
             hasher.update(&chunk);
             writer.write_all(&chunk).await?;
         }
@@ -176,12 +165,12 @@ impl FileStore {
         if size == 0 {
             return Err(FileError::Empty);
         }
-        let kind = files::sniff(&prefix, size as usize <= prefix.len());
+        let kind = prefix.kind(size as usize <= prefix.bytes().len());
         if !self.limits.allows(kind) {
             return Err(FileError::Refused { kind });
         }
         let picture = match kind.is_inline_picture() {
-            true => picture_of(&temporary, kind, &prefix).await,
+            true => picture_of(&temporary, kind, prefix.bytes()).await,
             false => None,
         };
         if let Some(scanner) = &self.scanner {

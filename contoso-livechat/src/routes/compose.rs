@@ -1,11 +1,11 @@
-//! An agent's reply as the conversation page sends it: a plain form (words only, the page's
-//! script without a file) or `multipart/form-data` (the form without script, or with a file),
-//! read into [`ReplyInput`] once the CSRF token matches; the file is received (streamed, checked)
-//! before the reply is stored, and kept under its hash with it (`keep_reply_file`).
+//! What an agent sends from a conversation page: an action's form ([`ConversationAction`]), and
+//! a reply, a plain form (words only, the page's script without a file) or `multipart/form-data`
+//! (the form without script, or with a file), read into [`ReplyInput`] once the CSRF token
+//! matches; the file is received (streamed, checked) before the reply is stored, and kept under
+//! its hash with it (`keep_reply_file`).
 
 use actix_multipart::{Field, Multipart};
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::files::new_file;
 use crate::auth::{self, AgentForm, CurrentAgent};
+use crate::deadline::is_multipart;
 use crate::error::PageError;
 use crate::files::{FileError, FileStore, Incoming};
 use crate::store::{ConversationId, NewFile};
@@ -44,25 +45,10 @@ impl FromRequest for ReplyInput {
     type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let id = request
-            .match_info()
-            .get("id")
-            .and_then(ConversationId::parse);
-        let multipart = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| {
-                value
-                    .trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("multipart/form-data")
-            });
-        if !multipart {
-            let form = AgentForm::<ReplyForm>::from_request(request, payload);
+        if !is_multipart(request.headers()) {
+            let action = ConversationAction::<ReplyForm>::from_request(request, payload);
             return Box::pin(async move {
-                let AgentForm { current, form } = form.await?;
-                let id = id.ok_or_else(no_such_conversation)?;
+                let ConversationAction { current, id, form } = action.await?;
                 Ok(ReplyInput {
                     current,
                     id,
@@ -71,6 +57,10 @@ impl FromRequest for ReplyInput {
                 })
             });
         }
+        let id = request
+            .match_info()
+            .get("id")
+            .and_then(ConversationId::parse);
         let current = CurrentAgent::from_request(request, payload).into_inner();
         let header = auth::csrf_header(request);
         let files = request.app_data::<web::Data<FileStore>>().cloned();
@@ -152,10 +142,6 @@ impl FromRequest for ReplyInput {
     }
 }
 
-fn no_such_conversation() -> PageError {
-    PageError::NotFound("There is no such conversation.".into())
-}
-
 /// A text field of at most `limit` bytes.
 async fn read_text(field: &mut Field, limit: usize) -> Result<String, PageError> {
     let mut bytes = Vec::new();
@@ -191,4 +177,34 @@ pub async fn keep_reply_file(
     };
     let kept = files.keep(incoming).await?;
     Ok(vec![new_file(&name, kept)])
+}
+
+pub fn no_such_conversation() -> PageError {
+    PageError::NotFound("There is no such conversation.".into())
+}
+
+/// An agent's action on the conversation its path names (`/agent/conversations/{id}/...`): the
+/// agent, the conversation and the form, once [`AgentForm`] has checked the CSRF token.
+pub struct ConversationAction<T> {
+    pub current: CurrentAgent,
+    pub id: ConversationId,
+    pub form: T,
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for ConversationAction<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let id = request
+            .match_info()
+            .get("id")
+            .and_then(ConversationId::parse);
+        let action = AgentForm::<T>::from_request(request, payload);
+        Box::pin(async move {
+            let AgentForm { current, form } = action.await?;
+            let id = id.ok_or_else(no_such_conversation)?;
+            Ok(ConversationAction { current, id, form })
+        })
+    }
 }

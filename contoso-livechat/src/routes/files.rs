@@ -23,9 +23,6 @@ use crate::files::{FileError, FileStore, KeptFile};
 use crate::routes::api::SessionApi;
 use crate::store::{ConversationId, NewFile, Store, StoredFile};
 
-/// The security headers of every file served.
-const FILE_POLICY: &str = "default-src 'none'; sandbox";
-
 impl From<FileError> for ApiError {
     fn from(error: FileError) -> Self {
         let text = error.to_string();
@@ -252,7 +249,10 @@ async fn serve(
             header::CONTENT_DISPOSITION,
             files::content_disposition(inline, &file.name),
         ),
-        (header::CONTENT_SECURITY_POLICY, FILE_POLICY.to_owned()),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            files::SERVED_FILE_POLICY.to_owned(),
+        ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
     ] {

@@ -11,13 +11,12 @@
 use std::time::Instant;
 
 use actix_session::Session;
-use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Utc};
-use futures_util::future::LocalBoxFuture;
+
 use livechat_contract::api::{
     Conversation, ConversationState, ConversationStatus, TranscriptEntry,
 };
@@ -31,7 +30,9 @@ use crate::configuration::{CannedReply, MAX_CAPACITY};
 use crate::error::PageError;
 use crate::files::{FileLimits, FileStore};
 use crate::presence::LivePages;
-use crate::routes::compose::{keep_reply_file, ReplyInput, ReplyLimit};
+use crate::routes::compose::{
+    keep_reply_file, no_such_conversation, ConversationAction, ReplyInput, ReplyLimit,
+};
 use crate::store::{
     AddMessageError, AgentState, ConversationId, EndingParty, Presence, ReplyAuthor, RoutingError,
     Store, TransferTarget,
@@ -511,36 +512,6 @@ fn conversation_id(path: web::Path<String>) -> Result<ConversationId, PageError>
     ConversationId::parse(&path.into_inner()).ok_or_else(no_such_conversation)
 }
 
-fn no_such_conversation() -> PageError {
-    PageError::NotFound("There is no such conversation.".into())
-}
-
-/// An agent's action on the conversation its path names (`/agent/conversations/{id}/...`): the
-/// agent, the conversation and the form, once [`AgentForm`] has checked the CSRF token.
-pub struct ConversationAction<T> {
-    pub current: CurrentAgent,
-    pub id: ConversationId,
-    pub form: T,
-}
-
-impl<T: serde::de::DeserializeOwned + 'static> FromRequest for ConversationAction<T> {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
-
-    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let id = request
-            .match_info()
-            .get("id")
-            .and_then(ConversationId::parse);
-        let action = AgentForm::<T>::from_request(request, payload);
-        Box::pin(async move {
-            let AgentForm { current, form } = action.await?;
-            let id = id.ok_or_else(no_such_conversation)?;
-            Ok(ConversationAction { current, id, form })
-        })
-    }
-}
-
 pub async fn conversation(
     current: CurrentAgent,
     path: web::Path<String>,
@@ -687,8 +658,12 @@ pub async fn reply(
     limit: web::Data<ReplyLimit>,
     file_store: web::Data<FileStore>,
 ) -> Result<HttpResponse, PageError> {
-    let message = message.trim_end();
-    if message.trim().is_empty() && file.is_none() {
+    // Blank words are none (a file may go alone); otherwise the agent's, as typed but for the end.
+    let message = match message.trim_end() {
+        words if words.trim_start().is_empty() => "",
+        words => words,
+    };
+    if message.is_empty() && file.is_none() {
         return Err(PageError::BadRequest(
             "Write a message or attach a file first.".into(),
         ));
@@ -699,11 +674,6 @@ pub async fn reply(
             limit.0
         )));
     }
-    let message = if message.trim().is_empty() {
-        ""
-    } else {
-        message
-    };
     let files = keep_reply_file(&file_store, file).await?;
     let stored = store
         .add_agent_message(

@@ -440,8 +440,7 @@ async fn attach(
 
 /// The bytes of a kept file, never to be run: served as it is, as a download unless a picture.
 fn file_answer(upload: &files::Upload) -> HttpResponse {
-    let picture = ["image/png", "image/jpeg", "image/gif", "image/webp"]
-        .contains(&upload.content_type.as_str());
+    let picture = service_support::files::INLINE_PICTURES.contains(&upload.content_type.as_str());
     HttpResponse::Ok()
         .content_type(if picture {
             upload.content_type.as_str()
@@ -449,7 +448,10 @@ fn file_answer(upload: &files::Upload) -> HttpResponse {
             "application/octet-stream"
         })
         .insert_header(("X-Content-Type-Options", "nosniff"))
-        .insert_header(("Content-Security-Policy", "default-src 'none'; sandbox"))
+        .insert_header((
+            "Content-Security-Policy",
+            service_support::files::SERVED_FILE_POLICY,
+        ))
         .body(upload.bytes.clone())
 }
 

@@ -177,11 +177,7 @@ impl ContosoLiveChat {
         if response.status().is_success() {
             return Ok(response);
         }
-        let text = response.text().await.unwrap_or_default();
-        let detail = serde_json::from_str::<ErrorAnswer>(&text)
-            .map(|answer| answer.error)
-            .unwrap_or(text);
-        Err(answered(status, detail))
+        Err(refused(status, response.text().await.unwrap_or_default()))
     }
 
     async fn post<T: Serialize + ?Sized>(
@@ -204,11 +200,7 @@ impl ContosoLiveChat {
         let status = answer.status;
         let text = String::from_utf8_lossy(&answer.body).into_owned();
         if !status.is_success() {
-            // The contract's `{"error": "..."}` when there is one: it may be shown to the customer.
-            let detail = serde_json::from_str::<ErrorAnswer>(&text)
-                .map(|answer| answer.error)
-                .unwrap_or(text);
-            return Err(answered(status.as_u16(), detail));
+            return Err(refused(status.as_u16(), text));
         }
         Ok(text)
     }
@@ -277,6 +269,15 @@ impl ContosoLiveChat {
         )
         .map_err(|error| WebhookError::Unauthorized(error.to_string()))
     }
+}
+
+/// A refusal the live chat answered, with the contract's `{"error": "..."}` as its detail when
+/// there is one (it may be shown to the customer), else the answer's text.
+fn refused(status: u16, text: String) -> LiveChatError {
+    let detail = serde_json::from_str::<ErrorAnswer>(&text)
+        .map(|answer| answer.error)
+        .unwrap_or(text);
+    answered(status, detail)
 }
 
 /// An agent's file as the webhook describes it: fetched by its path on the live chat (never

@@ -104,7 +104,9 @@ fn card(from: &Speaker, shared: &SharedFile, url: &str) -> Value {
         .unwrap_or_default();
     let details = format!(
         "{} · {} · the link works until {until}",
-        capitalised(&service_support::files::describe_type(&file.content_type)),
+        service_support::files::capitalised(&service_support::files::describe_type(
+            &file.content_type
+        )),
         service_support::files::describe_size(file.size),
     );
     json!({
@@ -124,14 +126,6 @@ fn card(from: &Speaker, shared: &SharedFile, url: &str) -> Value {
             {"type": "Action.OpenUrl", "title": "Download", "url": url}
         ]
     })
-}
-
-fn capitalised(text: &str) -> String {
-    let mut characters = text.chars();
-    match characters.next() {
-        Some(first) => first.to_uppercase().chain(characters).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

@@ -191,7 +191,7 @@ impl AttachmentFetcher {
             64 * 1024,
             tokio::fs::File::create(part).await.map_err(kept)?,
         );
-        let mut prefix: Vec<u8> = Vec::new();
+        let mut prefix = files::Prefix::default();
         let mut kind: Option<FileKind> = None;
         let mut size: u64 = 0;
         let mut body = response.bytes_stream();
@@ -207,12 +207,8 @@ impl AttachmentFetcher {
             if size > limit {
                 return Err(FetchError::Refused(FetchRefusal::TooLarge { limit }));
             }
-            if kind.is_none() {
-                let room = files::SNIFF_BYTES - prefix.len();
-                prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if prefix.len() >= files::SNIFF_BYTES {
-                    kind = Some(self.allowed(files::sniff(&prefix, false))?);
-                }
+            if kind.is_none() && prefix.push(&chunk) {
+                kind = Some(self.allowed(prefix.kind(false))?);
             }
             out.write_all(&chunk).await.map_err(kept)?;
         }
@@ -221,7 +217,7 @@ impl AttachmentFetcher {
         }
         let kind = match kind {
             Some(kind) => kind,
-            None => self.allowed(files::sniff(&prefix, true))?,
+            None => self.allowed(prefix.kind(true))?,
         };
         out.flush().await.map_err(kept)?;
         Ok((kind, size))

@@ -14,20 +14,17 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use futures_util::TryStreamExt;
-use service_support::files::{content_disposition, INLINE_PICTURES};
+use service_support::files::{content_disposition, INLINE_PICTURES, SERVED_FILE_POLICY};
 
 use crate::domain::FileLinkToken;
 use crate::handover::{Handover, LiveChatError, SharedFileLink};
-
-/// The policy of every answer: nothing in it may run, load or be framed.
-const POLICY: &str = "default-src 'none'; sandbox";
 
 /// An answer with the headers every one carries.
 fn answer(status: StatusCode) -> HttpResponseBuilder {
     let mut builder = HttpResponse::build(status);
     builder
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, POLICY))
+        .insert_header((header::CONTENT_SECURITY_POLICY, SERVED_FILE_POLICY))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header(("X-Robots-Tag", "noindex, nofollow"));
     builder
