@@ -2,13 +2,26 @@
 # Exposes the skill (port 5001) on a Microsoft dev tunnel: creates the tunnel or reuses it, prints its
 # public URL, the manifest address and the exact pack command, then hosts the tunnel until Ctrl+C.
 # Usage: scripts/devtunnel.sh [--print-only]
-# Environment: TUNNEL_ID (default handover-skill), SKILL_PORT (5001), SKILL_APP_ID (for the pack command).
+# Environment: TUNNEL_ID (default handover-skill), SKILL_PORT (5001), SKILL_APP_ID (required: the
+# skill's app registration, which the skill must run with behind a tunnel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 : "${TUNNEL_ID:=handover-skill}"
 : "${SKILL_PORT:=5001}"
-: "${SKILL_APP_ID:=<your-skill-app-id>}"
+
+# Without SKILL_APP_ID the skill runs in anonymous local mode: it checks no token, so anyone who
+# finds the tunnel's URL could open live chats and write to agents. Refuse before touching the tunnel.
+if ! [[ "${SKILL_APP_ID:-}" =~ ^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$ ]]; then
+  {
+    echo "devtunnel.sh: set SKILL_APP_ID to the skill's app registration id (a GUID) first."
+    echo "  Without it the skill runs in anonymous local mode, which checks no token: published on a"
+    echo "  tunnel, anyone with its URL could open live chats and write to your agents (the skill itself"
+    echo "  refuses to start anonymously with a public SKILL_PUBLIC_URL). Register the skill in Entra ID"
+    echo "  and run the skill with SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID (see the README)."
+  } >&2
+  exit 1
+fi
 
 if ! command -v devtunnel >/dev/null; then
   {

@@ -44,6 +44,21 @@ pub struct SignedInAgent {
     pub session_id: String,
 }
 
+impl SignedInAgent {
+    /// Whether this sign-in still holds now: not expired, not signed out (revoked), and of an
+    /// agent still configured. Asked on every request, and by a live-update stream at every
+    /// heartbeat, so a stream ends with its sign-in.
+    pub fn is_valid(&self, agents: &Agents, revoked: &RevokedSessions) -> bool {
+        let now = chrono::Utc::now().timestamp();
+        let fresh = now - self.signed_in_at < SESSION_LIFETIME.as_secs() as i64
+            && self.signed_in_at <= now + 60;
+        fresh
+            && agents.is_configured(&self.username)
+            && !revoked.is_revoked(&self.session_id)
+            && !self.session_id.is_empty()
+    }
+}
+
 /// Sign-ins ended on the server (signed out), until they would have expired anyway. Kept in
 /// memory: after a restart with a fixed `LIVECHAT_SESSION_KEY`, a copy of a signed-out cookie
 /// is refused only once its lifetime is over.
@@ -182,17 +197,11 @@ impl FromRequest for CurrentAgent {
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let session = request.get_session();
         let agent = session.get::<SignedInAgent>(SESSION_AGENT).ok().flatten();
-        let now = chrono::Utc::now().timestamp();
-        let still_valid = |agent: &SignedInAgent| {
-            let fresh = now - agent.signed_in_at < SESSION_LIFETIME.as_secs() as i64
-                && agent.signed_in_at <= now + 60;
-            let configured = request
-                .app_data::<actix_web::web::Data<Agents>>()
-                .is_some_and(|agents| agents.is_configured(&agent.username));
-            let revoked = request
-                .app_data::<actix_web::web::Data<RevokedSessions>>()
-                .is_none_or(|revoked| revoked.is_revoked(&agent.session_id));
-            fresh && configured && !revoked && !agent.session_id.is_empty()
+        let agents = request.app_data::<actix_web::web::Data<Agents>>();
+        let revoked = request.app_data::<actix_web::web::Data<RevokedSessions>>();
+        let still_valid = |agent: &SignedInAgent| match (agents, revoked) {
+            (Some(agents), Some(revoked)) => agent.is_valid(agents, revoked),
+            _ => false,
         };
         ready(match agent {
             Some(agent) if still_valid(&agent) => Ok(CurrentAgent { agent, session }),

@@ -236,11 +236,24 @@ pub struct ApplicationSettings {
     /// Key of the session cookie, at least 64 characters (`LIVECHAT_SESSION_KEY`); unset means a
     /// random key per start, so agents sign in again after a restart.
     pub session_key: Option<SecretString>,
-    /// Mark the session cookie `Secure` (serve over https).
-    pub secure_cookies: bool,
+    /// Mark the session cookie `Secure` (served over https); unset means yes beyond loopback or
+    /// with an https `public_url`, no on loopback.
+    pub secure_cookies: Option<bool>,
     /// How long a request's headers, and then its body, may take to arrive, in milliseconds;
     /// a slower client is answered 408 and cut off.
     pub request_deadline_ms: u64,
+    /// The URL agents open (`LIVECHAT_PUBLIC_URL`), behind a proxy or a tunnel; its host is served.
+    pub public_url: Option<Url>,
+    /// Hosts requests may name besides loopback, `public_url`'s host and the bind address
+    /// (`LIVECHAT_ALLOWED_HOSTS`: `host`, `*.suffix`, or `*`); any other `Host` is answered 421.
+    pub allowed_hosts: Vec<String>,
+    /// The request header a trusted proxy in front puts the client's address in
+    /// (`LIVECHAT_CLIENT_IP_HEADER`, e.g. `X-Forwarded-For`: its last entry is taken); unset means
+    /// the connection's own address. Sign-in throttling counts clients by it.
+    pub client_ip_header: Option<String>,
+    /// The folder of the pages' static files (`LIVECHAT_STATIC_DIR`); unset means `static` next
+    /// to the binary, else the source tree's (`cargo run`).
+    pub static_dir: Option<PathBuf>,
 }
 
 impl Default for ApplicationSettings {
@@ -250,8 +263,12 @@ impl Default for ApplicationSettings {
             data_dir: PathBuf::from("data/livechat"),
             http_workers: 0,
             session_key: None,
-            secure_cookies: false,
+            secure_cookies: None,
             request_deadline_ms: 10_000,
+            public_url: None,
+            allowed_hosts: Vec::new(),
+            client_ip_header: None,
+            static_dir: None,
         }
     }
 }
@@ -262,6 +279,8 @@ impl Default for ApplicationSettings {
 pub struct ApiSettings {
     /// Bearer key every `/api/chat/*` call must carry (`LIVECHAT_API_KEY`); unset leaves the API open.
     pub key: Option<SecretString>,
+    /// The key before a rotation (`LIVECHAT_API_KEY_PREVIOUS`), accepted as well until removed.
+    pub previous_key: Option<SecretString>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Longest message, in characters.
@@ -272,6 +291,7 @@ impl Default for ApiSettings {
     fn default() -> Self {
         Self {
             key: None,
+            previous_key: None,
             max_body_bytes: 64 * 1024,
             max_message_chars: livechat_contract::api::MAX_MESSAGE_CHARS,
         }
@@ -359,6 +379,39 @@ impl ApplicationSettings {
     /// How long a request's headers, and then its body, may take to arrive.
     pub fn request_deadline(&self) -> Duration {
         Duration::from_millis(self.request_deadline_ms)
+    }
+
+    /// Whether the sign-in cookie is `Secure`: as set, else beyond loopback or behind https.
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies.unwrap_or_else(|| {
+            !self.bind.ip().is_loopback()
+                || self
+                    .public_url
+                    .as_ref()
+                    .is_some_and(|url| url.scheme() == "https")
+        })
+    }
+
+    /// The `Host` values answered: loopback, the public URL's host, the bind address, the list.
+    pub fn allowed_hosts(&self) -> service_support::hosts::AllowedHosts {
+        service_support::hosts::AllowedHosts::new(
+            self.bind,
+            self.public_url.as_ref(),
+            &self.allowed_hosts,
+        )
+    }
+
+    /// The folder of the static files: as set, else `static` next to the binary, else the
+    /// source tree's.
+    pub fn static_dir(&self) -> PathBuf {
+        if let Some(folder) = &self.static_dir {
+            return folder.clone();
+        }
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|folder| folder.join("static")))
+            .filter(|folder| folder.join("app.css").is_file())
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")))
     }
 
     /// The key of the sign-in cookie: the configured one, or a random one per start.
@@ -462,6 +515,21 @@ impl Layered for Settings {
         if let Some(value) = environment.secret("LIVECHAT_API_KEY") {
             self.api.key = Some(value);
         }
+        if let Some(value) = environment.secret("LIVECHAT_API_KEY_PREVIOUS") {
+            self.api.previous_key = Some(value);
+        }
+        if let Some(url) = environment.parsed("LIVECHAT_PUBLIC_URL", "a URL")? {
+            self.application.public_url = Some(url);
+        }
+        if let Some(value) = environment.list("LIVECHAT_ALLOWED_HOSTS") {
+            self.application.allowed_hosts = value;
+        }
+        if let Some(value) = environment.get("LIVECHAT_CLIENT_IP_HEADER") {
+            self.application.client_ip_header = Some(value);
+        }
+        if let Some(value) = environment.get("LIVECHAT_STATIC_DIR") {
+            self.application.static_dir = Some(PathBuf::from(value));
+        }
         if let Some(value) = environment.get("LIVECHAT_CLAMD") {
             self.files.clamd = Some(value);
         }
@@ -507,6 +575,30 @@ impl Layered for Settings {
             if self.api.key.is_none() {
                 bail!("LIVECHAT_BIND / application.bind is {bind}, beyond loopback: set LIVECHAT_API_KEY, so that only the skill can use /api/chat/*");
             }
+        }
+        for pattern in &self.application.allowed_hosts {
+            service_support::hosts::check_pattern(
+                "LIVECHAT_ALLOWED_HOSTS / application.allowed_hosts",
+                pattern,
+            )?;
+        }
+        if let Some(url) = &self.application.public_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                bail!("LIVECHAT_PUBLIC_URL / application.public_url: '{url}' must be an http or https URL");
+            }
+        }
+        if let Some(header) = &self.application.client_ip_header {
+            if actix_web::http::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                bail!("LIVECHAT_CLIENT_IP_HEADER / application.client_ip_header: '{header}' is not a header name");
+            }
+        }
+        if let Some(folder) = &self.application.static_dir {
+            if !folder.join("app.css").is_file() {
+                bail!("LIVECHAT_STATIC_DIR / application.static_dir: {} does not hold the pages' static files (app.css)", folder.display());
+            }
+        }
+        if self.api.previous_key.is_some() && self.api.key.is_none() {
+            bail!("LIVECHAT_API_KEY_PREVIOUS / api.previous_key is set without LIVECHAT_API_KEY: set the new key as LIVECHAT_API_KEY and keep the old one as LIVECHAT_API_KEY_PREVIOUS until the skill sends the new one");
         }
         let url = &self.webhook.url;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {

@@ -40,6 +40,8 @@ pub struct Application {
     typing: TypingWorker,
     queue: QueueWorker,
     janitor: FilesJanitor,
+    /// The data directory's lock, held until the workers have stopped.
+    lock: service_support::lock::DataDirLock,
 }
 
 /// Stops a running [`Application`] from outside.
@@ -62,6 +64,12 @@ impl Application {
     /// [`Self::build`], with the queue's updates, presence and typing going by `clock` (tests
     /// stop it and move it).
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        // Before the store: a second process on the same SQLite file refuses to start.
+        let lock = service_support::lock::DataDirLock::acquire(
+            &settings.application.data_dir,
+            "Contoso Live Chat",
+            "LIVECHAT_DATA_DIR",
+        )?;
         let listener = settings.application.listener()?;
         let port = listener.local_addr()?.port();
         let store = Store::open(&settings.application.data_dir, clock.clone())
@@ -103,7 +111,10 @@ impl Application {
             )
             .await?;
         let agents = web::Data::new(Agents::new(configured)?);
-        let throttle = web::Data::new(SignInThrottle::default());
+        let throttle = web::Data::new(SignInThrottle::new(
+            settings.application.client_ip_header.clone(),
+            clock.clone(),
+        ));
         let revoked = web::Data::new(RevokedSessions::default());
         let deadline = settings.application.request_deadline();
         let body_deadline = web::Data::new(crate::deadline::BodyDeadline {
@@ -137,9 +148,18 @@ impl Application {
         let files_data = web::Data::from(file_store);
         let canned = web::Data::new(CannedReplies(settings.canned_replies()));
         let session_key = settings.application.session_key();
-        let secure_cookies = settings.application.secure_cookies;
+        let secure_cookies = settings.application.secure_cookies();
+        let hosts = web::Data::new(settings.application.allowed_hosts());
+        let static_dir = settings.application.static_dir();
+        if !static_dir.join("app.css").is_file() {
+            tracing::warn!(folder = %static_dir.display(), "the pages' static files are not in this folder: the pages will lack their styles and scripts (set LIVECHAT_STATIC_DIR)");
+        }
         let session_api = web::Data::new(SessionApi {
-            key: settings.api.key.clone(),
+            keys: [&settings.api.key, &settings.api.previous_key]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
             max_body_bytes: settings.api.max_body_bytes,
             max_message_chars: settings.api.max_message_chars,
             auto_assign: settings.routing.assignment == Assignment::Auto,
@@ -168,7 +188,9 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "same-origin")),
                 )
+                .wrap(actix_web::middleware::from_fn(service_support::hosts::check_host))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
+                .app_data(hosts.clone())
                 .app_data(web::FormConfig::default().limit(form_limit))
                 .app_data(store_data.clone())
                 .app_data(agents.clone())
@@ -182,7 +204,7 @@ impl Application {
                 .app_data(hint.clone())
                 .app_data(reply_limit.clone())
                 .app_data(files_data.clone())
-                .configure(routes::configure)
+                .configure(|config| routes::configure(config, &static_dir))
         })
         .workers(workers)
         .client_request_timeout(deadline)
@@ -197,6 +219,7 @@ impl Application {
             typing,
             queue,
             janitor,
+            lock,
         })
     }
 
@@ -223,6 +246,7 @@ impl Application {
         let _ = typing.await;
         let _ = queue.await;
         let _ = janitor.await;
+        drop(self.lock);
         served.context("the HTTP server failed")
     }
 }

@@ -87,6 +87,16 @@ impl WebhookClient {
             Ok(response) if response.status().is_success() => Posted::Delivered,
             Ok(response) => {
                 let status = response.status().as_u16();
+                let stale = response
+                    .headers()
+                    .get(signature::REFUSAL_HEADER)
+                    .is_some_and(|value| value == signature::STALE_TIMESTAMP);
+                if stale {
+                    tracing::error!(status, "CLOCKS DIFFER: the skill refused the webhook's signed time as outside its replay window; retrying for webhook.max_attempts. Synchronise both machines' clocks (NTP)");
+                    return Posted::Retry(
+                        "the skill refused the signature's time: the two clocks differ".into(),
+                    );
+                }
                 let detail: String = response
                     .text()
                     .await

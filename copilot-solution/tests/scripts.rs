@@ -98,6 +98,35 @@ fn devtunnel_creates_the_tunnel_once_and_prints_what_to_do_next() {
 }
 
 #[test]
+fn devtunnel_refuses_to_publish_a_skill_without_an_app_id_and_says_why() {
+    let (dir, state) = fake_devtunnel_dir();
+    for app_id in [None, Some("<your-skill-app-id>")] {
+        let mut command = Command::new("bash");
+        command
+            .arg(repository().join("scripts/devtunnel.sh"))
+            .arg("--print-only")
+            .env_clear()
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", dir.path().join("bin").display()),
+            )
+            .env("FAKE_DEVTUNNEL_STATE", &state);
+        if let Some(app_id) = app_id {
+            command.env("SKILL_APP_ID", app_id);
+        }
+        let refused = command.output().unwrap();
+        assert_eq!(refused.status.code(), Some(1), "{app_id:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("set SKILL_APP_ID") && stderr.contains("anonymous local mode"),
+            "{stderr}"
+        );
+    }
+    // Refused before the tunnel was touched.
+    assert!(!state.join("calls.log").exists());
+}
+
+#[test]
 fn devtunnel_explains_a_missing_cli_and_a_missing_login() {
     let (dir, state) = fake_devtunnel_dir();
     let missing = devtunnel_script(None, &state, &[]);

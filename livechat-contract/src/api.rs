@@ -36,6 +36,19 @@ pub const MAX_COMMENT_CHARS: usize = 1_000;
 /// The longest `idempotencyKey` or message `id` (in characters) a caller may send.
 pub const MAX_KEY_CHARS: usize = 200;
 
+/// A key or id the caller made, fitted to [`MAX_KEY_CHARS`]: unchanged when it fits, else its first
+/// characters and the SHA-256 of the whole, so that it stays the same for the same input (a retry,
+/// a restart) and two long keys that share a beginning still differ.
+pub fn fitted_key(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if key.chars().count() <= MAX_KEY_CHARS {
+        return key.to_owned();
+    }
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    let kept: String = key.chars().take(MAX_KEY_CHARS - digest.len() - 1).collect();
+    format!("{kept}#{digest}")
+}
+
 /// A caller's idempotency key or message id: trimmed; `None` when absent or blank; an error when
 /// too long or not printable text.
 pub fn caller_key(value: Option<&str>, name: &str) -> Result<Option<String>, String> {
@@ -474,6 +487,22 @@ mod tests {
         );
         assert_eq!(read(json!({})).effective_role(), Role::Customer);
         assert!(serde_json::from_value::<ReceiveRequest>(json!({"role": "boss"})).is_err());
+    }
+
+    #[test]
+    fn long_keys_are_fitted_stably_and_short_ones_kept() {
+        assert_eq!(fitted_key("handover-session:s-1"), "handover-session:s-1");
+        let teams_id = format!("left-message:a:{}:act-1", "x".repeat(300));
+        let fitted = fitted_key(&teams_id);
+        assert_eq!(fitted.chars().count(), MAX_KEY_CHARS);
+        assert_eq!(fitted, fitted_key(&teams_id));
+        assert_ne!(fitted, fitted_key(&teams_id.replace("act-1", "act-2")));
+        assert_eq!(
+            caller_key(Some(&fitted), "idempotencyKey"),
+            Ok(Some(fitted.clone()))
+        );
+        let exact = "y".repeat(MAX_KEY_CHARS);
+        assert_eq!(fitted_key(&exact), exact);
     }
 
     #[test]

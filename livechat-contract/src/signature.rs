@@ -10,6 +10,12 @@ use sha2::Sha256;
 
 pub const TIMESTAMP_HEADER: &str = "X-Handover-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Handover-Signature";
+/// Set by the receiver on a refusal for the signature's time alone ([`STALE_TIMESTAMP`]): the
+/// request is answered 503 with `Retry-After`, since only the clocks are wrong, and the sender
+/// retries for its bounded time, saying loudly that the clocks differ.
+pub const REFUSAL_HEADER: &str = "X-Handover-Refusal";
+/// [`REFUSAL_HEADER`]'s value for a timestamp outside the replay window.
+pub const STALE_TIMESTAMP: &str = "stale-timestamp";
 /// How far a signed timestamp may be from the receiver's clock, by default.
 pub const DEFAULT_REPLAY_WINDOW_SECS: u64 = 300;
 
@@ -75,6 +81,26 @@ pub fn verify(
     now: i64,
     replay_window_secs: u64,
 ) -> Result<(), SignatureError> {
+    verify_any(
+        &[secret],
+        timestamp_header,
+        signature_header,
+        body,
+        now,
+        replay_window_secs,
+    )
+}
+
+/// [`verify`] against each of `secrets` (the current one and, while a rotation is under way,
+/// the previous one): a signature made with any of them passes.
+pub fn verify_any(
+    secrets: &[&[u8]],
+    timestamp_header: Option<&str>,
+    signature_header: Option<&str>,
+    body: &[u8],
+    now: i64,
+    replay_window_secs: u64,
+) -> Result<(), SignatureError> {
     let timestamp: i64 = timestamp_header
         .ok_or(SignatureError::MissingTimestamp)?
         .trim()
@@ -91,9 +117,16 @@ pub fn verify(
         .strip_prefix(PREFIX)
         .and_then(|hex_digest| hex::decode(hex_digest).ok())
         .ok_or(SignatureError::MalformedSignature)?;
-    mac(secret, timestamp, body)?
-        .verify_slice(&digest)
-        .map_err(|_| SignatureError::Mismatch)
+    let mut outcome = Err(SignatureError::EmptySecret);
+    for secret in secrets {
+        outcome = mac(secret, timestamp, body)?
+            .verify_slice(&digest)
+            .map_err(|_| SignatureError::Mismatch);
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    outcome
 }
 
 #[cfg(test)]
@@ -128,6 +161,23 @@ mod tests {
                 "now = {now}"
             );
         }
+    }
+
+    #[test]
+    fn during_a_rotation_either_secret_verifies_and_no_other() {
+        let old = sign(b"old", 1_000, b"x").unwrap();
+        let new = sign(b"new", 1_000, b"x").unwrap();
+        let other = sign(b"other", 1_000, b"x").unwrap();
+        let both: [&[u8]; 2] = [b"new", b"old"];
+        let check =
+            |signature: &str| verify_any(&both, Some("1000"), Some(signature), b"x", 1_000, 300);
+        assert_eq!(check(&old), Ok(()));
+        assert_eq!(check(&new), Ok(()));
+        assert_eq!(check(&other), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_any(&[], Some("1000"), Some(&new), b"x", 1_000, 300),
+            Err(SignatureError::EmptySecret)
+        );
     }
 
     #[test]

@@ -196,6 +196,10 @@ pub struct ApplicationSettings {
     /// Time a client has to send a request's headers, and again its body, in milliseconds; a
     /// slower client is cut off (408).
     pub request_deadline_ms: u64,
+    /// Hosts requests may name besides loopback, the public URL's host and the bind address
+    /// (`SKILL_ALLOWED_HOSTS`: `host`, `*.suffix`, or `*` when a proxy in front checks them);
+    /// any other `Host` is answered 421.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ApplicationSettings {
@@ -210,6 +214,7 @@ impl Default for ApplicationSettings {
             max_activity_bytes: 256 * 1024,
             max_webhook_bytes: 64 * 1024,
             request_deadline_ms: 10_000,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -289,6 +294,9 @@ pub struct LiveChatSettings {
     pub timeout_ms: u64,
     /// Shared secret of the webhook signature (`WEBHOOK_SECRET`); unset accepts unsigned webhooks.
     pub webhook_secret: Option<SecretString>,
+    /// The secret before a rotation (`WEBHOOK_SECRET_PREVIOUS`): accepted as well, so the live
+    /// chat can change to the new one at its own moment.
+    pub webhook_previous_secret: Option<SecretString>,
     /// How old (or how far in the future) a signed webhook's timestamp may be, in seconds.
     pub webhook_replay_window_secs: u64,
     /// The longest customer message the live chat takes, in characters; a longer one is refused
@@ -306,6 +314,7 @@ impl Default for LiveChatSettings {
             api_key: None,
             timeout_ms: 5_000,
             webhook_secret: None,
+            webhook_previous_secret: None,
             webhook_replay_window_secs: livechat_contract::signature::DEFAULT_REPLAY_WINDOW_SECS,
             allow_unsigned_webhooks: false,
             max_message_chars: livechat_contract::api::MAX_MESSAGE_CHARS,
@@ -332,6 +341,10 @@ pub struct DeliverySettings {
     pub poll_interval_ms: u64,
     /// Time limit of one outbound HTTP call to Teams or Copilot Studio, in milliseconds.
     pub http_timeout_ms: u64,
+    /// With PostgreSQL, how long a claimed delivery is reserved for the instance that claimed it,
+    /// in milliseconds: longer than the longest attempt (`http_timeout_ms`, and a file's transfer,
+    /// `files.transfer_timeout_secs`) plus 10 s, or the skill refuses to start.
+    pub claim_lease_ms: u64,
     /// Deliveries one lane sends at once (each to a different conversation).
     pub max_in_flight: usize,
     /// Deliveries one lane holds in memory; more wait in the database and are read back in order.
@@ -348,6 +361,7 @@ impl Default for DeliverySettings {
             conversation_interval_ms: 150,
             poll_interval_ms: 1_000,
             http_timeout_ms: 10_000,
+            claim_lease_ms: crate::store::CLAIM_LEASE_MS as u64,
             max_in_flight: 256,
             max_in_memory: 20_000,
         }
@@ -376,6 +390,15 @@ impl ApplicationSettings {
         service_support::settings::listen(self.bind, "SKILL_BIND")
     }
 
+    /// The `Host` values answered: loopback, the public URL's host, the bind address, the list.
+    pub fn allowed_hosts(&self) -> service_support::hosts::AllowedHosts {
+        service_support::hosts::AllowedHosts::new(
+            self.bind,
+            Some(&self.public_url),
+            &self.allowed_hosts,
+        )
+    }
+
     /// HTTP worker threads: as set, or one per core.
     pub fn http_workers(&self) -> usize {
         service_support::settings::http_workers(self.http_workers)
@@ -387,12 +410,17 @@ impl ApplicationSettings {
     }
 
     /// Opens the configured store: PostgreSQL with `database_url`, else SQLite in `data_dir`.
-    pub async fn open_store(&self) -> anyhow::Result<Store> {
+    pub async fn open_store(&self, claim_lease_ms: u64) -> anyhow::Result<Store> {
         let database_url = self
             .database_url
             .as_ref()
             .map(|url| url.expose_secret().to_owned());
-        Store::open(database_url.as_deref(), &self.data_dir).await
+        let store = Store::open(database_url.as_deref(), &self.data_dir)
+            .await?
+            .with_claim_lease(i64::try_from(claim_lease_ms).unwrap_or(i64::MAX));
+        // Claims and leases go by the database's clock, measured now and then every minute.
+        store.sync_clock().await?;
+        Ok(store)
     }
 }
 
@@ -463,6 +491,7 @@ impl LiveChatSettings {
                 api_key: self.api_key.clone(),
                 timeout: self.timeout(),
                 webhook_secret: self.webhook_secret.clone(),
+                webhook_previous_secret: self.webhook_previous_secret.clone(),
                 replay_window_secs: self.webhook_replay_window_secs,
                 max_message_chars: self.max_message_chars,
                 transfers: files.transfer_client()?,
@@ -630,6 +659,9 @@ impl Layered for Settings {
         if let Some(url) = environment.parsed("SKILL_PUBLIC_URL", "a URL")? {
             self.application.public_url = url;
         }
+        if let Some(value) = environment.list("SKILL_ALLOWED_HOSTS") {
+            self.application.allowed_hosts = value;
+        }
         if let Some(value) = environment.get("SKILL_DATA_DIR") {
             self.application.data_dir = PathBuf::from(value);
         }
@@ -681,6 +713,9 @@ impl Layered for Settings {
         if let Some(value) = environment.secret("WEBHOOK_SECRET") {
             self.livechat.webhook_secret = Some(value);
         }
+        if let Some(value) = environment.secret("WEBHOOK_SECRET_PREVIOUS") {
+            self.livechat.webhook_previous_secret = Some(value);
+        }
         if let Some(allow) = environment.flag("SKILL_ALLOW_UNSIGNED_WEBHOOKS")? {
             self.livechat.allow_unsigned_webhooks = allow;
         }
@@ -719,7 +754,31 @@ impl Layered for Settings {
             http_url("TEAMS_SERVICE_URL / teams.service_url", url)?;
         }
         if let Some(url) = &self.auth.openid_metadata_url {
-            http_url("SKILL_OPENID_METADATA_URL / auth.openid_metadata_url", url)?;
+            // The signing keys decide whose tokens are believed: never over plain http beyond
+            // loopback, where anyone on the path could swap them.
+            https_beyond_loopback("SKILL_OPENID_METADATA_URL / auth.openid_metadata_url", url)?;
+        }
+        if self.livechat.api_key.is_some() {
+            https_beyond_loopback(
+                "LIVECHAT_BASE_URL / livechat.base_url (it receives LIVECHAT_API_KEY)",
+                &self.livechat.base_url,
+            )?;
+        }
+        if let Some(url) = &self.teams.service_url {
+            https_beyond_loopback(
+                "TEAMS_SERVICE_URL / teams.service_url (it receives the bot's tokens)",
+                url,
+            )?;
+        }
+        for pattern in &self.application.allowed_hosts {
+            service_support::hosts::check_pattern(
+                "SKILL_ALLOWED_HOSTS / application.allowed_hosts",
+                pattern,
+            )?;
+        }
+        if self.livechat.webhook_previous_secret.is_some() && self.livechat.webhook_secret.is_none()
+        {
+            bail!("WEBHOOK_SECRET_PREVIOUS / livechat.webhook_previous_secret is set without WEBHOOK_SECRET: set the new secret as WEBHOOK_SECRET and keep the old one as WEBHOOK_SECRET_PREVIOUS until the live chat uses the new one");
         }
         let authority = &self.auth.authority_host;
         http_url("AZURE_AUTHORITY_HOST / auth.authority_host", authority)?;
@@ -785,6 +844,14 @@ impl Layered for Settings {
         if delivery.poll_interval_ms == 0 || delivery.http_timeout_ms == 0 {
             bail!("delivery.poll_interval_ms and delivery.http_timeout_ms must be positive");
         }
+        let longest_attempt_ms = delivery
+            .http_timeout_ms
+            .max(self.files.transfer_timeout_secs.saturating_mul(1_000));
+        if self.application.database_url.is_some()
+            && delivery.claim_lease_ms < longest_attempt_ms.saturating_add(10_000)
+        {
+            bail!("delivery.claim_lease_ms ({}) must be at least 10 s longer than the longest attempt ({longest_attempt_ms} ms: delivery.http_timeout_ms or files.transfer_timeout_secs): an attempt that outlasts its claim could be made by a second instance too", delivery.claim_lease_ms);
+        }
         if delivery.max_in_flight == 0 || delivery.max_in_memory < 100 {
             bail!(
                 "delivery.max_in_flight must be positive and delivery.max_in_memory at least 100"
@@ -813,6 +880,16 @@ impl Layered for Settings {
             }
             if self.teams.service_url.is_some() {
                 bail!("TEAMS_SERVICE_URL / teams.service_url is set but SKILL_APP_ID is not: anonymous local mode sends only to the loopback serviceUrl of each activity. Set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID, or unset TEAMS_SERVICE_URL");
+            }
+            // Anonymous mode checks no token: reachable beyond this machine, anyone could open
+            // live chats and write to agents.
+            let bind = self.application.bind;
+            if !bind.ip().is_loopback() {
+                bail!("SKILL_BIND / application.bind is {bind}, beyond loopback, but SKILL_APP_ID is not set: anonymous local mode accepts requests without a token, so it only listens on loopback. Bind to 127.0.0.1, or set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID");
+            }
+            let public = &self.application.public_url;
+            if !crate::http::is_loopback_url(public) {
+                bail!("SKILL_PUBLIC_URL / application.public_url is {public}, beyond loopback, but SKILL_APP_ID is not set: anonymous local mode accepts requests without a token, so it must not be published (a dev tunnel included). Set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID first");
             }
             return Ok(());
         };
@@ -859,6 +936,16 @@ fn default_url(text: &str) -> Url {
 fn http_url(name: &str, url: &Url) -> anyhow::Result<()> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         bail!("{name}: '{url}' must be an http or https URL");
+    }
+    Ok(())
+}
+
+/// Checks that `url` is https, or plain http to loopback only: it receives a key, a token, or
+/// what decides which tokens are believed.
+fn https_beyond_loopback(name: &str, url: &Url) -> anyhow::Result<()> {
+    http_url(name, url)?;
+    if url.scheme() != "https" && !crate::http::is_loopback_url(url) {
+        bail!("{name}: '{url}' must be https (plain http only to loopback)");
     }
     Ok(())
 }
@@ -1061,6 +1148,33 @@ mod tests {
             (
                 &[("AZURE_AUTHORITY_HOST", "http://login.example.com")],
                 "AZURE_AUTHORITY_HOST",
+            ),
+            (
+                &[("SKILL_BIND", "0.0.0.0:5001")],
+                "SKILL_BIND / application.bind is 0.0.0.0:5001, beyond loopback, but SKILL_APP_ID is not set",
+            ),
+            (
+                &[("SKILL_PUBLIC_URL", "https://abc-5001.euw.devtunnels.ms")],
+                "SKILL_PUBLIC_URL / application.public_url is https://abc-5001.euw.devtunnels.ms/, beyond loopback, but SKILL_APP_ID is not set",
+            ),
+            (
+                &[("SKILL_OPENID_METADATA_URL", "http://keys.example.com/openid")],
+                "SKILL_OPENID_METADATA_URL / auth.openid_metadata_url: 'http://keys.example.com/openid' must be https",
+            ),
+            (
+                &[
+                    ("LIVECHAT_BASE_URL", "http://livechat.example.com"),
+                    ("LIVECHAT_API_KEY", "k"),
+                ],
+                "LIVECHAT_BASE_URL / livechat.base_url (it receives LIVECHAT_API_KEY): 'http://livechat.example.com/' must be https",
+            ),
+            (
+                &[("SKILL_ALLOWED_HOSTS", "https://skill.example.com")],
+                "SKILL_ALLOWED_HOSTS",
+            ),
+            (
+                &[("WEBHOOK_SECRET_PREVIOUS", "old")],
+                "WEBHOOK_SECRET_PREVIOUS / livechat.webhook_previous_secret is set without WEBHOOK_SECRET",
             ),
             (
                 &[("SKILL_TRUSTED_HOSTS", "https://x.com/")],

@@ -37,6 +37,17 @@ pub enum ApiError {
     /// Too much background work is under way; the caller should try again shortly.
     #[error("{0}")]
     Busy(String),
+    /// A webhook signed at a time outside the replay window (503, marked with the contract's
+    /// refusal header, so the live chat retries for a while instead of failing the message).
+    #[error("{reason}")]
+    StaleSignature {
+        reason: String,
+        /// The header that tells this refusal apart, in the live chat's own terms.
+        marker: (&'static str, &'static str),
+    },
+    /// An event for a conversation the skill is still opening (503 with `Retry-After`).
+    #[error("{0}")]
+    NotYet(String),
     /// The activity type is one this skill does not implement (`invoke`).
     #[error("{0}")]
     NotImplemented(String),
@@ -51,6 +62,9 @@ impl From<crate::livechat::WebhookError> for ApiError {
         match error {
             WebhookError::Unauthorized(reason) => ApiError::Unauthorized(reason),
             WebhookError::BadRequest(reason) => ApiError::BadRequest(reason),
+            WebhookError::StaleTimestamp { reason, marker } => {
+                ApiError::StaleSignature { reason, marker }
+            }
         }
     }
 }
@@ -60,6 +74,7 @@ impl From<crate::handover::HandoverError> for ApiError {
         use crate::handover::HandoverError;
         match error {
             HandoverError::UnknownConversation(_) => ApiError::NotFound(error.to_string()),
+            HandoverError::NotYetKnown(_) => ApiError::NotYet(error.to_string()),
             HandoverError::ConversationEnded(_) => ApiError::Gone(error.to_string()),
             HandoverError::Store(error) => ApiError::Unexpected(error),
         }
@@ -110,8 +125,12 @@ impl ApiError {
             ApiError::Unauthorized(_) => {
                 response.insert_header(("WWW-Authenticate", "Bearer"));
             }
-            ApiError::Busy(_) => {
+            ApiError::Busy(_) | ApiError::NotYet(_) => {
                 response.insert_header(("Retry-After", "1"));
+            }
+            ApiError::StaleSignature { marker, .. } => {
+                response.insert_header(*marker);
+                response.insert_header(("Retry-After", "30"));
             }
             _ => {}
         }
@@ -130,7 +149,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy(_) | ApiError::StaleSignature { .. } | ApiError::NotYet(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -39,6 +39,10 @@ pub struct Application {
     /// Where customers' files wait between their fetch and their post, and when a leftover there
     /// is stale (longer than a delivery to the live chat is retried).
     staging: (std::path::PathBuf, Duration),
+    /// The data directory's lock (SQLite only), held until the last outcome is recorded.
+    lock: Option<service_support::lock::DataDirLock>,
+    /// The skill endpoint, which takes up at start what a stop left unfinished.
+    endpoint: web::Data<SkillEndpoint>,
 }
 
 /// Stops a running [`Application`] from outside (tests, embedding).
@@ -62,9 +66,21 @@ impl Application {
 
     /// [`Self::build`], with the timers going by `clock` (tests pause it).
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        // Before the store: a second process on the same SQLite file refuses to start.
+        let lock = match settings.application.database_url {
+            None => Some(service_support::lock::DataDirLock::acquire(
+                &settings.application.data_dir,
+                "the skill",
+                "SKILL_DATA_DIR",
+            )?),
+            Some(_) => None,
+        };
         let listener = settings.application.listener()?;
         let port = listener.local_addr()?.port();
-        let store = settings.application.open_store().await?;
+        let store = settings
+            .application
+            .open_store(settings.delivery.claim_lease_ms)
+            .await?;
         let interrupted = store.recover_interrupted_sessions().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -173,12 +189,13 @@ impl Application {
             )),
             deferred: deferred.clone(),
             metrics: metrics.clone(),
+            turns: store.clone(),
         });
         let server = serve(
             listener,
             &settings,
             Shared {
-                endpoint,
+                endpoint: endpoint.clone(),
                 handover: web::Data::from(handover),
                 manifest: web::Data::new(SkillManifest(settings.skill_manifest())),
                 limits: web::Data::new(RequestLimits {
@@ -204,6 +221,8 @@ impl Application {
                 staging,
                 Duration::from_secs(delivery.livechat_retry_for_secs + 3_600),
             ),
+            lock,
+            endpoint,
         })
     }
 
@@ -232,6 +251,13 @@ impl Application {
             futures_util::future::join_all(lanes).await;
         })?;
         let timers = tokio::spawn(self.timers.run(shutdown.clone()));
+        // Requests answered 202 before a stop, whose replies were never sent.
+        let endpoint = self.endpoint.clone();
+        tokio::spawn(async move { endpoint.resume_unfinished_turns().await });
+        let clock_sync = tokio::spawn(sync_clock_periodically(
+            self.store.clone(),
+            shutdown.clone(),
+        ));
         let purge = tokio::spawn(purge_periodically(
             self.store.clone(),
             self.retention_days,
@@ -246,11 +272,13 @@ impl Application {
         }
         let _ = deliveries.await;
         let _ = purge.await;
+        let _ = clock_sync.await;
         let _ = timers.await;
         // The workers' last outcomes are recorded without waiting; commit them before stopping.
         if let Err(error) = self.store.flush().await {
             tracing::warn!(error.cause_chain = ?error, "cannot record the last delivery outcomes; those deliveries are sent again on the next start");
         }
+        drop(self.lock);
         served.context("the HTTP server failed")
     }
 }
@@ -273,9 +301,14 @@ fn serve(
     shared: Shared,
 ) -> anyhow::Result<Server> {
     let metrics_data = web::Data::from(shared.metrics.clone());
+    let hosts = web::Data::new(settings.application.allowed_hosts());
     Ok(HttpServer::new(move || {
         let metrics = shared.metrics.clone();
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                service_support::hosts::check_host,
+            ))
+            .app_data(hosts.clone())
             .wrap_fn(move |request, service| {
                 // One light span per request (method, route, a request number and the status) and
                 // its latency; 4xx answers are logged where they are decided, 5xx here.
@@ -333,6 +366,22 @@ fn metric_method(method: &str) -> &'static str {
     }
 }
 
+/// Every minute (PostgreSQL): measures the database's clock again, by which claims are kept.
+async fn sync_clock_periodically(store: Store, shutdown: CancellationToken) {
+    if store.dialect() != crate::store::Dialect::Postgres {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        if let Err(error) = store.sync_clock().await {
+            tracing::warn!(error.cause_chain = ?error, "cannot read the database's clock; keeping the last offset");
+        }
+    }
+}
+
 /// Hourly: deletes closed sessions, finished deliveries and links to agents' files older than the
 /// retention (unless it is 0), and customers' files left in staging longer than a delivery lasts.
 async fn purge_periodically(
@@ -385,10 +434,8 @@ fn announce_mode(settings: &Settings, livechat: &dyn WebhookReader) {
     if settings.bot.app_id.is_none() {
         tracing::warn!("BOT_APP_ID is not set: agents' replies are sent without a token, so they can only reach a loopback Teams stand-in.");
     }
-    let bind_is_loopback = settings.application.bind.ip().is_loopback();
-    if !bind_is_loopback && settings.is_anonymous() {
-        tracing::warn!(bind = %settings.application.bind, "ANONYMOUS MODE BEYOND LOOPBACK: anyone who can reach this address can open live chats and write to agents without a token (replies still go only to loopback). Bind to 127.0.0.1, or set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID.");
-    } else if !bind_is_loopback {
+    // Anonymous mode beyond loopback is refused by the settings.
+    if !settings.application.bind.ip().is_loopback() {
         tracing::info!(bind = %settings.application.bind, "listening beyond loopback");
     }
 }

@@ -13,6 +13,7 @@ use livechat_contract::api::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
@@ -22,7 +23,8 @@ use crate::store::{
 
 /// The session API's key and limits, and how it assigns a start.
 pub struct SessionApi {
-    pub key: Option<SecretString>,
+    /// The key every call must carry; while a rotation is under way, the previous one too.
+    pub keys: Vec<SecretString>,
     pub max_body_bytes: usize,
     pub max_message_chars: usize,
     /// `routing.assignment = "auto"`: a start goes to the online agent with the most room.
@@ -30,8 +32,23 @@ pub struct SessionApi {
 }
 
 impl SessionApi {
+    /// 403 for a request a web browser made (the API's callers are servers, and a page elsewhere
+    /// must not post a form or a bodiless `no-cors` fetch here), then 401 without the key.
     pub(crate) fn authorize(&self, request: &HttpRequest) -> Result<(), ApiError> {
-        let Some(key) = &self.key else { return Ok(()) };
+        let headers = request.headers();
+        let cross_site = headers.contains_key(actix_web::http::header::ORIGIN)
+            || headers
+                .get("Sec-Fetch-Site")
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|site| site != "none");
+        if cross_site {
+            return Err(ApiError::Forbidden(
+                "the session API is for the skill, not for web pages".into(),
+            ));
+        }
+        if self.keys.is_empty() {
+            return Ok(());
+        }
         let presented = request
             .headers()
             .get("Authorization")
@@ -42,12 +59,13 @@ impl SessionApi {
                     .or_else(|| value.strip_prefix("bearer "))
             })
             .unwrap_or_default();
-        if bool::from(
-            presented
-                .trim()
-                .as_bytes()
-                .ct_eq(key.expose_secret().as_bytes()),
-        ) {
+        // Compared as digests, so neither the time taken nor an early exit tells a key's length.
+        let presented = Sha256::digest(presented.trim().as_bytes());
+        let mut matched = subtle::Choice::from(0);
+        for key in &self.keys {
+            matched |= presented.ct_eq(&Sha256::digest(key.expose_secret().as_bytes()));
+        }
+        if bool::from(matched) {
             Ok(())
         } else {
             Err(ApiError::Unauthorized(
@@ -56,7 +74,8 @@ impl SessionApi {
         }
     }
 
-    /// The body; 415 unless it is empty or declared JSON (a page elsewhere cannot post a form here).
+    /// The body; 415 unless it is declared JSON or empty without a type (a form posts an empty
+    /// text/plain one).
     async fn read_body(
         &self,
         request: &HttpRequest,
@@ -83,8 +102,11 @@ impl SessionApi {
             .headers()
             .get(actix_web::http::header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok());
-        // An empty body may come without a type: the original sample starts a chat that way.
-        if !body.is_empty() && !livechat_contract::is_json_media_type(content_type) {
+        // An empty body may come without a type (the original sample starts a chat that way), but
+        // never with another: a form posts an empty text/plain body.
+        let declared_other =
+            content_type.is_some() && !livechat_contract::is_json_media_type(content_type);
+        if declared_other || (!body.is_empty() && content_type.is_none()) {
             return Err(ApiError::UnsupportedMediaType(
                 "the body must be JSON, sent with Content-Type: application/json".into(),
             ));

@@ -5,6 +5,8 @@
 //! the store: nothing missed, nothing twice. A page that slept through more than
 //! [`MAX_REPLAY`] events, or names an event this store never had, is told to reload instead.
 //! Each agent holds at most [`MAX_STREAMS_PER_AGENT`] streams at once; more are answered 429.
+//! A stream lasts only as long as its sign-in: it is checked before every write and at every
+//! heartbeat, and a stream whose sign-in ended tells its page to reload (to the sign-in page).
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -15,7 +17,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::auth::CurrentAgent;
+use crate::auth::{Agents, CurrentAgent, RevokedSessions};
 use crate::presence::{LivePages, Opened};
 use crate::store::{Presence, Store};
 
@@ -65,6 +67,8 @@ pub async fn stream(
     query: web::Query<Since>,
     store: web::Data<Store>,
     pages: web::Data<LivePages>,
+    agents: web::Data<Agents>,
+    revoked: web::Data<RevokedSessions>,
 ) -> HttpResponse {
     let Some((slot, opened)) = pages.into_inner().open(&agent.agent.username) else {
         return HttpResponse::TooManyRequests()
@@ -91,8 +95,12 @@ pub async fn stream(
     let resume = resume_point(header, query.since, store.last_event_seq());
     let (sender, receiver) = mpsc::channel::<Result<web::Bytes, Infallible>>(32);
     let store = store.into_inner();
+    let signed_in = agent.agent;
     actix_web::rt::spawn(async move {
         let _slot = slot;
+        // The sign-in is asked again before every write and at every heartbeat: a stream ends
+        // with it (signed out, revoked, removed, expired), telling the page to reload.
+        let still_signed_in = || signed_in.is_valid(&agents, &revoked);
         let send = |text: String| {
             let sender = sender.clone();
             async move { sender.send(Ok(web::Bytes::from(text))).await.is_ok() }
@@ -110,6 +118,11 @@ pub async fn stream(
         let mut changes = store.subscribe();
         let mut last = resume_from;
         loop {
+            if !still_signed_in() {
+                tracing::info!(agent = %signed_in.username, "the sign-in ended; closing its live-update stream");
+                let _ = send("event: reload\ndata: {}\n\n".to_owned()).await;
+                return;
+            }
             let events = match store.events_since(last, BATCH).await {
                 Ok(events) => events,
                 Err(error) => {

@@ -16,8 +16,8 @@ use livechat_contract::api::{
 use livechat_contract::files::{ATTACHMENTS_PATH, FILES_PATH};
 use serde_json::json;
 
-/// Registers all routes.
-pub fn configure(config: &mut web::ServiceConfig) {
+/// Registers all routes, with the static files from `static_dir`.
+pub fn configure(config: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     config
         .service(web::resource(START_PATH).route(web::post().to(api::start)))
         .service(web::resource(RECEIVE_PATH).route(web::post().to(api::receive)))
@@ -66,10 +66,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/agent/messages/{id}/retry").route(web::post().to(pages::retry)))
         .service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)))
-        .service(actix_files::Files::new(
-            "/static",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/static"),
-        ));
+        .service(actix_files::Files::new("/static", static_dir));
 }
 
 async fn healthz() -> HttpResponse {

@@ -8,8 +8,6 @@
 //! with `Accept: application/json` and gets JSON; without JavaScript the forms post normally and are
 //! redirected back.
 
-use std::time::Instant;
-
 use actix_session::Session;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -393,7 +391,7 @@ pub async fn sign_in(
     pages: web::Data<LivePages>,
 ) -> Result<HttpResponse, PageError> {
     auth::check_csrf(&session, Some(&form.csrf_token))?;
-    let client = request.peer_addr().map(|address| address.ip());
+    let client = throttle.client_of(&request);
     let refused_page = |status: StatusCode, error: String| -> Result<HttpResponse, PageError> {
         let page = SignInPage {
             csrf: auth::csrf_token(&session),
@@ -415,7 +413,7 @@ pub async fn sign_in(
         }
         Ok(response)
     };
-    if let Err(refusal) = throttle.check(&form.username, client, Instant::now()) {
+    if let Err(refusal) = throttle.check(&form.username, client, throttle.now()) {
         return refused(refusal);
     }
     let turn = match throttle.verification_turn().await {
@@ -441,7 +439,7 @@ pub async fn sign_in(
             Ok(see_other("/agent"))
         }
         None => {
-            throttle.failed(&form.username, client, Instant::now());
+            throttle.failed(&form.username, client, throttle.now());
             tracing::warn!("failed sign-in");
             refused_page(
                 StatusCode::UNAUTHORIZED,

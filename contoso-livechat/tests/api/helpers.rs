@@ -17,6 +17,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 pub const AGENT_NAME: &str = "Ann";
 pub const AGENT_PASSWORD: &str = "ann-password";
 pub const API_KEY: &str = "test-api-key";
+pub const PREVIOUS_API_KEY: &str = "the-api-key-before-the-rotation";
 /// The second agent, with `Options::second_agent`.
 pub const SECOND_AGENT: &str = "Ben";
 pub const SECOND_PASSWORD: &str = "ben-password";
@@ -39,6 +40,10 @@ pub struct Options {
     pub max_total_bytes: Option<u64>,
     /// `files.clamd`: the malware scan's daemon.
     pub clamd: Option<String>,
+    /// With `api_key`: the key before a rotation is accepted too ([`PREVIOUS_API_KEY`]).
+    pub previous_api_key: bool,
+    /// `application.client_ip_header`: a trusted proxy names the client.
+    pub client_ip_header: Option<&'static str>,
 }
 
 pub struct TestApp {
@@ -69,6 +74,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     launch(webhook, Arc::new(tempfile::tempdir().unwrap()), options).await
 }
 
+/// An app calling an existing fake webhook (its answers mounted by the test).
+pub async fn spawn_app_on(webhook: Arc<MockServer>, options: Options) -> TestApp {
+    launch(webhook, Arc::new(tempfile::tempdir().unwrap()), options).await
+}
+
 async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Options) -> TestApp {
     test_support::init_test_logs();
     let mut environment: HashMap<String, String> = [
@@ -89,6 +99,12 @@ async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Optio
     }
     if options.webhook_secret {
         environment.insert("WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into());
+    }
+    if options.previous_api_key {
+        environment.insert("LIVECHAT_API_KEY_PREVIOUS".into(), PREVIOUS_API_KEY.into());
+    }
+    if let Some(header) = options.client_ip_header {
+        environment.insert("LIVECHAT_CLIENT_IP_HEADER".into(), header.into());
     }
     let mut settings = Settings::load_from(None, &Environment::from_map(environment)).unwrap();
     settings.application.http_workers = 2;

@@ -8,3 +8,4 @@ mod files;
 mod helpers;
 mod pages;
 mod session_api;
+mod ways_in;

@@ -661,9 +661,19 @@ impl EmulatorApp {
             emulator.perform(&mut conversation, outputs).await;
         }
         let data = web::Data::from(emulator);
+        // Loopback names and the bound address only: a page elsewhere cannot chat through it.
+        let hosts = web::Data::new(service_support::hosts::AllowedHosts::new(
+            address,
+            None,
+            &[],
+        ));
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    service_support::hosts::check_host,
+                ))
                 .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(hosts.clone())
                 .app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(256 * 1024))
                 .route("/", web::get().to(page))

@@ -61,6 +61,23 @@ impl Session {
         }
     }
 
+    /// Whether the session is of `conversation`, or of the conversation `origin` it relates to
+    /// (either as the session's own conversation or as the one its activities related to).
+    pub fn belongs_to(
+        &self,
+        conversation: &CopilotConversationId,
+        origin: Option<&CopilotConversationId>,
+    ) -> bool {
+        let mine = [
+            Some(&self.copilot_conversation_id),
+            self.origin_conversation_id.as_ref(),
+        ];
+        let theirs = [Some(conversation), origin];
+        mine.iter()
+            .flatten()
+            .any(|own| theirs.iter().flatten().any(|asked| own == asked))
+    }
+
     /// The live-chat conversation the session had, open or closed.
     pub fn livechat(&self) -> Option<&LiveChatConversationId> {
         match &self.state {

@@ -340,14 +340,16 @@ impl OutboxWorker {
                 let busy = queues.active_keys();
                 let claimed = self
                     .store
-                    .due_deliveries(lane, chrono::Utc::now().timestamp_millis(), capacity, &busy)
+                    .due_deliveries(lane, self.store.now_ms(), capacity, &busy)
                     .await;
                 match claimed {
                     Ok(due) => {
                         for delivery in due {
-                            // Claimed means due: the row's time is now the claim's lease.
+                            // Claimed means due: the row's time is now the claim's lease, which
+                            // fences the outcome.
                             let delivery = Delivery {
                                 due_at_ms: 0,
+                                claim: Some(delivery.due_at_ms),
                                 ..delivery
                             };
                             queues.add(delivery, now);
@@ -422,15 +424,18 @@ impl OutboxWorker {
                     .deliveries
                     .with_label_values(&[lane, "delivered"])
                     .inc();
-                self.store
-                    .record_outcome(delivery.id, DeliveryOutcome::Delivered);
+                self.store.record_claimed_outcome(
+                    delivery.id,
+                    DeliveryOutcome::Delivered,
+                    delivery.claim,
+                );
                 queues.sent(&queue_key, None, now);
             }
             Attempt::Retry { reason, after }
                 if self.policy.may_retry(
                     failed_attempts,
                     delivery.created_at_ms,
-                    chrono::Utc::now().timestamp_millis(),
+                    self.store.now_ms(),
                 ) =>
             {
                 let delay = self.policy.delay(failed_attempts, after);
@@ -439,19 +444,20 @@ impl OutboxWorker {
                     .with_label_values(&[lane, "retried"])
                     .inc();
                 tracing::warn!(lane, delivery_id = delivery.id.0, queue = %queue_key, attempt = failed_attempts, reason = %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
-                let at_ms = chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64;
+                let at_ms = self.store.now_ms() + delay.as_millis() as i64;
                 if self.courier.lane() == Lane::LiveChat
                     && failed_attempts == DELAY_NOTICE_AFTER_FAILURES
                 {
                     let (handover, delayed) = (self.handover.clone(), delivery.clone());
                     tokio::spawn(async move { handover.delivery_delayed(&delayed).await });
                 }
-                self.store.record_outcome(
+                self.store.record_claimed_outcome(
                     delivery.id,
                     DeliveryOutcome::Retry {
                         at_ms,
                         error: reason,
                     },
+                    delivery.claim,
                 );
                 match source {
                     // The retry is this worker's to make, in turn, first in its queue.
@@ -473,11 +479,12 @@ impl OutboxWorker {
                     .with_label_values(&[lane, "failed"])
                     .inc();
                 tracing::error!(lane, delivery_id = delivery.id.0, queue = %queue_key, attempt = failed_attempts, reason = %reason, "delivery failed for good");
-                self.store.record_outcome(
+                self.store.record_claimed_outcome(
                     delivery.id,
                     DeliveryOutcome::Failed {
                         error: reason.clone(),
                     },
+                    delivery.claim,
                 );
                 queues.sent(&queue_key, None, now);
                 // Telling someone stores a message: not on the worker's loop.

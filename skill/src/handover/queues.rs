@@ -190,6 +190,7 @@ mod tests {
             attempts: 0,
             due_at_ms: 0,
             created_at_ms: 0,
+            claim: None,
         }
     }
 

@@ -57,6 +57,9 @@ pub struct HandoverParts {
 pub enum HandoverError {
     #[error("no handover session has the live-chat conversation id '{0}'")]
     UnknownConversation(LiveChatConversationId),
+    /// Unknown, but a session is opening and may turn out to be it: worth another attempt.
+    #[error("the live-chat conversation '{0}' is not known yet; a session is still opening, so try again in a moment")]
+    NotYetKnown(LiveChatConversationId),
     #[error("the live-chat conversation '{0}' has ended; nothing more reaches the customer")]
     ConversationEnded(LiveChatConversationId),
     #[error(transparent)]

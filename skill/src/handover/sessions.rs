@@ -4,7 +4,8 @@
 //! it relates to, else the one named by its `LiveChatConversationId` input: Copilot Studio keeps
 //! the conversation id across actions; hosts built on Bot Framework SDKs give every skill
 //! invocation a new one and name the original in `relatesTo`, and the input the topic passes is
-//! the last resort. An event's session is the one with its live-chat id.
+//! the last resort, and only when that session is of the request's conversation or the one it
+//! relates to (naming another conversation's id acts on nothing). An event's session is the one with its live-chat id.
 
 use std::time::{Duration, Instant};
 
@@ -25,8 +26,19 @@ impl Handover {
                 return Ok(Some(session));
             }
         }
-        match &keys.livechat_input {
-            Some(livechat) => self.store.session_by_livechat_id(livechat).await,
+        let Some(livechat) = &keys.livechat_input else {
+            return Ok(None);
+        };
+        let named = self.store.session_by_livechat_id(livechat).await?;
+        match named {
+            Some(session) if session.belongs_to(&keys.conversation, keys.origin.as_ref()) => {
+                Ok(Some(session))
+            }
+            Some(_) => {
+                // Naming an id is no proof of owning it: ids show in transcripts and logs.
+                tracing::warn!(livechat_conversation_id = %livechat, "a request named the live-chat session of another conversation; refused");
+                Ok(None)
+            }
             None => Ok(None),
         }
     }
@@ -77,9 +89,15 @@ impl Handover {
         &self,
         livechat: &LiveChatConversationId,
     ) -> Result<Session, HandoverError> {
-        self.store
-            .session_by_livechat_id(livechat)
-            .await?
-            .ok_or_else(|| HandoverError::UnknownConversation(livechat.clone()))
+        if let Some(session) = self.store.session_by_livechat_id(livechat).await? {
+            return Ok(session);
+        }
+        // A live chat that assigns at once may report "joined" before its answer to the start
+        // has been recorded here: while a session is opening, the event is asked again later.
+        if self.store.any_session_opening().await? {
+            tracing::info!(livechat_conversation_id = %livechat, "an event for a conversation not known yet while a session is opening; asking for it again");
+            return Err(HandoverError::NotYetKnown(livechat.clone()));
+        }
+        Err(HandoverError::UnknownConversation(livechat.clone()))
     }
 }

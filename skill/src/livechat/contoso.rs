@@ -20,7 +20,8 @@ use livechat_contract::api::{
 };
 use livechat_contract::files::{Attachment, ATTACHMENTS_PATH, FILES_PATH};
 use livechat_contract::retry::is_transient_status;
-use livechat_contract::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use livechat_contract::signature::{self, SignatureError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use livechat_contract::signature::{REFUSAL_HEADER, STALE_TIMESTAMP};
 use livechat_contract::webhook::{WebhookAnswer, WebhookEvent, WebhookStatus};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -61,9 +62,10 @@ fn short_name(name: String) -> String {
 }
 
 /// The start's idempotency key: one per handover session, the same on every attempt and after a
-/// restart (the session id is stored before the live chat is called).
+/// restart (the session id is stored before the live chat is called), fitted to the contract's
+/// limit (a left message's session id holds the Teams conversation id, of any length).
 fn start_key(session: &SessionId) -> String {
-    format!("handover-session:{session}")
+    livechat_contract::api::fitted_key(&format!("handover-session:{session}"))
 }
 
 /// A message's id for the live chat: one per delivery (ids are never reused), so a repeated
@@ -82,6 +84,8 @@ pub struct ContosoConnection {
     pub timeout: Duration,
     /// Checks the webhooks' signature (`WEBHOOK_SECRET`); unset accepts unsigned ones.
     pub webhook_secret: Option<SecretString>,
+    /// The secret before a rotation (`WEBHOOK_SECRET_PREVIOUS`), accepted as well until removed.
+    pub webhook_previous_secret: Option<SecretString>,
     /// How far a signed webhook's timestamp may be from now, in seconds.
     pub replay_window_secs: u64,
     /// The longest customer message it takes, in characters.
@@ -114,6 +118,7 @@ pub struct ContosoLiveChat {
     api_key: Option<SecretString>,
     timeout: Duration,
     webhook_secret: Option<SecretString>,
+    webhook_previous_secret: Option<SecretString>,
     replay_window_secs: u64,
     max_message_chars: usize,
     /// The base the files' paths are on (`LIVECHAT_BASE_URL`, without its trailing slash).
@@ -145,6 +150,7 @@ impl ContosoLiveChat {
             api_key: connection.api_key,
             timeout: connection.timeout,
             webhook_secret: connection.webhook_secret,
+            webhook_previous_secret: connection.webhook_previous_secret,
             replay_window_secs: connection.replay_window_secs,
             max_message_chars: connection.max_message_chars,
             base,
@@ -259,15 +265,35 @@ impl ContosoLiveChat {
         let Some(secret) = &self.webhook_secret else {
             return Ok(());
         };
-        signature::verify(
-            secret.expose_secret().as_bytes(),
+        let mut secrets = vec![secret.expose_secret().as_bytes()];
+        if let Some(previous) = &self.webhook_previous_secret {
+            secrets.push(previous.expose_secret().as_bytes());
+        }
+        let now = chrono::Utc::now().timestamp();
+        signature::verify_any(
+            &secrets,
             request.header(TIMESTAMP_HEADER),
             request.header(SIGNATURE_HEADER),
             request.body,
-            chrono::Utc::now().timestamp(),
+            now,
             self.replay_window_secs,
         )
-        .map_err(|error| WebhookError::Unauthorized(error.to_string()))
+        .map_err(|error| match error {
+            // Only the clocks are wrong: the live chat retries for its bounded time, and both
+            // sides say so loudly, instead of every message failing for good.
+            SignatureError::OutsideReplayWindow { .. } => {
+                let skew_secs = request
+                    .header(TIMESTAMP_HEADER)
+                    .and_then(|value| value.trim().parse::<i64>().ok())
+                    .map(|sent| sent - now);
+                tracing::error!(skew_secs, window_secs = self.replay_window_secs, "CLOCKS DIFFER: a webhook's signed time is outside the replay window of this clock; it is refused for now and retried by the live chat. Synchronise both machines' clocks (NTP)");
+                WebhookError::StaleTimestamp {
+                    reason: error.to_string(),
+                    marker: (REFUSAL_HEADER, STALE_TIMESTAMP),
+                }
+            }
+            other => WebhookError::Unauthorized(other.to_string()),
+        })
     }
 }
 

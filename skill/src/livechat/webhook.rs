@@ -11,6 +11,14 @@ pub enum WebhookError {
     Unauthorized(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Signed with a good secret, perhaps, but at a time outside the replay window: a clock is
+    /// wrong, which a retry later may outlive.
+    #[error("{reason}")]
+    StaleTimestamp {
+        reason: String,
+        /// The header the refusal carries, so the live chat tells it apart.
+        marker: (&'static str, &'static str),
+    },
 }
 
 /// A webhook request as received, before the live-chat system's own checks.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The Bot Framework channel-token issuer, always accepted alongside the tenant's Entra issuers.
@@ -36,8 +36,8 @@ const UNKNOWN_KID_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const FIRST_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 const CLOCK_SKEW_SECONDS: u64 = 5 * 60;
 
-/// Who called, once the token was checked.
-#[derive(Debug, Clone, PartialEq)]
+/// Who called, once the token was checked (kept with a request answered before it is handled).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallerIdentity {
     /// No token was checked: anonymous local mode.
     pub anonymous: bool,

@@ -5,7 +5,9 @@
 //! `deliveryMode: expectReplies` is handled inline and answered in the HTTP response. Otherwise the
 //! answer is `202`: messages and ends are stored before it; opening a live-chat session (a call
 //! that can take seconds while Copilot Studio waits for its `endOfConversation`) runs after it, and
-//! the replies go back to the caller's `serviceUrl` through [`ReplySender`].
+//! the replies go back to the caller's `serviceUrl` through [`ReplySender`]. Such a request is kept
+//! in the store from before its `202` until its replies are sent, so a process that stops in
+//! between handles it at its next start ([`SkillEndpoint::resume_unfinished_turns`]).
 
 use std::sync::Arc;
 
@@ -21,7 +23,12 @@ use super::replies::ReplySender;
 use crate::domain::HandoverRequest;
 use crate::handover::Handover;
 use crate::metrics::Metrics;
+use crate::store::{PendingTurn, Store, ABANDONED_OPENING_SECS};
 use crate::tasks::DeferredWork;
+
+/// A kept request older than this is not handled again at start: Copilot Studio has long stopped
+/// waiting, and the customer has moved on.
+const TURN_RESUMABLE_SECS: i64 = 10 * 60;
 
 /// Why a turn is refused.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +74,8 @@ pub struct SkillEndpoint {
     pub replies: Arc<ReplySender>,
     pub deferred: DeferredWork,
     pub metrics: Arc<Metrics>,
+    /// Where requests answered before they are handled are kept.
+    pub turns: Store,
 }
 
 impl SkillEndpoint {
@@ -155,22 +164,16 @@ impl SkillEndpoint {
 
         let (handover, sender) = (self.handover.clone(), self.replies.clone());
         if calls_the_live_chat(&request) {
-            self.deferred.spawn(
-                slot,
-                async move {
-                    match handover.handle(request).await {
-                        Ok(outcome) => {
-                            sender
-                                .send(&activity, &caller, &replies(&activity, &outcome))
-                                .await;
-                        }
-                        Err(error) => {
-                            tracing::error!(error.cause_chain = ?error, "cannot handle the activity")
-                        }
-                    }
-                }
-                .instrument(span),
-            );
+            // Kept before the 202: a stop before the replies are sent is made good at the next start.
+            let turn = PendingTurn {
+                id: uuid::Uuid::new_v4().to_string(),
+                activity: serde_json::to_string(&activity).map_err(anyhow::Error::from)?,
+                caller: serde_json::to_string(&caller).map_err(anyhow::Error::from)?,
+                created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            };
+            let id = turn.id.clone();
+            self.turns.record_turn(turn).await?;
+            self.spawn_turn(slot, id, activity, caller, request, span);
             return Ok(TurnAnswer::Accepted);
         }
 
@@ -186,5 +189,115 @@ impl SkillEndpoint {
             );
         }
         Ok(TurnAnswer::Accepted)
+    }
+
+    /// Handles a kept request after its 202: the handover's answer, the replies, then the request
+    /// is forgotten.
+    fn spawn_turn(
+        &self,
+        slot: crate::tasks::Slot,
+        id: String,
+        activity: Activity,
+        caller: CallerIdentity,
+        request: HandoverRequest,
+        span: tracing::Span,
+    ) {
+        let (handover, sender, turns) = (
+            self.handover.clone(),
+            self.replies.clone(),
+            self.turns.clone(),
+        );
+        self.deferred.spawn(
+            slot,
+            async move {
+                match handover.handle(request).await {
+                    Ok(outcome) => {
+                        sender
+                            .send(&activity, &caller, &replies(&activity, &outcome))
+                            .await;
+                    }
+                    Err(error) => {
+                        tracing::error!(error.cause_chain = ?error, "cannot handle the activity")
+                    }
+                }
+                if let Err(error) = turns.finish_turn(&id).await {
+                    tracing::warn!(error.cause_chain = ?error, "cannot forget a handled request; it is handled again at the next start");
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    /// At start: handles the requests a stopped process answered 202 but did not finish (with a
+    /// shared database, only those older than another instance's opening may take), each as it
+    /// would have been. Requests are idempotent (a start reuses its conversation's session, a left
+    /// message and a rating are keyed by the activity), so handling one again changes nothing twice.
+    pub async fn resume_unfinished_turns(&self) {
+        let now = chrono::Utc::now();
+        let settled_for = if self.turns.dialect().shares_the_database() {
+            ABANDONED_OPENING_SECS
+        } else {
+            0
+        };
+        let before = (now - chrono::Duration::seconds(settled_for))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let turns = match self.turns.unfinished_turns(&before).await {
+            Ok(turns) => turns,
+            Err(error) => {
+                tracing::error!(error.cause_chain = ?error, "cannot read the requests a stop left unfinished");
+                return;
+            }
+        };
+        for turn in turns {
+            let age = chrono::DateTime::parse_from_rfc3339(&turn.created_at)
+                .map(|at| now.signed_duration_since(at).num_seconds())
+                .unwrap_or(i64::MAX);
+            let resumed = match self.resumable(&turn, age) {
+                Some((activity, caller, request)) => match self.deferred.reserve() {
+                    Some(slot) => {
+                        let span = tracing::info_span!(
+                            "activity",
+                            activity_type = activity.kind(),
+                            conversation_id = activity.conversation_id(),
+                            resumed = true
+                        );
+                        tracing::info!(parent: &span, age_secs = age, "handling a request a stop left unfinished");
+                        self.spawn_turn(slot, turn.id.clone(), activity, caller, request, span);
+                        true
+                    }
+                    None => false,
+                },
+                None => false,
+            };
+            if !resumed {
+                if let Err(error) = self.turns.finish_turn(&turn.id).await {
+                    tracing::warn!(error.cause_chain = ?error, "cannot forget an unfinished request");
+                }
+            }
+        }
+    }
+
+    /// What a kept request asks, unless it is too old or no longer readable.
+    fn resumable(
+        &self,
+        turn: &PendingTurn,
+        age_secs: i64,
+    ) -> Option<(Activity, CallerIdentity, HandoverRequest)> {
+        if age_secs > TURN_RESUMABLE_SECS {
+            tracing::warn!(
+                age_secs,
+                "a request a stop left unfinished is too old to handle now; dropped"
+            );
+            return None;
+        }
+        let read = || -> anyhow::Result<(Activity, CallerIdentity, HandoverRequest)> {
+            let activity: Activity = serde_json::from_str(&turn.activity)?;
+            let caller: CallerIdentity = serde_json::from_str(&turn.caller)?;
+            let request = request_of(&activity, &self.content)?;
+            Ok((activity, caller, request))
+        };
+        read()
+            .inspect_err(|error| tracing::warn!(error = %error, "a request a stop left unfinished cannot be read; dropped"))
+            .ok()
     }
 }

@@ -155,6 +155,7 @@ impl Batch {
                     attempts: 0,
                     due_at_ms: self.now_ms,
                     created_at_ms: self.now_ms,
+                    claim: None,
                 })
             })
             .collect();

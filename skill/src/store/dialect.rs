@@ -15,8 +15,9 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use super::connection::{SqliteConnection, SqlxConnection, WriteConnection};
 use super::sql;
 
-/// How long a claimed delivery is reserved for the PostgreSQL instance that claimed it.
-pub const CLAIM_LEASE_MS: i64 = 60_000;
+/// How long a claimed delivery is reserved for the PostgreSQL instance that claimed it, by default
+/// (`delivery.claim_lease_ms`): longer than any one attempt may take (a file's transfer included).
+pub const CLAIM_LEASE_MS: i64 = 120_000;
 
 /// Characters left as they are in the path of a `sqlite:` URL; the rest is percent-encoded (the
 /// driver decodes it), so a data directory may contain `?`, `#` or spaces.

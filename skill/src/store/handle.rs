@@ -17,7 +17,7 @@ use super::index::SessionIndex;
 use super::jobs;
 use super::model::{
     BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, Intake, NewDelivery,
-    NewFileLink, Purged, SessionUpdate, Signals, TimerThen, UserMessages,
+    NewFileLink, PendingTurn, Purged, SessionUpdate, Signals, TimerThen, UserMessages,
 };
 use super::records::{token_hash, DeliveryRow, FileLinkRow, SessionRow};
 use super::sql;
@@ -37,6 +37,12 @@ pub struct Store {
     signals: Arc<Signals>,
     /// The worker of each lane subscribes once.
     subscribed: Arc<Mutex<Vec<Lane>>>,
+    /// How far the database's clock is ahead of this machine's, in milliseconds (PostgreSQL; 0 for
+    /// SQLite, whose clock is this machine's): instances keep their claims, leases and retries by
+    /// the one clock they share, so a machine whose clock is a minute behind claims nothing early.
+    clock_offset_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// How long a claim reserves a delivery for this instance (PostgreSQL).
+    claim_lease_ms: i64,
 }
 
 impl Store {
@@ -105,7 +111,47 @@ impl Store {
             index,
             signals,
             subscribed: Arc::default(),
+            clock_offset_ms: Arc::default(),
+            claim_lease_ms: CLAIM_LEASE_MS,
         })
+    }
+
+    /// The store, claiming for `lease_ms` instead of [`CLAIM_LEASE_MS`] (PostgreSQL).
+    pub fn with_claim_lease(self, lease_ms: i64) -> Self {
+        Self {
+            claim_lease_ms: lease_ms,
+            ..self
+        }
+    }
+
+    /// Now, in Unix milliseconds, by the clock the store's times are kept by: the database's
+    /// (PostgreSQL, as last measured by [`Self::sync_clock`]) or this machine's (SQLite).
+    pub fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+            + self
+                .clock_offset_ms
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Measures how far the database's clock is from this machine's (PostgreSQL only), halving the
+    /// round trip; returns the offset in milliseconds. Logs loudly when it is large.
+    pub async fn sync_clock(&self) -> anyhow::Result<i64> {
+        if !self.dialect.shares_the_database() {
+            return Ok(0);
+        }
+        let before = chrono::Utc::now().timestamp_millis();
+        let database: i64 = sqlx::query_scalar(sql::DATABASE_NOW_MS)
+            .fetch_one(&self.reader)
+            .await
+            .context("cannot read the database's clock")?;
+        let after = chrono::Utc::now().timestamp_millis();
+        let offset = database - (before + after) / 2;
+        self.clock_offset_ms
+            .store(offset, std::sync::atomic::Ordering::Relaxed);
+        if offset.abs() > 5_000 {
+            tracing::warn!(offset_ms = offset, "this machine's clock differs from the database's by more than 5 s; the skill keeps its times by the database's, but synchronise the clocks (NTP)");
+        }
+        Ok(offset)
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -284,6 +330,48 @@ impl Store {
         }
         self.one_session(sql::SESSION_BY_LIVECHAT_ID, livechat.as_str())
             .await
+    }
+
+    /// Keeps a request before it is answered 202 (see [`PendingTurn`]).
+    pub async fn record_turn(&self, turn: PendingTurn) -> anyhow::Result<()> {
+        self.write(jobs::RecordTurn(turn)).await
+    }
+
+    /// Forgets a request whose replies were sent.
+    pub async fn finish_turn(&self, id: &str) -> anyhow::Result<()> {
+        self.write(jobs::FinishTurn { id: id.to_owned() }).await
+    }
+
+    /// Requests kept since before `before` (RFC 3339) and not finished: those a stopped process
+    /// left (with a shared database, only old enough that no running instance still has them).
+    pub async fn unfinished_turns(&self, before: &str) -> anyhow::Result<Vec<PendingTurn>> {
+        let rows = sqlx::query(sql::UNFINISHED_TURNS)
+            .bind(before)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                use sqlx::Row;
+                Ok(PendingTurn {
+                    id: row.try_get("id")?,
+                    activity: row.try_get("activity")?,
+                    caller: row.try_get("caller")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether any session (of any instance) is still opening: an event for a live-chat id nobody
+    /// knows may be about it, arriving before its start's answer.
+    pub async fn any_session_opening(&self) -> anyhow::Result<bool> {
+        if let Some(index) = &self.index {
+            return Ok(index.any_opening());
+        }
+        Ok(sqlx::query(sql::ANY_OPENING)
+            .fetch_optional(&self.reader)
+            .await?
+            .is_some())
     }
 
     /// Stores a user's message(s) for the live chat, and that the problem description was
@@ -466,7 +554,8 @@ impl Store {
     }
 
     /// The oldest pending delivery of each queue in `lane` that is due at `now_ms`, skipping the
-    /// queues in `busy_queues`; with PostgreSQL they are claimed for [`CLAIM_LEASE_MS`].
+    /// queues in `busy_queues`; with PostgreSQL they are claimed for the lease
+    /// ([`CLAIM_LEASE_MS`] unless set otherwise).
     pub async fn due_deliveries(
         &self,
         lane: Lane,
@@ -481,7 +570,7 @@ impl Store {
             .bind(i64::from(limit));
         let query = match self.dialect {
             Dialect::Sqlite => query,
-            Dialect::Postgres => query.bind(CLAIM_LEASE_MS),
+            Dialect::Postgres => query.bind(self.claim_lease_ms),
         };
         let rows = query.fetch_all(&self.reader).await?;
         let mut deliveries = rows
@@ -495,7 +584,27 @@ impl Store {
     /// Records a delivery's outcome without waiting for the commit (the workers' way: a lost
     /// record only means the delivery is made again after a crash).
     pub fn record_outcome(&self, delivery: DeliveryId, outcome: DeliveryOutcome) {
-        let job = Queued::boxed(jobs::RecordOutcome { delivery, outcome }, None);
+        self.record_claimed_outcome(delivery, outcome, None);
+    }
+
+    /// [`Self::record_outcome`] for a delivery claimed with the lease ending at `claim` (its
+    /// `next_attempt_at` when claimed, PostgreSQL): a retry or a failure is recorded only while
+    /// that claim still holds, so an instance whose send outlasted its lease, and whose delivery
+    /// another instance has taken over, overwrites nothing.
+    pub fn record_claimed_outcome(
+        &self,
+        delivery: DeliveryId,
+        outcome: DeliveryOutcome,
+        claim: Option<i64>,
+    ) {
+        let job = Queued::boxed(
+            jobs::RecordOutcome {
+                delivery,
+                outcome,
+                claim,
+            },
+            None,
+        );
         if self.send(Message::Write(job)).is_err() {
             tracing::warn!(
                 delivery_id = delivery.0,

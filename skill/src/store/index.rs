@@ -121,6 +121,14 @@ impl SessionIndex {
             .is_some_and(|session| session.is_open())
     }
 
+    /// Whether any session is still opening (its live-chat id not yet known).
+    pub fn any_opening(&self) -> bool {
+        self.read()
+            .sessions
+            .values()
+            .any(|session| matches!(session.state, crate::domain::SessionState::Opening))
+    }
+
     /// Sessions in state open.
     pub fn open_count(&self) -> usize {
         self.read()

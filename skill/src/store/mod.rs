@@ -33,6 +33,6 @@ pub use dialect::{Dialect, CLAIM_LEASE_MS};
 pub use handle::Store;
 pub use model::{
     Arrival, BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, Intake,
-    NewDelivery, NewFileLink, Purged, SessionUpdate, TimerThen, UserMessages,
+    NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, TimerThen, UserMessages,
     ABANDONED_OPENING_SECS,
 };

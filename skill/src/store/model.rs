@@ -64,6 +64,8 @@ pub struct Delivery {
     pub due_at_ms: i64,
     /// When it was stored (Unix milliseconds): retrying lasts a set time from here.
     pub created_at_ms: i64,
+    /// The end of the lease this instance claimed it with (PostgreSQL): the fence of its outcome.
+    pub claim: Option<i64>,
 }
 
 /// What a delivery's attempt came to, as the store records it.
@@ -184,4 +186,16 @@ pub fn now_text() -> String {
 pub fn abandoned_opening_cutoff() -> String {
     (Utc::now() - chrono::Duration::seconds(ABANDONED_OPENING_SECS))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A request answered 202 and not yet handled to the end, as the skill endpoint wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTurn {
+    pub id: String,
+    /// The activity, as received.
+    pub activity: String,
+    /// Who called, as the endpoint wrote it.
+    pub caller: String,
+    /// When it was received (RFC 3339 UTC).
+    pub created_at: String,
 }

@@ -169,6 +169,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             created_at_ms: chrono::DateTime::parse_from_rfc3339(&row.created_at)
                 .map(|at| at.timestamp_millis())
                 .unwrap_or_else(|_| chrono::Utc::now().timestamp_millis()),
+            claim: None,
         })
     }
 }

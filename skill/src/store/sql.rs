@@ -33,7 +33,21 @@ macro_rules! due_heads {
 }
 pub(crate) use due_heads;
 
+/// PostgreSQL's clock, in Unix milliseconds: instances sharing a database keep their times (claims,
+/// leases, retries, timers) by it, whatever their own clocks say.
+pub const DATABASE_NOW_MS: &str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
 pub const PING: &str = "SELECT 1";
+
+/// Binds: id, activity, caller, created at.
+pub const INSERT_TURN: &str =
+    "INSERT INTO pending_turns (id, activity, caller, created_at) VALUES ($1, $2, $3, $4)";
+
+/// Binds: id.
+pub const DELETE_TURN: &str = "DELETE FROM pending_turns WHERE id = $1";
+
+/// Binds: created before (RFC 3339); oldest first.
+pub const UNFINISHED_TURNS: &str = "SELECT id, activity, caller, created_at FROM pending_turns WHERE created_at < $1 ORDER BY created_at";
 
 /// Binds: closed at, conversation, created before; returns the closed sessions' ids.
 pub const CLOSE_ABANDONED_OPENING_OF_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE copilot_conversation_id = $2 AND state = 'opening' AND created_at < $3 RETURNING id, copilot_conversation_id";
@@ -100,6 +114,9 @@ pub const CLOSE_OPEN_SESSION: &str = "UPDATE sessions SET state = 'closed', clos
 pub const MARK_PROBLEM_FORWARDED: &str = "UPDATE sessions SET problem_forwarded = 1 WHERE id = $1";
 
 /// Binds: conversation.
+/// Binds: none. One row when some session is still opening.
+pub const ANY_OPENING: &str = "SELECT 1 FROM sessions WHERE state = 'opening' LIMIT 1";
+
 pub const LIVE_SESSION: &str = concat!(
     "SELECT ",
     session_columns!(),
@@ -128,6 +145,14 @@ pub const MARK_DELIVERED: &str = "UPDATE deliveries SET state = 'delivered', att
 
 /// Binds: due at, error, delivery.
 pub const SCHEDULE_RETRY: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3";
+
+/// Binds: due at, error, delivery, the claim's lease end. Fenced: only while the claim is still
+/// the one that made the attempt (an instance that took the delivery over after the lease moved
+/// `next_attempt_at`), so a late outcome never overwrites a later state.
+pub const SCHEDULE_RETRY_CLAIMED: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3 AND state = 'pending' AND next_attempt_at = $4";
+
+/// Binds: finished at, error, delivery, the claim's lease end; fenced as [`SCHEDULE_RETRY_CLAIMED`].
+pub const MARK_FAILED_CLAIMED: &str = "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, finished_at = $1, last_error = $2 WHERE id = $3 AND state = 'pending' AND next_attempt_at = $4";
 
 /// Binds: finished at, error, delivery.
 pub const MARK_FAILED: &str = "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, finished_at = $1, last_error = $2 WHERE id = $3";

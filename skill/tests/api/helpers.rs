@@ -265,6 +265,8 @@ pub struct Options {
     pub max_transfers: Option<usize>,
     /// More hosts files are fetched from (`SKILL_FILE_HOSTS`), besides loopback's 127.0.0.1.
     pub file_hosts: Option<&'static str>,
+    /// The webhook secret before a rotation (`WEBHOOK_SECRET_PREVIOUS`).
+    pub previous_webhook_secret: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -282,6 +284,7 @@ impl Default for Options {
             transfer_timeout_secs: None,
             max_transfers: None,
             file_hosts: None,
+            previous_webhook_secret: None,
         }
     }
 }
@@ -296,6 +299,10 @@ pub struct TestApp {
     handle: ApplicationHandle,
     join: JoinHandle<anyhow::Result<()>>,
 }
+
+/// The public URL of an authenticated test skill, and of an anonymous one.
+pub const PUBLIC_URL: &str = "https://skill.example.com/";
+pub const LOCAL_PUBLIC_URL: &str = "http://localhost/";
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
@@ -325,7 +332,16 @@ pub async fn spawn_another_instance(app: &TestApp) -> TestApp {
 fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Settings {
     let mut environment: HashMap<String, String> = [
         ("SKILL_BIND", "127.0.0.1:0".to_owned()),
-        ("SKILL_PUBLIC_URL", "https://skill.example.com/".to_owned()),
+        // Anonymous mode is refused a public URL beyond loopback.
+        (
+            "SKILL_PUBLIC_URL",
+            if options.authenticated {
+                PUBLIC_URL
+            } else {
+                LOCAL_PUBLIC_URL
+            }
+            .to_owned(),
+        ),
         ("SKILL_DATA_DIR", data_dir.path().display().to_string()),
         ("LIVECHAT_BASE_URL", peers.livechat.uri()),
         ("SKILL_TRUSTED_HOSTS", "127.0.0.1".to_owned()),
@@ -373,6 +389,9 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     if options.webhook_secret {
         environment.insert("WEBHOOK_SECRET".to_owned(), WEBHOOK_SECRET.to_owned());
     }
+    if let Some(previous) = options.previous_webhook_secret {
+        environment.insert("WEBHOOK_SECRET_PREVIOUS".to_owned(), previous.to_owned());
+    }
     let mut settings = Settings::load_from(None, &Environment::from_map(environment)).unwrap();
     settings.application.http_workers = 2;
     settings.application.request_deadline_ms = 2_000;
@@ -419,7 +438,9 @@ async fn launch(peers: Arc<Peers>, data_dir: Arc<TempDir>, options: Options) -> 
 impl TestApp {
     /// Stops the app (as a deployment would) and starts a new one on the same data and peers.
     pub async fn restart(self) -> TestApp {
-        self.stop().await;
+        // The old one lets go of the data directory only once it has stopped.
+        self.handle.stop().await;
+        let _ = self.join.await;
         launch(
             self.peers.clone(),
             self.data_dir.clone(),

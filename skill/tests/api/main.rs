@@ -17,4 +17,5 @@ mod postgres;
 mod restart;
 mod store;
 mod upgrade;
+mod ways_in;
 mod webhook;

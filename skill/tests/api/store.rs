@@ -543,3 +543,68 @@ fn retry(at_ms: i64, error: &str) -> DeliveryOutcome {
         error: error.to_owned(),
     }
 }
+
+#[tokio::test]
+async fn a_late_outcome_after_its_claim_was_taken_over_changes_nothing_on_postgres() {
+    let (store, _database) = crate::databases::Database::postgres().await;
+    store.enqueue(to_user("a", Some("m1"))).await.unwrap();
+    let lease = skill::store::CLAIM_LEASE_MS;
+    let now = store.now_ms() + 1_000;
+    // Instance one claims it; its send outlasts the lease, and instance two takes it over.
+    let first = store
+        .due_deliveries(Lane::Teams, now, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let first_claim = first[0].due_at_ms;
+    let later = now + lease + 1;
+    let second = store
+        .due_deliveries(Lane::Teams, later, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        second.len(),
+        1,
+        "the lease passed: another instance may take it over"
+    );
+    let second_claim = second[0].due_at_ms;
+    assert_ne!(first_claim, second_claim);
+    // The first instance's late failure and retry are fenced off; the second's outcome counts.
+    for late in [
+        DeliveryOutcome::Failed {
+            error: "late".to_owned(),
+        },
+        retry(now + 5, "late"),
+    ] {
+        store.record_claimed_outcome(first[0].id, late, Some(first_claim));
+        store.flush().await.unwrap();
+    }
+    let counts = store.delivery_counts(Lane::Teams).await.unwrap();
+    assert_eq!((counts.pending, counts.failed), (1, 0), "{counts:?}");
+    assert!(
+        store
+            .due_deliveries(Lane::Teams, later + 1, 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "still held by the second claim, not made due by the late retry"
+    );
+    store.record_claimed_outcome(second[0].id, retry(later + 10, "503"), Some(second_claim));
+    store.flush().await.unwrap();
+    let due = store
+        .due_deliveries(Lane::Teams, later + 11, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "the second claim's retry was recorded");
+    assert_eq!(due[0].attempts, 1);
+}
+
+#[tokio::test]
+async fn postgres_times_go_by_the_databases_clock() {
+    let (store, _database) = crate::databases::Database::postgres().await;
+    // Same machine: the offset is the measuring's own error, well under a second.
+    let offset = store.sync_clock().await.unwrap();
+    assert!(offset.abs() < 1_000, "{offset} ms");
+    let (sqlite, _file) = crate::databases::Database::sqlite().await;
+    assert_eq!(sqlite.sync_clock().await.unwrap(), 0);
+}

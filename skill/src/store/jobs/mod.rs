@@ -12,6 +12,7 @@ mod purge;
 mod record_outcome;
 mod recover_openings;
 mod shared;
+mod turns;
 
 pub use begin::Begin;
 pub use close::Close;
@@ -23,3 +24,4 @@ pub use fire_timer::FireTimer;
 pub use purge::Purge;
 pub use record_outcome::RecordOutcome;
 pub use recover_openings::RecoverOpenings;
+pub use turns::{FinishTurn, RecordTurn};
