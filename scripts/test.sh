@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every check CI runs (formatting, lints, all tests), after setting up what a fresh machine
-# lacks: Debian's Chromium and ChromeDriver for the browser tests (installed with apt-get when this
-# runs as root or with password-less sudo), a local PostgreSQL that is installed but stopped
-# (started), and the interop test's npm packages. Where it cannot install something it says exactly
+# lacks: Debian's Chromium and ChromeDriver for the browser tests and podman and debootstrap for the
+# image test (installed with apt-get when this runs as root or with password-less sudo), a local
+# PostgreSQL that is installed but stopped (started), and the interop test's npm packages. Where it cannot install something it says exactly
 # what to install. CI (.ci/run) runs this script, so the two cannot drift.
 #
 #   TEST_SH_NO_INSTALL=1   never install or start anything; only say what is missing
 #   TEST_SH_SETUP_ONLY=1   set up, then stop before the checks
 #   SKILL_TEST_POSTGRES_URL  another PostgreSQL for the tests (default: the local server)
 #   CHROMIUM_BIN, CHROMEDRIVER_BIN  the browser and its driver (default: Debian's, in /usr/bin)
+#   HANDOVER_IMAGE_TEST=skip:<why>  skip the image test (set here, loudly, when it cannot run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +50,28 @@ if [ ! -x "$CHROMIUM_BIN" ] || [ ! -x "$CHROMEDRIVER_BIN" ]; then
   fi
 fi
 
+# The image test builds the Containerfile with podman and runs the image's binaries under chroot,
+# which needs root. Where it cannot run it is skipped, and this script says so at the start and end.
+if [ -z "${HANDOVER_IMAGE_TEST:-}" ]; then
+  if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
+    say "the image test needs podman and debootstrap; installing Debian's"
+    { command -v apt-get >/dev/null &&
+      as_root apt-get update -qq &&
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman debootstrap >/dev/null; } || true
+  fi
+  if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
+    export HANDOVER_IMAGE_TEST="skip:podman and debootstrap are not installed (sudo apt-get install -y podman debootstrap)"
+  elif [ "$(id -u)" != 0 ]; then
+    export HANDOVER_IMAGE_TEST="skip:it runs the image's binaries under chroot, which needs root"
+  fi
+fi
+image_test_note() {
+  case "${HANDOVER_IMAGE_TEST:-}" in
+    skip:*) say "THE IMAGE TEST IS SKIPPED: ${HANDOVER_IMAGE_TEST#skip:}" ;;
+  esac
+}
+image_test_note
+
 # The store and multi-instance tests use PostgreSQL: the local server on 127.0.0.1:5432, user
 # postgres without a password, unless SKILL_TEST_POSTGRES_URL names another.
 postgres_hint="the PostgreSQL tests need a server on 127.0.0.1:5432 that lets the user postgres in without a password (Debian: sudo apt-get install -y postgresql, and 'trust' for 127.0.0.1 in pg_hba.conf), or SKILL_TEST_POSTGRES_URL=postgres://user:password@host:port/database"
@@ -88,3 +111,4 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests start the three services as real processes.
 cargo build --workspace --bins
 cargo test --workspace
+image_test_note

@@ -742,6 +742,47 @@ mod tests {
     }
 
     #[test]
+    fn cookies_are_secure_beyond_loopback_and_behind_https_unless_told_otherwise() {
+        let local = Settings::load_from(None, &env(&[])).unwrap();
+        assert!(!local.application.secure_cookies());
+        let tunnel = Settings::load_from(
+            None,
+            &env(&[("LIVECHAT_PUBLIC_URL", "https://livechat.contoso.com")]),
+        )
+        .unwrap();
+        assert!(tunnel.application.secure_cookies());
+        assert!(tunnel
+            .application
+            .allowed_hosts()
+            .allows("livechat.contoso.com"));
+        let exposed = Settings::load_from(
+            None,
+            &env(&[
+                ("LIVECHAT_BIND", "0.0.0.0:5000"),
+                ("LIVECHAT_AGENT_NAME", "ann"),
+                ("LIVECHAT_AGENT_PASSWORD", "a long password"),
+                ("LIVECHAT_API_KEY", "key"),
+            ]),
+        )
+        .unwrap();
+        assert!(exposed.application.secure_cookies());
+    }
+
+    #[test]
+    fn the_static_files_are_found_by_the_setting_or_next_to_the_binary() {
+        let error = Settings::load_from(None, &env(&[("LIVECHAT_STATIC_DIR", "/nonexistent")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("LIVECHAT_STATIC_DIR"), "{error}");
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/static");
+        let set = Settings::load_from(None, &env(&[("LIVECHAT_STATIC_DIR", shipped)])).unwrap();
+        assert_eq!(set.application.static_dir(), Path::new(shipped));
+        // Unset, a test binary has no `static` beside it: the source tree's is used.
+        let unset = Settings::load_from(None, &env(&[])).unwrap();
+        assert!(unset.application.static_dir().join("app.css").is_file());
+    }
+
+    #[test]
     fn nothing_set_runs_locally_with_the_default_agent() {
         let settings = Settings::load_from(None, &Environment::default()).unwrap();
         assert_eq!(settings.application.bind.to_string(), "127.0.0.1:5000");

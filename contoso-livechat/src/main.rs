@@ -1,4 +1,5 @@
-//! Starts Contoso Live Chat, or with `hash-password` prints an argon2 hash for `[[agents]]`.
+//! Starts Contoso Live Chat, or with `hash-password` prints an argon2 hash for `[[agents]]`, or
+//! with `healthcheck` asks the running one's `/healthz` (the container's health check).
 
 use std::io::BufRead;
 
@@ -24,10 +25,17 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    service_support::telemetry::init("info,sqlx=warn")?;
+    let telemetry = service_support::telemetry::init("info,sqlx=warn", "contoso-livechat")?;
     let settings = Settings::load()?;
-    Application::build(settings)
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        let bind = settings.application.bind;
+        return service_support::health::probe(bind, std::time::Duration::from_secs(3))
+            .map_err(|reason| anyhow::anyhow!("unhealthy: {reason}"));
+    }
+    let ran = Application::build(settings)
         .await?
         .run_until_stopped()
-        .await
+        .await;
+    telemetry.shutdown();
+    ran
 }

@@ -123,9 +123,12 @@ impl Application {
         });
         let pages = Arc::new(LivePages::new(clock.clone()));
         let pages_data = web::Data::from(pages.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::new()?);
+        let metrics_data = web::Data::from(metrics.clone());
         let client = Arc::new(WebhookClient {
             http: settings.webhook.http_client()?,
             settings: settings.webhook.clone(),
+            metrics,
         });
         let worker = WebhookWorker {
             store: store.clone(),
@@ -188,9 +191,11 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "same-origin")),
                 )
+                .wrap(actix_web::middleware::from_fn(crate::metrics::time_requests))
                 .wrap(actix_web::middleware::from_fn(service_support::hosts::check_host))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
                 .app_data(hosts.clone())
+                .app_data(metrics_data.clone())
                 .app_data(web::FormConfig::default().limit(form_limit))
                 .app_data(store_data.clone())
                 .app_data(agents.clone())

@@ -128,6 +128,7 @@ impl TypingWorker {
             };
             let conversation_id = job.event.conversation_id.clone();
             if self.is_late(job.typed_at_ms) {
+                self.client.metrics.webhook("typing", "dropped");
                 tracing::debug!(conversation_id = %conversation_id, "typing indicator too late; dropped");
                 continue;
             }
@@ -138,9 +139,11 @@ impl TypingWorker {
                 .await
             {
                 Posted::Delivered => {
+                    self.client.metrics.webhook("typing", "delivered");
                     tracing::debug!(conversation_id = %conversation_id, "typing indicator sent")
                 }
                 Posted::Retry(reason) | Posted::Failed(reason) => {
+                    self.client.metrics.webhook("typing", "dropped");
                     tracing::debug!(conversation_id = %conversation_id, reason = %reason, "typing indicator not delivered; dropped")
                 }
             }
@@ -157,6 +160,7 @@ mod tests {
         let client = Arc::new(WebhookClient {
             http: reqwest::Client::new(),
             settings: WebhookSettings::default(),
+            metrics: Arc::new(crate::metrics::Metrics::new().unwrap()),
         });
         relay(&TypingSettings::default(), client, clock.clone())
     }

@@ -58,6 +58,8 @@ pub(crate) enum Posted {
 pub struct WebhookClient {
     pub http: reqwest::Client,
     pub settings: WebhookSettings,
+    /// Where attempts are counted.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl WebhookClient {
@@ -71,6 +73,10 @@ impl WebhookClient {
             .post(self.settings.url.clone())
             .timeout(timeout)
             .header("Content-Type", "application/json");
+        // The skill continues this trace (traces exported only).
+        if let Some(traceparent) = service_support::trace_context::current() {
+            request = request.header(livechat_contract::TRACE_HEADER, traceparent);
+        }
         if let Some(secret) = &self.settings.secret {
             let timestamp = chrono::Utc::now().timestamp();
             match signature::signature_headers(secret.expose_secret().as_bytes(), timestamp, &body)
@@ -189,20 +195,25 @@ impl WebhookWorker {
     async fn attempt(&self, delivery: PendingDelivery) {
         let message = &delivery.entry;
         let span = tracing::info_span!("webhook_delivery", conversation_id = %message.conversation_id, message_id = %message.id, attempt = delivery.attempts + 1);
+        // The delivery continues the trace of the request that stored it (traces exported only).
+        service_support::trace_context::adopt(&span, delivery.trace.as_deref());
         async {
             let outcome = self.send(&delivery).await;
             let failed_attempts = delivery.attempts + 1;
             let result = match outcome {
                 Posted::Delivered => {
                     tracing::debug!("delivered to the skill");
+                    self.client.metrics.webhook("event", "delivered");
                     self.store.mark_delivered(message.seq).await
                 }
                 Posted::Retry(reason) if failed_attempts < self.client.settings.max_attempts => {
+                    self.client.metrics.webhook("event", "retried");
                     let delay = self.client.settings.backoff().delay(failed_attempts, None);
                     tracing::warn!(reason = %reason, retry_in_ms = delay.as_millis() as u64, "webhook failed; will retry");
                     self.store.schedule_retry(message.seq, chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64, &reason).await
                 }
                 Posted::Retry(reason) | Posted::Failed(reason) => {
+                    self.client.metrics.webhook("event", "failed");
                     tracing::error!(reason = %reason, "webhook failed for good; the agent can retry");
                     self.store.mark_failed(message.seq, &reason).await
                 }

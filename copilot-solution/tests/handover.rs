@@ -45,7 +45,15 @@ impl Services {
 
     /// The three services, with an agent online and these settings for the skill.
     async fn start_with(skill_settings: Vec<(&'static str, String)>) -> Services {
-        let mut services = Services::start_configured(skill_settings).await;
+        Services::start_with_both(skill_settings, Vec::new()).await
+    }
+
+    /// The three services, with an agent online and these settings for the skill and the live chat.
+    async fn start_with_both(
+        skill_settings: Vec<(&'static str, String)>,
+        livechat_settings: Vec<(&'static str, String)>,
+    ) -> Services {
+        let mut services = Services::start_configured(skill_settings, livechat_settings).await;
         services.agent =
             Some(test_support::agent_online(&services.livechat, AGENT, AGENT_PASSWORD).await);
         services
@@ -53,10 +61,13 @@ impl Services {
 
     /// The three services, and no agent online.
     async fn start_without_agents() -> Services {
-        Services::start_configured(Vec::new()).await
+        Services::start_configured(Vec::new(), Vec::new()).await
     }
 
-    async fn start_configured(skill_settings: Vec<(&'static str, String)>) -> Services {
+    async fn start_configured(
+        skill_settings: Vec<(&'static str, String)>,
+        livechat_settings: Vec<(&'static str, String)>,
+    ) -> Services {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_copilot-solution"))
             .parent()
             .unwrap()
@@ -90,7 +101,10 @@ impl Services {
                     ("LIVECHAT_AGENT_NAME", AGENT.to_owned()),
                     ("LIVECHAT_AGENT_PASSWORD", AGENT_PASSWORD.to_owned()),
                     ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-                ],
+                ]
+                .into_iter()
+                .chain(livechat_settings)
+                .collect(),
             ),
             spawn(
                 &bin.join("skill"),
@@ -1031,4 +1045,206 @@ async fn wait_for_loaded_picture(browser: &Browser, css: &str) {
         (width.as_u64().unwrap_or(0) > 0).then_some(())
     })
     .await;
+}
+
+/// A span as an OTLP collector receives it.
+#[derive(Debug, Clone)]
+struct ExportedSpan {
+    service: String,
+    name: String,
+    trace: String,
+    id: String,
+    parent: String,
+    attributes: std::collections::HashMap<String, String>,
+}
+
+impl ExportedSpan {
+    fn attribute(&self, key: &str) -> &str {
+        self.attributes.get(key).map_or("", String::as_str)
+    }
+
+    /// The route a request span answered, in either service's words.
+    fn route(&self) -> &str {
+        [self.attribute("route"), self.attribute("http.route")]
+            .into_iter()
+            .find(|route| !route.is_empty())
+            .unwrap_or_default()
+    }
+}
+
+/// Every span the collector received (OTLP/HTTP with JSON bodies).
+async fn exported_spans(collector: &wiremock::MockServer) -> Vec<ExportedSpan> {
+    let mut spans = Vec::new();
+    for request in collector.received_requests().await.unwrap_or_default() {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        for resource in body["resourceSpans"].as_array().into_iter().flatten() {
+            let service = resource["resource"]["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|attribute| attribute["key"] == "service.name")
+                .and_then(|attribute| attribute["value"]["stringValue"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                for span in scope["spans"].as_array().into_iter().flatten() {
+                    let attributes = span["attributes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|attribute| {
+                            let value = &attribute["value"];
+                            let text = value["stringValue"]
+                                .as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| value.to_string());
+                            (
+                                attribute["key"].as_str().unwrap_or_default().to_owned(),
+                                text,
+                            )
+                        })
+                        .collect();
+                    let text = |key: &str| span[key].as_str().unwrap_or_default().to_owned();
+                    spans.push(ExportedSpan {
+                        service: service.clone(),
+                        name: text("name"),
+                        trace: text("traceId"),
+                        id: text("spanId"),
+                        parent: text("parentSpanId"),
+                        attributes,
+                    });
+                }
+            }
+        }
+    }
+    spans
+}
+
+/// One trace as an indented tree, service and span name on each line.
+fn render_trace(spans: &[ExportedSpan], trace: &str) -> String {
+    fn walk(spans: &[ExportedSpan], trace: &str, parent: &str, depth: usize, out: &mut String) {
+        for span in spans
+            .iter()
+            .filter(|s| s.trace == trace && s.parent == parent)
+        {
+            let route = span.route();
+            let detail = if route.is_empty() {
+                String::new()
+            } else {
+                format!(" {route}")
+            };
+            out.push_str(&format!(
+                "{}{} · {}{detail}\n",
+                "  ".repeat(depth),
+                span.service,
+                span.name
+            ));
+            walk(spans, trace, &span.id, depth + 1, out);
+        }
+    }
+    let known: std::collections::HashSet<&str> = spans.iter().map(|s| s.id.as_str()).collect();
+    let mut out = format!("trace {trace}\n");
+    // Roots: no parent, or a parent the collector never got.
+    for root in spans
+        .iter()
+        .filter(|s| s.trace == trace && !known.contains(s.parent.as_str()))
+    {
+        let route = root.route();
+        out.push_str(&format!("{} · {} {route}\n", root.service, root.name));
+        walk(spans, trace, &root.id, 1, &mut out);
+    }
+    out
+}
+
+#[tokio::test]
+async fn one_trace_runs_from_the_teams_activity_through_both_services_and_back() {
+    use wiremock::matchers::{method, path};
+    let collector = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/v1/traces"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&collector)
+        .await;
+    let traced = |service: &str| {
+        vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.uri()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".to_owned()),
+            ("OTEL_SERVICE_NAME", service.to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+        ]
+    };
+    let services =
+        Services::start_with_both(traced("handover-skill"), traced("contoso-livechat")).await;
+    services.wait_for_line("bot", "talk to a person", 0).await;
+    services.user_says("I need to talk to a person").await;
+    services
+        .wait_for_line("bot", "describe your problem", 0)
+        .await;
+    services.user_says("My printer is on fire").await;
+    let conversation = services
+        .wait_for_livechat_message("My printer is on fire")
+        .await;
+    let sent = services
+        .http
+        .post(format!("{}/api/chat/send", services.livechat))
+        .json(&json!({"conversationId": conversation, "message": "Please step away from the printer.", "sender": AGENT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    services
+        .wait_for_line("bot", "step away from the printer", 0)
+        .await;
+
+    // The customer's words: the Teams activity's request in the skill, its outbox's send, and the
+    // live chat's request that took them, one trace, the live chat's span a child of the skill's.
+    let (inbound, outbound) = eventually("both ways in the exported traces", || async {
+        let spans = exported_spans(&collector).await;
+        let child_of_the_other = |route: &str, service: &str, other: &str| {
+            spans
+                .iter()
+                .filter(|s| s.service == service && s.route() == route)
+                .find(|s| {
+                    spans
+                        .iter()
+                        .any(|p| p.service == other && p.id == s.parent && p.trace == s.trace)
+                })
+                .cloned()
+        };
+        let inbound =
+            child_of_the_other("/api/chat/receive", "contoso-livechat", "handover-skill")?;
+        let outbound = child_of_the_other(
+            "/api/livechat/messages",
+            "handover-skill",
+            "contoso-livechat",
+        )?;
+        let in_trace = |trace: &str, service: &str, route: &str| {
+            spans
+                .iter()
+                .any(|s| s.trace == trace && s.service == service && s.route() == route)
+        };
+        let delivered_to_teams = spans.iter().any(|s| {
+            s.trace == outbound.trace
+                && s.service == "handover-skill"
+                && s.name == "deliver"
+                && s.attribute("lane") == "teams"
+        });
+        (in_trace(&inbound.trace, "handover-skill", "/api/messages")
+            && in_trace(&outbound.trace, "contoso-livechat", "/api/chat/send")
+            && delivered_to_teams)
+            .then_some((inbound, outbound))
+    })
+    .await;
+    assert_ne!(inbound.trace, outbound.trace);
+    let spans = exported_spans(&collector).await;
+    let rendering = format!(
+        "{}\n{}",
+        render_trace(&spans, &inbound.trace),
+        render_trace(&spans, &outbound.trace)
+    );
+    eprintln!("{rendering}");
+    if std::env::var("UPDATE_SCREENSHOTS").is_ok_and(|value| value == "1") {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/trace.txt");
+        std::fs::write(docs, rendering).unwrap();
+    }
 }

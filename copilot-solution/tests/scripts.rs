@@ -278,4 +278,13 @@ fn test_sh_sets_up_this_machine_and_names_what_it_cannot_install() {
     assert!(!no_postgres.status.success());
     assert!(stderr.contains("PostgreSQL does not answer"), "{stderr}");
     assert!(stderr.contains("SKILL_TEST_POSTGRES_URL="), "{stderr}");
+
+    // An image test that cannot run is skipped out loud, never silently.
+    let skipped = test_sh_setup(&[("HANDOVER_IMAGE_TEST", "skip:no podman on this machine")]);
+    let stderr = String::from_utf8_lossy(&skipped.stderr);
+    assert!(skipped.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("THE IMAGE TEST IS SKIPPED: no podman on this machine"),
+        "{stderr}"
+    );
 }

@@ -21,6 +21,10 @@ pub mod retry;
 pub mod signature;
 pub mod webhook;
 
+/// The W3C trace-context header every session-API call and every webhook carries when the sender
+/// exports traces: the receiver's span of the request continues the sender's trace.
+pub const TRACE_HEADER: &str = "traceparent";
+
 /// True when a `Content-Type` value names JSON (`application/json`, or `application/*+json`, with
 /// any parameters). Both services answer a non-empty body of any other type (or of none) with 415,
 /// so a web page elsewhere cannot post to them with a form or a plain-text fetch.

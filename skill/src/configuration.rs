@@ -305,6 +305,9 @@ pub struct LiveChatSettings {
     /// Accept unsigned webhooks although `SKILL_APP_ID` is set (`SKILL_ALLOW_UNSIGNED_WEBHOOKS`);
     /// only on purpose, e.g. behind a gateway that checks the caller itself.
     pub allow_unsigned_webhooks: bool,
+    /// Send the API key over plain http to a live chat beyond loopback (`LIVECHAT_PLAIN_HTTP`):
+    /// only on a private network the two share, such as a compose network.
+    pub plain_http: bool,
 }
 
 impl Default for LiveChatSettings {
@@ -317,6 +320,7 @@ impl Default for LiveChatSettings {
             webhook_previous_secret: None,
             webhook_replay_window_secs: livechat_contract::signature::DEFAULT_REPLAY_WINDOW_SECS,
             allow_unsigned_webhooks: false,
+            plain_http: false,
             max_message_chars: livechat_contract::api::MAX_MESSAGE_CHARS,
         }
     }
@@ -719,6 +723,9 @@ impl Layered for Settings {
         if let Some(allow) = environment.flag("SKILL_ALLOW_UNSIGNED_WEBHOOKS")? {
             self.livechat.allow_unsigned_webhooks = allow;
         }
+        if let Some(plain) = environment.flag("LIVECHAT_PLAIN_HTTP")? {
+            self.livechat.plain_http = plain;
+        }
         let seconds = "a whole number of seconds";
         if let Some(value) = environment.parsed("SKILL_MAX_FILE_BYTES", "a number of bytes")? {
             self.files.max_file_bytes = value;
@@ -758,9 +765,9 @@ impl Layered for Settings {
             // loopback, where anyone on the path could swap them.
             https_beyond_loopback("SKILL_OPENID_METADATA_URL / auth.openid_metadata_url", url)?;
         }
-        if self.livechat.api_key.is_some() {
+        if self.livechat.api_key.is_some() && !self.livechat.plain_http {
             https_beyond_loopback(
-                "LIVECHAT_BASE_URL / livechat.base_url (it receives LIVECHAT_API_KEY)",
+                "LIVECHAT_BASE_URL / livechat.base_url (it receives LIVECHAT_API_KEY; LIVECHAT_PLAIN_HTTP=true on a private network)",
                 &self.livechat.base_url,
             )?;
         }
@@ -1166,7 +1173,7 @@ mod tests {
                     ("LIVECHAT_BASE_URL", "http://livechat.example.com"),
                     ("LIVECHAT_API_KEY", "k"),
                 ],
-                "LIVECHAT_BASE_URL / livechat.base_url (it receives LIVECHAT_API_KEY): 'http://livechat.example.com/' must be https",
+                "LIVECHAT_BASE_URL / livechat.base_url (it receives LIVECHAT_API_KEY",
             ),
             (
                 &[("SKILL_ALLOWED_HOSTS", "https://skill.example.com")],
@@ -1194,6 +1201,34 @@ mod tests {
             assert!(
                 error.contains(expected),
                 "{pairs:?}: expected the error to name {expected}, got: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_goes_over_plain_http_only_to_loopback_or_on_a_private_network_said_so() {
+        let key = [("LIVECHAT_API_KEY", "k")];
+        for (pairs, allowed) in [
+            (vec![("LIVECHAT_BASE_URL", "http://127.0.0.1:5000")], true),
+            (
+                vec![("LIVECHAT_BASE_URL", "https://livechat.example.com")],
+                true,
+            ),
+            (vec![("LIVECHAT_BASE_URL", "http://contoso:5000")], false),
+            (
+                vec![
+                    ("LIVECHAT_BASE_URL", "http://contoso:5000"),
+                    ("LIVECHAT_PLAIN_HTTP", "true"),
+                ],
+                true,
+            ),
+        ] {
+            let mut pairs = pairs.clone();
+            pairs.extend(key);
+            assert_eq!(
+                Settings::load_from(None, &env(&pairs)).is_ok(),
+                allowed,
+                "{pairs:?}"
             );
         }
     }

@@ -116,6 +116,10 @@ impl HttpClient {
                 .map_err(|_| HttpError::Request("the token is not a header value".into()))?;
             request = request.header(AUTHORIZATION, value);
         }
+        // The live chat (and anyone else called) continues this trace, when traces are exported.
+        if let Some((name, value)) = service_support::trace_context::header() {
+            request = request.header(name, value);
+        }
         let request = request
             .body(Full::new(body))
             .map_err(|error| HttpError::Request(error.to_string()))?;

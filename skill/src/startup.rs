@@ -317,8 +317,10 @@ fn serve(
                     .match_pattern()
                     .unwrap_or_else(|| "unmatched".to_owned());
                 let method = request.method().clone();
-                let method_label = metric_method(method.as_str());
+                let method_label = service_support::telemetry::method_label(method.as_str());
                 let span = crate::telemetry::request_span(&method, &route);
+                // A request from the live chat continues its trace (traces exported only).
+                service_support::trace_context::adopt_from(&span, request.headers());
                 let metrics = metrics.clone();
                 let response = span.in_scope(|| service.call(request));
                 async move {
@@ -349,21 +351,6 @@ fn serve(
     .shutdown_timeout(10)
     .listen(listener)?
     .run())
-}
-
-/// A request's method as a metrics label: known methods only, so a caller cannot grow `/metrics`
-/// without bound.
-fn metric_method(method: &str) -> &'static str {
-    match method {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        "PATCH" => "PATCH",
-        _ => "other",
-    }
 }
 
 /// Every minute (PostgreSQL): measures the database's clock again, by which claims are kept.

@@ -1,6 +1,6 @@
 //! HTTP routes: the session API (`api`), the agent pages (`pages`), the live event stream
-//! (`events`), files (`files`) and an agent's reply with one (`compose`), health, and static
-//! assets. [`configure`] registers them for the server and tests.
+//! (`events`), files (`files`) and an agent's reply with one (`compose`), health, metrics, and
+//! static assets. [`configure`] registers them for the server and tests.
 
 pub mod api;
 pub mod compose;
@@ -66,11 +66,41 @@ pub fn configure(config: &mut web::ServiceConfig, static_dir: &std::path::Path) 
         .service(web::resource("/agent/messages/{id}/retry").route(web::post().to(pages::retry)))
         .service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)))
+        .service(web::resource("/metrics").route(web::get().to(metrics)))
         .service(actix_files::Files::new("/static", static_dir));
 }
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// `GET /metrics`: Prometheus' text format; the queue and the agents online read now.
+async fn metrics(
+    store: web::Data<crate::store::Store>,
+    metrics: web::Data<crate::metrics::Metrics>,
+) -> HttpResponse {
+    match store.availability().await {
+        Ok(availability) => {
+            metrics
+                .queue_length
+                .set(i64::from(availability.queue_length));
+            metrics
+                .agents_online
+                .set(i64::from(availability.agents_online));
+        }
+        Err(error) => {
+            tracing::warn!(error.cause_chain = ?error, "cannot read the queue for the metrics")
+        }
+    }
+    match metrics.render() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(text),
+        Err(error) => {
+            tracing::error!(error.cause_chain = ?error, "cannot render the metrics");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
 }
 
 async fn readyz(store: web::Data<crate::store::Store>) -> HttpResponse {

@@ -80,6 +80,8 @@ pub async fn insert_entry(
         .bind(entry.delivery.map(|_| Utc::now().timestamp_millis()))
         .bind(&entry.client_id)
         .bind(&detail)
+        // Only an entry for the webhook's outbox carries on its request's trace.
+        .bind(entry.delivery.and_then(|_| super::writer::write_trace()))
         .execute(&mut *connection)
         .await?;
     let seq = result.last_insert_rowid();

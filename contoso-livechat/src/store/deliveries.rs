@@ -44,6 +44,7 @@ pub async fn due_in(
             detail,
             entry,
             attempts,
+            trace: row.try_get("trace_parent")?,
         });
     }
     Ok(due)

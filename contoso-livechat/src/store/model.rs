@@ -167,6 +167,8 @@ pub struct PendingDelivery {
     pub attempts: u32,
     /// What a `joined` or `queue` entry tells besides its kind.
     pub detail: Option<EntryDetail>,
+    /// The trace context of the request that stored it (when traces are exported).
+    pub trace: Option<String>,
 }
 
 /// A file to attach to a new entry: kept on disk already, named safely, its kind told by its bytes.

@@ -81,9 +81,9 @@ pub const HOLDER: &str = "SELECT state, assigned_agent, agent_name FROM conversa
 pub const END_CONVERSATION: &str = "UPDATE conversations SET state = 'ended', ended_by = ?, ended_at = ?, waiting_since = NULL WHERE id = ? AND state = 'open'";
 
 /// Binds: id, conversation, kind, role, sender, body, created at, delivery state, due at, client
-/// id, detail.
-pub const INSERT_ENTRY: &str = "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at, client_id, detail)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// id, detail, trace context.
+pub const INSERT_ENTRY: &str = "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at, client_id, detail, trace_parent)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// A new entry's effect on its conversation's summary: a customer's message starts the wait (if
 /// none runs) and is unread; an agent writing has read the conversation and answered. Binds: role
@@ -150,7 +150,7 @@ pub const FAILED_REPLY: &str =
 pub const DUE_DELIVERIES: &str = concat!(
     "SELECT ",
     message_columns!(),
-    ", attempts, detail FROM messages d
+    ", attempts, detail, trace_parent FROM messages d
      WHERE d.delivery_state = 'pending' AND d.next_attempt_at <= ?
        AND d.seq = (SELECT MIN(h.seq) FROM messages h WHERE h.conversation_id = d.conversation_id AND h.delivery_state = 'pending')
      ORDER BY d.seq LIMIT ?"

@@ -118,6 +118,18 @@ type Operation<T, E> = Box<
 struct Pending<T, E> {
     operation: Operation<T, E>,
     reply: oneshot::Sender<Result<T, E>>,
+    /// The trace context of whoever asked for the write ([`write_trace`] inside it).
+    trace: Option<String>,
+}
+
+tokio::task_local! {
+    static WRITE_TRACE: Option<String>;
+}
+
+/// The trace context of the request whose write is running (when traces are exported): stored
+/// with an outbox entry, so that its delivery continues that request's trace.
+pub fn write_trace() -> Option<String> {
+    WRITE_TRACE.try_with(Clone::clone).ok().flatten()
 }
 
 impl<T, E> Job for Pending<T, E>
@@ -126,9 +138,13 @@ where
     E: WriteError,
 {
     fn run<'c>(self: Box<Self>, connection: &'c mut SqliteConnection) -> BoxFuture<'c, Ran> {
-        let Pending { operation, reply } = *self;
+        let Pending {
+            operation,
+            reply,
+            trace,
+        } = *self;
         Box::pin(async move {
-            match operation(connection).await {
+            match WRITE_TRACE.scope(trace, operation(connection)).await {
                 Ok(written) => Ran {
                     did: Did::Wrote(written.events, written.outbox),
                     answer: Box::new(move |commit_failed: Option<&anyhow::Error>| {
@@ -194,6 +210,7 @@ impl Writer {
         let job: Box<dyn Job> = Box::new(Pending {
             operation: Box::new(operation),
             reply,
+            trace: service_support::trace_context::current(),
         });
         self.jobs
             .send(job)

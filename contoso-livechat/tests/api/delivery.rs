@@ -211,3 +211,39 @@ async fn ending_from_the_page_tells_the_skill_after_the_pending_replies() {
         "nothing can be sent to an ended conversation"
     );
 }
+
+#[tokio::test]
+async fn metrics_count_requests_the_queue_the_agents_online_and_webhook_outcomes() {
+    let app = spawn_app().await;
+    let agent = app.signed_in_agent().await;
+    let waiting = app.start_conversation("Waiting Customer").await;
+    let answered = app.start_conversation("Answered Customer").await;
+    agent.accept(&answered).await;
+    app.agent_sends(&answered, "hello").await;
+    eventually("the reply delivered", || async {
+        (app.transcript(&answered)
+            .await
+            .iter()
+            .any(|m| m["message"] == "hello" && m["deliveryState"] == "delivered"))
+        .then_some(())
+    })
+    .await;
+    let text = app
+        .api
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "livechat_queue_length 1",
+        "livechat_agents_online 1",
+        r#"livechat_webhook_deliveries_total{kind="event",outcome="delivered"}"#,
+        r#"livechat_http_request_duration_seconds_count{method="POST",route="/api/chat/start",status="200"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+    assert!(!text.contains(&waiting), "no conversation id is a label");
+}

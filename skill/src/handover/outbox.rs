@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::queues::Queues;
 use super::service::Handover;
@@ -191,16 +192,27 @@ impl OutboxWorker {
         let mut transfers: HashSet<tokio::task::Id> = HashSet::new();
         let spawn = |in_flight: &mut JoinSet<Sent>, delivery: Delivery| {
             let courier = self.courier.clone();
+            // The send continues the trace of the request that stored it (traces exported only).
+            let span = tracing::debug_span!(
+                "deliver",
+                lane = delivery.lane.as_str(),
+                delivery_id = delivery.id.0,
+                attempt = delivery.attempts + 1
+            );
+            service_support::trace_context::adopt(&span, delivery.trace.as_deref());
             in_flight
-                .spawn(async move {
-                    let attempt = match &delivery.payload {
-                        Ok(payload) => courier.deliver(delivery.id, payload).await,
-                        Err(reason) => Attempt::Failed {
-                            reason: reason.clone(),
-                        },
-                    };
-                    Sent { delivery, attempt }
-                })
+                .spawn(
+                    async move {
+                        let attempt = match &delivery.payload {
+                            Ok(payload) => courier.deliver(delivery.id, payload).await,
+                            Err(reason) => Attempt::Failed {
+                                reason: reason.clone(),
+                            },
+                        };
+                        Sent { delivery, attempt }
+                    }
+                    .instrument(span),
+                )
                 .id()
         };
         tracing::info!(lane = lane.as_str(), "outbox worker started");

@@ -191,6 +191,7 @@ mod tests {
             due_at_ms: 0,
             created_at_ms: 0,
             claim: None,
+            trace: None,
         }
     }
 

@@ -159,9 +159,12 @@ impl ContosoLiveChat {
         })
     }
 
-    /// A transfer's request with the key.
+    /// A transfer's request with the key (and the trace context, when traces are exported).
     fn transfer(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let request = request.timeout(self.transfer_timeout);
+        let mut request = request.timeout(self.transfer_timeout);
+        if let Some((name, value)) = service_support::trace_context::header() {
+            request = request.header(name, value);
+        }
         match &self.api_key {
             Some(key) => request.bearer_auth(key.expose_secret()),
             None => request,

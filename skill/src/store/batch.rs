@@ -70,6 +70,11 @@ pub struct Batch {
     open: HashSet<SessionId>,
     /// Deliveries to insert once every write has run, in order.
     rows: Vec<NewDelivery>,
+    /// Each row's trace context: that of the request whose write queued it, so its send later
+    /// continues that request's trace (`None` unless traces are exported).
+    traces: Vec<Option<String>>,
+    /// The trace context of the write being applied.
+    trace: Option<String>,
     /// Deliveries whose delivery succeeded, marked in as few statements as the dialect wants.
     delivered: Vec<DeliveryId>,
     /// Changes to the in-memory session index, applied after the commit.
@@ -85,6 +90,8 @@ impl Batch {
             now_ms: now.timestamp_millis(),
             open,
             rows: Vec::new(),
+            traces: Vec::new(),
+            trace: None,
             delivered: Vec::new(),
             sessions: Vec::new(),
         }
@@ -120,6 +127,8 @@ impl Batch {
             start: self.rows.len(),
             len: rows.len(),
         };
+        self.traces
+            .extend(std::iter::repeat_n(self.trace.clone(), rows.len()));
         self.rows.extend(rows);
         ticket
     }
@@ -129,9 +138,9 @@ impl Batch {
         self.delivered.push(delivery);
     }
 
-    /// The queued rows, for the writer's insert.
-    pub(super) fn rows(&self) -> &[NewDelivery] {
-        &self.rows
+    /// The queued rows and their trace contexts, for the writer's insert.
+    pub(super) fn rows(&self) -> (&[NewDelivery], &[Option<String>]) {
+        (&self.rows, &self.traces)
     }
 
     /// The delivered deliveries, for the writer's update.
@@ -145,8 +154,9 @@ impl Batch {
         let deliveries = self
             .rows
             .into_iter()
+            .zip(self.traces)
             .zip(ids)
-            .filter_map(|(row, id)| {
+            .filter_map(|((row, trace), id)| {
                 id.map(|id| Delivery {
                     id,
                     lane: row.payload.lane(),
@@ -156,6 +166,7 @@ impl Batch {
                     due_at_ms: self.now_ms,
                     created_at_ms: self.now_ms,
                     claim: None,
+                    trace,
                 })
             })
             .collect();
@@ -195,6 +206,8 @@ pub trait Job: Send {
 /// A [`Write`] waiting in the writer's queue.
 pub struct Queued<W: Write> {
     write: W,
+    /// The trace context of whoever asked for the write.
+    trace: Option<String>,
     reply: Option<Reply<W::Answer>>,
     applied: Option<Applied<W::Answer>>,
     answer: Option<W::Answer>,
@@ -204,6 +217,7 @@ impl<W: Write> Queued<W> {
     pub fn boxed(write: W, reply: Option<Reply<W::Answer>>) -> Box<dyn Job> {
         Box::new(Self {
             write,
+            trace: service_support::trace_context::current(),
             reply,
             applied: None,
             answer: None,
@@ -226,6 +240,7 @@ impl<W: Write> Job for Queued<W> {
         batch: &'a mut Batch,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
+            batch.trace = self.trace.clone();
             self.applied = Some(self.write.apply(tx, batch).await?);
             Ok(())
         })

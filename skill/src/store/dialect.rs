@@ -242,7 +242,7 @@ impl Dialect {
     pub fn due_deliveries(self) -> &'static str {
         match self {
             Dialect::Sqlite => concat!(
-                "SELECT d.id, d.lane, d.queue_key, d.payload, d.attempts, d.next_attempt_at, d.created_at ",
+                "SELECT d.id, d.lane, d.queue_key, d.payload, d.attempts, d.next_attempt_at, d.created_at, d.trace_parent ",
                 sql::due_heads!(),
                 " AND d.queue_key NOT IN (SELECT value FROM json_each($3)) ORDER BY d.id LIMIT $4"
             ),
@@ -251,7 +251,7 @@ impl Dialect {
                 sql::due_heads!(),
                 " AND d.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
                 " ORDER BY d.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
-                " RETURNING id, lane, queue_key, payload, attempts, next_attempt_at, created_at"
+                " RETURNING id, lane, queue_key, payload, attempts, next_attempt_at, created_at, trace_parent"
             ),
         }
     }

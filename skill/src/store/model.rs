@@ -66,6 +66,8 @@ pub struct Delivery {
     pub created_at_ms: i64,
     /// The end of the lease this instance claimed it with (PostgreSQL): the fence of its outcome.
     pub claim: Option<i64>,
+    /// The trace context of the request that stored it (when traces are exported).
+    pub trace: Option<String>,
 }
 
 /// What a delivery's attempt came to, as the store records it.

@@ -132,6 +132,7 @@ pub struct DeliveryRow {
     attempts: i64,
     next_attempt_at: i64,
     created_at: String,
+    trace_parent: Option<String>,
 }
 
 impl TryFrom<ValueRow> for DeliveryRow {
@@ -146,6 +147,7 @@ impl TryFrom<ValueRow> for DeliveryRow {
             attempts: row.int("attempts")?,
             next_attempt_at: row.int("next_attempt_at")?,
             created_at: row.text("created_at")?,
+            trace_parent: row.optional_text("trace_parent")?,
         })
     }
 }
@@ -170,6 +172,7 @@ impl TryFrom<DeliveryRow> for Delivery {
                 .map(|at| at.timestamp_millis())
                 .unwrap_or_else(|_| chrono::Utc::now().timestamp_millis()),
             claim: None,
+            trace: row.trace_parent,
         })
     }
 }

@@ -210,13 +210,14 @@ fn placeholder_list(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-/// Inserts `rows` deliveries (binds per row: lane, queue, dedupe key, payload, due at, created at);
+/// Inserts `rows` deliveries (binds per row: lane, queue, dedupe key, payload, due at, created at,
+/// trace context);
 /// a row whose dedupe key was taken is left out, and the inserted ones come back with their ids.
 pub fn insert_deliveries(rows: usize) -> String {
     format!(
-        "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at) VALUES {}
+        "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at, trace_parent) VALUES {}
          ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id, dedupe_key",
-        placeholder_rows(1, 6, rows)
+        placeholder_rows(1, 7, rows)
     )
 }
 
@@ -240,7 +241,7 @@ pub fn open_sessions_in() -> String {
 pub const CLOSE_ABANDONED_OPENINGS_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE state = 'opening' AND created_at <= $2 RETURNING id, copilot_conversation_id";
 
 /// The pending deliveries of a lane after an id, in order (binds: lane, after, limit).
-pub const PENDING_AFTER: &str = "SELECT id, lane, queue_key, payload, attempts, next_attempt_at, created_at FROM deliveries WHERE lane = $1 AND state = 'pending' AND id > $2 ORDER BY id LIMIT $3";
+pub const PENDING_AFTER: &str = "SELECT id, lane, queue_key, payload, attempts, next_attempt_at, created_at, trace_parent FROM deliveries WHERE lane = $1 AND state = 'pending' AND id > $2 ORDER BY id LIMIT $3";
 
 /// The live sessions, for the in-memory index.
 pub const LIVE_SESSIONS: &str = concat!(

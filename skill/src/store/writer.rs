@@ -403,7 +403,7 @@ async fn open_sessions(
 async fn insert(
     dialect: Dialect,
     tx: &mut dyn WriteConnection,
-    rows: &[NewDelivery],
+    (rows, traces): (&[NewDelivery], &[Option<String>]),
     now: &str,
     due_at_ms: i64,
 ) -> anyhow::Result<Vec<Option<DeliveryId>>> {
@@ -414,7 +414,8 @@ async fn insert(
             .into_iter()
             .find(|&size| size <= rows.len() - start && size <= dialect.rows_per_statement())
             .unwrap_or(1);
-        ids.extend(insert_chunk(tx, &rows[start..start + size], due_at_ms, now).await?);
+        let chunk = (&rows[start..start + size], &traces[start..start + size]);
+        ids.extend(insert_chunk(tx, chunk, due_at_ms, now).await?);
         start += size;
     }
     Ok(ids)
@@ -423,7 +424,7 @@ async fn insert(
 /// Inserts one chunk; per row, its id or `None` for a taken dedupe key.
 async fn insert_chunk(
     tx: &mut dyn WriteConnection,
-    chunk: &[NewDelivery],
+    (chunk, traces): (&[NewDelivery], &[Option<String>]),
     due_at_ms: i64,
     now: &str,
 ) -> anyhow::Result<Vec<Option<DeliveryId>>> {
@@ -431,14 +432,15 @@ async fn insert_chunk(
         .insert
         .get(&chunk.len())
         .context("no insert statement of that size")?;
-    let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
-    for row in chunk {
+    let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
+    for (row, trace) in chunk.iter().zip(traces) {
         params.push(row.payload.lane().as_str().into());
         params.push(row.payload.queue_key().into());
         params.push(row.dedupe_key.clone().into());
         params.push(encode_payload(&row.payload)?.into());
         params.push(due_at_ms.into());
         params.push(now.into());
+        params.push(trace.clone().into());
     }
     let returned = tx
         .query(statement, &params)
