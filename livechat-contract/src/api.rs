@@ -66,7 +66,7 @@ pub fn caller_key(value: Option<&str>, name: &str) -> Result<Option<String>, Str
 
 /// `POST /api/chat/start`: the handoff context, all optional (the original sample sends no body);
 /// the skill always sends `botConversationId`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +90,7 @@ pub struct StartRequest {
 
 /// The answer to a start: the new conversation's id (or, for a repeated key, the original's), and
 /// where it stands. A live chat that knows no queue (the original sample) answers only the id.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartAnswer {
     #[serde(default, deserialize_with = "text_or_empty")]
@@ -110,7 +110,7 @@ pub struct StartAnswer {
 }
 
 /// Where a conversation is in the contact centre.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationStatus {
     /// In the queue: no agent has it yet.
@@ -132,7 +132,9 @@ wire_names!(ConversationStatus {
 /// the mean wait (start to acceptance) of the last 20 conversations accepted in the past day (120 s
 /// when there were none), times the places ahead in the queue plus one, divided by the agents
 /// online; 0 as well when no agent is online (there is nothing to estimate).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct Availability {
     pub agents_online: u32,
@@ -142,7 +144,7 @@ pub struct Availability {
 
 /// Who wrote a transcript entry. The skill posts as [`Role::Customer`] (the user's messages) or
 /// [`Role::System`] (its own notes, such as "the customer left"); agents write from the pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Customer,
@@ -161,7 +163,7 @@ wire_names!(Role {
 pub const LEGACY_SYSTEM_SENDER: &str = "System";
 
 /// `POST /api/chat/receive`: a customer's (or the skill's system) message.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiveRequest {
     #[serde(default, deserialize_with = "text_or_empty")]
@@ -197,7 +199,7 @@ impl ReceiveRequest {
 }
 
 /// The answer to a receive: the stored message's id (the live chat's own, not the caller's).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiveAnswer {
     pub id: String,
@@ -205,7 +207,7 @@ pub struct ReceiveAnswer {
 
 /// `POST /api/chat/send`: an agent's reply from a script, delivered to the skill like one typed in
 /// the page.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendRequest {
     #[serde(default, deserialize_with = "text_or_empty")]
@@ -217,7 +219,7 @@ pub struct SendRequest {
 }
 
 /// Where an agent's reply is on its way to the skill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
     Pending,
@@ -232,7 +234,7 @@ wire_names!(DeliveryState {
 });
 
 /// The answer to a send.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendAnswer {
     pub id: String,
@@ -240,7 +242,7 @@ pub struct SendAnswer {
 }
 
 /// `POST /api/chat/end`: the customer left. Ending an ended conversation changes nothing.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndRequest {
     #[serde(default, deserialize_with = "text_or_empty")]
@@ -248,7 +250,7 @@ pub struct EndRequest {
 }
 
 /// Whether a conversation still takes messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationState {
     Open,
@@ -261,7 +263,7 @@ wire_names!(ConversationState {
 });
 
 /// The answer to an end.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndAnswer {
     pub conversation_id: String,
@@ -270,7 +272,7 @@ pub struct EndAnswer {
 
 /// `POST /api/chat/rate`: the customer's rating of a chat (open or ended), 1 to 5, with an
 /// optional comment. Rating again replaces the rating: a repeated call changes nothing more.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RateRequest {
     #[serde(default, deserialize_with = "text_or_empty")]
@@ -283,7 +285,7 @@ pub struct RateRequest {
 }
 
 /// The answer to a rating.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RateAnswer {
     pub conversation_id: String,
@@ -291,7 +293,7 @@ pub struct RateAnswer {
 }
 
 /// The upload's query: which conversation, who sent it, what it is called, and the caller's id.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadQuery {
     #[serde(default, deserialize_with = "text_or_empty")]
@@ -311,7 +313,7 @@ pub struct UploadQuery {
 }
 
 /// The answer to an upload: the new entry's id and the stored file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadAnswer {
     pub id: String,
@@ -319,13 +321,13 @@ pub struct UploadAnswer {
 }
 
 /// Every error answer: `{"error": "..."}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorAnswer {
     pub error: String,
 }
 
 /// `GET /api/chat/messages?conversationId=ID`; without it, every open conversation's messages.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagesQuery {
     #[serde(default)]
@@ -335,7 +337,7 @@ pub struct MessagesQuery {
 /// What a transcript entry is: a message, the agent's end of the conversation, or an agent joining
 /// it (accepting, or taking it over on a transfer). Queue updates to the customer go through the
 /// same outbox as `queue` entries, but no transcript lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     Message,
@@ -352,7 +354,7 @@ wire_names!(EntryKind {
 });
 
 /// One transcript entry of `GET /api/chat/messages` (and of the agent pages' live updates).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TranscriptEntry {
     pub id: String,
@@ -373,7 +375,7 @@ pub struct TranscriptEntry {
 }
 
 /// Who ended a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EndedBy {
     Agent,
@@ -386,7 +388,7 @@ wire_names!(EndedBy {
 });
 
 /// A conversation as `GET /api/chat/conversations` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationSummary {
     pub id: String,
@@ -420,7 +422,7 @@ impl ConversationSummary {
 }
 
 /// A conversation with its handoff context.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
     #[serde(flatten)]

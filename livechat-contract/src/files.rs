@@ -28,7 +28,7 @@ pub fn file_path(id: &str) -> String {
 }
 
 /// A file attached to a transcript entry or an agent's message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
     /// The live chat's id of the stored file.

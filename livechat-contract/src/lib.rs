@@ -5,6 +5,7 @@
 //!   the skill's answer.
 //! - [`signature`]: the webhook's HMAC signature and its header names.
 //! - [`retry`]: which answers both ends retry, and the backoff between attempts.
+//! - [`openapi`]: the contract as an OpenAPI 3.1 document, generated from these types.
 //! - [`files`]: attachments, the upload and download of files, the kinds of file both ends take and
 //!   safe file names.
 //!
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod files;
+pub mod openapi;
 pub mod retry;
 pub mod signature;
 pub mod webhook;

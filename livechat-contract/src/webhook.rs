@@ -14,7 +14,7 @@ pub const WEBHOOK_PATH: &str = "/api/livechat/messages";
 
 /// An event the live chat reports. New kinds are added as new variants; a receiver refuses a kind
 /// it does not know (400), and the sender keeps it pending for a later retry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum WebhookEvent {
@@ -35,7 +35,7 @@ pub enum WebhookEvent {
 pub const TYPING_MAX_DELAY_SECS: i64 = 5;
 
 /// An agent took the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentJoined {
     pub conversation_id: String,
@@ -50,7 +50,7 @@ pub struct AgentJoined {
 }
 
 /// The customer's new place in the queue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueUpdate {
     pub conversation_id: String,
@@ -64,7 +64,7 @@ pub struct QueueUpdate {
 }
 
 /// The agent is typing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Typing {
     pub conversation_id: String,
@@ -76,7 +76,7 @@ pub struct Typing {
 }
 
 /// An agent's message to the customer: words, files, or both.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentMessage {
     pub conversation_id: String,
@@ -96,7 +96,7 @@ pub struct AgentMessage {
 }
 
 /// The agent ended the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationEnded {
     pub conversation_id: String,
@@ -254,7 +254,7 @@ impl WebhookEvent {
 }
 
 /// What the skill did with an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum WebhookStatus {
     /// Stored; it will be delivered.
@@ -275,7 +275,7 @@ wire_names!(WebhookStatus {
 });
 
 /// The skill's `200` answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookAnswer {
     pub status: WebhookStatus,
 }

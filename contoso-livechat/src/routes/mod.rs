@@ -67,11 +67,20 @@ pub fn configure(config: &mut web::ServiceConfig, static_dir: &std::path::Path) 
         .service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
+        .service(
+            web::resource(livechat_contract::openapi::OPENAPI_PATH).route(web::get().to(openapi)),
+        )
         .service(actix_files::Files::new("/static", static_dir));
 }
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// `GET /api/openapi.json`: the live-chat contract this service implements, as OpenAPI 3.1 (open
+/// to anyone who reaches the service: it holds no data, and integrators read it).
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(livechat_contract::openapi::document())
 }
 
 /// `GET /metrics`: Prometheus' text format; the queue and the agents online read now.

@@ -522,3 +522,27 @@ async fn a_start_without_a_name_takes_the_customers_from_their_first_message() {
     assert_eq!(name_of(&app.conversations().await, &anonymous), Value::Null);
     assert_eq!(app.transcript(&anonymous).await[0]["sender"], "Customer");
 }
+
+#[tokio::test]
+async fn the_contract_is_served_as_openapi_and_is_the_committed_document() {
+    let app = spawn_app().await;
+    let served: serde_json::Value = app
+        .api
+        .get(format!("{}/api/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served["openapi"], "3.1.0");
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/livechat-openapi.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served, committed);
+}
