@@ -42,9 +42,7 @@ impl Metrics {
                 "livechat_http_request_duration_seconds",
                 "HTTP request latency",
             )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
+            .buckets(service_support::telemetry::LATENCY_BUCKETS.to_vec()),
             &["route", "method", "status"],
         )?;
         registry.register(Box::new(queue_length.clone()))?;

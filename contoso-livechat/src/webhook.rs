@@ -74,8 +74,8 @@ impl WebhookClient {
             .timeout(timeout)
             .header("Content-Type", "application/json");
         // The skill continues this trace (traces exported only).
-        if let Some(traceparent) = service_support::trace_context::current() {
-            request = request.header(livechat_contract::TRACE_HEADER, traceparent);
+        if let Some((name, value)) = service_support::trace_context::header() {
+            request = request.header(name, value);
         }
         if let Some(secret) = &self.settings.secret {
             let timestamp = chrono::Utc::now().timestamp();

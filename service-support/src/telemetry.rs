@@ -28,11 +28,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether traces are exported.
-    pub fn exports_traces(&self) -> bool {
-        self.provider.is_some()
-    }
-
     /// Exports what is buffered and stops the exporter (at the end of `main`), on a thread of its
     /// own: the exporter's HTTP client blocks, which an async runtime's thread must not.
     pub fn shutdown(self) {
@@ -128,6 +123,11 @@ fn traces_provider(service: &str) -> anyhow::Result<Option<SdkTracerProvider>> {
             .build(),
     ))
 }
+
+/// The buckets of both services' request-latency histograms, in seconds.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 /// A request's method as a metrics label: known methods only, so a caller cannot grow a service's
 /// `/metrics` without bound.

@@ -787,11 +787,10 @@ impl Layered for Settings {
         {
             bail!("WEBHOOK_SECRET_PREVIOUS / livechat.webhook_previous_secret is set without WEBHOOK_SECRET: set the new secret as WEBHOOK_SECRET and keep the old one as WEBHOOK_SECRET_PREVIOUS until the live chat uses the new one");
         }
-        let authority = &self.auth.authority_host;
-        http_url("AZURE_AUTHORITY_HOST / auth.authority_host", authority)?;
-        if authority.scheme() != "https" && !is_loopback_url(authority) {
-            bail!("AZURE_AUTHORITY_HOST / auth.authority_host: client secrets are only sent over https (plain http only to loopback), got '{authority}'");
-        }
+        https_beyond_loopback(
+            "AZURE_AUTHORITY_HOST / auth.authority_host (it receives the client secrets)",
+            &self.auth.authority_host,
+        )?;
         for pattern in &self.auth.trusted_hosts {
             host_pattern("SKILL_TRUSTED_HOSTS / auth.trusted_hosts", pattern)?;
         }
@@ -895,7 +894,7 @@ impl Layered for Settings {
                 bail!("SKILL_BIND / application.bind is {bind}, beyond loopback, but SKILL_APP_ID is not set: anonymous local mode accepts requests without a token, so it only listens on loopback. Bind to 127.0.0.1, or set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID");
             }
             let public = &self.application.public_url;
-            if !crate::http::is_loopback_url(public) {
+            if !is_loopback_url(public) {
                 bail!("SKILL_PUBLIC_URL / application.public_url is {public}, beyond loopback, but SKILL_APP_ID is not set: anonymous local mode accepts requests without a token, so it must not be published (a dev tunnel included). Set SKILL_APP_ID, SKILL_APP_SECRET and SKILL_TENANT_ID first");
             }
             return Ok(());
@@ -951,7 +950,7 @@ fn http_url(name: &str, url: &Url) -> anyhow::Result<()> {
 /// what decides which tokens are believed.
 fn https_beyond_loopback(name: &str, url: &Url) -> anyhow::Result<()> {
     http_url(name, url)?;
-    if url.scheme() != "https" && !crate::http::is_loopback_url(url) {
+    if url.scheme() != "https" && !is_loopback_url(url) {
         bail!("{name}: '{url}' must be https (plain http only to loopback)");
     }
     Ok(())
