@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Runs the whole handover on this machine: the skill (anonymous local mode), Contoso Live Chat, and
 # the local stand-in for Copilot Studio and Teams. Prints the three URLs; Ctrl+C stops all three.
+#
+#   scripts/dev.sh --genesys   the Genesys Cloud stand-in instead of Contoso Live Chat (Python 3 with
+#                              pip install -r genesys-standin/requirements.txt), so a Genesys user
+#                              sees the flow through Open Messaging before touching their org
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+hub=contoso
+case "${1:-}" in
+  --genesys) hub=genesys ;;
+  "") ;;
+  *) echo "dev.sh: unknown option '$1' (the one option is --genesys)" >&2; exit 1 ;;
+esac
 
 : "${SKILL_BIND:=127.0.0.1:5001}"
 : "${LIVECHAT_BIND:=127.0.0.1:5000}"
@@ -42,13 +53,29 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-"$bin/contoso-livechat" & pids+=($!)
+if [ "$hub" = genesys ]; then
+  : "${GENESYS_STANDIN_BIND:=127.0.0.1:5003}"
+  python="${HANDOVER_PYTHON:-python3}"
+  "$python" -c "import PureCloudPlatformClientV2" 2>/dev/null || {
+    echo "dev.sh: the Genesys stand-in needs Python 3 with Genesys' SDK: pip install -r genesys-standin/requirements.txt (or set HANDOVER_PYTHON to a Python that has it)" >&2
+    exit 1
+  }
+  export GENESYS_STANDIN_BIND GENESYS_STANDIN_WEBHOOK_URL="$LIVECHAT_WEBHOOK_URL"
+  export LIVECHAT_KIND=genesys GENESYS_API_URL="http://$GENESYS_STANDIN_BIND" GENESYS_LOGIN_URL="http://$GENESYS_STANDIN_BIND"
+  export GENESYS_CLIENT_ID="${GENESYS_CLIENT_ID:-standin-client}" GENESYS_CLIENT_SECRET="${GENESYS_CLIENT_SECRET:-standin-secret}"
+  export GENESYS_INTEGRATION_ID="${GENESYS_INTEGRATION_ID:-5a5c7c2a-0000-4000-8000-000000000001}"
+  "$python" genesys-standin/standin.py & pids+=($!)
+  hub_url="http://$GENESYS_STANDIN_BIND"
+else
+  "$bin/contoso-livechat" & pids+=($!)
+  hub_url="http://$LIVECHAT_BIND"
+fi
 "$bin/skill" & pids+=($!)
 "$bin/copilot-solution" emulate & pids+=($!)
 
-# Wait (bounded) until all three answer.
-for url in "http://$LIVECHAT_BIND/healthz" "http://$SKILL_BIND/healthz" "http://$EMULATOR_BIND/healthz"; do
-  for _ in $(seq 1 150); do
+# Wait (bounded) until all three answer (the stand-in's SDK takes some seconds to load).
+for url in "$hub_url/healthz" "http://$SKILL_BIND/healthz" "http://$EMULATOR_BIND/healthz"; do
+  for _ in $(seq 1 600); do
     if curl -fsS "$url" >/dev/null 2>&1; then continue 2; fi
     sleep 0.1
   done
@@ -58,7 +85,11 @@ done
 
 printf '\n  The handover runs locally:\n'
 printf '    Teams user (Copilot Studio stand-in)  http://%s\n' "$EMULATOR_BIND"
-printf '    Live agent (Contoso Live Chat)        http://%s   (sign in: alex / contoso-demo)\n' "$LIVECHAT_BIND"
+if [ "$hub" = genesys ]; then
+  printf '    Live agent (Genesys Cloud stand-in)   %s\n' "$hub_url"
+else
+  printf '    Live agent (Contoso Live Chat)        http://%s   (sign in: alex / contoso-demo)\n' "$LIVECHAT_BIND"
+fi
 printf '    Handoff skill                         http://%s/skill-manifest.json\n\n' "$SKILL_BIND"
 printf '  Say "I need to talk to a person" in the first, answer in the second, say "goodbye" to hand back.\n'
 printf '  Press Ctrl+C to stop all three.\n\n'

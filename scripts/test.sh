@@ -2,7 +2,8 @@
 # Runs every check CI runs (formatting, lints, all tests), after setting up what a fresh machine
 # lacks: Debian's Chromium and ChromeDriver for the browser tests and podman and debootstrap for the
 # image test (installed with apt-get when this runs as root or with password-less sudo), a local
-# PostgreSQL that is installed but stopped (started), and the interop test's npm packages. Where it cannot install something it says exactly
+# PostgreSQL that is installed but stopped (started), the interop test's npm packages, and Python
+# with Genesys' SDK for the Genesys stand-in. Where it cannot install something it says exactly
 # what to install. CI (.ci/run) runs this script, so the two cannot drift.
 #
 #   TEST_SH_NO_INSTALL=1   never install or start anything; only say what is missing
@@ -104,6 +105,32 @@ installed=interop/sdk-hosts/node_modules/.package-lock.json
 if [ ! -f "$installed" ] || [ interop/sdk-hosts/package-lock.json -nt "$installed" ]; then
   npm ci --prefix interop/sdk-hosts --no-audit --no-fund --loglevel=error
 fi
+# The Genesys stand-in checks what the skill sends against Genesys' own SDK models: Python 3 with
+# PureCloudPlatformClientV2, installed where missing into target/genesys-venv.
+if [ -z "${HANDOVER_PYTHON:-}" ]; then
+  command -v python3 >/dev/null || {
+    say "the Genesys stand-in needs Python 3; installing Debian's"
+    { command -v apt-get >/dev/null && as_root apt-get update -qq &&
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null; } ||
+      { say "cannot install it here; run: sudo apt-get install -y python3 python3-venv"; exit 1; }
+  }
+  if python3 -c "import PureCloudPlatformClientV2" 2>/dev/null; then
+    HANDOVER_PYTHON=$(command -v python3)
+  else
+    venv=target/genesys-venv
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import PureCloudPlatformClientV2" 2>/dev/null; then
+      [ -n "${TEST_SH_NO_INSTALL:-}" ] && { say "the Genesys stand-in needs: pip install -r genesys-standin/requirements.txt"; exit 1; }
+      say "installing Genesys' Python SDK for the Genesys stand-in into $venv"
+      python3 -m venv "$venv" 2>/dev/null || {
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null &&
+          python3 -m venv "$venv"; } ||
+        { say "cannot make a Python venv; run: sudo apt-get install -y python3-venv"; exit 1; }
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r genesys-standin/requirements.txt
+    fi
+    HANDOVER_PYTHON="$PWD/$venv/bin/python"
+  fi
+fi
+export HANDOVER_PYTHON
 [ -z "${TEST_SH_SETUP_ONLY:-}" ] || exit 0
 
 cargo fmt --all -- --check

@@ -24,7 +24,8 @@ use crate::domain::Timeouts;
 use crate::handover::RetryPolicy;
 use crate::http::{is_loopback_url, HttpClient};
 use crate::livechat::contoso::ContosoConnection;
-use crate::livechat::{ContosoLiveChat, Hub, LinkBackoff};
+use crate::livechat::genesys::GenesysConnection;
+use crate::livechat::{ContosoLiveChat, GenesysLiveChat, Hub, LinkBackoff};
 use crate::protocol::content::ContentRules;
 use crate::protocol::fetch::{FetchRules, FILE_HOSTS};
 use crate::protocol::manifest::{skill_manifest, SkillDescription};
@@ -282,10 +283,82 @@ pub struct TeamsSettings {
     pub service_url: Option<Url>,
 }
 
+/// Which engagement hub the skill hands customers to (`LIVECHAT_KIND`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HubKind {
+    /// A live chat that speaks this project's contract (Contoso Live Chat, or a middleware).
+    #[default]
+    Contoso,
+    /// Genesys Cloud, through an Open Messaging integration.
+    Genesys,
+}
+
+impl HubKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            HubKind::Contoso => "contoso",
+            HubKind::Genesys => "genesys",
+        }
+    }
+}
+
+/// Genesys Cloud's Open Messaging integration (`[livechat.genesys]`, `GENESYS_*`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenesysSettings {
+    /// The org's region domain (`GENESYS_REGION`), e.g. `mypurecloud.com` or `mypurecloud.ie`:
+    /// the API is `https://api.{region}`, the login host `https://login.{region}`.
+    pub region: Option<String>,
+    /// The API's base instead of the region's (`GENESYS_API_URL`).
+    pub api_url: Option<Url>,
+    /// The login host instead of the region's (`GENESYS_LOGIN_URL`).
+    pub login_url: Option<Url>,
+    /// The OAuth client (Client Credentials grant) (`GENESYS_CLIENT_ID`).
+    pub client_id: Option<String>,
+    /// Its secret (`GENESYS_CLIENT_SECRET`).
+    pub client_secret: Option<SecretString>,
+    /// The Open Messaging integration's id (`GENESYS_INTEGRATION_ID`).
+    pub integration_id: Option<String>,
+}
+
+impl GenesysSettings {
+    /// The API's base and the login host.
+    fn hosts(&self) -> anyhow::Result<(Url, Url)> {
+        let from_region = |prefix: &str| -> anyhow::Result<Option<Url>> {
+            self.region
+                .as_deref()
+                .map(|region| {
+                    let region = region.trim().trim_start_matches("https://").trim_matches('/');
+                    Url::parse(&format!("https://{prefix}.{region}")).with_context(|| {
+                        format!("GENESYS_REGION / livechat.genesys.region '{region}' is not a domain like mypurecloud.com")
+                    })
+                })
+                .transpose()
+        };
+        let api = match &self.api_url {
+            Some(url) => url.clone(),
+            None => from_region("api")?.ok_or_else(|| {
+                anyhow::anyhow!("GENESYS_REGION (e.g. mypurecloud.com) or GENESYS_API_URL is required with LIVECHAT_KIND=genesys")
+            })?,
+        };
+        let login = match (&self.login_url, from_region("login")?) {
+            (Some(url), _) => url.clone(),
+            (None, Some(url)) => url,
+            (None, None) => bail!("GENESYS_LOGIN_URL is required with GENESYS_API_URL (the region's login host, e.g. https://login.mypurecloud.com)"),
+        };
+        Ok((api, login))
+    }
+}
+
 /// The live-chat system the skill opens sessions in.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LiveChatSettings {
+    /// Which hub (`LIVECHAT_KIND`: `contoso`, the default, or `genesys`).
+    pub kind: HubKind,
+    /// Genesys Cloud's settings, with `kind = "genesys"`.
+    pub genesys: GenesysSettings,
     /// Base URL of the live-chat API (`LIVECHAT_BASE_URL`).
     pub base_url: Url,
     /// Bearer key the live-chat API requires, if any (`LIVECHAT_API_KEY`).
@@ -313,6 +386,8 @@ pub struct LiveChatSettings {
 impl Default for LiveChatSettings {
     fn default() -> Self {
         Self {
+            kind: HubKind::default(),
+            genesys: GenesysSettings::default(),
             base_url: default_url("http://localhost:5000"),
             api_key: None,
             timeout_ms: 5_000,
@@ -488,6 +563,9 @@ impl LiveChatSettings {
 
     /// The live chat's client and webhook reader, sending with `http` (files as `files` say).
     pub fn hub(&self, http: HttpClient, files: &FileSettings) -> anyhow::Result<Hub> {
+        if self.kind == HubKind::Genesys {
+            return self.genesys_hub(files);
+        }
         ContosoLiveChat::new(
             http,
             ContosoConnection {
@@ -503,6 +581,34 @@ impl LiveChatSettings {
             },
         )
         .map(Hub::of)
+    }
+
+    fn genesys_hub(&self, files: &FileSettings) -> anyhow::Result<Hub> {
+        let genesys = &self.genesys;
+        let (api_base, login_base) = genesys.hosts()?;
+        let missing = |name: &str| anyhow::anyhow!("{name} is required with LIVECHAT_KIND=genesys");
+        let (adapter, events) = GenesysLiveChat::new(
+            files.transfer_client()?,
+            GenesysConnection {
+                api_base,
+                login_base,
+                client_id: genesys
+                    .client_id
+                    .clone()
+                    .ok_or_else(|| missing("GENESYS_CLIENT_ID / livechat.genesys.client_id"))?,
+                client_secret: genesys.client_secret.clone().ok_or_else(|| {
+                    missing("GENESYS_CLIENT_SECRET / livechat.genesys.client_secret")
+                })?,
+                integration_id: genesys.integration_id.clone().ok_or_else(|| {
+                    missing("GENESYS_INTEGRATION_ID / livechat.genesys.integration_id")
+                })?,
+                webhook_secret: self.webhook_secret.clone(),
+                webhook_previous_secret: self.webhook_previous_secret.clone(),
+                timeout: self.timeout(),
+                typing_max_age: self.typing_max_age(),
+            },
+        )?;
+        Ok(Hub::pushing(adapter, events))
     }
 
     /// How late an agent's typing may still be shown: the contract's limit.
@@ -708,6 +814,32 @@ impl Layered for Settings {
         if let Some(url) = environment.parsed("TEAMS_SERVICE_URL", "a URL")? {
             self.teams.service_url = Some(url);
         }
+        if let Some(kind) = environment.get("LIVECHAT_KIND") {
+            self.livechat.kind = match kind.trim().to_ascii_lowercase().as_str() {
+                "contoso" => HubKind::Contoso,
+                "genesys" => HubKind::Genesys,
+                other => bail!("LIVECHAT_KIND must be contoso or genesys, not '{other}'"),
+            };
+        }
+        let genesys = &mut self.livechat.genesys;
+        if let Some(value) = environment.get("GENESYS_REGION") {
+            genesys.region = Some(value);
+        }
+        if let Some(url) = environment.parsed("GENESYS_API_URL", "a URL")? {
+            genesys.api_url = Some(url);
+        }
+        if let Some(url) = environment.parsed("GENESYS_LOGIN_URL", "a URL")? {
+            genesys.login_url = Some(url);
+        }
+        if let Some(value) = environment.get("GENESYS_CLIENT_ID") {
+            genesys.client_id = Some(value);
+        }
+        if let Some(value) = environment.secret("GENESYS_CLIENT_SECRET") {
+            genesys.client_secret = Some(value);
+        }
+        if let Some(value) = environment.get("GENESYS_INTEGRATION_ID") {
+            genesys.integration_id = Some(value);
+        }
         if let Some(url) = environment.parsed("LIVECHAT_BASE_URL", "a URL")? {
             self.livechat.base_url = url;
         }
@@ -796,6 +928,9 @@ impl Layered for Settings {
         }
         if self.livechat.timeout_ms == 0 {
             bail!("livechat.timeout_ms must be greater than zero");
+        }
+        if self.livechat.kind == HubKind::Genesys {
+            self.validate_genesys()?;
         }
         let timeouts = &self.timeouts;
         if timeouts.tick_ms == 0 {
@@ -927,6 +1062,46 @@ impl Layered for Settings {
         }
         if self.livechat.webhook_secret.is_none() && !self.livechat.allow_unsigned_webhooks {
             bail!("WEBHOOK_SECRET / livechat.webhook_secret is required when SKILL_APP_ID is set (the live chat signs its webhooks with it); set SKILL_ALLOW_UNSIGNED_WEBHOOKS=true only if something else authenticates the live chat");
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Genesys' settings: all there, its hosts https beyond loopback (they receive the client
+    /// secret and the tokens), and its webhooks signed.
+    fn validate_genesys(&self) -> anyhow::Result<()> {
+        let genesys = &self.livechat.genesys;
+        let (api, login) = genesys.hosts()?;
+        http_url("GENESYS_API_URL / livechat.genesys.api_url", &api)?;
+        http_url("GENESYS_LOGIN_URL / livechat.genesys.login_url", &login)?;
+        https_beyond_loopback(
+            "GENESYS_API_URL / livechat.genesys.api_url (it receives the OAuth tokens)",
+            &api,
+        )?;
+        https_beyond_loopback(
+            "GENESYS_LOGIN_URL / livechat.genesys.login_url (it receives GENESYS_CLIENT_SECRET)",
+            &login,
+        )?;
+        for (name, value) in [
+            (
+                "GENESYS_CLIENT_ID / livechat.genesys.client_id",
+                &genesys.client_id,
+            ),
+            (
+                "GENESYS_INTEGRATION_ID / livechat.genesys.integration_id",
+                &genesys.integration_id,
+            ),
+        ] {
+            if value.as_deref().is_none_or(|value| value.trim().is_empty()) {
+                bail!("{name} is required with LIVECHAT_KIND=genesys");
+            }
+        }
+        if genesys.client_secret.is_none() {
+            bail!("GENESYS_CLIENT_SECRET / livechat.genesys.client_secret is required with LIVECHAT_KIND=genesys");
+        }
+        if self.livechat.webhook_secret.is_none() && !self.livechat.allow_unsigned_webhooks {
+            bail!("WEBHOOK_SECRET / livechat.webhook_secret is required with LIVECHAT_KIND=genesys: the Open Messaging integration's outbound webhook signature secret, which Genesys signs X-Hub-Signature-256 with");
         }
         Ok(())
     }
@@ -1104,6 +1279,66 @@ mod tests {
 
     #[test]
     fn bad_settings_fail_naming_the_setting() {
+        let genesys = [
+            ("LIVECHAT_KIND", "genesys"),
+            ("GENESYS_REGION", "mypurecloud.ie"),
+            ("GENESYS_CLIENT_ID", "client"),
+            ("GENESYS_CLIENT_SECRET", "secret"),
+            ("GENESYS_INTEGRATION_ID", "integration"),
+            ("WEBHOOK_SECRET", "webhook"),
+        ];
+        let without = |name: &str| -> Vec<(&str, &str)> {
+            genesys
+                .iter()
+                .copied()
+                .filter(|(key, _)| *key != name)
+                .collect()
+        };
+        let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+            genesys
+                .iter()
+                .copied()
+                .chain(extra.iter().copied())
+                .collect()
+        };
+        let genesys_cases = [
+            (without("GENESYS_CLIENT_SECRET"), "GENESYS_CLIENT_SECRET"),
+            (without("GENESYS_CLIENT_ID"), "GENESYS_CLIENT_ID"),
+            (without("GENESYS_INTEGRATION_ID"), "GENESYS_INTEGRATION_ID"),
+            (
+                without("WEBHOOK_SECRET"),
+                "outbound webhook signature secret",
+            ),
+            (
+                without("GENESYS_REGION"),
+                "GENESYS_REGION (e.g. mypurecloud.com) or GENESYS_API_URL",
+            ),
+            (
+                with(&[("GENESYS_API_URL", "http://api.genesys.example.com")]),
+                "GENESYS_API_URL / livechat.genesys.api_url (it receives the OAuth tokens)",
+            ),
+            (
+                with(&[("LIVECHAT_KIND", "zendesk")]),
+                "LIVECHAT_KIND must be contoso or genesys",
+            ),
+        ];
+        for (environment, expected) in &genesys_cases {
+            let error = format!(
+                "{:#}",
+                Settings::load_from(None, &Environment::of(environment)).unwrap_err()
+            );
+            assert!(error.contains(expected), "{environment:?}: {error}");
+        }
+        let settings = Settings::load_from(None, &Environment::of(&genesys)).unwrap();
+        assert_eq!(settings.livechat.kind, HubKind::Genesys);
+        let (api, login) = settings.livechat.genesys.hosts().unwrap();
+        assert_eq!(
+            (api.as_str(), login.as_str()),
+            (
+                "https://api.mypurecloud.ie/",
+                "https://login.mypurecloud.ie/"
+            )
+        );
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("SKILL_BIND", "nonsense")], "SKILL_BIND"),
             (&[("LIVECHAT_BASE_URL", "ftp://x")], "LIVECHAT_BASE_URL"),

@@ -1,6 +1,8 @@
 //! Prometheus metrics, served at `GET /metrics` in the text format.
 //!
 //! Each [`Metrics`] has its own registry, so several apps in one test process do not share counts.
+//! Every metric carries the live chat it serves (`hub`), so a dashboard over several deployments
+//! tells them apart.
 //! The open-session gauge is read from the store at scrape time, so it is right after a restart.
 
 use prometheus::{
@@ -23,8 +25,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> anyhow::Result<Self> {
-        let registry = Registry::new();
+    /// The metrics of a skill in front of the `hub` (`contoso`, `genesys`), a label on every one.
+    pub fn new(hub: &str) -> anyhow::Result<Self> {
+        let labels = std::collections::HashMap::from([("hub".to_owned(), hub.to_owned())]);
+        let registry = Registry::new_custom(None, Some(labels))?;
         let sessions_open =
             IntGauge::new("handover_sessions_open", "Handover sessions currently open")?;
         let messages = IntCounterVec::new(

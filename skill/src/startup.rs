@@ -13,7 +13,8 @@ use tracing::Instrument;
 
 use crate::configuration::{Settings, USER_AGENT};
 use crate::handover::{
-    Clock, Handover, HandoverParts, LiveChatCourier, OutboxWorker, TimerWorker, WorkerLimits,
+    Clock, Handover, HandoverParts, LiveChatCourier, OutboxWorker, PushedEvents, TimerWorker,
+    WorkerLimits,
 };
 use crate::livechat::WebhookReader;
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ pub struct Application {
     server: Server,
     workers: Vec<OutboxWorker>,
     timers: TimerWorker,
+    /// What the live chat reports beside its webhook, when it does.
+    pushed: Option<PushedEvents>,
     deferred: DeferredWork,
     store: Store,
     retention_days: u32,
@@ -88,7 +91,8 @@ impl Application {
                 "closed sessions whose opening was interrupted by a stop"
             );
         }
-        let metrics = Arc::new(Metrics::new()?);
+        let hub_kind = settings.livechat.kind.name();
+        let metrics = Arc::new(Metrics::new(hub_kind)?);
         let delivery = &settings.delivery;
         let tokens_http = delivery.token_client()?;
         let deliveries_http = delivery.delivery_client()?;
@@ -137,6 +141,10 @@ impl Application {
                 file_links_last: settings.files.links_last(),
             },
         ));
+        let pushed = hub.take_pushed().map(|events| PushedEvents {
+            events,
+            handover: handover.clone(),
+        });
         let timers = TimerWorker {
             store: store.clone(),
             handover: handover.clone(),
@@ -214,6 +222,7 @@ impl Application {
             server,
             workers,
             timers,
+            pushed,
             deferred,
             store,
             retention_days: settings.application.retention_days,
@@ -251,6 +260,9 @@ impl Application {
             futures_util::future::join_all(lanes).await;
         })?;
         let timers = tokio::spawn(self.timers.run(shutdown.clone()));
+        if let Some(pushed) = self.pushed {
+            tokio::spawn(pushed.run(shutdown.clone()));
+        }
         // Requests answered 202 before a stop, whose replies were never sent.
         let endpoint = self.endpoint.clone();
         tokio::spawn(async move { endpoint.resume_unfinished_turns().await });

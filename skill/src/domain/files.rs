@@ -76,6 +76,8 @@ pub enum NotForwarded {
     OverTheLimit { limit: usize },
     /// A kind of content that is not a file (audio, a card of another kind).
     NotAFile { kind: String },
+    /// The live chat behind takes no files from customers.
+    HubTakesNoFiles,
 }
 
 /// Something the customer sent that the agent is told of instead of receiving it.

@@ -15,8 +15,8 @@ pub mod session;
 pub mod timers;
 
 pub use files::{
-    AgentFile, ContentNote, CustomerFile, FetchError, FetchRefusal, FileLink, FileLinkToken,
-    FileSource, NotForwarded, PictureSize, SharedFile, Unforwarded,
+    display_name, AgentFile, ContentNote, CustomerFile, FetchError, FetchRefusal, FileLink,
+    FileLinkToken, FileSource, NotForwarded, PictureSize, SharedFile, Unforwarded,
 };
 pub use ids::{
     ActivityId, ConversationAddress, CopilotConversationId, DeliveryId, IdError,

@@ -145,8 +145,11 @@ pub enum HandoverRequest {
     UnknownAction(String),
     /// An activity type the skill does not handle.
     Unsupported(String),
-    /// Informational activities (`typing`, `conversationUpdate`, ...): nothing to do, and nothing
-    /// to answer (answering would end the user's live chat).
+    /// The customer is typing: shown to the agent where the live chat can, never stored, never
+    /// answered.
+    Typing(SessionKeys),
+    /// Informational activities (`conversationUpdate`, ...): nothing to do, and nothing to answer
+    /// (answering would end the user's live chat).
     Ignore,
 }
 
@@ -204,6 +207,8 @@ pub enum HandoverOutcome {
     Ended,
     /// `rateConversation` stored.
     Rated,
+    /// `rateConversation` for a live chat that takes no ratings: a successful end saying so.
+    NotRated,
     /// `leaveMessage` forwarded, as this live-chat conversation.
     MessageLeft(LiveChatConversationId),
     /// `leaveMessage` could not reach the live chat: a successful end saying so.

@@ -14,6 +14,7 @@ pub mod livechat_courier;
 pub mod notices;
 pub mod outbox;
 pub mod ports;
+pub mod pushed_events;
 pub mod queues;
 pub mod service;
 pub mod sessions;
@@ -25,9 +26,10 @@ pub mod timers;
 pub use livechat_courier::LiveChatCourier;
 pub use outbox::{Attempt, Backoff, Courier, OutboxWorker, RetryPolicy, WorkerLimits};
 pub use ports::{
-    ByteStream, FileDownload, FileFetcher, HandoffContext, LiveChat, LiveChatError, StagedFile,
-    TypingIndicator,
+    ByteStream, Capabilities, FileDownload, FileFetcher, HandoffContext, LiveChat, LiveChatError,
+    StagedFile, TypingIndicator,
 };
+pub use pushed_events::PushedEvents;
 pub use service::{Handover, HandoverError, HandoverParts};
 pub use shared_files::SharedFileLink;
 pub use timers::{Clock, TimerWorker};

@@ -30,6 +30,16 @@ pub struct HandoffContext {
     pub problem_description: Option<String>,
 }
 
+impl HandoffContext {
+    /// The context of a start made only to end it (an interrupted opening): the conversation alone.
+    pub fn bare(conversation: &CopilotConversationId) -> Self {
+        Self {
+            bot_conversation_id: conversation.to_string(),
+            ..Self::default()
+        }
+    }
+}
+
 /// Why a live-chat call failed; [`LiveChatError::is_transient`] decides on a retry.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveChatError {
@@ -58,6 +68,31 @@ impl LiveChatError {
                 | LiveChatError::Unavailable { .. }
         )
     }
+}
+
+/// What a live-chat system can do. The handover asks before it relies on a feature and degrades
+/// plainly where the hub lacks one: it never throws an error topic at the customer for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Says whether anyone is online and where a customer is in the queue; without it a session
+    /// opens and nothing is said of places.
+    pub availability: bool,
+    /// Shows the agent the customer typing ([`LiveChat::customer_typing`]).
+    pub typing_to_agent: bool,
+    /// Reports the agent typing, shown in Teams.
+    pub typing_from_agent: bool,
+    /// Takes the customer's rating; without it `rateConversation` ends with `notRated`.
+    pub ratings: bool,
+    /// Holds a message left while nobody is online; without it `leaveMessage` ends with
+    /// `unavailable` and the customer is told.
+    pub leave_message: bool,
+    /// Reports the agent ending the chat; without it a chat ends by the customer or a timer.
+    pub reports_end: bool,
+    /// Takes the customer's files; without them the customer is told at once that a file
+    /// cannot be passed on, and the agent of what it was.
+    pub files_to_agent: bool,
+    /// Sends the agent's files.
+    pub files_from_agent: bool,
 }
 
 /// A live-chat system: opens, feeds and ends sessions.
@@ -112,6 +147,19 @@ pub trait LiveChat: Send + Sync {
     ) -> Result<(), LiveChatError>;
     /// The bytes of a file an agent sent, streamed.
     async fn open_file(&self, file: &AgentFile) -> Result<FileDownload, LiveChatError>;
+    /// Shows the agent that the customer is typing: one attempt, never stored (only called when
+    /// [`Capabilities::typing_to_agent`]).
+    async fn customer_typing(
+        &self,
+        conversation: &LiveChatConversationId,
+    ) -> Result<(), LiveChatError> {
+        let _ = conversation;
+        Ok(())
+    }
+    /// What this live chat can do.
+    fn capabilities(&self) -> Capabilities;
+    /// The hub's name in metrics and logs (`contoso`, `genesys`).
+    fn kind(&self) -> &'static str;
     /// The longest message text, in characters, the live chat takes.
     fn max_message_chars(&self) -> usize;
     /// The ratings it takes, and the longest comment.

@@ -102,6 +102,10 @@ impl Handover {
                 tracing::warn!(activity_type = %kind, "unsupported activity type");
                 Ok(HandoverOutcome::Unsupported(kind))
             }
+            HandoverRequest::Typing(keys) => {
+                self.customer_typing(&keys).await;
+                Ok(HandoverOutcome::Silent)
+            }
             HandoverRequest::Ignore => {
                 tracing::debug!("informational activity ignored");
                 Ok(HandoverOutcome::Silent)

@@ -167,6 +167,9 @@ pub fn not_forwarded_reason(why: &NotForwarded) -> String {
             format!("only {limit} files can be passed on from one message")
         }
         NotForwarded::NotAFile { kind } => format!("a {kind} can't be passed on"),
+        NotForwarded::HubTakesNoFiles => {
+            "the agent's system doesn't take files; please describe it in words".to_owned()
+        }
     }
 }
 

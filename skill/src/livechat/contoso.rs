@@ -33,7 +33,9 @@ use crate::domain::{
     LiveChatEvent, LiveChatEventId, MessageToAgent, NoteRole, Opened, PictureSize, Placement,
     Rating, RatingScale, SessionId, WebhookOutcome,
 };
-use crate::handover::{FileDownload, HandoffContext, LiveChat, LiveChatError, StagedFile};
+use crate::handover::{
+    Capabilities, FileDownload, HandoffContext, LiveChat, LiveChatError, StagedFile,
+};
 use crate::http::{uri_of, HttpClient, HttpError};
 
 /// The longest agent message relayed to Teams (Teams refuses payloads over about 100 KB).
@@ -409,10 +411,7 @@ impl LiveChat for ContosoLiveChat {
         conversation: &CopilotConversationId,
         note: &MessageToAgent,
     ) -> Result<(), LiveChatError> {
-        let context = HandoffContext {
-            bot_conversation_id: conversation.to_string(),
-            ..HandoffContext::default()
-        };
+        let context = HandoffContext::bare(conversation);
         let livechat = self.start(session, &context).await?.livechat;
         match self
             .receive(&livechat, note, format!("abandoned:{session}"))
@@ -496,6 +495,24 @@ impl LiveChat for ContosoLiveChat {
         })
     }
 
+    fn capabilities(&self) -> Capabilities {
+        // Everything the contract has; the customer's typing is not in it.
+        Capabilities {
+            availability: true,
+            typing_to_agent: false,
+            typing_from_agent: true,
+            ratings: true,
+            leave_message: true,
+            reports_end: true,
+            files_to_agent: true,
+            files_from_agent: true,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "contoso"
+    }
+
     fn max_message_chars(&self) -> usize {
         self.max_message_chars
     }
@@ -510,71 +527,14 @@ impl LiveChat for ContosoLiveChat {
 }
 
 impl WebhookReader for ContosoLiveChat {
-    fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<LiveChatEvent, WebhookError> {
+    fn parse_webhook(
+        &self,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Option<LiveChatEvent>, WebhookError> {
         self.verify_signature(request)?;
         let event = WebhookEvent::parse(request.body)
             .map_err(|error| WebhookError::BadRequest(error.to_string()))?;
-        match event {
-            WebhookEvent::Message(message) => {
-                if message.message.chars().count() > MAX_AGENT_MESSAGE_CHARS {
-                    return Err(WebhookError::BadRequest(format!(
-                        "the message is longer than {MAX_AGENT_MESSAGE_CHARS} characters"
-                    )));
-                }
-                if message.attachments.len() > MAX_AGENT_FILES {
-                    return Err(WebhookError::BadRequest(format!(
-                        "a message carries at most {MAX_AGENT_FILES} files"
-                    )));
-                }
-                let files = message
-                    .attachments
-                    .into_iter()
-                    .map(agent_file)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(LiveChatEvent::AgentMessage {
-                    conversation: id_of(LiveChatConversationId::parse, message.conversation_id)?,
-                    id: id_of(LiveChatEventId::parse, message.id)?,
-                    sender: message
-                        .sender
-                        .unwrap_or_else(|| DEFAULT_AGENT_NAME.to_owned()),
-                    text: message.message,
-                    files,
-                })
-            }
-            WebhookEvent::ConversationEnded(ended) => Ok(LiveChatEvent::ConversationEnded {
-                conversation: id_of(LiveChatConversationId::parse, ended.conversation_id)?,
-                id: id_of(LiveChatEventId::parse, ended.id)?,
-                agent: ended.sender.map(short_name).filter(|name| !name.is_empty()),
-            }),
-            WebhookEvent::AgentJoined(joined) => Ok(LiveChatEvent::AgentJoined {
-                conversation: id_of(LiveChatConversationId::parse, joined.conversation_id)?,
-                id: id_of(LiveChatEventId::parse, joined.id)?,
-                agent: short_name(joined.agent_name),
-                transferred_by: joined.transferred_by.map(short_name),
-            }),
-            WebhookEvent::QueueUpdate(update) => Ok(LiveChatEvent::QueueUpdate {
-                conversation: id_of(LiveChatConversationId::parse, update.conversation_id)?,
-                id: id_of(LiveChatEventId::parse, update.id)?,
-                position: update.queue_position,
-                estimated_wait_secs: update.estimated_wait_seconds,
-            }),
-            WebhookEvent::Typing(typing) => {
-                let at = chrono::DateTime::parse_from_rfc3339(&typing.timestamp).map_err(|_| {
-                    WebhookError::BadRequest("the typing event's timestamp is not RFC 3339".into())
-                })?;
-                let age = (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
-                    .to_std()
-                    .unwrap_or_default();
-                Ok(LiveChatEvent::Typing {
-                    conversation: id_of(LiveChatConversationId::parse, typing.conversation_id)?,
-                    age,
-                })
-            }
-            other => Err(WebhookError::BadRequest(format!(
-                "the webhook event '{}' is not handled by this skill",
-                other.id()
-            ))),
-        }
+        event_of(event).map(Some)
     }
 
     fn webhook_answer(&self, outcome: WebhookOutcome) -> serde_json::Value {
@@ -595,5 +555,70 @@ impl WebhookReader for ContosoLiveChat {
 
     fn webhooks_are_signed(&self) -> bool {
         self.webhook_secret.is_some()
+    }
+}
+
+/// A contract event in the handover's words.
+fn event_of(event: WebhookEvent) -> Result<LiveChatEvent, WebhookError> {
+    match event {
+        WebhookEvent::Message(message) => {
+            if message.message.chars().count() > MAX_AGENT_MESSAGE_CHARS {
+                return Err(WebhookError::BadRequest(format!(
+                    "the message is longer than {MAX_AGENT_MESSAGE_CHARS} characters"
+                )));
+            }
+            if message.attachments.len() > MAX_AGENT_FILES {
+                return Err(WebhookError::BadRequest(format!(
+                    "a message carries at most {MAX_AGENT_FILES} files"
+                )));
+            }
+            let files = message
+                .attachments
+                .into_iter()
+                .map(agent_file)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(LiveChatEvent::AgentMessage {
+                conversation: id_of(LiveChatConversationId::parse, message.conversation_id)?,
+                id: id_of(LiveChatEventId::parse, message.id)?,
+                sender: message
+                    .sender
+                    .unwrap_or_else(|| DEFAULT_AGENT_NAME.to_owned()),
+                text: message.message,
+                files,
+            })
+        }
+        WebhookEvent::ConversationEnded(ended) => Ok(LiveChatEvent::ConversationEnded {
+            conversation: id_of(LiveChatConversationId::parse, ended.conversation_id)?,
+            id: id_of(LiveChatEventId::parse, ended.id)?,
+            agent: ended.sender.map(short_name).filter(|name| !name.is_empty()),
+        }),
+        WebhookEvent::AgentJoined(joined) => Ok(LiveChatEvent::AgentJoined {
+            conversation: id_of(LiveChatConversationId::parse, joined.conversation_id)?,
+            id: id_of(LiveChatEventId::parse, joined.id)?,
+            agent: short_name(joined.agent_name),
+            transferred_by: joined.transferred_by.map(short_name),
+        }),
+        WebhookEvent::QueueUpdate(update) => Ok(LiveChatEvent::QueueUpdate {
+            conversation: id_of(LiveChatConversationId::parse, update.conversation_id)?,
+            id: id_of(LiveChatEventId::parse, update.id)?,
+            position: update.queue_position,
+            estimated_wait_secs: update.estimated_wait_seconds,
+        }),
+        WebhookEvent::Typing(typing) => {
+            let at = chrono::DateTime::parse_from_rfc3339(&typing.timestamp).map_err(|_| {
+                WebhookError::BadRequest("the typing event's timestamp is not RFC 3339".into())
+            })?;
+            let age = (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+                .to_std()
+                .unwrap_or_default();
+            Ok(LiveChatEvent::Typing {
+                conversation: id_of(LiveChatConversationId::parse, typing.conversation_id)?,
+                age,
+            })
+        }
+        other => Err(WebhookError::BadRequest(format!(
+            "the webhook event '{}' is not handled by this skill",
+            other.id()
+        ))),
     }
 }

@@ -36,8 +36,12 @@ impl WebhookRequest<'_> {
 
 /// Reads a live-chat system's webhooks: authenticates and parses them, and writes its answers.
 pub trait WebhookReader: Send + Sync {
-    /// Authenticates and parses a webhook request.
-    fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<LiveChatEvent, WebhookError>;
+    /// Authenticates and parses a webhook request; `None` for one the handover has nothing to do
+    /// with (a receipt, a kind the system added later), answered as dropped.
+    fn parse_webhook(
+        &self,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Option<LiveChatEvent>, WebhookError>;
     /// The body that answers a webhook request with `outcome`.
     fn webhook_answer(&self, outcome: WebhookOutcome) -> serde_json::Value;
     /// The body that refuses a webhook request, saying why.

@@ -13,7 +13,6 @@ use crate::domain::{
 /// Activity types that carry no request for the skill (answering them with an `endOfConversation`
 /// would end the user's live chat).
 const INFORMATIONAL_TYPES: &[&str] = &[
-    "typing",
     "conversationUpdate",
     "trace",
     "messageReaction",
@@ -55,6 +54,11 @@ pub fn request_of(activity: &Activity, rules: &ContentRules) -> Result<HandoverR
             })
         }
         types::END_OF_CONVERSATION => HandoverRequest::Cancel(session_keys(activity)?),
+        types::TYPING => match session_keys(activity) {
+            Ok(keys) => HandoverRequest::Typing(keys),
+            // Nothing depends on a typing indicator: an unusable one is dropped, never an error.
+            Err(_) => HandoverRequest::Ignore,
+        },
         kind if INFORMATIONAL_TYPES
             .iter()
             .any(|informational| informational.eq_ignore_ascii_case(kind)) =>
@@ -228,7 +232,14 @@ mod tests {
             with(json!({"type": "endOfConversation"})),
             HandoverRequest::Cancel(_)
         ));
-        assert_eq!(with(json!({"type": "typing"})), HandoverRequest::Ignore);
+        assert!(matches!(
+            with(json!({"type": "typing"})),
+            HandoverRequest::Typing(_)
+        ));
+        assert_eq!(
+            with(json!({"type": "conversationUpdate"})),
+            HandoverRequest::Ignore
+        );
         assert_eq!(
             with(json!({"type": "handoff"})),
             HandoverRequest::Unsupported("handoff".into())

@@ -166,7 +166,7 @@ pub fn skill_manifest(
                 "type": "object",
                 "properties": {
                     (fields::LIVE_CHAT_CONVERSATION_ID): string("The live chat conversation that holds the message, or empty"),
-                    (fields::OUTCOME): string("messageLeft, or unavailable (the live chat could not be reached)")
+                    (fields::OUTCOME): string("messageLeft, or unavailable (the live chat could not be reached, or holds no left messages)")
                 }
             },
             "rateConversationInput": {
@@ -180,7 +180,7 @@ pub fn skill_manifest(
             "rateConversationOutput": {
                 "type": "object",
                 "properties": {
-                    (fields::OUTCOME): string("rated")
+                    (fields::OUTCOME): string("rated, or notRated (the live chat behind takes no ratings; nothing was kept)")
                 }
             },
             "endConversationInput": {

@@ -87,6 +87,12 @@ pub fn replies(inbound: &Activity, outcome: &HandoverOutcome) -> Vec<Activity> {
             "",
             Some(json!({ (fields::OUTCOME): outputs::RATED })),
         )],
+        HandoverOutcome::NotRated => vec![inbound.end_of_conversation_reply(
+            Some(actions::RATE_CONVERSATION),
+            end_codes::COMPLETED_SUCCESSFULLY,
+            "",
+            Some(json!({ (fields::OUTCOME): outputs::NOT_RATED })),
+        )],
         HandoverOutcome::MessageLeft(livechat) => vec![
             inbound.message_reply(text::MESSAGE_LEFT),
             inbound.end_of_conversation_reply(
@@ -177,6 +183,8 @@ pub mod outputs {
     pub const FAILED: &str = "failed";
     /// `rateConversation` stored the rating.
     pub const RATED: &str = "rated";
+    /// `rateConversation` for a live chat that takes no ratings: nothing was kept.
+    pub const NOT_RATED: &str = "notRated";
     /// `leaveMessage` forwarded the message to the team.
     pub const MESSAGE_LEFT: &str = "messageLeft";
 }

@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use tracing::Instrument;
 
 use super::body::{read_json_body, RequestLimits};
+use crate::domain::WebhookOutcome;
 use crate::error::ApiError;
 use crate::handover::Handover;
 use crate::livechat::{WebhookReader, WebhookRequest};
@@ -34,10 +35,13 @@ async fn receive(
     limits: &RequestLimits,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_json_body(request, payload, limits, limits.max_webhook_bytes).await?;
-    let event = livechat.parse_webhook(&WebhookRequest {
+    let Some(event) = livechat.parse_webhook(&WebhookRequest {
         headers: request.headers(),
         body: &body,
-    })?;
+    })?
+    else {
+        return Ok(HttpResponse::Ok().json(livechat.webhook_answer(WebhookOutcome::Dropped)));
+    };
     let span = tracing::info_span!("webhook", livechat_conversation_id = %event.conversation());
     let outcome = handover.handle_event(event).instrument(span).await?;
     Ok(HttpResponse::Ok().json(livechat.webhook_answer(outcome)))

@@ -30,9 +30,9 @@ async fn metrics_count_sessions_and_messages() {
         .starts_with("text/plain"));
     let text = response.text().await.unwrap();
     for expected in [
-        "handover_sessions_open 1",
-        r#"handover_messages_total{direction="to_agent"} 1"#,
-        r#"handover_messages_total{direction="to_user"} 1"#,
+        r#"handover_sessions_open{hub="contoso"} 1"#,
+        r#"handover_messages_total{direction="to_agent",hub="contoso"} 1"#,
+        r#"handover_messages_total{direction="to_user",hub="contoso"} 1"#,
         "handover_http_request_duration_seconds_bucket",
         r#"route="/api/messages""#,
     ] {
@@ -59,7 +59,7 @@ async fn metric_labels_take_only_known_values() {
     assert!(odd_method.status().is_client_error());
     let text = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        text.contains(r#"handover_activities_total{type="other"} 2"#),
+        text.contains(r#"handover_activities_total{type="other",hub="contoso"} 2"#),
         "{text}"
     );
     assert!(

@@ -142,13 +142,17 @@ async fn a_429_is_retried_after_the_retry_after_delay() {
     );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains(r#"handover_deliveries_total{lane="teams",outcome="retried"} 1"#),
+        metrics.contains(
+            r#"handover_deliveries_total{lane="teams",outcome="retried",hub="contoso"} 1"#
+        ),
         "{metrics}"
     );
     eventually("the delivered count", || async {
         let metrics = app.get("/metrics").await.text().await.unwrap();
         metrics
-            .contains(r#"handover_deliveries_total{lane="teams",outcome="delivered"} 1"#)
+            .contains(
+                r#"handover_deliveries_total{lane="teams",outcome="delivered",hub="contoso"} 1"#,
+            )
             .then_some(())
     })
     .await;
@@ -186,7 +190,9 @@ async fn a_blocked_user_is_reported_back_to_the_agent() {
     );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains(r#"handover_deliveries_total{lane="teams",outcome="failed"} 1"#),
+        metrics.contains(
+            r#"handover_deliveries_total{lane="teams",outcome="failed",hub="contoso"} 1"#
+        ),
         "{metrics}"
     );
 }

@@ -18,6 +18,13 @@ impl Handover {
         &self,
         left: LeaveMessageRequest,
     ) -> anyhow::Result<HandoverOutcome> {
+        if !self.livechat.capabilities().leave_message {
+            tracing::info!(
+                hub = self.livechat.kind(),
+                "the live chat holds no left messages"
+            );
+            return Ok(HandoverOutcome::MessageNotLeft);
+        }
         let start = SessionId::parse(left_message_start(
             &left.start.keys.conversation,
             left.id.as_ref(),

@@ -12,8 +12,8 @@ use super::super::notices::system_note;
 use super::super::service::Handover;
 use super::super::text;
 use crate::domain::{
-    ActivityPart, ChatOutcome, ClosedBy, DedupeKey, HandoverOutcome, MessageToAgent, NoteRole,
-    Outbound, Session, SessionKeys, SessionState, ToAgent, UserMessage,
+    ActivityPart, ChatOutcome, ClosedBy, DedupeKey, HandoverOutcome, MessageToAgent, NotForwarded,
+    NoteRole, Outbound, Session, SessionKeys, SessionState, ToAgent, Unforwarded, UserMessage,
 };
 use crate::store::{NewDelivery, UserMessages};
 
@@ -104,8 +104,17 @@ impl Handover {
                 ActivityPart::Note(n),
             ));
         }
-        let files = message.files.len();
-        for (n, file) in message.files.into_iter().enumerate() {
+        let mut unforwarded = message.unforwarded;
+        let mut files = message.files;
+        if !files.is_empty() && !self.livechat.capabilities().files_to_agent {
+            // Told, like any file that cannot go, rather than lost or failed later.
+            unforwarded.extend(files.drain(..).map(|file| Unforwarded {
+                name: file.name,
+                why: NotForwarded::HubTakesNoFiles,
+            }));
+        }
+        let files_count = files.len();
+        for (n, file) in files.into_iter().enumerate() {
             deliveries.push(NewDelivery {
                 payload: Outbound::ToAgent(ToAgent::File {
                     livechat: livechat.clone(),
@@ -115,19 +124,19 @@ impl Handover {
                 dedupe_key: key(ActivityPart::File(n)),
             });
         }
-        if !message.unforwarded.is_empty() {
+        if !unforwarded.is_empty() {
             deliveries.push(note(
-                text::not_forwarded_to_agent(&sender, &message.unforwarded),
+                text::not_forwarded_to_agent(&sender, &unforwarded),
                 ActivityPart::Unforwarded,
             ));
             self.tell_user(
                 &session,
                 &livechat,
-                text::not_forwarded_to_customer(&message.unforwarded),
+                text::not_forwarded_to_customer(&unforwarded),
                 key(ActivityPart::Unforwarded),
             )
             .await?;
-            tracing::info!(session_id = %session.id, items = message.unforwarded.len(), "part of a message could not be passed on; the customer is told");
+            tracing::info!(session_id = %session.id, items = unforwarded.len(), "part of a message could not be passed on; the customer is told");
         }
         if deliveries.is_empty() {
             tracing::info!("message without words or files; nothing to forward");
@@ -152,7 +161,7 @@ impl Handover {
             .messages
             .with_label_values(&["to_agent"])
             .inc_by(count as u64);
-        tracing::debug!(session_id = %session.id, livechat_conversation_id = %livechat, messages = count, files, "user message stored for the agent");
+        tracing::debug!(session_id = %session.id, livechat_conversation_id = %livechat, messages = count, files = files_count, "user message stored for the agent");
         Ok(HandoverOutcome::Forwarded)
     }
 

@@ -1,5 +1,6 @@
 //! `rateConversation`: the rating is checked against the live chat's scale, then stored for the
-//! live chat (delivered after anything the session still sends there), once per activity.
+//! live chat (delivered after anything the session still sends there), once per activity. A live
+//! chat that takes no ratings gets none: the action ends `notRated`, not with an error.
 
 use super::super::service::Handover;
 use crate::domain::{DedupeKey, HandoverOutcome, Outbound, RateRequest, Rating, ToAgent};
@@ -10,6 +11,14 @@ impl Handover {
         &self,
         rate: RateRequest,
     ) -> anyhow::Result<HandoverOutcome> {
+        if !self.livechat.capabilities().ratings {
+            // Nothing to keep it in: the topic thanks the customer all the same, and hears so.
+            tracing::info!(
+                hub = self.livechat.kind(),
+                "the live chat takes no ratings; not rated"
+            );
+            return Ok(HandoverOutcome::NotRated);
+        }
         let scale = self.livechat.rating_scale();
         let rating = match Rating::parse(&rate.rating, &scale) {
             Ok(rating) => rating,

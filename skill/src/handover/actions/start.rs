@@ -22,11 +22,13 @@ impl Handover {
         &self,
         request: StartRequest,
     ) -> anyhow::Result<HandoverOutcome> {
-        if self
-            .store
-            .live_session(&request.keys.conversation)
-            .await?
-            .is_none()
+        // A hub that cannot say who is online opens the session and says nothing of places.
+        if self.livechat.capabilities().availability
+            && self
+                .store
+                .live_session(&request.keys.conversation)
+                .await?
+                .is_none()
         {
             match self.livechat.availability().await {
                 Ok(Some(availability)) if availability.agents_online == 0 => {
