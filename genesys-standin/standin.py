@@ -2,8 +2,8 @@
 """A Genesys Cloud stand-in for the handover's tests and local demo.
 
 It plays what the skill's Genesys adapter talks to: the OAuth token endpoint, the Open Messaging
-inbound message and event endpoints, the conversation teardown, the notification channel (a
-WebSocket) and the integration's outbound webhook, signed as Genesys signs it (X-Hub-Signature-256).
+inbound message and event endpoints, the conversation's read and the customer's leaving, the
+notification channel (a WebSocket) and the integration's outbound webhook, signed as Genesys signs it (X-Hub-Signature-256).
 
 Every request body the skill sends is checked against Genesys' own published models, those of its
 official Python SDK (PureCloudPlatformClientV2): a field the model does not have, a value its enum
@@ -345,10 +345,6 @@ class Handler(BaseHTTPRequestHandler):
                 self.body()
                 return self.reply(404, {"message": f"Integration {match.group(1)} not found", "status": 404})
             return self.inbound_message() if match.group(2) == "message" else self.inbound_event()
-        match = re.fullmatch(r"/api/v2/conversations/([^/]+)/disconnect", path)
-        if match:
-            self.body()
-            return self.disconnect(match.group(1))
         if path == "/api/v2/notifications/channels":
             self.body()
             return self.new_channel()
@@ -453,17 +449,34 @@ class Handler(BaseHTTPRequestHandler):
             body.participants = people
         self.reply(200, plain(body))
 
-    def disconnect(self, conversation_id):
+    def do_PATCH(self):
+        path = urllib.parse.urlparse(self.path).path
+        if not self.authorized():
+            return
+        match = re.fullmatch(r"/api/v2/conversations/messages/([^/]+)/participants/([^/]+)", path)
+        if not match:
+            self.body()
+            return self.reply(404, {"message": "no such path", "status": 404})
+        body = self.json_body()
+        problems = validated(body, "MediaParticipantRequest", "participant update", ("state",))
+        if problems:
+            return self.reply(400, {"message": "; ".join(problems), "status": 400, "code": "bad.request"})
+        conversation_id, participant_id = match.groups()
         with LOCK:
             conversation = CONVERSATIONS.get(conversation_id)
             if conversation is None:
                 return self.reply(404, {"message": "conversation not found", "status": 404})
+            if participant_id != conversation["id"] + "-customer":
+                return self.reply(400, {"message": "the stand-in lets only the customer be disconnected", "status": 400})
+            if body["state"] != "disconnected":
+                return self.reply(400, {"message": "the stand-in only disconnects", "status": 400})
+            # The customer left: the conversation ends for its agents too, as Genesys ends it.
             conversation["customer_state"] = "disconnected"
             for agent in conversation["agents"].values():
                 if agent["state"] != "disconnected":
                     agent["state"], agent["disconnect_type"] = "disconnected", "peer"
         publish(conversation)
-        self.reply(202, b'"disconnected"')
+        self.reply(202, b"")
 
     def new_channel(self):
         channel_id = "streaming-" + secrets.token_hex(8)

@@ -90,8 +90,8 @@ pub struct AgentMessage {
     pub timestamp: Option<String>,
     pub id: String,
     /// The files the agent sent with it, to be shown after the words. A receiver that knows no
-    /// files ignores the field.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// files ignores the field; left out when there are none (hence optional in the schema).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
 }
 

@@ -6,6 +6,7 @@ mod contact_centre;
 mod delivery;
 mod files;
 mod helpers;
+mod openapi_traffic;
 mod pages;
 mod session_api;
 mod ways_in;

@@ -23,20 +23,52 @@ impl Api {
         format!("{}{path}", self.base)
     }
 
-    /// Posts `body` to `path` with a token; a token Genesys refuses is replaced once.
+    /// Posts `body` to `path`; the answer's text.
     pub async fn post<T: Serialize + ?Sized>(
         &self,
         path: &str,
         body: &T,
     ) -> Result<String, LiveChatError> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Patches `path` with `body`.
+    pub async fn patch<T: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<String, LiveChatError> {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    /// Reads `path` as JSON.
+    pub async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, LiveChatError> {
+        let text = self.call::<()>(reqwest::Method::GET, path, None).await?;
+        serde_json::from_str(&text).map_err(|_| {
+            LiveChatError::Malformed(format!("Genesys' answer to GET {path} could not be read"))
+        })
+    }
+
+    /// One call with a token; a token Genesys refuses is replaced once.
+    async fn call<T: Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&T>,
+    ) -> Result<String, LiveChatError> {
         for attempt in 0..2 {
             let token = self.tokens.token().await?;
             let mut request = self
                 .client
-                .post(self.url(path))
+                .request(method.clone(), self.url(path))
                 .bearer_auth(token.expose_secret())
-                .json(body)
                 .timeout(self.timeout);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
             if let Some((name, value)) = service_support::trace_context::header() {
                 request = request.header(name, value);
             }

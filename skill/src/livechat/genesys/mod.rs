@@ -1,7 +1,8 @@
 //! Genesys Cloud through Open Messaging: customers' messages, typing and their end go in as Open
 //! Messaging inbound messages and events, agents' messages and typing come back on the
 //! integration's signed outbound webhook, and agents taking and leaving a conversation come from
-//! the notification channel ([`notifications`]).
+//! the notification channel ([`notifications`]). The customer's goodbye disconnects the customer's
+//! participant.
 //!
 //! A session's live-chat id is the customer's Open Messaging address (`hs-` and a digest of the
 //! session), which Genesys names as `channel.to.id` in every outbound message; Genesys' own
@@ -336,12 +337,37 @@ impl LiveChat for GenesysLiveChat {
         let Some(genesys) = known else {
             return Ok(());
         };
+        // The customer leaves as a participant, as a customer's own client would; the agent
+        // wraps up as usual.
+        let current: wire::ConversationEvent =
+            match self.api.get(&wire::conversation_path(&genesys)).await {
+                Ok(current) => current,
+                Err(LiveChatError::Rejected { status: 404, .. }) => return Ok(()),
+                Err(error) => return Err(error),
+            };
+        let customer = current.participants.iter().find(|participant| {
+            participant.purpose.as_deref() == Some("customer")
+                && participant
+                    .messages
+                    .last()
+                    .and_then(|media| media.state.as_deref())
+                    != Some("disconnected")
+        });
+        let Some(customer) = customer else {
+            // Gone already (an earlier attempt of this, or Genesys ended it).
+            return Ok(());
+        };
+        let path = wire::message_participant_path(&genesys, &customer.id);
         match self
             .api
-            .post(&wire::disconnect_path(&genesys), &serde_json::json!({}))
+            .patch(
+                &path,
+                &wire::ParticipantState {
+                    state: "disconnected",
+                },
+            )
             .await
         {
-            // Torn down already (by the agent, or by an earlier attempt of this).
             Ok(_)
             | Err(LiveChatError::Rejected {
                 status: 404 | 409, ..

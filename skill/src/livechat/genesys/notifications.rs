@@ -238,7 +238,10 @@ async fn catch_up(
     genesys: &str,
     events: &mpsc::Sender<LiveChatEvent>,
 ) -> bool {
-    let current = match api.conversation(genesys).await {
+    let current = match api
+        .get::<ConversationEvent>(&wire::conversation_path(genesys))
+        .await
+    {
         Ok(current) => current,
         Err(error) => {
             tracing::debug!(error = %error, "a Genesys conversation could not be read; the next notification tells");
@@ -346,25 +349,6 @@ impl Api {
                 } else {
                     ""
                 }
-            );
-        }
-        Ok(answer.json().await?)
-    }
-
-    /// A conversation as it stands (`GET /api/v2/conversations/{id}`): its participants.
-    async fn conversation(&self, id: &str) -> anyhow::Result<ConversationEvent> {
-        let token = self.tokens.token().await?;
-        let answer = self
-            .client
-            .get(self.url(&wire::conversation_path(id)))
-            .bearer_auth(token.expose_secret())
-            .timeout(self.timeout)
-            .send()
-            .await?;
-        if !answer.status().is_success() {
-            anyhow::bail!(
-                "Genesys answered {} to a conversation's read",
-                answer.status()
             );
         }
         Ok(answer.json().await?)

@@ -20,15 +20,22 @@ pub fn inbound_event_path(integration: &str) -> String {
     format!("/api/v2/conversations/messages/{integration}/inbound/open/event")
 }
 
-/// `/api/v2/conversations/{conversationId}/disconnect`: the whole conversation torn down.
-pub fn disconnect_path(conversation: &str) -> String {
-    format!("/api/v2/conversations/{conversation}/disconnect")
-}
-
 /// `/api/v2/conversations/{conversationId}`: a conversation and its participants (`Conversation`,
 /// whose participants read as the topic's do).
 pub fn conversation_path(conversation: &str) -> String {
     format!("/api/v2/conversations/{conversation}")
+}
+
+/// `/api/v2/conversations/messages/{conversationId}/participants/{participantId}`: one
+/// participant's state (`MediaParticipantRequest`), how the customer leaves.
+pub fn message_participant_path(conversation: &str, participant: &str) -> String {
+    format!("/api/v2/conversations/messages/{conversation}/participants/{participant}")
+}
+
+/// `MediaParticipantRequest`, as the customer leaves.
+#[derive(Debug, Serialize)]
+pub struct ParticipantState {
+    pub state: &'static str,
 }
 
 /// `/api/v2/notifications/channels/{channelId}/subscriptions`.
