@@ -1,6 +1,6 @@
 //! One conformance suite for every engagement hub the skill reaches: the same cases (start,
 //! messages both ways in order, typing, an agent joining, the agent ending, the customer ending, a
-//! restart in the middle, duplicate deliveries) run with the three real processes against Contoso
+//! restart in the middle, an agent leaving right after a restart, duplicate deliveries) run with the three real processes against Contoso
 //! Live Chat and against the Genesys Cloud stand-in (`genesys-standin/standin.py`, which checks
 //! every request against Genesys' own SDK models and fails the case when one breaks them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -680,6 +680,19 @@ async fn a_restart_in_the_middle_loses_nothing(kind: Kind) {
     rig.assert_every_request_valid().await;
 }
 
+async fn an_agent_leaving_right_after_a_restart_is_told(kind: Kind) {
+    let mut rig = Rig::start(kind).await;
+    let conversation = rig.hand_over("Leaving after a restart").await;
+    rig.agent_joins(&conversation).await;
+    rig.wait_for_bot(&format!("{AGENT} joined")).await;
+    rig.restart_skill().await;
+    // Nothing from the customer in between: the restarted skill follows the conversation from
+    // what it stored.
+    rig.agent_leaves(&conversation).await;
+    rig.wait_for_bot("The agent has closed the live chat").await;
+    rig.assert_every_request_valid().await;
+}
+
 async fn a_duplicate_delivery_reaches_teams_once(kind: Kind) {
     let rig = Rig::start(kind).await;
     let conversation = rig.hand_over("Duplicates").await;
@@ -716,5 +729,6 @@ for_every_hub!(
     the_agent_joining_and_ending_is_told,
     the_customer_ending_ends_it_on_the_hub,
     a_restart_in_the_middle_loses_nothing,
+    an_agent_leaving_right_after_a_restart_is_told,
     a_duplicate_delivery_reaches_teams_once,
 );

@@ -141,6 +141,14 @@ impl Application {
                 file_links_last: settings.files.links_last(),
             },
         ));
+        let followed = store.open_hub_conversations().await?;
+        if !followed.is_empty() {
+            tracing::info!(
+                conversations = followed.len(),
+                "following the open conversations again"
+            );
+        }
+        hub.livechat.resume(followed);
         let pushed = hub.take_pushed().map(|events| PushedEvents {
             events,
             handover: handover.clone(),

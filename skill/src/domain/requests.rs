@@ -172,6 +172,9 @@ pub enum Placement {
 pub struct Opened {
     pub livechat: LiveChatConversationId,
     pub placement: Placement,
+    /// The hub's own id of the conversation, where its webhooks name it by `livechat` (Genesys:
+    /// its conversation id); kept with the session so a restart follows the conversation again.
+    pub hub_conversation: Option<String>,
 }
 
 /// Whether anyone would answer a start now, as the live chat says.

@@ -156,6 +156,11 @@ pub trait LiveChat: Send + Sync {
         let _ = conversation;
         Ok(())
     }
+    /// Follows again the open conversations a stopped process followed: each live-chat id with the
+    /// hub's own id of it ([`crate::domain::Opened::hub_conversation`]).
+    fn resume(&self, open: Vec<(LiveChatConversationId, String)>) {
+        let _ = open;
+    }
     /// What this live chat can do.
     fn capabilities(&self) -> Capabilities;
     /// The hub's name in metrics and logs (`contoso`, `genesys`).

@@ -392,6 +392,7 @@ impl LiveChat for ContosoLiveChat {
         Ok(Opened {
             livechat,
             placement,
+            hub_conversation: None,
         })
     }
 

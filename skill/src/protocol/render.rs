@@ -372,6 +372,7 @@ mod tests {
                 HandoverOutcome::Started(Opened {
                     livechat,
                     placement: Placement::Unknown,
+                    hub_conversation: None,
                 }),
                 Some("completedSuccessfully"),
             ),
@@ -429,6 +430,7 @@ mod tests {
                     position: 3,
                     estimated_wait_secs: Some(100),
                 },
+                hub_conversation: None,
             }),
         );
         assert_eq!(

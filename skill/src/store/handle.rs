@@ -249,14 +249,36 @@ impl Store {
         livechat: &LiveChatConversationId,
         timer: Option<Timer>,
         agent: Option<String>,
+        hub_conversation: Option<String>,
     ) -> anyhow::Result<bool> {
         self.write(jobs::CompleteOpen {
             session: session.clone(),
             livechat: livechat.clone(),
             timer,
             agent,
+            hub_conversation,
         })
         .await
+    }
+
+    /// The open sessions whose hub keeps its own id of their conversation: the live-chat id and
+    /// that id, for the hub to follow again after a restart.
+    pub async fn open_hub_conversations(
+        &self,
+    ) -> anyhow::Result<Vec<(LiveChatConversationId, String)>> {
+        let rows = sqlx::query(sql::OPEN_HUB_CONVERSATIONS)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                use sqlx::Row;
+                let livechat: String = row.try_get("livechat_conversation_id")?;
+                Ok((
+                    LiveChatConversationId::parse(livechat)?,
+                    row.try_get("hub_conversation_id")?,
+                ))
+            })
+            .collect()
     }
 
     /// Closes an `opening` session whose live-chat start failed. `abandon` when the live chat

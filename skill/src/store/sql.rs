@@ -72,7 +72,9 @@ pub const INSERT_OPENING_SESSION: &str = "INSERT INTO sessions (id, copilot_conv
      ON CONFLICT (copilot_conversation_id) WHERE state IN ('opening', 'open') DO NOTHING";
 
 /// Binds: live-chat id, opened at, session, agent, timer kind, timer due at (NULL: no timer).
-pub const OPEN_SESSION: &str = "UPDATE sessions SET state = 'open', livechat_conversation_id = $1, opened_at = $2, agent_name = $4, timer_kind = $5, timer_at_ms = $6 WHERE id = $3 AND state = 'opening'";
+pub const OPEN_SESSION: &str = "UPDATE sessions SET state = 'open', livechat_conversation_id = $1, opened_at = $2, agent_name = $4, timer_kind = $5, timer_at_ms = $6, hub_conversation_id = $7 WHERE id = $3 AND state = 'opening'";
+/// The open sessions whose hub has its own id of their conversation.
+pub const OPEN_HUB_CONVERSATIONS: &str = "SELECT livechat_conversation_id, hub_conversation_id FROM sessions WHERE state = 'open' AND hub_conversation_id IS NOT NULL";
 
 /// The customer wrote: the inactivity timer (not the queue's) starts again, unless it was started
 /// again less than a resolution ago (then nothing is written: a customer writing fast costs a

@@ -33,7 +33,7 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
         BeginSession::Created(s) | BeginSession::Existing(s) => s.id.clone(),
     };
     first
-        .complete_session_open(&id, &livechat("lc-1"), None, None)
+        .complete_session_open(&id, &livechat("lc-1"), None, None, None)
         .await
         .unwrap();
     assert_eq!(

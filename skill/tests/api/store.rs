@@ -40,6 +40,7 @@ on_both_databases!(
     one_live_session_per_conversation,
     a_start_related_to_a_live_session_reuses_it,
     sessions_are_found_by_live_chat_id_in_any_state,
+    the_hubs_own_ids_of_open_conversations_are_kept,
     the_latest_session_is_the_last_one_begun,
     interrupted_openings_are_closed_at_start,
     user_messages_record_the_forwarded_problem_description,
@@ -65,7 +66,7 @@ async fn begin(store: &Store, id: &str) -> Session {
 async fn open(store: &Store, id: &str, livechat_id: &str) -> Session {
     let session = begin(store, id).await;
     store
-        .complete_session_open(&session.id, &livechat(livechat_id), None, None)
+        .complete_session_open(&session.id, &livechat(livechat_id), None, None, None)
         .await
         .unwrap();
     session
@@ -87,7 +88,7 @@ async fn one_live_session_per_conversation(store: Store) {
     assert_eq!(first.id, again.id);
     assert_eq!(again.state, SessionState::Opening);
     store
-        .complete_session_open(&first.id, &livechat("lc-1"), None, None)
+        .complete_session_open(&first.id, &livechat("lc-1"), None, None, None)
         .await
         .unwrap();
     let opened = store
@@ -171,6 +172,35 @@ async fn sessions_are_found_by_live_chat_id_in_any_state(store: Store) {
         .await
         .unwrap()
         .is_none());
+}
+
+async fn the_hubs_own_ids_of_open_conversations_are_kept(store: Store) {
+    let kept = begin(&store, "c1").await;
+    store
+        .complete_session_open(&kept.id, &livechat("hs-1"), None, None, Some("g-1".into()))
+        .await
+        .unwrap();
+    let closed = begin(&store, "c2").await;
+    store
+        .complete_session_open(
+            &closed.id,
+            &livechat("hs-2"),
+            None,
+            None,
+            Some("g-2".into()),
+        )
+        .await
+        .unwrap();
+    store
+        .close_session(&closed.id, ClosedBy::Agent, vec![])
+        .await
+        .unwrap();
+    open(&store, "c3", "lc-3").await;
+    assert_eq!(
+        store.open_hub_conversations().await.unwrap(),
+        vec![(livechat("hs-1"), "g-1".to_owned())],
+        "only open sessions, only those the hub named"
+    );
 }
 
 async fn the_latest_session_is_the_last_one_begun(store: Store) {
@@ -310,7 +340,7 @@ async fn agent_messages_need_an_open_session(store: Store) {
         "still opening"
     );
     store
-        .complete_session_open(&session.id, &livechat("lc"), None, None)
+        .complete_session_open(&session.id, &livechat("lc"), None, None, None)
         .await
         .unwrap();
     assert_eq!(enqueue("x").await.unwrap(), Enqueued::Accepted);

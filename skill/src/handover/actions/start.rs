@@ -67,6 +67,7 @@ impl Handover {
             Some(livechat) => Ok(HandoverOutcome::Started(Opened {
                 livechat,
                 placement: Placement::Unknown,
+                hub_conversation: None,
             })),
             None => Ok(HandoverOutcome::StartFailed),
         }
@@ -100,7 +101,13 @@ impl Handover {
         let timer = self.timeouts.at_open(queued, self.clock.now_ms());
         let recorded = match self
             .store
-            .complete_session_open(&session.id, &livechat, timer, agent)
+            .complete_session_open(
+                &session.id,
+                &livechat,
+                timer,
+                agent,
+                opened.hub_conversation.clone(),
+            )
             .await
         {
             Ok(recorded) => recorded,

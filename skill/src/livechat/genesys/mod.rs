@@ -7,7 +7,7 @@
 //! A session's live-chat id is the customer's Open Messaging address (`hs-` and a digest of the
 //! session), which Genesys names as `channel.to.id` in every outbound message; Genesys' own
 //! conversation id, learnt from each inbound answer, is kept in memory for the notifications and
-//! the end. Every inbound message carries a `messageId` made of its delivery, so a retry is the
+//! the end, and stored with the session (`Opened::hub_conversation`) for a restart's `resume`. Every inbound message carries a `messageId` made of its delivery, so a retry is the
 //! same message to Genesys.
 
 pub mod api;
@@ -264,17 +264,19 @@ impl LiveChat for GenesysLiveChat {
                 metadata.insert(name, value.clone());
             }
         }
-        self.inbound(
-            &address,
-            &format!("{address}-start"),
-            context.customer_name.as_deref(),
-            &context_text(context),
-            Some(metadata),
-        )
-        .await?;
+        let genesys = self
+            .inbound(
+                &address,
+                &format!("{address}-start"),
+                context.customer_name.as_deref(),
+                &context_text(context),
+                Some(metadata),
+            )
+            .await?;
         Ok(Opened {
             livechat: address,
             placement: Placement::Unknown,
+            hub_conversation: genesys,
         })
     }
 
@@ -427,6 +429,12 @@ impl LiveChat for GenesysLiveChat {
         };
         let path = wire::inbound_event_path(&self.api.integration);
         self.api.post(&path, &body).await.map(drop)
+    }
+
+    fn resume(&self, open: Vec<(LiveChatConversationId, String)>) {
+        for (address, genesys) in open {
+            self.remember(&address, &genesys);
+        }
     }
 
     fn capabilities(&self) -> Capabilities {

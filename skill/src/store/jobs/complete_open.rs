@@ -1,5 +1,5 @@
 //! A session's live-chat start answered: the `opening` session becomes open with its live-chat id,
-//! its first timer and the agent who has it (if the live chat said).
+//! its first timer, the agent who has it (if the live chat said) and the hub's own id of it.
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -16,6 +16,7 @@ pub struct CompleteOpen {
     pub livechat: LiveChatConversationId,
     pub timer: Option<Timer>,
     pub agent: Option<String>,
+    pub hub_conversation: Option<String>,
 }
 
 #[async_trait]
@@ -38,6 +39,7 @@ impl Write for CompleteOpen {
                     self.agent.clone().into(),
                     kind,
                     due,
+                    self.hub_conversation.clone().into(),
                 ],
             )
             .await
