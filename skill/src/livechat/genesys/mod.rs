@@ -568,6 +568,137 @@ impl WebhookReader for GenesysLiveChat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const INTEGRATION: &str = "int-1";
+
+    async fn adapter(genesys: &MockServer) -> GenesysLiveChat {
+        let base = Url::parse(&genesys.uri()).unwrap();
+        GenesysLiveChat::new(
+            reqwest::Client::new(),
+            GenesysConnection {
+                api_base: base.clone(),
+                login_base: base,
+                client_id: "client".into(),
+                client_secret: SecretString::from("secret"),
+                integration_id: INTEGRATION.into(),
+                webhook_secret: Some(SecretString::from("hook-secret")),
+                webhook_previous_secret: None,
+                timeout: Duration::from_secs(5),
+                typing_max_age: Duration::from_secs(5),
+            },
+        )
+        .unwrap()
+        .0
+    }
+
+    fn note() -> MessageToAgent {
+        MessageToAgent {
+            text: "hello".into(),
+            sender: "Megan".into(),
+            role: NoteRole::Customer,
+        }
+    }
+
+    async fn token(genesys: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path(wire::TOKEN_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"access_token": "t", "token_type": "bearer", "expires_in": 86400}),
+            ))
+            .mount(genesys)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn refusals_name_the_setting_to_fix() {
+        let genesys = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(wire::TOKEN_PATH))
+            .respond_with(ResponseTemplate::new(401))
+            .mount(&genesys)
+            .await;
+        let address = LiveChatConversationId::parse("hs-1").unwrap();
+        let refused = adapter(&genesys)
+            .await
+            .send(DeliveryId(1), &address, &note())
+            .await
+            .unwrap_err();
+        assert!(!refused.is_transient());
+        assert!(
+            refused
+                .to_string()
+                .contains("GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET"),
+            "{refused}"
+        );
+
+        let genesys = MockServer::start().await;
+        token(&genesys).await;
+        Mock::given(method("POST"))
+            .and(path(wire::inbound_message_path(INTEGRATION)))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&genesys)
+            .await;
+        let refused = adapter(&genesys)
+            .await
+            .send(DeliveryId(1), &address, &note())
+            .await
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("integration 'int-1' (GENESYS_INTEGRATION_ID)"),
+            "{refused}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_webhook_is_read_only_with_the_integrations_signature() {
+        let genesys = MockServer::start().await;
+        let adapter = adapter(&genesys).await;
+        let body = br#"{"id":"m-1","type":"Text","text":"Hi","direction":"Outbound","channel":{"to":{"id":"hs-1"},"from":{"nickname":"Ann"}}}"#;
+        let signed = |secret: &str| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(body);
+            format!(
+                "sha256={}",
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+            )
+        };
+        let read = |signature: Option<String>| {
+            let mut headers = actix_web::http::header::HeaderMap::new();
+            if let Some(signature) = signature {
+                headers.insert(
+                    actix_web::http::header::HeaderName::from_static(SIGNATURE_HEADER),
+                    signature.parse().unwrap(),
+                );
+            }
+            adapter.parse_webhook(&WebhookRequest {
+                headers: &headers,
+                body,
+            })
+        };
+        assert!(matches!(read(None), Err(WebhookError::Unauthorized(_))));
+        assert!(matches!(
+            read(Some(signed("another"))),
+            Err(WebhookError::Unauthorized(_))
+        ));
+        match read(Some(signed("hook-secret"))) {
+            Ok(Some(LiveChatEvent::AgentMessage {
+                conversation,
+                sender,
+                text,
+                ..
+            })) => {
+                assert_eq!(
+                    (conversation.as_str(), sender.as_str(), text.as_str()),
+                    ("hs-1", "Ann", "Hi")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn a_session_has_one_address_of_fixed_length_whatever_its_id() {
