@@ -49,6 +49,7 @@ CLIENT_SECRET = os.environ.get("GENESYS_CLIENT_SECRET", "standin-secret")
 INTEGRATION_ID = os.environ.get("GENESYS_INTEGRATION_ID", "5a5c7c2a-0000-4000-8000-000000000001")
 WEBHOOK_SECRET = os.environ.get("WEBHOOK_SECRET", "")
 TOKEN_SECS = int(os.environ.get("GENESYS_STANDIN_TOKEN_SECS", "86400"))
+MAX_TOPICS = 1000  # Genesys' limit on one notification channel
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 LOCK = threading.RLock()
@@ -498,7 +499,10 @@ class Handler(BaseHTTPRequestHandler):
             if channel is None:
                 return self.reply(404, {"message": "channel not found", "status": 404})
             topics = {topic["id"] for topic in body}
-            channel["topics"] = topics if self.command == "PUT" else channel["topics"] | topics
+            topics = topics if self.command == "PUT" else channel["topics"] | topics
+            if len(topics) > MAX_TOPICS:
+                return self.reply(400, {"message": f"a channel holds at most {MAX_TOPICS} topics", "status": 400})
+            channel["topics"] = topics
             listing = genesys.ChannelTopicEntityListing()
             entities = []
             for topic in sorted(channel["topics"]):

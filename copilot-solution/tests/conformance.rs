@@ -493,6 +493,24 @@ impl Rig {
         }
     }
 
+    /// The skill's notification channel no longer follows an ended conversation (Genesys only:
+    /// a channel holds at most 1,000 topics).
+    async fn unfollowed(&self, conversation: &str) {
+        if self.kind == Kind::Genesys {
+            let topic = format!("v2.conversations.{conversation}");
+            eventually("the ended conversation's topic dropped", || async {
+                let report: Value = self.get(&format!("{}/standin/report", self.hub)).await;
+                let channels = report["channels"].as_object().unwrap();
+                (!channels.is_empty()
+                    && channels
+                        .values()
+                        .all(|topics| !topics.as_array().unwrap().contains(&json!(topic))))
+                .then_some(())
+            })
+            .await;
+        }
+    }
+
     /// Nothing the skill sent broke the hub's definitions (Genesys' SDK models for the stand-in).
     async fn assert_every_request_valid(&self) {
         if self.kind == Kind::Genesys {
@@ -632,6 +650,7 @@ async fn the_agent_joining_and_ending_is_told(kind: Kind) {
     rig.agent_leaves(&conversation).await;
     rig.wait_for_bot("The agent has closed the live chat").await;
     // The conversation is the bot's again.
+    rig.unfollowed(&conversation).await;
     rig.user_says("hello again").await;
     rig.wait_for_bot("talk to a person").await;
     assert!(
@@ -655,6 +674,7 @@ async fn the_customer_ending_ends_it_on_the_hub(kind: Kind) {
         rig.customer_ended(&conversation).await.then_some(())
     })
     .await;
+    rig.unfollowed(&conversation).await;
     rig.assert_every_request_valid().await;
 }
 

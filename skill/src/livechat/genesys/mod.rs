@@ -185,6 +185,48 @@ impl GenesysLiveChat {
             .cloned()
     }
 
+    /// The customer leaves the Genesys conversation `genesys` as a participant, as a customer's own
+    /// client would; the agent wraps up as usual. Done when the customer is gone already.
+    async fn leave(&self, genesys: &str) -> Result<(), LiveChatError> {
+        // The customer leaves as a participant, as a customer's own client would; the agent
+        // wraps up as usual.
+        let current: wire::ConversationEvent =
+            match self.api.get(&wire::conversation_path(genesys)).await {
+                Ok(current) => current,
+                Err(LiveChatError::Rejected { status: 404, .. }) => return Ok(()),
+                Err(error) => return Err(error),
+            };
+        let customer = current.participants.iter().find(|participant| {
+            participant.purpose.as_deref() == Some("customer")
+                && participant
+                    .messages
+                    .last()
+                    .and_then(|media| media.state.as_deref())
+                    != Some("disconnected")
+        });
+        let Some(customer) = customer else {
+            // Gone already (an earlier attempt of this, or Genesys ended it).
+            return Ok(());
+        };
+        let path = wire::message_participant_path(genesys, &customer.id);
+        match self
+            .api
+            .patch(
+                &path,
+                &wire::ParticipantState {
+                    state: "disconnected",
+                },
+            )
+            .await
+        {
+            Ok(_)
+            | Err(LiveChatError::Rejected {
+                status: 404 | 409, ..
+            }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Checks `X-Hub-Signature-256` against the integration's secret (and the previous one).
     fn verify_signature(&self, request: &WebhookRequest<'_>) -> Result<(), WebhookError> {
         let Some(secret) = &self.webhook_secret else {
@@ -339,43 +381,15 @@ impl LiveChat for GenesysLiveChat {
         let Some(genesys) = known else {
             return Ok(());
         };
-        // The customer leaves as a participant, as a customer's own client would; the agent
-        // wraps up as usual.
-        let current: wire::ConversationEvent =
-            match self.api.get(&wire::conversation_path(&genesys)).await {
-                Ok(current) => current,
-                Err(LiveChatError::Rejected { status: 404, .. }) => return Ok(()),
-                Err(error) => return Err(error),
-            };
-        let customer = current.participants.iter().find(|participant| {
-            participant.purpose.as_deref() == Some("customer")
-                && participant
-                    .messages
-                    .last()
-                    .and_then(|media| media.state.as_deref())
-                    != Some("disconnected")
-        });
-        let Some(customer) = customer else {
-            // Gone already (an earlier attempt of this, or Genesys ended it).
-            return Ok(());
-        };
-        let path = wire::message_participant_path(&genesys, &customer.id);
-        match self
-            .api
-            .patch(
-                &path,
-                &wire::ParticipantState {
-                    state: "disconnected",
-                },
-            )
-            .await
-        {
-            Ok(_)
-            | Err(LiveChatError::Rejected {
-                status: 404 | 409, ..
-            }) => Ok(()),
-            Err(error) => Err(error),
+        let left = self.leave(&genesys).await;
+        if left.is_ok() {
+            self.watcher.forget(genesys);
+            self.conversations
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(conversation);
         }
+        left
     }
 
     async fn rate(

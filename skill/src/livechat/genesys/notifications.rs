@@ -22,19 +22,30 @@ use crate::domain::{LiveChatConversationId, LiveChatEvent, LiveChatEventId};
 /// The longest wait between two attempts to open the channel.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// How many conversations one process follows at most; the oldest are forgotten first.
-const MAX_WATCHED: usize = 50_000;
+/// The most topics Genesys lets one notification channel hold.
+pub const MAX_TOPICS: usize = 1_000;
 
-/// Asks the channel to follow a conversation.
+/// What the channel's task is asked.
+enum Command {
+    Watch(String, LiveChatConversationId),
+    Forget(String),
+}
+
+/// Asks the channel to follow a conversation, or to stop.
 #[derive(Clone)]
 pub struct Watcher {
-    commands: mpsc::UnboundedSender<(String, LiveChatConversationId)>,
+    commands: mpsc::UnboundedSender<Command>,
 }
 
 impl Watcher {
     /// Follows the Genesys conversation `genesys`, reported as the session's `livechat`.
     pub fn watch(&self, genesys: String, livechat: LiveChatConversationId) {
-        let _ = self.commands.send((genesys, livechat));
+        let _ = self.commands.send(Command::Watch(genesys, livechat));
+    }
+
+    /// Stops following a conversation the skill ended.
+    pub fn forget(&self, genesys: String) {
+        let _ = self.commands.send(Command::Forget(genesys));
     }
 }
 
@@ -51,7 +62,6 @@ pub struct Followed {
     livechat: LiveChatConversationId,
     agents: HashMap<String, Agent>,
     ended: bool,
-    order: u64,
 }
 
 impl Followed {
@@ -60,7 +70,6 @@ impl Followed {
             livechat,
             agents: HashMap::new(),
             ended: false,
-            order: 0,
         }
     }
 
@@ -151,11 +160,10 @@ pub fn spawn(api: Arc<Api>, events: mpsc::Sender<LiveChatEvent>) -> Watcher {
 
 async fn run(
     api: Arc<Api>,
-    mut commands: mpsc::UnboundedReceiver<(String, LiveChatConversationId)>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<LiveChatEvent>,
 ) {
     let mut followed: HashMap<String, Followed> = HashMap::new();
-    let mut next_order = 0u64;
     let mut failures = 0u32;
     loop {
         if events.is_closed() {
@@ -177,7 +185,7 @@ async fn run(
                     tokio::select! {
                         _ = &mut sleep => break,
                         command = commands.recv() => match command {
-                            Some((genesys, livechat)) => follow(&mut followed, &mut next_order, genesys, livechat),
+                            Some(command) => { apply(&mut followed, command); }
                             None => return,
                         },
                     }
@@ -189,22 +197,32 @@ async fn run(
             conversations = followed.len(),
             "Genesys' notification channel open"
         );
+        // Whatever changed while the channel was closed.
+        let open: Vec<String> = followed.keys().cloned().collect();
+        for genesys in open {
+            if !catch_up(&api, &mut followed, &genesys, &events).await {
+                return;
+            }
+        }
         loop {
-            tokio::select! {
+            let changed = tokio::select! {
                 command = commands.recv() => {
-                    let Some((genesys, livechat)) = command else { return };
-                    let new = !followed.contains_key(&genesys);
-                    follow(&mut followed, &mut next_order, genesys.clone(), livechat);
-                    if new {
-                        if let Err(error) = api.subscribe(&channel, vec![genesys.clone()], false).await {
-                            tracing::warn!(error = %error, "a Genesys conversation could not be subscribed; reopening the channel");
-                            break;
+                    let Some(command) = command else { return };
+                    match apply(&mut followed, command) {
+                        Applied::Added(genesys) => {
+                            if let Err(error) = api.subscribe(&channel, vec![genesys.clone()], false).await {
+                                tracing::warn!(error = %error, "a Genesys conversation could not be subscribed; reopening the channel");
+                                break;
+                            }
+                            // What happened before the subscription (an agent who took the chat
+                            // at once) is read once, then followed.
+                            if !catch_up(&api, &mut followed, &genesys, &events).await {
+                                return;
+                            }
+                            false
                         }
-                        // What happened before the subscription (an agent who took the chat at
-                        // once) is read once, then followed.
-                        if !catch_up(&api, &mut followed, &genesys, &events).await {
-                            return;
-                        }
+                        Applied::Removed => true,
+                        Applied::Nothing => false,
                     }
                 }
                 frame = socket.next() => {
@@ -225,9 +243,47 @@ async fn run(
                             return;
                         }
                     }
+                    false
+                }
+            };
+            // Ended conversations leave the channel, so that it holds the open ones only.
+            let before = followed.len();
+            followed.retain(|_, entry| !entry.ended);
+            if changed || followed.len() != before {
+                let open = followed.keys().cloned().collect();
+                if let Err(error) = api.subscribe(&channel, open, true).await {
+                    tracing::warn!(error = %error, "the channel's subscriptions could not be renewed; reopening it");
+                    break;
                 }
             }
         }
+    }
+}
+
+/// What a command changed.
+enum Applied {
+    Added(String),
+    Removed,
+    Nothing,
+}
+
+fn apply(followed: &mut HashMap<String, Followed>, command: Command) -> Applied {
+    match command {
+        Command::Watch(genesys, livechat) => {
+            if followed.contains_key(&genesys) {
+                return Applied::Nothing;
+            }
+            if followed.len() >= MAX_TOPICS {
+                tracing::error!(limit = MAX_TOPICS, "more open Genesys conversations on this skill instance than one notification channel holds: this one is not followed, and its agent's leaving is noticed only at the inactivity timeout; run more instances");
+                return Applied::Nothing;
+            }
+            followed.insert(genesys.clone(), Followed::new(livechat));
+            Applied::Added(genesys)
+        }
+        Command::Forget(genesys) => match followed.remove(&genesys) {
+            Some(_) => Applied::Removed,
+            None => Applied::Nothing,
+        },
     }
 }
 
@@ -257,30 +313,6 @@ async fn catch_up(
         }
     }
     true
-}
-
-fn follow(
-    followed: &mut HashMap<String, Followed>,
-    next_order: &mut u64,
-    genesys: String,
-    livechat: LiveChatConversationId,
-) {
-    if followed.contains_key(&genesys) {
-        return;
-    }
-    if followed.len() >= MAX_WATCHED {
-        if let Some(oldest) = followed
-            .iter()
-            .min_by_key(|(_, followed)| followed.order)
-            .map(|(id, _)| id.clone())
-        {
-            followed.remove(&oldest);
-        }
-    }
-    let mut entry = Followed::new(livechat);
-    entry.order = *next_order;
-    *next_order += 1;
-    followed.insert(genesys, entry);
 }
 
 /// The events in one notification (none for heartbeats and other topics).
@@ -483,6 +515,50 @@ mod tests {
             ]))),
             ["joined Agent b from None"]
         );
+    }
+
+    #[test]
+    fn a_channel_follows_at_most_its_topics_and_lets_go_of_forgotten_ones() {
+        let mut followed = HashMap::new();
+        let livechat = LiveChatConversationId::parse("hs-1").unwrap();
+        for n in 0..MAX_TOPICS {
+            assert!(matches!(
+                apply(
+                    &mut followed,
+                    Command::Watch(format!("c-{n}"), livechat.clone())
+                ),
+                Applied::Added(_)
+            ));
+        }
+        assert!(matches!(
+            apply(
+                &mut followed,
+                Command::Watch("c-0".into(), livechat.clone())
+            ),
+            Applied::Nothing
+        ));
+        assert!(
+            matches!(
+                apply(
+                    &mut followed,
+                    Command::Watch("one-too-many".into(), livechat.clone())
+                ),
+                Applied::Nothing
+            ),
+            "beyond Genesys' limit the channel would refuse every subscription"
+        );
+        assert!(matches!(
+            apply(&mut followed, Command::Forget("c-0".into())),
+            Applied::Removed
+        ));
+        assert!(matches!(
+            apply(
+                &mut followed,
+                Command::Watch("now-there-is-room".into(), livechat)
+            ),
+            Applied::Added(_)
+        ));
+        assert_eq!(followed.len(), MAX_TOPICS);
     }
 
     #[test]
