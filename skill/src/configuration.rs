@@ -580,7 +580,7 @@ impl LiveChatSettings {
                 transfer_timeout: files.transfer_timeout(),
             },
         )
-        .map(Hub::of)
+        .map(|adapter| Hub::of(adapter, None))
     }
 
     fn genesys_hub(&self, files: &FileSettings) -> anyhow::Result<Hub> {
@@ -605,10 +605,9 @@ impl LiveChatSettings {
                 webhook_secret: self.webhook_secret.clone(),
                 webhook_previous_secret: self.webhook_previous_secret.clone(),
                 timeout: self.timeout(),
-                typing_max_age: self.typing_max_age(),
             },
         )?;
-        Ok(Hub::pushing(adapter, events))
+        Ok(Hub::of(adapter, Some(events)))
     }
 
     /// How late an agent's typing may still be shown: the contract's limit.

@@ -149,7 +149,7 @@ impl Application {
             );
         }
         hub.livechat.resume(followed);
-        let pushed = hub.take_pushed().map(|events| PushedEvents {
+        let pushed = hub.pushed.map(|events| PushedEvents {
             events,
             handover: handover.clone(),
         });

@@ -27,6 +27,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use url::Url;
 
+use super::agents::{age_of, short_name, DEFAULT_AGENT_NAME, MAX_AGENT_MESSAGE_CHARS};
 use super::webhook::{WebhookError, WebhookReader, WebhookRequest};
 use crate::domain::{
     AgentFile, Availability, CopilotConversationId, DeliveryId, LiveChatConversationId,
@@ -38,12 +39,6 @@ use crate::handover::{
 };
 use crate::http::{uri_of, HttpClient, HttpError};
 
-/// The longest agent message relayed to Teams (Teams refuses payloads over about 100 KB).
-pub const MAX_AGENT_MESSAGE_CHARS: usize = 20_000;
-
-/// The sender shown when the live chat names none.
-const DEFAULT_AGENT_NAME: &str = "Agent";
-
 /// The most files one agent's message may carry.
 const MAX_AGENT_FILES: usize = 10;
 
@@ -53,14 +48,6 @@ fn unanswered(error: HttpError) -> LiveChatError {
         HttpError::Timeout => LiveChatError::Timeout,
         other => LiveChatError::Unreachable(other.to_string()),
     }
-}
-
-/// The longest agent name shown to the customer, in characters.
-const MAX_AGENT_NAME_CHARS: usize = 100;
-
-/// An agent's name, cut to [`MAX_AGENT_NAME_CHARS`].
-fn short_name(name: String) -> String {
-    name.trim().chars().take(MAX_AGENT_NAME_CHARS).collect()
 }
 
 /// The start's idempotency key: one per handover session, the same on every attempt and after a
@@ -591,13 +578,17 @@ fn event_of(event: WebhookEvent) -> Result<LiveChatEvent, WebhookError> {
         WebhookEvent::ConversationEnded(ended) => Ok(LiveChatEvent::ConversationEnded {
             conversation: id_of(LiveChatConversationId::parse, ended.conversation_id)?,
             id: id_of(LiveChatEventId::parse, ended.id)?,
-            agent: ended.sender.map(short_name).filter(|name| !name.is_empty()),
+            agent: ended
+                .sender
+                .as_deref()
+                .map(short_name)
+                .filter(|name| !name.is_empty()),
         }),
         WebhookEvent::AgentJoined(joined) => Ok(LiveChatEvent::AgentJoined {
             conversation: id_of(LiveChatConversationId::parse, joined.conversation_id)?,
             id: id_of(LiveChatEventId::parse, joined.id)?,
-            agent: short_name(joined.agent_name),
-            transferred_by: joined.transferred_by.map(short_name),
+            agent: short_name(&joined.agent_name),
+            transferred_by: joined.transferred_by.as_deref().map(short_name),
         }),
         WebhookEvent::QueueUpdate(update) => Ok(LiveChatEvent::QueueUpdate {
             conversation: id_of(LiveChatConversationId::parse, update.conversation_id)?,
@@ -606,12 +597,9 @@ fn event_of(event: WebhookEvent) -> Result<LiveChatEvent, WebhookError> {
             estimated_wait_secs: update.estimated_wait_seconds,
         }),
         WebhookEvent::Typing(typing) => {
-            let at = chrono::DateTime::parse_from_rfc3339(&typing.timestamp).map_err(|_| {
+            let age = age_of(&typing.timestamp).ok_or_else(|| {
                 WebhookError::BadRequest("the typing event's timestamp is not RFC 3339".into())
             })?;
-            let age = (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
-                .to_std()
-                .unwrap_or_default();
             Ok(LiveChatEvent::Typing {
                 conversation: id_of(LiveChatConversationId::parse, typing.conversation_id)?,
                 age,

@@ -6,11 +6,12 @@
 //! Invariant: nothing outside `livechat/` knows the live-chat system's URLs, JSON or signatures;
 //! the handover sees [`crate::domain::LiveChatEvent`]s and sends [`crate::domain::ToAgent`]s.
 
+pub mod agents;
 pub mod contoso;
 pub mod genesys;
 pub mod webhook;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -25,42 +26,24 @@ use crate::handover::{Backoff, LiveChat};
 
 /// An engagement hub as the skill uses it: the handover's port, the reader of its webhooks, and
 /// the events it reports by other ways than the webhook (Genesys' notification channel).
-#[derive(Clone)]
 pub struct Hub {
     pub livechat: Arc<dyn LiveChat>,
     pub webhooks: Arc<dyn WebhookReader>,
-    pushed: Arc<Mutex<Option<mpsc::Receiver<LiveChatEvent>>>>,
+    pub pushed: Option<mpsc::Receiver<LiveChatEvent>>,
 }
 
 impl Hub {
-    /// Both sides of one adapter.
-    pub fn of<T: LiveChat + WebhookReader + 'static>(adapter: T) -> Self {
+    /// Both sides of one adapter, and what it pushes, if anything.
+    pub fn of<T: LiveChat + WebhookReader + 'static>(
+        adapter: T,
+        pushed: Option<mpsc::Receiver<LiveChatEvent>>,
+    ) -> Self {
         let adapter = Arc::new(adapter);
         Self {
             livechat: adapter.clone(),
             webhooks: adapter,
-            pushed: Arc::new(Mutex::new(None)),
+            pushed,
         }
-    }
-
-    /// An adapter that also pushes events.
-    pub fn pushing<T: LiveChat + WebhookReader + 'static>(
-        adapter: T,
-        events: mpsc::Receiver<LiveChatEvent>,
-    ) -> Self {
-        let hub = Self::of(adapter);
-        *hub.pushed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(events);
-        hub
-    }
-
-    /// The pushed events, to the first who asks.
-    pub fn take_pushed(&self) -> Option<mpsc::Receiver<LiveChatEvent>> {
-        self.pushed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
     }
 }
 

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use url::Url;
 
+use super::agents::{age_of, short_name, DEFAULT_AGENT_NAME, MAX_AGENT_MESSAGE_CHARS};
 use super::webhook::{WebhookError, WebhookReader, WebhookRequest};
 use crate::domain::{
     display_name, AgentFile, Availability, CopilotConversationId, DeliveryId,
@@ -42,9 +43,6 @@ use crate::handover::{
 /// The header Genesys signs outbound webhooks in: `sha256=` and the base64 HMAC-SHA256 of the body
 /// with the integration's secret.
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
-
-/// The longest agent message relayed to Teams.
-const MAX_AGENT_MESSAGE_CHARS: usize = 20_000;
 
 /// Open Messaging's limit on an inbound message's text.
 pub const MAX_MESSAGE_CHARS: usize = 4_000;
@@ -64,8 +62,6 @@ pub struct GenesysConnection {
     /// The secret before a rotation, accepted as well until removed.
     pub webhook_previous_secret: Option<SecretString>,
     pub timeout: Duration,
-    /// How an agent's typing may be late and still be shown.
-    pub typing_max_age: Duration,
 }
 
 /// Genesys Cloud's adapter: the handover's [`LiveChat`] and the outbound webhook's reader.
@@ -73,7 +69,6 @@ pub struct GenesysLiveChat {
     api: Arc<Api>,
     webhook_secret: Option<SecretString>,
     webhook_previous_secret: Option<SecretString>,
-    typing_max_age: Duration,
     /// Genesys' conversation of each customer address seen, for the end and the notifications.
     conversations: Mutex<HashMap<LiveChatConversationId, String>>,
     watcher: notifications::Watcher,
@@ -126,7 +121,6 @@ impl GenesysLiveChat {
                 api,
                 webhook_secret: connection.webhook_secret,
                 webhook_previous_secret: connection.webhook_previous_secret,
-                typing_max_age: connection.typing_max_age,
                 conversations: Mutex::new(HashMap::new()),
                 watcher,
             },
@@ -188,8 +182,6 @@ impl GenesysLiveChat {
     /// The customer leaves the Genesys conversation `genesys` as a participant, as a customer's own
     /// client would; the agent wraps up as usual. Done when the customer is gone already.
     async fn leave(&self, genesys: &str) -> Result<(), LiveChatError> {
-        // The customer leaves as a participant, as a customer's own client would; the agent
-        // wraps up as usual.
         let current: wire::ConversationEvent =
             match self.api.get(&wire::conversation_path(genesys)).await {
                 Ok(current) => current,
@@ -522,9 +514,9 @@ impl WebhookReader for GenesysLiveChat {
                 let sender = from
                     .nickname
                     .or(from.first_name)
-                    .map(|name| name.trim().chars().take(100).collect::<String>())
+                    .map(|name| short_name(&name))
                     .filter(|name| !name.is_empty())
-                    .unwrap_or_else(|| "Agent".to_owned());
+                    .unwrap_or_else(|| DEFAULT_AGENT_NAME.to_owned());
                 Ok(Some(LiveChatEvent::AgentMessage {
                     conversation: id_of(LiveChatConversationId::parse, to, "channel.to.id")?,
                     id: id_of(LiveChatEventId::parse, outbound.id, "id")?,
@@ -539,20 +531,11 @@ impl WebhookReader for GenesysLiveChat {
                     .iter()
                     .any(|event| event.event_type.as_deref() == Some("Typing")) =>
             {
-                let age = outbound
-                    .channel
-                    .time
-                    .as_deref()
-                    .and_then(|time| chrono::DateTime::parse_from_rfc3339(time).ok())
-                    .map(|at| {
-                        (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
-                            .to_std()
-                            .unwrap_or_default()
-                    })
-                    .unwrap_or_default();
+                // Without a time it is taken as new; the handover drops one too old.
+                let age = outbound.channel.time.as_deref().and_then(age_of);
                 Ok(Some(LiveChatEvent::Typing {
                     conversation: id_of(LiveChatConversationId::parse, to, "channel.to.id")?,
-                    age: age.min(self.typing_max_age + Duration::from_secs(1)),
+                    age: age.unwrap_or_default(),
                 }))
             }
             // Receipts of what the customer sent, and whatever Genesys adds later: nothing to do.
@@ -600,7 +583,6 @@ mod tests {
                 webhook_secret: Some(SecretString::from("hook-secret")),
                 webhook_previous_secret: None,
                 timeout: Duration::from_secs(5),
-                typing_max_age: Duration::from_secs(5),
             },
         )
         .unwrap()

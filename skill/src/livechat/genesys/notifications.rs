@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::api::Api;
 use super::wire::{self, ChannelTopic, ConversationEvent, Notification};
 use crate::domain::{LiveChatConversationId, LiveChatEvent, LiveChatEventId};
+use crate::livechat::agents::{short_name, DEFAULT_AGENT_NAME};
 
 /// The longest wait between two attempts to open the channel.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -127,7 +128,11 @@ impl Followed {
             out.push(LiveChatEvent::AgentJoined {
                 conversation: self.livechat.clone(),
                 id: event_id(format!("genesys-joined:{}:{id}", event.id)),
-                agent: name.unwrap_or_else(|| "Agent".to_owned()),
+                agent: name
+                    .as_deref()
+                    .map(short_name)
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or_else(|| DEFAULT_AGENT_NAME.to_owned()),
                 transferred_by: left.clone(),
             });
         }
