@@ -51,6 +51,9 @@ pub struct Settings {
     pub canned_replies: Vec<CannedReply>,
     /// Files customers and agents send.
     pub files: FilesSettings,
+    /// Sensitive data masked before any text is stored or shown: the same `[masking]` rules as the
+    /// skill's (`service_support::masking`).
+    pub masking: service_support::masking::MaskingSettings,
 }
 
 /// Files customers and agents send: how large, which kinds, how much is kept and for how long,
@@ -468,6 +471,12 @@ impl Settings {
         service_support::settings::load_from(file, environment)
     }
 
+    /// The masking rules, compiled; a rule that cannot be used is named.
+    pub fn masker(&self) -> anyhow::Result<service_support::masking::Masker> {
+        service_support::masking::Masker::new(&self.masking)
+            .map_err(|error| anyhow::anyhow!("masking.rules: {error}"))
+    }
+
     /// The canned replies: the configured ones, or a few general ones.
     pub fn canned_replies(&self) -> Vec<CannedReply> {
         if self.canned_replies.is_empty() {
@@ -566,6 +575,7 @@ impl Layered for Settings {
     }
 
     fn validate(&mut self) -> anyhow::Result<()> {
+        self.masker()?;
         let bind = self.application.bind;
         // Beyond loopback the demo agent and an open session API would let anyone in.
         if !bind.ip().is_loopback() {

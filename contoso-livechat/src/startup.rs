@@ -74,7 +74,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let store = Store::open(&settings.application.data_dir, clock.clone())
             .await?
-            .with_file_space(settings.files.max_total_bytes);
+            .with_file_space(settings.files.max_total_bytes)
+            .with_masker(settings.masker()?);
         let file_store = Arc::new(settings.files.file_store(&settings.application.data_dir)?);
         if settings.files.clamd.is_none() {
             tracing::info!(

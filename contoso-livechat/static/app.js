@@ -221,6 +221,11 @@
     metaLine.append(el('span', 'sender', message.sender), ' ', time);
     item.append(metaLine);
     if (message.message) item.append(el('div', 'body', message.message));
+    if (message.masked && message.masked.length) {
+      const masked = el('div', 'masked', `Masked: ${message.masked.join(', ').replaceAll('-', ' ')}`);
+      masked.title = 'The original was never stored';
+      item.append(masked);
+    }
     (message.attachments || []).forEach((file) => item.append(renderAttachment(file)));
     renderDelivery(item, message);
     transcript.append(item);

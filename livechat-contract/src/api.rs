@@ -372,6 +372,10 @@ pub struct TranscriptEntry {
     /// The files the entry carries (its `message` may then be empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<crate::files::Attachment>,
+    /// The masking rules that changed `message` before it was stored (e.g. `card-number`): the
+    /// original was never kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
 }
 
 /// Who ended a conversation.

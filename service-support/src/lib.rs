@@ -3,7 +3,8 @@
 //! traces ([`telemetry`], [`trace_context`]), the clock their timers go by, which tests stop and
 //! move ([`clock`]), what a file is and may be called, whoever sent it ([`files`]), which `Host` a
 //! service answers for ([`hosts`]), one process per data directory ([`lock`]), and the container's
-//! health check ([`health`]).
+//! health check ([`health`]), and the masking of sensitive data both apply with the same rules
+//! ([`masking`]).
 //!
 //! Neither service's domain is here, nor anything of the contract between them (that is
 //! `livechat-contract`): only what would otherwise be the same code twice, drifting apart.
@@ -13,6 +14,7 @@ pub mod files;
 pub mod health;
 pub mod hosts;
 pub mod lock;
+pub mod masking;
 pub mod settings;
 pub mod telemetry;
 pub mod trace_context;

@@ -62,6 +62,9 @@ pub struct Settings {
     pub manifest: ManifestSettings,
     pub timeouts: TimeoutSettings,
     pub files: FileSettings,
+    /// Sensitive data masked in the customer's words before they are stored for the live chat:
+    /// the same `[masking]` rules as Contoso Live Chat's (`service_support::masking`).
+    pub masking: service_support::masking::MaskingSettings,
 }
 
 /// Pictures and files, both ways: what a customer may send the agent and where from, how many at
@@ -757,6 +760,14 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The masking rules, compiled; a rule that cannot be used is named.
+    pub fn masker(&self) -> anyhow::Result<service_support::masking::Masker> {
+        service_support::masking::Masker::new(&self.masking)
+            .map_err(|error| anyhow::anyhow!("masking.rules: {error}"))
+    }
+}
+
 impl Layered for Settings {
     const FILE_VARIABLE: &'static str = "SKILL_CONFIG";
     const DEFAULT_FILE: &'static str = DEFAULT_CONFIG_FILE;
@@ -880,6 +891,7 @@ impl Layered for Settings {
     }
 
     fn validate(&mut self) -> anyhow::Result<()> {
+        self.masker()?;
         http_url(
             "SKILL_PUBLIC_URL / application.public_url",
             &self.application.public_url,

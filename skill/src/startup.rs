@@ -139,6 +139,7 @@ impl Application {
                 timeouts: settings.timeouts.timeouts(),
                 clock: clock.clone(),
                 file_links_last: settings.files.links_last(),
+                masker: settings.masker()?,
             },
         ));
         let followed = store.open_hub_conversations().await?;

@@ -244,6 +244,16 @@ pub struct MessageRow {
     pub delivery_state: String,
     pub last_error: String,
     pub attachments: Vec<AttachmentRow>,
+    /// Which masking rules removed something from the words ("" when none did).
+    pub masked: String,
+}
+
+/// How the pages say which masking rules changed an entry.
+pub fn masked_label(rules: &[String]) -> String {
+    if rules.is_empty() {
+        return String::new();
+    }
+    format!("Masked: {}", rules.join(", ").replace('-', " "))
 }
 
 impl From<&TranscriptEntry> for MessageRow {
@@ -265,6 +275,7 @@ impl From<&TranscriptEntry> for MessageRow {
                 .map(|state| state.as_str().to_owned())
                 .unwrap_or_default(),
             last_error: message.last_error.clone().unwrap_or_default(),
+            masked: masked_label(&message.masked),
         }
     }
 }

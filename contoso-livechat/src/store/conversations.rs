@@ -82,6 +82,7 @@ pub async fn insert_entry(
         .bind(&detail)
         // Only an entry for the webhook's outbox carries on its request's trace.
         .bind(entry.delivery.and_then(|_| super::writer::write_trace()))
+        .bind((!entry.masked.is_empty()).then(|| entry.masked.join(",")))
         .execute(&mut *connection)
         .await?;
     let seq = result.last_insert_rowid();
@@ -98,6 +99,7 @@ pub async fn insert_entry(
         delivery_state: entry.delivery,
         last_error: None,
         attachments,
+        masked: entry.masked,
     };
     if stored.kind == EntryKind::Queue {
         // For the webhook only: no transcript shows it, and the conversation's summary stays.
@@ -266,6 +268,7 @@ pub async fn end_in(
                 customer_name: None,
                 detail: None,
                 files: Vec::new(),
+                masked: Vec::new(),
             };
             let written = insert_entry(connection, &conversation_id, entry).await?;
             (written.events, written.outbox)

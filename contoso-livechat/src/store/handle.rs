@@ -11,6 +11,7 @@ use anyhow::Context;
 use livechat_contract::api::TranscriptEntry;
 use livechat_contract::api::{Availability, Conversation, DeliveryState, EntryKind, Role};
 use service_support::clock::Clock;
+use service_support::masking::{Author, Masker};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{watch, Notify};
@@ -52,6 +53,8 @@ pub struct Store {
     clock: Clock,
     /// The most bytes of files kept at once (`files.max_total_bytes`).
     file_space: u64,
+    /// Masks sensitive data in every text before it is written (`[masking]`).
+    masker: Masker,
 }
 
 impl Store {
@@ -97,6 +100,7 @@ impl Store {
             outbox,
             clock,
             file_space: u64::MAX,
+            masker: Masker::default(),
         })
     }
 
@@ -106,6 +110,11 @@ impl Store {
             file_space: bytes,
             ..self
         }
+    }
+
+    /// The same store, masking texts with `masker` (the built-in card rule by default).
+    pub fn with_masker(self, masker: Masker) -> Self {
+        Self { masker, ..self }
     }
 
     /// Notified whenever a reply (or an agent's end) is queued for the skill.
@@ -147,9 +156,12 @@ impl Store {
     /// instead (in whatever state it is now) and writes nothing.
     pub async fn start_conversation(
         &self,
-        context: NewConversation,
+        mut context: NewConversation,
         auto_assign: bool,
     ) -> anyhow::Result<Recorded<Started>> {
+        context.problem_description = context
+            .problem_description
+            .map(|text| self.masker.mask_owned(Author::Customer, text));
         let now_ms = self.clock.now_ms();
         self.writer
             .write(move |connection| Box::pin(start_in(connection, context, auto_assign, now_ms)))
@@ -189,16 +201,18 @@ impl Store {
         body: &str,
         client_id: Option<&str>,
     ) -> Result<Recorded<TranscriptEntry>, AddMessageError> {
+        let masked = self.masker.mask(Author::Customer, body);
         let entry = NewEntry {
             kind: EntryKind::Message,
             role,
             sender: sender.unwrap_or(UNNAMED_CUSTOMER).to_owned(),
-            body: body.to_owned(),
+            body: masked.text.into_owned(),
             delivery: None,
             client_id: client_id.map(str::to_owned),
             customer_name: sender.filter(|_| role == Role::Customer).map(str::to_owned),
             detail: None,
             files: Vec::new(),
+            masked: masked.rules,
         };
         self.add_entry(conversation_id, entry, None).await
     }
@@ -223,6 +237,7 @@ impl Store {
             customer_name: sender.filter(|_| role == Role::Customer).map(str::to_owned),
             detail: None,
             files: vec![file],
+            masked: Vec::new(),
         };
         self.add_entry(conversation_id, entry, None).await
     }
@@ -237,16 +252,18 @@ impl Store {
         author: ReplyAuthor,
         files: Vec<NewFile>,
     ) -> Result<TranscriptEntry, AddMessageError> {
+        let masked = self.masker.mask(Author::Agent, body);
         let entry = NewEntry {
             kind: EntryKind::Message,
             role: Role::Agent,
             sender: sender.to_owned(),
-            body: body.to_owned(),
+            body: masked.text.into_owned(),
             delivery: Some(DeliveryState::Pending),
             client_id: None,
             customer_name: None,
             detail: None,
             files,
+            masked: masked.rules,
         };
         Ok(self
             .add_entry(conversation_id, entry, Some(author))
@@ -349,6 +366,7 @@ impl Store {
         note: Option<String>,
     ) -> Result<Conversation, RoutingError> {
         let (id, username) = (id.clone(), username.to_owned());
+        let note = note.map(|note| self.masker.mask_owned(Author::Agent, note));
         self.writer
             .write(move |connection| Box::pin(transfer_in(connection, id, username, target, note)))
             .await
@@ -444,6 +462,7 @@ impl Store {
         comment: Option<String>,
     ) -> anyhow::Result<bool> {
         let conversation_id = conversation_id.clone();
+        let comment = comment.map(|comment| self.masker.mask_owned(Author::Customer, comment));
         self.writer
             .write(move |connection| {
                 Box::pin(rate_in(connection, conversation_id, rating, comment))

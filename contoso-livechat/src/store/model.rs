@@ -210,6 +210,8 @@ pub(super) struct NewEntry {
     pub detail: Option<EntryDetail>,
     /// Files the entry carries.
     pub files: Vec<NewFile>,
+    /// The masking rules that changed `body`.
+    pub masked: Vec<String>,
 }
 
 /// What a delivery attempt does to the entry's attempt count.

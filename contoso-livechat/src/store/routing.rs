@@ -207,6 +207,7 @@ async fn assign_in(
             transferred_by: transferred_by.map(str::to_owned),
         }),
         files: Vec::new(),
+        masked: Vec::new(),
     };
     let mut written = insert_entry(connection, id, entry).await?;
     let mut events = std::mem::take(&mut written.events);
@@ -335,6 +336,7 @@ pub async fn transfer_in(
                 customer_name: None,
                 detail: None,
                 files: Vec::new(),
+                masked: Vec::new(),
             };
             let mut written = insert_entry(connection, &id, entry).await?;
             let mut events = std::mem::take(&mut written.events);
@@ -536,6 +538,7 @@ pub async fn report_queue_in(
                 estimated_wait_seconds: wait,
             }),
             files: Vec::new(),
+            masked: Vec::new(),
         };
         let written = insert_entry(connection, id, entry).await?;
         events.extend(written.events);

@@ -75,6 +75,10 @@ pub fn entry_from_row(row: &SqliteRow) -> anyhow::Result<TranscriptEntry> {
             .transpose()?,
         last_error: row.try_get("last_error")?,
         attachments: attachments_of(row.try_get("attachments")?)?,
+        masked: row
+            .try_get::<Option<String>, _>("masked")?
+            .map(|rules| rules.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 

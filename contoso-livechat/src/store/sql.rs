@@ -12,7 +12,7 @@ macro_rules! conversation_columns {
 /// subquery's unqualified `seq` is the entry's: `attachments` has no column of that name).
 macro_rules! message_columns {
     () => {
-        "seq, id, conversation_id, kind, role, sender, body, created_at, delivery_state, last_error,
+        "seq, id, conversation_id, kind, role, sender, body, created_at, delivery_state, last_error, masked,
          (SELECT json_group_array(json_object('id', f.id, 'name', f.name, 'contentType', f.content_type, 'size', f.size, 'sha256', f.sha256, 'width', f.width, 'height', f.height, 'animated', f.animated, 'removed', f.removed_at IS NOT NULL))
             FROM attachments f WHERE f.message_seq = seq) AS attachments"
     };
@@ -81,9 +81,9 @@ pub const HOLDER: &str = "SELECT state, assigned_agent, agent_name FROM conversa
 pub const END_CONVERSATION: &str = "UPDATE conversations SET state = 'ended', ended_by = ?, ended_at = ?, waiting_since = NULL WHERE id = ? AND state = 'open'";
 
 /// Binds: id, conversation, kind, role, sender, body, created at, delivery state, due at, client
-/// id, detail, trace context.
-pub const INSERT_ENTRY: &str = "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at, client_id, detail, trace_parent)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// id, detail, trace context, masking rules (comma-separated).
+pub const INSERT_ENTRY: &str = "INSERT INTO messages (id, conversation_id, kind, role, sender, body, created_at, delivery_state, next_attempt_at, client_id, detail, trace_parent, masked)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// A new entry's effect on its conversation's summary: a customer's message starts the wait (if
 /// none runs) and is unread; an agent writing has read the conversation and answered. Binds: role

@@ -23,6 +23,9 @@ pub const SECOND_AGENT: &str = "Ben";
 pub const SECOND_PASSWORD: &str = "ben-password";
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 
+/// A change a test makes to the settings.
+pub type SettingsChange = Arc<dyn Fn(&mut Settings) + Send + Sync>;
+
 #[derive(Clone, Default)]
 pub struct Options {
     pub api_key: bool,
@@ -44,6 +47,18 @@ pub struct Options {
     pub previous_api_key: bool,
     /// `application.client_ip_header`: a trusted proxy names the client.
     pub client_ip_header: Option<&'static str>,
+    /// Any other settings, changed last.
+    pub settings: Option<SettingsChange>,
+}
+
+impl Options {
+    /// These options with `change` made to the settings last.
+    pub fn with_settings(self, change: impl Fn(&mut Settings) + Send + Sync + 'static) -> Self {
+        Self {
+            settings: Some(Arc::new(change)),
+            ..self
+        }
+    }
 }
 
 pub struct TestApp {
@@ -137,6 +152,9 @@ async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Optio
         settings.files.max_total_bytes = bytes;
     }
     settings.files.clamd = options.clamd.clone();
+    if let Some(change) = &options.settings {
+        change(&mut settings);
+    }
     let clock = options.clock.clone().unwrap_or_else(Clock::system);
     let application = Application::build_with_clock(settings, clock)
         .await

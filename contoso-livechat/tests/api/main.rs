@@ -2,6 +2,7 @@
 //! loopback, asserting on what the webhook received and what the API and pages answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod compliance;
 mod contact_centre;
 mod delivery;
 mod files;

@@ -11,6 +11,7 @@ pub mod actions;
 pub mod delivery_reports;
 pub mod events;
 pub mod livechat_courier;
+pub mod masking;
 pub mod notices;
 pub mod outbox;
 pub mod ports;

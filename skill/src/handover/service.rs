@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use service_support::clock::Clock;
+use service_support::masking::Masker;
 
 use super::ports::{LiveChat, TypingIndicator};
 use crate::domain::{
@@ -36,6 +37,8 @@ pub struct Handover {
     pub(in crate::handover) typing_max_age: Duration,
     /// How long the link to an agent's file works.
     pub(in crate::handover) file_links_last: Duration,
+    /// Masks sensitive data in the customer's words before they are stored (`[masking]`).
+    pub(in crate::handover) masker: Masker,
 }
 
 /// The handover's collaborators that are not the store and the live chat.
@@ -50,6 +53,8 @@ pub struct HandoverParts {
     pub clock: Clock,
     /// How long the link to an agent's file works (`files.link_expiry_days`).
     pub file_links_last: Duration,
+    /// The masking rules, the same as the live chat's.
+    pub masker: Masker,
 }
 
 /// Why a live-chat event was refused.
@@ -78,12 +83,13 @@ impl Handover {
             clock: parts.clock,
             typing_max_age: parts.typing_max_age,
             file_links_last: parts.file_links_last,
+            masker: parts.masker,
         }
     }
 
     /// Handles one request from Copilot Studio.
     pub async fn handle(&self, request: HandoverRequest) -> anyhow::Result<HandoverOutcome> {
-        match request {
+        match super::masking::masked(&self.masker, request) {
             HandoverRequest::Start(start) => self.start(start).await,
             HandoverRequest::Message(message) => self.message(message).await,
             HandoverRequest::End(keys) => self.end(&keys).await,

@@ -697,3 +697,42 @@ async fn a_client_that_trickles_its_body_is_cut_off() {
     .await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_card_number_is_masked_before_the_skill_stores_it_for_the_live_chat() {
+    let app = spawn_app().await;
+    let livechat_id = app.start_session("conv-card").await;
+    let message = app.activity(
+        "conv-card",
+        json!({"type": "message", "text": "pay with 4111-1111-1111-1111 please, order 4111111111111112", "value": {"LiveChatConversationId": livechat_id, "ProblemDescription": "refund 5500 0055 5555 5559"}}),
+    );
+    assert_eq!(app.post_activity(&message).await.status(), 202);
+    let received = wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 2).await;
+    let texts: Vec<&str> = received
+        .iter()
+        .map(|body| body["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            "refund [card number removed]",
+            "pay with [card number removed] please, order 4111111111111112"
+        ]
+    );
+    // Nothing of the originals in the skill's database either.
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            stored.extend(std::fs::read(path).unwrap());
+        }
+    }
+    for original in ["4111-1111-1111-1111", "5500 0055 5555 5559"] {
+        assert!(
+            !stored
+                .windows(original.len())
+                .any(|w| w == original.as_bytes()),
+            "the skill's database holds {original}"
+        );
+    }
+}
