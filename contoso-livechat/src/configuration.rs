@@ -54,6 +54,8 @@ pub struct Settings {
     /// Sensitive data masked before any text is stored or shown: the same `[masking]` rules as the
     /// skill's (`service_support::masking`).
     pub masking: service_support::masking::MaskingSettings,
+    /// Business hours (24/7 unless given).
+    pub hours: crate::hours::HoursSettings,
 }
 
 /// Files customers and agents send: how large, which kinds, how much is kept and for how long,
@@ -477,6 +479,11 @@ impl Settings {
             .map_err(|error| anyhow::anyhow!("masking.rules: {error}"))
     }
 
+    /// The business hours, checked; a bad one is named.
+    pub fn business_hours(&self) -> anyhow::Result<crate::hours::BusinessHours> {
+        crate::hours::BusinessHours::new(&self.hours).map_err(anyhow::Error::msg)
+    }
+
     /// The canned replies: the configured ones, or a few general ones.
     pub fn canned_replies(&self) -> Vec<CannedReply> {
         if self.canned_replies.is_empty() {
@@ -576,6 +583,7 @@ impl Layered for Settings {
 
     fn validate(&mut self) -> anyhow::Result<()> {
         self.masker()?;
+        self.business_hours()?;
         let bind = self.application.bind;
         // Beyond loopback the demo agent and an open session API would let anyone in.
         if !bind.ip().is_loopback() {

@@ -7,6 +7,7 @@ pub mod configuration;
 pub mod deadline;
 pub mod error;
 pub mod files;
+pub mod hours;
 pub mod metrics;
 pub mod password;
 pub mod presence;

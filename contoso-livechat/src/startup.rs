@@ -167,6 +167,8 @@ impl Application {
             max_body_bytes: settings.api.max_body_bytes,
             max_message_chars: settings.api.max_message_chars,
             auto_assign: settings.routing.assignment == Assignment::Auto,
+            hours: settings.business_hours()?,
+            clock: clock.clone(),
         });
         let store_data = web::Data::new(store);
         let hint = web::Data::new(hint);

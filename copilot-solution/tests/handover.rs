@@ -34,7 +34,7 @@ struct Services {
     /// An agent signed in with a page open: the skill opens a session only when one is online.
     agent: Option<test_support::OnlineAgent>,
     _children: Vec<Child>,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Services {
@@ -157,7 +157,7 @@ impl Services {
             http,
             agent: None,
             _children: children,
-            _data: data,
+            data,
         }
     }
 
@@ -277,12 +277,26 @@ async fn a_teams_user_reaches_a_live_agent_and_comes_back_to_the_bot() {
         .await;
     services.user_says("My printer is on fire").await;
     services
-        .wait_for_line("bot", "in the queue for Contoso Live Chat: number 1", asked)
+        .wait_for_line("bot", "You're waiting for Contoso Live Chat", asked)
         .await;
-    // The live chat put the customer in its queue; the skill told them where they are.
+    // The live chat put the customer in its queue; the skill told them where they are, and
+    // only the skill: the customer reads their place once.
     services
         .wait_for_line("bot", "You're next in the queue", asked)
         .await;
+    let places = services
+        .chat_lines()
+        .await
+        .into_iter()
+        .filter(|line| {
+            line["role"] == "bot"
+                && line["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("in the queue")
+        })
+        .count();
+    assert_eq!(places, 1, "{:?}", services.chat_lines().await);
 
     // The agent sees the problem in the live chat, once, from the customer.
     let conversation = services
@@ -399,7 +413,7 @@ impl Services {
         let asked = self.wait_for_line("bot", "describe your problem", 0).await;
         self.user_says(problem).await;
         let queued = self
-            .wait_for_line("bot", "in the queue for Contoso Live Chat", asked)
+            .wait_for_line("bot", "You're waiting for Contoso Live Chat", asked)
             .await;
         (self.wait_for_livechat_message(problem).await, queued)
     }
@@ -517,6 +531,113 @@ async fn with_nobody_online_the_user_leaves_a_message_the_agents_find_later() {
         .await;
 }
 
+/// Every byte of the SQLite database files in `folder` (write-ahead logs included).
+fn database_bytes(folder: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.contains(".db") {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn outside_business_hours_the_user_is_told_and_leaves_a_message_with_the_card_number_masked()
+{
+    // Closed today (and the days either side, so midnight cannot open it mid-test).
+    let today = chrono::Utc::now().date_naive();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let days: Vec<String> = [-1, 0, 1]
+        .iter()
+        .map(|offset| format!("\"{}\"", today + chrono::Duration::days(*offset)))
+        .collect();
+    std::fs::write(
+        config.path(),
+        format!(
+            "[hours]\ntime_zone = \"UTC\"\nholidays = [{}]\n",
+            days.join(", ")
+        ),
+    )
+    .unwrap();
+    let services = Services::start_with_both(
+        Vec::new(),
+        vec![("LIVECHAT_CONFIG", config.path().display().to_string())],
+    )
+    .await;
+    services.wait_for_line("bot", "talk to a person", 0).await;
+    services.user_says("Talk to a person").await;
+    services
+        .wait_for_line("bot", "describe your problem", 0)
+        .await;
+    services.user_says("A refund").await;
+    let reopening = (today + chrono::Duration::days(2))
+        .format("%A %-d %B")
+        .to_string();
+    let told = services
+        .wait_for_line(
+            "bot",
+            &format!("They're back {reopening} at 00:00 (UTC time)"),
+            0,
+        )
+        .await;
+    let offered = services
+        .wait_for_line("bot", "leave a message for the team", told)
+        .await;
+    // Neither yes nor no: asked once more, in the question's own words.
+    services.user_says("hmm").await;
+    let again = services
+        .wait_for_line("bot", "Please answer yes or no", offered)
+        .await;
+    services.user_says("yes").await;
+    let asked = services
+        .wait_for_line("bot", "What should the team know?", again)
+        .await;
+    services
+        .user_says("Refund to card 4111 1111 1111 1111 please, order 4111111111111112")
+        .await;
+    services
+        .wait_for_line("bot", "passed your message to the team", asked)
+        .await;
+    let conversation = eventually("the left message's conversation", || async {
+        services
+            .conversations()
+            .await
+            .into_iter()
+            .find(|c| c["state"] == "ended")
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+    })
+    .await;
+    let transcript = services.livechat_messages(Some(&conversation)).await;
+    assert!(
+        transcript.iter().any(|m| m["message"]
+            == "Refund to card [card number removed] please, order 4111111111111112"
+            && m["masked"] == json!(["card-number"])),
+        "{transcript:?}"
+    );
+    // The card number reached neither database file; the order number is kept.
+    for service in ["livechat", "skill"] {
+        let stored = database_bytes(&services.data.path().join(service));
+        for original in ["4111 1111 1111 1111", "4111111111111111"] {
+            let at = stored
+                .windows(original.len())
+                .position(|w| w == original.as_bytes());
+            assert!(
+                at.is_none(),
+                "the {service} database holds {original}: {}",
+                String::from_utf8_lossy(
+                    &stored[at.unwrap_or(0).saturating_sub(300)
+                        ..(at.unwrap_or(0) + 100).min(stored.len())]
+                )
+            );
+        }
+    }
+    let stored = database_bytes(&services.data.path().join("livechat"));
+    assert!(stored.windows(16).any(|w| w == b"4111111111111112"));
+}
+
 #[tokio::test]
 async fn a_chat_nobody_takes_in_time_ends_and_the_topic_offers_to_try_again() {
     let services = Services::start_with(vec![("SKILL_QUEUE_TIMEOUT_SECS", "1".to_owned())]).await;
@@ -581,7 +702,7 @@ async fn the_same_handover_through_both_web_pages() {
         .type_and_enter("#message", "My printer is on fire")
         .await;
     browser
-        .wait_for_text("#lines .line.bot", "in the queue for Contoso Live Chat")
+        .wait_for_text("#lines .line.bot", "You're waiting for Contoso Live Chat")
         .await;
 
     // The agent signs in to the live chat in another window and finds the conversation.
@@ -702,7 +823,7 @@ async fn a_left_message_and_a_rating_through_the_stand_in_page() {
     let services = Services::start().await;
     ask_for_a_person(&browser, &services, "My parcel never came").await;
     browser
-        .wait_for_text("#lines .line.bot", "in the queue for Contoso Live Chat")
+        .wait_for_text("#lines .line.bot", "You're waiting for Contoso Live Chat")
         .await;
     let conversation = services
         .wait_for_livechat_message("My parcel never came")
@@ -918,7 +1039,7 @@ async fn pictures_and_files_through_both_web_pages() {
     ask_for_a_person(&browser, &services, "My router's light is red").await;
     let teams = client.window().await.unwrap();
     browser
-        .wait_for_text("#lines .line.bot", "in the queue for Contoso Live Chat")
+        .wait_for_text("#lines .line.bot", "You're waiting for Contoso Live Chat")
         .await;
     let conversation = services
         .wait_for_livechat_message("My router's light is red")

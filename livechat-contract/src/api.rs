@@ -132,14 +132,26 @@ wire_names!(ConversationStatus {
 /// the mean wait (start to acceptance) of the last 20 conversations accepted in the past day (120 s
 /// when there were none), times the places ahead in the queue plus one, divided by the agents
 /// online; 0 as well when no agent is online (there is nothing to estimate).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Availability {
     pub agents_online: u32,
     pub queue_length: u32,
     pub estimated_wait_seconds: u64,
+    /// Within business hours (a live chat that has none is always open).
+    #[serde(default = "open_by_default")]
+    pub open: bool,
+    /// While closed: when the centre next opens (RFC 3339, in its own time zone's offset), if it
+    /// does within a year.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_opening: Option<String>,
+    /// The centre's time zone (an IANA name such as `Europe/London`), to say `next_opening` in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+fn open_by_default() -> bool {
+    true
 }
 
 /// Who wrote a transcript entry. The skill posts as [`Role::Customer`] (the user's messages) or

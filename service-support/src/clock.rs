@@ -26,6 +26,18 @@ impl Clock {
         }
     }
 
+    /// A clock stopped at `at` (a test of business hours starts on a known weekday).
+    pub fn paused_at(at: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            manual: Some(Arc::new(AtomicI64::new(at.timestamp_millis()))),
+        }
+    }
+
+    /// Now, as a date and time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(self.now_ms()).unwrap_or_else(chrono::Utc::now)
+    }
+
     /// Moves a paused clock on (does nothing to the system clock).
     pub fn advance(&self, by: Duration) {
         if let Some(now) = &self.manual {

@@ -188,6 +188,10 @@ impl Masker {
             if let Some(replaced) = mask_card_numbers(&masked.text) {
                 masked.text = Cow::Owned(replaced);
                 masked.rules.push(CARD_RULE.to_owned());
+            } else if masked.text.contains(CARD_REPLACEMENT) {
+                // Masked on the way here (the skill masks before the live chat sees it): still
+                // said, so the agent knows something was removed.
+                masked.rules.push(CARD_RULE.to_owned());
             }
         }
         for rule in self
@@ -345,6 +349,9 @@ mod tests {
             masked("amex 378282246310005."),
             "amex [card number removed]."
         );
+        // Masked already (by the skill): the rule is still named.
+        let again = Masker::default().mask(Author::Customer, "pay [card number removed] now");
+        assert_eq!(again.rules, vec![CARD_RULE.to_owned()]);
         // Not Luhn: an order number of card length stays.
         assert_eq!(masked("order 4111111111111112"), "order 4111111111111112");
         // Too short or too long.

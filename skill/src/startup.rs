@@ -207,6 +207,7 @@ impl Application {
             deferred: deferred.clone(),
             metrics: metrics.clone(),
             turns: store.clone(),
+            masker: settings.masker()?,
         });
         let server = serve(
             listener,

@@ -541,6 +541,12 @@ pub async fn agent_online(base: &str, username: &str, password: &str) -> OnlineA
 /// The CSRF token in a rendered live-chat page.
 pub fn csrf_in(page: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
-    let start = page.find(marker).expect("a CSRF field") + marker.len();
+    let Some(start) = page.find(marker) else {
+        panic!(
+            "no CSRF field in the page: {}",
+            page.chars().take(600).collect::<String>()
+        );
+    };
+    let start = start + marker.len();
     page[start..start + 64].to_owned()
 }

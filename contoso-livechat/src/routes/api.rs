@@ -17,9 +17,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::hours::{BusinessHours, Opening};
 use crate::store::{
     AddMessageError, ConversationId, EndingParty, NewConversation, ReplyAuthor, Started, Store,
 };
+use service_support::clock::Clock;
 
 /// The session API's key and limits, and how it assigns a start.
 pub struct SessionApi {
@@ -29,6 +31,10 @@ pub struct SessionApi {
     pub max_message_chars: usize,
     /// `routing.assignment = "auto"`: a start goes to the online agent with the most room.
     pub auto_assign: bool,
+    /// When the centre is open.
+    pub hours: BusinessHours,
+    /// The clock the hours are read by (tests stop it).
+    pub clock: Clock,
 }
 
 impl SessionApi {
@@ -226,7 +232,13 @@ pub async fn availability(
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     api.authorize(&request)?;
-    Ok(HttpResponse::Ok().json(store.availability().await?))
+    let mut availability = store.availability().await?;
+    if let Opening::Closed { next } = api.hours.at(api.clock.now()) {
+        availability.open = false;
+        availability.next_opening = next.map(|next| next.to_rfc3339());
+        availability.time_zone = Some(api.hours.time_zone().to_owned());
+    }
+    Ok(HttpResponse::Ok().json(availability))
 }
 
 /// `POST /api/chat/receive`: a customer (or system) message from the skill.

@@ -418,6 +418,9 @@ pub async fn availability_in(connection: &mut SqliteConnection) -> anyhow::Resul
         agents_online,
         queue_length,
         estimated_wait_seconds,
+        open: true,
+        next_opening: None,
+        time_zone: None,
     })
 }
 

@@ -290,7 +290,7 @@ async fn availability_counts_online_agents_and_the_queue() {
     let app = spawn_app_with(two_agents()).await;
     assert_eq!(
         app.availability().await,
-        json!({"agentsOnline": 0, "queueLength": 0, "estimatedWaitSeconds": 0})
+        json!({"agentsOnline": 0, "queueLength": 0, "estimatedWaitSeconds": 0, "open": true})
     );
     let ann = app.signed_in_agent().await;
     let empty = app.availability().await;

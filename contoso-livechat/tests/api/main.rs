@@ -7,6 +7,7 @@ mod contact_centre;
 mod delivery;
 mod files;
 mod helpers;
+mod hours;
 mod openapi_traffic;
 mod pages;
 mod session_api;

@@ -1,6 +1,13 @@
 //! Runs the solution's topics the way Copilot Studio does, for one conversation: trigger phrases,
 //! questions, skill actions, conditions, variables, and `CancelAllDialogs`.
 //!
+//! A question is asked again at most its `repeatCount` times (Copilot Studio's default, 2, when
+//! unset), with its `unrecognizedPrompt` if it has one; then it takes its no-match path: its
+//! `defaultValue` (saying its `defaultValueResponse`), else Copilot Studio's default, escalation
+//! (the `OnEscalate` topic; a question inside it ends the topic instead of starting it over).
+//! An answer the entity does not take but that triggers another topic interrupts the question,
+//! unless its `interruptionPolicy` says `allowInterruption: false`.
+//!
 //! The engine does no I/O. Each input (a user message, or a skill action's end) yields outputs (say
 //! this; send this activity to the skill) and leaves the engine waiting for the next input. It
 //! understands the node kinds and the small expression language the solution uses; anything else
@@ -30,12 +37,7 @@ pub enum Output {
 #[derive(Debug, Clone)]
 enum Waiting {
     Nothing,
-    Answer {
-        variable: String,
-        /// The prebuilt entity the answer must be (`BooleanPrebuiltEntity`, ...).
-        entity: String,
-        prompt: String,
-    },
+    Answer(Box<Asking>),
     /// A skill action is running until the skill ends it with `endOfConversation`.
     Skill {
         activity_id: String,
@@ -46,6 +48,29 @@ enum Waiting {
         interrupters: Vec<String>,
     },
 }
+
+/// A question waiting for its answer.
+#[derive(Debug, Clone)]
+struct Asking {
+    variable: String,
+    /// The prebuilt entity the answer must be (`BooleanPrebuiltEntity`, ...).
+    entity: String,
+    prompt: String,
+    /// What is said when an answer is not taken (else "Sorry, I didn't get that." and the prompt).
+    unrecognized: Option<String>,
+    /// Times it may still be asked again.
+    retries_left: u64,
+    /// The no-match path's value, and what is said with it.
+    default_value: Option<Value>,
+    default_response: Option<String>,
+    /// Whether a message that triggers another topic may interrupt it.
+    interruptible: bool,
+    /// Whether it belongs to the `OnEscalate` topic.
+    in_escalate_topic: bool,
+}
+
+/// How many times Copilot Studio asks a question again when none is set ("Repeat up to 2 times").
+const DEFAULT_REPEAT_COUNT: u64 = 2;
 
 struct Frame {
     actions: Vec<Value>,
@@ -63,6 +88,8 @@ pub struct Engine {
     error_message: String,
     /// The user's latest words: the text of a message action's first activity.
     last_user_text: String,
+    /// Whether the running topic is the `OnEscalate` one.
+    in_escalate_topic: bool,
 }
 
 fn variable_name(text: &str) -> &str {
@@ -82,6 +109,7 @@ impl Engine {
             topic_variables: HashMap::new(),
             error_message: String::new(),
             last_user_text: String::new(),
+            in_escalate_topic: false,
         }
     }
 
@@ -106,19 +134,7 @@ impl Engine {
     pub fn user_message(&mut self, text: &str) -> Vec<Output> {
         self.last_user_text = text.to_owned();
         match self.waiting.clone() {
-            Waiting::Answer {
-                variable,
-                entity,
-                prompt,
-            } => match recognise_entity(&entity, text) {
-                Some(value) => {
-                    self.set(&variable, value);
-                    self.waiting = Waiting::Nothing;
-                    self.run()
-                }
-                // As Copilot Studio does: the question is asked again.
-                None => vec![Output::Say(format!("Sorry, I didn't get that. {prompt}"))],
-            },
+            Waiting::Answer(asking) => self.answer(*asking, text),
             Waiting::Skill {
                 activity_type,
                 action_id,
@@ -157,6 +173,51 @@ impl Engine {
                     None => vec![Output::Say("Sorry, I didn't get that.".into())],
                 },
             },
+        }
+    }
+
+    /// An answer to a question: taken, an interruption, asked again, or the no-match path.
+    fn answer(&mut self, mut asking: Asking, text: &str) -> Vec<Output> {
+        if let Some(value) = recognise_entity(&asking.entity, text) {
+            self.set(&asking.variable, value);
+            self.waiting = Waiting::Nothing;
+            return self.run();
+        }
+        if asking.interruptible {
+            if let Some(topic) = self.agent.recognise(text, None).cloned() {
+                return self.begin(&topic);
+            }
+        }
+        if asking.retries_left > 0 {
+            asking.retries_left -= 1;
+            let again = asking
+                .unrecognized
+                .clone()
+                .unwrap_or_else(|| format!("Sorry, I didn't get that. {}", asking.prompt));
+            self.waiting = Waiting::Answer(Box::new(asking));
+            return vec![Output::Say(again)];
+        }
+        self.waiting = Waiting::Nothing;
+        if let Some(value) = asking.default_value {
+            self.set(&asking.variable, value);
+            let mut outputs: Vec<Output> = asking
+                .default_response
+                .map(Output::Say)
+                .into_iter()
+                .collect();
+            outputs.extend(self.run());
+            return outputs;
+        }
+        // Copilot Studio's default no-match action: escalate.
+        match self.agent.escalate_topic().cloned() {
+            Some(topic) if !asking.in_escalate_topic => self.begin(&topic),
+            _ => {
+                self.frames.clear();
+                self.topic_variables.clear();
+                vec![Output::Say(
+                    "Sorry, I still didn't get that, so let's leave it there. What else can I help with?".into(),
+                )]
+            }
         }
     }
 
@@ -213,6 +274,7 @@ impl Engine {
     }
 
     fn begin(&mut self, topic: &Topic) -> Vec<Output> {
+        self.in_escalate_topic = topic.escalate;
         self.frames = vec![Frame {
             actions: topic.actions.clone(),
             next: 0,
@@ -256,9 +318,15 @@ impl Engine {
     }
 
     /// Evaluates the expression subset the solution uses: variables, `Blank()`, `IsBlank(x)`, `!`,
-    /// `=` and `<>` comparisons, and string literals.
+    /// `=` and `<>` comparisons, `||` and `&&` (no parentheses), and string literals.
     fn evaluate(&self, expression: &str) -> Value {
         let expression = expression.trim().trim_start_matches('=').trim();
+        if let Some((left, right)) = expression.split_once("||") {
+            return Value::Bool(truthy(&self.evaluate(left)) || truthy(&self.evaluate(right)));
+        }
+        if let Some((left, right)) = expression.split_once("&&") {
+            return Value::Bool(truthy(&self.evaluate(left)) && truthy(&self.evaluate(right)));
+        }
         if let Some(inner) = expression.strip_prefix('!') {
             return Value::Bool(!truthy(&self.evaluate(inner)));
         }
@@ -335,17 +403,33 @@ impl Engine {
                 "Question" => {
                     let prompt = self.activity_text(&action["prompt"]);
                     outputs.push(Output::Say(prompt.clone()));
-                    self.waiting = Waiting::Answer {
+                    let said = |key: &str| {
+                        (!action[key].is_null()).then(|| self.activity_text(&action[key]))
+                    };
+                    self.waiting = Waiting::Answer(Box::new(Asking {
                         variable: action["variable"]
                             .as_str()
                             .unwrap_or("Topic.Answer")
                             .to_owned(),
                         entity: action["entity"]
                             .as_str()
+                            .or_else(|| action.pointer("/entity/kind").and_then(Value::as_str))
                             .unwrap_or("StringPrebuiltEntity")
                             .to_owned(),
                         prompt,
-                    };
+                        unrecognized: said("unrecognizedPrompt"),
+                        retries_left: action["repeatCount"]
+                            .as_u64()
+                            .unwrap_or(DEFAULT_REPEAT_COUNT),
+                        default_value: (!action["defaultValue"].is_null())
+                            .then(|| self.evaluate(&text_of(&action["defaultValue"]))),
+                        default_response: said("defaultValueResponse"),
+                        interruptible: action
+                            .pointer("/interruptionPolicy/allowInterruption")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(true),
+                        in_escalate_topic: self.in_escalate_topic,
+                    }));
                     return outputs;
                 }
                 "SetVariable" => {
@@ -713,8 +797,96 @@ mod tests {
         assert!(!engine.in_skill_action());
     }
 
+    /// Asked for a person while nobody is online (or the centre is closed): the offer to leave a
+    /// message is on the table.
+    fn offered_a_message(status: &str) -> Engine {
+        let mut engine = engine();
+        engine.user_message("talk to a person");
+        let (id, ..) = invoked(&engine.user_message("my invoice"));
+        let outputs = engine.skill_ended(
+            &id,
+            "completedSuccessfully",
+            &serde_json::json!({"liveChatConversationId": "", "Status": status, "NextOpening": "Monday 14 December at 09:00 (Europe/London time)"}),
+            "",
+        );
+        assert!(
+            said(&outputs).contains("leave a message for the team"),
+            "{status}"
+        );
+        engine
+    }
+
     #[test]
-    fn a_queued_start_says_the_place_and_the_wait() {
+    fn a_closed_centre_offers_to_leave_a_message_too() {
+        let mut engine = offered_a_message("closed");
+        assert!(said(&engine.user_message("yes")).contains("What should the team know?"));
+    }
+
+    #[test]
+    fn an_answer_that_is_not_taken_is_asked_again_as_often_as_the_question_says_then_no_match() {
+        let mut engine = offered_a_message("noAgentAvailable");
+        // The question says: once more, with its own words.
+        assert_eq!(
+            said(&engine.user_message("maybe later")),
+            "Please answer yes or no. Would you like to leave a message for the team?"
+        );
+        // Then its no-match path: its default value, said, and the topic goes on with it.
+        let outputs = engine.user_message("perhaps");
+        assert!(
+            said(&outputs).starts_with("I'll take that as a no."),
+            "{}",
+            said(&outputs)
+        );
+        assert!(said(&outputs).contains("I'm here if you need anything else"));
+        assert!(!engine.in_skill_action());
+        // Nothing is waiting: the next message is a new turn.
+        assert!(!said(&engine.user_message("maybe")).contains("yes or no"));
+    }
+
+    #[test]
+    fn a_message_that_triggers_another_topic_interrupts_a_question() {
+        let mut engine = offered_a_message("noAgentAvailable");
+        let outputs = engine.user_message("goodbye");
+        assert!(!said(&outputs).contains("yes or no"), "{}", said(&outputs));
+        assert!(!said(&engine.user_message("yes")).contains("What should the team know?"));
+    }
+
+    #[test]
+    fn without_a_repeat_count_a_question_is_asked_twice_more_then_escalates() {
+        let mut engine = engine();
+        engine.user_message("talk to a person");
+        let (id, ..) = invoked(&engine.user_message("help"));
+        let outputs = engine.skill_ended(
+            &id,
+            "completedSuccessfully",
+            &serde_json::json!({"liveChatConversationId": "lc-1", "Status": "connected"}),
+            "",
+        );
+        let (message_id, action, ..) = invoked(&outputs);
+        assert_eq!(action, "sendMessage");
+        let ended = engine.skill_ended(
+            &message_id,
+            "completedSuccessfully",
+            &serde_json::json!({"Outcome": "agentEnded", "AgentName": "Ann"}),
+            "",
+        );
+        assert!(said(&ended).contains("from 1 (poor) to 5 (excellent)"));
+        for _ in 0..2 {
+            assert!(said(&engine.user_message("great")).contains("didn't get that"));
+        }
+        // The third is the no-match path: escalation, which a question of the escalation topic
+        // itself does not start over.
+        let outputs = engine.user_message("great");
+        assert!(
+            said(&outputs).contains("let's leave it there"),
+            "{}",
+            said(&outputs)
+        );
+        assert!(!engine.in_skill_action());
+    }
+
+    #[test]
+    fn a_queued_start_leaves_the_place_to_the_skill() {
         let mut engine = engine();
         engine.user_message("talk to a person");
         let (id, ..) = invoked(&engine.user_message("help"));
@@ -724,11 +896,13 @@ mod tests {
             &serde_json::json!({"liveChatConversationId": "lc-q", "Status": "queued", "QueuePosition": 3, "EstimatedWaitMinutes": 2}),
             "",
         );
+        // The place and the wait are the skill's own notice; the topic does not say them twice.
         assert!(
-            said(&outputs).contains("number 3, with a usual wait of about 2 min"),
+            said(&outputs).contains("You're waiting for Contoso Live Chat"),
             "{}",
             said(&outputs)
         );
+        assert!(!said(&outputs).contains("number 3"));
         assert!(engine.in_skill_action(), "the chat is held while queued");
     }
 

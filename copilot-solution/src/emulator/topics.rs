@@ -26,6 +26,8 @@ pub struct Topic {
     pub name: String,
     pub trigger: Trigger,
     pub actions: Vec<Value>,
+    /// The `OnEscalate` topic: where a question's no-match path goes by default.
+    pub escalate: bool,
 }
 
 /// The agent as the stand-in runs it.
@@ -70,6 +72,7 @@ impl Agent {
                     .map(|q| q.iter().filter_map(Value::as_str).map(normalise).collect())
                     .unwrap_or_default()
             };
+            let escalate = begin["kind"] == "OnEscalate";
             let trigger = match begin["kind"].as_str().unwrap_or_default() {
                 "OnConversationStart" => Trigger::ConversationStart,
                 "OnRecognizedIntent" | "OnEscalate" => Trigger::Phrases(phrases()),
@@ -86,6 +89,7 @@ impl Agent {
                 name,
                 trigger,
                 actions,
+                escalate,
             });
         }
         Ok(Self {
@@ -111,6 +115,11 @@ impl Agent {
             })
             .max_by_key(|(len, _)| *len)
             .map(|(_, topic)| topic)
+    }
+
+    /// The `OnEscalate` topic, if the agent has one.
+    pub fn escalate_topic(&self) -> Option<&Topic> {
+        self.topics.iter().find(|topic| topic.escalate)
     }
 
     pub fn topic_with(&self, trigger: &Trigger) -> Option<&Topic> {

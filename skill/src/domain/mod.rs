@@ -28,9 +28,9 @@ pub use messages::{
     UserConversation,
 };
 pub use requests::{
-    Availability, Customer, HandoverOutcome, HandoverRequest, LeaveMessageRequest, LiveChatEvent,
-    Opened, Placement, RateRequest, Rating, RatingScale, SessionKeys, StartRequest, UserMessage,
-    WebhookOutcome,
+    Availability, Closed, Customer, HandoverOutcome, HandoverRequest, LeaveMessageRequest,
+    LiveChatEvent, Opened, Placement, RateRequest, Rating, RatingScale, SessionKeys, StartRequest,
+    UserMessage, WebhookOutcome,
 };
 pub use session::{ClosedBy, Session, SessionState};
 pub use timers::{ChatOutcome, Timeouts, Timer, TimerKind};

@@ -178,11 +178,22 @@ pub struct Opened {
 }
 
 /// Whether anyone would answer a start now, as the live chat says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Availability {
     pub agents_online: u32,
     pub queue_length: u32,
     pub estimated_wait_secs: u64,
+    /// Outside business hours: when the centre opens next, if it said.
+    pub closed: Option<Closed>,
+}
+
+/// The contact centre is closed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Closed {
+    /// When it opens next, at the centre's own offset from UTC; `None` if it did not say.
+    pub next_opening: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// The centre's time zone's name (`Europe/London`), to say the time in.
+    pub time_zone: Option<String>,
 }
 
 /// The handover's answer to a [`HandoverRequest`], rendered by `protocol/`.
@@ -193,6 +204,9 @@ pub enum HandoverOutcome {
     /// No agent is online: no session was opened, and the user is told so. A successful end of
     /// the action, so that the topic goes on.
     NoAgentAvailable,
+    /// Outside the centre's business hours: no session was opened; the user is told when it
+    /// opens, and the topic may offer to leave a message. A successful end of the action.
+    Closed(Closed),
     /// The live chat could not open a session (down, slow or answering nonsense).
     StartFailed,
     /// Stored for the agent (or nothing to forward): no answer, so the action stays open.

@@ -2,7 +2,7 @@
 //! their words, is `protocol/`'s.)
 
 use crate::domain::files::display_name;
-use crate::domain::{ContentNote, NotForwarded, Unforwarded};
+use crate::domain::{Closed, ContentNote, NotForwarded, Unforwarded};
 
 /// Shown to the user (through Copilot Studio) when the live chat cannot be reached.
 pub const LIVECHAT_UNAVAILABLE: &str =
@@ -45,6 +45,28 @@ pub const NOTHING_TO_RATE: &str =
 /// To the user when they ask for a person and no agent is online: no live chat is opened.
 pub const NO_AGENT_AVAILABLE: &str =
     "No agent is available right now, so I couldn't connect you. Please try again later; I can keep helping you here in the meantime.";
+
+/// When a closed centre opens next, in plain words at its own time ("Monday 14 December at
+/// 09:00 (Europe/London time)"); empty when it did not say.
+pub fn next_opening(closed: &Closed) -> String {
+    let Some(at) = closed.next_opening else {
+        return String::new();
+    };
+    let when = at.format("%A %-d %B at %H:%M").to_string();
+    match &closed.time_zone {
+        Some(zone) => format!("{when} ({zone} time)"),
+        None => format!("{when} (UTC{})", at.format("%:z")),
+    }
+}
+
+/// To the user when they ask for a person outside business hours: no live chat is opened.
+pub fn closed(next_opening: &str) -> String {
+    if next_opening.is_empty() {
+        "Our live agents are closed right now, so I couldn't connect you.".to_owned()
+    } else {
+        format!("Our live agents are closed right now, so I couldn't connect you. They're back {next_opening}.")
+    }
+}
 
 /// To the user in Teams: where they are in the queue, and the usual wait when known.
 pub fn queue_position(position: u32, estimated_wait_secs: Option<u64>) -> String {

@@ -30,7 +30,7 @@ use url::Url;
 use super::agents::{age_of, short_name, DEFAULT_AGENT_NAME, MAX_AGENT_MESSAGE_CHARS};
 use super::webhook::{WebhookError, WebhookReader, WebhookRequest};
 use crate::domain::{
-    AgentFile, Availability, CopilotConversationId, DeliveryId, LiveChatConversationId,
+    AgentFile, Availability, Closed, CopilotConversationId, DeliveryId, LiveChatConversationId,
     LiveChatEvent, LiveChatEventId, MessageToAgent, NoteRole, Opened, PictureSize, Placement,
     Rating, RatingScale, SessionId, WebhookOutcome,
 };
@@ -230,6 +230,14 @@ impl ContosoLiveChat {
             agents_online: figures.agents_online,
             queue_length: figures.queue_length,
             estimated_wait_secs: figures.estimated_wait_seconds,
+            closed: (!figures.open).then(|| Closed {
+                // An opening the skill cannot read is left unsaid rather than refused.
+                next_opening: figures
+                    .next_opening
+                    .as_deref()
+                    .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok()),
+                time_zone: figures.time_zone,
+            }),
         }))
     }
 

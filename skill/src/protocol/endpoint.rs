@@ -25,6 +25,7 @@ use crate::handover::Handover;
 use crate::metrics::Metrics;
 use crate::store::{PendingTurn, Store, ABANDONED_OPENING_SECS};
 use crate::tasks::DeferredWork;
+use service_support::masking::{Author, Masker};
 
 /// A kept request older than this is not handled again at start: Copilot Studio has long stopped
 /// waiting, and the customer has moved on.
@@ -76,6 +77,37 @@ pub struct SkillEndpoint {
     pub metrics: Arc<Metrics>,
     /// Where requests answered before they are handled are kept.
     pub turns: Store,
+    /// Masks the customer's words in a request kept that way, as the handover masks them.
+    pub masker: Masker,
+}
+
+/// The activity with the customer's words masked (its text, and every text in its value): what
+/// a kept request may hold. Handled again after a restart, it masks to the same.
+fn masked(masker: &Masker, activity: &Activity) -> Activity {
+    fn mask_value(masker: &Masker, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => {
+                *text = masker.mask_owned(Author::Customer, std::mem::take(text));
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|item| mask_value(masker, item));
+            }
+            serde_json::Value::Object(fields) => {
+                fields
+                    .values_mut()
+                    .for_each(|item| mask_value(masker, item));
+            }
+            _ => {}
+        }
+    }
+    let mut kept = activity.clone();
+    kept.text = kept
+        .text
+        .map(|text| masker.mask_owned(Author::Customer, text));
+    if let Some(value) = kept.value.as_mut() {
+        mask_value(masker, value);
+    }
+    kept
 }
 
 impl SkillEndpoint {
@@ -167,7 +199,8 @@ impl SkillEndpoint {
             // Kept before the 202: a stop before the replies are sent is made good at the next start.
             let turn = PendingTurn {
                 id: uuid::Uuid::new_v4().to_string(),
-                activity: serde_json::to_string(&activity).map_err(anyhow::Error::from)?,
+                activity: serde_json::to_string(&masked(&self.masker, &activity))
+                    .map_err(anyhow::Error::from)?,
                 caller: serde_json::to_string(&caller).map_err(anyhow::Error::from)?,
                 created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             };

@@ -33,10 +33,12 @@ pub mod actions {
 pub mod fields {
     pub const LIVE_CHAT_CONVERSATION_ID: &str = "LiveChatConversationId";
     pub const PROBLEM_DESCRIPTION: &str = "ProblemDescription";
-    /// `connected`, `queued` or `noAgentAvailable`.
+    /// `connected`, `queued`, `noAgentAvailable`, `closed` or `unavailable`.
     pub const STATUS: &str = "Status";
     pub const QUEUE_POSITION: &str = "QueuePosition";
     pub const ESTIMATED_WAIT_MINUTES: &str = "EstimatedWaitMinutes";
+    /// When a closed contact centre opens next, in plain words ("" when open or unknown).
+    pub const NEXT_OPENING: &str = "NextOpening";
     /// How a chat ended: `customerEnded` for `endConversation`; `agentEnded`, `queueTimeout`,
     /// `inactive` or `failed` when `sendMessage` ends.
     pub const OUTCOME: &str = "Outcome";
@@ -137,9 +139,10 @@ pub fn skill_manifest(
                 "type": "object",
                 "properties": {
                     (fields::LIVE_CHAT_CONVERSATION_ID): string("The id of the live chat conversation"),
-                    (fields::STATUS): string("connected, queued, noAgentAvailable (no agent online; no session was opened) or unavailable (the live chat could not be reached)"),
+                    (fields::STATUS): string("connected, queued, noAgentAvailable (no agent online; no session was opened), closed (outside business hours; no session was opened) or unavailable (the live chat could not be reached)"),
                     (fields::QUEUE_POSITION): number("The customer's place in the queue when queued (1 is next), else 0"),
-                    (fields::ESTIMATED_WAIT_MINUTES): number("The live chat's estimate of the wait when queued, in minutes, else 0")
+                    (fields::ESTIMATED_WAIT_MINUTES): number("The live chat's estimate of the wait when queued, in minutes, else 0"),
+                    (fields::NEXT_OPENING): string("When closed: when the live agents are back, in plain words (e.g. Monday 14 December at 09:00 (Europe/London time)), else empty")
                 }
             },
             "messageInput": {

@@ -42,6 +42,24 @@ pub fn replies(inbound: &Activity, outcome: &HandoverOutcome) -> Vec<Activity> {
                 })),
             ),
         ],
+        HandoverOutcome::Closed(closed) => {
+            let next_opening = text::next_opening(closed);
+            vec![
+                inbound.message_reply(&text::closed(&next_opening)),
+                inbound.end_of_conversation_reply(
+                    Some(actions::START_CONVERSATION),
+                    end_codes::COMPLETED_SUCCESSFULLY,
+                    "",
+                    Some(json!({
+                        "liveChatConversationId": "",
+                        (fields::STATUS): outputs::CLOSED,
+                        (fields::QUEUE_POSITION): 0,
+                        (fields::ESTIMATED_WAIT_MINUTES): 0,
+                        (fields::NEXT_OPENING): next_opening,
+                    })),
+                ),
+            ]
+        }
         // A successful end with its own status, so that the topic branches instead of running
         // the error topic.
         HandoverOutcome::StartFailed => vec![inbound.end_of_conversation_reply(
@@ -171,6 +189,8 @@ pub mod outputs {
     pub const CONNECTED: &str = "connected";
     pub const QUEUED: &str = "queued";
     pub const NO_AGENT_AVAILABLE: &str = "noAgentAvailable";
+    /// Outside the centre's business hours.
+    pub const CLOSED: &str = "closed";
     /// The live chat could not be reached (or did not answer in time).
     pub const UNAVAILABLE: &str = "unavailable";
     pub const CUSTOMER_ENDED: &str = "customerEnded";

@@ -65,6 +65,49 @@ async fn with_no_agent_online_no_session_opens_and_the_user_is_told() {
 }
 
 #[tokio::test]
+async fn outside_business_hours_no_session_opens_and_the_user_is_told_when_it_opens() {
+    let app = spawn_app().await;
+    Mock::given(method("GET"))
+        .and(path("/api/chat/availability"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "agentsOnline": 2, "queueLength": 0, "estimatedWaitSeconds": 0, "open": false,
+            "nextOpening": "2026-12-14T09:00:00+00:00", "timeZone": "Europe/London"
+        })))
+        .mount(&app.peers.livechat)
+        .await;
+    let start = app.start_activity("conv-closed");
+    assert_eq!(app.post_activity(&start).await.status(), 202);
+    let replies = replies_to(&app, &start, 2).await;
+    assert_eq!(
+        replies[0]["text"],
+        "Our live agents are closed right now, so I couldn't connect you. They're back Monday 14 December at 09:00 (Europe/London time)."
+    );
+    let end = &replies[1];
+    assert_eq!(end["code"], "completedSuccessfully", "{end}");
+    assert_eq!(end["value"]["Status"], "closed");
+    assert_eq!(
+        end["value"]["NextOpening"],
+        "Monday 14 December at 09:00 (Europe/London time)"
+    );
+    assert!(
+        requests_to(&app.peers.livechat, "/api/chat/start")
+            .await
+            .is_empty(),
+        "no conversation was opened in the live chat"
+    );
+    // Every output the manifest declares for the action, and only those.
+    let manifest: Value = app.get("/skill-manifest.json").await.json().await.unwrap();
+    let declared = &manifest["definitions"]["startConversationOutput"]["properties"];
+    for output in end["value"].as_object().unwrap().keys() {
+        assert!(
+            declared.get(output).is_some() || output == "liveChatConversationId",
+            "{output} is not declared"
+        );
+    }
+    assert!(declared.get("NextOpening").is_some());
+}
+
+#[tokio::test]
 async fn a_queued_start_tells_the_user_their_place_and_the_usual_wait() {
     let app = spawn_app().await;
     availability(&app, 2).await;

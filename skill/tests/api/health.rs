@@ -185,6 +185,7 @@ async fn the_manifest_is_strict_json_of_schema_2_0_0_with_the_five_actions() {
         vec![
             "EstimatedWaitMinutes",
             "LiveChatConversationId",
+            "NextOpening",
             "QueuePosition",
             "Status"
         ]

@@ -12,8 +12,8 @@ use super::super::ports::HandoffContext;
 use super::super::service::Handover;
 use super::super::text;
 use crate::domain::{
-    DedupeKey, HandoverOutcome, Opened, Outbound, Placement, Session, SessionState, StartRequest,
-    ToAgent,
+    Availability, DedupeKey, HandoverOutcome, Opened, Outbound, Placement, Session, SessionState,
+    StartRequest, ToAgent,
 };
 use crate::store::{BeginSession, NewDelivery};
 
@@ -31,6 +31,14 @@ impl Handover {
                 .is_none()
         {
             match self.livechat.availability().await {
+                Ok(Some(Availability {
+                    closed: Some(closed),
+                    ..
+                })) => {
+                    tracing::info!("the contact centre is closed; no session opened");
+                    self.metrics.messages.with_label_values(&["closed"]).inc();
+                    return Ok(HandoverOutcome::Closed(closed));
+                }
                 Ok(Some(availability)) if availability.agents_online == 0 => {
                     tracing::info!(
                         queue_length = availability.queue_length,
