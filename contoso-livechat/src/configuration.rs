@@ -56,6 +56,30 @@ pub struct Settings {
     pub masking: service_support::masking::MaskingSettings,
     /// Business hours (24/7 unless given).
     pub hours: crate::hours::HoursSettings,
+    /// How long ended conversations are kept.
+    pub privacy: PrivacySettings,
+}
+
+/// The rules around the data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Days an ended conversation (its transcript, notes, rating and files) is kept; 0 keeps them.
+    pub retention_days: u32,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        Self { retention_days: 90 }
+    }
+}
+
+impl PrivacySettings {
+    /// How long an ended conversation is kept, if not forever.
+    pub fn retention(&self) -> Option<Duration> {
+        (self.retention_days > 0)
+            .then(|| Duration::from_secs(u64::from(self.retention_days) * 86_400))
+    }
 }
 
 /// Files customers and agents send: how large, which kinds, how much is kept and for how long,

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod configuration;
 pub mod deadline;
+pub mod erase;
 pub mod error;
 pub mod files;
 pub mod hours;

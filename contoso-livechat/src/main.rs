@@ -1,5 +1,6 @@
 //! Starts Contoso Live Chat, or with `hash-password` prints an argon2 hash for `[[agents]]`, or
-//! with `healthcheck` asks the running one's `/healthz` (the container's health check).
+//! with `healthcheck` asks the running one's `/healthz` (the container's health check), or with
+//! `erase-customer ID` erases one customer's data (exit code 2 when there is none).
 
 use std::io::BufRead;
 
@@ -31,6 +32,21 @@ async fn main() -> anyhow::Result<()> {
         let bind = settings.application.bind;
         return service_support::health::probe(bind, std::time::Duration::from_secs(3))
             .map_err(|reason| anyhow::anyhow!("unhealthy: {reason}"));
+    }
+    if std::env::args().nth(1).as_deref() == Some("erase-customer") {
+        let customer = std::env::args().nth(2).unwrap_or_default();
+        let erased = contoso_livechat::erase::erase_customer(&settings, &customer).await?;
+        telemetry.shutdown();
+        #[allow(clippy::print_stdout)]
+        // The command's answer: the counts, for a script or a record.
+        match erased {
+            Some(counts) => println!("{counts}"),
+            None => {
+                eprintln!("the live chat holds no conversation of this customer");
+                std::process::exit(2);
+            }
+        }
+        return Ok(());
     }
     let ran = Application::build(settings)
         .await?

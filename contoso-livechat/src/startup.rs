@@ -146,6 +146,7 @@ impl Application {
             store: store.clone(),
             files: file_store.clone(),
             retention: settings.files.retention(),
+            conversation_retention: settings.privacy.retention(),
             interval: settings.files.janitor_interval(),
             clock: clock.clone(),
         };

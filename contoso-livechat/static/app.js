@@ -558,6 +558,12 @@
   source.addEventListener('message', (event) => onMessage(JSON.parse(event.data)));
   source.addEventListener('delivery', (event) => onDelivery(JSON.parse(event.data)));
   source.addEventListener('agent', (event) => onAgent(JSON.parse(event.data)));
+  // A customer's data was erased: what the page shows of it goes too.
+  source.addEventListener('erased', (event) => {
+    const { conversationId: erased } = JSON.parse(event.data);
+    document.querySelector(`li.conversation[data-conversation-id="${CSS.escape(erased)}"]`)?.remove();
+    if (erased === conversationId && transcript) transcript.replaceChildren();
+  });
 
   refreshTimes();
   setInterval(refreshTimes, 30000);

@@ -1,7 +1,8 @@
-//! The files' janitor: every `files.janitor_interval_ms` (an hour) it removes the files of
-//! conversations that ended more than `files.retention_days` ago (the transcript keeps their
-//! names), then deletes kept bytes no entry refers to any more and half-received uploads an hour
-//! old (a crash between keeping a file's bytes and recording them leaves such bytes).
+//! The retention janitor: every `files.janitor_interval_ms` (an hour) it deletes the conversations
+//! that ended more than `privacy.retention_days` ago (transcript, rating, files and all), removes
+//! the files of conversations that ended more than `files.retention_days` ago (the transcript keeps
+//! their names), then deletes kept bytes no entry refers to any more and half-received uploads an
+//! hour old (a crash between keeping a file's bytes and recording them leaves such bytes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +22,22 @@ pub struct FilesJanitor {
     pub files: Arc<FileStore>,
     /// Files of conversations ended longer ago than this go; `None` keeps them.
     pub retention: Option<Duration>,
+    /// Conversations ended longer ago than this go, whole; `None` keeps them.
+    pub conversation_retention: Option<Duration>,
     pub interval: Duration,
     /// The time retention goes by (tests move it).
     pub clock: Clock,
 }
 
 impl FilesJanitor {
+    /// The moment `retention` ago, as the store's times are written (RFC 3339).
+    fn before(&self, retention: Duration) -> anyhow::Result<String> {
+        let cutoff = self.clock.now_ms() - i64::try_from(retention.as_millis())?;
+        Ok(chrono::DateTime::from_timestamp_millis(cutoff)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    }
+
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             if let Err(error) = self.sweep().await {
@@ -41,12 +52,22 @@ impl FilesJanitor {
 
     /// One round: retention, then the bytes nothing refers to.
     pub async fn sweep(&self) -> anyhow::Result<()> {
+        if let Some(retention) = self.conversation_retention {
+            let deleted = self.store.delete_expired(self.before(retention)?).await?;
+            if deleted.conversations > 0 {
+                tracing::info!(
+                    conversations = deleted.conversations,
+                    messages = deleted.messages,
+                    files = deleted.files,
+                    "deleted the conversations that ended before the retention period"
+                );
+            }
+        }
         if let Some(retention) = self.retention {
-            let cutoff = self.clock.now_ms() - i64::try_from(retention.as_millis())?;
-            let ended_before = chrono::DateTime::from_timestamp_millis(cutoff)
-                .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            let removed = self.store.remove_expired_files(ended_before).await?;
+            let removed = self
+                .store
+                .remove_expired_files(self.before(retention)?)
+                .await?;
             if removed > 0 {
                 tracing::info!(
                     files = removed,

@@ -224,6 +224,24 @@ impl FileStore {
     /// Deletes kept bytes that no entry refers to (`referenced`), once older than `grace` at
     /// `now` (an upload between keeping its bytes and recording them is never caught), and
     /// incoming files of that age. Answers how many were deleted.
+    /// Deletes the bytes of `hashes` that `referenced` no longer holds (an erasure's files, at
+    /// once); answers how many went.
+    pub fn forget(
+        &self,
+        hashes: &[String],
+        referenced: &HashSet<String>,
+    ) -> std::io::Result<usize> {
+        let mut deleted = 0;
+        for hash in hashes.iter().filter(|hash| !referenced.contains(*hash)) {
+            match std::fs::remove_file(self.path_of(hash)) {
+                Ok(()) => deleted += 1,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(deleted)
+    }
+
     pub fn collect_garbage(
         &self,
         referenced: &HashSet<String>,

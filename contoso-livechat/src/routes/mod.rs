@@ -1,12 +1,13 @@
 //! HTTP routes: the session API (`api`), the agent pages (`pages`), the live event stream
-//! (`events`), files (`files`) and an agent's reply with one (`compose`), health, metrics, and
-//! static assets. [`configure`] registers them for the server and tests.
+//! (`events`), files (`files`) and an agent's reply with one (`compose`), a customer's data
+//! exported or erased (`privacy`), health, metrics, and static assets. [`configure`] registers them for the server and tests.
 
 pub mod api;
 pub mod compose;
 pub mod events;
 pub mod files;
 pub mod pages;
+pub mod privacy;
 
 use actix_web::{web, HttpResponse};
 use livechat_contract::api::{
@@ -30,6 +31,11 @@ pub fn configure(config: &mut web::ServiceConfig, static_dir: &std::path::Path) 
         .service(web::resource(ATTACHMENTS_PATH).route(web::post().to(files::upload)))
         .service(
             web::resource(format!("{FILES_PATH}/{{id}}")).route(web::get().to(files::download)),
+        )
+        .service(
+            web::resource(format!("{}/{{customer}}", privacy::CUSTOMERS_PATH))
+                .route(web::get().to(privacy::export))
+                .route(web::delete().to(privacy::erase)),
         )
         .service(web::resource("/agent/files/{id}").route(web::get().to(files::agent_download)))
         .service(web::resource("/").route(web::get().to(pages::home)))

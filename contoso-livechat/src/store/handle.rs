@@ -25,6 +25,9 @@ use super::model::{
     Event, NewConversation, NewEntry, NewFile, PendingDelivery, Presence, Recorded, ReplyAuthor,
     RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
 };
+use super::privacy::{
+    delete_expired_in, erase_customer_in, export_in, CustomerExport, Erased, RETENTION_BATCH,
+};
 use super::recent::RecentEvents;
 use super::routing::{
     accept_in, auto_assign_in, availability_in, report_queue_in, start_in, sync_agents_in,
@@ -55,6 +58,8 @@ pub struct Store {
     file_space: u64,
     /// Masks sensitive data in every text before it is written (`[masking]`).
     masker: Masker,
+    /// How to open the file to checkpoint it after an erasure.
+    checkpoint: SqliteConnectOptions,
 }
 
 impl Store {
@@ -73,7 +78,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Deleted text is overwritten, not left in free pages: erasure means gone from the file.
+            .pragma("secure_delete", "on");
         let mut connection = SqliteConnection::connect_with(&options)
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
@@ -84,7 +91,7 @@ impl Store {
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await
             .with_context(|| format!("cannot open the database {} to read", path.display()))?;
         let last: Option<i64> = sqlx::query(sql::LAST_EVENT)
@@ -94,6 +101,7 @@ impl Store {
         let recent = Arc::new(RecentEvents::after_table(last.unwrap_or(0)));
         let outbox = Arc::new(Notify::new());
         Ok(Self {
+            checkpoint: options,
             writer: Writer::start(connection, recent.clone(), outbox.clone()),
             reader,
             recent,
@@ -309,6 +317,80 @@ impl Store {
                 })
             })
             .await
+    }
+
+    /// Every conversation of a customer with its transcript; `None` when there is none.
+    pub async fn export_customer(
+        &self,
+        customer_id: &str,
+    ) -> anyhow::Result<Option<CustomerExport>> {
+        let mut connection = self.reader.acquire().await?;
+        export_in(&mut connection, customer_id).await
+    }
+
+    /// Erases everything of a customer in one transaction (an open conversation is ended first,
+    /// the skill told as for an agent's end by `ending_name`); `None` when there was nothing.
+    /// Then the events in memory forget it and the database file is checkpointed, so its bytes
+    /// hold nothing of it.
+    pub async fn erase_customer(
+        &self,
+        customer_id: &str,
+        ending_name: &str,
+    ) -> Result<Option<Erased>, AddMessageError> {
+        let (customer_id, ending_name) = (customer_id.to_owned(), ending_name.to_owned());
+        let erased = self
+            .writer
+            .write(move |connection| {
+                Box::pin(erase_customer_in(connection, customer_id, ending_name))
+            })
+            .await?;
+        if let Some(erased) = &erased {
+            self.forget(erased).await;
+        }
+        Ok(erased)
+    }
+
+    /// Deletes conversations that ended before `ended_before` (RFC 3339), a batch at a time.
+    pub async fn delete_expired(&self, ended_before: String) -> anyhow::Result<Erased> {
+        let mut total = Erased::default();
+        loop {
+            let before = ended_before.clone();
+            let batch = self
+                .writer
+                .write(move |connection| Box::pin(delete_expired_in(connection, before)))
+                .await?;
+            let done = (batch.conversations as i64) < RETENTION_BATCH;
+            total.conversations += batch.conversations;
+            total.messages += batch.messages;
+            total.files += batch.files;
+            total.ids.extend(batch.ids);
+            total.hashes.extend(batch.hashes);
+            if done {
+                break;
+            }
+        }
+        if total.conversations > 0 {
+            self.forget(&total).await;
+        }
+        Ok(total)
+    }
+
+    /// What memory and the write-ahead log still hold of deleted conversations, gone.
+    async fn forget(&self, erased: &Erased) {
+        let ids = erased.ids.iter().map(ConversationId::as_str).collect();
+        self.recent.redact(&ids, &erased.kept_events);
+        let checkpointed = async {
+            let mut connection = SqliteConnection::connect_with(&self.checkpoint).await?;
+            sqlx::query(sql::CHECKPOINT)
+                .execute(&mut connection)
+                .await?;
+            connection.close().await?;
+            anyhow::Ok(())
+        };
+        if let Err(error) = checkpointed.await {
+            // The next checkpoint (SQLite's own, every 1,000 pages) writes it over.
+            tracing::warn!(error.cause_chain = ?error, "cannot checkpoint the database after deleting");
+        }
     }
 
     /// The hashes of every file still kept.

@@ -13,7 +13,8 @@
 //! The writes are transaction functions by subject: a conversation's transcript and summary
 //! (`conversations.rs`), the agents (`agents.rs`), the queue and who has a conversation
 //! (`routing.rs`), the webhook outbox (`deliveries.rs`), the event log (`events.rs`), which entry
-//! has which file (`attachments.rs`; the bytes are on disk, `crate::files`); every
+//! has which file (`attachments.rs`; the bytes are on disk, `crate::files`), and a customer's
+//! data exported or erased and long-ended conversations deleted (`privacy.rs`); every
 //! statement is in `sql.rs`, and rows are read in `rows.rs`.
 //! Transcript entries and conversations are the contract's types ([`livechat_contract::api`]):
 //! the live chat's data model is what its API shows.
@@ -27,6 +28,7 @@ mod deliveries;
 mod events;
 mod handle;
 pub mod model;
+mod privacy;
 mod recent;
 mod routing;
 mod rows;
@@ -39,3 +41,4 @@ pub use model::{
     EventKind, NewConversation, NewFile, PendingDelivery, Presence, QueuePlace, Recorded,
     ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
 };
+pub use privacy::{CustomerExport, Erased};

@@ -49,6 +49,8 @@ pub enum EventKind {
     Agent,
     /// A reply's delivery state changed.
     Delivery,
+    /// What was said of a conversation was erased (in memory only: the table forgets it).
+    Erased,
 }
 
 impl EventKind {
@@ -59,6 +61,7 @@ impl EventKind {
             EventKind::Conversation => "conversation",
             EventKind::Agent => "agent",
             EventKind::Delivery => "delivery",
+            EventKind::Erased => "erased",
         }
     }
 
@@ -68,6 +71,7 @@ impl EventKind {
             EventKind::Conversation,
             EventKind::Agent,
             EventKind::Delivery,
+            EventKind::Erased,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

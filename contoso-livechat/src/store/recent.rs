@@ -2,12 +2,12 @@
 //! commit recorded, and every page takes it from here instead of each reading the table. A page
 //! further behind than memory reaches reads the table.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
 
-use super::model::Event;
+use super::model::{Event, EventKind};
 
 /// Events kept in memory; about two seconds of the benchmark's heaviest load.
 const RECENT_EVENTS: usize = 8_192;
@@ -67,6 +67,30 @@ impl RecentEvents {
             events.drain(..excess);
         }
         self.held.send_replace(newest);
+    }
+
+    /// Forgets what the events of `conversations` said (an erasure), but those numbered in
+    /// `kept`: each becomes an `erased` event in its place, so the numbers stay gap-free.
+    pub fn redact(&self, conversations: &HashSet<&str>, kept: &[i64]) {
+        let mut events = self
+            .events
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for event in events.iter_mut() {
+            let erased = event
+                .conversation_id
+                .as_ref()
+                .is_some_and(|id| conversations.contains(id.as_str()));
+            if erased && !kept.contains(&event.seq) {
+                *event = Arc::new(Event {
+                    seq: event.seq,
+                    kind: EventKind::Erased,
+                    conversation_id: event.conversation_id.clone(),
+                    payload: serde_json::json!({"conversationId": event.conversation_id})
+                        .to_string(),
+                });
+            }
+        }
     }
 
     /// Follows the number of the newest committed event.

@@ -250,3 +250,37 @@ pub const KEPT_HASHES: &str = "SELECT DISTINCT sha256 FROM attachments WHERE rem
 pub const REMOVE_EXPIRED_FILES: &str = "UPDATE attachments SET removed_at = ?
      WHERE removed_at IS NULL AND conversation_id IN (SELECT id FROM conversations WHERE state = 'ended' AND ended_at < ?)
      RETURNING id";
+
+/// A customer's conversations, for an export or an erasure. Binds: customer id.
+pub const CONVERSATIONS_OF_CUSTOMER: &str = concat!(
+    "SELECT ",
+    conversation_columns!(),
+    " FROM conversations WHERE customer_id = ? ORDER BY created_at"
+);
+
+/// Conversations ended before a time, a bounded batch at a time. Binds: ended before, limit.
+pub const EXPIRED_CONVERSATIONS: &str =
+    "SELECT id FROM conversations WHERE state = 'ended' AND ended_at < ? ORDER BY ended_at LIMIT ?";
+
+/// A conversation's files, forgotten (the janitor deletes bytes nothing refers to). Binds:
+/// conversation.
+pub const DELETE_CONVERSATION_FILES: &str =
+    "DELETE FROM attachments WHERE conversation_id = ? RETURNING sha256";
+
+/// A conversation's transcript, but an end still pending for the skill. Binds: conversation.
+pub const DELETE_CONVERSATION_ENTRIES: &str = "DELETE FROM messages WHERE conversation_id = ? AND NOT (kind = 'ended' AND delivery_state = 'pending')";
+
+/// Binds: conversation.
+pub const DELETE_CONVERSATION_EVENTS: &str = "DELETE FROM events WHERE conversation_id = ?";
+
+/// An ended conversation whose end has reached the skill (or never had to). Binds: conversation.
+pub const DELETE_CONVERSATION: &str = "DELETE FROM conversations WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id)";
+
+/// What stays of an erased conversation whose end is still on its way to the skill: its id and
+/// state, nothing of the customer. Binds: conversation.
+pub const ANONYMISE_CONVERSATION: &str = "UPDATE conversations SET customer_name = '', customer_id = NULL, channel = NULL, tenant_id = NULL, bot_conversation_id = NULL, problem_description = NULL, last_message = NULL, rating_comment = NULL, transfer_note = NULL, idempotency_key = NULL WHERE id = ?";
+
+/// Binds: customer id's SHA-256, conversations, messages, files, erased at.
+pub const INSERT_ERASURE: &str = "INSERT INTO erasures (customer_sha256, conversations, messages, files, erased_at) VALUES (?, ?, ?, ?, ?)";
+
+pub const CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";

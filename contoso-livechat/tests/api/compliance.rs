@@ -142,3 +142,315 @@ async fn a_masking_rule_that_does_not_compile_stops_the_start_naming_it() {
     .unwrap_err();
     assert!(format!("{error:#}").contains("'iban'"), "{error:#}");
 }
+
+/// A conversation of `customer` with words only they said, and a picture.
+async fn conversation_of(app: &TestApp, customer: &str, words: &str) -> String {
+    let conversation = app
+        .start_with(
+            &json!({"customerName": "Megan", "customerId": customer, "problemDescription": words}),
+        )
+        .await;
+    assert_eq!(app.customer_says(&conversation, words).await.status(), 200);
+    let picture = test_support::files::picture(8, 8);
+    let uploaded = app
+        .upload(&conversation, "receipt.png", None, picture)
+        .await;
+    assert_eq!(uploaded.status(), 200);
+    conversation
+}
+
+fn files_kept(app: &TestApp) -> usize {
+    walk(&app.data_dir.path().join("files"))
+}
+
+fn walk(folder: &std::path::Path) -> usize {
+    std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| {
+                    if entry.path().is_dir() {
+                        walk(&entry.path())
+                    } else {
+                        usize::from(!entry.path().starts_with(folder.join("incoming")))
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_customer_is_exported_then_erased_in_one_go_and_the_database_file_forgets_them() {
+    let app = spawn_app_with(Options {
+        api_key: true,
+        ..Options::default()
+    })
+    .await;
+    let ended = conversation_of(&app, "aad-megan", "megan-secret-one").await;
+    assert_eq!(
+        app.post_api(
+            "/api/chat/rate",
+            &json!({"conversationId": ended, "rating": 2, "comment": "megan-comment"})
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        app.post_api("/api/chat/end", &json!({"conversationId": ended}))
+            .await
+            .status(),
+        200
+    );
+    let open = conversation_of(&app, "aad-megan", "megan-secret-two").await;
+    let other = app
+        .start_with(&json!({"customerName": "Lee", "customerId": "aad-lee"}))
+        .await;
+    app.customer_says(&other, "lee-words-stay").await;
+    let agent = app.signed_in_agent().await;
+    agent.accept(&open).await;
+
+    // Without the key: refused; the export has both conversations, transcripts and all.
+    let anonymous = app
+        .api
+        .get(format!("{}/api/privacy/customers/aad-megan", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let export: Value = app
+        .get_api("/api/privacy/customers/aad-megan")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(export["customerId"], "aad-megan");
+    let conversations = export["conversations"].as_array().unwrap();
+    assert_eq!(conversations.len(), 2);
+    assert_eq!(conversations[0]["rating"], 2);
+    assert!(conversations[1]["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|entry| entry["message"] == "megan-secret-two"));
+    let kept_before = files_kept(&app);
+
+    let erase = |customer: &'static str| {
+        let app = &app;
+        async move {
+            app.api
+                .delete(format!("{}/api/privacy/customers/{customer}", app.address))
+                .bearer_auth(API_KEY)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let erased = erase("aad-megan").await;
+    assert_eq!(erased.status(), 200);
+    let counts: Value = erased.json().await.unwrap();
+    assert_eq!(counts["conversations"], 2);
+    assert_eq!(counts["ended"], 1, "the open one was ended first");
+    assert_eq!(counts["files"], 2);
+    assert!(counts["messages"].as_u64().unwrap() >= 4, "{counts}");
+
+    // The customer is told the open one ended, as for an agent's end.
+    let bodies = webhook_bodies(&app.webhook, 2).await;
+    assert!(
+        bodies
+            .iter()
+            .any(|body| body["type"] == "conversationEnded"
+                && body["conversationId"] == open.as_str())
+    );
+
+    // Nothing of the customer is left: not in the API, not in the files, not in the database file.
+    assert_eq!(
+        app.get_api("/api/privacy/customers/aad-megan")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(erase("aad-megan").await.status(), 404);
+    assert_eq!(erase("nobody").await.status(), 404);
+    let listed = app.conversations().await;
+    assert!(listed.iter().all(|c| c["id"] != ended.as_str()));
+    assert!(listed.iter().any(|c| c["id"] == other.as_str()));
+    assert_eq!(
+        files_kept(&app),
+        kept_before - 1,
+        "the one picture's bytes went (both uploads were the same bytes)"
+    );
+    let stored = database_bytes(&app);
+    for gone in [
+        "megan-secret-one",
+        "megan-secret-two",
+        "megan-comment",
+        "aad-megan",
+        "receipt.png",
+    ] {
+        assert!(!holds(&stored, gone), "the database still holds {gone}");
+    }
+    assert!(
+        holds(&stored, "lee-words-stay"),
+        "another customer's data stays"
+    );
+    // The page shows nothing of it either.
+    let inbox = agent.get("/agent").await.text().await.unwrap();
+    assert!(!inbox.contains("megan-secret"), "{inbox}");
+
+    // The erasure is audited by its counts, the customer only as a hash.
+    let (data_dir, _) = app.stop().await;
+    let database = rusqlite::Connection::open(data_dir.path().join("livechat.db")).unwrap();
+    let audited: (i64, i64, String) = database
+        .query_row(
+            "SELECT conversations, files, customer_sha256 FROM erasures",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((audited.0, audited.1), (2, 2));
+    assert_eq!(audited.2.len(), 64);
+}
+
+#[tokio::test]
+async fn ended_conversations_are_deleted_after_the_retention_period_and_zero_keeps_them() {
+    let clock = service_support::clock::Clock::paused();
+    let app = spawn_app_with(Options {
+        clock: Some(clock.clone()),
+        ..Options::default()
+    })
+    .await;
+    let old = conversation_of(&app, "aad-old", "old-words").await;
+    app.post_api("/api/chat/end", &json!({"conversationId": old}))
+        .await;
+    let open = conversation_of(&app, "aad-open", "open-words").await;
+
+    // 89 days on, nothing goes; after 90 the ended one does, the open one stays.
+    clock.advance(std::time::Duration::from_secs(89 * 86_400));
+    let probe = app.start_with(&json!({"customerName": "Probe"})).await;
+    test_support::eventually("a janitor round", || async {
+        // A later marker: the janitor has run (its file round, 30 days, removed the old picture).
+        app.transcript(&old)
+            .await
+            .iter()
+            .any(|entry| entry["attachments"][0]["removed"] == true)
+            .then_some(())
+    })
+    .await;
+    assert!(app
+        .conversations()
+        .await
+        .iter()
+        .any(|c| c["id"] == old.as_str()));
+    clock.advance(std::time::Duration::from_secs(2 * 86_400));
+    test_support::eventually("the old conversation deleted", || async {
+        (!app
+            .conversations()
+            .await
+            .iter()
+            .any(|c| c["id"] == old.as_str()))
+        .then_some(())
+    })
+    .await;
+    let listed = app.conversations().await;
+    assert!(listed.iter().any(|c| c["id"] == open.as_str()));
+    assert!(listed.iter().any(|c| c["id"] == probe.as_str()));
+    assert_eq!(
+        app.get_api(&format!("/api/chat/messages?conversationId={old}"))
+            .await
+            .status(),
+        404
+    );
+    assert!(!holds(&database_bytes(&app), "old-words"));
+
+    // retention_days = 0 keeps everything, however old.
+    let keeping_clock = service_support::clock::Clock::paused();
+    let keeping = spawn_app_with(
+        Options {
+            clock: Some(keeping_clock.clone()),
+            ..Options::default()
+        }
+        .with_settings(|settings| {
+            settings.privacy.retention_days = 0;
+            settings.files.retention_days = 1;
+        }),
+    )
+    .await;
+    let kept = conversation_of(&keeping, "aad-kept", "kept-words").await;
+    keeping
+        .post_api("/api/chat/end", &json!({"conversationId": kept}))
+        .await;
+    keeping_clock.advance(std::time::Duration::from_secs(4_000 * 86_400));
+    // The marker that the janitor has been round: the picture went after its one day.
+    test_support::eventually("a janitor round", || async {
+        keeping
+            .transcript(&kept)
+            .await
+            .iter()
+            .any(|entry| entry["attachments"][0]["removed"] == true)
+            .then_some(())
+    })
+    .await;
+    assert!(keeping
+        .conversations()
+        .await
+        .iter()
+        .any(|c| c["id"] == kept.as_str()));
+}
+
+#[tokio::test]
+async fn the_erase_customer_command_works_beside_the_running_live_chat_and_without_it() {
+    let app = spawn_app_with(Options {
+        api_key: true,
+        ..Options::default()
+    })
+    .await;
+    conversation_of(&app, "aad-one", "one-words").await;
+    conversation_of(&app, "aad-two", "two-words").await;
+    // Not blocking: the live chat it talks to runs on this test's own runtime.
+    let command = |data_dir: &std::path::Path, bind: &str, customer: &str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_contoso-livechat"))
+            .args(["erase-customer", customer])
+            .env_clear()
+            // Where no configuration file is: the defaults and these.
+            .current_dir(data_dir)
+            .env("LIVECHAT_DATA_DIR", data_dir)
+            .env("LIVECHAT_BIND", bind)
+            .env("LIVECHAT_API_KEY", API_KEY)
+            .output()
+    };
+    let bind = app.address.trim_start_matches("http://").to_owned();
+    // While it runs: through its API.
+    let ran = command(app.data_dir.path(), &bind, "aad-one")
+        .await
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let counts: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    assert_eq!(counts["conversations"], 1);
+    assert_eq!(
+        app.get_api("/api/privacy/customers/aad-one").await.status(),
+        404
+    );
+    // Stopped: on the store itself. An unknown customer: exit code 2.
+    let (data_dir, _) = app.stop().await;
+    let ran = command(data_dir.path(), "127.0.0.1:9", "aad-two")
+        .await
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let counts: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    assert_eq!(counts["conversations"], 1);
+    let unknown = command(data_dir.path(), "127.0.0.1:9", "aad-two")
+        .await
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no conversation of this customer"));
+}

@@ -179,6 +179,13 @@ impl TestApp {
         self.restart_with(options).await
     }
 
+    /// Stops the app, keeping its data (and its fake webhook).
+    pub async fn stop(self) -> (Arc<TempDir>, Arc<MockServer>) {
+        self.handle.stop().await;
+        self.join.await.unwrap().unwrap();
+        (self.data_dir, self.webhook)
+    }
+
     /// Stops the app and starts it again on the same data with other options.
     pub async fn restart_with(self, options: Options) -> TestApp {
         self.handle.stop().await;
