@@ -1,6 +1,7 @@
 //! HTTP routes: the session API (`api`), the agent pages (`pages`), the live event stream
-//! (`events`), files (`files`) and an agent's reply with one (`compose`), a customer's data
-//! exported or erased (`privacy`), health, metrics, and static assets. [`configure`] registers them for the server and tests.
+//! (`events`), files (`files`) and an agent's reply with one (`compose`), a transcript downloaded
+//! (`transcripts`), a customer's data exported or erased (`privacy`), health, metrics, and static
+//! assets. [`configure`] registers them for the server and tests.
 
 pub mod api;
 pub mod compose;
@@ -8,6 +9,7 @@ pub mod events;
 pub mod files;
 pub mod pages;
 pub mod privacy;
+pub mod transcripts;
 
 use actix_web::{web, HttpResponse};
 use livechat_contract::api::{
@@ -52,6 +54,10 @@ pub fn configure(config: &mut web::ServiceConfig, static_dir: &std::path::Path) 
         )
         .service(
             web::resource("/agent/conversations/{id}/messages").route(web::post().to(pages::reply)),
+        )
+        .service(
+            web::resource("/agent/conversations/{id}/transcript")
+                .route(web::get().to(transcripts::download)),
         )
         .service(web::resource("/agent/conversations/{id}/end").route(web::post().to(pages::end)))
         .service(

@@ -41,4 +41,4 @@ pub use model::{
     EventKind, NewConversation, NewFile, PendingDelivery, Presence, QueuePlace, Recorded,
     ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
 };
-pub use privacy::{CustomerExport, Erased};
+pub use privacy::{CustomerExport, Erased, ExportedConversation};

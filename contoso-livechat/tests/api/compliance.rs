@@ -454,3 +454,74 @@ async fn the_erase_customer_command_works_beside_the_running_live_chat_and_witho
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no conversation of this customer"));
 }
+
+#[tokio::test]
+async fn an_agent_downloads_a_transcript_as_text_or_json_masked_as_stored() {
+    let app = spawn_app().await;
+    let conversation = conversation_of(&app, "aad-dl", &format!("card {CARD} please")).await;
+    let agent = app.signed_in_agent().await;
+    agent.accept(&conversation).await;
+    agent.reply(&conversation, "Refund on its way").await;
+
+    let text = agent
+        .get(&format!(
+            "/agent/conversations/{conversation}/transcript?format=text"
+        ))
+        .await;
+    assert_eq!(text.status(), 200);
+    assert!(text.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(&format!("transcript-{conversation}.txt")));
+    let text = text.text().await.unwrap();
+    assert!(text.starts_with("Conversation with Megan ("), "{text}");
+    assert!(text.contains("Customer id: aad-dl"));
+    assert!(
+        text.contains("Megan Bowen (customer): card [card number removed] please"),
+        "{text}"
+    );
+    assert!(text.contains("    masked: card-number"));
+    assert!(text.contains("    file: receipt.png (image/png"));
+    assert!(text.contains(&format!("{AGENT_NAME} (agent): Refund on its way")));
+    assert!(!text.contains(CARD));
+
+    let json: Value = agent
+        .get(&format!(
+            "/agent/conversations/{conversation}/transcript?format=json"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["id"], conversation.as_str());
+    let entries = json["transcript"].as_array().unwrap();
+    assert_eq!(entries.last().unwrap()["message"], "Refund on its way");
+
+    // Only for signed-in agents; an unknown conversation is a 404, an unknown format a 400.
+    let stranger = browser(std::sync::Arc::new(reqwest::cookie::Jar::default()));
+    let refused = stranger
+        .get(format!(
+            "{}/agent/conversations/{conversation}/transcript",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.status().is_redirection(), "{}", refused.status());
+    assert_eq!(
+        agent
+            .get("/agent/conversations/nope/transcript")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        agent
+            .get(&format!(
+                "/agent/conversations/{conversation}/transcript?format=pdf"
+            ))
+            .await
+            .status(),
+        400
+    );
+}
