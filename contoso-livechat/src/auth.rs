@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::configuration::AgentSettings;
+use crate::configuration::{AgentRole, AgentSettings};
 use crate::error::PageError;
 use crate::password::{hash_password, verify_password};
 
@@ -105,6 +105,13 @@ impl Agents {
     }
 
     /// True while `username` is a configured agent.
+    /// The agent's role; an unknown agent may do nothing more than an agent.
+    pub fn role_of(&self, username: &str) -> AgentRole {
+        self.by_username
+            .get(&username.trim().to_lowercase())
+            .map_or(AgentRole::Agent, |agent| agent.role)
+    }
+
     pub fn is_configured(&self, username: &str) -> bool {
         self.by_username
             .contains_key(&username.trim().to_lowercase())
@@ -283,6 +290,7 @@ mod tests {
             display_name: "Ann Smith".into(),
             password_hash: hash_password("pw").unwrap(),
             capacity: None,
+            role: AgentRole::Supervisor,
         }])
         .unwrap();
         assert_eq!(

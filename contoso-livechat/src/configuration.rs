@@ -465,6 +465,19 @@ pub struct AgentSettings {
     /// the page header.
     #[serde(default)]
     pub capacity: Option<u32>,
+    /// `agent` (the default) or `supervisor`, who is an agent too and may also whisper, take
+    /// over, reassign and force-close any conversation.
+    #[serde(default)]
+    pub role: AgentRole,
+}
+
+/// What an agent may do beyond answering customers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentRole {
+    #[default]
+    Agent,
+    Supervisor,
 }
 
 /// Who may sign in.
@@ -528,6 +541,8 @@ impl Settings {
             display_name: DEFAULT_AGENT_DISPLAY_NAME.into(),
             password_hash,
             capacity: None,
+            // The only local agent may do everything, to try the supervisor's view too.
+            role: AgentRole::Supervisor,
         }))
     }
 }
@@ -592,6 +607,7 @@ impl Layered for Settings {
                     display_name: name,
                     password_hash,
                     capacity: None,
+                    role: AgentRole::Agent,
                 });
             }
             (Some(_), None) => {

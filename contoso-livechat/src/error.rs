@@ -96,6 +96,9 @@ pub enum PageError {
     /// The conversation is someone else's, or was taken first.
     #[error("{0}")]
     Conflict(String),
+    /// A supervisor's page or action, asked for by an agent who is not one.
+    #[error("{0}")]
+    NotAllowed(String),
     /// A file that was not taken (too large, of a refused kind, refused by the scan, the storage
     /// full) or is no longer there, with the status that says so.
     #[error("{message}")]
@@ -114,6 +117,7 @@ impl ResponseError for PageError {
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Conflict(_) => StatusCode::CONFLICT,
+            PageError::NotAllowed(_) => StatusCode::FORBIDDEN,
             PageError::File { status, .. } => *status,
             PageError::Render(_) | PageError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -558,6 +558,23 @@
   source.addEventListener('message', (event) => onMessage(JSON.parse(event.data)));
   source.addEventListener('delivery', (event) => onDelivery(JSON.parse(event.data)));
   source.addEventListener('agent', (event) => onAgent(JSON.parse(event.data)));
+  // A private note or a whisper (the stream sends a whisper only to whom it is for).
+  const onNote = (note) => {
+    if (!transcript || note.conversationId !== conversationId) return;
+    if (transcript.querySelector(`[data-note-id="${CSS.escape(note.id)}"]`)) return;
+    const item = el('li', note.whisperTo ? 'message note whisper' : 'message note');
+    item.dataset.noteId = note.id;
+    const metaLine = el('div', 'meta');
+    const time = el('time', null, clock(note.createdAt));
+    time.dateTime = note.createdAt;
+    const label = note.whisperTo ? `Whisper to ${note.whisperTo}` : 'Private note';
+    metaLine.append(el('span', 'note-label', label), ' · ', el('span', 'sender', note.authorName), ' ', time);
+    item.append(metaLine, el('div', 'body', note.body));
+    transcript.append(item);
+    item.scrollIntoView({ block: 'end' });
+  };
+  source.addEventListener('note', (event) => onNote(JSON.parse(event.data)));
+  source.addEventListener('whisper', (event) => onNote(JSON.parse(event.data)));
   // A customer's data was erased: what the page shows of it goes too.
   source.addEventListener('erased', (event) => {
     const { conversationId: erased } = JSON.parse(event.data);

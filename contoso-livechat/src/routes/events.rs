@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::{Agents, CurrentAgent, RevokedSessions};
+use crate::configuration::AgentRole;
 use crate::presence::{LivePages, Opened};
+use crate::store::{Event, EventKind};
 use crate::store::{Presence, Store};
 
 const MAX_REPLAY: i64 = 1_000;
@@ -53,6 +55,22 @@ pub fn resume_point(last_event_id: Option<&str>, since: Option<i64>, last: i64) 
         Some(seq) if last.saturating_sub(seq) > MAX_REPLAY => Resume::Reload,
         Some(seq) => Resume::After(seq),
     }
+}
+
+/// Whether an agent who is not a supervisor may see `event`: all but another agent's whispers.
+fn shown_to(event: &Event, username: &str) -> bool {
+    if event.kind != EventKind::Whisper {
+        return true;
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Whisper {
+        whisper_to: Option<String>,
+    }
+    serde_json::from_str::<Whisper>(&event.payload)
+        .ok()
+        .and_then(|whisper| whisper.whisper_to)
+        .is_some_and(|to| to.eq_ignore_ascii_case(username))
 }
 
 #[derive(Deserialize)]
@@ -137,7 +155,11 @@ pub async fn stream(
                 let mut chunk = String::with_capacity(
                     events.iter().map(|event| event.payload.len() + 48).sum(),
                 );
-                for event in &events {
+                let supervisor = agents.role_of(&signed_in.username) == AgentRole::Supervisor;
+                for event in events
+                    .iter()
+                    .filter(|event| supervisor || shown_to(event, &signed_in.username))
+                {
                     let _ = write!(
                         chunk,
                         "id: {}\nevent: {}\ndata: {}\n\n",

@@ -1,5 +1,7 @@
 //! HTTP routes: the session API (`api`), the agent pages (`pages`), the live event stream
-//! (`events`), files (`files`) and an agent's reply with one (`compose`), a transcript downloaded
+//! (`events`), files (`files`) and an agent's reply with one (`compose`), private notes and
+//! whispers (`notes`), a supervisor's take over, reassignment and force-close (`supervisor`), a
+//! transcript downloaded
 //! (`transcripts`), a customer's data exported or erased (`privacy`), health, metrics, and static
 //! assets. [`configure`] registers them for the server and tests.
 
@@ -7,8 +9,10 @@ pub mod api;
 pub mod compose;
 pub mod events;
 pub mod files;
+pub mod notes;
 pub mod pages;
 pub mod privacy;
+pub mod supervisor;
 pub mod transcripts;
 
 use actix_web::{web, HttpResponse};
@@ -54,6 +58,25 @@ pub fn configure(config: &mut web::ServiceConfig, static_dir: &std::path::Path) 
         )
         .service(
             web::resource("/agent/conversations/{id}/messages").route(web::post().to(pages::reply)),
+        )
+        .service(
+            web::resource("/agent/conversations/{id}/notes").route(web::post().to(notes::note)),
+        )
+        .service(
+            web::resource("/supervisor/conversations/{id}/whisper")
+                .route(web::post().to(notes::whisper)),
+        )
+        .service(
+            web::resource("/supervisor/conversations/{id}/take-over")
+                .route(web::post().to(supervisor::take_over)),
+        )
+        .service(
+            web::resource("/supervisor/conversations/{id}/reassign")
+                .route(web::post().to(supervisor::reassign)),
+        )
+        .service(
+            web::resource("/supervisor/conversations/{id}/close")
+                .route(web::post().to(supervisor::close)),
         )
         .service(
             web::resource("/agent/conversations/{id}/transcript")

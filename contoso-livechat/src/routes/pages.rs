@@ -24,16 +24,17 @@ use serde_json::json;
 use service_support::files;
 
 use crate::auth::{self, AgentForm, AgentRequest, Agents, CurrentAgent, RevokedSessions};
-use crate::configuration::{CannedReply, MAX_CAPACITY};
+use crate::configuration::{AgentRole, CannedReply, MAX_CAPACITY};
 use crate::error::PageError;
 use crate::files::{FileLimits, FileStore};
 use crate::presence::LivePages;
 use crate::routes::compose::{
     keep_reply_file, no_such_conversation, ConversationAction, ReplyInput, ReplyLimit,
 };
+use crate::routes::transcripts::visible_to;
 use crate::store::{
-    AddMessageError, AgentState, ConversationId, EndingParty, Presence, ReplyAuthor, RoutingError,
-    Store, TransferTarget,
+    AddMessageError, AgentState, ConversationId, EndingParty, Note, Presence, ReplyAuthor,
+    RoutingError, Store, TransferTarget,
 };
 use crate::throttle::{Refused, SignInThrottle};
 use crate::typing::{Offered, TypingRelay};
@@ -246,6 +247,56 @@ pub struct MessageRow {
     pub attachments: Vec<AttachmentRow>,
     /// Which masking rules removed something from the words ("" when none did).
     pub masked: String,
+    /// The private notes (and whispers the agent may see) written after it.
+    pub notes: Vec<NoteRow>,
+}
+
+/// A private note or a whisper, as the transcript shows it.
+pub struct NoteRow {
+    pub id: String,
+    pub author_name: String,
+    pub body: String,
+    pub timestamp: String,
+    pub clock: String,
+    /// "Private note", or "Whisper to ann".
+    pub label: String,
+    pub whisper: bool,
+    pub masked: String,
+}
+
+impl From<&Note> for NoteRow {
+    fn from(note: &Note) -> Self {
+        Self {
+            id: note.id.clone(),
+            author_name: note.author_name.clone(),
+            body: note.body.clone(),
+            timestamp: note.created_at.clone(),
+            clock: clock(&note.created_at),
+            label: match &note.whisper_to {
+                Some(to) => format!("Whisper to {to}"),
+                None => "Private note".to_owned(),
+            },
+            whisper: note.whisper_to.is_some(),
+            masked: masked_label(&note.masked),
+        }
+    }
+}
+
+/// The transcript's rows with each visible note placed after the entry it follows; the notes
+/// written before the first entry come first.
+fn with_notes(messages: &[TranscriptEntry], notes: &[Note]) -> (Vec<NoteRow>, Vec<MessageRow>) {
+    let mut leading = Vec::new();
+    let mut rows: Vec<MessageRow> = messages.iter().map(MessageRow::from).collect();
+    for note in notes {
+        match messages
+            .iter()
+            .rposition(|entry| entry.seq <= note.after_seq)
+        {
+            Some(index) => rows[index].notes.push(NoteRow::from(note)),
+            None => leading.push(NoteRow::from(note)),
+        }
+    }
+    (leading, rows)
 }
 
 /// How the pages say which masking rules changed an entry.
@@ -276,6 +327,7 @@ impl From<&TranscriptEntry> for MessageRow {
                 .unwrap_or_default(),
             last_error: message.last_error.clone().unwrap_or_default(),
             masked: masked_label(&message.masked),
+            notes: Vec::new(),
         }
     }
 }
@@ -333,6 +385,10 @@ pub struct ConversationPage {
     pub started: String,
     pub started_at: String,
     pub messages: Vec<MessageRow>,
+    /// Notes written before the first entry.
+    pub leading_notes: Vec<NoteRow>,
+    /// The signed-in agent may whisper, take over, reassign and force-close.
+    pub supervisor: bool,
     pub max_chars: usize,
     /// The largest file, in bytes, and as people say it.
     pub max_file_bytes: u64,
@@ -528,6 +584,7 @@ pub async fn conversation(
     limit: web::Data<ReplyLimit>,
     canned: web::Data<CannedReplies>,
     file_store: web::Data<FileStore>,
+    roles: web::Data<Agents>,
 ) -> Result<HttpResponse, PageError> {
     let id = conversation_id(path)?;
     // Read the event number first: anything that happens while the page renders is replayed.
@@ -538,6 +595,14 @@ pub async fn conversation(
         .await?
         .ok_or_else(|| PageError::NotFound("There is no such conversation.".into()))?;
     let messages = store.messages(&id).await?.unwrap_or_default();
+    let supervisor = roles.role_of(&current.agent.username) == AgentRole::Supervisor;
+    let notes: Vec<Note> = store
+        .notes(&id)
+        .await?
+        .into_iter()
+        .filter(|note| visible_to(note, &current.agent.username, supervisor))
+        .collect();
+    let (leading_notes, message_rows) = with_notes(&messages, &notes);
     let unread_total = store.unread_total().await?;
     let mut context = Vec::new();
     for (label, value) in [
@@ -590,7 +655,9 @@ pub async fn conversation(
         problem_description: conversation.problem_description.clone().unwrap_or_default(),
         conversation: ConversationRow::from(&conversation),
         context,
-        messages: messages.iter().map(MessageRow::from).collect(),
+        messages: message_rows,
+        leading_notes,
+        supervisor,
         max_chars: limit.0,
         max_file_bytes: file_store.limits().max_file_bytes,
         max_file_size: files::describe_size(file_store.limits().max_file_bytes),
@@ -610,7 +677,7 @@ pub async fn conversation(
 #[derive(Deserialize)]
 pub struct NoFields {}
 
-fn add_error(error: AddMessageError) -> PageError {
+pub(crate) fn add_error(error: AddMessageError) -> PageError {
     match error {
         AddMessageError::NotFound(_) => {
             PageError::NotFound("There is no such conversation.".into())
@@ -637,7 +704,7 @@ fn sentence(why: &str) -> String {
     format!("{first}{}.", chars.as_str())
 }
 
-fn routing_error(error: RoutingError) -> PageError {
+pub(crate) fn routing_error(error: RoutingError) -> PageError {
     match error {
         RoutingError::NotFound(_) => PageError::NotFound("There is no such conversation.".into()),
         RoutingError::Ended => PageError::Conflict("This conversation has ended.".into()),
@@ -647,7 +714,7 @@ fn routing_error(error: RoutingError) -> PageError {
 }
 
 /// Answers a page action: JSON for the page's script, a redirect back for a plain form.
-fn done(request: &HttpRequest, location: &str, body: serde_json::Value) -> HttpResponse {
+pub(crate) fn done(request: &HttpRequest, location: &str, body: serde_json::Value) -> HttpResponse {
     if wants_json(request) {
         HttpResponse::Ok().json(body)
     } else {

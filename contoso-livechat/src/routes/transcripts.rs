@@ -9,9 +9,10 @@ use actix_web::{web, HttpResponse};
 use livechat_contract::api::{Conversation, Role, TranscriptEntry};
 use serde::Deserialize;
 
-use crate::auth::CurrentAgent;
+use crate::auth::{Agents, CurrentAgent};
+use crate::configuration::AgentRole;
 use crate::error::PageError;
-use crate::store::{ConversationId, ExportedConversation, Store, UNNAMED_CUSTOMER};
+use crate::store::{ConversationId, ExportedConversation, Note, Store, UNNAMED_CUSTOMER};
 
 /// The download's form.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -26,22 +27,37 @@ pub enum Format {
 pub struct TranscriptQuery {
     #[serde(default)]
     pub format: Format,
+    /// `notes=1`: with the private notes (and the whispers the agent may see), marked as such.
+    #[serde(default)]
+    pub notes: Option<String>,
 }
 
 /// `GET /agent/conversations/{id}/transcript`.
 pub async fn download(
-    _current: CurrentAgent,
+    current: CurrentAgent,
     path: web::Path<String>,
     query: web::Query<TranscriptQuery>,
     store: web::Data<Store>,
+    agents: web::Data<Agents>,
 ) -> Result<HttpResponse, PageError> {
     let missing = || PageError::NotFound("There is no such conversation.".into());
     let id = ConversationId::parse(&path.into_inner()).ok_or_else(missing)?;
     let conversation = store.conversation(&id).await?.ok_or_else(missing)?;
     let transcript = store.messages(&id).await?.unwrap_or_default();
+    let notes = if matches!(query.notes.as_deref(), Some("1" | "true" | "yes")) {
+        let supervisor = agents.role_of(&current.agent.username) == AgentRole::Supervisor;
+        store
+            .notes(&id)
+            .await?
+            .into_iter()
+            .filter(|note| visible_to(note, &current.agent.username, supervisor))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (body, content_type, extension) = match query.format {
         Format::Text => (
-            as_text(&conversation, &transcript),
+            as_text(&conversation, &transcript, &notes),
             "text/plain; charset=utf-8",
             "txt",
         ),
@@ -49,6 +65,7 @@ pub async fn download(
             serde_json::to_string_pretty(&ExportedConversation {
                 conversation,
                 transcript,
+                notes,
             })
             .map_err(|error| PageError::Unexpected(error.into()))?,
             "application/json",
@@ -68,7 +85,11 @@ pub async fn download(
 }
 
 /// The transcript as a person reads it: a heading with the context, then one line per entry.
-pub fn as_text(conversation: &Conversation, transcript: &[TranscriptEntry]) -> String {
+pub fn as_text(
+    conversation: &Conversation,
+    transcript: &[TranscriptEntry],
+    notes: &[Note],
+) -> String {
     let summary = &conversation.summary;
     let customer = summary
         .customer_name
@@ -94,7 +115,27 @@ pub fn as_text(conversation: &Conversation, transcript: &[TranscriptEntry]) -> S
         let _ = writeln!(text, "Rating: {rating} of 5 {comment}");
     }
     text.push('\n');
-    for entry in transcript {
+    let note_line = |text: &mut String, note: &Note| {
+        let kind = match &note.whisper_to {
+            Some(to) => format!("whisper to {to}"),
+            None => "private note".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "[{}] ({kind}) {}: {}",
+            note.created_at, note.author_name, note.body
+        );
+    };
+    let mut notes = notes.iter().peekable();
+    while let Some(note) = notes.next_if(|note| {
+        transcript
+            .first()
+            .is_none_or(|first| note.after_seq < first.seq)
+    }) {
+        note_line(&mut text, note);
+    }
+    for (index, entry) in transcript.iter().enumerate() {
+        let next_seq = transcript.get(index + 1).map_or(i64::MAX, |next| next.seq);
         let who = match entry.role {
             Role::Customer => format!("{} (customer)", entry.sender),
             Role::Agent => format!("{} (agent)", entry.sender),
@@ -114,6 +155,18 @@ pub fn as_text(conversation: &Conversation, transcript: &[TranscriptEntry]) -> S
         if !entry.masked.is_empty() {
             let _ = writeln!(text, "    masked: {}", entry.masked.join(", "));
         }
+        while let Some(note) = notes.next_if(|note| note.after_seq < next_seq) {
+            note_line(&mut text, note);
+        }
     }
     text
+}
+
+/// Whether `username` may see `note`: a note, or a whisper to them, or they are a supervisor.
+pub fn visible_to(note: &Note, username: &str, supervisor: bool) -> bool {
+    supervisor
+        || note
+            .whisper_to
+            .as_deref()
+            .is_none_or(|to| to.eq_ignore_ascii_case(username))
 }

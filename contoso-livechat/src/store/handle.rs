@@ -22,16 +22,17 @@ use super::conversations::{add_entry_in, conversation_in, end_in, mark_read_in, 
 use super::deliveries::{due_in, next_due_in, retry_failed_in, set_delivery_in};
 use super::model::{
     AddMessageError, AgentState, ConfiguredAgent, ConversationId, DeliveryChange, EndingParty,
-    Event, NewConversation, NewEntry, NewFile, PendingDelivery, Presence, Recorded, ReplyAuthor,
-    RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
+    Event, NewConversation, NewEntry, NewFile, NewNote, Note, PendingDelivery, Presence, Recorded,
+    ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
 };
+use super::notes::{add_note_in, notes_in};
 use super::privacy::{
     delete_expired_in, erase_customer_in, export_in, CustomerExport, Erased, RETENTION_BATCH,
 };
 use super::recent::RecentEvents;
 use super::routing::{
-    accept_in, auto_assign_in, availability_in, report_queue_in, start_in, sync_agents_in,
-    transfer_in,
+    accept_in, auto_assign_in, availability_in, reassign_in, report_queue_in, start_in,
+    sync_agents_in, transfer_in,
 };
 use super::rows::{conversation_from_row, entry_from_row, event_from_row};
 use super::sql;
@@ -319,6 +320,28 @@ impl Store {
             .await
     }
 
+    /// Adds a private note (or, `whisper`, a note only the agent who has the conversation sees),
+    /// masked as an agent's words are.
+    pub async fn add_note(
+        &self,
+        conversation_id: &ConversationId,
+        mut note: NewNote,
+    ) -> Result<Note, AddMessageError> {
+        let masked = self.masker.mask(Author::Agent, &note.body);
+        note.masked = masked.rules;
+        note.body = masked.text.into_owned();
+        let conversation_id = conversation_id.clone();
+        self.writer
+            .write(move |connection| Box::pin(add_note_in(connection, conversation_id, note)))
+            .await
+    }
+
+    /// A conversation's notes and whispers, in the order the transcript places them.
+    pub async fn notes(&self, conversation_id: &ConversationId) -> anyhow::Result<Vec<Note>> {
+        let mut connection = self.reader.acquire().await?;
+        notes_in(&mut connection, conversation_id).await
+    }
+
     /// Every conversation of a customer with its transcript; `None` when there is none.
     pub async fn export_customer(
         &self,
@@ -451,6 +474,19 @@ impl Store {
         let note = note.map(|note| self.masker.mask_owned(Author::Agent, note));
         self.writer
             .write(move |connection| Box::pin(transfer_in(connection, id, username, target, note)))
+            .await
+    }
+
+    /// A supervisor gives an open conversation to `to` (themselves: a take over).
+    pub async fn reassign(
+        &self,
+        id: &ConversationId,
+        supervisor: &str,
+        to: &str,
+    ) -> Result<Conversation, RoutingError> {
+        let (id, supervisor, to) = (id.clone(), supervisor.to_owned(), to.to_owned());
+        self.writer
+            .write(move |connection| Box::pin(reassign_in(connection, id, supervisor, to)))
             .await
     }
 

@@ -14,7 +14,8 @@
 //! (`conversations.rs`), the agents (`agents.rs`), the queue and who has a conversation
 //! (`routing.rs`), the webhook outbox (`deliveries.rs`), the event log (`events.rs`), which entry
 //! has which file (`attachments.rs`; the bytes are on disk, `crate::files`), and a customer's
-//! data exported or erased and long-ended conversations deleted (`privacy.rs`); every
+//! data exported or erased and long-ended conversations deleted (`privacy.rs`), and private notes
+//! and whispers (`notes.rs`); every
 //! statement is in `sql.rs`, and rows are read in `rows.rs`.
 //! Transcript entries and conversations are the contract's types ([`livechat_contract::api`]):
 //! the live chat's data model is what its API shows.
@@ -28,6 +29,7 @@ mod deliveries;
 mod events;
 mod handle;
 pub mod model;
+mod notes;
 mod privacy;
 mod recent;
 mod routing;
@@ -38,7 +40,7 @@ mod writer;
 pub use handle::Store;
 pub use model::{
     AddMessageError, AgentState, ConfiguredAgent, ConversationId, EndingParty, EntryDetail, Event,
-    EventKind, NewConversation, NewFile, PendingDelivery, Presence, QueuePlace, Recorded,
-    ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
+    EventKind, NewConversation, NewFile, NewNote, Note, PendingDelivery, Presence, QueuePlace,
+    Recorded, ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
 };
 pub use privacy::{CustomerExport, Erased, ExportedConversation};

@@ -51,6 +51,10 @@ pub enum EventKind {
     Delivery,
     /// What was said of a conversation was erased (in memory only: the table forgets it).
     Erased,
+    /// A private note on a conversation, for every agent.
+    Note,
+    /// A supervisor's whisper: shown only to the agent it is for and to supervisors.
+    Whisper,
 }
 
 impl EventKind {
@@ -62,6 +66,8 @@ impl EventKind {
             EventKind::Agent => "agent",
             EventKind::Delivery => "delivery",
             EventKind::Erased => "erased",
+            EventKind::Note => "note",
+            EventKind::Whisper => "whisper",
         }
     }
 
@@ -72,6 +78,8 @@ impl EventKind {
             EventKind::Agent,
             EventKind::Delivery,
             EventKind::Erased,
+            EventKind::Note,
+            EventKind::Whisper,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -87,6 +95,38 @@ pub struct Event {
     pub conversation_id: Option<ConversationId>,
     /// What the page shows, as JSON.
     pub payload: String,
+}
+
+/// A private note to add: any agent's, or a supervisor's whisper to the agent who has the
+/// conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNote {
+    /// The author's username and shown name.
+    pub author: String,
+    pub author_name: String,
+    pub body: String,
+    pub whisper: bool,
+    /// The masking rules that changed `body`.
+    pub masked: Vec<String>,
+}
+
+/// A private note, as the pages and the downloads show it; never sent to the skill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Note {
+    pub id: String,
+    pub conversation_id: String,
+    pub author: String,
+    pub author_name: String,
+    pub body: String,
+    /// A whisper's agent (their username); `None` for a note every agent sees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whisper_to: Option<String>,
+    /// The transcript entry it follows (0: before the first).
+    pub after_seq: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
+    pub created_at: String,
 }
 
 /// What a `joined` or `queue` entry tells the skill besides its kind.

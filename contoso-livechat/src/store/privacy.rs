@@ -12,7 +12,8 @@ use sqlx::{Row, SqliteConnection};
 
 use super::conversations::{conversation_event, end_in};
 use super::events::now;
-use super::model::{AddMessageError, ConversationId, EndingParty, Event};
+use super::model::{AddMessageError, ConversationId, EndingParty, Event, Note};
+use super::notes::notes_in;
 use super::rows::{conversation_from_row, entry_from_row};
 use super::sql;
 use super::writer::Written;
@@ -47,6 +48,9 @@ pub struct ExportedConversation {
     #[serde(flatten)]
     pub conversation: Conversation,
     pub transcript: Vec<TranscriptEntry>,
+    /// Private notes and whispers, when asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
 }
 
 /// A customer's conversations, as `GET /api/chat/customers/{id}` answers them.
@@ -93,9 +97,13 @@ pub async fn export_in(
             .iter()
             .map(entry_from_row)
             .collect::<anyhow::Result<_>>()?;
+        let id = ConversationId::parse(&conversation.summary.id)
+            .ok_or_else(|| anyhow::anyhow!("a conversation without an id"))?;
+        let notes = notes_in(connection, &id).await?;
         exported.push(ExportedConversation {
             conversation,
             transcript,
+            notes,
         });
     }
     Ok(Some(CustomerExport {
@@ -199,6 +207,10 @@ async fn delete_conversation_in(
     for row in &files {
         erased.hashes.push(row.try_get("sha256")?);
     }
+    sqlx::query(sql::DELETE_CONVERSATION_NOTES)
+        .bind(id.as_str())
+        .execute(&mut *connection)
+        .await?;
     let messages = sqlx::query(sql::DELETE_CONVERSATION_ENTRIES)
         .bind(id.as_str())
         .execute(&mut *connection)

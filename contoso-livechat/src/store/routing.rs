@@ -349,6 +349,43 @@ pub async fn transfer_in(
     }
 }
 
+/// A supervisor gives an open conversation, waiting or someone's, to `to`: themselves (a take
+/// over: at any load, in any presence) or an online agent with room. The customer is told who
+/// joined, as for a transfer; the agent who had it sees it go.
+pub async fn reassign_in(
+    connection: &mut SqliteConnection,
+    id: ConversationId,
+    supervisor: String,
+    to: String,
+) -> Result<Written<Conversation>, RoutingError> {
+    let holder = holder_in(connection, &id).await?;
+    if holder.as_ref().is_some_and(|(holder, _)| holder == &to) {
+        return Err(RoutingError::Unavailable(
+            "that agent has this conversation already".into(),
+        ));
+    }
+    let agent = agent_in(connection, &to)
+        .await?
+        .ok_or_else(|| RoutingError::Unavailable(format!("there is no agent '{to}'")))?;
+    if to != supervisor {
+        if agent.presence != Presence::Online {
+            return Err(RoutingError::Unavailable(format!(
+                "{} is {}; reassign to an online agent",
+                agent.display_name,
+                agent.presence.as_str()
+            )));
+        }
+        if agent.free() == 0 {
+            return Err(RoutingError::Unavailable(format!(
+                "{} has no room for another conversation",
+                agent.display_name
+            )));
+        }
+    }
+    let from = holder.map(|(_, name)| name);
+    Ok(assign_in(connection, &id, &agent, from.as_deref(), None).await?)
+}
+
 /// A waiting conversation, and what its customer was last told.
 struct QueueRow {
     id: ConversationId,

@@ -284,3 +284,13 @@ pub const ANONYMISE_CONVERSATION: &str = "UPDATE conversations SET customer_name
 pub const INSERT_ERASURE: &str = "INSERT INTO erasures (customer_sha256, conversations, messages, files, erased_at) VALUES (?, ?, ?, ?, ?)";
 
 pub const CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+
+/// Binds: id, conversation, author, author's name, body, whisper to, after seq, masked, created at.
+pub const INSERT_NOTE: &str = "INSERT INTO notes (id, conversation_id, author, author_name, body, whisper_to, after_seq, masked, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT MAX(seq) FROM messages WHERE conversation_id = ?), 0), ?, ?) RETURNING after_seq";
+
+/// A conversation's notes, oldest first. Binds: conversation.
+pub const NOTES: &str = "SELECT id, conversation_id, author, author_name, body, whisper_to, after_seq, masked, created_at FROM notes WHERE conversation_id = ? ORDER BY after_seq, created_at, id";
+
+/// Binds: conversation.
+pub const DELETE_CONVERSATION_NOTES: &str = "DELETE FROM notes WHERE conversation_id = ?";

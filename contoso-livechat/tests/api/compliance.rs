@@ -210,6 +210,13 @@ async fn a_customer_is_exported_then_erased_in_one_go_and_the_database_file_forg
     app.customer_says(&other, "lee-words-stay").await;
     let agent = app.signed_in_agent().await;
     agent.accept(&open).await;
+    assert_eq!(
+        agent
+            .act(&open, "notes", &[("note", "megan-note-text")])
+            .await
+            .status(),
+        303
+    );
 
     // Without the key: refused; the export has both conversations, transcripts and all.
     let anonymous = app
@@ -229,6 +236,10 @@ async fn a_customer_is_exported_then_erased_in_one_go_and_the_database_file_forg
     let conversations = export["conversations"].as_array().unwrap();
     assert_eq!(conversations.len(), 2);
     assert_eq!(conversations[0]["rating"], 2);
+    assert_eq!(
+        conversations[1]["notes"][0]["body"], "megan-note-text",
+        "notes are exported too"
+    );
     assert!(conversations[1]["transcript"]
         .as_array()
         .unwrap()
@@ -286,6 +297,7 @@ async fn a_customer_is_exported_then_erased_in_one_go_and_the_database_file_forg
         "megan-secret-one",
         "megan-secret-two",
         "megan-comment",
+        "megan-note-text",
         "aad-megan",
         "receipt.png",
     ] {

@@ -22,6 +22,9 @@ pub const PREVIOUS_API_KEY: &str = "the-api-key-before-the-rotation";
 pub const SECOND_AGENT: &str = "Ben";
 pub const SECOND_PASSWORD: &str = "ben-password";
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+/// The supervisor, with `Options::supervisor`.
+pub const SUPERVISOR: &str = "Sue";
+pub const SUPERVISOR_PASSWORD: &str = "sue-password";
 
 /// A change a test makes to the settings.
 pub type SettingsChange = Arc<dyn Fn(&mut Settings) + Send + Sync>;
@@ -33,6 +36,8 @@ pub struct Options {
     pub max_attempts: Option<u32>,
     /// Ben may sign in too.
     pub second_agent: bool,
+    /// Sue, a supervisor, may sign in too.
+    pub supervisor: bool,
     /// `routing.assignment = "auto"`.
     pub auto_assign: bool,
     /// The clock the queue's updates, presence and typing go by: the system's unless a test
@@ -138,6 +143,19 @@ async fn launch(webhook: Arc<MockServer>, data_dir: Arc<TempDir>, options: Optio
                 display_name: SECOND_AGENT.into(),
                 password_hash: contoso_livechat::password::hash_password(SECOND_PASSWORD).unwrap(),
                 capacity: None,
+                role: contoso_livechat::configuration::AgentRole::Agent,
+            });
+    }
+    if options.supervisor {
+        settings
+            .agents
+            .push(contoso_livechat::configuration::AgentSettings {
+                username: SUPERVISOR.into(),
+                display_name: SUPERVISOR.into(),
+                password_hash: contoso_livechat::password::hash_password(SUPERVISOR_PASSWORD)
+                    .unwrap(),
+                capacity: None,
+                role: contoso_livechat::configuration::AgentRole::Supervisor,
             });
     }
     if options.auto_assign {

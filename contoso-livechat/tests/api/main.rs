@@ -11,4 +11,5 @@ mod hours;
 mod openapi_traffic;
 mod pages;
 mod session_api;
+mod supervision;
 mod ways_in;

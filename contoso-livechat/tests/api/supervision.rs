@@ -1,0 +1,279 @@
+//! Roles, private notes and whispers: notes for every agent, a supervisor's whisper only for the
+//! agent who has the conversation; neither ever reaches the skill's webhook or the session API.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn team() -> Options {
+    Options {
+        second_agent: true,
+        supervisor: true,
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn notes_are_for_agents_whispers_for_their_agent_and_neither_reaches_the_skill() {
+    let app = spawn_app_with(team()).await;
+    let conversation = app.start_conversation("Megan Bowen").await;
+    app.customer_says(&conversation, "hello?").await;
+    let ann = app.signed_in_agent().await;
+    let ben = app.signed_in_as(SECOND_AGENT, SECOND_PASSWORD).await;
+    let sue = app.signed_in_as(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    ann.accept(&conversation).await;
+
+    let noted = ben
+        .act(
+            &conversation,
+            "notes",
+            &[("note", "ben-note: VIP customer, card 4111 1111 1111 1111")],
+        )
+        .await;
+    assert_eq!(noted.status(), 303);
+    let whisper = |client: &AgentClient, text: &str| {
+        let fields = [
+            ("note", text.to_owned()),
+            ("csrf_token", client.csrf.clone()),
+        ];
+        let url = format!(
+            "{}/supervisor/conversations/{conversation}/whisper",
+            client.address
+        );
+        let request = client.client.post(url).form(&fields);
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(
+        whisper(&sue, "sue-whisper: offer the refund")
+            .await
+            .status(),
+        303
+    );
+    // Only a supervisor whispers.
+    assert_eq!(whisper(&ben, "ben-whisper").await.status(), 403);
+    assert_eq!(
+        ann.act(&conversation, "notes", &[("note", "  ")])
+            .await
+            .status(),
+        400
+    );
+
+    // Ann sees the note and the whisper to her; Ben the note only; Sue both.
+    async fn page_of(client: &AgentClient, conversation: &str) -> String {
+        let route = format!("/agent/conversations/{conversation}");
+        client.get(&route).await.text().await.unwrap()
+    }
+    let page = |client| page_of(client, &conversation);
+    let anns = page(&ann).await;
+    assert!(
+        anns.contains("ben-note: VIP customer, card [card number removed]"),
+        "masked as an agent's words"
+    );
+    assert!(anns.contains("Private note") && anns.contains("sue-whisper: offer the refund"));
+    assert!(anns.contains("Whisper to Ann"));
+    let bens = page(&ben).await;
+    assert!(bens.contains("ben-note") && !bens.contains("sue-whisper"));
+    assert!(page(&sue).await.contains("sue-whisper"));
+    assert!(
+        !bens.contains("id=\"whisper-form\"") && page(&sue).await.contains("id=\"whisper-form\"")
+    );
+
+    // Downloads with notes: each sees what their page shows; without, none.
+    async fn download_of(client: &AgentClient, conversation: &str, query: &str) -> String {
+        let route = format!("/agent/conversations/{conversation}/transcript?{query}");
+        client.get(&route).await.text().await.unwrap()
+    }
+    let download = |client, query| download_of(client, &conversation, query);
+    let with_notes = download(&ann, "notes=1").await;
+    assert!(
+        with_notes.contains("(private note) Ben: ben-note"),
+        "{with_notes}"
+    );
+    assert!(with_notes.contains("(whisper to Ann) Sue: sue-whisper"));
+    assert!(!download(&ben, "notes=1").await.contains("sue-whisper"));
+    assert!(!download(&ann, "format=text").await.contains("ben-note"));
+    let json: Value = serde_json::from_str(&download(&sue, "format=json&notes=1").await).unwrap();
+    assert_eq!(json["notes"].as_array().unwrap().len(), 2);
+
+    // A later marker for the webhook: Ann's reply. Nothing before it carried a note.
+    assert_eq!(
+        ann.reply(&conversation, "after-the-notes").await.status(),
+        303
+    );
+    let bodies = webhook_bodies(&app.webhook, 2).await;
+    assert!(bodies
+        .iter()
+        .any(|body| body["message"] == "after-the-notes"));
+    for body in all_webhook_bodies(&app.webhook).await {
+        let text = body.to_string();
+        assert!(
+            !text.contains("ben-note") && !text.contains("sue-whisper"),
+            "{text}"
+        );
+    }
+    let transcript = serde_json::to_string(&app.transcript(&conversation).await).unwrap();
+    assert!(!transcript.contains("ben-note") && !transcript.contains("sue-whisper"));
+
+    // Once ended: a note still may be added (wrap-up), a whisper is a 409.
+    ann.act(&conversation, "end", &[]).await;
+    assert_eq!(whisper(&sue, "too late").await.status(), 409);
+    assert_eq!(
+        ann.act(&conversation, "notes", &[("note", "closing note")])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        ann.act("no-such-conversation", "notes", &[("note", "x")])
+            .await
+            .status(),
+        404
+    );
+}
+
+async fn supervise(
+    client: &AgentClient,
+    conversation: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut fields = fields.to_vec();
+    fields.push(("csrf_token", client.csrf.as_str()));
+    client
+        .post_form(
+            &format!("/supervisor/conversations/{conversation}/{action}"),
+            &fields,
+        )
+        .await
+}
+
+async fn holder(app: &TestApp, conversation: &str) -> Value {
+    app.conversations()
+        .await
+        .into_iter()
+        .find(|c| c["id"] == conversation)
+        .unwrap()["assignedAgent"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_supervisor_takes_over_reassigns_and_force_closes_and_the_customer_hears_each() {
+    let app = spawn_app_with(team()).await;
+    let conversation = app.start_conversation("Megan Bowen").await;
+    let ann = app.signed_in_agent().await;
+    let ben = app.signed_in_as(SECOND_AGENT, SECOND_PASSWORD).await;
+    let sue = app.signed_in_as(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    ann.accept(&conversation).await;
+
+    // Agents may not.
+    for action in ["take-over", "reassign", "close"] {
+        assert_eq!(
+            supervise(
+                &ben,
+                &conversation,
+                action,
+                &[("to", "Ben"), ("reason", "x")]
+            )
+            .await
+            .status(),
+            403,
+            "{action}"
+        );
+    }
+    let page = ann
+        .get(&format!("/agent/conversations/{conversation}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("supervisor-actions"));
+
+    // Take over: Sue has it, and the customer is told she joined, from Ann.
+    assert_eq!(
+        supervise(&sue, &conversation, "take-over", &[])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(holder(&app, &conversation).await, SUPERVISOR);
+    let joined = webhook_bodies(&app.webhook, 2).await;
+    let sues = joined
+        .iter()
+        .find(|body| body["type"] == "agentJoined" && body["agentName"] == SUPERVISOR)
+        .unwrap_or_else(|| panic!("{joined:?}"));
+    assert_eq!(sues["transferredBy"], AGENT_NAME);
+    assert_eq!(
+        supervise(&sue, &conversation, "take-over", &[])
+            .await
+            .status(),
+        409,
+        "hers already"
+    );
+
+    // Reassign: not to an agent who is away, and to one online with room.
+    ben.set_presence("away").await;
+    assert_eq!(
+        supervise(&sue, &conversation, "reassign", &[("to", SECOND_AGENT)])
+            .await
+            .status(),
+        409
+    );
+    ben.set_presence("online").await;
+    assert_eq!(
+        supervise(&sue, &conversation, "reassign", &[("to", SECOND_AGENT)])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(holder(&app, &conversation).await, SECOND_AGENT);
+
+    // Force-close: a reason is needed; the customer hears the end; the reason is a private note.
+    assert_eq!(
+        supervise(&sue, &conversation, "close", &[("reason", " ")])
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        supervise(
+            &sue,
+            &conversation,
+            "close",
+            &[("reason", "abusive language")]
+        )
+        .await
+        .status(),
+        303
+    );
+    let ended = webhook_bodies(&app.webhook, 4).await;
+    let end = ended
+        .iter()
+        .find(|body| body["type"] == "conversationEnded")
+        .unwrap_or_else(|| panic!("{ended:?}"));
+    assert_eq!(end["conversationId"], conversation.as_str());
+    assert!(ended
+        .iter()
+        .all(|body| !body.to_string().contains("abusive language")));
+    let transcript = ben
+        .get(&format!(
+            "/agent/conversations/{conversation}/transcript?notes=1"
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        transcript.contains("(private note) Sue: Closed by a supervisor: abusive language"),
+        "{transcript}"
+    );
+    assert_eq!(
+        supervise(&sue, &conversation, "close", &[("reason", "again")])
+            .await
+            .status(),
+        409
+    );
+    assert_eq!(
+        supervise(&sue, "no-such", "take-over", &[]).await.status(),
+        404
+    );
+}
