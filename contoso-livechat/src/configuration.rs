@@ -58,6 +58,67 @@ pub struct Settings {
     pub hours: crate::hours::HoursSettings,
     /// How long ended conversations are kept.
     pub privacy: PrivacySettings,
+    /// The agent's wrap-up of an ended conversation.
+    pub wrap_up: WrapUpSettings,
+}
+
+/// A disposition an agent picks when wrapping up.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Disposition {
+    /// Stored and exported: letters, digits and `-`.
+    pub code: String,
+    /// Shown to agents.
+    pub label: String,
+}
+
+/// Wrap-up: the dispositions, and whether the agent's slot waits for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WrapUpSettings {
+    pub dispositions: Vec<Disposition>,
+    /// The agent's capacity slot stays taken after an end until the wrap-up is done or
+    /// `timeout_secs` passes (then `timeout` is recorded).
+    pub required: bool,
+    pub timeout_secs: u64,
+}
+
+impl Default for WrapUpSettings {
+    fn default() -> Self {
+        let disposition = |code: &str, label: &str| Disposition {
+            code: code.to_owned(),
+            label: label.to_owned(),
+        };
+        Self {
+            dispositions: vec![
+                disposition("resolved", "Resolved"),
+                disposition("follow-up", "Needs a follow-up"),
+                disposition("escalated", "Escalated"),
+                disposition("spam", "Spam or abuse"),
+            ],
+            required: false,
+            timeout_secs: 120,
+        }
+    }
+}
+
+impl WrapUpSettings {
+    /// How long a slot waits for a wrap-up, when one is required.
+    pub fn required_within(&self) -> Option<Duration> {
+        self.required
+            .then(|| Duration::from_secs(self.timeout_secs))
+    }
+
+    /// The label of `code`, if it is one of the list (or the time-out's).
+    pub fn label_of(&self, code: &str) -> Option<String> {
+        if code == crate::store::WRAP_UP_TIMEOUT {
+            return Some("No wrap-up in time".into());
+        }
+        self.dispositions
+            .iter()
+            .find(|disposition| disposition.code == code)
+            .map(|disposition| disposition.label.clone())
+    }
 }
 
 /// The rules around the data.
@@ -704,6 +765,28 @@ impl Layered for Settings {
         }
         if self.typing.min_interval_ms == 0 || self.typing.max_delay_ms == 0 {
             bail!("typing.min_interval_ms and typing.max_delay_ms must be positive");
+        }
+        let mut codes = std::collections::HashSet::new();
+        for disposition in &self.wrap_up.dispositions {
+            let code = &disposition.code;
+            let valid = !code.is_empty()
+                && code.len() <= 40
+                && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid || code == crate::store::WRAP_UP_TIMEOUT {
+                bail!("wrap_up.dispositions: the code '{code}' must be 1 to 40 letters, digits or '-', and not 'timeout' (recorded when a required wrap-up is not done in time)");
+            }
+            if disposition.label.trim().is_empty() {
+                bail!("wrap_up.dispositions: the code '{code}' needs a label");
+            }
+            if !codes.insert(code.to_lowercase()) {
+                bail!("wrap_up.dispositions: the code '{code}' is used twice");
+            }
+        }
+        if self.wrap_up.dispositions.is_empty() {
+            bail!("wrap_up.dispositions: give at least one disposition");
+        }
+        if self.wrap_up.required && self.wrap_up.timeout_secs == 0 {
+            bail!("wrap_up.timeout_secs must be positive when wrap_up.required is true");
         }
         let mut names = std::collections::HashSet::new();
         for reply in &self.canned_replies {

@@ -75,7 +75,8 @@ impl Application {
         let store = Store::open(&settings.application.data_dir, clock.clone())
             .await?
             .with_file_space(settings.files.max_total_bytes)
-            .with_masker(settings.masker()?);
+            .with_masker(settings.masker()?)
+            .with_required_wrap_up(settings.wrap_up.required_within());
         let file_store = Arc::new(settings.files.file_store(&settings.application.data_dir)?);
         if settings.files.clamd.is_none() {
             tracing::info!(
@@ -174,6 +175,7 @@ impl Application {
         let store_data = web::Data::new(store);
         let hint = web::Data::new(hint);
         let reply_limit = web::Data::new(ReplyLimit(settings.api.max_message_chars));
+        let wrap_up = web::Data::new(settings.wrap_up.clone());
         let form_limit = settings.api.max_body_bytes;
         let workers = settings.application.http_workers();
 
@@ -213,6 +215,7 @@ impl Application {
                 .app_data(hint.clone())
                 .app_data(reply_limit.clone())
                 .app_data(files_data.clone())
+                .app_data(wrap_up.clone())
                 .configure(|config| routes::configure(config, &static_dir))
         })
         .workers(workers)

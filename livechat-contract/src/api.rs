@@ -457,6 +457,15 @@ pub struct Conversation {
     pub rating: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating_comment: Option<String>,
+    /// The agent's wrap-up of an ended conversation: a disposition code (the live chat's list,
+    /// or `timeout` when none was given in time) and a summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_up_summary: Option<String>,
+    /// The wrap-up is required and not yet done (the agent's slot stays taken).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wrap_up_pending: bool,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! HTTP routes: the session API (`api`), the agent pages (`pages`), the live event stream
 //! (`events`), files (`files`) and an agent's reply with one (`compose`), private notes and
 //! whispers (`notes`), a supervisor's take over, reassignment and force-close (`supervisor`), a
-//! transcript downloaded
+//! wrap-up (`wrap_up`), a transcript downloaded
 //! (`transcripts`), a customer's data exported or erased (`privacy`), health, metrics, and static
 //! assets. [`configure`] registers them for the server and tests.
 
@@ -14,6 +14,7 @@ pub mod pages;
 pub mod privacy;
 pub mod supervisor;
 pub mod transcripts;
+pub mod wrap_up;
 
 use actix_web::{web, HttpResponse};
 use livechat_contract::api::{
@@ -58,6 +59,10 @@ pub fn configure(config: &mut web::ServiceConfig, static_dir: &std::path::Path) 
         )
         .service(
             web::resource("/agent/conversations/{id}/messages").route(web::post().to(pages::reply)),
+        )
+        .service(
+            web::resource("/agent/conversations/{id}/wrap-up")
+                .route(web::post().to(wrap_up::wrap_up)),
         )
         .service(
             web::resource("/agent/conversations/{id}/notes").route(web::post().to(notes::note)),

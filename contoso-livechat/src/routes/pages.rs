@@ -24,7 +24,7 @@ use serde_json::json;
 use service_support::files;
 
 use crate::auth::{self, AgentForm, AgentRequest, Agents, CurrentAgent, RevokedSessions};
-use crate::configuration::{AgentRole, CannedReply, MAX_CAPACITY};
+use crate::configuration::{AgentRole, CannedReply, Disposition, WrapUpSettings, MAX_CAPACITY};
 use crate::error::PageError;
 use crate::files::{FileLimits, FileStore};
 use crate::presence::LivePages;
@@ -389,6 +389,12 @@ pub struct ConversationPage {
     pub leading_notes: Vec<NoteRow>,
     /// The signed-in agent may whisper, take over, reassign and force-close.
     pub supervisor: bool,
+    /// The wrap-up form is offered (shown once the conversation has ended), with these choices.
+    pub wrap_up_form: bool,
+    pub dispositions: Vec<Disposition>,
+    /// The recorded wrap-up, as agents read it ("" before).
+    pub disposition: String,
+    pub wrap_up_summary: String,
     pub max_chars: usize,
     /// The largest file, in bytes, and as people say it.
     pub max_file_bytes: u64,
@@ -577,6 +583,7 @@ fn conversation_id(path: web::Path<String>) -> Result<ConversationId, PageError>
     ConversationId::parse(&path.into_inner()).ok_or_else(no_such_conversation)
 }
 
+#[allow(clippy::too_many_arguments)] // Each is an extractor actix hands the page.
 pub async fn conversation(
     current: CurrentAgent,
     path: web::Path<String>,
@@ -585,6 +592,7 @@ pub async fn conversation(
     canned: web::Data<CannedReplies>,
     file_store: web::Data<FileStore>,
     roles: web::Data<Agents>,
+    wrap_up: web::Data<WrapUpSettings>,
 ) -> Result<HttpResponse, PageError> {
     let id = conversation_id(path)?;
     // Read the event number first: anything that happens while the page renders is replayed.
@@ -658,6 +666,17 @@ pub async fn conversation(
         messages: message_rows,
         leading_notes,
         supervisor,
+        wrap_up_form: conversation.disposition.is_none()
+            && (supervisor
+                || conversation.summary.assigned_agent.as_deref()
+                    == Some(current.agent.username.as_str())),
+        dispositions: wrap_up.dispositions.clone(),
+        disposition: conversation
+            .disposition
+            .as_deref()
+            .map(|code| wrap_up.label_of(code).unwrap_or_else(|| code.to_owned()))
+            .unwrap_or_default(),
+        wrap_up_summary: conversation.wrap_up_summary.clone().unwrap_or_default(),
         max_chars: limit.0,
         max_file_bytes: file_store.limits().max_file_bytes,
         max_file_size: files::describe_size(file_store.limits().max_file_bytes),

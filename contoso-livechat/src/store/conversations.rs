@@ -217,6 +217,7 @@ pub async fn end_in(
     connection: &mut SqliteConnection,
     conversation_id: ConversationId,
     by: EndingParty,
+    wrap_up_due_ms: Option<i64>,
 ) -> Result<Written<bool>, AddMessageError> {
     let row = sqlx::query(sql::HOLDER)
         .bind(conversation_id.as_str())
@@ -249,6 +250,7 @@ pub async fn end_in(
     let result = sqlx::query(sql::END_CONVERSATION)
         .bind(ended_by.as_str())
         .bind(now())
+        .bind(wrap_up_due_ms)
         .bind(conversation_id.as_str())
         .execute(&mut *connection)
         .await

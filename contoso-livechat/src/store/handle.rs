@@ -36,6 +36,7 @@ use super::routing::{
 };
 use super::rows::{conversation_from_row, entry_from_row, event_from_row};
 use super::sql;
+use super::wrap_up::{wrap_up_in, wrap_up_timeouts_in};
 use super::writer::{Writer, Written};
 
 /// Connections that only read.
@@ -61,6 +62,8 @@ pub struct Store {
     masker: Masker,
     /// How to open the file to checkpoint it after an erasure.
     checkpoint: SqliteConnectOptions,
+    /// With `wrap_up.required`: how long an agent's slot stays taken after an end, at most.
+    wrap_up: Option<Duration>,
 }
 
 impl Store {
@@ -110,6 +113,7 @@ impl Store {
             clock,
             file_space: u64::MAX,
             masker: Masker::default(),
+            wrap_up: None,
         })
     }
 
@@ -119,6 +123,29 @@ impl Store {
             file_space: bytes,
             ..self
         }
+    }
+
+    /// The same store, keeping an agent's slot taken after an end until the wrap-up is done or
+    /// `timeout` passes.
+    pub fn with_required_wrap_up(self, timeout: Option<Duration>) -> Self {
+        Self {
+            wrap_up: timeout,
+            ..self
+        }
+    }
+
+    /// Records the wrap-up of an ended conversation, once.
+    pub async fn wrap_up(
+        &self,
+        conversation_id: &ConversationId,
+        disposition: &str,
+        summary: Option<String>,
+    ) -> Result<(), RoutingError> {
+        let summary = summary.map(|text| self.masker.mask_owned(Author::Agent, text));
+        let (id, disposition) = (conversation_id.clone(), disposition.to_owned());
+        self.writer
+            .write(move |connection| Box::pin(wrap_up_in(connection, id, disposition, summary)))
+            .await
     }
 
     /// The same store, masking texts with `masker` (the built-in card rule by default).
@@ -514,8 +541,10 @@ impl Store {
                         Written::quiet(0)
                     };
                     let told = report_queue_in(connection, interval_ms, now_ms).await?;
+                    let timed_out = wrap_up_timeouts_in(connection, now_ms).await?;
                     let mut events = assigned.events;
                     events.extend(told.events);
+                    events.extend(timed_out.events);
                     anyhow::Ok(Written {
                         value: (assigned.value, told.value),
                         outbox: assigned.outbox || told.outbox,
@@ -534,8 +563,11 @@ impl Store {
         by: EndingParty,
     ) -> Result<bool, AddMessageError> {
         let conversation_id = conversation_id.clone();
+        let due = self.wrap_up.map(|timeout| {
+            self.clock.now_ms() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)
+        });
         self.writer
-            .write(move |connection| Box::pin(end_in(connection, conversation_id, by)))
+            .write(move |connection| Box::pin(end_in(connection, conversation_id, by, due)))
             .await
     }
 

@@ -15,7 +15,7 @@
 //! (`routing.rs`), the webhook outbox (`deliveries.rs`), the event log (`events.rs`), which entry
 //! has which file (`attachments.rs`; the bytes are on disk, `crate::files`), and a customer's
 //! data exported or erased and long-ended conversations deleted (`privacy.rs`), and private notes
-//! and whispers (`notes.rs`); every
+//! and whispers (`notes.rs`), and the wrap-up of an ended conversation (`wrap_up.rs`); every
 //! statement is in `sql.rs`, and rows are read in `rows.rs`.
 //! Transcript entries and conversations are the contract's types ([`livechat_contract::api`]):
 //! the live chat's data model is what its API shows.
@@ -35,6 +35,7 @@ mod recent;
 mod routing;
 mod rows;
 mod sql;
+mod wrap_up;
 mod writer;
 
 pub use handle::Store;
@@ -44,3 +45,4 @@ pub use model::{
     Recorded, ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
 };
 pub use privacy::{CustomerExport, Erased, ExportedConversation};
+pub use wrap_up::TIMEOUT_CODE as WRAP_UP_TIMEOUT;

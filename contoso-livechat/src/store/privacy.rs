@@ -138,6 +138,8 @@ pub async fn erase_customer_in(
                     name: ending_name.clone(),
                     username: None,
                 },
+                // Erased: nothing is left to wrap up.
+                None,
             )
             .await?;
             outbox |= ended.outbox;

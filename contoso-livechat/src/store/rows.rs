@@ -56,6 +56,9 @@ pub fn conversation_from_row(row: &SqliteRow) -> anyhow::Result<Conversation> {
             .try_get::<Option<i64>, _>("rating")?
             .and_then(|rating| u8::try_from(rating).ok()),
         rating_comment: row.try_get("rating_comment")?,
+        disposition: row.try_get("disposition")?,
+        wrap_up_summary: row.try_get("wrap_up_summary")?,
+        wrap_up_pending: row.try_get::<Option<i64>, _>("wrap_up_due_ms")?.is_some(),
     })
 }
 

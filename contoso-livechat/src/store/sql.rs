@@ -4,7 +4,7 @@
 /// writes that change it (`UPDATE_SUMMARY`, `MARK_READ`), not recomputed from the transcript.
 macro_rules! conversation_columns {
     () => {
-        "id, customer_name, state, created_at, ended_at, waiting_since, customer_id, channel, tenant_id, bot_conversation_id, problem_description, ended_by, last_message, last_message_at, unread, assigned_agent, agent_name, queued_at, transfer_note, rating, rating_comment"
+        "id, customer_name, state, created_at, ended_at, waiting_since, customer_id, channel, tenant_id, bot_conversation_id, problem_description, ended_by, last_message, last_message_at, unread, assigned_agent, agent_name, queued_at, transfer_note, rating, rating_comment, disposition, wrap_up_summary, wrap_up_due_ms"
     };
 }
 
@@ -21,7 +21,7 @@ macro_rules! message_columns {
 /// The columns [`super::rows::agent_from_row`] reads, with each agent's open conversations.
 macro_rules! agent_query {
     () => {
-        "SELECT a.username, a.display_name, a.presence, a.capacity, (SELECT COUNT(*) FROM conversations c WHERE c.assigned_agent = a.username AND c.state = 'open') AS active FROM agents a"
+        "SELECT a.username, a.display_name, a.presence, a.capacity, (SELECT COUNT(*) FROM conversations c WHERE c.assigned_agent = a.username AND (c.state = 'open' OR c.wrap_up_due_ms IS NOT NULL)) AS active FROM agents a"
     };
 }
 
@@ -77,8 +77,9 @@ pub const ENTRY_TARGET: &str = "SELECT state, assigned_agent, agent_name, (SELEC
 /// Binds: conversation.
 pub const HOLDER: &str = "SELECT state, assigned_agent, agent_name FROM conversations WHERE id = ?";
 
-/// Binds: ended by, ended at, conversation.
-pub const END_CONVERSATION: &str = "UPDATE conversations SET state = 'ended', ended_by = ?, ended_at = ?, waiting_since = NULL WHERE id = ? AND state = 'open'";
+/// Binds: ended by, ended at, wrap-up due (Unix ms, when required; kept only if an agent had
+/// it), conversation.
+pub const END_CONVERSATION: &str = "UPDATE conversations SET state = 'ended', ended_by = ?, ended_at = ?, waiting_since = NULL, wrap_up_due_ms = CASE WHEN assigned_agent IS NULL THEN NULL ELSE ? END WHERE id = ? AND state = 'open'";
 
 /// Binds: id, conversation, kind, role, sender, body, created at, delivery state, due at, client
 /// id, detail, trace context, masking rules (comma-separated).
@@ -294,3 +295,9 @@ pub const NOTES: &str = "SELECT id, conversation_id, author, author_name, body, 
 
 /// Binds: conversation.
 pub const DELETE_CONVERSATION_NOTES: &str = "DELETE FROM notes WHERE conversation_id = ?";
+
+/// Records an ended conversation's wrap-up, once. Binds: disposition, summary, at, conversation.
+pub const WRAP_UP: &str = "UPDATE conversations SET disposition = ?, wrap_up_summary = ?, wrapped_up_at = ?, wrap_up_due_ms = NULL WHERE id = ? AND state = 'ended' AND disposition IS NULL RETURNING assigned_agent";
+
+/// Wrap-ups past their time, recorded as timed out. Binds: code, at, now (Unix ms).
+pub const WRAP_UP_TIMEOUTS: &str = "UPDATE conversations SET disposition = ?, wrapped_up_at = ?, wrap_up_due_ms = NULL WHERE wrap_up_due_ms IS NOT NULL AND wrap_up_due_ms <= ? RETURNING id, assigned_agent";

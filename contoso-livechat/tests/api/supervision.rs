@@ -277,3 +277,144 @@ async fn a_supervisor_takes_over_reassigns_and_force_closes_and_the_customer_hea
         404
     );
 }
+
+async fn summary_of(app: &TestApp, conversation: &str) -> Value {
+    app.conversations()
+        .await
+        .into_iter()
+        .find(|c| c["id"] == conversation)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_required_wrap_up_keeps_the_slot_until_it_is_done_or_times_out() {
+    let clock = service_support::clock::Clock::paused();
+    let app = spawn_app_with(
+        Options {
+            clock: Some(clock.clone()),
+            ..team()
+        }
+        .with_settings(|settings| {
+            settings.wrap_up.required = true;
+            settings.wrap_up.timeout_secs = 120;
+        }),
+    )
+    .await;
+    let ann = app.signed_in_agent().await;
+    let ben = app.signed_in_as(SECOND_AGENT, SECOND_PASSWORD).await;
+    assert_eq!(ann.set_capacity("1").await.status(), 303);
+    let first = app.start_conversation("Megan Bowen").await;
+    ann.accept(&first).await;
+    let early = ann
+        .act(&first, "wrap-up", &[("disposition", "resolved")])
+        .await;
+    assert_eq!(early.status(), 409, "not before the end");
+    ann.act(&first, "end", &[]).await;
+
+    // Ended, not wrapped up: Ann's one slot is still taken.
+    let second = app.start_conversation("Lee").await;
+    let refused = ann.act(&second, "accept", &[]).await;
+    assert_eq!(refused.status(), 409);
+    assert_eq!(summary_of(&app, &first).await["wrapUpPending"], true);
+    let page = ann
+        .get(&format!("/agent/conversations/{first}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"wrap-up-form\""), "the page asks for it");
+
+    // Bad input: an unknown code; someone else's conversation.
+    assert_eq!(
+        ann.act(&first, "wrap-up", &[("disposition", "done")])
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        ben.act(&first, "wrap-up", &[("disposition", "resolved")])
+            .await
+            .status(),
+        403
+    );
+    let wrapped = ann
+        .act(
+            &first,
+            "wrap-up",
+            &[
+                ("disposition", "follow-up"),
+                ("summary", "Call back; card 4111 1111 1111 1111"),
+            ],
+        )
+        .await;
+    assert_eq!(wrapped.status(), 303);
+    let first_summary = summary_of(&app, &first).await;
+    assert_eq!(first_summary["disposition"], "follow-up");
+    assert_eq!(
+        first_summary["wrapUpSummary"],
+        "Call back; card [card number removed]"
+    );
+    assert!(first_summary.get("wrapUpPending").is_none());
+    assert_eq!(
+        ann.act(&first, "wrap-up", &[("disposition", "resolved")])
+            .await
+            .status(),
+        409,
+        "once"
+    );
+    let page = ann
+        .get(&format!("/agent/conversations/{first}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Needs a follow-up: Call back"), "{page}");
+
+    // The slot is free: Ann takes the next; when she ends it and says nothing, the time-out does.
+    ann.accept(&second).await;
+    ann.act(&second, "end", &[]).await;
+    let third = app.start_conversation("Kim").await;
+    assert_eq!(ann.act(&third, "accept", &[]).await.status(), 409);
+    clock.advance(std::time::Duration::from_secs(121));
+    test_support::eventually("the wrap-up timed out", || async {
+        (summary_of(&app, &second).await["disposition"] == "timeout").then_some(())
+    })
+    .await;
+    ann.accept(&third).await;
+}
+
+#[tokio::test]
+async fn bad_disposition_lists_stop_the_start_naming_the_code() {
+    use contoso_livechat::configuration::{Disposition, Settings};
+    let check = |dispositions: Vec<Disposition>| {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut toml = String::new();
+        for disposition in &dispositions {
+            toml.push_str(&format!(
+                "[[wrap_up.dispositions]]\ncode = \"{}\"\nlabel = \"{}\"\n",
+                disposition.code, disposition.label
+            ));
+        }
+        std::fs::write(file.path(), toml).unwrap();
+        Settings::load_from(
+            Some(file.path()),
+            &service_support::settings::Environment::from_map(Default::default()),
+        )
+        .map(|_| ())
+        .map_err(|error| format!("{error:#}"))
+    };
+    let code = |code: &str| Disposition {
+        code: code.into(),
+        label: "A label".into(),
+    };
+    assert!(check(vec![code("resolved"), code("sold")]).is_ok());
+    assert!(check(vec![code("timeout")])
+        .unwrap_err()
+        .contains("'timeout'"));
+    assert!(check(vec![code("two words")])
+        .unwrap_err()
+        .contains("'two words'"));
+    assert!(check(vec![code("a"), code("A")])
+        .unwrap_err()
+        .contains("used twice"));
+}
