@@ -251,6 +251,17 @@ pub struct MessageRow {
     pub notes: Vec<NoteRow>,
 }
 
+/// One of the customer's earlier conversations, in the handoff context.
+pub struct HistoryRow {
+    pub id: String,
+    pub started: String,
+    pub started_at: String,
+    pub agent: String,
+    pub disposition: String,
+    pub rating: String,
+    pub state: String,
+}
+
 /// A private note or a whisper, as the transcript shows it.
 pub struct NoteRow {
     pub id: String,
@@ -395,6 +406,8 @@ pub struct ConversationPage {
     /// The recorded wrap-up, as agents read it ("" before).
     pub disposition: String,
     pub wrap_up_summary: String,
+    /// The customer's earlier conversations (by customer id), newest first.
+    pub history: Vec<HistoryRow>,
     pub max_chars: usize,
     /// The largest file, in bytes, and as people say it.
     pub max_file_bytes: u64,
@@ -611,6 +624,34 @@ pub async fn conversation(
         .filter(|note| visible_to(note, &current.agent.username, supervisor))
         .collect();
     let (leading_notes, message_rows) = with_notes(&messages, &notes);
+    let history = match &conversation.customer_id {
+        Some(customer) => store
+            .customer_history(customer, &id)
+            .await?
+            .iter()
+            .map(|earlier| HistoryRow {
+                id: earlier.summary.id.clone(),
+                started: clock(&earlier.summary.created_at),
+                started_at: earlier.summary.created_at.clone(),
+                agent: earlier
+                    .summary
+                    .agent_name
+                    .clone()
+                    .unwrap_or_else(|| "nobody".into()),
+                disposition: earlier
+                    .disposition
+                    .as_deref()
+                    .map(|code| wrap_up.label_of(code).unwrap_or_else(|| code.to_owned()))
+                    .unwrap_or_default(),
+                rating: earlier
+                    .rating
+                    .map(|rating| format!("{rating} of 5"))
+                    .unwrap_or_default(),
+                state: earlier.summary.state.as_str().to_owned(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let unread_total = store.unread_total().await?;
     let mut context = Vec::new();
     for (label, value) in [
@@ -677,6 +718,7 @@ pub async fn conversation(
             .map(|code| wrap_up.label_of(code).unwrap_or_else(|| code.to_owned()))
             .unwrap_or_default(),
         wrap_up_summary: conversation.wrap_up_summary.clone().unwrap_or_default(),
+        history,
         max_chars: limit.0,
         max_file_bytes: file_store.limits().max_file_bytes,
         max_file_size: files::describe_size(file_store.limits().max_file_bytes),

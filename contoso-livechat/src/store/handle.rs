@@ -369,6 +369,20 @@ impl Store {
         notes_in(&mut connection, conversation_id).await
     }
 
+    /// The customer's other conversations, newest first (at most 20), for the handoff context.
+    pub async fn customer_history(
+        &self,
+        customer_id: &str,
+        except: &ConversationId,
+    ) -> anyhow::Result<Vec<Conversation>> {
+        let rows = sqlx::query(sql::CUSTOMER_HISTORY)
+            .bind(customer_id)
+            .bind(except.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
     /// Every conversation of a customer with its transcript; `None` when there is none.
     pub async fn export_customer(
         &self,

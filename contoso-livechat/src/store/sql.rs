@@ -301,3 +301,10 @@ pub const WRAP_UP: &str = "UPDATE conversations SET disposition = ?, wrap_up_sum
 
 /// Wrap-ups past their time, recorded as timed out. Binds: code, at, now (Unix ms).
 pub const WRAP_UP_TIMEOUTS: &str = "UPDATE conversations SET disposition = ?, wrapped_up_at = ?, wrap_up_due_ms = NULL WHERE wrap_up_due_ms IS NOT NULL AND wrap_up_due_ms <= ? RETURNING id, assigned_agent";
+
+/// A customer's other conversations, newest first, at most 20. Binds: customer id, conversation.
+pub const CUSTOMER_HISTORY: &str = concat!(
+    "SELECT ",
+    conversation_columns!(),
+    " FROM conversations WHERE customer_id = ? AND id <> ? ORDER BY created_at DESC LIMIT 20"
+);

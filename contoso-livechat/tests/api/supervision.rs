@@ -418,3 +418,50 @@ async fn bad_disposition_lists_stop_the_start_naming_the_code() {
         .unwrap_err()
         .contains("used twice"));
 }
+
+#[tokio::test]
+async fn the_handoff_context_lists_the_customers_earlier_conversations() {
+    let app = spawn_app().await;
+    let ann = app.signed_in_agent().await;
+    let start = |customer: &'static str| {
+        let app = &app;
+        async move {
+            app.start_with(&serde_json::json!({"customerName": "Megan", "customerId": customer}))
+                .await
+        }
+    };
+    let first = start("aad-megan").await;
+    ann.accept(&first).await;
+    ann.act(&first, "end", &[]).await;
+    ann.act(&first, "wrap-up", &[("disposition", "resolved")])
+        .await;
+    app.post_api(
+        "/api/chat/rate",
+        &serde_json::json!({"conversationId": first, "rating": 4}),
+    )
+    .await;
+    let others = start("aad-lee").await;
+    let now = start("aad-megan").await;
+    let page = ann
+        .get(&format!("/agent/conversations/{now}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Earlier conversations (1)"), "{page}");
+    assert!(page.contains(&format!("href=\"/agent/conversations/{first}\"")));
+    assert!(
+        page.contains(&format!(
+            "<td>{AGENT_NAME}</td><td>Resolved</td><td>4 of 5</td>"
+        )),
+        "{page}"
+    );
+    assert!(!page.contains(&others));
+    let lone = ann
+        .get(&format!("/agent/conversations/{others}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!lone.contains("Earlier conversations"));
+}
