@@ -249,6 +249,9 @@ pub struct RoutingSettings {
     pub offline_after_ms: u64,
     /// How often the queue is looked at (updates, automatic assignment, presence), in milliseconds.
     pub tick_ms: u64,
+    /// How long a customer's message may wait for an agent's answer, in seconds: the supervisor's
+    /// view flags a conversation past it, and the dashboard measures first responses against it.
+    pub first_response_target_secs: u64,
 }
 
 impl Default for RoutingSettings {
@@ -259,6 +262,7 @@ impl Default for RoutingSettings {
             queue_update_interval_ms: 30_000,
             offline_after_ms: 60_000,
             tick_ms: 1_000,
+            first_response_target_secs: 120,
         }
     }
 }

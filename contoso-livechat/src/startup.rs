@@ -176,6 +176,8 @@ impl Application {
         let hint = web::Data::new(hint);
         let reply_limit = web::Data::new(ReplyLimit(settings.api.max_message_chars));
         let wrap_up = web::Data::new(settings.wrap_up.clone());
+        let routing = web::Data::new(settings.routing.clone());
+        let page_clock = web::Data::new(clock.clone());
         let form_limit = settings.api.max_body_bytes;
         let workers = settings.application.http_workers();
 
@@ -216,6 +218,8 @@ impl Application {
                 .app_data(reply_limit.clone())
                 .app_data(files_data.clone())
                 .app_data(wrap_up.clone())
+                .app_data(routing.clone())
+                .app_data(page_clock.clone())
                 .configure(|config| routes::configure(config, &static_dir))
         })
         .workers(workers)

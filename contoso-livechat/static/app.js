@@ -555,6 +555,22 @@
     const summary = JSON.parse(event.data);
     if (page === 'inbox') onInboxConversation(summary); else onConversationSummary(summary);
   });
+  // The supervisor's view and the dashboard: what changed is drawn again by the server (its HTML,
+  // escaped there), at most once a second, and put in place of the old as a node.
+  if (page === 'supervisor' || page === 'dashboard') {
+    let pending = null;
+    const redraw = () => {
+      if (pending) return;
+      pending = setTimeout(async () => {
+        pending = null;
+        const response = await fetch(window.location.pathname, { headers: { Accept: 'text/html' } });
+        if (!response.ok) return;
+        const fresh = new DOMParser().parseFromString(await response.text(), 'text/html').getElementById('board');
+        if (fresh) document.getElementById('board')?.replaceWith(document.importNode(fresh, true));
+      }, 1000);
+    };
+    ['conversation', 'message', 'agent'].forEach((kind) => source.addEventListener(kind, redraw));
+  }
   source.addEventListener('message', (event) => onMessage(JSON.parse(event.data)));
   source.addEventListener('delivery', (event) => onDelivery(JSON.parse(event.data)));
   source.addEventListener('agent', (event) => onAgent(JSON.parse(event.data)));

@@ -463,6 +463,9 @@ pub struct Conversation {
     pub disposition: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wrap_up_summary: Option<String>,
+    /// When an agent first took it (for the handling time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<String>,
     /// The wrap-up is required and not yet done (the agent's slot stays taken).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub wrap_up_pending: bool,

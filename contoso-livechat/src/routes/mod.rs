@@ -71,6 +71,7 @@ pub fn configure(config: &mut web::ServiceConfig, static_dir: &std::path::Path) 
             web::resource("/supervisor/conversations/{id}/whisper")
                 .route(web::post().to(notes::whisper)),
         )
+        .service(web::resource("/supervisor").route(web::get().to(supervisor::board)))
         .service(
             web::resource("/supervisor/conversations/{id}/take-over")
                 .route(web::post().to(supervisor::take_over)),

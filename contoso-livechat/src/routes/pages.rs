@@ -57,6 +57,8 @@ pub struct CannedReplies(pub Vec<CannedReply>);
 
 /// The page header: who is signed in, their presence and their load.
 pub struct AgentBar {
+    /// A supervisor: the bar links to the supervisor's view.
+    pub supervisor: bool,
     pub agent_name: String,
     pub username: String,
     pub csrf: String,
@@ -67,11 +69,12 @@ pub struct AgentBar {
 }
 
 impl AgentBar {
-    fn of(current: &CurrentAgent, agents: &[AgentState]) -> Self {
+    pub(crate) fn of(current: &CurrentAgent, agents: &[AgentState], roles: &Agents) -> Self {
         let me = agents
             .iter()
             .find(|agent| agent.username == current.agent.username);
         Self {
+            supervisor: roles.role_of(&current.agent.username) == AgentRole::Supervisor,
             agent_name: current.agent.display_name.clone(),
             username: current.agent.username.clone(),
             csrf: auth::csrf_token(&current.session),
@@ -560,6 +563,7 @@ pub async fn sign_out(
 pub async fn inbox(
     current: CurrentAgent,
     store: web::Data<Store>,
+    roles: web::Data<Agents>,
 ) -> Result<HttpResponse, PageError> {
     let last_event_id = store.last_event_seq();
     let conversations = store.list_conversations().await?;
@@ -579,7 +583,7 @@ pub async fn inbox(
     // Oldest first: the queue's order is its waiting order.
     queue.sort_by(|a, b| a.queued_at.cmp(&b.queued_at));
     html(InboxPage {
-        bar: AgentBar::of(&current, &agents),
+        bar: AgentBar::of(&current, &agents, &roles),
         csrf: auth::csrf_token(&current.session),
         last_event_id,
         queue,
@@ -685,7 +689,7 @@ pub async fn conversation(
         })
         .collect();
     html(ConversationPage {
-        bar: AgentBar::of(&current, &agents),
+        bar: AgentBar::of(&current, &agents, &roles),
         csrf: auth::csrf_token(&current.session),
         mine,
         waiting: summary.status == ConversationStatus::Waiting,

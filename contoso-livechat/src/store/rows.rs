@@ -59,6 +59,7 @@ pub fn conversation_from_row(row: &SqliteRow) -> anyhow::Result<Conversation> {
         disposition: row.try_get("disposition")?,
         wrap_up_summary: row.try_get("wrap_up_summary")?,
         wrap_up_pending: row.try_get::<Option<i64>, _>("wrap_up_due_ms")?.is_some(),
+        accepted_at: row.try_get("accepted_at")?,
     })
 }
 

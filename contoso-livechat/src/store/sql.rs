@@ -4,7 +4,7 @@
 /// writes that change it (`UPDATE_SUMMARY`, `MARK_READ`), not recomputed from the transcript.
 macro_rules! conversation_columns {
     () => {
-        "id, customer_name, state, created_at, ended_at, waiting_since, customer_id, channel, tenant_id, bot_conversation_id, problem_description, ended_by, last_message, last_message_at, unread, assigned_agent, agent_name, queued_at, transfer_note, rating, rating_comment, disposition, wrap_up_summary, wrap_up_due_ms"
+        "id, customer_name, state, created_at, ended_at, waiting_since, customer_id, channel, tenant_id, bot_conversation_id, problem_description, ended_by, last_message, last_message_at, unread, assigned_agent, agent_name, queued_at, transfer_note, rating, rating_comment, disposition, wrap_up_summary, wrap_up_due_ms, accepted_at"
     };
 }
 

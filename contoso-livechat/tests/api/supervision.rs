@@ -465,3 +465,85 @@ async fn the_handoff_context_lists_the_customers_earlier_conversations() {
         .unwrap();
     assert!(!lone.contains("Earlier conversations"));
 }
+
+#[tokio::test]
+async fn the_supervisors_view_shows_every_open_conversation_and_agent_and_flags_late_answers() {
+    let clock = service_support::clock::Clock::paused();
+    let app = spawn_app_with(Options {
+        clock: Some(clock.clone()),
+        ..team()
+    })
+    .await;
+    let ann = app.signed_in_agent().await;
+    let sue = app.signed_in_as(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let waiting = app.start_conversation("Waiting Wendy").await;
+    let handled = app.start_conversation("Handled Hugo").await;
+    ann.accept(&handled).await;
+    app.customer_says(&handled, "still there?").await;
+    let ended = app.start_conversation("Ended Eve").await;
+    app.post_api(
+        "/api/chat/end",
+        &serde_json::json!({"conversationId": ended}),
+    )
+    .await;
+
+    assert_eq!(ann.get("/supervisor").await.status(), 403);
+    let stranger = browser(std::sync::Arc::new(reqwest::cookie::Jar::default()));
+    let anonymous = stranger
+        .get(format!("{}/supervisor", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(anonymous.status().is_redirection());
+
+    let board = sue.get("/supervisor").await.text().await.unwrap();
+    assert!(board.contains("Waiting Wendy") && board.contains("Handled Hugo"));
+    assert!(!board.contains("Ended Eve"), "only open conversations");
+    assert!(board.contains("still there?"), "the last message");
+    assert!(board.contains("With an agent") && board.contains(&format!("<td>{AGENT_NAME}</td>")));
+    assert!(!board.contains("Over target"));
+    assert!(
+        board.contains(&format!("<td>{SUPERVISOR}</td><td>supervisor</td>")),
+        "{board}"
+    );
+    assert!(board.contains(">Ann</td><td>agent</td>"));
+    // The agents' pages link here for supervisors only.
+    assert!(sue
+        .get("/agent")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("href=\"/supervisor\""));
+    assert!(!ann
+        .get("/agent")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("href=\"/supervisor\""));
+
+    // Three minutes on (and a little: the rows' times are the system's, the clock was stopped a
+    // moment before them), Hugo's message is past the two-minute first-response target.
+    clock.advance(std::time::Duration::from_secs(200));
+    let later = sue.get("/supervisor").await.text().await.unwrap();
+    let hugo = later.split("Handled Hugo").nth(1).unwrap();
+    assert!(
+        hugo.split("</tr>").next().unwrap().contains("Over target"),
+        "{later}"
+    );
+    assert!(
+        hugo.split("</tr>")
+            .next()
+            .unwrap()
+            .contains("handling 3 min"),
+        "{later}"
+    );
+    let wendy = later.split("Waiting Wendy").nth(1).unwrap();
+    assert!(wendy
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .contains("waiting 3 min"));
+    assert!(later.contains(&format!("href=\"/agent/conversations/{waiting}\"")));
+}
