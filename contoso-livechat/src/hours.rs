@@ -118,6 +118,18 @@ impl BusinessHours {
         })
     }
 
+    /// The last midnight at or before `now`, in the centre's time zone ("today" starts there).
+    pub fn midnight_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let date = now.with_timezone(&self.zone).date_naive();
+        self.local(date, NaiveTime::MIN)
+            .map_or(now, |midnight| midnight.to_utc())
+    }
+
+    /// The centre's time zone.
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
     /// The time zone's IANA name.
     pub fn time_zone(&self) -> &str {
         self.zone.name()

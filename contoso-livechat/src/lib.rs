@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod configuration;
+pub mod dashboard;
 pub mod deadline;
 pub mod erase;
 pub mod error;

@@ -178,6 +178,7 @@ impl Application {
         let wrap_up = web::Data::new(settings.wrap_up.clone());
         let routing = web::Data::new(settings.routing.clone());
         let page_clock = web::Data::new(clock.clone());
+        let business_hours = web::Data::new(settings.business_hours()?);
         let form_limit = settings.api.max_body_bytes;
         let workers = settings.application.http_workers();
 
@@ -220,6 +221,7 @@ impl Application {
                 .app_data(wrap_up.clone())
                 .app_data(routing.clone())
                 .app_data(page_clock.clone())
+                .app_data(business_hours.clone())
                 .configure(|config| routes::configure(config, &static_dir))
         })
         .workers(workers)

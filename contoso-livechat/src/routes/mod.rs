@@ -1,12 +1,13 @@
 //! HTTP routes: the session API (`api`), the agent pages (`pages`), the live event stream
 //! (`events`), files (`files`) and an agent's reply with one (`compose`), private notes and
 //! whispers (`notes`), a supervisor's take over, reassignment and force-close (`supervisor`), a
-//! wrap-up (`wrap_up`), a transcript downloaded
+//! wrap-up (`wrap_up`), the supervisor's dashboard (`dashboard`), a transcript downloaded
 //! (`transcripts`), a customer's data exported or erased (`privacy`), health, metrics, and static
 //! assets. [`configure`] registers them for the server and tests.
 
 pub mod api;
 pub mod compose;
+pub mod dashboard;
 pub mod events;
 pub mod files;
 pub mod notes;
@@ -72,6 +73,10 @@ pub fn configure(config: &mut web::ServiceConfig, static_dir: &std::path::Path) 
                 .route(web::post().to(notes::whisper)),
         )
         .service(web::resource("/supervisor").route(web::get().to(supervisor::board)))
+        .service(web::resource("/supervisor/dashboard").route(web::get().to(dashboard::page)))
+        .service(
+            web::resource("/supervisor/dashboard.csv").route(web::get().to(dashboard::download)),
+        )
         .service(
             web::resource("/supervisor/conversations/{id}/take-over")
                 .route(web::post().to(supervisor::take_over)),

@@ -21,9 +21,10 @@ use super::attachments::{file_in, kept_hashes_in, remove_expired_in};
 use super::conversations::{add_entry_in, conversation_in, end_in, mark_read_in, rate_in};
 use super::deliveries::{due_in, next_due_in, retry_failed_in, set_delivery_in};
 use super::model::{
-    AddMessageError, AgentState, ConfiguredAgent, ConversationId, DeliveryChange, EndingParty,
-    Event, NewConversation, NewEntry, NewFile, NewNote, Note, PendingDelivery, Presence, Recorded,
-    ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
+    AddMessageError, AgentState, ConfiguredAgent, ConversationId, Counted, DeliveryChange,
+    EndingParty, Event, NewConversation, NewEntry, NewFile, NewNote, Note, PendingDelivery,
+    Presence, Recorded, ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget,
+    UNNAMED_CUSTOMER,
 };
 use super::notes::{add_note_in, notes_in};
 use super::privacy::{
@@ -367,6 +368,31 @@ impl Store {
     pub async fn notes(&self, conversation_id: &ConversationId) -> anyhow::Result<Vec<Note>> {
         let mut connection = self.reader.acquire().await?;
         notes_in(&mut connection, conversation_id).await
+    }
+
+    /// Every conversation started since `since` (RFC 3339), as the dashboard counts it.
+    pub async fn counted_since(&self, since: &str) -> anyhow::Result<Vec<Counted>> {
+        let rows = sqlx::query(sql::DASHBOARD)
+            .bind(since)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get("state")?;
+                Ok(Counted {
+                    created_at: row.try_get("created_at")?,
+                    queued_at: row.try_get("queued_at")?,
+                    accepted_at: row.try_get("accepted_at")?,
+                    ended_at: row.try_get("ended_at")?,
+                    first_reply_at: row.try_get("first_reply_at")?,
+                    rating: row
+                        .try_get::<Option<i64>, _>("rating")?
+                        .and_then(|rating| u8::try_from(rating).ok()),
+                    disposition: row.try_get("disposition")?,
+                    open: state == "open",
+                })
+            })
+            .collect()
     }
 
     /// The customer's other conversations, newest first (at most 20), for the handoff context.

@@ -40,9 +40,10 @@ mod writer;
 
 pub use handle::Store;
 pub use model::{
-    AddMessageError, AgentState, ConfiguredAgent, ConversationId, EndingParty, EntryDetail, Event,
-    EventKind, NewConversation, NewFile, NewNote, Note, PendingDelivery, Presence, QueuePlace,
-    Recorded, ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget, UNNAMED_CUSTOMER,
+    AddMessageError, AgentState, ConfiguredAgent, ConversationId, Counted, EndingParty,
+    EntryDetail, Event, EventKind, NewConversation, NewFile, NewNote, Note, PendingDelivery,
+    Presence, QueuePlace, Recorded, ReplyAuthor, RoutingError, Started, StoredFile, TransferTarget,
+    UNNAMED_CUSTOMER,
 };
 pub use privacy::{CustomerExport, Erased, ExportedConversation};
 pub use wrap_up::TIMEOUT_CODE as WRAP_UP_TIMEOUT;

@@ -129,6 +129,19 @@ pub struct Note {
     pub created_at: String,
 }
 
+/// One conversation as the dashboard counts it (times are RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Counted {
+    pub created_at: String,
+    pub queued_at: Option<String>,
+    pub accepted_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub first_reply_at: Option<String>,
+    pub rating: Option<u8>,
+    pub disposition: Option<String>,
+    pub open: bool,
+}
+
 /// What a `joined` or `queue` entry tells the skill besides its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryDetail {

@@ -308,3 +308,9 @@ pub const CUSTOMER_HISTORY: &str = concat!(
     conversation_columns!(),
     " FROM conversations WHERE customer_id = ? AND id <> ? ORDER BY created_at DESC LIMIT 20"
 );
+
+/// What the dashboard counts of each conversation started since a time: its times, the first agent
+/// reply, its rating and wrap-up. Binds: since.
+pub const DASHBOARD: &str = "SELECT c.created_at, c.queued_at, c.accepted_at, c.ended_at, c.rating, c.disposition, c.state,
+        (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'agent' AND m.kind = 'message') AS first_reply_at
+     FROM conversations c WHERE c.created_at >= ? ORDER BY c.created_at";

@@ -547,3 +547,79 @@ async fn the_supervisors_view_shows_every_open_conversation_and_agent_and_flags_
         .contains("waiting 3 min"));
     assert!(later.contains(&format!("href=\"/agent/conversations/{waiting}\"")));
 }
+
+#[tokio::test]
+async fn the_dashboard_draws_its_figures_as_svg_and_gives_them_as_csv() {
+    let app = spawn_app_with(team()).await;
+    let ann = app.signed_in_agent().await;
+    let sue = app.signed_in_as(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    for (rating, code) in [(5, "resolved"), (4, "resolved"), (2, "spam")] {
+        let conversation = app.start_conversation("Megan Bowen").await;
+        ann.accept(&conversation).await;
+        ann.reply(&conversation, "Hello!").await;
+        ann.act(&conversation, "end", &[]).await;
+        ann.act(&conversation, "wrap-up", &[("disposition", code)])
+            .await;
+        app.post_api(
+            "/api/chat/rate",
+            &serde_json::json!({"conversationId": conversation, "rating": rating}),
+        )
+        .await;
+    }
+    app.start_conversation("Still waiting").await;
+
+    assert_eq!(ann.get("/supervisor/dashboard").await.status(), 403);
+    assert_eq!(ann.get("/supervisor/dashboard.csv").await.status(), 403);
+    let page = sue.get("/supervisor/dashboard").await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<dd id=\"figure-started\">4</dd>"), "{page}");
+    assert!(page.contains("<dd id=\"figure-queue\">1</dd>"));
+    assert!(page.contains("3.7 of 5 (3 rated)"));
+    assert!(
+        page.contains("3 of 3 within 2 min 0 s"),
+        "every first reply came at once"
+    );
+    // Three charts, drawn on the server: one bar per hour so far, five ratings, two dispositions.
+    assert_eq!(page.matches("<svg ").count(), 3);
+    let ratings = page
+        .split("id=\"chart-ratings\"")
+        .nth(1)
+        .unwrap()
+        .split("</figure>")
+        .next()
+        .unwrap();
+    assert_eq!(ratings.matches("<rect ").count(), 5);
+    assert!(ratings.contains("<title>5 ★: 1</title>"));
+    let dispositions = page
+        .split("id=\"chart-dispositions\"")
+        .nth(1)
+        .unwrap()
+        .split("</figure>")
+        .next()
+        .unwrap();
+    assert!(
+        dispositions.contains("<title>Resolved: 2</title>")
+            && dispositions.contains("<title>Spam or abuse: 1</title>")
+    );
+    assert!(!page.contains("<script>"), "no inline script");
+
+    let csv = sue.get("/supervisor/dashboard.csv?period=7d").await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(
+        csv.starts_with("section,key,value\r\nperiod,name,7d\r\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("conversations,started,4\r\n"));
+    assert!(csv.contains("ratings,5,1\r\n") && csv.contains("ratings,average,3.67\r\n"));
+    assert!(csv.contains("dispositions,resolved,2\r\n"));
+    assert!(
+        csv.matches("conversations_per_hour,").count() >= 6 * 24,
+        "seven days of hours"
+    );
+    assert_eq!(
+        sue.get("/supervisor/dashboard?period=year").await.status(),
+        400
+    );
+}
