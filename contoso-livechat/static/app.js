@@ -551,6 +551,11 @@
     if (source.readyState === EventSource.CLOSED) setTimeout(() => window.location.reload(), 3000);
   });
   source.addEventListener('reload', () => window.location.reload());
+  // A page the browser keeps for Back (the back/forward cache) must not keep its stream open: each
+  // holds one of the browser's few connections to the live chat, and a few such pages leave none
+  // for the next page. Closed when left; a page shown again from the cache reloads, up to date.
+  window.addEventListener('pagehide', () => source.close());
+  window.addEventListener('pageshow', (event) => { if (event.persisted) window.location.reload(); });
   source.addEventListener('conversation', (event) => {
     const summary = JSON.parse(event.data);
     if (page === 'inbox') onInboxConversation(summary); else onConversationSummary(summary);

@@ -430,3 +430,158 @@ async fn an_agent_pastes_and_drops_files_and_is_told_the_limits_first() {
     );
     browser.stop().await;
 }
+
+/// An agent and a supervisor in two browsers: the supervisor sees the conversation live, whispers
+/// (the agent sees it at once, the webhook never carries it), takes it over and force-closes it;
+/// the agent wraps up another; the dashboard renders with the data and follows a new one live.
+#[tokio::test]
+async fn a_supervisor_watches_whispers_takes_over_and_closes_while_the_agent_wraps_up() {
+    let app = spawn_app_with(Options {
+        supervisor: true,
+        ..Options::default()
+    })
+    .await;
+    let ann = Browser::start(1280, 860).await;
+    let sue = Browser::start(1280, 900).await;
+    for (browser, name, password) in [
+        (&ann, AGENT_NAME, AGENT_PASSWORD),
+        (&sue, SUPERVISOR, SUPERVISOR_PASSWORD),
+    ] {
+        browser
+            .client
+            .goto(&format!("{}/signin", app.address))
+            .await
+            .unwrap();
+        browser.sign_in(name, password).await;
+        browser.wait_for_text(".agent-name", name).await;
+    }
+
+    // Two customers; Ann accepts both from her queue.
+    let megan = app.start_conversation("Megan Bowen").await;
+    app.customer_says(&megan, "My order never came.").await;
+    let lee = app.start_conversation("Lee Gu").await;
+    app.customer_says(&lee, "How do I reset my password?").await;
+    for id in [&megan, &lee] {
+        let row = format!("#queue-conversations li[data-conversation-id='{id}']");
+        ann.wait_for_text(&row, "The printer is on fire").await;
+        ann.click(&format!("{row} button.accept")).await;
+        ann.wait_for_text("#holder-line", "You have this conversation")
+            .await;
+        ann.client
+            .goto(&format!("{}/agent", app.address))
+            .await
+            .unwrap();
+    }
+
+    // The supervisor's view lists both, with Ann, live: a new message shows without a reload.
+    sue.click("#supervisor-link").await;
+    sue.wait_for_text("#board-conversations", "Megan Bowen")
+        .await;
+    sue.wait_for_text("#board-agents", "Ann").await;
+    app.customer_says(&lee, "Hello? Still there?").await;
+    sue.wait_for_text("#board-conversations", "Hello? Still there?")
+        .await;
+    sue.screenshot("supervisor.png").await;
+
+    // Sue whispers in Megan's conversation; Ann, on its page, sees it at once.
+    ann.client
+        .goto(&format!("{}/agent/conversations/{megan}", app.address))
+        .await
+        .unwrap();
+    ann.wait_for_text("#holder-line", "You have this conversation")
+        .await;
+    sue.client
+        .goto(&format!("{}/agent/conversations/{megan}", app.address))
+        .await
+        .unwrap();
+    sue.wait_for_text("#holder-line", "Ann has this conversation")
+        .await;
+    sue.type_and_enter("#whisper-input", "Offer her a refund, it's our fault")
+        .await;
+    ann.wait_for_text("#transcript .note.whisper", "Offer her a refund")
+        .await;
+    ann.wait_for_text("#transcript .note.whisper", "Whisper to Ann")
+        .await;
+
+    // Sue takes over: Ann's page says so; the customer is told Sue joined.
+    sue.click("#take-over-form button").await;
+    sue.wait_for_text("#holder-line", "You have this conversation")
+        .await;
+    ann.wait_for_text("#holder-line", "Sue has this conversation")
+        .await;
+    let joined = webhook_bodies(&app.webhook, 3).await;
+    assert!(joined
+        .iter()
+        .any(|body| body["type"] == "agentJoined" && body["agentName"] == SUPERVISOR));
+
+    // And closes it with a reason; the customer hears the end.
+    sue.client
+        .find(Locator::Css("#close-reason"))
+        .await
+        .unwrap()
+        .send_keys("Refund issued; nothing more to do")
+        .await
+        .unwrap();
+    sue.click("#force-close-form button").await;
+    sue.wait_for_text(".state-badge", "Ended").await;
+    let events = webhook_bodies(&app.webhook, 4).await;
+    assert!(events.iter().any(
+        |body| body["type"] == "conversationEnded" && body["conversationId"] == megan.as_str()
+    ));
+    for body in all_webhook_bodies(&app.webhook).await {
+        assert!(
+            !body.to_string().contains("Offer her a refund"),
+            "a whisper reached the skill"
+        );
+    }
+
+    // Ann ends Lee's and wraps it up from the form the end shows.
+    ann.client
+        .goto(&format!("{}/agent/conversations/{lee}", app.address))
+        .await
+        .unwrap();
+    ann.wait_for_text("#holder-line", "You have this conversation")
+        .await;
+    ann.type_and_enter("#reply", "I've sent you a reset link.")
+        .await;
+    ann.wait_for_text("#transcript", "I've sent you a reset link.")
+        .await;
+    ann.click("#end-form button").await;
+    ann.wait_for_text(".state-badge", "Ended").await;
+    ann.client
+        .find(Locator::Css("#disposition-select"))
+        .await
+        .unwrap()
+        .select_by_value("resolved")
+        .await
+        .unwrap();
+    ann.type_and_enter("#wrap-up-summary", "Reset link sent")
+        .await;
+    ann.wait_for_text("#disposition", "Resolved: Reset link sent")
+        .await;
+    app.post_api(
+        "/api/chat/rate",
+        &serde_json::json!({"conversationId": lee, "rating": 5}),
+    )
+    .await;
+
+    // The dashboard, with the data, follows a new conversation live.
+    sue.client
+        .goto(&format!("{}/supervisor/dashboard", app.address))
+        .await
+        .unwrap();
+    sue.wait_for_text("#figure-started", "2").await;
+    sue.wait_for_text("#chart-dispositions", "").await;
+    let dispositions = sue
+        .client
+        .find_all(Locator::Css("#chart-dispositions rect"))
+        .await
+        .unwrap();
+    assert_eq!(dispositions.len(), 1, "resolved, once");
+    app.start_conversation("Kim Akers").await;
+    sue.wait_for_text("#figure-started", "3").await;
+    sue.wait_for_text("#figure-queue", "1").await;
+    sue.screenshot("dashboard.png").await;
+    ann.stop().await;
+    sue.stop().await;
+}
