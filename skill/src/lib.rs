@@ -7,6 +7,7 @@
 
 pub mod configuration;
 pub mod domain;
+pub mod erase;
 pub mod error;
 pub mod handover;
 pub mod http;

@@ -28,6 +28,9 @@ const SQLITE_PATH: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// The SQLite database's file name in the data directory.
+pub const SQLITE_FILE: &str = "skill.db";
+
 /// Which database the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -142,7 +145,7 @@ impl Dialect {
                 data_dir.display()
             )
         })?;
-        let path = data_dir.join("skill.db");
+        let path = data_dir.join(SQLITE_FILE);
         let url = format!(
             "sqlite:{}?mode=rwc",
             utf8_percent_encode(&path.to_string_lossy(), SQLITE_PATH)

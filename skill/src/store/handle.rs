@@ -16,8 +16,8 @@ use super::dialect::{self, Databases, Dialect, CLAIM_LEASE_MS};
 use super::index::SessionIndex;
 use super::jobs;
 use super::model::{
-    BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, Intake, NewDelivery,
-    NewFileLink, PendingTurn, Purged, SessionUpdate, Signals, TimerThen, UserMessages,
+    BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, ErasedSessions, Intake,
+    NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, Signals, TimerThen, UserMessages,
 };
 use super::records::{token_hash, DeliveryRow, FileLinkRow, SessionRow};
 use super::sql;
@@ -230,11 +230,13 @@ impl Store {
         conversation: &CopilotConversationId,
         origin: Option<&CopilotConversationId>,
         address: &ConversationAddress,
+        customer: Option<&str>,
     ) -> anyhow::Result<BeginSession> {
         self.write(jobs::Begin {
             conversation: conversation.clone(),
             origin: origin.cloned(),
             address: address.clone(),
+            customer: customer.map(str::to_owned),
         })
         .await
     }
@@ -633,6 +635,16 @@ impl Store {
                 "the store has stopped; the delivery's outcome is not recorded"
             );
         }
+    }
+
+    /// Erases one Teams user's sessions (by the customer id they were opened with), with their
+    /// deliveries either way and their file links; refused while one of them is live (end the
+    /// live chat first: erasing the customer in the live chat ends it).
+    pub async fn erase_customer(&self, customer: &str) -> anyhow::Result<ErasedSessions> {
+        self.write(jobs::EraseCustomer {
+            customer: customer.to_owned(),
+        })
+        .await
     }
 
     /// Deletes closed sessions and finished deliveries (delivered or failed) that ended before

@@ -29,10 +29,11 @@ pub mod records;
 pub mod sql;
 pub mod writer;
 
+pub use dialect::SQLITE_FILE;
 pub use dialect::{Dialect, CLAIM_LEASE_MS};
 pub use handle::Store;
 pub use model::{
-    Arrival, BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, Intake,
-    NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, TimerThen, UserMessages,
+    Arrival, BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, ErasedSessions,
+    Intake, NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, TimerThen, UserMessages,
     ABANDONED_OPENING_SECS,
 };

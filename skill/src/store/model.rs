@@ -140,6 +140,18 @@ pub struct Purged {
     pub deliveries: u64,
 }
 
+/// What erasing a Teams user deleted; nothing when one of their sessions is live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasedSessions {
+    pub sessions: u64,
+    pub deliveries: u64,
+    pub file_links: u64,
+    /// A session is still opening or open: nothing was erased.
+    #[serde(skip)]
+    pub live: bool,
+}
+
 /// What a lane's worker is handed.
 #[derive(Debug)]
 pub enum Arrival {

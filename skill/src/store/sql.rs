@@ -68,7 +68,7 @@ pub const LIVE_SESSION_OF_CONVERSATION_OR_ORIGIN: &str = concat!(
 
 /// Binds: id, conversation, origin, reference, created at. The unique index over live sessions
 /// decides between concurrent starts, across instances too.
-pub const INSERT_OPENING_SESSION: &str = "INSERT INTO sessions (id, copilot_conversation_id, origin_conversation_id, state, reference, created_at) VALUES ($1, $2, $3, 'opening', $4, $5)
+pub const INSERT_OPENING_SESSION: &str = "INSERT INTO sessions (id, copilot_conversation_id, origin_conversation_id, state, reference, created_at, customer_id) VALUES ($1, $2, $3, 'opening', $4, $5, $6)
      ON CONFLICT (copilot_conversation_id) WHERE state IN ('opening', 'open') DO NOTHING";
 
 /// Binds: live-chat id, opened at, session, agent, timer kind, timer due at (NULL: no timer).
@@ -251,3 +251,17 @@ pub const LIVE_SESSIONS: &str = concat!(
     session_columns!(),
     " FROM sessions WHERE state IN ('opening', 'open')"
 );
+
+/// A Teams user's sessions, for an erasure. Binds: customer id.
+pub const SESSIONS_OF_CUSTOMER: &str =
+    "SELECT id, copilot_conversation_id, livechat_conversation_id, state FROM sessions WHERE customer_id = $1";
+
+/// A session's deliveries, either lane, whatever their state. Binds: Copilot conversation,
+/// live-chat conversation (or ''), session.
+pub const DELETE_SESSION_DELIVERIES: &str = "DELETE FROM deliveries WHERE (lane = 'teams' AND queue_key = $1) OR (lane = 'livechat' AND queue_key IN ($2, $3))";
+
+/// Binds: session.
+pub const DELETE_SESSION_FILE_LINKS: &str = "DELETE FROM file_links WHERE session_id = $1";
+
+/// Binds: session.
+pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";

@@ -73,6 +73,7 @@ async fn an_opening_a_crash_interrupted_is_ended_in_the_live_chat_after_the_rest
                 &CopilotConversationId::parse("conv-crashed").unwrap(),
                 None,
                 &ConversationAddress::from_recorded(r#"{"channelId":"msteams"}"#.to_owned()),
+                None,
             )
             .await
             .unwrap();

@@ -14,6 +14,7 @@ mod interop;
 mod messages;
 mod outcomes;
 mod postgres;
+mod privacy;
 mod restart;
 mod store;
 mod upgrade;

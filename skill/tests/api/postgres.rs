@@ -17,8 +17,8 @@ async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
     let (conv, address) = (conversation("conv"), address());
 
     let (a, b) = tokio::join!(
-        first.begin_session(&conv, None, &address),
-        second.begin_session(&conv, None, &address)
+        first.begin_session(&conv, None, &address, None),
+        second.begin_session(&conv, None, &address, None)
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     assert_eq!(

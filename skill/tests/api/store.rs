@@ -54,7 +54,7 @@ on_both_databases!(
 
 async fn begin(store: &Store, id: &str) -> Session {
     match store
-        .begin_session(&conversation(id), None, &address())
+        .begin_session(&conversation(id), None, &address(), None)
         .await
         .unwrap()
     {
@@ -79,7 +79,7 @@ fn soon() -> i64 {
 async fn one_live_session_per_conversation(store: Store) {
     let first = begin(&store, "c1").await;
     let BeginSession::Existing(again) = store
-        .begin_session(&conversation("c1"), None, &address())
+        .begin_session(&conversation("c1"), None, &address(), None)
         .await
         .unwrap()
     else {
@@ -126,14 +126,24 @@ async fn one_live_session_per_conversation(store: Store) {
 async fn a_start_related_to_a_live_session_reuses_it(store: Store) {
     let origin = conversation("conv-1");
     let BeginSession::Created(first) = store
-        .begin_session(&conversation("invocation-1"), Some(&origin), &address())
+        .begin_session(
+            &conversation("invocation-1"),
+            Some(&origin),
+            &address(),
+            None,
+        )
         .await
         .unwrap()
     else {
         panic!("expected a new session")
     };
     let BeginSession::Existing(again) = store
-        .begin_session(&conversation("invocation-2"), Some(&origin), &address())
+        .begin_session(
+            &conversation("invocation-2"),
+            Some(&origin),
+            &address(),
+            None,
+        )
         .await
         .unwrap()
     else {

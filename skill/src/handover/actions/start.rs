@@ -60,6 +60,7 @@ impl Handover {
                 &request.keys.conversation,
                 request.keys.origin.as_ref(),
                 &request.address,
+                request.customer.id.as_deref(),
             )
             .await?;
         let session = match begun {

@@ -17,6 +17,8 @@ pub struct Begin {
     pub conversation: CopilotConversationId,
     pub origin: Option<CopilotConversationId>,
     pub address: ConversationAddress,
+    /// Who the customer is, so that their sessions can be erased.
+    pub customer: Option<String>,
 }
 
 #[async_trait]
@@ -72,6 +74,7 @@ impl Write for Begin {
                     origin,
                     self.address.as_recorded().into(),
                     batch.now.as_str().into(),
+                    self.customer.as_deref().into(),
                 ],
             )
             .await
