@@ -14,6 +14,28 @@ use fantoccini::Locator;
 use helpers::*;
 use test_support::Browser;
 
+/// A browser 1280 wide and `height` high, signed in as `name`, its live updates connected.
+async fn signed_in(app: &TestApp, name: &str, password: &str, height: u32) -> Browser {
+    let browser = Browser::start(1280, height).await;
+    browser
+        .client
+        .goto(&format!("{}/signin", app.address))
+        .await
+        .unwrap();
+    browser.sign_in(name, password).await;
+    browser.wait_for_text(".agent-name", name).await;
+    eventually("the live connection", || async {
+        browser
+            .client
+            .find(Locator::Css("#connection.live"))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    browser
+}
+
 #[tokio::test]
 async fn an_agent_sees_conversations_live_and_answers_with_enter() {
     let app = spawn_app().await;
@@ -151,29 +173,8 @@ async fn two_agents_share_the_queue_accept_transfer_and_use_canned_replies() {
         ..Options::default()
     })
     .await;
-    let ann = Browser::start(1280, 860).await;
-    let ben = Browser::start(1280, 860).await;
-    for (browser, name, password) in [
-        (&ann, AGENT_NAME, AGENT_PASSWORD),
-        (&ben, SECOND_AGENT, SECOND_PASSWORD),
-    ] {
-        browser
-            .client
-            .goto(&format!("{}/signin", app.address))
-            .await
-            .unwrap();
-        browser.sign_in(name, password).await;
-        browser.wait_for_text(".agent-name", name).await;
-        eventually("the live connection", || async {
-            browser
-                .client
-                .find(Locator::Css("#connection.live"))
-                .await
-                .ok()
-                .map(|_| ())
-        })
-        .await;
-    }
+    let ann = signed_in(&app, AGENT_NAME, AGENT_PASSWORD, 860).await;
+    let ben = signed_in(&app, SECOND_AGENT, SECOND_PASSWORD, 860).await;
     assert_eq!(app.availability().await["agentsOnline"], 2);
 
     // A new conversation appears in both queues, with its handoff context.
@@ -441,20 +442,8 @@ async fn a_supervisor_watches_whispers_takes_over_and_closes_while_the_agent_wra
         ..Options::default()
     })
     .await;
-    let ann = Browser::start(1280, 860).await;
-    let sue = Browser::start(1280, 900).await;
-    for (browser, name, password) in [
-        (&ann, AGENT_NAME, AGENT_PASSWORD),
-        (&sue, SUPERVISOR, SUPERVISOR_PASSWORD),
-    ] {
-        browser
-            .client
-            .goto(&format!("{}/signin", app.address))
-            .await
-            .unwrap();
-        browser.sign_in(name, password).await;
-        browser.wait_for_text(".agent-name", name).await;
-    }
+    let ann = signed_in(&app, AGENT_NAME, AGENT_PASSWORD, 860).await;
+    let sue = signed_in(&app, SUPERVISOR, SUPERVISOR_PASSWORD, 900).await;
 
     // Two customers; Ann accepts both from her queue.
     let megan = app.start_conversation("Megan Bowen").await;

@@ -213,29 +213,49 @@ pub async fn add_entry_in(
 
 /// Ends an open conversation; false when it had ended already. When the agent ends it, an `ended`
 /// entry is queued so that the skill is told (after any reply still pending).
+/// A conversation's state, and who has it (username and shown name).
+pub struct Holder {
+    pub open: bool,
+    pub username: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Who has `conversation_id`, and whether it is open; `NotFound` for an unknown one.
+pub async fn holder_of(
+    connection: &mut SqliteConnection,
+    conversation_id: &ConversationId,
+) -> Result<Holder, AddMessageError> {
+    let row = sqlx::query(sql::HOLDER)
+        .bind(conversation_id.as_str())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| AddMessageError::NotFound(conversation_id.clone()))?;
+    let state: String = row.try_get("state").map_err(anyhow::Error::from)?;
+    Ok(Holder {
+        open: state == ConversationState::Open.as_str(),
+        username: row.try_get("assigned_agent").map_err(anyhow::Error::from)?,
+        name: row.try_get("agent_name").map_err(anyhow::Error::from)?,
+    })
+}
+
 pub async fn end_in(
     connection: &mut SqliteConnection,
     conversation_id: ConversationId,
     by: EndingParty,
     wrap_up_due_ms: Option<i64>,
 ) -> Result<Written<bool>, AddMessageError> {
-    let row = sqlx::query(sql::HOLDER)
-        .bind(conversation_id.as_str())
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let Some(row) = row else {
-        return Err(AddMessageError::NotFound(conversation_id));
-    };
-    let state: String = row.try_get("state").map_err(anyhow::Error::from)?;
-    let holder: Option<String> = row.try_get("assigned_agent").map_err(anyhow::Error::from)?;
+    let Holder {
+        open,
+        username: holder,
+        name: holder_name,
+    } = holder_of(connection, &conversation_id).await?;
     if let EndingParty::Agent {
         username: Some(username),
         ..
     } = &by
     {
-        let holder_name: Option<String> = row.try_get("agent_name").map_err(anyhow::Error::from)?;
-        if state == ConversationState::Open.as_str() {
+        if open {
             check_author(
                 Some(&ReplyAuthor::Agent(username.clone())),
                 holder.as_deref(),

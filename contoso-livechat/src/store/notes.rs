@@ -3,11 +3,12 @@
 //! reaches the webhook's outbox, the session API or the customer; its event is a `note`, or for a
 //! whisper a `whisper` the live streams show only to its agent and to supervisors.
 
-use livechat_contract::api::ConversationState;
 use sqlx::{Row, SqliteConnection};
 
+use super::conversations::holder_of;
 use super::events::{insert_event, now};
 use super::model::{AddMessageError, ConversationId, EventKind, NewNote, Note};
+use super::rows::masked_rules;
 use super::sql;
 use super::writer::Written;
 
@@ -17,21 +18,12 @@ pub async fn add_note_in(
     conversation_id: ConversationId,
     note: NewNote,
 ) -> Result<Written<Note>, AddMessageError> {
-    let row = sqlx::query(sql::HOLDER)
-        .bind(conversation_id.as_str())
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let Some(row) = row else {
-        return Err(AddMessageError::NotFound(conversation_id));
-    };
-    let state: String = row.try_get("state").map_err(anyhow::Error::from)?;
-    let holder: Option<String> = row.try_get("assigned_agent").map_err(anyhow::Error::from)?;
+    let holder = holder_of(connection, &conversation_id).await?;
     let whisper_to = if note.whisper {
-        if state != ConversationState::Open.as_str() {
+        if !holder.open {
             return Err(AddMessageError::Ended(conversation_id));
         }
-        Some(holder.ok_or_else(|| {
+        Some(holder.username.ok_or_else(|| {
             AddMessageError::NotYours(
                 "nobody has this conversation yet, so there is no one to whisper to".into(),
             )
@@ -100,10 +92,7 @@ pub async fn notes_in(
                 body: row.try_get("body")?,
                 whisper_to: row.try_get("whisper_to")?,
                 after_seq: row.try_get("after_seq")?,
-                masked: row
-                    .try_get::<Option<String>, _>("masked")?
-                    .map(|rules| rules.split(',').map(str::to_owned).collect())
-                    .unwrap_or_default(),
+                masked: masked_rules(row.try_get("masked")?),
                 created_at: row.try_get("created_at")?,
             })
         })

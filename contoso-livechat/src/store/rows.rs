@@ -79,11 +79,15 @@ pub fn entry_from_row(row: &SqliteRow) -> anyhow::Result<TranscriptEntry> {
             .transpose()?,
         last_error: row.try_get("last_error")?,
         attachments: attachments_of(row.try_get("attachments")?)?,
-        masked: row
-            .try_get::<Option<String>, _>("masked")?
-            .map(|rules| rules.split(',').map(str::to_owned).collect())
-            .unwrap_or_default(),
+        masked: masked_rules(row.try_get("masked")?),
     })
+}
+
+/// The masking rules a `masked` column names (comma-separated), or none.
+pub fn masked_rules(column: Option<String>) -> Vec<String> {
+    column
+        .map(|rules| rules.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// A file as the `attachments` column's JSON array holds it.
