@@ -1,5 +1,6 @@
 //! `skill erase-user ID`: erases one Teams user's sessions and deliveries (found by the customer id
-//! their sessions were opened with: the Entra object id, else the channel's user id). On SQLite
+//! their sessions were opened with: the Entra object id, else the channel's user id), and
+//! `skill export-user ID` prints them as JSON first, for the user's request for their data. On SQLite
 //! the skill must be stopped (it holds the data directory); on PostgreSQL it runs beside the
 //! instances. A user with a live chat open is refused: end it first (erasing the customer in the
 //! live chat ends it, and the skill closes the session when it hears so).
@@ -19,12 +20,19 @@ pub enum Erasure {
     Live,
 }
 
-pub async fn erase_user(settings: &Settings, customer: &str) -> anyhow::Result<Erasure> {
-    let customer = customer.trim();
-    if customer.is_empty() {
-        bail!("give the Teams user's id: skill erase-user USER_ID (the Entra object id)");
+/// The store, for a command: on SQLite only while the skill is stopped.
+async fn command_store(
+    settings: &Settings,
+    customer: &str,
+    command: &str,
+) -> anyhow::Result<(
+    crate::store::Store,
+    Option<service_support::lock::DataDirLock>,
+)> {
+    if customer.trim().is_empty() {
+        bail!("give the Teams user's id: skill {command} USER_ID (the Entra object id)");
     }
-    let _lock = match settings.application.database_url {
+    let lock = match settings.application.database_url {
         None => Some(
             service_support::lock::DataDirLock::acquire(
                 &settings.application.data_dir,
@@ -43,6 +51,21 @@ pub async fn erase_user(settings: &Settings, customer: &str) -> anyhow::Result<E
         .application
         .open_store(settings.delivery.claim_lease_ms)
         .await?;
+    Ok((store, lock))
+}
+
+/// Everything the skill holds of a Teams user, as JSON; `None` when it holds nothing.
+pub async fn export_user(settings: &Settings, customer: &str) -> anyhow::Result<Option<String>> {
+    let (store, _lock) = command_store(settings, customer, "export-user").await?;
+    Ok(store
+        .export_customer(customer.trim())
+        .await?
+        .map(|export| export.to_string()))
+}
+
+pub async fn erase_user(settings: &Settings, customer: &str) -> anyhow::Result<Erasure> {
+    let customer = customer.trim();
+    let (store, _lock) = command_store(settings, customer, "erase-user").await?;
     let erased = store.erase_customer(customer).await?;
     drop(store);
     if settings.application.database_url.is_none() && erased.sessions > 0 {

@@ -1,7 +1,7 @@
 //! Starts the handover skill: telemetry, settings, then the application until Ctrl+C or SIGTERM.
 //! With `healthcheck`, asks the running skill's `/healthz` instead (the container's health check);
-//! with `erase-user ID`, erases one Teams user's sessions and deliveries (exit code 2 when there
-//! are none, 3 while their live chat is open).
+//! with `export-user ID` and `erase-user ID`, prints or erases one Teams user's sessions and
+//! deliveries (exit code 2 when there are none; 3 for an erasure while their live chat is open).
 
 use skill::configuration::Settings;
 use skill::startup::Application;
@@ -17,6 +17,20 @@ async fn main() -> anyhow::Result<()> {
         let bind = settings.application.bind;
         return service_support::health::probe(bind, std::time::Duration::from_secs(3))
             .map_err(|reason| anyhow::anyhow!("unhealthy: {reason}"));
+    }
+    if std::env::args().nth(1).as_deref() == Some("export-user") {
+        let user = std::env::args().nth(2).unwrap_or_default();
+        let export = skill::erase::export_user(&settings, &user).await?;
+        telemetry.shutdown();
+        #[allow(clippy::print_stdout)] // The command's answer: the user's data, as JSON.
+        match export {
+            Some(json) => println!("{json}"),
+            None => {
+                eprintln!("the skill holds no session of this user");
+                std::process::exit(2);
+            }
+        }
+        return Ok(());
     }
     if std::env::args().nth(1).as_deref() == Some("erase-user") {
         let user = std::env::args().nth(2).unwrap_or_default();

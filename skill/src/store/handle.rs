@@ -656,6 +656,68 @@ impl Store {
         .await
     }
 
+    /// One Teams user's sessions (by the customer id they were opened with), each with its
+    /// deliveries either way, as JSON for an export; `None` when there is none.
+    pub async fn export_customer(
+        &self,
+        customer: &str,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let sessions = sqlx::query(sql::EXPORT_SESSIONS_OF_CUSTOMER)
+            .bind(customer)
+            .fetch_all(&self.reader)
+            .await?;
+        if sessions.is_empty() {
+            return Ok(None);
+        }
+        let mut exported = Vec::with_capacity(sessions.len());
+        for row in &sessions {
+            let session = ValueRow::of_any(row)?;
+            let text = |column: &str| session.optional_text(column);
+            let (id, conversation) = (
+                session.text("id")?,
+                session.text("copilot_conversation_id")?,
+            );
+            let livechat = text("livechat_conversation_id")?;
+            let deliveries = sqlx::query(sql::EXPORT_SESSION_DELIVERIES)
+                .bind(&conversation)
+                .bind(livechat.clone().unwrap_or_default())
+                .bind(&id)
+                .fetch_all(&self.reader)
+                .await?
+                .iter()
+                .map(|row| {
+                    let delivery = ValueRow::of_any(row)?;
+                    let payload = delivery.text("payload")?;
+                    anyhow::Ok(serde_json::json!({
+                        "lane": delivery.text("lane")?,
+                        "state": delivery.text("state")?,
+                        "createdAt": delivery.text("created_at")?,
+                        "finishedAt": delivery.optional_text("finished_at")?,
+                        "payload": serde_json::from_str::<serde_json::Value>(&payload)
+                            .unwrap_or(serde_json::Value::String(payload)),
+                    }))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            exported.push(serde_json::json!({
+                "id": id,
+                "copilotConversationId": conversation,
+                "liveChatConversationId": livechat,
+                "state": session.text("state")?,
+                "closedBy": text("closed_by")?,
+                "agentName": text("agent_name")?,
+                "createdAt": session.text("created_at")?,
+                "openedAt": text("opened_at")?,
+                "closedAt": text("closed_at")?,
+                "deliveries": deliveries,
+            }));
+        }
+        Ok(Some(serde_json::json!({
+            "customerId": customer,
+            "exportedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "sessions": exported,
+        })))
+    }
+
     pub async fn count_open_sessions(&self) -> anyhow::Result<i64> {
         if let Some(index) = &self.index {
             return Ok(index.open_count() as i64);

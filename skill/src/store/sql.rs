@@ -265,3 +265,10 @@ pub const DELETE_SESSION_FILE_LINKS: &str = "DELETE FROM file_links WHERE sessio
 
 /// Binds: session.
 pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
+
+/// A Teams user's sessions, for an export. Binds: customer id.
+pub const EXPORT_SESSIONS_OF_CUSTOMER: &str = "SELECT id, copilot_conversation_id, livechat_conversation_id, state, closed_by, agent_name, created_at, opened_at, closed_at FROM sessions WHERE customer_id = $1 ORDER BY created_at";
+
+/// A session's deliveries either way, for an export. Binds: Copilot conversation, live-chat
+/// conversation (or ''), session.
+pub const EXPORT_SESSION_DELIVERIES: &str = "SELECT lane, state, payload, created_at, finished_at FROM deliveries WHERE (lane = 'teams' AND queue_key = $1) OR (lane = 'livechat' AND queue_key IN ($2, $3)) ORDER BY id";

@@ -1,5 +1,6 @@
-//! `skill erase-user ID`: one Teams user's sessions and deliveries erased from the database file,
-//! refused while the skill holds the file or while the user's live chat is open.
+//! `skill export-user ID` and `skill erase-user ID`: one Teams user's sessions and deliveries
+//! exported, then erased from the database file; refused while the skill holds the file, and the
+//! erasure while the user's live chat is open.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,8 +12,12 @@ use crate::helpers::*;
 const USER: &str = "aad-user-1";
 
 async fn erase(data_dir: &Path, user: &str) -> std::process::Output {
+    command(data_dir, "erase-user", user).await
+}
+
+async fn command(data_dir: &Path, name: &str, user: &str) -> std::process::Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_skill"))
-        .args(["erase-user", user])
+        .args([name, user])
         .env_clear()
         .current_dir(data_dir)
         .env("SKILL_DATA_DIR", data_dir)
@@ -75,6 +80,17 @@ async fn a_teams_users_sessions_and_deliveries_are_erased_once_their_chats_are_o
         .await;
     assert!(ended.status().is_success(), "{}", ended.status());
     let peers = app.wait_stopped().await;
+    // First the user's copy: both sessions, each with what went either way.
+    let exported = command(data_dir.path(), "export-user", USER).await;
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let export: Value = serde_json::from_slice(&exported.stdout).unwrap();
+    assert_eq!(export["customerId"], USER);
+    assert_eq!(export["sessions"].as_array().unwrap().len(), 2);
+    assert!(export.to_string().contains("erase-me-words"), "{export}");
     let erased = erase(data_dir.path(), USER).await;
     assert!(
         erased.status.success(),
@@ -92,5 +108,12 @@ async fn a_teams_users_sessions_and_deliveries_are_erased_once_their_chats_are_o
     }
     let again = erase(data_dir.path(), USER).await;
     assert_eq!(again.status.code(), Some(2));
+    assert_eq!(
+        command(data_dir.path(), "export-user", USER)
+            .await
+            .status
+            .code(),
+        Some(2)
+    );
     drop(peers);
 }
