@@ -203,17 +203,19 @@ async fn a_401_from_the_connector_refreshes_the_token_once() {
         .await;
     let activity = app.start_activity("conv-stale");
     app.post_activity(&activity).await;
+    // The reply's own path only: a queue notice may reach the same peer at any moment.
+    let reply_path = format!(
+        "/v3/conversations/conv-stale/activities/{}",
+        activity["id"].as_str().unwrap()
+    );
     let attempts = eventually("the retried reply", || async {
-        let requests = app
-            .peers
-            .copilot
-            .received_requests()
-            .await
-            .unwrap_or_default();
+        let requests = requests_to(&app.peers.copilot, &reply_path).await;
         (requests.len() >= 2).then_some(requests)
     })
     .await;
-    assert_eq!(attempts.len(), 2);
+    // The 401, then the same reply with a fresh token (a busy machine may add a retry of its own;
+    // the token is refreshed once either way, below).
+    assert!(attempts.len() >= 2);
     let token_requests = app
         .peers
         .issuer
