@@ -297,19 +297,7 @@ pub async fn transfer_in(
             let agent = agent_in(connection, &to)
                 .await?
                 .ok_or_else(|| RoutingError::Unavailable(format!("there is no agent '{to}'")))?;
-            if agent.presence != Presence::Online {
-                return Err(RoutingError::Unavailable(format!(
-                    "{} is {}; transfer to an online agent",
-                    agent.display_name,
-                    agent.presence.as_str()
-                )));
-            }
-            if agent.free() == 0 {
-                return Err(RoutingError::Unavailable(format!(
-                    "{} has no room for another conversation",
-                    agent.display_name
-                )));
-            }
+            can_take(&agent, "transfer")?;
             Ok(assign_in(connection, &id, &agent, Some(&from), note.as_deref()).await?)
         }
         TransferTarget::Queue => {
@@ -349,6 +337,24 @@ pub async fn transfer_in(
     }
 }
 
+/// Refused unless `agent` is online with room; `verb` says what was tried ("transfer").
+fn can_take(agent: &AgentState, verb: &str) -> Result<(), RoutingError> {
+    if agent.presence != Presence::Online {
+        return Err(RoutingError::Unavailable(format!(
+            "{} is {}; {verb} to an online agent",
+            agent.display_name,
+            agent.presence.as_str()
+        )));
+    }
+    if agent.free() == 0 {
+        return Err(RoutingError::Unavailable(format!(
+            "{} has no room for another conversation",
+            agent.display_name
+        )));
+    }
+    Ok(())
+}
+
 /// A supervisor gives an open conversation, waiting or someone's, to `to`: themselves (a take
 /// over: at any load, in any presence) or an online agent with room. The customer is told who
 /// joined, as for a transfer; the agent who had it sees it go.
@@ -368,19 +374,7 @@ pub async fn reassign_in(
         .await?
         .ok_or_else(|| RoutingError::Unavailable(format!("there is no agent '{to}'")))?;
     if to != supervisor {
-        if agent.presence != Presence::Online {
-            return Err(RoutingError::Unavailable(format!(
-                "{} is {}; reassign to an online agent",
-                agent.display_name,
-                agent.presence.as_str()
-            )));
-        }
-        if agent.free() == 0 {
-            return Err(RoutingError::Unavailable(format!(
-                "{} has no room for another conversation",
-                agent.display_name
-            )));
-        }
+        can_take(&agent, "reassign")?;
     }
     let from = holder.map(|(_, name)| name);
     Ok(assign_in(connection, &id, &agent, from.as_deref(), None).await?)
