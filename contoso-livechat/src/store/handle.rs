@@ -43,6 +43,9 @@ use super::writer::{Writer, Written};
 /// Connections that only read.
 const READERS: u32 = 4;
 
+/// How often a checkpoint after deleting asks again while readers hold the log (20 ms apart).
+const CHECKPOINT_ATTEMPTS: u32 = 50;
+
 /// The live chat's store.
 #[derive(Clone)]
 pub struct Store {
@@ -471,11 +474,20 @@ impl Store {
         self.recent.redact(&ids, &erased.kept_events);
         let checkpointed = async {
             let mut connection = SqliteConnection::connect_with(&self.checkpoint).await?;
-            sqlx::query(sql::CHECKPOINT)
-                .execute(&mut connection)
-                .await?;
+            // A reader mid-read keeps the log's frames from being written over: SQLite answers
+            // "busy" in the row rather than as an error, so ask again while readers finish.
+            for _ in 0..CHECKPOINT_ATTEMPTS {
+                let (busy,): (i64,) = sqlx::query_as(sql::CHECKPOINT)
+                    .fetch_one(&mut connection)
+                    .await?;
+                if busy == 0 {
+                    connection.close().await?;
+                    return anyhow::Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             connection.close().await?;
-            anyhow::Ok(())
+            anyhow::bail!("readers kept the write-ahead log busy")
         };
         if let Err(error) = checkpointed.await {
             // The next checkpoint (SQLite's own, every 1,000 pages) writes it over.
