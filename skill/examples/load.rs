@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,7 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use test_support::teams_limits::{self, TeamsLimits};
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Load run of the handover skill against fake peers on loopback")]
@@ -75,6 +76,23 @@ struct Arguments {
     /// Seconds to wait after the load for what is still on its way.
     #[arg(long, default_value_t = 30)]
     drain: u64,
+    /// Teams tenants the sessions are spread over (session n in tenant n % tenants); by default
+    /// one per session, so that only the conversations' windows can bind.
+    #[arg(long)]
+    tenants: Option<usize>,
+    /// The fake Bot Connector enforces Teams' documented windows (7/1 s, 8/2 s, 60/30 s, 1,800/h
+    /// per conversation, 50/1 s per tenant), answering 429 with `Retry-After` to a send that does
+    /// not fit; the run prints how much of what the windows allow was delivered.
+    #[arg(long)]
+    teams_limits: bool,
+    /// Seconds into the load at which the receiving peer (the live chat for `to-agent`, Teams for
+    /// `to-user`) goes down, answering 503, for `--outage-secs`; the run prints how the backlog
+    /// drained once it was back and how many delay notices each conversation got.
+    #[arg(long)]
+    outage_after: Option<u64>,
+    /// How long the outage lasts, in seconds.
+    #[arg(long, default_value_t = 600)]
+    outage_secs: u64,
 }
 
 /// Which way the measured messages go.
@@ -99,7 +117,6 @@ impl Direction {
 type Receipt = (u32, u32, Instant);
 
 /// What the fake peers received.
-#[derive(Default)]
 struct Received {
     /// At the fake Bot Connector (agent to user).
     at_connector: Mutex<Vec<Receipt>>,
@@ -107,6 +124,25 @@ struct Received {
     at_livechat: Mutex<Vec<Receipt>>,
     /// Live-chat conversations opened by the skill, numbered.
     opened: AtomicU64,
+    /// Teams' windows, when the fake Bot Connector enforces them.
+    teams: Option<TeamsLimits>,
+    /// The live chat's `receive` and the Bot Connector answer 503 while these are on.
+    livechat_down: AtomicBool,
+    connector_down: AtomicBool,
+    /// Delay notices received, by conversation (the customer's in Teams, the agent's in the
+    /// live chat).
+    notices: Mutex<HashMap<String, u32>>,
+}
+
+impl Received {
+    fn notice(&self, conversation: &str) {
+        *self
+            .notices
+            .lock()
+            .unwrap()
+            .entry(conversation.to_owned())
+            .or_default() += 1;
+    }
 }
 
 impl Received {
@@ -155,10 +191,37 @@ fn record(body: &[u8], key: &str, direction: char, into: &Mutex<Vec<Receipt>>) -
 }
 
 async fn fake_receive(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
+    if received.livechat_down.load(Ordering::Relaxed) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    if field(&body, "message").is_some_and(|text| text.starts_with("Teams isn't taking messages")) {
+        received.notice(field(&body, "conversationId").unwrap_or_default());
+    }
     record(&body, "message", 'u', &received.at_livechat)
 }
 
-async fn fake_connector(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
+async fn fake_connector(
+    request: actix_web::HttpRequest,
+    body: web::Bytes,
+    received: web::Data<Received>,
+) -> HttpResponse {
+    let conversation = request.match_info().get("id").unwrap_or_default();
+    if received.connector_down.load(Ordering::Relaxed) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    if field(&body, "text").is_some_and(|text| text.contains("can't be reached right now")) {
+        received.notice(conversation);
+    }
+    if let Some(limits) = &received.teams {
+        let tenant = field(&body, "tenantId").unwrap_or_default();
+        if let Err(wait) = limits.arrive(conversation, tenant, Instant::now()) {
+            // Teams' Retry-After is in whole seconds.
+            let seconds = wait.as_millis().div_ceil(1_000).max(1);
+            return HttpResponse::TooManyRequests()
+                .insert_header(("Retry-After", seconds.to_string()))
+                .finish();
+        }
+    }
     record(&body, "text", 'a', &received.at_connector)
 }
 
@@ -240,13 +303,13 @@ struct Sessions {
     livechat: Vec<String>,
 }
 
-fn activity(connector: &str, conversation: usize, fields: Value) -> Value {
+fn activity(connector: &str, conversation: usize, tenants: usize, fields: Value) -> Value {
     let mut activity = json!({
         "id": format!("act-{}", uuid::Uuid::new_v4()),
         "serviceUrl": connector, "channelId": "msteams",
         "from": {"id": format!("29:user-{conversation}"), "name": "Bench User"},
         "recipient": {"id": "skill"},
-        "conversation": {"id": format!("bench-{conversation}")},
+        "conversation": {"id": format!("bench-{conversation}"), "tenantId": tenant_of(conversation, tenants)},
     });
     for (key, value) in fields.as_object().unwrap() {
         activity[key] = value.clone();
@@ -254,11 +317,17 @@ fn activity(connector: &str, conversation: usize, fields: Value) -> Value {
     activity
 }
 
+/// The tenant of conversation `n`.
+fn tenant_of(conversation: usize, tenants: usize) -> String {
+    format!("tenant-{}", conversation % tenants.max(1))
+}
+
 async fn open_sessions(
     client: &reqwest::Client,
     skills: &[String],
     connector: &str,
     count: usize,
+    tenants: usize,
 ) -> Sessions {
     use futures_util::stream::{self, StreamExt};
     let started = Instant::now();
@@ -267,6 +336,7 @@ async fn open_sessions(
             let body = activity(
                 connector,
                 n,
+                tenants,
                 json!({"type": "event", "name": "startConversation", "deliveryMode": "expectReplies"}),
             );
             let url = format!("{}/api/messages", skills[n % skills.len()]);
@@ -407,7 +477,7 @@ async fn run(
     skills: &[SkillProcess],
     sessions: Arc<Sessions>,
     connector: &str,
-    received: &Received,
+    received: &web::Data<Received>,
 ) {
     let receipts = received.of(direction);
     let bases: Arc<Vec<Connections>> =
@@ -416,8 +486,29 @@ async fn run(
     let cpu_before: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
     let own_cpu_before = test_support::cpu_seconds_of(std::process::id());
     let ticks_before = test_support::cpu_ticks();
+    let throttled_before = received.teams.as_ref().map_or(0, TeamsLimits::throttled);
+    received.notices.lock().unwrap().clear();
     let started = Instant::now();
     let deadline = started + duration;
+    // The outage: the receiving peer down for a while, and when it came back.
+    let back_at = Arc::new(Mutex::new(None));
+    if let Some(after) = arguments.outage_after {
+        let (received, back_at) = (received.clone(), back_at.clone());
+        let outage = Duration::from_secs(arguments.outage_secs);
+        tokio::spawn(async move {
+            let switch = match direction {
+                Direction::ToAgent => &received.livechat_down,
+                Direction::ToUser => &received.connector_down,
+            };
+            tokio::time::sleep_until((started + Duration::from_secs(after)).into()).await;
+            switch.store(true, Ordering::Relaxed);
+            println!("{:<14} the receiving peer is down", "");
+            tokio::time::sleep(outage).await;
+            switch.store(false, Ordering::Relaxed);
+            *back_at.lock().unwrap() = Some(Instant::now());
+            println!("{:<14} the receiving peer is back", "");
+        });
+    }
     let conversations = arguments.sessions;
 
     // One task per sender; a conversation belongs to one sender, so its messages go one by one.
@@ -496,6 +587,10 @@ async fn run(
     }
     let receipts = receipts.lock().unwrap().clone();
     let report = Report::new(&sent, &receipts, started, load_ended);
+    if let Some(back) = *back_at.lock().unwrap() {
+        print_drain(&sent, &receipts, back, received);
+    }
+    let throttled = received.teams.as_ref().map_or(0, TeamsLimits::throttled) - throttled_before;
     let elapsed = load_ended.duration_since(started).as_secs_f64();
     let offered = match arguments.rate {
         Some(rate) => rate as f64,
@@ -514,8 +609,37 @@ async fn run(
         "{:<14} end-to-end {}   ack {}",
         "", report.end_to_end, report.acknowledgement
     );
+    if direction == Direction::ToUser && received.teams.is_some() {
+        // What a sender that knew the windows could have delivered of the same accepted load.
+        let tenants = arguments.tenants.unwrap_or(arguments.sessions);
+        let offered: Vec<(String, String, Instant)> = sent
+            .iter()
+            .filter_map(|s| {
+                s.acknowledged.map(|at| {
+                    let conversation = s.conversation as usize;
+                    (
+                        format!("bench-{conversation}"),
+                        tenant_of(conversation, tenants),
+                        at,
+                    )
+                })
+            })
+            .collect();
+        let allowed = teams_limits::allowed(
+            &teams_limits::teams_conversation_windows(),
+            &teams_limits::teams_tenant_windows(),
+            &offered,
+            load_ended,
+        );
+        println!(
+            "{:<14} Teams' windows allowed {allowed} in the window; delivered {} ({:.1} %), 429s answered {throttled}",
+            "",
+            report.delivered_in_window,
+            100.0 * report.delivered_in_window as f64 / allowed.max(1) as f64,
+        );
+    }
     println!(
-        "{:<14} lost {} (not delivered {} s after the load)  duplicated {}  reordered {}  refused {}  skill CPU {:.2} cores  peak RSS {:.1} MB  (benchmark's own CPU {:.2} cores; host steal {:.0}%)",
+        "{:<14} lost {} (not delivered {} s after the load)  duplicated {}  reordered {}  refused {}  429s {throttled}  skill CPU {:.2} cores  peak RSS {:.1} MB  (benchmark's own CPU {:.2} cores; host steal {:.0}%)",
         "",
         report.lost,
         arguments.drain,
@@ -526,6 +650,41 @@ async fn run(
         skills.iter().map(SkillProcess::peak_rss_mb).fold(0.0, f64::max),
         own_cpu / elapsed,
         steal,
+    );
+}
+
+/// How the backlog of an outage drained: what was accepted before the peer came back and not yet
+/// delivered, how long until the last of it arrived, everything delivered meanwhile a second, and
+/// the delay notices per conversation.
+fn print_drain(sent: &[Sent], receipts: &[Receipt], back: Instant, received: &Received) {
+    let mut first: HashMap<(u32, u32), Instant> = HashMap::new();
+    for &(conversation, sequence, at) in receipts {
+        first.entry((conversation, sequence)).or_insert(at);
+    }
+    let backlog: Vec<Option<Instant>> = sent
+        .iter()
+        .filter(|s| s.acknowledged.is_some_and(|at| at < back))
+        .map(|s| first.get(&(s.conversation, s.sequence)).copied())
+        .filter(|arrived| arrived.is_none_or(|at| at >= back))
+        .collect();
+    let undelivered = backlog.iter().filter(|arrived| arrived.is_none()).count();
+    let caught_up = backlog.iter().flatten().max().copied().unwrap_or(back);
+    let drained_in = caught_up.duration_since(back).as_secs_f64();
+    let delivered_meanwhile = first
+        .values()
+        .filter(|&&at| at >= back && at <= caught_up)
+        .count();
+    let notices = received.notices.lock().unwrap();
+    println!(
+        "{:<14} drain: backlog {} at the peer's return, all of it in {:.1} s ({} never), {:.0} delivered/s meanwhile; delay notices {} in {} conversations, at most {} in one",
+        "",
+        backlog.len(),
+        drained_in,
+        undelivered,
+        delivered_meanwhile as f64 / drained_in.max(0.001),
+        notices.values().sum::<u32>(),
+        notices.len(),
+        notices.values().max().copied().unwrap_or(0),
     );
 }
 
@@ -635,7 +794,15 @@ async fn main() {
     let binary = skill_binary(&arguments);
 
     // The fake live chat and the fake Bot Connector: one server, answering at once.
-    let received = web::Data::new(Received::default());
+    let received = web::Data::new(Received {
+        at_connector: Mutex::default(),
+        at_livechat: Mutex::default(),
+        opened: AtomicU64::default(),
+        teams: arguments.teams_limits.then(TeamsLimits::teams),
+        livechat_down: AtomicBool::new(false),
+        connector_down: AtomicBool::new(false),
+        notices: Mutex::default(),
+    });
     let peer_port = free_port();
     let server_data = received.clone();
     let server = HttpServer::new(move || {
@@ -701,8 +868,9 @@ async fn main() {
             test_support::wait_until_ready(&skill.base, "the skill").await;
         }
         let bases: Vec<String> = skills.iter().map(|s| s.base.clone()).collect();
+        let tenants = arguments.tenants.unwrap_or(arguments.sessions);
         let sessions =
-            Arc::new(open_sessions(&client, &bases, &connector, arguments.sessions).await);
+            Arc::new(open_sessions(&client, &bases, &connector, arguments.sessions, tenants).await);
         run(
             &arguments, direction, &skills, sessions, &connector, &received,
         )

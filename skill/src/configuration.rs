@@ -21,6 +21,7 @@ use service_support::settings::{Environment, Layered};
 use url::Url;
 
 use crate::domain::Timeouts;
+use crate::handover::pacing::{RateLimits, Window};
 use crate::handover::RetryPolicy;
 use crate::http::{is_loopback_url, HttpClient};
 use crate::livechat::contoso::ContosoConnection;
@@ -410,6 +411,9 @@ impl Default for LiveChatSettings {
 pub struct DeliverySettings {
     /// Attempts before a message to Teams is given up and reported to the agent.
     pub teams_max_attempts: u32,
+    /// How long a message to Teams is retried while Teams refuses it (down, throttling), in
+    /// seconds from when it was stored; then it is given up and reported to the agent.
+    pub teams_retry_for_secs: u64,
     /// How long a message to the live chat is retried while the live chat is down, in seconds,
     /// from when it was stored (backoff capped at `max_backoff_ms`).
     pub livechat_retry_for_secs: u64,
@@ -417,8 +421,17 @@ pub struct DeliverySettings {
     pub base_backoff_ms: u64,
     /// Longest retry delay, and the cap on a `Retry-After`, in milliseconds.
     pub max_backoff_ms: u64,
-    /// Least time between two sends into one Teams conversation (Teams allows about 7 a second).
+    /// Least time between two sends into one Teams conversation, beyond what Teams' windows
+    /// (below) impose; 0 by default.
     pub conversation_interval_ms: u64,
+    /// Teams' windows for one bot in one conversation: at most `sends` in any `window_ms`
+    /// (default 7 per 1 s, 8 per 2 s, 60 per 30 s, 1,800 per hour). Messages, cards and typing
+    /// all count; a message waits for room, a typing indicator without room is dropped.
+    pub teams_conversation_windows: Vec<WindowSettings>,
+    /// Teams' windows for one app in one tenant (default 50 per 1 s).
+    pub teams_tenant_windows: Vec<WindowSettings>,
+    /// How long a 429 that came all the same halves the windows it came from, in seconds.
+    pub teams_shrink_after_429_secs: u64,
     /// How often the workers look for due deliveries when nothing wakes them, in milliseconds.
     pub poll_interval_ms: u64,
     /// Time limit of one outbound HTTP call to Teams or Copilot Studio, in milliseconds.
@@ -436,11 +449,15 @@ pub struct DeliverySettings {
 impl Default for DeliverySettings {
     fn default() -> Self {
         Self {
-            teams_max_attempts: 8,
+            teams_max_attempts: 100,
+            teams_retry_for_secs: 3_600,
             livechat_retry_for_secs: 3_600,
             base_backoff_ms: 1_000,
             max_backoff_ms: 60_000,
-            conversation_interval_ms: 150,
+            conversation_interval_ms: 0,
+            teams_conversation_windows: WindowSettings::of(&RateLimits::teams().conversation),
+            teams_tenant_windows: WindowSettings::of(&RateLimits::teams().tenant),
+            teams_shrink_after_429_secs: RateLimits::teams().shrink_for.as_secs(),
             poll_interval_ms: 1_000,
             http_timeout_ms: 10_000,
             claim_lease_ms: crate::store::CLAIM_LEASE_MS as u64,
@@ -621,7 +638,51 @@ impl LiveChatSettings {
     }
 }
 
+/// One rate window: at most `sends` in any `window_ms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSettings {
+    pub window_ms: u64,
+    pub sends: u32,
+}
+
+impl WindowSettings {
+    fn of(windows: &[Window]) -> Vec<WindowSettings> {
+        windows
+            .iter()
+            .map(|window| WindowSettings {
+                window_ms: u64::try_from(window.length.as_millis()).unwrap_or(u64::MAX),
+                sends: window.sends,
+            })
+            .collect()
+    }
+
+    fn window(&self) -> Window {
+        Window {
+            length: Duration::from_millis(self.window_ms),
+            sends: self.sends,
+        }
+    }
+}
+
 impl DeliverySettings {
+    /// Teams' windows as the Teams lane applies them.
+    pub fn teams_limits(&self) -> RateLimits {
+        RateLimits {
+            conversation: self
+                .teams_conversation_windows
+                .iter()
+                .map(WindowSettings::window)
+                .collect(),
+            tenant: self
+                .teams_tenant_windows
+                .iter()
+                .map(WindowSettings::window)
+                .collect(),
+            shrink_for: Duration::from_secs(self.teams_shrink_after_429_secs),
+        }
+    }
+
     pub fn conversation_interval(&self) -> Duration {
         Duration::from_millis(self.conversation_interval_ms)
     }
@@ -643,7 +704,7 @@ impl DeliverySettings {
     pub fn teams_retry(&self) -> RetryPolicy {
         RetryPolicy {
             max_attempts: self.teams_max_attempts,
-            retry_for: None,
+            retry_for: Some(Duration::from_secs(self.teams_retry_for_secs)),
             backoff: self.backoff(),
         }
     }
@@ -987,8 +1048,19 @@ impl Layered for Settings {
         if delivery.teams_max_attempts == 0 {
             bail!("delivery.teams_max_attempts must be at least 1");
         }
-        if delivery.livechat_retry_for_secs == 0 || delivery.livechat_retry_for_secs > 7 * 86_400 {
-            bail!("delivery.livechat_retry_for_secs must be between 1 and 604800 (a week)");
+        for (name, seconds) in [
+            (
+                "delivery.livechat_retry_for_secs",
+                delivery.livechat_retry_for_secs,
+            ),
+            (
+                "delivery.teams_retry_for_secs",
+                delivery.teams_retry_for_secs,
+            ),
+        ] {
+            if seconds == 0 || seconds > 7 * 86_400 {
+                bail!("{name} must be between 1 and 604800 (a week)");
+            }
         }
         if delivery.base_backoff_ms == 0 || delivery.max_backoff_ms < delivery.base_backoff_ms {
             bail!("delivery.base_backoff_ms must be positive and no larger than delivery.max_backoff_ms");
@@ -1003,6 +1075,27 @@ impl Layered for Settings {
             && delivery.claim_lease_ms < longest_attempt_ms.saturating_add(10_000)
         {
             bail!("delivery.claim_lease_ms ({}) must be at least 10 s longer than the longest attempt ({longest_attempt_ms} ms: delivery.http_timeout_ms or files.transfer_timeout_secs): an attempt that outlasts its claim could be made by a second instance too", delivery.claim_lease_ms);
+        }
+        for (name, windows) in [
+            (
+                "delivery.teams_conversation_windows",
+                &delivery.teams_conversation_windows,
+            ),
+            (
+                "delivery.teams_tenant_windows",
+                &delivery.teams_tenant_windows,
+            ),
+        ] {
+            if let Some(bad) = windows
+                .iter()
+                .find(|window| window.window_ms == 0 || window.sends == 0)
+            {
+                bail!(
+                    "{name}: a window of {} ms for {} sends; both must be positive",
+                    bad.window_ms,
+                    bad.sends
+                );
+            }
         }
         if delivery.max_in_flight == 0 || delivery.max_in_memory < 100 {
             bail!(

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub deliveries: IntCounterVec,
     /// Activities received, by type.
     pub activities: IntCounterVec,
+    /// The agent's typing indicators, by outcome (`shown`, `no_room`, `failed`, `late`).
+    pub typing: IntCounterVec,
     /// HTTP request latency by route, method and status.
     pub request_duration: HistogramVec,
 }
@@ -49,6 +51,13 @@ impl Metrics {
             Opts::new("handover_activities_total", "Activities received, by type"),
             &["type"],
         )?;
+        let typing = IntCounterVec::new(
+            Opts::new(
+                "handover_typing_total",
+                "The agent's typing indicators, by outcome",
+            ),
+            &["outcome"],
+        )?;
         let request_duration = HistogramVec::new(
             HistogramOpts::new(
                 "handover_http_request_duration_seconds",
@@ -61,6 +70,7 @@ impl Metrics {
         registry.register(Box::new(messages.clone()))?;
         registry.register(Box::new(deliveries.clone()))?;
         registry.register(Box::new(activities.clone()))?;
+        registry.register(Box::new(typing.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         Ok(Self {
             registry,
@@ -68,6 +78,7 @@ impl Metrics {
             messages,
             deliveries,
             activities,
+            typing,
             request_duration,
         })
     }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::configuration::{Settings, USER_AGENT};
+use crate::handover::pacing::RateWindows;
 use crate::handover::{
     Clock, Handover, HandoverParts, LiveChatCourier, OutboxWorker, PushedEvents, TimerWorker,
     WorkerLimits,
@@ -127,6 +128,7 @@ impl Application {
             settings.bot.credential(),
             settings.teams.target(&settings.bot),
             FileLinks::new(&settings.application.public_url),
+            Arc::new(RateWindows::new(delivery.teams_limits())),
         ));
         let handover = Arc::new(Handover::new(
             store.clone(),

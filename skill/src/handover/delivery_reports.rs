@@ -2,13 +2,16 @@
 //! here are logged, not returned): an agent's reply that never reached Teams is reported to the
 //! agent in the live chat; a customer's message the live chat refused or never took is reported to
 //! the customer in Teams, and one that keeps failing while the live chat is down is announced to
-//! them once; a customer's file that could not be fetched or was refused is told to both. The skill's own notes and the end of a session are only logged and counted: there is
+//! them once (an agent's while Teams refuses it, to the agent); a customer's file that could not be fetched or was refused is told to both. The skill's own notes and the end of a session are only logged and counted: there is
 //! nobody to tell.
 
 use super::notices::system_note;
 use super::service::Handover;
 use super::text;
-use crate::domain::{DedupeKey, DeliveryId, LiveChatConversationId, NoteRole, Outbound, ToAgent};
+use crate::domain::{
+    DedupeKey, DeliveryId, LiveChatConversationId, MessageToUser, NoteRole, Outbound, Speaker,
+    ToAgent, ToUser,
+};
 use crate::store::{Delivery, NewDelivery};
 
 impl Handover {
@@ -76,9 +79,32 @@ impl Handover {
         .await;
     }
 
-    /// A customer's message keeps failing to reach the live chat (it is down): the customer is
-    /// told, once for that message, that the agent will see it when the live chat is back.
+    /// A message keeps failing to get through: a customer's to the live chat (it is down), and
+    /// the customer is told that the agent will see it when it is back; an agent's to Teams, and
+    /// the agent is told it will reach the customer. Said once for that message, which holds its
+    /// conversation's place, so once an outage.
     pub async fn delivery_delayed(&self, delivery: &Delivery) {
+        if let Ok(Outbound::ToUser(ToUser {
+            to,
+            message:
+                MessageToUser {
+                    from: Speaker::Agent(_),
+                    ..
+                },
+        })) = &delivery.payload
+        {
+            let note = NewDelivery {
+                payload: Outbound::ToAgent(ToAgent::Message {
+                    livechat: to.livechat.clone(),
+                    message: system_note(text::TEAMS_DELAYED.to_owned()),
+                }),
+                dedupe_key: DedupeKey::Delayed(delivery.id).stored(),
+            };
+            if let Err(error) = self.store.enqueue(note).await {
+                tracing::error!(error.cause_chain = ?error, "cannot store the delay notice for the agent");
+            }
+            return;
+        }
         let livechat = match &delivery.payload {
             Ok(Outbound::ToAgent(ToAgent::Message { livechat, message }))
                 if message.role == NoteRole::Customer =>

@@ -14,6 +14,7 @@ pub mod livechat_courier;
 pub mod masking;
 pub mod notices;
 pub mod outbox;
+pub mod pacing;
 pub mod ports;
 pub mod pushed_events;
 pub mod queues;
@@ -28,7 +29,7 @@ pub use livechat_courier::LiveChatCourier;
 pub use outbox::{Attempt, Backoff, Courier, OutboxWorker, RetryPolicy, WorkerLimits};
 pub use ports::{
     ByteStream, Capabilities, FileDownload, FileFetcher, HandoffContext, LiveChat, LiveChatError,
-    StagedFile, TypingIndicator,
+    StagedFile, TypingIndicator, TypingNotShown,
 };
 pub use pushed_events::PushedEvents;
 pub use service::{Handover, HandoverError, HandoverParts};

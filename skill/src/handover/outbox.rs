@@ -26,7 +26,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::queues::Queues;
+use super::pacing::{RateScope, RateWindows};
+use super::queues::{Queues, Retry};
 use super::service::Handover;
 use crate::domain::{DeliveryId, Lane, Outbound};
 use crate::metrics::Metrics;
@@ -56,11 +57,24 @@ pub enum Attempt {
 pub trait Courier: Send + Sync + 'static {
     fn lane(&self) -> Lane;
     /// One attempt at delivery `id` (the same id on every attempt, so a receiver that dedupes can).
+    /// A payload with a [`Courier::rate_scope`] was admitted by [`Courier::windows`] first; the
+    /// courier ends that admission when the answer comes.
     async fn deliver(&self, id: DeliveryId, payload: &Outbound) -> Attempt;
+
+    /// The rate windows every send of this lane must fit (Teams'); none by default.
+    fn windows(&self) -> Option<Arc<RateWindows>> {
+        None
+    }
+
+    /// Where a send of `payload` counts in [`Courier::windows`].
+    fn rate_scope(&self, _payload: &Outbound) -> Option<RateScope> {
+        None
+    }
 }
 
-/// A live-chat message failing this many times in a row tells the customer, once, that the agent
-/// will see it when the live chat is back (one blip is not worth a notice).
+/// A message failing this many times in a row tells the person who wrote it, once, that it waits
+/// (one blip is not worth a notice): the customer while the live chat is down, the agent while
+/// Teams refuses.
 pub const DELAY_NOTICE_AFTER_FAILURES: u32 = 2;
 
 /// How long to wait before another attempt: each link's own (the live-chat link's is the contract's,
@@ -183,7 +197,7 @@ impl OutboxWorker {
                 return;
             }
         };
-        let mut queues = Queues::new(self.pace);
+        let mut queues = Queues::new(self.pace, self.courier.windows());
         let mut in_flight: JoinSet<Sent> = JoinSet::new();
         // Transfers taken from their queues that wait for one of the few transfer places: their
         // queues stay busy, so nothing of their conversation overtakes them.
@@ -364,7 +378,7 @@ impl OutboxWorker {
                                 claim: Some(delivery.due_at_ms),
                                 ..delivery
                             };
-                            queues.add(delivery, now);
+                            self.hold(queues, delivery, now);
                         }
                     }
                     Err(error) => {
@@ -374,6 +388,16 @@ impl OutboxWorker {
             }
             _ => {}
         }
+    }
+
+    /// Holds a delivery in its queue, with where its sends count in the lane's windows.
+    fn hold(&self, queues: &mut Queues, delivery: Delivery, now: Instant) {
+        let scope = delivery
+            .payload
+            .as_ref()
+            .ok()
+            .and_then(|payload| self.courier.rate_scope(payload));
+        queues.add(delivery, scope, now);
     }
 
     /// Takes what the store handed over.
@@ -399,7 +423,7 @@ impl OutboxWorker {
                         break;
                     }
                     *loaded_through = delivery.id;
-                    queues.add(delivery, now);
+                    self.hold(queues, delivery, now);
                 }
             }
             Arrival::Loaded {
@@ -411,7 +435,7 @@ impl OutboxWorker {
                 for delivery in deliveries {
                     if delivery.id > *loaded_through {
                         *loaded_through = delivery.id;
-                        queues.add(delivery, now);
+                        self.hold(queues, delivery, now);
                     }
                 }
                 if complete {
@@ -442,6 +466,14 @@ impl OutboxWorker {
                     delivery.claim,
                 );
                 queues.sent(&queue_key, None, now);
+                // A first success after retries means the link is back: the others need not
+                // wait out their backoff.
+                if delivery.attempts > 0 {
+                    let hurried = queues.hurry();
+                    if hurried > 0 {
+                        tracing::info!(lane, hurried, "the link is back; waiting retries sent now");
+                    }
+                }
             }
             Attempt::Retry { reason, after }
                 if self.policy.may_retry(
@@ -457,9 +489,7 @@ impl OutboxWorker {
                     .inc();
                 tracing::warn!(lane, delivery_id = delivery.id.0, queue = %queue_key, attempt = failed_attempts, reason = %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
                 let at_ms = self.store.now_ms() + delay.as_millis() as i64;
-                if self.courier.lane() == Lane::LiveChat
-                    && failed_attempts == DELAY_NOTICE_AFTER_FAILURES
-                {
+                if failed_attempts == DELAY_NOTICE_AFTER_FAILURES {
                     let (handover, delayed) = (self.handover.clone(), delivery.clone());
                     tokio::spawn(async move { handover.delivery_delayed(&delayed).await });
                 }
@@ -479,7 +509,11 @@ impl OutboxWorker {
                             due_at_ms: at_ms,
                             ..delivery
                         };
-                        queues.sent(&queue_key, Some(again), now);
+                        let retry = Retry {
+                            delivery: again,
+                            may_hurry: after.is_none(),
+                        };
+                        queues.sent(&queue_key, Some(retry), now);
                     }
                     // Whichever instance claims it when it falls due makes the retry.
                     Source::Claimed { .. } => queues.release(&queue_key, now),

@@ -175,7 +175,26 @@ pub trait LiveChat: Send + Sync {
 /// behind messages. (`protocol/` sends it to Teams.)
 #[async_trait]
 pub trait TypingIndicator: Send + Sync {
-    async fn show_typing(&self, to: &UserConversation) -> Result<(), String>;
+    async fn show_typing(&self, to: &UserConversation) -> Result<(), TypingNotShown>;
+}
+
+/// Why a typing indicator was not shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypingNotShown {
+    /// Teams' rate windows had no room for it now (dropped rather than late).
+    NoRoom,
+    /// The attempt failed, as said.
+    Failed(String),
+}
+
+impl TypingNotShown {
+    /// The `handover_typing_total` label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            TypingNotShown::NoRoom => "no_room",
+            TypingNotShown::Failed(_) => "failed",
+        }
+    }
 }
 
 /// A customer's file fetched to local disk, checked, waiting to be posted into the live chat.

@@ -26,6 +26,10 @@ pub const OPENING_INTERRUPTED: &str =
 /// To the customer in Teams when the live chat has been failing for a while: said once.
 pub const LIVECHAT_DELAYED: &str =
     "The live chat can't be reached right now. Your messages are kept and the agent will see them as soon as it is back.";
+/// To the agent in the live chat when Teams has been refusing their messages for a while: said
+/// once per outage (the first message that waits says it).
+pub const TEAMS_DELAYED: &str =
+    "Teams isn't taking messages for this customer right now. Yours are kept and will reach them, in order, as soon as it does.";
 /// The sender name of the skill's own messages in the live chat.
 pub const SYSTEM_SENDER: &str = "System";
 /// The sender name used when the user's name is unknown.

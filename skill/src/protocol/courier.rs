@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 
@@ -17,7 +18,8 @@ use super::render::{json_with_content, proactive_skeleton, SkeletonJson};
 use super::teams::TeamsTarget;
 use crate::domain::{DeliveryId, Lane, Outbound, UserConversation};
 use crate::handover::outbox::{Attempt, Courier};
-use crate::handover::TypingIndicator;
+use crate::handover::pacing::{RateScope, RateWindows};
+use crate::handover::{TypingIndicator, TypingNotShown};
 
 /// Conversations whose prepared parts are kept; beyond it the cache starts over.
 const PREPARED_CONVERSATIONS: usize = 20_000;
@@ -26,6 +28,9 @@ const PREPARED_CONVERSATIONS: usize = 20_000;
 struct Prepared {
     destination: Destination,
     skeleton: SkeletonJson,
+    /// Where its sends count in Teams' windows: the conversation and its tenant (or, for a
+    /// conversation without one, its service URL).
+    scope: RateScope,
 }
 
 /// Prepared parts by (stored address, Copilot conversation id).
@@ -39,6 +44,8 @@ pub struct TeamsCourier {
     /// Where the links to agents' files point.
     links: FileLinks,
     prepared: PreparedCache,
+    /// Teams' rate windows, shared by messages and typing.
+    windows: Arc<RateWindows>,
 }
 
 impl TeamsCourier {
@@ -47,6 +54,7 @@ impl TeamsCourier {
         credential: OutboundCredential,
         target: TeamsTarget,
         links: FileLinks,
+        windows: Arc<RateWindows>,
     ) -> Self {
         Self {
             connector,
@@ -54,6 +62,7 @@ impl TeamsCourier {
             target,
             links,
             prepared: Mutex::new(HashMap::new()),
+            windows,
         }
     }
 
@@ -75,9 +84,20 @@ impl TeamsCourier {
                 &self.credential,
             )
             .map_err(|error| describe_teams_failure(&error))?;
+        let tenant = skeleton
+            .activity
+            .conversation
+            .as_ref()
+            .and_then(|conversation| conversation.tenant_id.as_deref())
+            .unwrap_or(&skeleton.service_url);
+        let scope = RateScope {
+            conversation: Arc::from(skeleton.conversation_id.as_str()),
+            tenant: Arc::from(tenant),
+        };
         let prepared = Arc::new(Prepared {
             destination,
             skeleton: SkeletonJson::of(&skeleton.activity)?,
+            scope,
         });
         if cache.len() >= PREPARED_CONVERSATIONS {
             cache.clear();
@@ -104,10 +124,13 @@ impl Courier for TeamsCourier {
             Err(reason) => return Attempt::Failed { reason },
         };
         let body = json_with_content(&prepared.skeleton, &message.message, &self.links);
+        // Admitted by the worker through the same windows; the send counts from its answer on.
         let sent = self
             .connector
             .send_to(&prepared.destination, body, &self.credential)
             .await;
+        self.windows
+            .end(&prepared.scope, Instant::now(), is_throttled(&sent));
         match sent {
             Ok(_) => Attempt::Delivered,
             Err(error) if error.is_transient() => Attempt::Retry {
@@ -119,24 +142,49 @@ impl Courier for TeamsCourier {
             },
         }
     }
+
+    fn windows(&self) -> Option<Arc<RateWindows>> {
+        Some(self.windows.clone())
+    }
+
+    fn rate_scope(&self, payload: &Outbound) -> Option<RateScope> {
+        let Outbound::ToUser(message) = payload else {
+            return None;
+        };
+        self.prepared(&message.to)
+            .ok()
+            .map(|prepared| prepared.scope.clone())
+    }
+}
+
+/// Teams said "too many" (another sender in the conversation or the tenant, or tighter limits).
+fn is_throttled<T>(sent: &Result<T, ConnectorError>) -> bool {
+    matches!(sent, Err(ConnectorError::Status { status: 429, .. }))
 }
 
 #[async_trait]
 impl TypingIndicator for TeamsCourier {
-    /// A `typing` activity from the bot account: one attempt, whatever Teams answers.
-    async fn show_typing(&self, to: &UserConversation) -> Result<(), String> {
-        let prepared = self.prepared(to)?;
-        let skeleton = proactive_skeleton(to, &self.target)?;
+    /// A `typing` activity from the bot account: one attempt, whatever Teams answers; dropped when
+    /// Teams' windows have no room for it now (a late indicator says nothing).
+    async fn show_typing(&self, to: &UserConversation) -> Result<(), TypingNotShown> {
+        let prepared = self.prepared(to).map_err(TypingNotShown::Failed)?;
+        let skeleton = proactive_skeleton(to, &self.target).map_err(TypingNotShown::Failed)?;
         let activity = Activity {
             kind: Some(types::TYPING.to_owned()),
             ..skeleton.activity
         };
-        let body = serde_json::to_vec(&activity).map_err(|error| error.to_string())?;
-        self.connector
+        let body = serde_json::to_vec(&activity)
+            .map_err(|error| TypingNotShown::Failed(error.to_string()))?;
+        let Some(taken) = self.windows.try_take(&prepared.scope, Instant::now()) else {
+            return Err(TypingNotShown::NoRoom);
+        };
+        let sent = self
+            .connector
             .send_to(&prepared.destination, body, &self.credential)
-            .await
-            .map(drop)
-            .map_err(|error| describe_teams_failure(&error))
+            .await;
+        taken.end(is_throttled(&sent));
+        sent.map(drop)
+            .map_err(|error| TypingNotShown::Failed(describe_teams_failure(&error)))
     }
 }
 

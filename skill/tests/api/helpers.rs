@@ -11,7 +11,7 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use service_support::settings::Environment;
-use skill::configuration::Settings;
+use skill::configuration::{Settings, WindowSettings};
 pub use skill::handover::Clock;
 use skill::startup::{Application, ApplicationHandle};
 use tempfile::TempDir;
@@ -267,6 +267,8 @@ pub struct Options {
     pub file_hosts: Option<&'static str>,
     /// The webhook secret before a rotation (`WEBHOOK_SECRET_PREVIOUS`).
     pub previous_webhook_secret: Option<&'static str>,
+    /// Teams' windows as (milliseconds, sends) per conversation and per tenant, when not Teams'.
+    pub teams_windows: Option<(Vec<(u64, u32)>, Vec<(u64, u32)>)>,
 }
 
 impl Default for Options {
@@ -285,6 +287,7 @@ impl Default for Options {
             max_transfers: None,
             file_hosts: None,
             previous_webhook_secret: None,
+            teams_windows: None,
         }
     }
 }
@@ -407,6 +410,16 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     }
     if let Some(seconds) = options.transfer_timeout_secs {
         settings.files.transfer_timeout_secs = seconds;
+    }
+    if let Some((conversation, tenant)) = &options.teams_windows {
+        let windows = |pairs: &[(u64, u32)]| {
+            pairs
+                .iter()
+                .map(|&(window_ms, sends)| WindowSettings { window_ms, sends })
+                .collect()
+        };
+        settings.delivery.teams_conversation_windows = windows(conversation);
+        settings.delivery.teams_tenant_windows = windows(tenant);
     }
     if let Some(transfers) = options.max_transfers {
         settings.files.max_concurrent_transfers = transfers;

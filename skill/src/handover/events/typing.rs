@@ -1,5 +1,6 @@
-//! The agent is typing: shown at once and once. Too late, or for no open session, it is dropped;
-//! it goes beside the outbox, so it never waits behind messages nor is retried.
+//! The agent is typing: shown at once and once. Too late, without room in Teams' rate windows, or
+//! for no open session, it is dropped; it goes beside the outbox, so it never waits behind messages
+//! nor is retried.
 
 use std::time::Duration;
 
@@ -28,16 +29,18 @@ impl Handover {
             }
         };
         let to = user_conversation(&session, conversation);
-        let typing = self.typing.clone();
+        let (typing, metrics) = (self.typing.clone(), self.metrics.clone());
         tokio::spawn(
             async move {
-                match tokio::time::timeout(left, typing.show_typing(&to)).await {
-                    Ok(Ok(())) => tracing::debug!("typing indicator shown"),
+                let outcome = match tokio::time::timeout(left, typing.show_typing(&to)).await {
+                    Ok(Ok(())) => "shown",
                     Ok(Err(reason)) => {
-                        tracing::debug!(reason = %reason, "typing indicator not shown")
+                        tracing::debug!(reason = ?reason, "typing indicator not shown");
+                        reason.label()
                     }
-                    Err(_) => tracing::debug!("typing indicator not shown in time"),
-                }
+                    Err(_) => "late",
+                };
+                metrics.typing.with_label_values(&[outcome]).inc();
             }
             .in_current_span(),
         );

@@ -1,0 +1,458 @@
+//! Teams' rate limits as sliding windows: at most `sends` in any `length`, per conversation (four
+//! windows: 1 s, 2 s, 30 s, 1 h) and per tenant (1 s), so that the skill sends as much as Teams
+//! allows and never draws a 429 doing it.
+//!
+//! A send counts from the moment it is admitted until its answer comes back, and then at the time
+//! of that answer: Teams counted it somewhere in between, so a window measured from the answers is
+//! never shorter than the one Teams measures, however long the request took. Messages wait for
+//! room ([`Admission::At`]); a typing indicator takes room only when there is some now.
+//!
+//! A 429 that comes all the same (another bot in the conversation, a tighter tenant) halves the
+//! conversation's windows for a while, and the tenant's when two of its conversations draw one
+//! within its shortest window.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// At most `sends` in any `length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub length: Duration,
+    pub sends: u32,
+}
+
+/// The windows a send must fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    pub conversation: Vec<Window>,
+    pub tenant: Vec<Window>,
+    /// How long a 429 halves the windows it came from.
+    pub shrink_for: Duration,
+}
+
+impl RateLimits {
+    /// Teams' documented limits for one bot: 7 a second, 8 per 2 s, 60 per 30 s and 1,800 an hour
+    /// in a conversation; 50 a second per tenant.
+    pub fn teams() -> RateLimits {
+        let window = |ms: u64, sends: u32| Window {
+            length: Duration::from_millis(ms),
+            sends,
+        };
+        RateLimits {
+            conversation: vec![
+                window(1_000, 7),
+                window(2_000, 8),
+                window(30_000, 60),
+                window(3_600_000, 1_800),
+            ],
+            tenant: vec![window(1_000, 50)],
+            shrink_for: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a send counts: its conversation and its tenant (Teams' keys, as the courier knows them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RateScope {
+    pub conversation: Arc<str>,
+    pub tenant: Arc<str>,
+}
+
+/// When a send may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Now; the send is counted until [`RateWindows::end`].
+    Now,
+    /// Not before then.
+    At(Instant),
+}
+
+/// The sends of one key within its longest window.
+#[derive(Default)]
+struct Log {
+    /// When the answers of finished sends came back, oldest first.
+    done: VecDeque<Instant>,
+    /// Sends admitted whose answer has not come.
+    pending: u32,
+    /// The windows are halved until then.
+    shrunk_until: Option<Instant>,
+    /// Recent 429s (tenants only), to tell one conversation's from the tenant's.
+    throttled: VecDeque<Instant>,
+}
+
+impl Log {
+    fn limit(&self, window: &Window, now: Instant) -> u32 {
+        match self.shrunk_until {
+            Some(until) if until > now => (window.sends / 2).max(1),
+            _ => window.sends,
+        }
+    }
+
+    /// When one more send fits every window: `now` or later. With as many sends pending as a
+    /// window takes, no time is known yet; the earliest check is one shortest gap on.
+    fn earliest(&self, windows: &[Window], now: Instant) -> Instant {
+        let mut at = now;
+        for window in windows {
+            let limit = self.limit(window, now) as usize;
+            let pending = self.pending as usize;
+            if pending >= limit {
+                at = at.max(now + window.length / window.sends.max(1));
+                continue;
+            }
+            // Room for `limit - pending` finished sends in the window: the one that many back
+            // from the newest must have left it.
+            let room = limit - pending;
+            if self.done.len() >= room {
+                let blocking = self.done[self.done.len() - room];
+                at = at.max(blocking + window.length);
+            }
+        }
+        at
+    }
+
+    fn finish(&mut self, at: Instant) {
+        self.pending = self.pending.saturating_sub(1);
+        // Answers come back nearly in order: insert from the back.
+        let position = self
+            .done
+            .iter()
+            .rposition(|&earlier| earlier <= at)
+            .map_or(0, |index| index + 1);
+        self.done.insert(position, at);
+    }
+
+    /// Drops what no window can see any more.
+    fn prune(&mut self, longest: Duration, now: Instant) {
+        while let Some(&oldest) = self.done.front() {
+            if oldest + longest > now {
+                break;
+            }
+            self.done.pop_front();
+        }
+        if self.shrunk_until.is_some_and(|until| until <= now) {
+            self.shrunk_until = None;
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.done.is_empty()
+            && self.pending == 0
+            && self.shrunk_until.is_none()
+            && self.throttled.is_empty()
+    }
+}
+
+/// Logs kept before idle ones are swept.
+const SWEEP_ABOVE: usize = 4_096;
+
+#[derive(Default)]
+struct Logs {
+    conversations: HashMap<Arc<str>, Log>,
+    tenants: HashMap<Arc<str>, Log>,
+    /// Sizes at the last sweep.
+    swept_at: usize,
+}
+
+/// The windows of every conversation and tenant, shared by the Teams lane's worker and the typing
+/// indicator.
+pub struct RateWindows {
+    limits: RateLimits,
+    longest: Duration,
+    logs: Mutex<Logs>,
+}
+
+impl RateWindows {
+    pub fn new(limits: RateLimits) -> RateWindows {
+        let longest = limits
+            .conversation
+            .iter()
+            .chain(&limits.tenant)
+            .map(|window| window.length)
+            .max()
+            .unwrap_or_default();
+        RateWindows {
+            limits,
+            longest,
+            logs: Mutex::new(Logs::default()),
+        }
+    }
+
+    fn logs(&self) -> std::sync::MutexGuard<'_, Logs> {
+        self.logs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When a send into `scope` may start; [`Admission::Now`] counts it from now on.
+    pub fn admit(&self, scope: &RateScope, now: Instant) -> Admission {
+        let mut logs = self.logs();
+        let logs = &mut *logs;
+        let conversation = logs
+            .conversations
+            .entry(scope.conversation.clone())
+            .or_default();
+        conversation.prune(self.longest, now);
+        let tenant = logs.tenants.entry(scope.tenant.clone()).or_default();
+        tenant.prune(self.longest, now);
+        let at = conversation
+            .earliest(&self.limits.conversation, now)
+            .max(tenant.earliest(&self.limits.tenant, now));
+        if at > now {
+            return Admission::At(at);
+        }
+        conversation.pending += 1;
+        tenant.pending += 1;
+        Admission::Now
+    }
+
+    /// Counts a send into `scope` now if it fits, until the [`Taken`] ends (or is dropped: a send
+    /// abandoned halfway still counted, from then).
+    pub fn try_take(self: &Arc<Self>, scope: &RateScope, now: Instant) -> Option<Taken> {
+        (self.admit(scope, now) == Admission::Now).then(|| Taken {
+            windows: self.clone(),
+            scope: scope.clone(),
+            ended: false,
+        })
+    }
+
+    /// A send admitted into `scope` got its answer at `at`; `throttled` when it was a 429.
+    pub fn end(&self, scope: &RateScope, at: Instant, throttled: bool) {
+        let mut logs = self.logs();
+        let logs = &mut *logs;
+        let shrink_until = at + self.limits.shrink_for;
+        if let Some(conversation) = logs.conversations.get_mut(&scope.conversation) {
+            conversation.finish(at);
+            if throttled {
+                conversation.shrunk_until = Some(shrink_until);
+            }
+        }
+        if let Some(tenant) = logs.tenants.get_mut(&scope.tenant) {
+            tenant.finish(at);
+            if throttled {
+                let shortest = self
+                    .limits
+                    .tenant
+                    .iter()
+                    .map(|window| window.length)
+                    .min()
+                    .unwrap_or_default();
+                while tenant
+                    .throttled
+                    .front()
+                    .is_some_and(|&earlier| earlier + shortest <= at)
+                {
+                    tenant.throttled.pop_front();
+                }
+                tenant.throttled.push_back(at);
+                if tenant.throttled.len() >= 2 {
+                    tenant.shrunk_until = Some(shrink_until);
+                }
+            }
+        }
+        let size = logs.conversations.len() + logs.tenants.len();
+        if size > SWEEP_ABOVE && size > logs.swept_at * 2 {
+            let longest = self.longest;
+            for log in logs
+                .conversations
+                .values_mut()
+                .chain(logs.tenants.values_mut())
+            {
+                log.prune(longest, at);
+                log.throttled.retain(|&when| when + longest > at);
+            }
+            logs.conversations.retain(|_, log| !log.idle());
+            logs.tenants.retain(|_, log| !log.idle());
+            logs.swept_at = logs.conversations.len() + logs.tenants.len();
+        }
+    }
+}
+
+/// A send counted in the windows until it ends.
+pub struct Taken {
+    windows: Arc<RateWindows>,
+    scope: RateScope,
+    ended: bool,
+}
+
+impl Taken {
+    /// The answer came; `throttled` when it was a 429.
+    pub fn end(mut self, throttled: bool) {
+        self.ended = true;
+        self.windows.end(&self.scope, Instant::now(), throttled);
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.windows.end(&self.scope, Instant::now(), false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(conversation: &str, tenant: &str) -> RateScope {
+        RateScope {
+            conversation: Arc::from(conversation),
+            tenant: Arc::from(tenant),
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Sends as fast as admitted into `scope`, each answered `latency` after it started, from
+    /// `start` for `until`; returns the start times.
+    fn greedy(
+        windows: &RateWindows,
+        scope: &RateScope,
+        start: Instant,
+        until: Duration,
+        latency: Duration,
+    ) -> Vec<Instant> {
+        let mut now = start;
+        let mut sent = Vec::new();
+        while now < start + until {
+            match windows.admit(scope, now) {
+                Admission::Now => {
+                    sent.push(now);
+                    now += latency;
+                    windows.end(scope, now, false);
+                }
+                Admission::At(at) => {
+                    assert!(at > now);
+                    now = at;
+                }
+            }
+        }
+        sent
+    }
+
+    /// At most `sends` of `times` in any half-open window of `length`.
+    fn fits(times: &[Instant], window: Window) -> bool {
+        times.iter().enumerate().all(|(index, &start)| {
+            times[index..]
+                .iter()
+                .take_while(|&&t| t < start + window.length)
+                .count()
+                <= window.sends as usize
+        })
+    }
+
+    #[test]
+    fn a_conversation_sends_seven_at_once_then_as_its_longer_windows_allow() {
+        let windows = RateWindows::new(RateLimits::teams());
+        let start = Instant::now();
+        let sent = greedy(
+            &windows,
+            &scope("a", "t"),
+            start,
+            Duration::from_secs(30),
+            ms(0),
+        );
+        // 7 in the first second, the 8th at 1 s, then the 2 s window: 8 every 2 s until the 30 s
+        // window's 60 are spent.
+        assert_eq!(sent[..7], [start; 7]);
+        assert_eq!(sent[7], start + ms(1_000));
+        assert_eq!(sent[8], start + ms(2_000));
+        assert_eq!(sent.len(), 60);
+        for window in RateLimits::teams().conversation {
+            assert!(fits(&sent, window), "{window:?}");
+        }
+        // The 61st waits for the first to leave the 30 s window.
+        assert_eq!(
+            windows.admit(&scope("a", "t"), start + ms(29_999)),
+            Admission::At(start + ms(30_000))
+        );
+    }
+
+    #[test]
+    fn windows_count_from_the_answer_so_a_slow_request_never_shortens_them() {
+        let windows = RateWindows::new(RateLimits {
+            conversation: vec![Window {
+                length: ms(1_000),
+                sends: 1,
+            }],
+            tenant: vec![],
+            shrink_for: Duration::ZERO,
+        });
+        let start = Instant::now();
+        let a = scope("a", "t");
+        assert_eq!(windows.admit(&a, start), Admission::Now);
+        // Pending: no room, and no time known yet.
+        assert!(matches!(
+            windows.admit(&a, start + ms(500)),
+            Admission::At(_)
+        ));
+        windows.end(&a, start + ms(700), false);
+        assert_eq!(
+            windows.admit(&a, start + ms(900)),
+            Admission::At(start + ms(1_700))
+        );
+        assert_eq!(windows.admit(&a, start + ms(1_700)), Admission::Now);
+    }
+
+    #[test]
+    fn a_tenant_is_shared_by_its_conversations_and_others_are_not_held_back() {
+        let windows = RateWindows::new(RateLimits::teams());
+        let start = Instant::now();
+        let mut admitted = 0;
+        for n in 0..60 {
+            let one = scope(&format!("c{n}"), "busy");
+            if windows.admit(&one, start) == Admission::Now {
+                windows.end(&one, start, false);
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 50);
+        assert_eq!(
+            windows.admit(&scope("c99", "busy"), start + ms(10)),
+            Admission::At(start + ms(1_000))
+        );
+        assert_eq!(windows.admit(&scope("c0", "quiet"), start), Admission::Now);
+    }
+
+    #[test]
+    fn a_429_halves_the_conversation_for_a_while_and_two_halve_the_tenant() {
+        let windows = RateWindows::new(RateLimits::teams());
+        let start = Instant::now();
+        let a = scope("a", "t");
+        assert_eq!(windows.admit(&a, start), Admission::Now);
+        windows.end(&a, start, true);
+        let sent = greedy(&windows, &a, start + ms(1), ms(999), ms(0));
+        assert_eq!(sent.len(), 2, "7 halved is 3, one spent");
+        // After the shrink (60 s) the full windows are back.
+        let later = start + Duration::from_secs(3_601);
+        assert_eq!(greedy(&windows, &a, later, ms(999), ms(0)).len(), 7);
+
+        // One 429 in a tenant leaves it whole; a second from another conversation halves it.
+        let tenant_wide = |n: usize| {
+            let mut admitted = 0;
+            for c in 0..60 {
+                let one = scope(&format!("x{n}-{c}"), "u");
+                let at = start + Duration::from_secs(n as u64 * 10);
+                if windows.admit(&one, at) == Admission::Now {
+                    windows.end(&one, at, false);
+                    admitted += 1;
+                }
+            }
+            admitted
+        };
+        let b = scope("b", "u");
+        assert_eq!(windows.admit(&b, start), Admission::Now);
+        windows.end(&b, start, true);
+        assert_eq!(tenant_wide(1), 50);
+        let c = scope("c", "u");
+        let at = start + ms(20_000);
+        for one in [&b, &c] {
+            assert_eq!(windows.admit(one, at), Admission::Now);
+            windows.end(one, at, true);
+        }
+        assert_eq!(tenant_wide(3), 25);
+    }
+}
