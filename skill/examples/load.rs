@@ -93,6 +93,10 @@ struct Arguments {
     /// How long the outage lasts, in seconds.
     #[arg(long, default_value_t = 600)]
     outage_secs: u64,
+    /// Seconds into the load at which the first of several instances is killed (SIGKILL); the run
+    /// prints how long the others took to deliver what was accepted before it.
+    #[arg(long)]
+    kill_after: Option<u64>,
 }
 
 /// Which way the measured messages go.
@@ -258,6 +262,11 @@ impl SkillProcess {
             .env("SKILL_BIND", format!("127.0.0.1:{port}"))
             .env("SKILL_DATA_DIR", data.path())
             .env("LIVECHAT_BASE_URL", peers)
+            // The sessions wait in the fake live chat's queue and their customers may say nothing
+            // for the whole run: its timers (queue, inactivity) would close them in long runs.
+            .env("SKILL_QUEUE_TIMEOUT_SECS", "0")
+            .env("SKILL_INACTIVITY_WARNING_SECS", "0")
+            .env("SKILL_INACTIVITY_TIMEOUT_SECS", "0")
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -490,6 +499,18 @@ async fn run(
     received.notices.lock().unwrap().clear();
     let started = Instant::now();
     let deadline = started + duration;
+    // One instance killed under load, and when.
+    let killed_at = Arc::new(Mutex::new(None));
+    if let Some(after) = arguments.kill_after {
+        assert!(skills.len() > 1, "--kill-after needs --instances 2 or more");
+        let (pid, killed_at) = (skills[0].child.id(), killed_at.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep_until((started + Duration::from_secs(after)).into()).await;
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            *killed_at.lock().unwrap() = Some(Instant::now());
+            println!("{:<14} instance 1 of the skill killed", "");
+        });
+    }
     // The outage: the receiving peer down for a while, and when it came back.
     let back_at = Arc::new(Mutex::new(None));
     if let Some(after) = arguments.outage_after {
@@ -580,8 +601,18 @@ async fn run(
     // Let what is on its way arrive (bounded), then account for every id.
     let drain_until = Instant::now() + Duration::from_secs(arguments.drain);
     while Instant::now() < drain_until {
-        if receipts.lock().unwrap().len() >= accepted {
-            break;
+        let arrived = receipts.lock().unwrap().len();
+        // Counted by id: a duplicate must not end the wait for a message still on its way.
+        if arrived >= accepted {
+            let distinct: std::collections::HashSet<(u32, u32)> = receipts
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|&(conversation, sequence, _)| (conversation, sequence))
+                .collect();
+            if distinct.len() >= accepted {
+                break;
+            }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -589,6 +620,9 @@ async fn run(
     let report = Report::new(&sent, &receipts, started, load_ended);
     if let Some(back) = *back_at.lock().unwrap() {
         print_drain(&sent, &receipts, back, received);
+    }
+    if let Some(killed) = *killed_at.lock().unwrap() {
+        print_takeover(&sent, &receipts, killed);
     }
     let throttled = received.teams.as_ref().map_or(0, TeamsLimits::throttled) - throttled_before;
     let elapsed = load_ended.duration_since(started).as_secs_f64();
@@ -688,6 +722,29 @@ fn print_drain(sent: &[Sent], receipts: &[Receipt], back: Instant, received: &Re
     );
 }
 
+/// After a kill: what was accepted before it and not yet delivered, and how long until the last of
+/// it arrived (the survivors taking over the dead instance's claims).
+fn print_takeover(sent: &[Sent], receipts: &[Receipt], killed: Instant) {
+    let mut first: HashMap<(u32, u32), Instant> = HashMap::new();
+    for &(conversation, sequence, at) in receipts {
+        first.entry((conversation, sequence)).or_insert(at);
+    }
+    let waiting: Vec<Option<Instant>> = sent
+        .iter()
+        .filter(|s| s.acknowledged.is_some_and(|at| at < killed))
+        .map(|s| first.get(&(s.conversation, s.sequence)).copied())
+        .filter(|arrived| arrived.is_none_or(|at| at >= killed))
+        .collect();
+    let last = waiting.iter().flatten().max().copied().unwrap_or(killed);
+    println!(
+        "{:<14} takeover: {} accepted before the kill were undelivered then; the last arrived {:.1} s after it ({} never)",
+        "",
+        waiting.len(),
+        last.duration_since(killed).as_secs_f64(),
+        waiting.iter().filter(|arrived| arrived.is_none()).count(),
+    );
+}
+
 /// Latency percentiles in milliseconds.
 struct Percentiles(Vec<f64>);
 
@@ -779,9 +836,9 @@ async fn empty_database(url: &str) {
     let Ok(mut connection) = sqlx::PgConnection::connect(url).await else {
         return;
     };
-    let _ = sqlx::query("DROP TABLE IF EXISTS deliveries, sessions, file_links, _sqlx_migrations")
-        .execute(&mut connection)
-        .await;
+    for statement in ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"] {
+        let _ = sqlx::query(statement).execute(&mut connection).await;
+    }
 }
 
 #[tokio::main]

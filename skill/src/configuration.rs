@@ -440,6 +440,11 @@ pub struct DeliverySettings {
     /// in milliseconds: longer than the longest attempt (`http_timeout_ms`, and a file's transfer,
     /// `files.transfer_timeout_secs`) plus 10 s, or the skill refuses to start.
     pub claim_lease_ms: u64,
+    /// With PostgreSQL, how often each instance says it is alive, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// With PostgreSQL, after how long without a heartbeat an instance's claims are released to
+    /// the others, in milliseconds (at least three heartbeats).
+    pub instance_silent_after_ms: u64,
     /// Deliveries one lane sends at once (each to a different conversation).
     pub max_in_flight: usize,
     /// Deliveries one lane holds in memory; more wait in the database and are read back in order.
@@ -461,6 +466,8 @@ impl Default for DeliverySettings {
             poll_interval_ms: 1_000,
             http_timeout_ms: 10_000,
             claim_lease_ms: crate::store::CLAIM_LEASE_MS as u64,
+            heartbeat_ms: 1_000,
+            instance_silent_after_ms: 5_000,
             max_in_flight: 256,
             max_in_memory: 20_000,
         }
@@ -685,6 +692,12 @@ impl DeliverySettings {
 
     pub fn conversation_interval(&self) -> Duration {
         Duration::from_millis(self.conversation_interval_ms)
+    }
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+    pub fn instance_silent_after(&self) -> Duration {
+        Duration::from_millis(self.instance_silent_after_ms)
     }
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
@@ -1096,6 +1109,11 @@ impl Layered for Settings {
                     bad.sends
                 );
             }
+        }
+        if delivery.heartbeat_ms == 0
+            || delivery.instance_silent_after_ms < delivery.heartbeat_ms.saturating_mul(3)
+        {
+            bail!("delivery.heartbeat_ms must be positive and delivery.instance_silent_after_ms at least three heartbeats ({} ms): one late heartbeat must not hand a live instance's claims to another", delivery.heartbeat_ms.saturating_mul(3));
         }
         if delivery.max_in_flight == 0 || delivery.max_in_memory < 100 {
             bail!(

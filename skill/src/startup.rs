@@ -40,6 +40,9 @@ pub struct Application {
     deferred: DeferredWork,
     store: Store,
     retention_days: u32,
+    /// How often this instance says it is alive, and after how long silent another's claims are
+    /// released (PostgreSQL).
+    heartbeat: (Duration, Duration),
     /// Where customers' files wait between their fetch and their post, and when a leftover there
     /// is stale (longer than a delivery to the live chat is retried).
     staging: (std::path::PathBuf, Duration),
@@ -238,6 +241,7 @@ impl Application {
             deferred,
             store,
             retention_days: settings.application.retention_days,
+            heartbeat: (delivery.heartbeat(), delivery.instance_silent_after()),
             staging: (
                 staging,
                 Duration::from_secs(delivery.livechat_retry_for_secs + 3_600),
@@ -282,6 +286,11 @@ impl Application {
             self.store.clone(),
             shutdown.clone(),
         ));
+        let heartbeat = tokio::spawn(heartbeat_periodically(
+            self.store.clone(),
+            self.heartbeat,
+            shutdown.clone(),
+        ));
         let purge = tokio::spawn(purge_periodically(
             self.store.clone(),
             self.retention_days,
@@ -297,6 +306,7 @@ impl Application {
         let _ = deliveries.await;
         let _ = purge.await;
         let _ = clock_sync.await;
+        let _ = heartbeat.await;
         let _ = timers.await;
         // The workers' last outcomes are recorded without waiting; commit them before stopping.
         if let Err(error) = self.store.flush().await {
@@ -389,6 +399,28 @@ async fn sync_clock_periodically(store: Store, shutdown: CancellationToken) {
         }
         if let Err(error) = store.sync_clock().await {
             tracing::warn!(error.cause_chain = ?error, "cannot read the database's clock; keeping the last offset");
+        }
+    }
+}
+
+/// Every `every` (PostgreSQL): says this instance is alive, and releases the claims of instances
+/// silent for `silent_after`, so that a dead instance's conversations go on within seconds.
+async fn heartbeat_periodically(
+    store: Store,
+    (every, silent_after): (Duration, Duration),
+    shutdown: CancellationToken,
+) {
+    if store.dialect() != crate::store::Dialect::Postgres {
+        return;
+    }
+    let silent_after_ms = i64::try_from(silent_after.as_millis()).unwrap_or(i64::MAX / 4);
+    loop {
+        if let Err(error) = store.heartbeat(store.now_ms(), silent_after_ms).await {
+            tracing::warn!(error.cause_chain = ?error, "cannot send this instance's heartbeat");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
         }
     }
 }

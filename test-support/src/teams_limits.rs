@@ -25,14 +25,14 @@ pub fn teams_tenant_windows() -> Windows {
     vec![(Duration::from_secs(1), 50)]
 }
 
+/// Accepted arrivals by key.
+type Arrivals = HashMap<String, VecDeque<Instant>>;
+
 /// Accepted arrivals by conversation and by tenant, and the 429s answered.
 pub struct TeamsLimits {
     conversation: Windows,
     tenant: Windows,
-    arrivals: Mutex<(
-        HashMap<String, VecDeque<Instant>>,
-        HashMap<String, VecDeque<Instant>>,
-    )>,
+    arrivals: Mutex<(Arrivals, Arrivals)>,
     throttled: AtomicU64,
 }
 

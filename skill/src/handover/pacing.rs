@@ -68,21 +68,25 @@ pub enum Admission {
     At(Instant),
 }
 
+/// Milliseconds since the windows' start: a quarter of an `Instant`'s size, kept per send for up
+/// to an hour.
+type Millis = u64;
+
 /// The sends of one key within its longest window.
 #[derive(Default)]
 struct Log {
-    /// When the answers of finished sends came back, oldest first.
-    done: VecDeque<Instant>,
+    /// When the answers of finished sends came back (rounded up to the millisecond), oldest first.
+    done: VecDeque<Millis>,
     /// Sends admitted whose answer has not come.
     pending: u32,
     /// The windows are halved until then.
-    shrunk_until: Option<Instant>,
+    shrunk_until: Option<Millis>,
     /// Recent 429s (tenants only), to tell one conversation's from the tenant's.
-    throttled: VecDeque<Instant>,
+    throttled: VecDeque<Millis>,
 }
 
 impl Log {
-    fn limit(&self, window: &Window, now: Instant) -> u32 {
+    fn limit(&self, window: &Window, now: Millis) -> u32 {
         match self.shrunk_until {
             Some(until) if until > now => (window.sends / 2).max(1),
             _ => window.sends,
@@ -91,13 +95,13 @@ impl Log {
 
     /// When one more send fits every window: `now` or later. With as many sends pending as a
     /// window takes, no time is known yet; the earliest check is one shortest gap on.
-    fn earliest(&self, windows: &[Window], now: Instant) -> Instant {
+    fn earliest(&self, windows: &[Window], now: Millis) -> Millis {
         let mut at = now;
         for window in windows {
-            let limit = self.limit(window, now) as usize;
+            let (limit, length) = (self.limit(window, now) as usize, millis(window.length));
             let pending = self.pending as usize;
             if pending >= limit {
-                at = at.max(now + window.length / window.sends.max(1));
+                at = at.max(now + (length / u64::from(window.sends.max(1))).max(1));
                 continue;
             }
             // Room for `limit - pending` finished sends in the window: the one that many back
@@ -105,13 +109,13 @@ impl Log {
             let room = limit - pending;
             if self.done.len() >= room {
                 let blocking = self.done[self.done.len() - room];
-                at = at.max(blocking + window.length);
+                at = at.max(blocking + length);
             }
         }
         at
     }
 
-    fn finish(&mut self, at: Instant) {
+    fn finish(&mut self, at: Millis) {
         self.pending = self.pending.saturating_sub(1);
         // Answers come back nearly in order: insert from the back.
         let position = self
@@ -122,8 +126,8 @@ impl Log {
         self.done.insert(position, at);
     }
 
-    /// Drops what no window can see any more.
-    fn prune(&mut self, longest: Duration, now: Instant) {
+    /// Drops what no window of `longest` can see any more.
+    fn prune(&mut self, longest: Millis, now: Millis) {
         while let Some(&oldest) = self.done.front() {
             if oldest + longest > now {
                 break;
@@ -133,6 +137,9 @@ impl Log {
         if self.shrunk_until.is_some_and(|until| until <= now) {
             self.shrunk_until = None;
         }
+        if self.done.capacity() > 64 && self.done.len() < self.done.capacity() / 4 {
+            self.done.shrink_to(self.done.len() * 2);
+        }
     }
 
     fn idle(&self) -> bool {
@@ -141,6 +148,10 @@ impl Log {
             && self.shrunk_until.is_none()
             && self.throttled.is_empty()
     }
+}
+
+fn millis(duration: Duration) -> Millis {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX / 4)
 }
 
 /// Logs kept before idle ones are swept.
@@ -158,23 +169,46 @@ struct Logs {
 /// indicator.
 pub struct RateWindows {
     limits: RateLimits,
-    longest: Duration,
+    /// Times are kept as milliseconds since this.
+    base: Instant,
+    /// The longest window of a conversation, and of a tenant: how long each kind keeps its sends.
+    longest_conversation: Millis,
+    longest_tenant: Millis,
     logs: Mutex<Logs>,
 }
 
 impl RateWindows {
     pub fn new(limits: RateLimits) -> RateWindows {
-        let longest = limits
-            .conversation
-            .iter()
-            .chain(&limits.tenant)
-            .map(|window| window.length)
-            .max()
-            .unwrap_or_default();
+        RateWindows::starting(limits, Instant::now())
+    }
+
+    /// Windows whose times count from `base` (no later than any time they are given).
+    pub fn starting(limits: RateLimits, base: Instant) -> RateWindows {
+        let longest = |windows: &[Window]| {
+            windows
+                .iter()
+                .map(|window| millis(window.length))
+                .max()
+                .unwrap_or_default()
+        };
         RateWindows {
+            longest_conversation: longest(&limits.conversation),
+            longest_tenant: longest(&limits.tenant),
             limits,
-            longest,
+            base,
             logs: Mutex::new(Logs::default()),
+        }
+    }
+
+    /// `at` in milliseconds since the base: rounded down for a moment to check, up for a send's
+    /// answer, so that a window is never measured shorter than it was.
+    fn since_base(&self, at: Instant, round_up: bool) -> Millis {
+        let elapsed = at.saturating_duration_since(self.base);
+        let whole = millis(elapsed);
+        if round_up && elapsed > Duration::from_millis(whole) {
+            whole + 1
+        } else {
+            whole
         }
     }
 
@@ -185,21 +219,22 @@ impl RateWindows {
     }
 
     /// When a send into `scope` may start; [`Admission::Now`] counts it from now on.
-    pub fn admit(&self, scope: &RateScope, now: Instant) -> Admission {
+    pub fn admit(&self, scope: &RateScope, at: Instant) -> Admission {
+        let now = self.since_base(at, false);
         let mut logs = self.logs();
         let logs = &mut *logs;
         let conversation = logs
             .conversations
             .entry(scope.conversation.clone())
             .or_default();
-        conversation.prune(self.longest, now);
+        conversation.prune(self.longest_conversation, now);
         let tenant = logs.tenants.entry(scope.tenant.clone()).or_default();
-        tenant.prune(self.longest, now);
-        let at = conversation
+        tenant.prune(self.longest_tenant, now);
+        let earliest = conversation
             .earliest(&self.limits.conversation, now)
             .max(tenant.earliest(&self.limits.tenant, now));
-        if at > now {
-            return Admission::At(at);
+        if earliest > now {
+            return Admission::At(self.base + Duration::from_millis(earliest));
         }
         conversation.pending += 1;
         tenant.pending += 1;
@@ -218,9 +253,10 @@ impl RateWindows {
 
     /// A send admitted into `scope` got its answer at `at`; `throttled` when it was a 429.
     pub fn end(&self, scope: &RateScope, at: Instant, throttled: bool) {
+        let at = self.since_base(at, true);
         let mut logs = self.logs();
         let logs = &mut *logs;
-        let shrink_until = at + self.limits.shrink_for;
+        let shrink_until = at + millis(self.limits.shrink_for);
         if let Some(conversation) = logs.conversations.get_mut(&scope.conversation) {
             conversation.finish(at);
             if throttled {
@@ -234,7 +270,7 @@ impl RateWindows {
                     .limits
                     .tenant
                     .iter()
-                    .map(|window| window.length)
+                    .map(|window| millis(window.length))
                     .min()
                     .unwrap_or_default();
                 while tenant
@@ -252,14 +288,13 @@ impl RateWindows {
         }
         let size = logs.conversations.len() + logs.tenants.len();
         if size > SWEEP_ABOVE && size > logs.swept_at * 2 {
-            let longest = self.longest;
-            for log in logs
-                .conversations
-                .values_mut()
-                .chain(logs.tenants.values_mut())
-            {
-                log.prune(longest, at);
-                log.throttled.retain(|&when| when + longest > at);
+            let keep = self.longest_conversation.max(self.longest_tenant);
+            for log in logs.conversations.values_mut() {
+                log.prune(self.longest_conversation, at);
+            }
+            for log in logs.tenants.values_mut() {
+                log.prune(self.longest_tenant, at);
+                log.throttled.retain(|&when| when + keep > at);
             }
             logs.conversations.retain(|_, log| !log.idle());
             logs.tenants.retain(|_, log| !log.idle());
@@ -346,8 +381,8 @@ mod tests {
 
     #[test]
     fn a_conversation_sends_seven_at_once_then_as_its_longer_windows_allow() {
-        let windows = RateWindows::new(RateLimits::teams());
         let start = Instant::now();
+        let windows = RateWindows::starting(RateLimits::teams(), start);
         let sent = greedy(
             &windows,
             &scope("a", "t"),
@@ -373,15 +408,18 @@ mod tests {
 
     #[test]
     fn windows_count_from_the_answer_so_a_slow_request_never_shortens_them() {
-        let windows = RateWindows::new(RateLimits {
-            conversation: vec![Window {
-                length: ms(1_000),
-                sends: 1,
-            }],
-            tenant: vec![],
-            shrink_for: Duration::ZERO,
-        });
         let start = Instant::now();
+        let windows = RateWindows::starting(
+            RateLimits {
+                conversation: vec![Window {
+                    length: ms(1_000),
+                    sends: 1,
+                }],
+                tenant: vec![],
+                shrink_for: Duration::ZERO,
+            },
+            start,
+        );
         let a = scope("a", "t");
         assert_eq!(windows.admit(&a, start), Admission::Now);
         // Pending: no room, and no time known yet.
@@ -399,8 +437,8 @@ mod tests {
 
     #[test]
     fn a_tenant_is_shared_by_its_conversations_and_others_are_not_held_back() {
-        let windows = RateWindows::new(RateLimits::teams());
         let start = Instant::now();
+        let windows = RateWindows::starting(RateLimits::teams(), start);
         let mut admitted = 0;
         for n in 0..60 {
             let one = scope(&format!("c{n}"), "busy");
@@ -419,8 +457,8 @@ mod tests {
 
     #[test]
     fn a_429_halves_the_conversation_for_a_while_and_two_halve_the_tenant() {
-        let windows = RateWindows::new(RateLimits::teams());
         let start = Instant::now();
+        let windows = RateWindows::starting(RateLimits::teams(), start);
         let a = scope("a", "t");
         assert_eq!(windows.admit(&a, start), Admission::Now);
         windows.end(&a, start, true);

@@ -150,7 +150,7 @@ impl Batch {
 
     /// What the committed batch changes outside the database: the index's changes, and the new
     /// deliveries (those whose row was inserted) in id order.
-    pub(super) fn into_effects(self, ids: &[Option<DeliveryId>]) -> Effects {
+    pub(super) fn into_effects(self, ids: &[Option<DeliveryId>], settled: bool) -> Effects {
         let deliveries = self
             .rows
             .into_iter()
@@ -173,6 +173,7 @@ impl Batch {
         Effects {
             sessions: self.sessions,
             deliveries,
+            settled,
         }
     }
 }
@@ -182,6 +183,8 @@ impl Batch {
 pub struct Effects {
     pub sessions: Vec<SessionChange>,
     pub deliveries: Vec<Delivery>,
+    /// Deliveries were delivered: the next of their queues may be due.
+    pub settled: bool,
 }
 
 /// A write as the writer's queue holds it: type-erased, with its reply (none for a write nobody

@@ -250,7 +250,7 @@ impl Dialect {
                 " AND d.queue_key NOT IN (SELECT value FROM json_each($3)) ORDER BY d.id LIMIT $4"
             ),
             Dialect::Postgres => concat!(
-                "UPDATE deliveries SET next_attempt_at = $2 + $5 WHERE id IN (SELECT d.id ",
+                "UPDATE deliveries SET next_attempt_at = $2 + $5, claimed_by = $6 WHERE id IN (SELECT d.id ",
                 sql::due_heads!(),
                 " AND d.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
                 " ORDER BY d.id LIMIT $4 FOR UPDATE SKIP LOCKED)",

@@ -43,6 +43,9 @@ pub struct Store {
     clock_offset_ms: Arc<std::sync::atomic::AtomicI64>,
     /// How long a claim reserves a delivery for this instance (PostgreSQL).
     claim_lease_ms: i64,
+    /// This process among the instances sharing the database: its claims carry it, and its
+    /// heartbeat keeps them.
+    instance: Arc<str>,
 }
 
 impl Store {
@@ -91,6 +94,9 @@ impl Store {
             }
             dialect::WriterTarget::Postgres(_) => None,
         };
+        if let dialect::WriterTarget::Postgres(url) = &databases.writer {
+            listen_for_deliveries(url.clone(), Arc::downgrade(&signals));
+        }
         let (writer, queue) = mpsc::unbounded_channel();
         Writer {
             target: databases.writer,
@@ -102,6 +108,7 @@ impl Store {
             livechat: None,
             connection: None,
             checkpoints,
+            notified: [None; 2],
         }
         .spawn()?;
         Ok(Store {
@@ -113,6 +120,7 @@ impl Store {
             subscribed: Arc::default(),
             clock_offset_ms: Arc::default(),
             claim_lease_ms: CLAIM_LEASE_MS,
+            instance: Arc::from(uuid::Uuid::new_v4().to_string()),
         })
     }
 
@@ -594,7 +602,9 @@ impl Store {
             .bind(i64::from(limit));
         let query = match self.dialect {
             Dialect::Sqlite => query,
-            Dialect::Postgres => query.bind(self.claim_lease_ms),
+            Dialect::Postgres => query
+                .bind(self.claim_lease_ms)
+                .bind(self.instance.as_ref().to_owned()),
         };
         let rows = query.fetch_all(&self.reader).await?;
         let mut deliveries = rows
@@ -603,6 +613,61 @@ impl Store {
             .collect::<anyhow::Result<Vec<_>>>()?;
         deliveries.sort_by_key(|delivery| delivery.id);
         Ok(deliveries)
+    }
+
+    /// Says this instance is alive at `now_ms` (PostgreSQL) and releases the claims of instances
+    /// not heard from in `silent_after_ms`, so that what a dead instance held is claimed again
+    /// within seconds; wakes every instance's workers of the lanes released. Returns how many.
+    pub async fn heartbeat(&self, now_ms: i64, silent_after_ms: i64) -> anyhow::Result<usize> {
+        if !self.dialect.shares_the_database() {
+            return Ok(0);
+        }
+        sqlx::query(sql::HEARTBEAT)
+            .bind(self.instance.as_ref().to_owned())
+            .bind(now_ms)
+            .execute(&self.reader)
+            .await?;
+        let heard_since = now_ms - silent_after_ms;
+        let silent: Vec<(String,)> = sqlx::query_as(sql::SILENT_INSTANCES)
+            .bind(heard_since)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut released = 0;
+        let mut lanes = Vec::new();
+        for (instance,) in silent {
+            let rows = sqlx::query(sql::RELEASE_CLAIMS_OF)
+                .bind(now_ms)
+                .bind(instance.as_str())
+                .fetch_all(&self.reader)
+                .await?;
+            for row in &rows {
+                let lane: String = sqlx::Row::try_get(row, "lane")?;
+                if let Some(lane) = Lane::parse(&lane).filter(|lane| !lanes.contains(lane)) {
+                    lanes.push(lane);
+                }
+            }
+            sqlx::query(sql::FORGET_INSTANCE)
+                .bind(instance.as_str())
+                .bind(heard_since)
+                .execute(&self.reader)
+                .await?;
+            if !rows.is_empty() {
+                tracing::warn!(
+                    instance,
+                    deliveries = rows.len(),
+                    "an instance fell silent; its claims are released to the others"
+                );
+            }
+            released += rows.len();
+        }
+        for lane in lanes {
+            sqlx::query(sql::NOTIFY_DELIVERIES)
+                .bind(lane.as_str())
+                .execute(&self.reader)
+                .await?;
+            self.signals.of(lane).notify_one();
+        }
+        Ok(released)
     }
 
     /// Records a delivery's outcome without waiting for the commit (the workers' way: a lost
@@ -751,4 +816,37 @@ impl Store {
 /// A reader's row, as a session.
 fn session_of(row: &sqlx::any::AnyRow) -> anyhow::Result<Session> {
     Session::try_from(SessionRow::try_from(ValueRow::of_any(row)?)?)
+}
+
+/// Wakes this instance's workers when any instance commits work for their lane (PostgreSQL's
+/// `LISTEN`), so that they claim it at once rather than at their next poll. The polls stay, for
+/// retries falling due and for a listener reconnecting. Ends with the store.
+fn listen_for_deliveries(url: String, signals: std::sync::Weak<Signals>) {
+    tokio::spawn(async move {
+        loop {
+            let listening = async {
+                let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+                listener.listen(sql::DELIVERIES_CHANNEL).await?;
+                loop {
+                    let notification = listener.recv().await?;
+                    let Some(signals) = signals.upgrade() else {
+                        return anyhow::Ok(());
+                    };
+                    if let Some(lane) = Lane::parse(notification.payload()) {
+                        signals.of(lane).notify_one();
+                    }
+                }
+            };
+            match listening.await {
+                Ok(()) => return,
+                Err(error) => {
+                    if signals.strong_count() == 0 {
+                        return;
+                    }
+                    tracing::warn!(error.cause_chain = ?error, "cannot listen for other instances' deliveries; polling meanwhile, listening again in 5 s");
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+            }
+        }
+    });
 }

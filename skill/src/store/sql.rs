@@ -33,6 +33,26 @@ macro_rules! due_heads {
 }
 pub(crate) use due_heads;
 
+/// An instance is alive at a time (PostgreSQL). Binds: instance, now (ms).
+pub const HEARTBEAT: &str = "INSERT INTO instances (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
+
+/// Instances not heard from since a time. Binds: heard since (ms).
+pub const SILENT_INSTANCES: &str = "SELECT id FROM instances WHERE heartbeat_at <= $1";
+
+/// Releases the claims of a silent instance, making them due now: the new `next_attempt_at` also
+/// fences its late outcomes. Binds: now (ms), instance.
+pub const RELEASE_CLAIMS_OF: &str = "UPDATE deliveries SET next_attempt_at = $1, claimed_by = NULL WHERE state = 'pending' AND claimed_by = $2 RETURNING lane";
+
+/// Forgets a silent instance once its claims are released (a heartbeat brings it back). Binds:
+/// instance, heard since (ms).
+pub const FORGET_INSTANCE: &str = "DELETE FROM instances WHERE id = $1 AND heartbeat_at <= $2";
+
+/// The channel on which PostgreSQL instances tell each other that a lane has work.
+pub const DELIVERIES_CHANNEL: &str = "handover_deliveries";
+
+/// Wakes every instance's worker of a lane at the commit (PostgreSQL). Binds: lane.
+pub const NOTIFY_DELIVERIES: &str = "SELECT pg_notify('handover_deliveries', $1)";
+
 /// PostgreSQL's clock, in Unix milliseconds: instances sharing a database keep their times (claims,
 /// leases, retries, timers) by it, whatever their own clocks say.
 pub const DATABASE_NOW_MS: &str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
@@ -146,12 +166,12 @@ pub const DELIVERY_SEEN: &str = "SELECT 1 FROM deliveries WHERE lane = $1 AND de
 pub const MARK_DELIVERED: &str = "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, finished_at = $1, last_error = NULL WHERE id = $2";
 
 /// Binds: due at, error, delivery.
-pub const SCHEDULE_RETRY: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3";
+pub const SCHEDULE_RETRY: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, claimed_by = NULL WHERE id = $3";
 
 /// Binds: due at, error, delivery, the claim's lease end. Fenced: only while the claim is still
 /// the one that made the attempt (an instance that took the delivery over after the lease moved
 /// `next_attempt_at`), so a late outcome never overwrites a later state.
-pub const SCHEDULE_RETRY_CLAIMED: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3 AND state = 'pending' AND next_attempt_at = $4";
+pub const SCHEDULE_RETRY_CLAIMED: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, claimed_by = NULL WHERE id = $3 AND state = 'pending' AND next_attempt_at = $4";
 
 /// Binds: finished at, error, delivery, the claim's lease end; fenced as [`SCHEDULE_RETRY_CLAIMED`].
 pub const MARK_FAILED_CLAIMED: &str = "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, finished_at = $1, last_error = $2 WHERE id = $3 AND state = 'pending' AND next_attempt_at = $4";

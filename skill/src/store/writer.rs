@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::mpsc;
@@ -71,7 +72,12 @@ pub struct Writer {
     pub connection: Option<Box<dyn WriteConnection>>,
     /// SQLite: where the checkpointer says a copy of the WAL is ready to be finished.
     pub checkpoints: Option<Arc<Checkpoints>>,
+    /// PostgreSQL: when each lane (in [`Lane::ALL`]'s order) was last notified to the others.
+    pub notified: [Option<Instant>; 2],
 }
+
+/// The least time between two notifications of one lane to the other instances.
+const NOTIFY_EVERY: Duration = Duration::from_millis(50);
 
 /// The generated statements, made once.
 struct Statements {
@@ -297,6 +303,31 @@ impl Writer {
         }
     }
 
+    /// Wakes the other instances' workers (theirs by `LISTEN`) for the lanes the batch added to,
+    /// at most every [`NOTIFY_EVERY`] a lane: this instance's own workers take what it stores (a
+    /// signal in [`Self::finish`]), so a notification only lends idle instances a hand, and one per
+    /// commit would serialise the commits of every instance on PostgreSQL's notification queue.
+    /// A queue whose head was delivered wakes only this instance's: it was this one's.
+    async fn tell_other_instances(&mut self, effects: &Effects) {
+        let now = Instant::now();
+        for (index, lane) in Lane::ALL.into_iter().enumerate() {
+            let due = self.notified[index].is_none_or(|at| now >= at + NOTIFY_EVERY);
+            if !due || !effects.deliveries.iter().any(|d| d.lane == lane) {
+                continue;
+            }
+            self.notified[index] = Some(now);
+            let Some(connection) = self.connection.as_mut() else {
+                return;
+            };
+            if let Err(error) = connection
+                .execute(sql::NOTIFY_DELIVERIES, &[lane.as_str().into()])
+                .await
+            {
+                tracing::warn!(error.cause_chain = ?error, "cannot notify the other instances; they find the work at their next poll");
+            }
+        }
+    }
+
     /// Applies the effects of a committed batch, then answers its writes.
     fn finish(&self, jobs: Vec<Box<dyn Job>>, effects: Effects) {
         if let Some(index) = &self.index {
@@ -307,6 +338,9 @@ impl Writer {
             .into_iter()
             .partition(|delivery| delivery.lane == Lane::Teams);
         for (lane, deliveries) in [(Lane::Teams, teams), (Lane::LiveChat, livechat)] {
+            if effects.settled {
+                self.signals.of(lane).notify_one();
+            }
             if deliveries.is_empty() {
                 continue;
             }
@@ -330,6 +364,9 @@ impl Writer {
         match run_batch(dialect, index.as_deref(), connection.as_mut(), jobs).await {
             Ok(effects) => {
                 connection.commit().await?;
+                if dialect.shares_the_database() {
+                    self.tell_other_instances(&effects).await;
+                }
                 Ok(effects)
             }
             Err(error) => {
@@ -372,8 +409,9 @@ async fn run_batch(
     for job in jobs.iter_mut() {
         job.conclude(&ids);
     }
-    mark_delivered(dialect, tx, &batch.take_delivered(), &batch.now).await?;
-    Ok(batch.into_effects(&ids))
+    let delivered = batch.take_delivered();
+    mark_delivered(dialect, tx, &delivered, &batch.now).await?;
+    Ok(batch.into_effects(&ids, !delivered.is_empty()))
 }
 
 /// The sessions of `wanted` that are open (held against a concurrent close on PostgreSQL).

@@ -244,6 +244,9 @@ impl Peers {
     }
 }
 
+/// Rate windows as (milliseconds, sends).
+pub type Windows = Vec<(u64, u32)>;
+
 /// How to configure the app under test.
 #[derive(Clone)]
 pub struct Options {
@@ -268,7 +271,7 @@ pub struct Options {
     /// The webhook secret before a rotation (`WEBHOOK_SECRET_PREVIOUS`).
     pub previous_webhook_secret: Option<&'static str>,
     /// Teams' windows as (milliseconds, sends) per conversation and per tenant, when not Teams'.
-    pub teams_windows: Option<(Vec<(u64, u32)>, Vec<(u64, u32)>)>,
+    pub teams_windows: Option<(Windows, Windows)>,
 }
 
 impl Default for Options {

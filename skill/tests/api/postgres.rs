@@ -173,3 +173,56 @@ async fn two_skill_instances_share_sessions_and_deliver_each_reply_once_in_order
     first.stop().await;
     second.stop().await;
 }
+
+#[tokio::test]
+async fn a_silent_instances_claims_are_taken_over_within_seconds_and_its_late_outcome_is_fenced() {
+    let database = TestDatabase::create().await;
+    let first = Store::connect_postgres(&database.url).await.unwrap();
+    let second = Store::connect_postgres(&database.url).await.unwrap();
+    first.enqueue(to_user("held", Some("h1"))).await.unwrap();
+    // Times are given, not waited for: the arithmetic of heartbeats and claims on a stopped clock.
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    first.heartbeat(now, 5_000).await.unwrap();
+    second.heartbeat(now, 5_000).await.unwrap();
+    let claimed = first
+        .due_deliveries(Lane::Teams, now, 8, &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+
+    // The first instance falls silent. Four seconds on it may still be alive: nothing moves.
+    assert_eq!(second.heartbeat(now + 4_000, 5_000).await.unwrap(), 0);
+    assert!(second
+        .due_deliveries(Lane::Teams, now + 4_000, 8, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    // Six seconds on it is not: its claim is released and taken, long before its 2 min lease ends.
+    assert_eq!(second.heartbeat(now + 6_000, 5_000).await.unwrap(), 1);
+    let taken = second
+        .due_deliveries(Lane::Teams, now + 6_000, 8, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        taken.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![claimed[0].id]
+    );
+    // A retry the silent instance reports late changes nothing: the delivery is the other's.
+    first.record_claimed_outcome(
+        claimed[0].id,
+        DeliveryOutcome::Retry {
+            at_ms: now + 100_000,
+            error: "late".into(),
+        },
+        Some(claimed[0].due_at_ms),
+    );
+    first.flush().await.unwrap();
+    assert_eq!(
+        database
+            .count("SELECT COUNT(*) FROM deliveries WHERE last_error = 'late'")
+            .await,
+        0
+    );
+    // The live instance's own claim stays its own, however long it holds it.
+    assert_eq!(second.heartbeat(now + 60_000, 5_000).await.unwrap(), 0);
+}
