@@ -687,14 +687,20 @@ async fn run(
     );
 }
 
+/// When each message first arrived.
+fn first_arrivals(receipts: &[Receipt]) -> HashMap<(u32, u32), Instant> {
+    let mut first = HashMap::new();
+    for &(conversation, sequence, at) in receipts {
+        first.entry((conversation, sequence)).or_insert(at);
+    }
+    first
+}
+
 /// How the backlog of an outage drained: what was accepted before the peer came back and not yet
 /// delivered, how long until the last of it arrived, everything delivered meanwhile a second, and
 /// the delay notices per conversation.
 fn print_drain(sent: &[Sent], receipts: &[Receipt], back: Instant, received: &Received) {
-    let mut first: HashMap<(u32, u32), Instant> = HashMap::new();
-    for &(conversation, sequence, at) in receipts {
-        first.entry((conversation, sequence)).or_insert(at);
-    }
+    let first = first_arrivals(receipts);
     let backlog: Vec<Option<Instant>> = sent
         .iter()
         .filter(|s| s.acknowledged.is_some_and(|at| at < back))
@@ -725,10 +731,7 @@ fn print_drain(sent: &[Sent], receipts: &[Receipt], back: Instant, received: &Re
 /// After a kill: what was accepted before it and not yet delivered, and how long until the last of
 /// it arrived (the survivors taking over the dead instance's claims).
 fn print_takeover(sent: &[Sent], receipts: &[Receipt], killed: Instant) {
-    let mut first: HashMap<(u32, u32), Instant> = HashMap::new();
-    for &(conversation, sequence, at) in receipts {
-        first.entry((conversation, sequence)).or_insert(at);
-    }
+    let first = first_arrivals(receipts);
     let waiting: Vec<Option<Instant>> = sent
         .iter()
         .filter(|s| s.acknowledged.is_some_and(|at| at < killed))

@@ -601,6 +601,23 @@ impl TestApp {
     }
 }
 
+/// An agent's texts Teams got in `conversation`, in arrival order, each once: a send Teams refused
+/// (429, 503) is followed by its retry, so only a text repeated back to back is left out.
+pub async fn agent_texts_in_teams(app: &TestApp, conversation: &str) -> Vec<String> {
+    let mut texts: Vec<String> = Vec::new();
+    for body in bodies_at(&app.peers.teams, &teams_path(conversation)).await {
+        if let Some(text) = body["text"]
+            .as_str()
+            .filter(|text| text.starts_with("**Ann Agent**"))
+        {
+            if texts.last().map(String::as_str) != Some(text) {
+                texts.push(text.to_owned());
+            }
+        }
+    }
+    texts
+}
+
 /// Requests a peer received at exactly `path` (percent-encoded as sent).
 pub async fn requests_to(server: &MockServer, path: &str) -> Vec<Request> {
     server

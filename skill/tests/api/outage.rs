@@ -150,17 +150,7 @@ async fn while_teams_refuses_the_agent_is_told_once_and_the_replies_arrive_in_or
     .await;
     down.store(false, Ordering::SeqCst);
     let texts = eventually_within(Duration::from_secs(20), "the replies in Teams", || async {
-        let mut texts: Vec<String> = Vec::new();
-        for body in bodies_at(&app.peers.teams, &teams_path(conversation)).await {
-            if let Some(text) = body["text"]
-                .as_str()
-                .filter(|t| t.starts_with("**Ann Agent**"))
-            {
-                if texts.last().map(String::as_str) != Some(text) {
-                    texts.push(text.to_owned());
-                }
-            }
-        }
+        let texts = agent_texts_in_teams(&app, conversation).await;
         (texts.len() >= 3).then_some(texts)
     })
     .await;

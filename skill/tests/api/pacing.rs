@@ -50,23 +50,6 @@ fn ms(windows: &[(u64, u32)]) -> Vec<(Duration, u32)> {
         .collect()
 }
 
-/// The texts Teams accepted in `conversation`, in arrival order.
-async fn accepted_texts(app: &TestApp, conversation: &str) -> Vec<String> {
-    // A 429 is answered before the body counts; the retried send is the one that stays last.
-    let mut texts: Vec<String> = Vec::new();
-    for body in bodies_at(&app.peers.teams, &teams_path(conversation)).await {
-        if let Some(text) = body["text"]
-            .as_str()
-            .filter(|text| text.starts_with("**Ann Agent**"))
-        {
-            if texts.last().map(String::as_str) != Some(text) {
-                texts.push(text.to_owned());
-            }
-        }
-    }
-    texts
-}
-
 async fn post_replies(app: &TestApp, conversations: &[(String, String)], count: usize) {
     for n in 0..count {
         for (name, livechat) in conversations {
@@ -105,7 +88,7 @@ async fn replies_to_conversations_of_one_tenant_fit_teams_windows_and_draw_no_42
     post_replies(&app, &opened, 10).await;
     for name in names {
         let texts = eventually_within(Duration::from_secs(30), "every reply in Teams", || async {
-            let texts = accepted_texts(&app, name).await;
+            let texts = agent_texts_in_teams(&app, name).await;
             (texts.len() >= 10).then_some(texts)
         })
         .await;
@@ -126,7 +109,7 @@ async fn a_teams_tighter_than_the_settings_is_honoured_in_order() {
     let limits = windowed_teams(&app, TeamsLimits::new(ms(&[(300, 1)]), vec![])).await;
     post_replies(&app, &opened, 6).await;
     let texts = eventually_within(Duration::from_secs(30), "every reply in Teams", || async {
-        let texts = accepted_texts(&app, "tight").await;
+        let texts = agent_texts_in_teams(&app, "tight").await;
         (texts.len() >= 6).then_some(texts)
     })
     .await;
@@ -148,7 +131,7 @@ async fn typing_without_room_in_its_window_is_dropped_not_delayed() {
     let limits = windowed_teams(&app, TeamsLimits::new(ms(&[(60_000, 2)]), vec![])).await;
     post_replies(&app, &opened, 2).await;
     eventually("both replies in Teams", || async {
-        (accepted_texts(&app, "typing-full").await.len() == 2).then_some(())
+        (agent_texts_in_teams(&app, "typing-full").await.len() == 2).then_some(())
     })
     .await;
     let typing = json!({"type": "typing", "conversationId": opened[0].1, "sender": "Ann", "timestamp": chrono::Utc::now().to_rfc3339()});
