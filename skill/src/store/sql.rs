@@ -79,11 +79,16 @@ pub const SESSION_BY_ID: &str = concat!(
     " FROM sessions WHERE id = $1"
 );
 
-/// Binds: conversation, origin.
+/// Binds: conversation, origin. Two selects, each by its own index, rather than one `OR`, which
+/// PostgreSQL answered by walking the sessions in `created_at` order (4 ms at 10,000 sessions).
 pub const LIVE_SESSION_OF_CONVERSATION_OR_ORIGIN: &str = concat!(
-    "SELECT ",
+    "SELECT * FROM (SELECT ",
     session_columns!(),
-    " FROM sessions WHERE (copilot_conversation_id = $1 OR origin_conversation_id = $2) AND state IN ('opening', 'open') ORDER BY created_at LIMIT 1"
+    ", created_at AS begun FROM sessions WHERE copilot_conversation_id = $1 AND state IN ('opening', 'open')",
+    " UNION ALL SELECT ",
+    session_columns!(),
+    ", created_at AS begun FROM sessions WHERE origin_conversation_id = $2 AND state IN ('opening', 'open')",
+    ") related ORDER BY begun LIMIT 1"
 );
 
 /// Binds: id, conversation, origin, reference, created at. The unique index over live sessions
@@ -251,10 +256,13 @@ pub fn mark_delivered_in() -> String {
     )
 }
 
-/// Which of up to [`IN_LIST`] sessions are open. Binds: the session ids.
+/// The states of up to [`IN_LIST`] sessions (the caller keeps the open ones). Binds: the session
+/// ids. By id alone on purpose: with `state = 'open'` in the query PostgreSQL may also scan the
+/// whole index of live sessions (`sessions_one_live_per_conversation`) and intersect, which cost
+/// 12 ms a batch at 10,000 sessions where the primary key takes a few hundredths.
 pub fn open_sessions_in() -> String {
     format!(
-        "SELECT id FROM sessions WHERE state = 'open' AND id IN ({})",
+        "SELECT id, state FROM sessions WHERE id IN ({})",
         placeholder_list(1, IN_LIST)
     )
 }

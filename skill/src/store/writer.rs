@@ -430,7 +430,9 @@ async fn open_sessions(
             .map(|n| Value::from(ids.get(n).map_or("", |id| id.as_str())))
             .collect();
         for row in tx.query(statement, &params).await? {
-            open.insert(SessionId::parse(row.text("id")?)?);
+            if row.text("state")? == "open" {
+                open.insert(SessionId::parse(row.text("id")?)?);
+            }
         }
     }
     Ok(open)
