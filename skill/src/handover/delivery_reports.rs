@@ -39,16 +39,9 @@ impl Handover {
             }
             _ => return,
         };
-        let notice = NewDelivery {
-            payload: Outbound::ToAgent(ToAgent::Message {
-                livechat: livechat.clone(),
-                message: system_note(text::undelivered_to_customer(reason)),
-            }),
-            dedupe_key: DedupeKey::Undelivered(delivery.id).stored(),
-        };
-        if let Err(error) = self.store.enqueue(notice).await {
-            tracing::error!(error.cause_chain = ?error, "cannot store the undelivered notice for the agent");
-        }
+        let notice = text::undelivered_to_customer(reason);
+        self.tell_agent_of(livechat, notice, DedupeKey::Undelivered(delivery.id))
+            .await;
     }
 
     /// A customer's file was not passed on: the customer is told (once), and the agent reads in
@@ -61,16 +54,9 @@ impl Handover {
         name: &str,
         reason: &str,
     ) {
-        let note = NewDelivery {
-            payload: Outbound::ToAgent(ToAgent::Message {
-                livechat: livechat.clone(),
-                message: system_note(text::file_missing_for_agent(sender, name, reason)),
-            }),
-            dedupe_key: DedupeKey::Undelivered(delivery).stored(),
-        };
-        if let Err(error) = self.store.enqueue(note).await {
-            tracing::error!(error.cause_chain = ?error, "cannot store the note of a file that was not passed on");
-        }
+        let note = text::file_missing_for_agent(sender, name, reason);
+        self.tell_agent_of(livechat, note, DedupeKey::Undelivered(delivery))
+            .await;
         self.tell_customer_of(
             livechat,
             text::file_not_passed_on(name, reason),
@@ -93,16 +79,9 @@ impl Handover {
                 },
         })) = &delivery.payload
         {
-            let note = NewDelivery {
-                payload: Outbound::ToAgent(ToAgent::Message {
-                    livechat: to.livechat.clone(),
-                    message: system_note(text::TEAMS_DELAYED.to_owned()),
-                }),
-                dedupe_key: DedupeKey::Delayed(delivery.id).stored(),
-            };
-            if let Err(error) = self.store.enqueue(note).await {
-                tracing::error!(error.cause_chain = ?error, "cannot store the delay notice for the agent");
-            }
+            let notice = text::TEAMS_DELAYED.to_owned();
+            self.tell_agent_of(&to.livechat, notice, DedupeKey::Delayed(delivery.id))
+                .await;
             return;
         }
         let livechat = match &delivery.payload {
@@ -117,6 +96,26 @@ impl Handover {
         let notice = text::LIVECHAT_DELAYED.to_owned();
         self.tell_customer_of(livechat, notice, DedupeKey::Delayed(delivery.id))
             .await;
+    }
+
+    /// Tells the agent of `livechat`, as a system line in its transcript; `key` makes a repeat a
+    /// no-op.
+    async fn tell_agent_of(
+        &self,
+        livechat: &LiveChatConversationId,
+        notice: String,
+        key: DedupeKey<'_>,
+    ) {
+        let note = NewDelivery {
+            payload: Outbound::ToAgent(ToAgent::Message {
+                livechat: livechat.clone(),
+                message: system_note(notice),
+            }),
+            dedupe_key: key.stored(),
+        };
+        if let Err(error) = self.store.enqueue(note).await {
+            tracing::error!(error.cause_chain = ?error, "cannot store a notice for the agent");
+        }
     }
 
     /// Tells the customer of the session `livechat` belongs to; `key` makes a repeat a no-op.

@@ -174,6 +174,8 @@ pub struct RateWindows {
     /// The longest window of a conversation, and of a tenant: how long each kind keeps its sends.
     longest_conversation: Millis,
     longest_tenant: Millis,
+    /// Two 429s of one tenant within this (its shortest window) halve the tenant's windows.
+    shortest_tenant: Millis,
     logs: Mutex<Logs>,
 }
 
@@ -193,6 +195,12 @@ impl RateWindows {
         };
         RateWindows {
             longest_conversation: longest(&limits.conversation),
+            shortest_tenant: limits
+                .tenant
+                .iter()
+                .map(|window| millis(window.length))
+                .min()
+                .unwrap_or_default(),
             longest_tenant: longest(&limits.tenant),
             limits,
             base,
@@ -266,17 +274,10 @@ impl RateWindows {
         if let Some(tenant) = logs.tenants.get_mut(&scope.tenant) {
             tenant.finish(at);
             if throttled {
-                let shortest = self
-                    .limits
-                    .tenant
-                    .iter()
-                    .map(|window| millis(window.length))
-                    .min()
-                    .unwrap_or_default();
                 while tenant
                     .throttled
                     .front()
-                    .is_some_and(|&earlier| earlier + shortest <= at)
+                    .is_some_and(|&earlier| earlier + self.shortest_tenant <= at)
                 {
                     tenant.throttled.pop_front();
                 }
