@@ -11,6 +11,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::batch::{Queued, Reply, Write};
+use super::cache::SessionCache;
 use super::connection::ValueRow;
 use super::dialect::{self, Databases, Dialect, CLAIM_LEASE_MS};
 use super::index::SessionIndex;
@@ -34,6 +35,8 @@ pub struct Store {
     dialect: Dialect,
     writer: mpsc::UnboundedSender<Message>,
     index: Option<Arc<SessionIndex>>,
+    /// The open sessions read from a shared database (PostgreSQL), kept while nobody changes them.
+    cache: Option<Arc<SessionCache>>,
     signals: Arc<Signals>,
     /// The worker of each lane subscribes once.
     subscribed: Arc<Mutex<Vec<Lane>>>,
@@ -94,8 +97,11 @@ impl Store {
             }
             dialect::WriterTarget::Postgres(_) => None,
         };
-        if let dialect::WriterTarget::Postgres(url) = &databases.writer {
-            listen_for_deliveries(url.clone(), Arc::downgrade(&signals));
+        let cache = dialect
+            .shares_the_database()
+            .then(|| Arc::new(SessionCache::default()));
+        if let (dialect::WriterTarget::Postgres(url), Some(cache)) = (&databases.writer, &cache) {
+            listen_to_other_instances(url.clone(), Arc::downgrade(&signals), cache.clone());
         }
         let (writer, queue) = mpsc::unbounded_channel();
         Writer {
@@ -103,6 +109,7 @@ impl Store {
             dialect,
             queue,
             index: index.clone(),
+            cache: cache.clone(),
             signals: signals.clone(),
             teams: None,
             livechat: None,
@@ -116,12 +123,19 @@ impl Store {
             dialect,
             writer,
             index,
+            cache,
             signals,
             subscribed: Arc::default(),
             clock_offset_ms: Arc::default(),
             claim_lease_ms: CLAIM_LEASE_MS,
             instance: Arc::from(uuid::Uuid::new_v4().to_string()),
         })
+    }
+
+    /// Whether open sessions read from a shared database are kept in memory now (PostgreSQL, while
+    /// this instance hears the others' changes; always false with SQLite, whose index is exact).
+    pub fn caches_sessions(&self) -> bool {
+        self.cache.as_ref().is_some_and(|cache| cache.listening())
     }
 
     /// The store, claiming for `lease_ms` instead of [`CLAIM_LEASE_MS`] (PostgreSQL).
@@ -314,6 +328,28 @@ impl Store {
         row.as_ref().map(session_of).transpose()
     }
 
+    /// [`Self::one_session`], from the cache when it holds the session and into it when it is
+    /// open (PostgreSQL); `cached` finds it in the cache.
+    async fn cached_session(
+        &self,
+        cached: impl Fn(&SessionCache) -> Option<Session>,
+        statement: &str,
+        key: &str,
+    ) -> anyhow::Result<Option<Session>> {
+        let Some(cache) = &self.cache else {
+            return self.one_session(statement, key).await;
+        };
+        if let Some(session) = cached(cache) {
+            return Ok(Some(session));
+        }
+        let begun = cache.read_begins();
+        let session = self.one_session(statement, key).await?;
+        if let Some(session) = &session {
+            cache.learn(session, begun);
+        }
+        Ok(session)
+    }
+
     /// The conversation's session in state `opening` or `open`.
     pub async fn live_session(
         &self,
@@ -322,8 +358,12 @@ impl Store {
         if let Some(index) = &self.index {
             return Ok(index.by_conversation(conversation));
         }
-        self.one_session(sql::LIVE_SESSION, conversation.as_str())
-            .await
+        self.cached_session(
+            |cache| cache.by_conversation(conversation),
+            sql::LIVE_SESSION,
+            conversation.as_str(),
+        )
+        .await
     }
 
     /// The live session (opening or open) whose activities relate to `origin`.
@@ -334,8 +374,12 @@ impl Store {
         if let Some(index) = &self.index {
             return Ok(index.by_origin(origin));
         }
-        self.one_session(sql::LIVE_SESSION_BY_ORIGIN, origin.as_str())
-            .await
+        self.cached_session(
+            |cache| cache.by_origin(origin),
+            sql::LIVE_SESSION_BY_ORIGIN,
+            origin.as_str(),
+        )
+        .await
     }
 
     /// The most recent session, in any state, of the conversation or relating to it.
@@ -360,8 +404,12 @@ impl Store {
         {
             return Ok(Some(session));
         }
-        self.one_session(sql::SESSION_BY_LIVECHAT_ID, livechat.as_str())
-            .await
+        self.cached_session(
+            |cache| cache.by_livechat(livechat),
+            sql::SESSION_BY_LIVECHAT_ID,
+            livechat.as_str(),
+        )
+        .await
     }
 
     /// Keeps a request before it is answered 202 (see [`PendingTurn`]).
@@ -818,32 +866,53 @@ fn session_of(row: &sqlx::any::AnyRow) -> anyhow::Result<Session> {
     Session::try_from(SessionRow::try_from(ValueRow::of_any(row)?)?)
 }
 
-/// Wakes this instance's workers when any instance commits work for their lane (PostgreSQL's
-/// `LISTEN`), so that they claim it at once rather than at their next poll. The polls stay, for
-/// retries falling due and for a listener reconnecting. Ends with the store.
-fn listen_for_deliveries(url: String, signals: std::sync::Weak<Signals>) {
+/// Hears the other instances (PostgreSQL's `LISTEN`): work committed for a lane wakes this
+/// instance's worker, so that it claims it at once rather than at its next poll (the polls stay,
+/// for retries falling due and for a listener reconnecting); sessions changed are forgotten from
+/// the cache, which keeps nothing while this is not listening. Ends with the store.
+fn listen_to_other_instances(
+    url: String,
+    signals: std::sync::Weak<Signals>,
+    cache: Arc<SessionCache>,
+) {
     tokio::spawn(async move {
         loop {
             let listening = async {
                 let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
-                listener.listen(sql::DELIVERIES_CHANNEL).await?;
+                listener
+                    .listen_all([sql::DELIVERIES_CHANNEL, sql::SESSIONS_CHANNEL])
+                    .await?;
+                cache.set_listening(true);
                 loop {
-                    let notification = listener.recv().await?;
+                    // `try_recv`, not `recv`: `recv` reconnects by itself, and the changes made
+                    // meanwhile would go unheard while the cache went on keeping sessions.
+                    let Some(notification) = listener.try_recv().await? else {
+                        anyhow::bail!("the connection to PostgreSQL was lost");
+                    };
                     let Some(signals) = signals.upgrade() else {
                         return anyhow::Ok(());
                     };
-                    if let Some(lane) = Lane::parse(notification.payload()) {
+                    if notification.channel() == sql::SESSIONS_CHANNEL {
+                        let ids: Vec<SessionId> = notification
+                            .payload()
+                            .split(',')
+                            .filter_map(|id| SessionId::parse(id).ok())
+                            .collect();
+                        cache.forget(&ids);
+                    } else if let Some(lane) = Lane::parse(notification.payload()) {
                         signals.of(lane).notify_one();
                     }
                 }
             };
-            match listening.await {
+            let outcome = listening.await;
+            cache.set_listening(false);
+            match outcome {
                 Ok(()) => return,
                 Err(error) => {
                     if signals.strong_count() == 0 {
                         return;
                     }
-                    tracing::warn!(error.cause_chain = ?error, "cannot listen for other instances' deliveries; polling meanwhile, listening again in 5 s");
+                    tracing::warn!(error.cause_chain = ?error, "cannot listen to the other instances; polling for work and reading sessions from the database meanwhile, listening again in 5 s");
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                 }
             }

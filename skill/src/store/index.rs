@@ -138,6 +138,11 @@ impl SessionIndex {
             .count()
     }
 
+    /// Forgets every session.
+    pub fn clear(&self) {
+        *self.write() = Maps::default();
+    }
+
     /// Applies what a commit changed.
     pub fn apply(&self, changes: Vec<SessionChange>) {
         if changes.is_empty() {

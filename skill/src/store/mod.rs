@@ -10,7 +10,8 @@
 //! (group commit) before it answers; each kind of write is a file of [`jobs`], run on the
 //! transaction's shared [`batch`]. Reads that run on every message are answered from the [`index`]
 //! of live sessions, which the writer keeps exact, when this process is the only writer (SQLite);
-//! with a shared database they read the database.
+//! with a shared database from the [`cache`] of open sessions read, which every instance's
+//! changes empty, and from the database when it does not hold them.
 //!
 //! The store feeds its own workers: with SQLite the writer hands each lane's worker the deliveries
 //! it has just committed ([`Store::intake`]); with PostgreSQL it wakes the worker, which claims due
@@ -19,6 +20,7 @@
 //! This file only declares the modules and names what the rest of the skill uses.
 
 pub mod batch;
+pub mod cache;
 pub mod connection;
 pub mod dialect;
 pub mod handle;

@@ -50,6 +50,17 @@ pub const FORGET_INSTANCE: &str = "DELETE FROM instances WHERE id = $1 AND heart
 /// The channel on which PostgreSQL instances tell each other that a lane has work.
 pub const DELIVERIES_CHANNEL: &str = "handover_deliveries";
 
+/// The channel on which PostgreSQL instances name the sessions they changed, so that the others
+/// forget them ([`super::cache`]).
+pub const SESSIONS_CHANNEL: &str = "handover_sessions";
+
+/// Names changed sessions (comma-separated ids) to every instance at the commit (PostgreSQL).
+/// Binds: the ids.
+pub const NOTIFY_SESSIONS: &str = "SELECT pg_notify('handover_sessions', $1)";
+
+/// Most bytes of one notification's ids: PostgreSQL takes up to 8,000.
+pub const NOTIFY_BYTES: usize = 7_000;
+
 /// Wakes every instance's worker of a lane at the commit (PostgreSQL). Binds: lane.
 pub const NOTIFY_DELIVERIES: &str = "SELECT pg_notify('handover_deliveries', $1)";
 

@@ -24,6 +24,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use super::batch::{Batch, Effects, Job};
+use super::cache::{self, SessionCache};
 use super::connection::{Value, WriteConnection};
 use super::dialect::{Checkpoints, Dialect, WriterTarget};
 use super::index::SessionIndex;
@@ -66,6 +67,8 @@ pub struct Writer {
     pub dialect: Dialect,
     pub queue: mpsc::UnboundedReceiver<Message>,
     pub index: Option<Arc<SessionIndex>>,
+    /// PostgreSQL: the sessions this instance read, forgotten as its commits change them.
+    pub cache: Option<Arc<SessionCache>>,
     pub signals: Arc<Signals>,
     pub teams: Option<mpsc::UnboundedSender<Arrival>>,
     pub livechat: Option<mpsc::UnboundedSender<Arrival>>,
@@ -330,6 +333,9 @@ impl Writer {
 
     /// Applies the effects of a committed batch, then answers its writes.
     fn finish(&self, jobs: Vec<Box<dyn Job>>, effects: Effects) {
+        if let Some(cache) = &self.cache {
+            cache.forget(cache::changed(&effects.sessions));
+        }
         if let Some(index) = &self.index {
             index.apply(effects.sessions);
         }
@@ -361,7 +367,15 @@ impl Writer {
         let index = self.index.clone();
         let connection = self.connection().await?;
         connection.begin().await?;
-        match run_batch(dialect, index.as_deref(), connection.as_mut(), jobs).await {
+        let ran = match run_batch(dialect, index.as_deref(), connection.as_mut(), jobs).await {
+            Ok(effects) if dialect.shares_the_database() => {
+                name_changed_sessions(connection.as_mut(), &effects)
+                    .await
+                    .map(|()| effects)
+            }
+            ran => ran,
+        };
+        match ran {
             Ok(effects) => {
                 connection.commit().await?;
                 if dialect.shares_the_database() {
@@ -377,6 +391,29 @@ impl Writer {
             }
         }
     }
+}
+
+/// Names the sessions the batch changed to every instance, delivered with the commit (PostgreSQL):
+/// each forgets them from its cache of sessions.
+async fn name_changed_sessions(
+    tx: &mut dyn WriteConnection,
+    effects: &Effects,
+) -> anyhow::Result<()> {
+    let mut ids = String::new();
+    for id in cache::changed(&effects.sessions) {
+        if !ids.is_empty() && ids.len() + id.as_str().len() >= sql::NOTIFY_BYTES {
+            tx.execute(sql::NOTIFY_SESSIONS, &[std::mem::take(&mut ids).into()])
+                .await?;
+        }
+        if !ids.is_empty() {
+            ids.push(',');
+        }
+        ids.push_str(id.as_str());
+    }
+    if !ids.is_empty() {
+        tx.execute(sql::NOTIFY_SESSIONS, &[ids.into()]).await?;
+    }
+    Ok(())
 }
 
 /// A batch's statements inside its transaction.

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use skill::domain::Lane;
+use skill::domain::{ClosedBy, Lane};
 use skill::store::{BeginSession, DeliveryOutcome, Enqueued, Store};
 
 use crate::databases::*;
@@ -225,4 +225,70 @@ async fn a_silent_instances_claims_are_taken_over_within_seconds_and_its_late_ou
     );
     // The live instance's own claim stays its own, however long it holds it.
     assert_eq!(second.heartbeat(now + 60_000, 5_000).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn an_instance_forgets_a_session_another_instance_closed_and_finds_the_next_one() {
+    let database = TestDatabase::create().await;
+    let first = Store::connect_postgres(&database.url).await.unwrap();
+    let second = Store::connect_postgres(&database.url).await.unwrap();
+    eventually("the second instance keeping sessions", || async {
+        second.caches_sessions().then_some(())
+    })
+    .await;
+    let conv = conversation("conv-cached");
+    let open = |store: Store, livechat_id: &'static str| async move {
+        let BeginSession::Created(session) = store
+            .begin_session(&conversation("conv-cached"), None, &address(), None)
+            .await
+            .unwrap()
+        else {
+            panic!("a session was already live");
+        };
+        store
+            .complete_session_open(&session.id, &livechat(livechat_id), None, None, None)
+            .await
+            .unwrap();
+        session.id
+    };
+    let first_session = open(first.clone(), "lc-cached-1").await;
+
+    // Read twice through the second instance: the second read may come from its memory.
+    for _ in 0..2 {
+        let found = second.live_session(&conv).await.unwrap().unwrap();
+        assert_eq!(found.id, first_session);
+        assert!(found.is_open());
+    }
+    assert!(second
+        .session_by_livechat_id(&livechat("lc-cached-1"))
+        .await
+        .unwrap()
+        .is_some_and(|session| session.is_open()));
+
+    // Closed through the first: the second stops answering the old session...
+    assert!(first
+        .close_session(&first_session, ClosedBy::Agent, Vec::new())
+        .await
+        .unwrap());
+    eventually("the second instance to see the close", || async {
+        second.live_session(&conv).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(!second
+        .session_by_livechat_id(&livechat("lc-cached-1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .is_open());
+
+    // ...and finds the conversation's next session, opened through the first.
+    let next_session = open(first.clone(), "lc-cached-2").await;
+    eventually("the second instance to find the next session", || async {
+        second
+            .live_session(&conv)
+            .await
+            .unwrap()
+            .filter(|session| session.id == next_session && session.is_open())
+    })
+    .await;
 }

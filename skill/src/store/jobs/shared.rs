@@ -70,6 +70,7 @@ pub async fn apply_updates(
                     &[agent.as_str().into(), session.as_str().into()],
                 )
                 .await?;
+                batch.session_changed(SessionChange::AgentNamed(session.clone(), agent.clone()));
             }
         }
     }
