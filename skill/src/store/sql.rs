@@ -219,26 +219,9 @@ pub const COUNT_OPEN_SESSIONS: &str = "SELECT COUNT(*) AS open FROM sessions WHE
 pub const COUNT_DELIVERIES_BY_STATE: &str =
     "SELECT state, COUNT(*) AS n FROM deliveries WHERE lane = $1 GROUP BY state";
 
-/// Rows per multi-row statement, largest first: a batch is cut into these sizes, so a handful of
-/// statement shapes serve every batch and stay prepared.
-pub const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
-
 /// How many ids a padded `IN (...)` list holds (the rest of a short list is filled with an id no
 /// row has), so each of those statements has one shape.
 pub const IN_LIST: usize = 64;
-
-/// Placeholders `($first, ..., $first+width-1), ...` for `rows` rows.
-fn placeholder_rows(first: usize, width: usize, rows: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let columns: Vec<String> = (0..width)
-                .map(|column| format!("${}", first + row * width + column))
-                .collect();
-            format!("({})", columns.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// `$first, ..., $first+count-1`.
 fn placeholder_list(first: usize, count: usize) -> String {
@@ -248,16 +231,20 @@ fn placeholder_list(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-/// Inserts `rows` deliveries (binds per row: lane, queue, dedupe key, payload, due at, created at,
-/// trace context);
-/// a row whose dedupe key was taken is left out, and the inserted ones come back with their ids.
-pub fn insert_deliveries(rows: usize) -> String {
-    format!(
-        "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at, trace_parent) VALUES {}
-         ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id, dedupe_key",
-        placeholder_rows(1, 7, rows)
-    )
+macro_rules! insert_deliveries {
+    ($rows:literal) => {
+        concat!(
+            "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at, trace_parent) ",
+            $rows,
+            " ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id, dedupe_key"
+        )
+    };
 }
+pub(crate) use insert_deliveries;
+
+/// Inserts one delivery (binds: lane, queue, dedupe key, payload, due at, created at, trace
+/// context); a row whose dedupe key was taken is left out, an inserted one comes back with its id.
+pub const INSERT_DELIVERY: &str = insert_deliveries!("VALUES ($1, $2, $3, $4, $5, $6, $7)");
 
 /// Marks up to [`IN_LIST`] deliveries delivered. Binds: finished at, then the ids.
 pub fn mark_delivered_in() -> String {

@@ -84,7 +84,6 @@ const NOTIFY_EVERY: Duration = Duration::from_millis(50);
 
 /// The generated statements, made once.
 struct Statements {
-    insert: HashMap<usize, String>,
     mark_delivered: String,
     /// By dialect: SQLite, PostgreSQL.
     open_sessions: [String; 2],
@@ -93,10 +92,6 @@ struct Statements {
 fn statements() -> &'static Statements {
     static STATEMENTS: OnceLock<Statements> = OnceLock::new();
     STATEMENTS.get_or_init(|| Statements {
-        insert: sql::CHUNKS
-            .iter()
-            .map(|&rows| (rows, sql::insert_deliveries(rows)))
-            .collect(),
         mark_delivered: sql::mark_delivered_in(),
         open_sessions: [Dialect::Sqlite, Dialect::Postgres]
             .map(|dialect| format!("{}{}", sql::open_sessions_in(), dialect.lock_for_share())),
@@ -475,6 +470,9 @@ async fn open_sessions(
     Ok(open)
 }
 
+/// Most rows in one statement of [`Dialect::insert_deliveries_at_once`].
+const ROWS_AT_ONCE: usize = 512;
+
 /// Inserts the batch's rows, in as few statements as the dialect wants: per row, its id or `None`
 /// for a taken dedupe key.
 async fn insert(
@@ -485,49 +483,63 @@ async fn insert(
     due_at_ms: i64,
 ) -> anyhow::Result<Vec<Option<DeliveryId>>> {
     let mut ids = Vec::with_capacity(rows.len());
-    let mut start = 0;
-    while start < rows.len() {
-        let size = sql::CHUNKS
-            .into_iter()
-            .find(|&size| size <= rows.len() - start && size <= dialect.rows_per_statement())
-            .unwrap_or(1);
-        let chunk = (&rows[start..start + size], &traces[start..start + size]);
-        ids.extend(insert_chunk(tx, chunk, due_at_ms, now).await?);
-        start += size;
+    let Some(statement) = dialect.insert_deliveries_at_once() else {
+        for (row, trace) in rows.iter().zip(traces) {
+            let params = [
+                row.payload.lane().as_str().into(),
+                row.payload.queue_key().into(),
+                row.dedupe_key.clone().into(),
+                encode_payload(&row.payload)?.into(),
+                due_at_ms.into(),
+                now.into(),
+                trace.clone().into(),
+            ];
+            let returned = tx
+                .query(sql::INSERT_DELIVERY, &params)
+                .await
+                .context("cannot store a delivery")?;
+            ids.extend(inserted_ids(std::slice::from_ref(row), &returned)?);
+        }
+        return Ok(ids);
+    };
+    for (chunk, traces) in rows.chunks(ROWS_AT_ONCE).zip(traces.chunks(ROWS_AT_ONCE)) {
+        let json = chunk
+            .iter()
+            .zip(traces)
+            .map(|(row, trace)| {
+                Ok(serde_json::json!({
+                    "lane": row.payload.lane().as_str(),
+                    "queue_key": row.payload.queue_key(),
+                    "dedupe_key": row.dedupe_key,
+                    "payload": encode_payload(&row.payload)?,
+                    "trace_parent": trace,
+                }))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let params = [
+            serde_json::Value::Array(json).to_string().into(),
+            due_at_ms.into(),
+            now.into(),
+        ];
+        let returned = tx
+            .query(statement, &params)
+            .await
+            .context("cannot store deliveries")?;
+        ids.extend(inserted_ids(chunk, &returned)?);
     }
     Ok(ids)
 }
 
-/// Inserts one chunk; per row, its id or `None` for a taken dedupe key.
-async fn insert_chunk(
-    tx: &mut dyn WriteConnection,
-    (chunk, traces): (&[NewDelivery], &[Option<String>]),
-    due_at_ms: i64,
-    now: &str,
+/// Per row of `chunk`, its id among what its insert `returned`, or `None` for a taken dedupe key.
+fn inserted_ids(
+    chunk: &[NewDelivery],
+    returned: &[super::connection::ValueRow],
 ) -> anyhow::Result<Vec<Option<DeliveryId>>> {
-    let statement = statements()
-        .insert
-        .get(&chunk.len())
-        .context("no insert statement of that size")?;
-    let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
-    for (row, trace) in chunk.iter().zip(traces) {
-        params.push(row.payload.lane().as_str().into());
-        params.push(row.payload.queue_key().into());
-        params.push(row.dedupe_key.clone().into());
-        params.push(encode_payload(&row.payload)?.into());
-        params.push(due_at_ms.into());
-        params.push(now.into());
-        params.push(trace.clone().into());
-    }
-    let returned = tx
-        .query(statement, &params)
-        .await
-        .context("cannot store a delivery")?;
     // Ids grow in the order of the rows; a keyed row is matched by its key (a key twice in one
     // chunk is stored once), the others take the remaining ids in order.
     let mut keyed: HashMap<String, DeliveryId> = HashMap::new();
     let mut unkeyed: Vec<DeliveryId> = Vec::new();
-    for row in &returned {
+    for row in returned {
         let id = DeliveryId(row.int("id")?);
         match row.optional_text("dedupe_key")? {
             Some(key) => {
@@ -554,7 +566,7 @@ async fn mark_delivered(
     delivered: &[DeliveryId],
     now: &str,
 ) -> anyhow::Result<()> {
-    if dialect.rows_per_statement() == 1 {
+    if !dialect.marks_at_once() {
         for id in delivered {
             tx.execute(sql::MARK_DELIVERED, &[now.into(), id.0.into()])
                 .await?;
