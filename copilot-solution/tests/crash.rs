@@ -5,6 +5,9 @@
 //! message twice only if its delivery was in flight at a kill (the Bot Connector has no
 //! idempotency key), which bounds the duplicates by kills times conversations.
 //!
+//! The same traffic runs against two skills sharing one PostgreSQL database, one of them killed for
+//! good: the other takes over what it held.
+//!
 //! This test plays Copilot Studio (posting activities; an activity whose answer was lost is sent
 //! again with the same id, as a channel does), the agents (`POST /api/chat/send`) and Teams (a
 //! fake Bot Connector on loopback). It prints its figures.
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use test_support::{eventually_within, free_port};
 use tokio::process::Child;
+use tokio::task::JoinHandle;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -119,11 +123,13 @@ fn activity(connector: &str, conversation: &str, id: &str, fields: Value) -> Val
     activity
 }
 
-/// Posts until the service acknowledges (it may be down or restarting); how many tries it took.
-async fn post_until_accepted(http: &reqwest::Client, url: &str, body: &Value) -> usize {
+/// Posts until one of the services acknowledges (the first named first, then each in turn: one
+/// may be down, restarting or dead); how many tries it took.
+async fn post_until_accepted(http: &reqwest::Client, urls: &[&str], body: &Value) -> usize {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut tries = 0;
     loop {
+        let url = urls[tries % urls.len()];
         tries += 1;
         if let Ok(answer) = http.post(url).json(body).send().await {
             if answer.status().is_success() {
@@ -135,8 +141,10 @@ async fn post_until_accepted(http: &reqwest::Client, url: &str, body: &Value) ->
                 answer.status()
             );
         }
-        assert!(Instant::now() < deadline, "{url} never accepted {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(Instant::now() < deadline, "{urls:?} never accepted {body}");
+        if tries % urls.len() == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -203,57 +211,38 @@ fn tally(expected: &[String], seen: &[String]) -> (usize, usize, usize) {
     (lost, duplicated, reordered)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service() {
-    let bin = bin_dir();
-    let data = tempfile::tempdir().unwrap();
+/// The fake Bot Connector: takes every send, answering after `delay`.
+async fn bot_connector(delay: Duration) -> MockServer {
     let connector = MockServer::builder().start().await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/v3/conversations/[^/]+/activities(/[^/]+)?$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "sent" })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "id": "sent" }))
+                .set_delay(delay),
+        )
         .mount(&connector)
         .await;
-    let (skill_port, livechat_port) = (free_port(), free_port());
-    let (skill_url, livechat_url) = (
-        format!("http://127.0.0.1:{skill_port}"),
-        format!("http://127.0.0.1:{livechat_port}"),
-    );
-    // Short backoffs, so that the run waits out each restart quickly; everything else default.
-    let skill_config = write(
-        &data.path().join("skill.toml"),
-        "[delivery]\nbase_backoff_ms = 100\nmax_backoff_ms = 1000\npoll_interval_ms = 200\n",
-    );
-    let livechat_config = write(
-        &data.path().join("livechat.toml"),
+    connector
+}
+
+/// The live chat, on SQLite in `data`, calling the skill's webhook at `skill_url`.
+fn livechat_service(bin: &Path, data: &Path, port: u16, skill_url: &str) -> Service {
+    let config = write(
+        &data.join("livechat.toml"),
         "[webhook]\nmax_attempts = 1000\nbase_backoff_ms = 100\nmax_backoff_ms = 1000\npoll_interval_ms = 200\n",
     );
-    let mut skill = Service::new(
-        "skill",
-        &bin,
-        data.path(),
-        skill_port,
-        vec![
-            ("SKILL_CONFIG", skill_config),
-            ("SKILL_BIND", format!("127.0.0.1:{skill_port}")),
-            (
-                "SKILL_DATA_DIR",
-                data.path().join("skill").display().to_string(),
-            ),
-            ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-            ("LIVECHAT_BASE_URL", livechat_url.clone()),
-        ],
-    );
-    let mut livechat = Service::new(
+    Service::new(
         "contoso-livechat",
-        &bin,
-        data.path(),
-        livechat_port,
+        bin,
+        data,
+        port,
         vec![
-            ("LIVECHAT_CONFIG", livechat_config),
-            ("LIVECHAT_BIND", format!("127.0.0.1:{livechat_port}")),
+            ("LIVECHAT_CONFIG", config),
+            ("LIVECHAT_BIND", format!("127.0.0.1:{port}")),
             (
                 "LIVECHAT_DATA_DIR",
-                data.path().join("livechat").display().to_string(),
+                data.join("livechat").display().to_string(),
             ),
             (
                 "LIVECHAT_WEBHOOK_URL",
@@ -261,21 +250,47 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
             ),
             ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
         ],
-    );
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    livechat.start(&http).await;
-    skill.start(&http).await;
-    // The default local agent online: the skill opens sessions only when someone can answer.
-    let _agent = test_support::agent_online(&livechat_url, "alex", "contoso-demo").await;
+    )
+}
 
-    // Every conversation hands over to a live chat session.
-    let messages_url = format!("{skill_url}/api/messages");
-    let conversations: Vec<String> = (0..CONVERSATIONS).map(|n| format!("crash-{n}")).collect();
+/// A skill named `name` (its data folder and log), with `delivery` settings added to short
+/// backoffs, so that a run waits out each outage quickly; everything else default.
+fn skill_service(
+    bin: &Path,
+    data: &Path,
+    name: &str,
+    port: u16,
+    livechat_url: &str,
+    delivery: &str,
+    more: Vec<(&'static str, String)>,
+) -> Service {
+    let config = write(
+        &data.join(format!("{name}.toml")),
+        &format!("[delivery]\nbase_backoff_ms = 100\nmax_backoff_ms = 1000\npoll_interval_ms = 200\n{delivery}"),
+    );
+    let mut environment = vec![
+        ("SKILL_CONFIG", config),
+        ("SKILL_BIND", format!("127.0.0.1:{port}")),
+        ("SKILL_DATA_DIR", data.join(name).display().to_string()),
+        ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("LIVECHAT_BASE_URL", livechat_url.to_owned()),
+    ];
+    environment.extend(more);
+    let mut service = Service::new("skill", bin, data, port, environment);
+    service.log = data.join(format!("{name}.log"));
+    service
+}
+
+/// Hands each conversation over to a live chat session, through `skills` in turn; the sessions'
+/// live-chat ids.
+async fn hand_over(
+    http: &reqwest::Client,
+    connector: &MockServer,
+    skills: &[&str],
+    conversations: &[String],
+) -> Vec<String> {
     let mut livechat_ids: Vec<String> = Vec::new();
-    for conversation in &conversations {
+    for (n, conversation) in conversations.iter().enumerate() {
         let start_id = format!("start-{conversation}");
         let start = activity(
             &connector.uri(),
@@ -283,7 +298,8 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
             &start_id,
             json!({ "type": "event", "name": "startConversation" }),
         );
-        post_until_accepted(&http, &messages_url, &start).await;
+        let url = format!("{}/api/messages", skills[n % skills.len()]);
+        post_until_accepted(http, &[&url], &start).await;
         let reply_path = format!("/v3/conversations/{conversation}/activities/{start_id}");
         let id = eventually_within(Duration::from_secs(20), "the start's answer", || async {
             connector
@@ -302,12 +318,28 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
         .await;
         livechat_ids.push(id);
     }
+    livechat_ids
+}
 
-    // Both directions at once; the kills are paced by progress, not by the clock.
-    let sent = Arc::new(AtomicUsize::new(0));
+/// Messages both ways at once, counted in `sent` as each is accepted: the customers' through
+/// `skills` (message n of a conversation to skill n, the next one if it does not answer), the
+/// agents' through the live chat. The customers' task answers how many activities were sent again.
+fn traffic(
+    http: &reqwest::Client,
+    connector: &str,
+    skills: &[&str],
+    livechat: &str,
+    conversations: &[String],
+    livechat_ids: &[String],
+    sent: &Arc<AtomicUsize>,
+) -> (JoinHandle<usize>, JoinHandle<()>) {
     let customers = {
-        let (http, connector, sent) = (http.clone(), connector.uri(), sent.clone());
-        let (url, conversations) = (messages_url.clone(), conversations.clone());
+        let (http, connector, sent) = (http.clone(), connector.to_owned(), sent.clone());
+        let urls: Vec<String> = skills
+            .iter()
+            .map(|skill| format!("{skill}/api/messages"))
+            .collect();
+        let conversations = conversations.to_vec();
         tokio::spawn(async move {
             let mut resent = 0;
             for n in 0..MESSAGES_EACH_WAY {
@@ -318,7 +350,9 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
                         &format!("u-{conversation}-{n}"),
                         json!({ "type": "message", "text": format!("u:{conversation}:{n}") }),
                     );
-                    resent += post_until_accepted(&http, &url, &message).await - 1;
+                    let mut order: Vec<&str> = urls.iter().map(String::as_str).collect();
+                    order.rotate_left(n % urls.len());
+                    resent += post_until_accepted(&http, &order, &message).await - 1;
                     sent.fetch_add(1, Ordering::SeqCst);
                 }
             }
@@ -326,13 +360,19 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
         })
     };
     let agents = {
-        let (http, livechat, sent) = (http.clone(), livechat_url.clone(), sent.clone());
-        let ids = livechat_ids.clone();
+        let (http, livechat, sent) = (http.clone(), livechat.to_owned(), sent.clone());
+        let chats: Vec<(String, String)> = conversations
+            .iter()
+            .cloned()
+            .zip(livechat_ids.iter().cloned())
+            .collect();
         tokio::spawn(async move {
             let send_url = format!("{livechat}/api/chat/send");
             for n in 0..MESSAGES_EACH_WAY {
-                for id in &ids {
-                    let text = format!("a:{id}:{n}");
+                for (conversation, id) in &chats {
+                    // Named by the Teams conversation, not the live chat's id: a UUID's digits
+                    // can pass for a card number, which the skill masks.
+                    let text = format!("a:{conversation}:{n}");
                     let body = json!({ "conversationId": id, "message": text, "sender": "Ann" });
                     // An agent's send has no key: after a lost answer, look before sending again.
                     loop {
@@ -348,36 +388,27 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
             }
         })
     };
-    let total = 2 * CONVERSATIONS * MESSAGES_EACH_WAY;
-    let kills = 2 * KILLS_EACH;
-    for kill in 0..kills {
-        let due = total * (kill + 1) / (kills + 2);
-        eventually_within(
-            Duration::from_secs(120),
-            "traffic before the next kill",
-            || async { (sent.load(Ordering::SeqCst) >= due).then_some(()) },
-        )
-        .await;
-        let service = if kill < KILLS_EACH {
-            &mut skill
-        } else {
-            &mut livechat
-        };
-        service.kill().await;
-        service.start(&http).await;
-    }
-    let resent = customers.await.unwrap();
-    agents.await.unwrap();
+    (customers, agents)
+}
 
-    // Everything arrives: the customers' messages in the live chat, the agents' in Teams.
+/// Waits (bounded) until every message has arrived at its far end: the customers' in the live
+/// chat, the agents' in Teams; then (lost, duplicated, reordered) user to agent and agent to user,
+/// summed over the conversations.
+async fn everything_delivered(
+    http: &reqwest::Client,
+    connector: &MockServer,
+    livechat: &str,
+    conversations: &[String],
+    livechat_ids: &[String],
+) -> ((usize, usize, usize), (usize, usize, usize)) {
     let expected_users = |conversation: &str| -> Vec<String> {
         (0..MESSAGES_EACH_WAY)
             .map(|n| format!("u:{conversation}:{n}"))
             .collect()
     };
-    let expected_agents = |id: &str| -> Vec<String> {
+    let expected_agents = |conversation: &str| -> Vec<String> {
         (0..MESSAGES_EACH_WAY)
-            .map(|n| format!("a:{id}:{n}"))
+            .map(|n| format!("a:{conversation}:{n}"))
             .collect()
     };
     let teams_texts = |requests: &[wiremock::Request], conversation: &str| -> Vec<String> {
@@ -394,28 +425,117 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
             .filter(|text| text.starts_with("a:"))
             .collect()
     };
-    // (lost, duplicated, reordered) both ways, summed over the conversations.
+    // (lost, duplicated, reordered) each way, and what is missing.
     let tallies = || async {
         let requests = connector.received_requests().await.unwrap_or_default();
         let (mut to_agent, mut to_user) = ((0, 0, 0), (0, 0, 0));
+        let mut missing: Vec<String> = Vec::new();
         let add = |sum: &mut (usize, usize, usize), (lost, duplicated, reordered)| {
             *sum = (sum.0 + lost, sum.1 + duplicated, sum.2 + reordered);
         };
-        for (conversation, id) in conversations.iter().zip(&livechat_ids) {
-            let users = customer_texts(&http, &livechat_url, id).await;
-            add(&mut to_agent, tally(&expected_users(conversation), &users));
+        for (conversation, id) in conversations.iter().zip(livechat_ids) {
+            let users = customer_texts(http, livechat, id).await;
+            let expected = expected_users(conversation);
+            add(&mut to_agent, tally(&expected, &users));
+            missing.extend(expected.into_iter().filter(|text| !users.contains(text)));
             let agents = teams_texts(&requests, conversation);
-            add(&mut to_user, tally(&expected_agents(id), &agents));
+            let expected = expected_agents(conversation);
+            add(&mut to_user, tally(&expected, &agents));
+            missing.extend(expected.into_iter().filter(|text| !agents.contains(text)));
         }
-        (to_agent, to_user)
+        (to_agent, to_user, missing)
     };
-    let (to_agent, to_user) = eventually_within(
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (to_agent, to_user, missing) = tallies().await;
+        if missing.is_empty() {
+            return (to_agent, to_user);
+        }
+        if Instant::now() >= deadline {
+            let mut paths: HashMap<String, usize> = HashMap::new();
+            for request in connector.received_requests().await.unwrap_or_default() {
+                *paths.entry(request.url.path().to_owned()).or_default() += 1;
+            }
+            panic!(
+                "not delivered within 120 s: {missing:?} (user -> agent {to_agent:?}, agent -> user {to_user:?}); the Bot Connector's requests by path: {paths:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until `due` messages were accepted (kills are paced by progress, not by the clock).
+async fn traffic_reaches(sent: &AtomicUsize, due: usize) {
+    eventually_within(
         Duration::from_secs(120),
-        "every message delivered",
-        || async {
-            let (to_agent, to_user) = tallies().await;
-            (to_agent.0 == 0 && to_user.0 == 0).then_some((to_agent, to_user))
-        },
+        "traffic before the next kill",
+        || async { (sent.load(Ordering::SeqCst) >= due).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service() {
+    let bin = bin_dir();
+    let data = tempfile::tempdir().unwrap();
+    let connector = bot_connector(Duration::ZERO).await;
+    let (skill_port, livechat_port) = (free_port(), free_port());
+    let (skill_url, livechat_url) = (
+        format!("http://127.0.0.1:{skill_port}"),
+        format!("http://127.0.0.1:{livechat_port}"),
+    );
+    let mut skill = skill_service(
+        &bin,
+        data.path(),
+        "skill",
+        skill_port,
+        &livechat_url,
+        "",
+        Vec::new(),
+    );
+    let mut livechat = livechat_service(&bin, data.path(), livechat_port, &skill_url);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    livechat.start(&http).await;
+    skill.start(&http).await;
+    // The default local agent online: the skill opens sessions only when someone can answer.
+    let _agent = test_support::agent_online(&livechat_url, "alex", "contoso-demo").await;
+
+    let conversations: Vec<String> = (0..CONVERSATIONS).map(|n| format!("crash-{n}")).collect();
+    let livechat_ids = hand_over(&http, &connector, &[&skill_url], &conversations).await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (customers, agents) = traffic(
+        &http,
+        &connector.uri(),
+        &[&skill_url],
+        &livechat_url,
+        &conversations,
+        &livechat_ids,
+        &sent,
+    );
+    let total = 2 * CONVERSATIONS * MESSAGES_EACH_WAY;
+    let kills = 2 * KILLS_EACH;
+    for kill in 0..kills {
+        traffic_reaches(&sent, total * (kill + 1) / (kills + 2)).await;
+        let service = if kill < KILLS_EACH {
+            &mut skill
+        } else {
+            &mut livechat
+        };
+        service.kill().await;
+        service.start(&http).await;
+    }
+    let resent = customers.await.unwrap();
+    agents.await.unwrap();
+
+    let (to_agent, to_user) = everything_delivered(
+        &http,
+        &connector,
+        &livechat_url,
+        &conversations,
+        &livechat_ids,
     )
     .await;
     let per_way = CONVERSATIONS * MESSAGES_EACH_WAY;
@@ -441,5 +561,123 @@ async fn nothing_is_lost_or_doubled_across_repeated_sigkills_of_either_service()
         to_user.1
     );
     skill.kill().await;
+    livechat.kill().await;
+}
+
+/// Two skills share one PostgreSQL database under traffic both ways; one is SIGKILLed and never
+/// comes back. The other takes over what the dead one had claimed (released once its heartbeat
+/// stops) and everything accepted arrives: the customers' messages in the live chat once each and
+/// in order, the agents' in Teams in order, repeated only where a send was in flight at the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_one_of_two_instances_is_killed_the_other_delivers_what_it_held() {
+    let database = test_support::postgres::TestDatabase::create().await;
+    let bin = bin_dir();
+    let data = tempfile::tempdir().unwrap();
+    // Teams answers slowly, so that the instance killed holds sends in flight and claims.
+    let connector = bot_connector(Duration::from_millis(100)).await;
+    let (doomed_port, survivor_port, livechat_port) = (free_port(), free_port(), free_port());
+    let [doomed_url, survivor_url, livechat_url] =
+        [doomed_port, survivor_port, livechat_port].map(|port| format!("http://127.0.0.1:{port}"));
+    // Beats five times a second, silent after one: the takeover comes within the run.
+    let shared = "heartbeat_ms = 200\ninstance_silent_after_ms = 1000\n";
+    let database_url = vec![("SKILL_DATABASE_URL", database.url.clone())];
+    let mut doomed = skill_service(
+        &bin,
+        data.path(),
+        "doomed",
+        doomed_port,
+        &livechat_url,
+        shared,
+        database_url.clone(),
+    );
+    let mut survivor = skill_service(
+        &bin,
+        data.path(),
+        "survivor",
+        survivor_port,
+        &livechat_url,
+        shared,
+        database_url,
+    );
+    // The live chat calls the survivor: a load balancer would stop sending to the dead one.
+    let mut livechat = livechat_service(&bin, data.path(), livechat_port, &survivor_url);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    livechat.start(&http).await;
+    doomed.start(&http).await;
+    survivor.start(&http).await;
+    let _agent = test_support::agent_online(&livechat_url, "alex", "contoso-demo").await;
+
+    let conversations: Vec<String> = (0..CONVERSATIONS)
+        .map(|n| format!("takeover-{n}"))
+        .collect();
+    let skills = [doomed_url.as_str(), survivor_url.as_str()];
+    let livechat_ids = hand_over(&http, &connector, &skills, &conversations).await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (customers, agents) = traffic(
+        &http,
+        &connector.uri(),
+        &skills,
+        &livechat_url,
+        &conversations,
+        &livechat_ids,
+        &sent,
+    );
+    traffic_reaches(&sent, CONVERSATIONS * MESSAGES_EACH_WAY / 2).await;
+    // Killed while both instances hold claims (sends in flight, Teams answering slowly), so that
+    // there is something to take over.
+    eventually_within(Duration::from_secs(60), "both instances holding claims", || async {
+        let holders = database
+            .count("SELECT COUNT(DISTINCT claimed_by) FROM deliveries WHERE state = 'pending' AND claimed_by IS NOT NULL")
+            .await;
+        (holders == 2).then_some(())
+    })
+    .await;
+    doomed.kill().await;
+    let resent = customers.await.unwrap();
+    agents.await.unwrap();
+
+    let (to_agent, to_user) = everything_delivered(
+        &http,
+        &connector,
+        &livechat_url,
+        &conversations,
+        &livechat_ids,
+    )
+    .await;
+    let log = std::fs::read_to_string(&survivor.log).unwrap_or_default();
+    let takeovers: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("an instance fell silent"))
+        .collect();
+    println!(
+        "takeover: one of two instances SIGKILLed under traffic, {CONVERSATIONS} conversations\n\
+         the survivor: {takeovers:?}\n\
+         user -> agent: lost {}, shown twice in the live chat {}, reordered {} ({resent} activities sent again, to the other instance once one did not answer)\n\
+         agent -> user: lost {}, Teams duplicates {} (in flight at the kill), reordered {}",
+        to_agent.0, to_agent.1, to_agent.2, to_user.0, to_user.1, to_user.2
+    );
+    assert_eq!(
+        to_agent,
+        (0, 0, 0),
+        "user -> agent: lost, doubled, reordered"
+    );
+    assert_eq!(
+        (to_user.0, to_user.2),
+        (0, 0),
+        "agent -> user: lost, reordered"
+    );
+    assert!(
+        !takeovers.is_empty(),
+        "the survivor released no claims of the killed instance: nothing was taken over"
+    );
+    assert!(
+        to_user.1 <= CONVERSATIONS,
+        "Teams repeats only what was in flight at the kill: {} duplicates",
+        to_user.1
+    );
+    survivor.kill().await;
     livechat.kill().await;
 }

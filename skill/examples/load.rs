@@ -136,6 +136,10 @@ struct Received {
     /// Delay notices received, by conversation (the customer's in Teams, the agent's in the
     /// live chat).
     notices: Mutex<HashMap<String, u32>>,
+    /// Message ids the fake live chat has taken: like Contoso Live Chat it answers a repeat
+    /// without storing it again, and counts it here (a send repeated after a crash).
+    livechat_ids: Mutex<std::collections::HashSet<String>>,
+    resent_to_livechat: AtomicU64,
 }
 
 impl Received {
@@ -197,6 +201,14 @@ fn record(body: &[u8], key: &str, direction: char, into: &Mutex<Vec<Receipt>>) -
 async fn fake_receive(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
     if received.livechat_down.load(Ordering::Relaxed) {
         return HttpResponse::ServiceUnavailable().finish();
+    }
+    if let Some(id) = field(&body, "id") {
+        if !received.livechat_ids.lock().unwrap().insert(id.to_owned()) {
+            received.resent_to_livechat.fetch_add(1, Ordering::Relaxed);
+            return HttpResponse::Ok()
+                .content_type("application/json")
+                .body(r#"{"id":"x"}"#);
+        }
     }
     if field(&body, "message").is_some_and(|text| text.starts_with("Teams isn't taking messages")) {
         received.notice(field(&body, "conversationId").unwrap_or_default());
@@ -497,6 +509,7 @@ async fn run(
     let ticks_before = test_support::cpu_ticks();
     let throttled_before = received.teams.as_ref().map_or(0, TeamsLimits::throttled);
     received.notices.lock().unwrap().clear();
+    let resent_before = received.resent_to_livechat.load(Ordering::Relaxed);
     let started = Instant::now();
     let deadline = started + duration;
     // One instance killed under load, and when.
@@ -673,11 +686,15 @@ async fn run(
         );
     }
     println!(
-        "{:<14} lost {} (not delivered {} s after the load)  duplicated {}  reordered {}  refused {}  429s {throttled}  skill CPU {:.2} cores  peak RSS {:.1} MB  (benchmark's own CPU {:.2} cores; host steal {:.0}%)",
+        "{:<14} lost {} (not delivered {} s after the load)  duplicated {}{}  reordered {}  refused {}  429s {throttled}  skill CPU {:.2} cores  peak RSS {:.1} MB  (benchmark's own CPU {:.2} cores; host steal {:.0}%)",
         "",
         report.lost,
         arguments.drain,
         report.duplicated,
+        match received.resent_to_livechat.load(Ordering::Relaxed) - resent_before {
+            0 => String::new(),
+            resent => format!(" (and {resent} sent again, dropped by the live chat by id)"),
+        },
         report.reordered,
         sent.len() - accepted,
         (cpu_after - cpu_before) / elapsed,
@@ -862,6 +879,8 @@ async fn main() {
         livechat_down: AtomicBool::new(false),
         connector_down: AtomicBool::new(false),
         notices: Mutex::default(),
+        livechat_ids: Mutex::default(),
+        resent_to_livechat: AtomicU64::default(),
     });
     let peer_port = free_port();
     let server_data = received.clone();

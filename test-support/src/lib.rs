@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 pub mod files;
+pub mod postgres;
 pub mod teams_limits;
 
 use fantoccini::{Client, ClientBuilder, Locator};

@@ -1,7 +1,8 @@
 //! The two databases the store runs on, and the few things that really differ between them:
-//! how to connect, which schema folder to migrate from, and four statements (claiming queue heads,
-//! locking session rows, insertion order, and whether `opening` sessions at start-up may belong to
-//! another instance). Every other statement is in [`super::sql`], written once.
+//! how to connect, which schema folder to migrate from, a few statements (claiming queue heads,
+//! locking session rows, insertion order, inserting a batch at once), whether `opening` sessions at
+//! start-up may belong to another instance, and how long outcomes wait for company. Every other
+//! statement is in [`super::sql`], written once.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -233,6 +234,18 @@ impl Dialect {
     /// PostgreSQL, a round trip away; SQLite marks them one by one, in-process.
     pub fn marks_at_once(self) -> bool {
         self == Dialect::Postgres
+    }
+
+    /// How long outcomes nobody waits for (a delivery's result) may wait for company before they
+    /// are committed alone: alone each would cost a commit when the skill is quiet. An outcome not
+    /// yet committed when the process dies is sent again by whoever takes the delivery next, so on
+    /// a shared database, where another instance takes over within seconds, the wait is short; with
+    /// SQLite the same process sends again after its restart.
+    pub fn lazy_wait(self) -> Duration {
+        match self {
+            Dialect::Sqlite => Duration::from_millis(20),
+            Dialect::Postgres => Duration::from_millis(2),
+        }
     }
 
     /// Appended to the batch's look at which sessions are open: on PostgreSQL the rows are held

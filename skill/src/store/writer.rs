@@ -36,9 +36,6 @@ use crate::domain::{DeliveryId, Lane, SessionId};
 /// Most writes in one transaction; more wait for the next.
 const MAX_BATCH: usize = 1_024;
 
-/// How long outcomes nobody waits for may wait for company before they are committed alone.
-const LAZY_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
-
 /// What the writer's queue carries: writes, and the few requests that are not writes.
 pub enum Message {
     Write(Box<dyn Job>),
@@ -144,7 +141,7 @@ impl Writer {
             let first = if lazy.is_empty() {
                 self.queue.recv().await
             } else {
-                match tokio::time::timeout(LAZY_WAIT, self.queue.recv()).await {
+                match tokio::time::timeout(self.dialect.lazy_wait(), self.queue.recv()).await {
                     Ok(message) => message,
                     Err(_) => {
                         self.execute(std::mem::take(&mut lazy)).await;

@@ -271,7 +271,12 @@ async fn an_instance_forgets_a_session_another_instance_closed_and_finds_the_nex
         .await
         .unwrap());
     eventually("the second instance to see the close", || async {
-        second.live_session(&conv).await.unwrap().is_none().then_some(())
+        second
+            .live_session(&conv)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
     })
     .await;
     assert!(!second
