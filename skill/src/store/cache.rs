@@ -26,14 +26,8 @@ const MOST_SESSIONS: usize = 200_000;
 pub struct SessionCache {
     sessions: SessionIndex,
     /// Counts what was forgotten: a read begun before a change it did not see is not kept.
-    state: Mutex<CacheState>,
+    generation: Mutex<u64>,
     listening: AtomicBool,
-}
-
-#[derive(Default)]
-struct CacheState {
-    generation: u64,
-    held: usize,
 }
 
 /// When a read began, as the cache counts it: what it read is kept only if nothing was forgotten
@@ -42,8 +36,8 @@ struct CacheState {
 pub struct ReadBegun(u64);
 
 impl SessionCache {
-    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
-        self.state
+    fn generation(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.generation
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -73,7 +67,7 @@ impl SessionCache {
 
     /// Call before reading a session from the database.
     pub fn read_begins(&self) -> ReadBegun {
-        ReadBegun(self.state().generation)
+        ReadBegun(*self.generation())
     }
 
     /// Keeps a session read from the database, if it is open, this instance is listening, and
@@ -82,15 +76,13 @@ impl SessionCache {
         if !session.is_open() || !self.listening() {
             return;
         }
-        let mut state = self.state();
-        if state.generation != begun.0 {
+        let generation = self.generation();
+        if *generation != begun.0 {
             return;
         }
-        if state.held >= MOST_SESSIONS {
+        if self.sessions.count() >= MOST_SESSIONS {
             self.sessions.clear();
-            state.held = 0;
         }
-        state.held += 1;
         self.sessions
             .apply(vec![SessionChange::Live(session.clone())]);
     }
@@ -104,18 +96,16 @@ impl SessionCache {
         if gone.is_empty() {
             return;
         }
-        let mut state = self.state();
-        state.generation += 1;
-        state.held = state.held.saturating_sub(gone.len());
+        let mut generation = self.generation();
+        *generation += 1;
         self.sessions.apply(gone);
     }
 
     /// Listening (after forgetting everything: changes made while not listening went unheard) or
     /// not (keeping nothing).
     pub fn set_listening(&self, listening: bool) {
-        let mut state = self.state();
-        state.generation += 1;
-        state.held = 0;
+        let mut generation = self.generation();
+        *generation += 1;
         self.sessions.clear();
         self.listening.store(listening, Ordering::Release);
     }

@@ -138,6 +138,11 @@ impl SessionIndex {
             .count()
     }
 
+    /// How many sessions it holds.
+    pub fn count(&self) -> usize {
+        self.read().sessions.len()
+    }
+
     /// Forgets every session.
     pub fn clear(&self) {
         *self.write() = Maps::default();
