@@ -835,6 +835,13 @@ impl Settings {
 }
 
 impl Settings {
+    /// The longest one outbound attempt may take: a call (`delivery.http_timeout_ms`) or a file's
+    /// transfer (`files.transfer_timeout_secs`).
+    pub fn longest_attempt(&self) -> Duration {
+        Duration::from_millis(self.delivery.http_timeout_ms)
+            .max(Duration::from_secs(self.files.transfer_timeout_secs))
+    }
+
     /// The masking rules, compiled; a rule that cannot be used is named.
     pub fn masker(&self) -> anyhow::Result<service_support::masking::Masker> {
         service_support::masking::Masker::new(&self.masking)
@@ -1081,9 +1088,7 @@ impl Layered for Settings {
         if delivery.poll_interval_ms == 0 || delivery.http_timeout_ms == 0 {
             bail!("delivery.poll_interval_ms and delivery.http_timeout_ms must be positive");
         }
-        let longest_attempt_ms = delivery
-            .http_timeout_ms
-            .max(self.files.transfer_timeout_secs.saturating_mul(1_000));
+        let longest_attempt_ms = self.longest_attempt().as_millis() as u64;
         if self.application.database_url.is_some()
             && delivery.claim_lease_ms < longest_attempt_ms.saturating_add(10_000)
         {

@@ -169,6 +169,7 @@ impl Application {
             max_in_flight: delivery.max_in_flight,
             max_in_memory: delivery.max_in_memory,
             max_transfers: settings.files.max_concurrent_transfers,
+            longest_attempt: settings.longest_attempt(),
         };
         let worker = |courier, policy, pace| OutboxWorker {
             store: store.clone(),

@@ -17,6 +17,7 @@
 //! instances never send the same message.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -121,6 +122,9 @@ pub struct WorkerLimits {
     /// Files being transferred at once ([`Outbound::is_transfer`]); more wait their turn (each
     /// still holding its conversation's place) without taking a place of the messages in words.
     pub max_transfers: usize,
+    /// The longest one attempt may take (PostgreSQL): a claimed delivery is sent only while its
+    /// claim outlasts that.
+    pub longest_attempt: Duration,
 }
 
 /// Delivers one lane's outbox until shut down.
@@ -171,13 +175,14 @@ impl OutboxWorker {
     /// Runs until `shutdown` is cancelled, then waits briefly for deliveries in flight.
     pub async fn run(self, shutdown: CancellationToken) {
         let lane = self.courier.lane();
-        let (mut arrivals, signal): (
-            Option<mpsc::UnboundedReceiver<Arrival>>,
+        let (mut arrivals, signal, room): (
+            mpsc::UnboundedReceiver<Arrival>,
             Option<Arc<Notify>>,
+            Option<Arc<AtomicBool>>,
         );
         let mut source = match self.store.intake(lane) {
             Ok(Intake::Pushed(receiver)) => {
-                (arrivals, signal) = (Some(receiver), None);
+                (arrivals, signal, room) = (receiver, None, None);
                 Source::Pushed {
                     loaded_through: DeliveryId(0),
                     caught_up: false,
@@ -185,8 +190,8 @@ impl OutboxWorker {
                     next_load: Instant::now(),
                 }
             }
-            Ok(Intake::Claimed(notify)) => {
-                (arrivals, signal) = (None, Some(notify));
+            Ok(Intake::Claimed(claims)) => {
+                (arrivals, signal, room) = (claims.claimed, Some(claims.signal), Some(claims.room));
                 Source::Claimed {
                     claim_due: true,
                     next_poll: Instant::now(),
@@ -246,6 +251,13 @@ impl OutboxWorker {
                 let Some(delivery) = queues.next(now) else {
                     break;
                 };
+                if self.claim_runs_out(&delivery) {
+                    // Held here past its claim (a conversation waiting out Teams' hour window,
+                    // say): another instance may take it, so it is not sent from here but claimed
+                    // again, its place in the windows given back.
+                    self.give_back(&mut source, &mut queues, &delivery, now);
+                    continue;
+                }
                 if !is_transfer(&delivery) {
                     spawn(&mut in_flight, delivery);
                 } else if transfers.len() < self.limits.max_transfers {
@@ -253,6 +265,15 @@ impl OutboxWorker {
                 } else {
                     parked.push_back(delivery);
                 }
+            }
+            // What the writer claims as it stores waits here for its turn, its lease running: a
+            // little more than can be in flight at once.
+            if let Some(room) = &room {
+                let held = queues.held() + parked.len();
+                room.store(
+                    held < 2 * self.limits.max_in_flight,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
             }
             let wake_at = [
                 queues.next_wake(),
@@ -273,12 +294,7 @@ impl OutboxWorker {
             .unwrap_or(now + Duration::from_secs(3_600));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(arrival) = async {
-                    match arrivals.as_mut() {
-                        Some(receiver) => receiver.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => self.arrived(&mut source, &mut queues, arrival),
+                Some(arrival) = arrivals.recv() => self.arrived(&mut source, &mut queues, arrival),
                 _ = async {
                     match &signal {
                         Some(notify) => notify.notified().await,
@@ -390,6 +406,42 @@ impl OutboxWorker {
         }
     }
 
+    /// Whether a claimed delivery's claim would end before an attempt begun now could.
+    fn claim_runs_out(&self, delivery: &Delivery) -> bool {
+        let longest = i64::try_from(self.limits.longest_attempt.as_millis()).unwrap_or(i64::MAX);
+        delivery
+            .claim
+            .is_some_and(|claim| self.store.now_ms().saturating_add(longest) >= claim)
+    }
+
+    /// Lets go of a claimed delivery [`Queues::next`] admitted but that will not be sent from
+    /// here: its admission is withdrawn, its queue is free, and the worker claims again.
+    fn give_back(
+        &self,
+        source: &mut Source,
+        queues: &mut Queues,
+        delivery: &Delivery,
+        now: Instant,
+    ) {
+        let scope = delivery
+            .payload
+            .as_ref()
+            .ok()
+            .and_then(|payload| self.courier.rate_scope(payload));
+        if let (Some(windows), Some(scope)) = (self.courier.windows(), scope) {
+            windows.withdraw(&scope);
+        }
+        queues.release(&delivery.queue_key, now);
+        if let Source::Claimed { claim_due, .. } = source {
+            *claim_due = true;
+        }
+        tracing::info!(
+            lane = self.courier.lane().as_str(),
+            delivery_id = delivery.id.0,
+            "a delivery waited here past its claim; claiming it again"
+        );
+    }
+
     /// Holds a delivery in its queue, with where its sends count in the lane's windows.
     fn hold(&self, queues: &mut Queues, delivery: Delivery, now: Instant) {
         let scope = delivery
@@ -402,6 +454,7 @@ impl OutboxWorker {
 
     /// Takes what the store handed over.
     fn arrived(&self, source: &mut Source, queues: &mut Queues, arrival: Arrival) {
+        let now = Instant::now();
         let Source::Pushed {
             loaded_through,
             caught_up,
@@ -410,9 +463,15 @@ impl OutboxWorker {
             ..
         } = source
         else {
+            // Claimed by the insert for this worker: held whatever its memory (the writer claims
+            // only while the worker has room).
+            if let Arrival::Stored(deliveries) = arrival {
+                for delivery in deliveries {
+                    self.hold(queues, delivery, now);
+                }
+            }
             return;
         };
-        let now = Instant::now();
         match arrival {
             Arrival::Stored(deliveries) => {
                 for delivery in deliveries {

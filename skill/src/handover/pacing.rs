@@ -259,6 +259,17 @@ impl RateWindows {
         })
     }
 
+    /// A send admitted into `scope` will not be made after all: it counts for nothing.
+    pub fn withdraw(&self, scope: &RateScope) {
+        let mut logs = self.logs();
+        if let Some(conversation) = logs.conversations.get_mut(&scope.conversation) {
+            conversation.pending = conversation.pending.saturating_sub(1);
+        }
+        if let Some(tenant) = logs.tenants.get_mut(&scope.tenant) {
+            tenant.pending = tenant.pending.saturating_sub(1);
+        }
+    }
+
     /// A send admitted into `scope` got its answer at `at`; `throttled` when it was a 429.
     pub fn end(&self, scope: &RateScope, at: Instant, throttled: bool) {
         let at = self.since_base(at, true);
@@ -407,20 +418,39 @@ mod tests {
         );
     }
 
-    #[test]
-    fn windows_count_from_the_answer_so_a_slow_request_never_shortens_them() {
-        let start = Instant::now();
-        let windows = RateWindows::starting(
+    /// Windows of one send per `length` in a conversation, nothing else.
+    fn one_send_per(length: Duration, start: Instant) -> RateWindows {
+        RateWindows::starting(
             RateLimits {
-                conversation: vec![Window {
-                    length: ms(1_000),
-                    sends: 1,
-                }],
+                conversation: vec![Window { length, sends: 1 }],
                 tenant: vec![],
                 shrink_for: Duration::ZERO,
             },
             start,
+        )
+    }
+
+    #[test]
+    fn a_withdrawn_admission_counts_for_nothing() {
+        let start = Instant::now();
+        let windows = one_send_per(ms(30_000), start);
+        let a = scope("a", "t");
+        assert_eq!(windows.admit(&a, start), Admission::Now);
+        // Not made after all (a delivery whose claim ran out): the one send fits again at once,
+        // where an ended send would hold the window for 30 s.
+        windows.withdraw(&a);
+        assert_eq!(windows.admit(&a, start + ms(10)), Admission::Now);
+        windows.end(&a, start + ms(20), false);
+        assert_eq!(
+            windows.admit(&a, start + ms(30)),
+            Admission::At(start + ms(30_020))
         );
+    }
+
+    #[test]
+    fn windows_count_from_the_answer_so_a_slow_request_never_shortens_them() {
+        let start = Instant::now();
+        let windows = one_send_per(ms(1_000), start);
         let a = scope("a", "t");
         assert_eq!(windows.admit(&a, start), Admission::Now);
         // Pending: no room, and no time known yet.

@@ -82,19 +82,25 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// A batch beginning now, in which `open` are the open ones of the sessions its writes need.
-    pub fn new(open: HashSet<SessionId>) -> Batch {
+    /// A batch beginning now; its deliveries fall due by the store's clock, `offset_ms` ahead of
+    /// this machine's (PostgreSQL's, which the workers compare them with).
+    pub fn new(offset_ms: i64) -> Batch {
         let now = chrono::Utc::now();
         Batch {
             now: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            now_ms: now.timestamp_millis(),
-            open,
+            now_ms: now.timestamp_millis() + offset_ms,
+            open: HashSet::new(),
             rows: Vec::new(),
             traces: Vec::new(),
             trace: None,
             delivered: Vec::new(),
             sessions: Vec::new(),
         }
+    }
+
+    /// `open` are the open ones of the sessions the batch's writes need.
+    pub fn set_open(&mut self, open: HashSet<SessionId>) {
+        self.open = open;
     }
 
     /// Whether the session was open when the batch began, as the writes before changed it since.
@@ -149,33 +155,43 @@ impl Batch {
     }
 
     /// What the committed batch changes outside the database: the index's changes, and the new
-    /// deliveries (those whose row was inserted) in id order.
-    pub(super) fn into_effects(self, ids: &[Option<DeliveryId>], settled: bool) -> Effects {
-        let deliveries = self
-            .rows
+    /// deliveries (those whose row was inserted) in id order, with their claims.
+    pub(super) fn take_effects(&mut self, inserted: &[Option<Inserted>], settled: bool) -> Effects {
+        let now_ms = self.now_ms;
+        let deliveries = std::mem::take(&mut self.rows)
             .into_iter()
-            .zip(self.traces)
-            .zip(ids)
-            .filter_map(|((row, trace), id)| {
-                id.map(|id| Delivery {
-                    id,
+            .zip(std::mem::take(&mut self.traces))
+            .zip(inserted)
+            .filter_map(|((row, trace), inserted)| {
+                inserted.map(|inserted| Delivery {
+                    id: inserted.id,
                     lane: row.payload.lane(),
                     queue_key: row.payload.queue_key().to_owned(),
                     payload: Ok(row.payload),
                     attempts: 0,
-                    due_at_ms: self.now_ms,
-                    created_at_ms: self.now_ms,
-                    claim: None,
+                    // Claimed means due: the row's time is the claim's lease, which fences the
+                    // outcome.
+                    due_at_ms: if inserted.claim.is_some() { 0 } else { now_ms },
+                    created_at_ms: now_ms,
+                    claim: inserted.claim,
                     trace,
                 })
             })
             .collect();
         Effects {
-            sessions: self.sessions,
+            sessions: std::mem::take(&mut self.sessions),
             deliveries,
             settled,
         }
     }
+}
+
+/// A row the batch's insert stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Inserted {
+    pub id: DeliveryId,
+    /// Claimed by the insert itself (PostgreSQL): the lease's end, which fences its outcome.
+    pub claim: Option<i64>,
 }
 
 /// What a committed batch changes outside the database.

@@ -86,6 +86,11 @@ impl ValueRow {
         }
     }
 
+    /// Whether the column holds a value (is not NULL).
+    pub fn is_set(&self, column: &str) -> anyhow::Result<bool> {
+        Ok(!matches!(self.get(column)?, Value::Null | Value::NullInt))
+    }
+
     pub fn int(&self, column: &str) -> anyhow::Result<i64> {
         match self.get(column)? {
             Value::Int(value) => Ok(*value),

@@ -216,16 +216,28 @@ impl Dialect {
     }
 
     /// The statement that inserts many deliveries at once, given as one JSON array of rows (binds:
-    /// the rows, each with `lane`, `queue_key`, `dedupe_key`, `payload`, `trace_parent`; due at;
-    /// created at), in the array's order. PostgreSQL only: it is a round trip away, and one
-    /// statement of one shape serves any batch (stays prepared, one trip); SQLite is written
-    /// in-process, where a statement costs little and a multi-row one needs a statement journal
-    /// (copies of every page it touches), so it inserts row by row ([`sql::INSERT_DELIVERY`]).
+    /// the rows, each with `lane`, `queue_key`, `dedupe_key`, `payload`, `trace_parent` and
+    /// `claimable`; due at; created at; the claim's lease end; the claiming instance or NULL), in
+    /// the array's order. PostgreSQL only: it is a round trip away, and one statement of one shape
+    /// serves any batch (stays prepared, one trip); SQLite is written in-process, where a statement
+    /// costs little and a multi-row one needs a statement journal (copies of every page it
+    /// touches), so it inserts row by row ([`sql::INSERT_DELIVERY`]).
+    ///
+    /// A claimable row (its lane's worker has room, and it is the first of its queue in the
+    /// batch) that starts its queue (nothing of the queue pending in the table) is claimed by the
+    /// insert for the instance, as a claim statement would. Two instances inserting into one empty queue at the same moment may both
+    /// claim theirs: two messages accepted at once, by two instances, have no order between them.
     pub fn insert_deliveries_at_once(self) -> Option<&'static str> {
         match self {
             Dialect::Sqlite => None,
             Dialect::Postgres => Some(sql::insert_deliveries!(
-                "SELECT r.lane, r.queue_key, r.dedupe_key, r.payload, $2, $3, r.trace_parent FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (lane TEXT, queue_key TEXT, dedupe_key TEXT, payload TEXT, trace_parent TEXT)) WITH ORDINALITY AS r (lane, queue_key, dedupe_key, payload, trace_parent, n) ORDER BY r.n"
+                ", claimed_by",
+                "SELECT r.lane, r.queue_key, r.dedupe_key, r.payload, CASE WHEN r.head THEN $4 ELSE $2 END, $3, r.trace_parent, CASE WHEN r.head THEN $5 END
+                 FROM (SELECT r.*, r.claimable AND $5 IS NOT NULL
+                              AND NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.lane = r.lane AND h.queue_key = r.queue_key AND h.state = 'pending') AS head
+                       FROM ROWS FROM (json_to_recordset($1::json) AS (lane TEXT, queue_key TEXT, dedupe_key TEXT, payload TEXT, trace_parent TEXT, claimable BOOLEAN))
+                            WITH ORDINALITY AS r (lane, queue_key, dedupe_key, payload, trace_parent, claimable, n)) r
+                 ORDER BY r.n"
             )),
         }
     }

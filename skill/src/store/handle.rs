@@ -3,6 +3,7 @@
 //! in-memory session index where this process is the database's only writer.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -17,12 +18,13 @@ use super::dialect::{self, Databases, Dialect, CLAIM_LEASE_MS};
 use super::index::SessionIndex;
 use super::jobs;
 use super::model::{
-    BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, ErasedSessions, Intake,
-    NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, Signals, TimerThen, UserMessages,
+    BeginSession, Claims, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, ErasedSessions,
+    Intake, NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, Signals, TimerThen,
+    UserMessages,
 };
 use super::records::{token_hash, DeliveryRow, FileLinkRow, SessionRow};
 use super::sql;
-use super::writer::{Control, Message, Writer};
+use super::writer::{ClaimAtInsert, Control, Message, Writer};
 use crate::domain::{
     ClosedBy, ConversationAddress, CopilotConversationId, DeliveryId, FileLink, FileLinkToken,
     Lane, LiveChatConversationId, Session, SessionId, Timer, TimerKind,
@@ -43,9 +45,10 @@ pub struct Store {
     /// How far the database's clock is ahead of this machine's, in milliseconds (PostgreSQL; 0 for
     /// SQLite, whose clock is this machine's): instances keep their claims, leases and retries by
     /// the one clock they share, so a machine whose clock is a minute behind claims nothing early.
-    clock_offset_ms: Arc<std::sync::atomic::AtomicI64>,
-    /// How long a claim reserves a delivery for this instance (PostgreSQL).
-    claim_lease_ms: i64,
+    clock_offset_ms: Arc<AtomicI64>,
+    /// How long a claim reserves a delivery for this instance (PostgreSQL; the writer's claims at
+    /// insert read it too).
+    claim_lease_ms: Arc<AtomicI64>,
     /// This process among the instances sharing the database: its claims carry it, and its
     /// heartbeat keeps them.
     instance: Arc<str>,
@@ -104,6 +107,9 @@ impl Store {
             listen_to_other_instances(url.clone(), Arc::downgrade(&signals), cache.clone());
         }
         let (writer, queue) = mpsc::unbounded_channel();
+        let clock_offset_ms: Arc<AtomicI64> = Arc::default();
+        let claim_lease_ms = Arc::new(AtomicI64::new(CLAIM_LEASE_MS));
+        let instance: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
         Writer {
             target: databases.writer,
             dialect,
@@ -116,6 +122,11 @@ impl Store {
             connection: None,
             checkpoints,
             notified: [None; 2],
+            clock_offset_ms: clock_offset_ms.clone(),
+            claims: dialect.shares_the_database().then(|| ClaimAtInsert {
+                instance: instance.clone(),
+                lease_ms: claim_lease_ms.clone(),
+            }),
         }
         .spawn()?;
         Ok(Store {
@@ -126,9 +137,9 @@ impl Store {
             cache,
             signals,
             subscribed: Arc::default(),
-            clock_offset_ms: Arc::default(),
-            claim_lease_ms: CLAIM_LEASE_MS,
-            instance: Arc::from(uuid::Uuid::new_v4().to_string()),
+            clock_offset_ms,
+            claim_lease_ms,
+            instance,
         })
     }
 
@@ -140,19 +151,14 @@ impl Store {
 
     /// The store, claiming for `lease_ms` instead of [`CLAIM_LEASE_MS`] (PostgreSQL).
     pub fn with_claim_lease(self, lease_ms: i64) -> Self {
-        Self {
-            claim_lease_ms: lease_ms,
-            ..self
-        }
+        self.claim_lease_ms.store(lease_ms, Ordering::Relaxed);
+        self
     }
 
     /// Now, in Unix milliseconds, by the clock the store's times are kept by: the database's
     /// (PostgreSQL, as last measured by [`Self::sync_clock`]) or this machine's (SQLite).
     pub fn now_ms(&self) -> i64 {
-        chrono::Utc::now().timestamp_millis()
-            + self
-                .clock_offset_ms
-                .load(std::sync::atomic::Ordering::Relaxed)
+        chrono::Utc::now().timestamp_millis() + self.clock_offset_ms.load(Ordering::Relaxed)
     }
 
     /// Measures how far the database's clock is from this machine's (PostgreSQL only), halving the
@@ -168,8 +174,7 @@ impl Store {
             .context("cannot read the database's clock")?;
         let after = chrono::Utc::now().timestamp_millis();
         let offset = database - (before + after) / 2;
-        self.clock_offset_ms
-            .store(offset, std::sync::atomic::Ordering::Relaxed);
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
         if offset.abs() > 5_000 {
             tracing::warn!(offset_ms = offset, "this machine's clock differs from the database's by more than 5 s; the skill keeps its times by the database's, but synchronise the clocks (NTP)");
         }
@@ -205,11 +210,15 @@ impl Store {
             anyhow::bail!("the {} lane already has a worker", lane.as_str());
         }
         subscribed.push(lane);
-        if self.dialect.shares_the_database() {
-            return Ok(Intake::Claimed(self.signals.of(lane).clone()));
-        }
         let (sender, receiver) = mpsc::unbounded_channel();
         self.send(Message::Control(Control::Subscribe(lane, sender)))?;
+        if self.dialect.shares_the_database() {
+            return Ok(Intake::Claimed(Claims {
+                signal: self.signals.of(lane).clone(),
+                claimed: receiver,
+                room: self.signals.room(lane).clone(),
+            }));
+        }
         Ok(Intake::Pushed(receiver))
     }
 
@@ -651,7 +660,7 @@ impl Store {
         let query = match self.dialect {
             Dialect::Sqlite => query,
             Dialect::Postgres => query
-                .bind(self.claim_lease_ms)
+                .bind(self.claim_lease_ms.load(Ordering::Relaxed))
                 .bind(self.instance.as_ref().to_owned()),
         };
         let rows = query.fetch_all(&self.reader).await?;

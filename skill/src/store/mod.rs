@@ -35,7 +35,7 @@ pub use dialect::SQLITE_FILE;
 pub use dialect::{Dialect, CLAIM_LEASE_MS};
 pub use handle::Store;
 pub use model::{
-    Arrival, BeginSession, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, ErasedSessions,
-    Intake, NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, TimerThen, UserMessages,
-    ABANDONED_OPENING_SECS,
+    Arrival, BeginSession, Claims, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued,
+    ErasedSessions, Intake, NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate,
+    TimerThen, UserMessages, ABANDONED_OPENING_SECS,
 };

@@ -231,12 +231,16 @@ fn placeholder_list(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// Inserts deliveries; a row whose dedupe key was taken is left out, an inserted one comes back
+/// with its id and claim (`claimed_by`, and `next_attempt_at`, the lease's end).
 macro_rules! insert_deliveries {
-    ($rows:literal) => {
+    ($columns:literal, $rows:literal) => {
         concat!(
-            "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at, trace_parent) ",
+            "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at, trace_parent",
+            $columns,
+            ") ",
             $rows,
-            " ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id, dedupe_key"
+            " ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id, dedupe_key, claimed_by, next_attempt_at"
         )
     };
 }
@@ -244,12 +248,15 @@ pub(crate) use insert_deliveries;
 
 /// Inserts one delivery (binds: lane, queue, dedupe key, payload, due at, created at, trace
 /// context); a row whose dedupe key was taken is left out, an inserted one comes back with its id.
-pub const INSERT_DELIVERY: &str = insert_deliveries!("VALUES ($1, $2, $3, $4, $5, $6, $7)");
+pub const INSERT_DELIVERY: &str = insert_deliveries!("", "VALUES ($1, $2, $3, $4, $5, $6, $7)");
 
-/// Marks up to [`IN_LIST`] deliveries delivered. Binds: finished at, then the ids.
+/// Marks up to [`IN_LIST`] deliveries delivered, returning a row for each whose queue has more
+/// pending behind it: those are due now, for some instance to claim (PostgreSQL). Binds: finished
+/// at, then the ids.
 pub fn mark_delivered_in() -> String {
     format!(
-        "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, finished_at = $1, last_error = NULL WHERE id IN ({})",
+        "UPDATE deliveries d SET state = 'delivered', attempts = d.attempts + 1, finished_at = $1, last_error = NULL WHERE d.id IN ({})
+         RETURNING (SELECT 1 FROM deliveries h WHERE h.lane = d.lane AND h.queue_key = d.queue_key AND h.state = 'pending' AND h.id > d.id LIMIT 1) AS more",
         placeholder_list(2, IN_LIST)
     )
 }

@@ -10,20 +10,22 @@
 //! Before the writes run, the writer reads at once which of the sessions they depend on are open
 //! (from the in-memory index with SQLite, from the table, held, with PostgreSQL).
 //! After the commit, and before the answers, it applies what changed to the index (SQLite) and
-//! hands the new deliveries to their lane's worker (SQLite) or wakes it (PostgreSQL), so the
-//! workers never re-read the table for what was just written.
+//! hands the new deliveries to their lane's worker (SQLite; PostgreSQL: those its insert claimed)
+//! or wakes it to claim the rest (PostgreSQL), so the workers never re-read the table for what was
+//! just written.
 //!
 //! A batch that fails is rolled back and its writes are run again one by one, so one bad write
 //! fails alone.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use super::batch::{Batch, Effects, Job};
+use super::batch::{Batch, Effects, Inserted, Job};
 use super::cache::{self, SessionCache};
 use super::connection::{Value, WriteConnection};
 use super::dialect::{Checkpoints, Dialect, WriterTarget};
@@ -74,6 +76,25 @@ pub struct Writer {
     pub checkpoints: Option<Arc<Checkpoints>>,
     /// PostgreSQL: when each lane (in [`Lane::ALL`]'s order) was last notified to the others.
     pub notified: [Option<Instant>; 2],
+    /// How far the database's clock is ahead of this machine's (PostgreSQL): the times the
+    /// batches write are kept by it, as the workers' are.
+    pub clock_offset_ms: Arc<AtomicI64>,
+    /// PostgreSQL: who claims the new heads of queues as they are inserted, and for how long.
+    pub claims: Option<ClaimAtInsert>,
+}
+
+/// This instance's claims (PostgreSQL), which the writer also takes as it inserts.
+pub struct ClaimAtInsert {
+    pub instance: Arc<str>,
+    pub lease_ms: Arc<AtomicI64>,
+}
+
+/// What one batch's insert claims: the rows that start their queue, of the lanes whose worker
+/// has room (in [`Lane::ALL`]'s order), for `instance` until `until_ms`.
+struct ClaimNow<'a> {
+    instance: &'a str,
+    until_ms: i64,
+    lanes: [bool; 2],
 }
 
 /// The least time between two notifications of one lane to the other instances.
@@ -307,7 +328,12 @@ impl Writer {
         let now = Instant::now();
         for (index, lane) in Lane::ALL.into_iter().enumerate() {
             let due = self.notified[index].is_none_or(|at| now >= at + NOTIFY_EVERY);
-            if !due || !effects.deliveries.iter().any(|d| d.lane == lane) {
+            // What this instance claimed as it stored it is nobody else's.
+            let unclaimed = effects
+                .deliveries
+                .iter()
+                .any(|d| d.lane == lane && d.claim.is_none());
+            if !due || !unclaimed {
                 continue;
             }
             self.notified[index] = Some(now);
@@ -336,15 +362,29 @@ impl Writer {
             .into_iter()
             .partition(|delivery| delivery.lane == Lane::Teams);
         for (lane, deliveries) in [(Lane::Teams, teams), (Lane::LiveChat, livechat)] {
-            if effects.settled {
+            // SQLite's worker is handed everything; PostgreSQL's what the insert claimed for it,
+            // and woken to claim the rest.
+            let (handed, left): (Vec<Delivery>, Vec<Delivery>) = match self.dialect {
+                Dialect::Sqlite => (deliveries, Vec::new()),
+                Dialect::Postgres => deliveries
+                    .into_iter()
+                    .partition(|delivery| delivery.claim.is_some()),
+            };
+            // A PostgreSQL worker is woken only for what it must claim.
+            let claim = self.dialect.shares_the_database() && !left.is_empty();
+            let sqlite = !self.dialect.shares_the_database() && !handed.is_empty();
+            if effects.settled || claim || sqlite {
                 self.signals.of(lane).notify_one();
             }
-            if deliveries.is_empty() {
+            if handed.is_empty() {
                 continue;
             }
-            self.signals.of(lane).notify_one();
-            if let Some(sender) = self.lane(lane) {
-                let _ = sender.send(Arrival::Stored(deliveries));
+            match self.lane(lane) {
+                Some(sender) if sender.send(Arrival::Stored(handed)).is_ok() => {}
+                _ if self.dialect.shares_the_database() => {
+                    tracing::warn!(lane = lane.as_str(), "the lane's worker has stopped; what this instance claimed for it waits for its lease to pass");
+                }
+                _ => {}
             }
         }
         for job in jobs {
@@ -357,9 +397,33 @@ impl Writer {
     async fn try_batch(&mut self, jobs: &mut [Box<dyn Job>]) -> anyhow::Result<Effects> {
         let dialect = self.dialect;
         let index = self.index.clone();
+        let offset_ms = self.clock_offset_ms.load(Ordering::Relaxed);
+        let lanes = Lane::ALL.map(|lane| {
+            self.lane(lane).is_some() && self.signals.room(lane).load(Ordering::Relaxed)
+        });
+        let instance = self.claims.as_ref().map(|claims| claims.instance.clone());
+        let lease_ms = self
+            .claims
+            .as_ref()
+            .map_or(0, |claims| claims.lease_ms.load(Ordering::Relaxed));
+        let mut batch = Batch::new(offset_ms);
+        let claim = instance.as_deref().map(|instance| ClaimNow {
+            instance,
+            until_ms: batch.now_ms + lease_ms,
+            lanes,
+        });
         let connection = self.connection().await?;
         connection.begin().await?;
-        let ran = match run_batch(dialect, index.as_deref(), connection.as_mut(), jobs).await {
+        let ran = match run_batch(
+            dialect,
+            index.as_deref(),
+            connection.as_mut(),
+            jobs,
+            &mut batch,
+            claim,
+        )
+        .await
+        {
             Ok(effects) if dialect.shares_the_database() => {
                 name_changed_sessions(connection.as_mut(), &effects)
                     .await
@@ -414,6 +478,8 @@ async fn run_batch(
     index: Option<&SessionIndex>,
     tx: &mut dyn WriteConnection,
     jobs: &mut [Box<dyn Job>],
+    batch: &mut Batch,
+    claim: Option<ClaimNow<'_>>,
 ) -> anyhow::Result<Effects> {
     // Which sessions the writes need open, in one look: the index is exact when this process is
     // the database's only writer; otherwise one look at the table, holding the rows (PostgreSQL).
@@ -430,17 +496,20 @@ async fn run_batch(
             .collect(),
         None => open_sessions(dialect, tx, &wanted).await?,
     };
-    let mut batch = Batch::new(open);
+    batch.set_open(open);
     for job in jobs.iter_mut() {
-        job.apply(tx, &mut batch).await?;
+        job.apply(tx, batch).await?;
     }
-    let ids = insert(dialect, tx, batch.rows(), &batch.now, batch.now_ms).await?;
+    // Marked before the insert: a queue whose head was just delivered starts again with the new
+    // row, which the insert may then claim.
+    let delivered = batch.take_delivered();
+    let settled = mark_delivered(dialect, tx, &delivered, &batch.now).await?;
+    let inserted = insert(dialect, tx, batch.rows(), &batch.now, batch.now_ms, claim).await?;
+    let ids: Vec<Option<DeliveryId>> = inserted.iter().map(|row| row.map(|row| row.id)).collect();
     for job in jobs.iter_mut() {
         job.conclude(&ids);
     }
-    let delivered = batch.take_delivered();
-    mark_delivered(dialect, tx, &delivered, &batch.now).await?;
-    Ok(batch.into_effects(&ids, !delivered.is_empty()))
+    Ok(batch.take_effects(&inserted, settled))
 }
 
 /// The sessions of `wanted` that are open (held against a concurrent close on PostgreSQL).
@@ -470,16 +539,17 @@ async fn open_sessions(
 /// Most rows in one statement of [`Dialect::insert_deliveries_at_once`].
 const ROWS_AT_ONCE: usize = 512;
 
-/// Inserts the batch's rows, in as few statements as the dialect wants: per row, its id or `None`
-/// for a taken dedupe key.
+/// Inserts the batch's rows, in as few statements as the dialect wants: per row, its id and claim
+/// or `None` for a taken dedupe key.
 async fn insert(
     dialect: Dialect,
     tx: &mut dyn WriteConnection,
     (rows, traces): (&[NewDelivery], &[Option<String>]),
     now: &str,
     due_at_ms: i64,
-) -> anyhow::Result<Vec<Option<DeliveryId>>> {
-    let mut ids = Vec::with_capacity(rows.len());
+    claim: Option<ClaimNow<'_>>,
+) -> anyhow::Result<Vec<Option<Inserted>>> {
+    let mut inserted = Vec::with_capacity(rows.len());
     let Some(statement) = dialect.insert_deliveries_at_once() else {
         for (row, trace) in rows.iter().zip(traces) {
             let params = [
@@ -495,21 +565,34 @@ async fn insert(
                 .query(sql::INSERT_DELIVERY, &params)
                 .await
                 .context("cannot store a delivery")?;
-            ids.extend(inserted_ids(std::slice::from_ref(row), &returned)?);
+            inserted.extend(inserted_rows(std::slice::from_ref(row), &returned)?);
         }
-        return Ok(ids);
+        return Ok(inserted);
     };
+    let (instance, until_ms, lanes) = match &claim {
+        Some(claim) => (Some(claim.instance), claim.until_ms, claim.lanes),
+        None => (None, due_at_ms, [false; 2]),
+    };
+    // Only the first row of a queue in the batch may start it.
+    let mut queues: HashSet<(Lane, &str)> = HashSet::new();
     for (chunk, traces) in rows.chunks(ROWS_AT_ONCE).zip(traces.chunks(ROWS_AT_ONCE)) {
         let json = chunk
             .iter()
             .zip(traces)
             .map(|(row, trace)| {
+                let lane = row.payload.lane();
+                let room = Lane::ALL
+                    .iter()
+                    .zip(lanes)
+                    .any(|(l, room)| *l == lane && room);
+                let first = queues.insert((lane, row.payload.queue_key()));
                 Ok(serde_json::json!({
-                    "lane": row.payload.lane().as_str(),
+                    "lane": lane.as_str(),
                     "queue_key": row.payload.queue_key(),
                     "dedupe_key": row.dedupe_key,
                     "payload": encode_payload(&row.payload)?,
                     "trace_parent": trace,
+                    "claimable": room && first,
                 }))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -517,32 +600,38 @@ async fn insert(
             serde_json::Value::Array(json).to_string().into(),
             due_at_ms.into(),
             now.into(),
+            until_ms.into(),
+            instance.map(str::to_owned).into(),
         ];
         let returned = tx
             .query(statement, &params)
             .await
             .context("cannot store deliveries")?;
-        ids.extend(inserted_ids(chunk, &returned)?);
+        inserted.extend(inserted_rows(chunk, &returned)?);
     }
-    Ok(ids)
+    Ok(inserted)
 }
 
-/// Per row of `chunk`, its id among what its insert `returned`, or `None` for a taken dedupe key.
-fn inserted_ids(
+/// Per row of `chunk`, what its insert `returned` of it, or `None` for a taken dedupe key.
+fn inserted_rows(
     chunk: &[NewDelivery],
     returned: &[super::connection::ValueRow],
-) -> anyhow::Result<Vec<Option<DeliveryId>>> {
+) -> anyhow::Result<Vec<Option<Inserted>>> {
     // Ids grow in the order of the rows; a keyed row is matched by its key (a key twice in one
     // chunk is stored once), the others take the remaining ids in order.
-    let mut keyed: HashMap<String, DeliveryId> = HashMap::new();
-    let mut unkeyed: Vec<DeliveryId> = Vec::new();
+    let mut keyed: HashMap<String, Inserted> = HashMap::new();
+    let mut unkeyed: Vec<(DeliveryId, Option<i64>)> = Vec::new();
     for row in returned {
         let id = DeliveryId(row.int("id")?);
+        let claim = match row.optional_text("claimed_by")? {
+            Some(_) => Some(row.int("next_attempt_at")?),
+            None => None,
+        };
         match row.optional_text("dedupe_key")? {
             Some(key) => {
-                keyed.insert(key, id);
+                keyed.insert(key, Inserted { id, claim });
             }
-            None => unkeyed.push(id),
+            None => unkeyed.push((id, claim)),
         }
     }
     unkeyed.sort();
@@ -551,30 +640,35 @@ fn inserted_ids(
         .iter()
         .map(|row| match &row.dedupe_key {
             Some(key) => keyed.remove(key),
-            None => unkeyed.next(),
+            None => unkeyed.next().map(|(id, claim)| Inserted { id, claim }),
         })
         .collect())
 }
 
-/// Marks deliveries done, in as few statements as the dialect wants.
+/// Marks deliveries done, in as few statements as the dialect wants. Returns whether a queue
+/// whose head this was has more waiting, now due (always, when some were marked, on SQLite, whose
+/// worker holds its queues itself).
 async fn mark_delivered(
     dialect: Dialect,
     tx: &mut dyn WriteConnection,
     delivered: &[DeliveryId],
     now: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     if !dialect.marks_at_once() {
         for id in delivered {
             tx.execute(sql::MARK_DELIVERED, &[now.into(), id.0.into()])
                 .await?;
         }
-        return Ok(());
+        return Ok(!delivered.is_empty());
     }
+    let mut more = false;
     for ids in delivered.chunks(sql::IN_LIST) {
         let mut params: Vec<Value> = Vec::with_capacity(sql::IN_LIST + 1);
         params.push(now.into());
         params.extend((0..sql::IN_LIST).map(|n| Value::Int(ids.get(n).map_or(0, |id| id.0))));
-        tx.execute(&statements().mark_delivered, &params).await?;
+        for row in tx.query(&statements().mark_delivered, &params).await? {
+            more |= row.is_set("more")?;
+        }
     }
-    Ok(())
+    Ok(more)
 }

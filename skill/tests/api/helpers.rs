@@ -272,6 +272,9 @@ pub struct Options {
     pub previous_webhook_secret: Option<&'static str>,
     /// Teams' windows as (milliseconds, sends) per conversation and per tenant, when not Teams'.
     pub teams_windows: Option<(Windows, Windows)>,
+    /// A claim's lease on PostgreSQL (`delivery.claim_lease_ms`), with attempts of at most 1 s
+    /// (calls and transfers), when not the defaults.
+    pub claim_lease_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -291,6 +294,7 @@ impl Default for Options {
             file_hosts: None,
             previous_webhook_secret: None,
             teams_windows: None,
+            claim_lease_ms: None,
         }
     }
 }
@@ -426,6 +430,11 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     }
     if let Some(transfers) = options.max_transfers {
         settings.files.max_concurrent_transfers = transfers;
+    }
+    if let Some(lease) = options.claim_lease_ms {
+        settings.delivery.claim_lease_ms = lease;
+        settings.delivery.http_timeout_ms = 1_000;
+        settings.files.transfer_timeout_secs = 1;
     }
     settings
 }

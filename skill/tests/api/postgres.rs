@@ -8,6 +8,7 @@ use skill::store::{BeginSession, DeliveryOutcome, Enqueued, Store};
 
 use crate::databases::*;
 use crate::helpers::*;
+use test_support::eventually_within;
 
 #[tokio::test]
 async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
@@ -296,4 +297,154 @@ async fn an_instance_forgets_a_session_another_instance_closed_and_finds_the_nex
             .filter(|session| session.id == next_session && session.is_open())
     })
     .await;
+}
+
+/// A delivery that starts its queue is claimed by the insert that stores it (no claim statement)
+/// and handed to this instance's worker, while the worker says it has room; one behind it waits
+/// in the table until its turn, for whichever instance claims it then.
+#[tokio::test]
+async fn a_new_queue_head_is_claimed_as_it_is_stored_and_the_rest_wait_their_turn() {
+    use skill::store::{Arrival, Intake};
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    let database = TestDatabase::create().await;
+    let first = Store::connect_postgres(&database.url).await.unwrap();
+    let second = Store::connect_postgres(&database.url).await.unwrap();
+    let Ok(Intake::Claimed(mut claims)) = first.intake(Lane::Teams) else {
+        panic!("a PostgreSQL worker claims its deliveries")
+    };
+    claims.room.store(true, Ordering::Relaxed);
+    let handed = |arrival: Option<Arrival>| match arrival {
+        Some(Arrival::Stored(deliveries)) => deliveries,
+        other => panic!("expected deliveries claimed as stored, got {other:?}"),
+    };
+
+    first.enqueue(to_user("q", Some("m1"))).await.unwrap();
+    first.enqueue(to_user("q", Some("m2"))).await.unwrap();
+    let m1 = handed(
+        tokio::time::timeout(Duration::from_secs(5), claims.claimed.recv())
+            .await
+            .expect("the head is handed to the worker"),
+    );
+    assert_eq!(m1.len(), 1);
+    let m1 = &m1[0];
+    assert!(m1.claim.is_some(), "handed claimed, with its lease");
+    assert_eq!(
+        database
+            .count("SELECT COUNT(*) FROM deliveries WHERE claimed_by IS NOT NULL")
+            .await,
+        1,
+        "only the head is claimed"
+    );
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    assert!(
+        second
+            .due_deliveries(Lane::Teams, now, 8, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "the head is the first instance's and the second waits behind it"
+    );
+
+    // Delivered: the second is the head now, due, claimed by the other instance here.
+    first.record_claimed_outcome(m1.id, DeliveryOutcome::Delivered, m1.claim);
+    first.flush().await.unwrap();
+    let taken = second
+        .due_deliveries(Lane::Teams, now, 8, &[])
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert!(taken[0].id > m1.id);
+
+    // Two stored at once into one empty queue (one batch or two): only the first is claimed.
+    let (a, b) = tokio::join!(
+        first.enqueue(to_user("s", Some("s1"))),
+        first.enqueue(to_user("s", Some("s2")))
+    );
+    assert!(a.unwrap() && b.unwrap());
+    let heads = handed(
+        tokio::time::timeout(Duration::from_secs(5), claims.claimed.recv())
+            .await
+            .expect("the new queue's head is handed over"),
+    );
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert_eq!(
+        database
+            .count("SELECT COUNT(*) FROM deliveries WHERE queue_key = 's' AND claimed_by IS NOT NULL AND id = (SELECT MIN(id) FROM deliveries WHERE queue_key = 's')")
+            .await,
+        1,
+        "the claimed one is the older"
+    );
+
+    // A worker without room is handed nothing: the head waits in the table for any instance.
+    claims.room.store(false, Ordering::Relaxed);
+    first.enqueue(to_user("r", Some("r1"))).await.unwrap();
+    let taken = second
+        .due_deliveries(Lane::Teams, now + 1_000, 8, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        taken
+            .iter()
+            .map(|d| d.queue_key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["r"]
+    );
+    assert!(
+        claims.claimed.try_recv().is_err(),
+        "nothing else was handed over"
+    );
+}
+
+/// A reply held in memory past its claim's lease (waiting out Teams' windows here) may meanwhile
+/// be taken and sent by another instance: its first holder lets it go rather than send it too.
+#[tokio::test]
+async fn a_reply_held_past_its_claim_is_not_sent_by_its_first_holder_too() {
+    let database = TestDatabase::create().await;
+    // One send per conversation every 5 s, claims of 3 s: a reply waiting for the window outlives
+    // its claim. Teams itself takes everything, and the second instance has sent nothing to this
+    // conversation, so it sends what it takes over at once.
+    let first = spawn_app_with(Options {
+        database_url: Some(database.url.clone()),
+        claim_lease_ms: Some(3_000),
+        teams_windows: Some((vec![(5_000, 1)], vec![])),
+        ..Options::default()
+    })
+    .await;
+    let livechat_id = first.start_session("held").await;
+    let second = spawn_another_instance(&first).await;
+    for n in 0..3 {
+        let reply = TestApp::agent_message(&livechat_id, &format!("h-{n}"), &format!("reply {n}"));
+        assert_eq!(first.post_webhook(&reply).await.status(), 200);
+    }
+    // The last reply comes after any second send of an earlier one by the first instance, which
+    // holds the conversation's turn until it sends or lets go.
+    let texts = eventually_within(
+        std::time::Duration::from_secs(60),
+        "every reply in Teams",
+        || async {
+            // Every send Teams took, repeats kept.
+            let texts: Vec<String> = bodies_at(&first.peers.teams, &teams_path("held"))
+                .await
+                .iter()
+                .filter_map(|body| body["text"].as_str().map(str::to_owned))
+                .filter(|text| text.starts_with("**Ann Agent**"))
+                .collect();
+            texts
+                .iter()
+                .any(|text| text.ends_with("reply 2"))
+                .then_some(texts)
+        },
+    )
+    .await;
+    assert_eq!(
+        texts,
+        (0..3)
+            .map(|n| format!("**Ann Agent**: reply {n}"))
+            .collect::<Vec<_>>(),
+        "each reply once, in order"
+    );
+    first.stop().await;
+    second.stop().await;
 }

@@ -496,7 +496,8 @@ async fn purging_keeps_what_is_still_live(store: Store) {
 
 async fn a_write_wakes_only_the_lane_it_adds_to(store: Store) {
     // What each lane's worker is handed: SQLite pushes the committed deliveries, PostgreSQL
-    // wakes the worker to claim them (a Notify keeps a permit nobody waited for, so no sleep).
+    // wakes the worker to claim them when it has no room for more (a Notify keeps a permit nobody
+    // waited for, so no sleep).
     let teams = store.intake(Lane::Teams).unwrap();
     let livechat = store.intake(Lane::LiveChat).unwrap();
     store.enqueue(to_user("a", Some("m1"))).await.unwrap();
@@ -519,6 +520,8 @@ async fn a_write_wakes_only_the_lane_it_adds_to(store: Store) {
             );
         }
         (Intake::Claimed(teams), Intake::Claimed(livechat)) => {
+            // Neither worker said it has room, so nothing was claimed as it was stored.
+            let (teams, livechat) = (teams.signal, livechat.signal);
             tokio::time::timeout(Duration::from_secs(5), teams.notified())
                 .await
                 .expect("the Teams worker is woken");
