@@ -853,8 +853,12 @@ impl Report {
 /// Empties the skill's tables in a PostgreSQL database, so that every run starts alike.
 async fn empty_database(url: &str) {
     use sqlx::Connection;
-    let Ok(mut connection) = sqlx::PgConnection::connect(url).await else {
-        return;
+    // Said here, plainly: the skills would otherwise fail to start with their output discarded.
+    let mut connection = match sqlx::PgConnection::connect(url).await {
+        Ok(connection) => connection,
+        Err(error) => panic!(
+            "cannot connect to --database-url ({error}); the database must exist (for example: createdb -h 127.0.0.1 -U postgres bench)"
+        ),
     };
     for statement in ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"] {
         let _ = sqlx::query(statement).execute(&mut connection).await;

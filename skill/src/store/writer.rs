@@ -371,9 +371,11 @@ impl Writer {
                     .partition(|delivery| delivery.claim.is_some()),
             };
             // A PostgreSQL worker is woken only for what it must claim.
-            let claim = self.dialect.shares_the_database() && !left.is_empty();
-            let sqlite = !self.dialect.shares_the_database() && !handed.is_empty();
-            if effects.settled || claim || sqlite {
+            let wake = match self.dialect {
+                Dialect::Sqlite => !handed.is_empty(),
+                Dialect::Postgres => !left.is_empty(),
+            };
+            if effects.settled || wake {
                 self.signals.of(lane).notify_one();
             }
             if handed.is_empty() {
