@@ -124,6 +124,12 @@ impl ValueRow {
 #[async_trait]
 pub trait WriteConnection: Send {
     async fn begin(&mut self) -> anyhow::Result<()>;
+    /// Begins a transaction and runs `sql` (no parameters) in it; its rows. A connection a round
+    /// trip away sends both at once.
+    async fn begin_with(&mut self, sql: &str) -> anyhow::Result<Vec<ValueRow>> {
+        self.begin().await?;
+        self.query(sql, &[]).await
+    }
     async fn commit(&mut self) -> anyhow::Result<()>;
     async fn rollback(&mut self) -> anyhow::Result<()>;
     /// Runs a statement; how many rows it changed.
@@ -251,6 +257,13 @@ fn bind_all<'q>(
 impl WriteConnection for SqlxConnection {
     async fn begin(&mut self) -> anyhow::Result<()> {
         self.execute("BEGIN", &[]).await.map(drop)
+    }
+
+    async fn begin_with(&mut self, sql: &str) -> anyhow::Result<Vec<ValueRow>> {
+        // One simple query of two statements: one round trip.
+        let text = format!("BEGIN; {sql}");
+        let rows = sqlx::Executor::fetch_all(&mut self.connection, sqlx::raw_sql(&text)).await?;
+        rows.iter().map(ValueRow::of_any).collect()
     }
 
     async fn commit(&mut self) -> anyhow::Result<()> {

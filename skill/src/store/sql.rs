@@ -272,6 +272,13 @@ pub fn open_sessions_in() -> String {
     )
 }
 
+/// [`open_sessions_in`] with the ids written in (PostgreSQL, held: `FOR SHARE`), for the one round
+/// trip that also begins the transaction. `listed`: quoted ids, comma-separated, none needing
+/// escapes.
+pub fn open_sessions_listed(listed: &str) -> String {
+    format!("SELECT id, state FROM sessions WHERE id IN ({listed}) FOR SHARE")
+}
+
 /// Closes every session still `opening` that was created at or before `$2`, returning their ids.
 pub const CLOSE_ABANDONED_OPENINGS_RETURNING: &str = "UPDATE sessions SET state = 'closed', closed_by = 'error', closed_at = $1 WHERE state = 'opening' AND created_at <= $2 RETURNING id, copilot_conversation_id";
 
