@@ -82,25 +82,21 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// A batch beginning now; its deliveries fall due by the store's clock, `offset_ms` ahead of
-    /// this machine's (PostgreSQL's, which the workers compare them with).
-    pub fn new(offset_ms: i64) -> Batch {
+    /// A batch beginning now, in which `open` are the open ones of the sessions its writes need;
+    /// its deliveries fall due by the store's clock, `offset_ms` ahead of this machine's
+    /// (PostgreSQL's, which the workers compare them with).
+    pub fn new(open: HashSet<SessionId>, offset_ms: i64) -> Batch {
         let now = chrono::Utc::now();
         Batch {
             now: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             now_ms: now.timestamp_millis() + offset_ms,
-            open: HashSet::new(),
+            open,
             rows: Vec::new(),
             traces: Vec::new(),
             trace: None,
             delivered: Vec::new(),
             sessions: Vec::new(),
         }
-    }
-
-    /// `open` are the open ones of the sessions the batch's writes need.
-    pub fn set_open(&mut self, open: HashSet<SessionId>) {
-        self.open = open;
     }
 
     /// Whether the session was open when the batch began, as the writes before changed it since.
@@ -156,11 +152,12 @@ impl Batch {
 
     /// What the committed batch changes outside the database: the index's changes, and the new
     /// deliveries (those whose row was inserted) in id order, with their claims.
-    pub(super) fn take_effects(&mut self, inserted: &[Option<Inserted>], settled: bool) -> Effects {
+    pub(super) fn into_effects(self, inserted: &[Option<Inserted>], settled: bool) -> Effects {
         let now_ms = self.now_ms;
-        let deliveries = std::mem::take(&mut self.rows)
+        let deliveries = self
+            .rows
             .into_iter()
-            .zip(std::mem::take(&mut self.traces))
+            .zip(self.traces)
             .zip(inserted)
             .filter_map(|((row, trace), inserted)| {
                 inserted.map(|inserted| Delivery {
@@ -179,7 +176,7 @@ impl Batch {
             })
             .collect();
         Effects {
-            sessions: std::mem::take(&mut self.sessions),
+            sessions: self.sessions,
             deliveries,
             settled,
         }

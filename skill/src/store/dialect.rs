@@ -1,7 +1,7 @@
 //! The two databases the store runs on, and the few things that really differ between them:
 //! how to connect, which schema folder to migrate from, a few statements (claiming queue heads,
-//! locking session rows, insertion order, inserting a batch at once), whether `opening` sessions at
-//! start-up may belong to another instance, and how long outcomes wait for company. Every other
+//! insertion order, inserting a batch at once), whether `opening` sessions at start-up may belong
+//! to another instance, and how long outcomes wait for company. Every other
 //! statement is in [`super::sql`], written once.
 
 use std::path::{Path, PathBuf};
@@ -257,15 +257,6 @@ impl Dialect {
         match self {
             Dialect::Sqlite => Duration::from_millis(20),
             Dialect::Postgres => Duration::from_millis(2),
-        }
-    }
-
-    /// Appended to the batch's look at which sessions are open: on PostgreSQL the rows are held
-    /// against another instance's close until the batch commits.
-    pub fn lock_for_share(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR SHARE",
         }
     }
 

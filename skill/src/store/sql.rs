@@ -261,13 +261,14 @@ pub fn mark_delivered_in() -> String {
     )
 }
 
-/// The states of up to [`IN_LIST`] sessions (the caller keeps the open ones). Binds: the session
-/// ids. By id alone on purpose: with `state = 'open'` in the query PostgreSQL may also scan the
+/// The states of up to [`IN_LIST`] sessions (the caller keeps the open ones), held against another
+/// instance's close until the batch commits (PostgreSQL: SQLite's writer knows from its index).
+/// Binds: the session ids. By id alone on purpose: with `state = 'open'` in the query PostgreSQL may also scan the
 /// whole index of live sessions (`sessions_one_live_per_conversation`) and intersect, which cost
 /// 12 ms a batch at 10,000 sessions where the primary key takes a few hundredths.
 pub fn open_sessions_in() -> String {
     format!(
-        "SELECT id, state FROM sessions WHERE id IN ({})",
+        "SELECT id, state FROM sessions WHERE id IN ({}) FOR SHARE",
         placeholder_list(1, IN_LIST)
     )
 }

@@ -90,11 +90,11 @@ pub struct ClaimAtInsert {
 }
 
 /// What one batch's insert claims: the rows that start their queue, of the lanes whose worker
-/// has room (in [`Lane::ALL`]'s order), for `instance` until `until_ms`.
+/// has room, for `instance`, leased for `lease_ms` from the batch's time.
 struct ClaimNow<'a> {
     instance: &'a str,
-    until_ms: i64,
-    lanes: [bool; 2],
+    lease_ms: i64,
+    lanes: Vec<Lane>,
 }
 
 /// The least time between two notifications of one lane to the other instances.
@@ -103,16 +103,14 @@ const NOTIFY_EVERY: Duration = Duration::from_millis(50);
 /// The generated statements, made once.
 struct Statements {
     mark_delivered: String,
-    /// By dialect: SQLite, PostgreSQL.
-    open_sessions: [String; 2],
+    open_sessions: String,
 }
 
 fn statements() -> &'static Statements {
     static STATEMENTS: OnceLock<Statements> = OnceLock::new();
     STATEMENTS.get_or_init(|| Statements {
         mark_delivered: sql::mark_delivered_in(),
-        open_sessions: [Dialect::Sqlite, Dialect::Postgres]
-            .map(|dialect| format!("{}{}", sql::open_sessions_in(), dialect.lock_for_share())),
+        open_sessions: sql::open_sessions_in(),
     })
 }
 
@@ -400,18 +398,22 @@ impl Writer {
         let dialect = self.dialect;
         let index = self.index.clone();
         let offset_ms = self.clock_offset_ms.load(Ordering::Relaxed);
-        let lanes = Lane::ALL.map(|lane| {
-            self.lane(lane).is_some() && self.signals.room(lane).load(Ordering::Relaxed)
+        let lanes: Vec<Lane> = Lane::ALL
+            .into_iter()
+            .filter(|&lane| {
+                self.lane(lane).is_some() && self.signals.room(lane).load(Ordering::Relaxed)
+            })
+            .collect();
+        // Owned here: the connection below borrows the writer.
+        let claims = self.claims.as_ref().map(|claims| {
+            (
+                claims.instance.clone(),
+                claims.lease_ms.load(Ordering::Relaxed),
+            )
         });
-        let instance = self.claims.as_ref().map(|claims| claims.instance.clone());
-        let lease_ms = self
-            .claims
-            .as_ref()
-            .map_or(0, |claims| claims.lease_ms.load(Ordering::Relaxed));
-        let mut batch = Batch::new(offset_ms);
-        let claim = instance.as_deref().map(|instance| ClaimNow {
+        let claim = claims.as_ref().map(|(instance, lease_ms)| ClaimNow {
             instance,
-            until_ms: batch.now_ms + lease_ms,
+            lease_ms: *lease_ms,
             lanes,
         });
         let connection = self.connection().await?;
@@ -420,7 +422,7 @@ impl Writer {
             index.as_deref(),
             connection.as_mut(),
             jobs,
-            &mut batch,
+            offset_ms,
             claim,
         )
         .await
@@ -479,7 +481,7 @@ async fn run_batch(
     index: Option<&SessionIndex>,
     tx: &mut dyn WriteConnection,
     jobs: &mut [Box<dyn Job>],
-    batch: &mut Batch,
+    offset_ms: i64,
     claim: Option<ClaimNow<'_>>,
 ) -> anyhow::Result<Effects> {
     // Which sessions the writes need open, in one look: the index is exact when this process is
@@ -498,11 +500,11 @@ async fn run_batch(
                 .filter(|session| index.is_open(session))
                 .collect()
         }
-        None => open_sessions(dialect, tx, &wanted).await?,
+        None => open_sessions(tx, &wanted).await?,
     };
-    batch.set_open(open);
+    let mut batch = Batch::new(open, offset_ms);
     for job in jobs.iter_mut() {
-        job.apply(tx, batch).await?;
+        job.apply(tx, &mut batch).await?;
     }
     // Marked before the insert: a queue whose head was just delivered starts again with the new
     // row, which the insert may then claim.
@@ -513,29 +515,25 @@ async fn run_batch(
     for job in jobs.iter_mut() {
         job.conclude(&ids);
     }
-    Ok(batch.take_effects(&inserted, settled))
+    Ok(batch.into_effects(&inserted, settled))
 }
 
-/// Begins the batch's transaction and reads which sessions of `wanted` are open (held against a
-/// concurrent close on PostgreSQL).
+/// Begins the batch's transaction and reads which sessions of `wanted` are open, held against
+/// another instance's close until the commit (PostgreSQL: with SQLite the writer's index knows).
 ///
-/// On PostgreSQL the first look goes with the `BEGIN`, in one round trip, when the ids are the
-/// skill's own (UUIDs: written into the statement as they are, nothing to escape).
+/// The first look goes with the `BEGIN`, in one round trip, when the ids are the skill's own
+/// (UUIDs: written into the statement as they are, nothing to escape).
 async fn open_sessions(
-    dialect: Dialect,
     tx: &mut dyn WriteConnection,
     wanted: &[SessionId],
 ) -> anyhow::Result<HashSet<SessionId>> {
-    let statement = match dialect {
-        Dialect::Sqlite => &statements().open_sessions[0],
-        Dialect::Postgres => &statements().open_sessions[1],
-    };
+    let statement = &statements().open_sessions;
     let mut open = HashSet::new();
     let mut chunks = wanted.chunks(sql::IN_LIST).peekable();
     let first = chunks
         .peek()
         .copied()
-        .filter(|ids| dialect == Dialect::Postgres && ids.iter().all(plain_id));
+        .filter(|ids| ids.iter().all(plain_id));
     let mut rows = match first {
         Some(ids) => {
             chunks.next();
@@ -603,8 +601,12 @@ async fn insert(
         return Ok(inserted);
     };
     let (instance, until_ms, lanes) = match &claim {
-        Some(claim) => (Some(claim.instance), claim.until_ms, claim.lanes),
-        None => (None, due_at_ms, [false; 2]),
+        Some(claim) => (
+            Some(claim.instance),
+            due_at_ms + claim.lease_ms,
+            claim.lanes.as_slice(),
+        ),
+        None => (None, due_at_ms, &[][..]),
     };
     // Only the first row of a queue in the batch may start it.
     let mut queues: HashSet<(Lane, &str)> = HashSet::new();
@@ -614,10 +616,7 @@ async fn insert(
             .zip(traces)
             .map(|(row, trace)| {
                 let lane = row.payload.lane();
-                let room = Lane::ALL
-                    .iter()
-                    .zip(lanes)
-                    .any(|(l, room)| *l == lane && room);
+                let room = lanes.contains(&lane);
                 let first = queues.insert((lane, row.payload.queue_key()));
                 Ok(serde_json::json!({
                     "lane": lane.as_str(),
