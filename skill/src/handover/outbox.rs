@@ -245,6 +245,11 @@ impl OutboxWorker {
                 let Some(delivery) = parked.pop_front() else {
                     break;
                 };
+                // Checked again: it may have waited here for a transfer place past its claim.
+                if self.claim_runs_out(&delivery) {
+                    self.give_back(&mut source, &mut queues, &delivery, now);
+                    continue;
+                }
                 transfers.insert(spawn(&mut in_flight, delivery));
             }
             while in_flight.len() < self.limits.max_in_flight {

@@ -1,12 +1,14 @@
 //! Pictures and files both ways, against the fakes: what each inbound shape fetches (and with
 //! which credential), every refusal told to the customer and noted for the agent, the token never
-//! sent to a download link, a crash mid-fetch, transfers never holding up words, and an agent's
-//! files reaching Teams as a picture and a card whose links the skill serves.
+//! sent to a download link, a crash mid-fetch, transfers never holding up words (nor, waiting for
+//! their turn past their claim, sent by two instances), and an agent's files reaching Teams as a
+//! picture and a card whose links the skill serves.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use test_support::eventually_within;
 use test_support::files::{pdf, picture};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{method, path};
@@ -619,6 +621,69 @@ async fn a_slow_transfer_never_holds_up_words_in_other_conversations() {
         "the words went while every file was still on its way"
     );
     wait_for_uploads(&app, 3).await;
+}
+
+#[tokio::test]
+async fn a_transfer_that_waited_for_its_place_past_its_claim_is_not_sent_by_two_instances() {
+    let database = crate::databases::TestDatabase::create().await;
+    // Claims of 3 s, transfers of at most 1 s taking 0.9 s each, one at a time: the fourth file
+    // waits for its place until its claim has too little left, the ones after it until theirs
+    // has ended and the second instance may take them.
+    let first = spawn_app_with(Options {
+        database_url: Some(database.url.clone()),
+        claim_lease_ms: Some(3_000),
+        max_transfers: Some(1),
+        ..Options::default()
+    })
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/queued.pdf"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_bytes(pdf("queued"))
+                .set_delay(Duration::from_millis(900)),
+        )
+        .mount(&first.peers.downloads)
+        .await;
+    let second = spawn_another_instance(&first).await;
+    let conversations: Vec<String> = (0..7).map(|n| format!("conv-queued-{n}")).collect();
+    for conversation in &conversations {
+        first.start_session(conversation).await;
+    }
+    for conversation in &conversations {
+        let message = message_with(
+            &first,
+            conversation,
+            "",
+            json!([{"contentType": "application/pdf", "name": "queued.pdf", "contentUrl": format!("{}/queued.pdf", first.peers.downloads.uri())}]),
+        );
+        assert_eq!(first.post_activity(&message).await.status(), 202);
+    }
+    eventually_within(Duration::from_secs(60), "every file uploaded", || async {
+        let uploads = uploads(&first).await;
+        (uploads.len() >= conversations.len()).then_some(())
+    })
+    .await;
+    // Stopping waits for what is in flight, so any second send of a file has landed by then.
+    second.wait_stopped().await;
+    let peers = first.wait_stopped().await;
+    let ids: Vec<String> = requests_to(&peers.livechat, "/api/chat/attachments")
+        .await
+        .iter()
+        .filter_map(|request| {
+            request
+                .url
+                .query_pairs()
+                .find(|(key, _)| key == "id")
+                .map(|(_, id)| id.into_owned())
+        })
+        .collect();
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), distinct.len()),
+        (conversations.len(), conversations.len()),
+        "each file uploaded once: {ids:?}"
+    );
 }
 
 /// An agent's webhook message with files, as Contoso Live Chat sends it.
