@@ -950,6 +950,11 @@ async fn main() {
         for skill in &skills {
             test_support::wait_until_ready(&skill.base, "the skill").await;
         }
+        if skills.len() > 1 {
+            // Instances starting together send nothing to Teams for their first two heartbeats
+            // (until each has heard of each other): the load measures them settled.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
         let bases: Vec<String> = skills.iter().map(|s| s.base.clone()).collect();
         let tenants = arguments.tenants.unwrap_or(arguments.sessions);
         let sessions =

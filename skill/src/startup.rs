@@ -43,6 +43,8 @@ pub struct Application {
     /// How often this instance says it is alive, and after how long silent another's claims are
     /// released (PostgreSQL).
     heartbeat: (Duration, Duration),
+    /// Teams' windows, whose share each heartbeat sets from how many instances are live.
+    windows: Arc<RateWindows>,
     /// Where customers' files wait between their fetch and their post, and when a leftover there
     /// is stale (longer than a delivery to the live chat is retried).
     staging: (std::path::PathBuf, Duration),
@@ -126,12 +128,13 @@ impl Application {
             USER_AGENT,
         )?);
 
+        let windows = Arc::new(RateWindows::new(delivery.teams_limits()));
         let teams = Arc::new(TeamsCourier::new(
             connector.clone(),
             settings.bot.credential(),
             settings.teams.target(&settings.bot),
             FileLinks::new(&settings.application.public_url),
-            Arc::new(RateWindows::new(delivery.teams_limits())),
+            windows.clone(),
         ));
         let handover = Arc::new(Handover::new(
             store.clone(),
@@ -243,6 +246,7 @@ impl Application {
             store,
             retention_days: settings.application.retention_days,
             heartbeat: (delivery.heartbeat(), delivery.instance_silent_after()),
+            windows,
             staging: (
                 staging,
                 Duration::from_secs(delivery.livechat_retry_for_secs + 3_600),
@@ -267,6 +271,16 @@ impl Application {
     /// workers and waits for deferred work. What is not delivered stays in the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
+        // The first heartbeat before the first send. Teams' windows are shared with the instances
+        // it finds; one starting beside others, or at the same moment as another it cannot see
+        // yet, sends nothing to Teams for two heartbeats, until each has heard of each other and
+        // taken its smaller share.
+        let (every, silent_after) = self.heartbeat;
+        heartbeat(&self.store, &self.windows, silent_after).await;
+        if self.store.dialect() == crate::store::Dialect::Postgres {
+            self.windows
+                .hold_until(std::time::Instant::now() + 2 * every);
+        }
         // Both outbox workers share a thread of their own (see `tasks::on_own_thread`).
         let lanes = self
             .workers
@@ -289,6 +303,7 @@ impl Application {
         ));
         let heartbeat = tokio::spawn(heartbeat_periodically(
             self.store.clone(),
+            self.windows.clone(),
             self.heartbeat,
             shutdown.clone(),
         ));
@@ -408,20 +423,33 @@ async fn sync_clock_periodically(store: Store, shutdown: CancellationToken) {
 /// silent for `silent_after`, so that a dead instance's conversations go on within seconds.
 async fn heartbeat_periodically(
     store: Store,
+    windows: Arc<RateWindows>,
     (every, silent_after): (Duration, Duration),
     shutdown: CancellationToken,
 ) {
     if store.dialect() != crate::store::Dialect::Postgres {
         return;
     }
-    let silent_after_ms = i64::try_from(silent_after.as_millis()).unwrap_or(i64::MAX / 4);
     loop {
-        if let Err(error) = store.heartbeat(store.now_ms(), silent_after_ms).await {
-            tracing::warn!(error.cause_chain = ?error, "cannot send this instance's heartbeat");
-        }
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
+        }
+        heartbeat(&store, &windows, silent_after).await;
+    }
+}
+
+/// Says this instance is alive (PostgreSQL), and takes its share of Teams' windows among the
+/// live instances (an instance joining or falling silent changes every share within a heartbeat).
+async fn heartbeat(store: &Store, windows: &RateWindows, silent_after: Duration) {
+    if store.dialect() != crate::store::Dialect::Postgres {
+        return;
+    }
+    let silent_after_ms = i64::try_from(silent_after.as_millis()).unwrap_or(i64::MAX / 4);
+    match store.heartbeat(store.now_ms(), silent_after_ms).await {
+        Ok(beat) => windows.share(beat.place, beat.live),
+        Err(error) => {
+            tracing::warn!(error.cause_chain = ?error, "cannot send this instance's heartbeat")
         }
     }
 }

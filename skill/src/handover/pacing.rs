@@ -10,6 +10,11 @@
 //! A 429 that comes all the same (another bot in the conversation, a tighter tenant) halves the
 //! conversation's windows for a while, and the tenant's when two of its conversations draw one
 //! within its shortest window.
+//!
+//! Several instances sharing a database send into the same conversations and tenants, each
+//! counting only its own sends: each takes its share of every window ([`RateWindows::share`]),
+//! the windows' sends split between the live instances so that the shares add up to the window
+//! (7 a second is 4 and 3 for two), and at least one each.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -85,20 +90,41 @@ struct Log {
     throttled: VecDeque<Millis>,
 }
 
+/// This instance's place among those sending into the same windows, and how many they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Share {
+    place: u32,
+    of: u32,
+}
+
+impl Share {
+    const WHOLE: Share = Share { place: 0, of: 1 };
+
+    /// Of `sends`, this instance's part: an equal split, the remainder to the first places.
+    fn of_sends(self, sends: u32) -> u32 {
+        let extra = u32::from(self.place < sends % self.of);
+        (sends / self.of + extra).max(1)
+    }
+}
+
 impl Log {
-    fn limit(&self, window: &Window, now: Millis) -> u32 {
+    fn limit(&self, window: &Window, now: Millis, share: Share) -> u32 {
+        let sends = share.of_sends(window.sends);
         match self.shrunk_until {
-            Some(until) if until > now => (window.sends / 2).max(1),
-            _ => window.sends,
+            Some(until) if until > now => (sends / 2).max(1),
+            _ => sends,
         }
     }
 
     /// When one more send fits every window: `now` or later. With as many sends pending as a
     /// window takes, no time is known yet; the earliest check is one shortest gap on.
-    fn earliest(&self, windows: &[Window], now: Millis) -> Millis {
+    fn earliest(&self, windows: &[Window], now: Millis, share: Share) -> Millis {
         let mut at = now;
         for window in windows {
-            let (limit, length) = (self.limit(window, now) as usize, millis(window.length));
+            let (limit, length) = (
+                self.limit(window, now, share) as usize,
+                millis(window.length),
+            );
             let pending = self.pending as usize;
             if pending >= limit {
                 at = at.max(now + (length / u64::from(window.sends.max(1))).max(1));
@@ -157,12 +183,27 @@ fn millis(duration: Duration) -> Millis {
 /// Logs kept before idle ones are swept.
 const SWEEP_ABOVE: usize = 4_096;
 
-#[derive(Default)]
 struct Logs {
     conversations: HashMap<Arc<str>, Log>,
     tenants: HashMap<Arc<str>, Log>,
     /// Sizes at the last sweep.
     swept_at: usize,
+    /// This instance's share of every window.
+    share: Share,
+    /// Nothing is admitted before this (an instance joining others, until they know of it).
+    held_until: Millis,
+}
+
+impl Default for Logs {
+    fn default() -> Self {
+        Logs {
+            conversations: HashMap::new(),
+            tenants: HashMap::new(),
+            swept_at: 0,
+            share: Share::WHOLE,
+            held_until: 0,
+        }
+    }
 }
 
 /// The windows of every conversation and tenant, shared by the Teams lane's worker and the typing
@@ -239,8 +280,9 @@ impl RateWindows {
         let tenant = logs.tenants.entry(scope.tenant.clone()).or_default();
         tenant.prune(self.longest_tenant, now);
         let earliest = conversation
-            .earliest(&self.limits.conversation, now)
-            .max(tenant.earliest(&self.limits.tenant, now));
+            .earliest(&self.limits.conversation, now, logs.share)
+            .max(tenant.earliest(&self.limits.tenant, now, logs.share))
+            .max(logs.held_until);
         if earliest > now {
             return Admission::At(self.base + Duration::from_millis(earliest));
         }
@@ -257,6 +299,31 @@ impl RateWindows {
             scope: scope.clone(),
             ended: false,
         })
+    }
+
+    /// This instance is `place` (from 0) of `live` instances sending into the same conversations
+    /// and tenants: from now on it admits its share of each window.
+    pub fn share(&self, place: usize, live: usize) {
+        let live = u32::try_from(live.max(1)).unwrap_or(u32::MAX);
+        let place = u32::try_from(place).unwrap_or(u32::MAX).min(live - 1);
+        let share = Share { place, of: live };
+        let mut logs = self.logs();
+        if logs.share != share {
+            tracing::info!(
+                place,
+                live,
+                "Teams' windows are shared with the other instances"
+            );
+            logs.share = share;
+        }
+    }
+
+    /// Admits nothing before `until`: an instance joining others sends nothing to Teams until they
+    /// have all taken their smaller shares.
+    pub fn hold_until(&self, until: Instant) {
+        let until = self.since_base(until, true);
+        let mut logs = self.logs();
+        logs.held_until = logs.held_until.max(until);
     }
 
     /// A send admitted into `scope` will not be made after all: it counts for nothing.
@@ -484,6 +551,58 @@ mod tests {
             Admission::At(start + ms(1_000))
         );
         assert_eq!(windows.admit(&scope("c0", "quiet"), start), Admission::Now);
+    }
+
+    #[test]
+    fn instances_sharing_the_windows_admit_shares_that_add_up_to_them() {
+        let start = Instant::now();
+        // In one second, per conversation and per tenant, greedily, as each instance would.
+        let in_a_second = |windows: &RateWindows, conversations: usize| {
+            let mut admitted = 0;
+            for n in 0..conversations {
+                let one = scope(&format!("c{n}"), "t");
+                while windows.admit(&one, start) == Admission::Now {
+                    windows.end(&one, start, false);
+                    admitted += 1;
+                }
+            }
+            admitted
+        };
+        for live in [1, 2, 3] {
+            let (mut one_conversation, mut tenant) = (0, 0);
+            for place in 0..live {
+                let windows = RateWindows::starting(RateLimits::teams(), start);
+                windows.share(place, live);
+                one_conversation += in_a_second(&windows, 1);
+                let windows = RateWindows::starting(RateLimits::teams(), start);
+                windows.share(place, live);
+                tenant += in_a_second(&windows, 60);
+            }
+            assert_eq!((one_conversation, tenant), (7, 50), "{live} instance(s)");
+        }
+        // A window smaller than the instances still lets each send one.
+        let windows = one_send_per(ms(1_000), start);
+        windows.share(1, 2);
+        assert_eq!(windows.admit(&scope("a", "t"), start), Admission::Now);
+        // Joining others: nothing until they have heard of it, typing dropped meanwhile.
+        let windows = Arc::new(RateWindows::starting(RateLimits::teams(), start));
+        windows.hold_until(start + ms(2_000));
+        assert_eq!(
+            windows.admit(&scope("a", "t"), start),
+            Admission::At(start + ms(2_000))
+        );
+        assert!(windows
+            .try_take(&scope("a", "t"), start + ms(1_999))
+            .is_none());
+        assert_eq!(
+            windows.admit(&scope("a", "t"), start + ms(2_000)),
+            Admission::Now
+        );
+        // Alone again: the whole window.
+        let windows = RateWindows::starting(RateLimits::teams(), start);
+        windows.share(1, 2);
+        windows.share(0, 1);
+        assert_eq!(in_a_second(&windows, 1), 7);
     }
 
     #[test]

@@ -278,7 +278,12 @@ impl Dialect {
     /// The heads of the due queues: read (SQLite: this process is the only sender) or claimed with
     /// a lease (PostgreSQL: other instances skip the locked rows now and see them as not due until
     /// the lease passes). Binds: lane, now, busy queues (a JSON array), limit; PostgreSQL also the
-    /// lease.
+    /// lease, the instance, how many instances are live and this one's place among them.
+    ///
+    /// With several instances, each claims only the Teams heads whose id falls to it (the id modulo
+    /// the live instances): each admits only its share of Teams' windows, so each must hold about
+    /// its share of every conversation's and tenant's messages, where one claiming them all would
+    /// send them at its share alone. What an insert claims (a queue's first message) is anyone's.
     pub fn due_deliveries(self) -> &'static str {
         match self {
             Dialect::Sqlite => concat!(
@@ -290,6 +295,7 @@ impl Dialect {
                 "UPDATE deliveries SET next_attempt_at = $2 + $5, claimed_by = $6 WHERE id IN (SELECT d.id ",
                 sql::due_heads!(),
                 " AND d.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
+                " AND ($7 = 1 OR d.lane <> 'teams' OR d.id % $7 = $8)",
                 " ORDER BY d.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
                 " RETURNING id, lane, queue_key, payload, attempts, next_attempt_at, created_at, trace_parent"
             ),

@@ -19,8 +19,8 @@ use super::index::SessionIndex;
 use super::jobs;
 use super::model::{
     BeginSession, Claims, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, ErasedSessions,
-    Intake, NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, Signals, TimerThen,
-    UserMessages,
+    Heartbeat, Intake, NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, Signals,
+    TimerThen, UserMessages,
 };
 use super::records::{token_hash, DeliveryRow, FileLinkRow, SessionRow};
 use super::sql;
@@ -121,7 +121,7 @@ impl Store {
             livechat: None,
             connection: None,
             checkpoints,
-            notified: [None; 2],
+            notified: [(None, false); 2],
             clock_offset_ms: clock_offset_ms.clone(),
             claims: dialect.shares_the_database().then(|| ClaimAtInsert {
                 instance: instance.clone(),
@@ -659,9 +659,14 @@ impl Store {
             .bind(i64::from(limit));
         let query = match self.dialect {
             Dialect::Sqlite => query,
-            Dialect::Postgres => query
-                .bind(self.claim_lease_ms.load(Ordering::Relaxed))
-                .bind(self.instance.as_ref().to_owned()),
+            Dialect::Postgres => {
+                let (place, live) = self.signals.members();
+                query
+                    .bind(self.claim_lease_ms.load(Ordering::Relaxed))
+                    .bind(self.instance.as_ref().to_owned())
+                    .bind(i64::from(live))
+                    .bind(i64::from(place))
+            }
         };
         let rows = query.fetch_all(&self.reader).await?;
         let mut deliveries = rows
@@ -674,10 +679,15 @@ impl Store {
 
     /// Says this instance is alive at `now_ms` (PostgreSQL) and releases the claims of instances
     /// not heard from in `silent_after_ms`, so that what a dead instance held is claimed again
-    /// within seconds; wakes every instance's workers of the lanes released. Returns how many.
-    pub async fn heartbeat(&self, now_ms: i64, silent_after_ms: i64) -> anyhow::Result<usize> {
+    /// within seconds; wakes every instance's workers of the lanes released. Answers how many it
+    /// released and this instance's place among the live ones (the only one, with SQLite).
+    pub async fn heartbeat(&self, now_ms: i64, silent_after_ms: i64) -> anyhow::Result<Heartbeat> {
         if !self.dialect.shares_the_database() {
-            return Ok(0);
+            return Ok(Heartbeat {
+                released: 0,
+                place: 0,
+                live: 1,
+            });
         }
         sqlx::query(sql::HEARTBEAT)
             .bind(self.instance.as_ref().to_owned())
@@ -685,13 +695,25 @@ impl Store {
             .execute(&self.reader)
             .await?;
         let heard_since = now_ms - silent_after_ms;
-        let silent: Vec<(String,)> = sqlx::query_as(sql::SILENT_INSTANCES)
+        let instances: Vec<(String, bool)> = sqlx::query_as(sql::INSTANCES)
             .bind(heard_since)
             .fetch_all(&self.reader)
             .await?;
+        let live: Vec<&str> = instances
+            .iter()
+            .filter(|(_, silent)| !silent)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let place = live
+            .iter()
+            .position(|id| *id == self.instance.as_ref())
+            .unwrap_or_default();
+        let live = live.len().max(1);
+        self.signals.set_members(place, live);
+        let silent = instances.iter().filter(|(_, silent)| *silent);
         let mut released = 0;
         let mut lanes = Vec::new();
-        for (instance,) in silent {
+        for (instance, _) in silent {
             let rows = sqlx::query(sql::RELEASE_CLAIMS_OF)
                 .bind(now_ms)
                 .bind(instance.as_str())
@@ -724,7 +746,11 @@ impl Store {
                 .await?;
             self.signals.of(lane).notify_one();
         }
-        Ok(released)
+        Ok(Heartbeat {
+            released,
+            place,
+            live,
+        })
     }
 
     /// Records a delivery's outcome without waiting for the commit (the workers' way: a lost

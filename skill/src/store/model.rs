@@ -4,7 +4,7 @@
 //! Sessions themselves are the domain's ([`crate::domain::Session`]); these types are the store's
 //! own vocabulary around them.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -187,13 +187,27 @@ pub struct Claims {
     pub room: Arc<AtomicBool>,
 }
 
-/// One notification per lane, so a write wakes only the worker that has new work, and whether the
-/// lane's worker has room for deliveries claimed as they are stored (PostgreSQL).
+/// What one heartbeat learned (PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Deliveries released from instances fallen silent.
+    pub released: usize,
+    /// This instance's place (from 0) among the live ones, ordered by id, and how many live: its
+    /// share of what all of them may do together (Teams' windows).
+    pub place: usize,
+    pub live: usize,
+}
+
+/// One notification per lane, so a write wakes only the worker that has new work, whether the
+/// lane's worker has room for deliveries claimed as they are stored, and this instance's place
+/// among the live ones (PostgreSQL).
 #[derive(Default)]
 pub struct Signals {
     teams: Arc<Notify>,
     livechat: Arc<Notify>,
     room: [Arc<AtomicBool>; 2],
+    /// The last heartbeat's place (high half) and live instances less one (low half).
+    members: AtomicU64,
 }
 
 impl Signals {
@@ -202,6 +216,23 @@ impl Signals {
             Lane::Teams => &self.teams,
             Lane::LiveChat => &self.livechat,
         }
+    }
+
+    /// This instance is `place` (from 0) of `live` instances sharing the database.
+    pub fn set_members(&self, place: usize, live: usize) {
+        let live = u32::try_from(live.max(1)).unwrap_or(u32::MAX);
+        let place = u32::try_from(place).unwrap_or(u32::MAX).min(live - 1);
+        self.members.store(
+            (u64::from(place) << 32) | u64::from(live - 1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// This instance's place among the live instances and how many they are (0 of 1 until the
+    /// first heartbeat says otherwise).
+    pub fn members(&self) -> (u32, u32) {
+        let packed = self.members.load(Ordering::Relaxed);
+        ((packed >> 32) as u32, (packed as u32) + 1)
     }
 
     /// Where the lane's worker says it has room (starts without).

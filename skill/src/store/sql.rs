@@ -36,8 +36,9 @@ pub(crate) use due_heads;
 /// An instance is alive at a time (PostgreSQL). Binds: instance, now (ms).
 pub const HEARTBEAT: &str = "INSERT INTO instances (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
 
-/// Instances not heard from since a time. Binds: heard since (ms).
-pub const SILENT_INSTANCES: &str = "SELECT id FROM instances WHERE heartbeat_at <= $1";
+/// Every instance in the order of its id, and whether it was not heard from since a time. Binds:
+/// heard since (ms).
+pub const INSTANCES: &str = "SELECT id, heartbeat_at <= $1 AS silent FROM instances ORDER BY id";
 
 /// Releases the claims of a silent instance, making them due now: the new `next_attempt_at` also
 /// fences its late outcomes. Binds: now (ms), instance.

@@ -74,8 +74,9 @@ pub struct Writer {
     pub connection: Option<Box<dyn WriteConnection>>,
     /// SQLite: where the checkpointer says a copy of the WAL is ready to be finished.
     pub checkpoints: Option<Arc<Checkpoints>>,
-    /// PostgreSQL: when each lane (in [`Lane::ALL`]'s order) was last notified to the others.
-    pub notified: [Option<Instant>; 2],
+    /// PostgreSQL: when each lane (in [`Lane::ALL`]'s order) was last notified to the others, and
+    /// whether a notification was held back since (sent with the next batch after the pause).
+    pub notified: [(Option<Instant>, bool); 2],
     /// How far the database's clock is ahead of this machine's (PostgreSQL): the times the
     /// batches write are kept by it, as the workers' are.
     pub clock_offset_ms: Arc<AtomicI64>,
@@ -321,20 +322,31 @@ impl Writer {
     /// at most every [`NOTIFY_EVERY`] a lane: this instance's own workers take what it stores (a
     /// signal in [`Self::finish`]), so a notification only lends idle instances a hand, and one per
     /// commit would serialise the commits of every instance on PostgreSQL's notification queue.
-    /// A queue whose head was delivered wakes only this instance's: it was this one's.
+    /// A queue whose head was delivered wakes only this instance's: it was this one's (but Teams'
+    /// queues are split between the live instances, and its next may be another's).
     async fn tell_other_instances(&mut self, effects: &Effects) {
         let now = Instant::now();
+        let split = self.signals.members().1 > 1;
         for (index, lane) in Lane::ALL.into_iter().enumerate() {
-            let due = self.notified[index].is_none_or(|at| now >= at + NOTIFY_EVERY);
+            let (last, owed) = self.notified[index];
+            let due = last.is_none_or(|at| now >= at + NOTIFY_EVERY);
             // What this instance claimed as it stored it is nobody else's.
             let unclaimed = effects
                 .deliveries
                 .iter()
                 .any(|d| d.lane == lane && d.claim.is_none());
-            if !due || !unclaimed {
+            // Teams' heads are split between the instances: what this one cannot claim waits for
+            // another, which is told after the pause rather than left to its poll.
+            let theirs = split && lane == Lane::Teams;
+            let next_elsewhere = theirs && effects.settled;
+            if !(unclaimed || next_elsewhere || owed) {
                 continue;
             }
-            self.notified[index] = Some(now);
+            if !due {
+                self.notified[index].1 = theirs;
+                continue;
+            }
+            self.notified[index] = (Some(now), false);
             let Some(connection) = self.connection.as_mut() else {
                 return;
             };

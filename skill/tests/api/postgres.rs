@@ -184,7 +184,11 @@ async fn a_silent_instances_claims_are_taken_over_within_seconds_and_its_late_ou
     // Times are given, not waited for: the arithmetic of heartbeats and claims on a stopped clock.
     let now = chrono::Utc::now().timestamp_millis() + 1;
     first.heartbeat(now, 5_000).await.unwrap();
-    second.heartbeat(now, 5_000).await.unwrap();
+    let both = second.heartbeat(now, 5_000).await.unwrap();
+    let places = [first.heartbeat(now, 5_000).await.unwrap(), both];
+    // Two live: each its own place, and so its own share of Teams' windows.
+    assert_eq!(places.map(|beat| beat.live), [2, 2]);
+    assert_eq!(places[0].place + places[1].place, 1, "{places:?}");
     let claimed = first
         .due_deliveries(Lane::Teams, now, 8, &[])
         .await
@@ -192,14 +196,18 @@ async fn a_silent_instances_claims_are_taken_over_within_seconds_and_its_late_ou
     assert_eq!(claimed.len(), 1);
 
     // The first instance falls silent. Four seconds on it may still be alive: nothing moves.
-    assert_eq!(second.heartbeat(now + 4_000, 5_000).await.unwrap(), 0);
+    assert_eq!(
+        second.heartbeat(now + 4_000, 5_000).await.unwrap().released,
+        0
+    );
     assert!(second
         .due_deliveries(Lane::Teams, now + 4_000, 8, &[])
         .await
         .unwrap()
         .is_empty());
     // Six seconds on it is not: its claim is released and taken, long before its 2 min lease ends.
-    assert_eq!(second.heartbeat(now + 6_000, 5_000).await.unwrap(), 1);
+    let alone = second.heartbeat(now + 6_000, 5_000).await.unwrap();
+    assert_eq!((alone.released, alone.place, alone.live), (1, 0, 1));
     let taken = second
         .due_deliveries(Lane::Teams, now + 6_000, 8, &[])
         .await
@@ -225,7 +233,14 @@ async fn a_silent_instances_claims_are_taken_over_within_seconds_and_its_late_ou
         0
     );
     // The live instance's own claim stays its own, however long it holds it.
-    assert_eq!(second.heartbeat(now + 60_000, 5_000).await.unwrap(), 0);
+    assert_eq!(
+        second
+            .heartbeat(now + 60_000, 5_000)
+            .await
+            .unwrap()
+            .released,
+        0
+    );
 }
 
 #[tokio::test]
