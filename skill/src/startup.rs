@@ -328,6 +328,16 @@ impl Application {
         if let Err(error) = self.store.flush().await {
             tracing::warn!(error.cause_chain = ?error, "cannot record the last delivery outcomes; those deliveries are sent again on the next start");
         }
+        match self.store.leave(self.store.now_ms()).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(
+                deliveries = released,
+                "released what this instance held to the other instances"
+            ),
+            Err(error) => {
+                tracing::warn!(error.cause_chain = ?error, "cannot tell the other instances this one is leaving; they take over once it falls silent")
+            }
+        }
         drop(self.lock);
         served.context("the HTTP server failed")
     }

@@ -753,6 +753,34 @@ impl Store {
         })
     }
 
+    /// Says this instance is leaving (PostgreSQL, at a graceful stop, once its workers have
+    /// stopped): what it still holds claimed is released, due now, it is no longer counted among
+    /// the live, and the others are woken, so that they take its share at once rather than after
+    /// it falls silent.
+    pub async fn leave(&self, now_ms: i64) -> anyhow::Result<usize> {
+        if !self.dialect.shares_the_database() {
+            return Ok(0);
+        }
+        let released = sqlx::query(sql::RELEASE_CLAIMS_OF)
+            .bind(now_ms)
+            .bind(self.instance.as_ref().to_owned())
+            .fetch_all(&self.reader)
+            .await?
+            .len();
+        sqlx::query(sql::FORGET_INSTANCE)
+            .bind(self.instance.as_ref().to_owned())
+            .bind(i64::MAX)
+            .execute(&self.reader)
+            .await?;
+        for lane in Lane::ALL {
+            sqlx::query(sql::NOTIFY_DELIVERIES)
+                .bind(lane.as_str())
+                .execute(&self.reader)
+                .await?;
+        }
+        Ok(released)
+    }
+
     /// Records a delivery's outcome without waiting for the commit (the workers' way: a lost
     /// record only means the delivery is made again after a crash).
     pub fn record_outcome(&self, delivery: DeliveryId, outcome: DeliveryOutcome) {

@@ -1,7 +1,7 @@
 //! Teams' rate windows: a fake Teams that enforces its windows exactly (written apart from the
 //! skill's pacing, in `test-support`) answers no 429 to the skill, whose typing indicator is dropped
-//! rather than late when its window is full; a Teams tighter than the skill's settings is still
-//! honoured, message by message, in order.
+//! rather than late when its window is full, nor to two instances sharing a database; a Teams
+//! tighter than the skill's settings is still honoured, message by message, in order.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,10 +51,17 @@ fn ms(windows: &[(u64, u32)]) -> Vec<(Duration, u32)> {
 }
 
 async fn post_replies(app: &TestApp, conversations: &[(String, String)], count: usize) {
+    post_replies_to(&[app], conversations, count).await;
+}
+
+/// Posts each reply to the next of `apps` in turn, as a load balancer spreads them.
+async fn post_replies_to(apps: &[&TestApp], conversations: &[(String, String)], count: usize) {
+    let mut next = apps.iter().cycle();
     for n in 0..count {
         for (name, livechat) in conversations {
             let reply =
                 TestApp::agent_message(livechat, &format!("{name}-{n}"), &format!("reply {n}"));
+            let app = next.next().unwrap();
             assert_eq!(app.post_webhook(&reply).await.status(), 200);
         }
     }
@@ -95,6 +102,35 @@ async fn replies_to_conversations_of_one_tenant_fit_teams_windows_and_draw_no_42
         assert_eq!(texts, expected(10), "{name}");
     }
     assert_eq!(limits.throttled(), 0, "a 429 from Teams' windows");
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_share_the_windows_and_draw_no_429() {
+    let database = crate::databases::TestDatabase::create().await;
+    let (conversation, tenant) = (vec![(300, 3), (600, 4)], vec![(300, 5)]);
+    let first = spawn_app_with(Options {
+        database_url: Some(database.url.clone()),
+        teams_windows: Some((conversation.clone(), tenant.clone())),
+        ..Options::default()
+    })
+    .await;
+    let second = spawn_another_instance(&first).await;
+    let names = ["shared-a", "shared-b", "shared-c", "shared-d"];
+    let opened = sessions(&first, &names).await;
+    // One Teams for both: each instance alone fits the windows, together they would not.
+    let limits = windowed_teams(&first, TeamsLimits::new(ms(&conversation), ms(&tenant))).await;
+    post_replies_to(&[&first, &second], &opened, 10).await;
+    for name in names {
+        let texts = eventually_within(Duration::from_secs(60), "every reply in Teams", || async {
+            let texts = agent_texts_in_teams(&first, name).await;
+            (texts.len() >= 10).then_some(texts)
+        })
+        .await;
+        assert_eq!(texts, expected(10), "{name}");
+    }
+    assert_eq!(limits.throttled(), 0, "a 429 from Teams' windows");
+    first.stop().await;
+    second.stop().await;
 }
 
 #[tokio::test]

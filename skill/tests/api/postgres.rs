@@ -176,6 +176,65 @@ async fn two_skill_instances_share_sessions_and_deliver_each_reply_once_in_order
 }
 
 #[tokio::test]
+async fn two_live_instances_split_teams_heads_between_them_and_one_leaving_hands_them_back() {
+    let database = TestDatabase::create().await;
+    let first = Store::connect_postgres(&database.url).await.unwrap();
+    let second = Store::connect_postgres(&database.url).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    first.heartbeat(now, 5_000).await.unwrap();
+    second.heartbeat(now, 5_000).await.unwrap();
+    let beats = [
+        first.heartbeat(now, 5_000).await.unwrap(),
+        second.heartbeat(now, 5_000).await.unwrap(),
+    ];
+    // Two live: each its own place, and so its own share of Teams' windows.
+    assert_eq!(beats.map(|beat| beat.live), [2, 2]);
+    assert_eq!(beats[0].place + beats[1].place, 1, "{beats:?}");
+    for n in 0..6 {
+        first
+            .enqueue(to_user(&format!("split-{n}"), None))
+            .await
+            .unwrap();
+    }
+    first.enqueue(to_agent("lc-split", "hello")).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    // Each claims the Teams heads whose id falls to it, and nothing of the other's.
+    let mut all = Vec::new();
+    for (store, beat) in [(&first, beats[0]), (&second, beats[1])] {
+        let claimed = store
+            .due_deliveries(Lane::Teams, now, 8, &[])
+            .await
+            .unwrap();
+        assert!(!claimed.is_empty());
+        assert!(
+            claimed.iter().all(|d| d.id.0 % 2 == beat.place as i64),
+            "{claimed:?}"
+        );
+        all.extend(claimed.into_iter().map(|d| d.id));
+    }
+    assert_eq!(all.len(), 6);
+    assert_eq!(all.iter().collect::<HashSet<_>>().len(), 6);
+    // The live chat's lane is not split: the first claims what is there.
+    let livechat = second
+        .due_deliveries(Lane::LiveChat, now, 8, &[])
+        .await
+        .unwrap();
+    assert_eq!(livechat.len(), 1);
+
+    // The second leaves: what it held is released at once, and the first, alone again, takes it.
+    first.enqueue(to_user("after", None)).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    assert_eq!(second.leave(now + 10).await.unwrap(), 4);
+    let alone = first.heartbeat(now + 20, 5_000).await.unwrap();
+    assert_eq!((alone.place, alone.live), (0, 1));
+    let taken = first
+        .due_deliveries(Lane::Teams, now + 20, 8, &[])
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 4, "{taken:?}");
+}
+
+#[tokio::test]
 async fn a_silent_instances_claims_are_taken_over_within_seconds_and_its_late_outcome_is_fenced() {
     let database = TestDatabase::create().await;
     let first = Store::connect_postgres(&database.url).await.unwrap();
@@ -184,16 +243,12 @@ async fn a_silent_instances_claims_are_taken_over_within_seconds_and_its_late_ou
     // Times are given, not waited for: the arithmetic of heartbeats and claims on a stopped clock.
     let now = chrono::Utc::now().timestamp_millis() + 1;
     first.heartbeat(now, 5_000).await.unwrap();
-    let both = second.heartbeat(now, 5_000).await.unwrap();
-    let places = [first.heartbeat(now, 5_000).await.unwrap(), both];
-    // Two live: each its own place, and so its own share of Teams' windows.
-    assert_eq!(places.map(|beat| beat.live), [2, 2]);
-    assert_eq!(places[0].place + places[1].place, 1, "{places:?}");
     let claimed = first
         .due_deliveries(Lane::Teams, now, 8, &[])
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
+    second.heartbeat(now, 5_000).await.unwrap();
 
     // The first instance falls silent. Four seconds on it may still be alive: nothing moves.
     assert_eq!(
