@@ -647,7 +647,8 @@ async fn when_one_of_two_instances_is_killed_the_other_delivers_what_it_held() {
     })
     .await;
     doomed.kill().await;
-    // The survivor hears the silence and releases what the dead one held (its log names them);
+    // The survivor hears the silence and releases what the dead one held (its log says so, with
+    // how many: none when the dead one's last sends all finished before the kill);
     // waited for, since the messages may all have arrived before it: a send whose answer died
     // with the instance reached Teams already.
     let takeovers = eventually_within(

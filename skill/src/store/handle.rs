@@ -730,13 +730,12 @@ impl Store {
                 .bind(heard_since)
                 .execute(&self.reader)
                 .await?;
-            if !rows.is_empty() {
-                tracing::warn!(
-                    instance,
-                    deliveries = rows.len(),
-                    "an instance fell silent; its claims are released to the others"
-                );
-            }
+            // Told even when it held nothing: its share of Teams' windows passes to the others.
+            tracing::warn!(
+                instance,
+                deliveries = rows.len(),
+                "an instance fell silent; its claims are released to the others"
+            );
             released += rows.len();
         }
         for lane in lanes {
