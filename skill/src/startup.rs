@@ -452,9 +452,6 @@ async fn heartbeat_periodically(
 /// Says this instance is alive (PostgreSQL), and takes its share of Teams' windows among the
 /// live instances (an instance joining or falling silent changes every share within a heartbeat).
 async fn heartbeat(store: &Store, windows: &RateWindows, silent_after: Duration) {
-    if store.dialect() != crate::store::Dialect::Postgres {
-        return;
-    }
     let silent_after_ms = i64::try_from(silent_after.as_millis()).unwrap_or(i64::MAX / 4);
     match store.heartbeat(store.now_ms(), silent_after_ms).await {
         Ok(beat) => windows.share(beat.place, beat.live),

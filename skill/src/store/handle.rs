@@ -714,29 +714,16 @@ impl Store {
         let mut released = 0;
         let mut lanes = Vec::new();
         for (instance, _) in silent {
-            let rows = sqlx::query(sql::RELEASE_CLAIMS_OF)
-                .bind(now_ms)
-                .bind(instance.as_str())
-                .fetch_all(&self.reader)
-                .await?;
-            for row in &rows {
-                let lane: String = sqlx::Row::try_get(row, "lane")?;
-                if let Some(lane) = Lane::parse(&lane).filter(|lane| !lanes.contains(lane)) {
-                    lanes.push(lane);
-                }
-            }
-            sqlx::query(sql::FORGET_INSTANCE)
-                .bind(instance.as_str())
-                .bind(heard_since)
-                .execute(&self.reader)
+            let count = self
+                .release_instance(instance, now_ms, heard_since, &mut lanes)
                 .await?;
             // Told even when it held nothing: its share of Teams' windows passes to the others.
             tracing::warn!(
                 instance,
-                deliveries = rows.len(),
+                deliveries = count,
                 "an instance fell silent; its claims are released to the others"
             );
-            released += rows.len();
+            released += count;
         }
         for lane in lanes {
             sqlx::query(sql::NOTIFY_DELIVERIES)
@@ -752,6 +739,34 @@ impl Store {
         })
     }
 
+    /// Releases what `instance` holds claimed (due at `now_ms`) and forgets it if not heard from
+    /// since `heard_since`; adds the lanes released to `lanes` and answers how many deliveries.
+    async fn release_instance(
+        &self,
+        instance: &str,
+        now_ms: i64,
+        heard_since: i64,
+        lanes: &mut Vec<Lane>,
+    ) -> anyhow::Result<usize> {
+        let rows = sqlx::query(sql::RELEASE_CLAIMS_OF)
+            .bind(now_ms)
+            .bind(instance.to_owned())
+            .fetch_all(&self.reader)
+            .await?;
+        for row in &rows {
+            let lane: String = sqlx::Row::try_get(row, "lane")?;
+            if let Some(lane) = Lane::parse(&lane).filter(|lane| !lanes.contains(lane)) {
+                lanes.push(lane);
+            }
+        }
+        sqlx::query(sql::FORGET_INSTANCE)
+            .bind(instance.to_owned())
+            .bind(heard_since)
+            .execute(&self.reader)
+            .await?;
+        Ok(rows.len())
+    }
+
     /// Says this instance is leaving (PostgreSQL, at a graceful stop, once its workers have
     /// stopped): what it still holds claimed is released, due now, it is no longer counted among
     /// the live, and the others are woken, so that they take its share at once rather than after
@@ -760,17 +775,10 @@ impl Store {
         if !self.dialect.shares_the_database() {
             return Ok(0);
         }
-        let released = sqlx::query(sql::RELEASE_CLAIMS_OF)
-            .bind(now_ms)
-            .bind(self.instance.as_ref().to_owned())
-            .fetch_all(&self.reader)
-            .await?
-            .len();
-        sqlx::query(sql::FORGET_INSTANCE)
-            .bind(self.instance.as_ref().to_owned())
-            .bind(i64::MAX)
-            .execute(&self.reader)
+        let released = self
+            .release_instance(&self.instance, now_ms, i64::MAX, &mut Vec::new())
             .await?;
+        // Every lane: Teams' heads are split anew even when nothing was held.
         for lane in Lane::ALL {
             sqlx::query(sql::NOTIFY_DELIVERIES)
                 .bind(lane.as_str())
