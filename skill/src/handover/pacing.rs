@@ -11,10 +11,13 @@
 //! conversation's windows for a while, and the tenant's when two of its conversations draw one
 //! within its shortest window.
 //!
-//! Several instances sharing a database send into the same conversations and tenants, each
-//! counting only its own sends: each takes its share of every window ([`RateWindows::share`]),
-//! the windows' sends split between the live instances so that the shares add up to the window
-//! (7 a second is 4 and 3 for two), and at least one each.
+//! Several instances sharing a database send into the same tenants, each counting only its own
+//! sends: each takes its share of a tenant's window ([`RateWindows::share`]), the window's sends
+//! split between the live instances so that the shares add up to the window (50 a second is 25
+//! and 25 for two), and at least one each. A conversation's messages are all sent by the one
+//! instance it falls to (the store splits the conversations), which has its windows whole. A
+//! typing indicator may come to any instance, so it is shown only within that instance's share of
+//! the conversation's windows too: with the share spent, it is dropped.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -267,8 +270,15 @@ impl RateWindows {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// When a send into `scope` may start; [`Admission::Now`] counts it from now on.
+    /// When a message into `scope` may start; [`Admission::Now`] counts it from now on.
     pub fn admit(&self, scope: &RateScope, at: Instant) -> Admission {
+        self.admit_as(scope, at, false)
+    }
+
+    /// [`Self::admit`], for a typing indicator (`typing`, held to this instance's share of the
+    /// conversation's windows) or for a message of a conversation that falls to this instance
+    /// (its windows whole).
+    fn admit_as(&self, scope: &RateScope, at: Instant, typing: bool) -> Admission {
         let now = self.since_base(at, false);
         let mut logs = self.logs();
         let logs = &mut *logs;
@@ -279,8 +289,9 @@ impl RateWindows {
         conversation.prune(self.longest_conversation, now);
         let tenant = logs.tenants.entry(scope.tenant.clone()).or_default();
         tenant.prune(self.longest_tenant, now);
+        let conversation_share = if typing { logs.share } else { Share::WHOLE };
         let earliest = conversation
-            .earliest(&self.limits.conversation, now, logs.share)
+            .earliest(&self.limits.conversation, now, conversation_share)
             .max(tenant.earliest(&self.limits.tenant, now, logs.share))
             .max(logs.held_until);
         if earliest > now {
@@ -291,18 +302,18 @@ impl RateWindows {
         Admission::Now
     }
 
-    /// Counts a send into `scope` now if it fits, until the [`Taken`] ends (or is dropped: a send
-    /// abandoned halfway still counted, from then).
+    /// Counts a typing indicator into `scope` now if it fits, until the [`Taken`] ends (or is
+    /// dropped: a send abandoned halfway still counted, from then).
     pub fn try_take(self: &Arc<Self>, scope: &RateScope, now: Instant) -> Option<Taken> {
-        (self.admit(scope, now) == Admission::Now).then(|| Taken {
+        (self.admit_as(scope, now, true) == Admission::Now).then(|| Taken {
             windows: self.clone(),
             scope: scope.clone(),
             ended: false,
         })
     }
 
-    /// This instance is `place` (from 0) of `live` instances sending into the same conversations
-    /// and tenants: from now on it admits its share of each window.
+    /// This instance is `place` (from 0) of `live` instances sending into the same tenants: from
+    /// now on it admits its share of each tenant's window (and typing, of each conversation's).
     pub fn share(&self, place: usize, live: usize) {
         let live = u32::try_from(live.max(1)).unwrap_or(u32::MAX);
         let place = u32::try_from(place).unwrap_or(u32::MAX).min(live - 1);
@@ -554,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn instances_sharing_the_windows_admit_shares_that_add_up_to_them() {
+    fn instances_split_tenants_and_typing_and_a_conversation_has_its_windows_whole() {
         let start = Instant::now();
         // In one second, per conversation and per tenant, greedily, as each instance would.
         let in_a_second = |windows: &RateWindows, conversations: usize| {
@@ -568,17 +579,26 @@ mod tests {
             }
             admitted
         };
+        let typing_in_a_second = |windows: &Arc<RateWindows>| {
+            let one = scope("c0", "t");
+            std::iter::from_fn(|| windows.try_take(&one, start).map(|taken| taken.end(false)))
+                .count()
+        };
         for live in [1, 2, 3] {
-            let (mut one_conversation, mut tenant) = (0, 0);
+            let (mut tenant, mut typing) = (0, 0);
             for place in 0..live {
-                let windows = RateWindows::starting(RateLimits::teams(), start);
+                // The instance a conversation falls to sends its messages at its whole windows.
+                let windows = Arc::new(RateWindows::starting(RateLimits::teams(), start));
                 windows.share(place, live);
-                one_conversation += in_a_second(&windows, 1);
+                assert_eq!(in_a_second(&windows, 1), 7, "{live} instance(s)");
+                let windows = Arc::new(RateWindows::starting(RateLimits::teams(), start));
+                windows.share(place, live);
+                typing += typing_in_a_second(&windows);
                 let windows = RateWindows::starting(RateLimits::teams(), start);
                 windows.share(place, live);
                 tenant += in_a_second(&windows, 60);
             }
-            assert_eq!((one_conversation, tenant), (7, 50), "{live} instance(s)");
+            assert_eq!((typing, tenant), (7, 50), "{live} instance(s)");
         }
         // A window smaller than the instances still lets each send one.
         let windows = one_send_per(ms(1_000), start);

@@ -217,7 +217,8 @@ impl Dialect {
 
     /// The statement that inserts many deliveries at once, given as one JSON array of rows (binds:
     /// the rows, each with `lane`, `queue_key`, `dedupe_key`, `payload`, `trace_parent` and
-    /// `claimable`; due at; created at; the claim's lease end; the claiming instance or NULL), in
+    /// `claimable`; due at; created at; the claim's lease end; the claiming instance or NULL; how
+    /// many instances are live and this one's place among them), in
     /// the array's order. PostgreSQL only: it is a round trip away, and one statement of one shape
     /// serves any batch (stays prepared, one trip); SQLite is written in-process, where a statement
     /// costs little and a multi-row one needs a statement journal (copies of every page it
@@ -225,19 +226,26 @@ impl Dialect {
     ///
     /// A claimable row (its lane's worker has room, and it is the first of its queue in the
     /// batch) that starts its queue (nothing of the queue pending in the table) is claimed by the
-    /// insert for the instance, as a claim statement would. Two instances inserting into one empty queue at the same moment may both
-    /// claim theirs: two messages accepted at once, by two instances, have no order between them.
+    /// insert for the instance, as a claim statement would, a Teams one only when its
+    /// conversation falls to the instance ([`Self::due_deliveries`]). Two instances inserting into
+    /// one empty live-chat queue at the same moment may both claim theirs: two messages accepted
+    /// at once, by two instances, have no order between them.
     pub fn insert_deliveries_at_once(self) -> Option<&'static str> {
         match self {
             Dialect::Sqlite => None,
             Dialect::Postgres => Some(sql::insert_deliveries!(
                 ", claimed_by",
-                "SELECT r.lane, r.queue_key, r.dedupe_key, r.payload, CASE WHEN r.head THEN $4 ELSE $2 END, $3, r.trace_parent, CASE WHEN r.head THEN $5 END
+                concat!(
+                    "SELECT r.lane, r.queue_key, r.dedupe_key, r.payload, CASE WHEN r.head THEN $4 ELSE $2 END, $3, r.trace_parent, CASE WHEN r.head THEN $5 END
                  FROM (SELECT r.*, r.claimable AND $5 IS NOT NULL
+                              AND (r.lane <> 'teams' OR ",
+                sql::teams_conversation_is_ours!("r.queue_key", "$6", "$7"),
+                ")
                               AND NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.lane = r.lane AND h.queue_key = r.queue_key AND h.state = 'pending') AS head
                        FROM ROWS FROM (json_to_recordset($1::json) AS (lane TEXT, queue_key TEXT, dedupe_key TEXT, payload TEXT, trace_parent TEXT, claimable BOOLEAN))
                             WITH ORDINALITY AS r (lane, queue_key, dedupe_key, payload, trace_parent, claimable, n)) r
                  ORDER BY r.n"
+                )
             )),
         }
     }
@@ -280,10 +288,12 @@ impl Dialect {
     /// the lease passes). Binds: lane, now, busy queues (a JSON array), limit; PostgreSQL also the
     /// lease, the instance, how many instances are live and this one's place among them.
     ///
-    /// With several instances, each claims only the Teams heads whose id falls to it (the id modulo
-    /// the live instances): each admits only its share of Teams' windows, so each must hold about
-    /// its share of every conversation's and tenant's messages, where one claiming them all would
-    /// send them at its share alone. What an insert claims (a queue's first message) is anyone's.
+    /// With several instances, each claims only the heads of the Teams conversations that fall to
+    /// it: a conversation's messages go one at a time anyway, so its windows are best spent by one
+    /// instance that counts all its sends (split, each would have half of every window, and a
+    /// conversation whose next message fell to the one with its half spent would wait though the
+    /// other's half had room). A tenant's conversations spread over the instances, which split its
+    /// window.
     pub fn due_deliveries(self) -> &'static str {
         match self {
             Dialect::Sqlite => concat!(
@@ -292,10 +302,19 @@ impl Dialect {
                 " AND d.queue_key NOT IN (SELECT value FROM json_each($3)) ORDER BY d.id LIMIT $4"
             ),
             Dialect::Postgres => concat!(
-                "UPDATE deliveries SET next_attempt_at = $2 + $5, claimed_by = $6 WHERE id IN (SELECT d.id ",
-                sql::due_heads!(),
-                " AND d.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
-                " AND ($7 = 1 OR d.lane <> 'teams' OR d.id % $7 = $8)",
+                "WITH RECURSIVE heads (queue_key, id, due_at) AS (",
+                sql::queue_heads_of_lane!(),
+                ") UPDATE deliveries SET next_attempt_at = $2 + $5, claimed_by = $6",
+                " WHERE id IN (SELECT d.id FROM deliveries d",
+                " WHERE d.id = ANY (ARRAY (SELECT h.id FROM heads h",
+                " WHERE h.due_at <= $2 AND h.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
+                " AND ($1 <> 'teams' OR ",
+                sql::teams_conversation_is_ours!("h.queue_key", "$7", "$8"),
+                ")))",
+                // Checked again on the row as locked (another may have delivered it since);
+                // not as `= 'pending'`, which PostgreSQL would answer by reading the whole
+                // pending index.
+                " AND d.state NOT IN ('delivered', 'failed') AND d.next_attempt_at <= $2",
                 " ORDER BY d.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
                 " RETURNING id, lane, queue_key, payload, attempts, next_attempt_at, created_at, trace_parent"
             ),

@@ -33,6 +33,44 @@ macro_rules! due_heads {
 }
 pub(crate) use due_heads;
 
+/// The first pending delivery of each queue of lane `$1` (its queue, id and due time), found by
+/// skipping from queue to queue along the pending index: one probe a queue, however many wait
+/// behind their heads (an outage's backlog, a conversation held by Teams' windows), where
+/// looking at every pending row cost a subquery each. The body of a recursive `heads` query.
+macro_rules! queue_heads_of_lane {
+    () => {
+        "(SELECT queue_key, id, next_attempt_at FROM deliveries
+           WHERE lane = $1 AND state = 'pending' ORDER BY queue_key, id LIMIT 1)
+         UNION ALL
+         SELECT next.queue_key, next.id, next.next_attempt_at FROM heads,
+           LATERAL (SELECT queue_key, id, next_attempt_at FROM deliveries
+                    WHERE lane = $1 AND state = 'pending' AND queue_key > heads.queue_key
+                    ORDER BY queue_key, id LIMIT 1) next"
+    };
+}
+pub(crate) use queue_heads_of_lane;
+
+/// Whether a Teams conversation (`$key`, its queue) falls to this instance, `$place` (from 0) of
+/// `$live` live instances: each conversation's messages are sent by one instance, which then
+/// counts every send into its windows (PostgreSQL's `hashtext`, the same for every instance of one
+/// database).
+macro_rules! teams_conversation_is_ours {
+    ($key:literal, $live:literal, $place:literal) => {
+        concat!(
+            "(",
+            $live,
+            " = 1 OR (hashtext(",
+            $key,
+            ") & 2147483647) % ",
+            $live,
+            " = ",
+            $place,
+            ")"
+        )
+    };
+}
+pub(crate) use teams_conversation_is_ours;
+
 /// An instance is alive at a time (PostgreSQL). Binds: instance, now (ms).
 pub const HEARTBEAT: &str = "INSERT INTO instances (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
 
@@ -235,7 +273,7 @@ fn placeholder_list(first: usize, count: usize) -> String {
 /// Inserts deliveries; a row whose dedupe key was taken is left out, an inserted one comes back
 /// with its id and claim (`claimed_by`, and `next_attempt_at`, the lease's end).
 macro_rules! insert_deliveries {
-    ($columns:literal, $rows:literal) => {
+    ($columns:literal, $rows:expr) => {
         concat!(
             "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, next_attempt_at, created_at, trace_parent",
             $columns,

@@ -96,6 +96,8 @@ struct ClaimNow<'a> {
     instance: &'a str,
     lease_ms: i64,
     lanes: Vec<Lane>,
+    /// This instance's place among the live ones, and how many they are.
+    members: (u32, u32),
 }
 
 /// The least time between two notifications of one lane to the other instances.
@@ -322,8 +324,8 @@ impl Writer {
     /// at most every [`NOTIFY_EVERY`] a lane: this instance's own workers take what it stores (a
     /// signal in [`Self::finish`]), so a notification only lends idle instances a hand, and one per
     /// commit would serialise the commits of every instance on PostgreSQL's notification queue.
-    /// A queue whose head was delivered wakes only this instance's: it was this one's (but Teams'
-    /// queues are split between the live instances, and its next may be another's).
+    /// A queue whose head was delivered wakes only this instance's: it was this one's, and so is
+    /// its next.
     async fn tell_other_instances(&mut self, effects: &Effects) {
         let now = Instant::now();
         let split = self.signals.members().1 > 1;
@@ -335,11 +337,10 @@ impl Writer {
                 .deliveries
                 .iter()
                 .any(|d| d.lane == lane && d.claim.is_none());
-            // Teams' heads are split between the instances: what this one cannot claim waits for
-            // another, which is told after the pause rather than left to its poll.
+            // Teams' conversations are split between the instances: what this one may not claim
+            // waits for another, which is told after the pause rather than left to its poll.
             let theirs = split && lane == Lane::Teams;
-            let next_elsewhere = theirs && effects.settled;
-            if !(unclaimed || next_elsewhere || owed) {
+            if !(unclaimed || owed) {
                 continue;
             }
             if !due {
@@ -427,6 +428,7 @@ impl Writer {
             instance,
             lease_ms: *lease_ms,
             lanes,
+            members: self.signals.members(),
         });
         let connection = self.connection().await?;
         let ran = match run_batch(
@@ -612,13 +614,14 @@ async fn insert(
         }
         return Ok(inserted);
     };
-    let (instance, until_ms, lanes) = match &claim {
+    let (instance, until_ms, lanes, (place, live)) = match &claim {
         Some(claim) => (
             Some(claim.instance),
             due_at_ms + claim.lease_ms,
             claim.lanes.as_slice(),
+            claim.members,
         ),
-        None => (None, due_at_ms, &[][..]),
+        None => (None, due_at_ms, &[][..], (0, 1)),
     };
     // Only the first row of a queue in the batch may start it.
     let mut queues: HashSet<(Lane, &str)> = HashSet::new();
@@ -646,6 +649,8 @@ async fn insert(
             now.into(),
             until_ms.into(),
             instance.map(str::to_owned).into(),
+            i64::from(live).into(),
+            i64::from(place).into(),
         ];
         let returned = tx
             .query(statement, &params)

@@ -1,7 +1,7 @@
 //! Several instances on one PostgreSQL database (see [`crate::databases`]). Each test makes its
 //! own database.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use skill::domain::{ClosedBy, Lane};
 use skill::store::{BeginSession, DeliveryOutcome, Enqueued, Store};
@@ -175,9 +175,8 @@ async fn two_skill_instances_share_sessions_and_deliver_each_reply_once_in_order
     second.stop().await;
 }
 
-#[tokio::test]
-async fn two_live_instances_split_teams_heads_between_them_and_one_leaving_hands_them_back() {
-    let database = TestDatabase::create().await;
+/// Two live instances on a new database, their heartbeats heard by both, and the place of each.
+async fn two_live_instances(database: &TestDatabase) -> [(Store, usize); 2] {
     let first = Store::connect_postgres(&database.url).await.unwrap();
     let second = Store::connect_postgres(&database.url).await.unwrap();
     let now = chrono::Utc::now().timestamp_millis() + 1;
@@ -190,31 +189,64 @@ async fn two_live_instances_split_teams_heads_between_them_and_one_leaving_hands
     // Two live: each its own place, and so its own share of Teams' windows.
     assert_eq!(beats.map(|beat| beat.live), [2, 2]);
     assert_eq!(beats[0].place + beats[1].place, 1, "{beats:?}");
-    for n in 0..6 {
-        first
-            .enqueue(to_user(&format!("split-{n}"), None))
+    [(first, beats[0].place), (second, beats[1].place)]
+}
+
+/// Each instance claims the Teams heads of the conversations stored (in this order, one message
+/// each): which place claimed each conversation. None is claimed twice.
+async fn claimed_by_place(
+    instances: &[(Store, usize); 2],
+    conversations: &[String],
+) -> HashMap<String, usize> {
+    for conversation in conversations {
+        instances[0]
+            .0
+            .enqueue(to_user(conversation, None))
             .await
             .unwrap();
     }
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    let mut owners = HashMap::new();
+    for (store, place) in instances {
+        let claimed = store
+            .due_deliveries(Lane::Teams, now, 64, &[])
+            .await
+            .unwrap();
+        for delivery in claimed {
+            let earlier = owners.insert(delivery.queue_key.clone(), *place);
+            assert_eq!(earlier, None, "{} claimed twice", delivery.queue_key);
+        }
+    }
+    owners
+}
+
+#[tokio::test]
+async fn two_live_instances_split_teams_conversations_between_them_and_one_leaving_hands_them_back()
+{
+    // Sixteen conversations stored in one order, and in two databases in the other (behind one
+    // more, so that every id differs): each conversation falls to the same place either way.
+    let conversations: Vec<String> = (0..16).map(|n| format!("split-{n}")).collect();
+    let database = TestDatabase::create().await;
+    let instances = two_live_instances(&database).await;
+    let owners = claimed_by_place(&instances, &conversations).await;
+    assert_eq!(owners.len(), 16, "{owners:?}");
+    let places: HashSet<usize> = owners.values().copied().collect();
+    assert_eq!(places.len(), 2, "both take a part: {owners:?}");
+    let other = TestDatabase::create().await;
+    let others = two_live_instances(&other).await;
+    let mut reversed = vec!["first".to_owned()];
+    reversed.extend(conversations.iter().rev().cloned());
+    let mut again = claimed_by_place(&others, &reversed).await;
+    again.remove("first");
+    assert_eq!(
+        again, owners,
+        "a conversation falls to a place, not its messages"
+    );
+
+    // The live chat's lane is not split: either claims what is there.
+    let [(first, _), (second, second_place)] = instances;
     first.enqueue(to_agent("lc-split", "hello")).await.unwrap();
     let now = chrono::Utc::now().timestamp_millis() + 1;
-    // Each claims the Teams heads whose id falls to it, and nothing of the other's.
-    let mut all = Vec::new();
-    for (store, beat) in [(&first, beats[0]), (&second, beats[1])] {
-        let claimed = store
-            .due_deliveries(Lane::Teams, now, 8, &[])
-            .await
-            .unwrap();
-        assert!(!claimed.is_empty());
-        assert!(
-            claimed.iter().all(|d| d.id.0 % 2 == beat.place as i64),
-            "{claimed:?}"
-        );
-        all.extend(claimed.into_iter().map(|d| d.id));
-    }
-    assert_eq!(all.len(), 6);
-    assert_eq!(all.iter().collect::<HashSet<_>>().len(), 6);
-    // The live chat's lane is not split: the first claims what is there.
     let livechat = second
         .due_deliveries(Lane::LiveChat, now, 8, &[])
         .await
@@ -222,16 +254,56 @@ async fn two_live_instances_split_teams_heads_between_them_and_one_leaving_hands
     assert_eq!(livechat.len(), 1);
 
     // The second leaves: what it held is released at once, and the first, alone again, takes it.
+    let theirs = owners
+        .values()
+        .filter(|&&place| place == second_place)
+        .count();
     first.enqueue(to_user("after", None)).await.unwrap();
     let now = chrono::Utc::now().timestamp_millis() + 1;
-    assert_eq!(second.leave(now + 10).await.unwrap(), 4);
+    assert_eq!(second.leave(now + 10).await.unwrap(), theirs + 1);
     let alone = first.heartbeat(now + 20, 5_000).await.unwrap();
     assert_eq!((alone.place, alone.live), (0, 1));
     let taken = first
-        .due_deliveries(Lane::Teams, now + 20, 8, &[])
+        .due_deliveries(Lane::Teams, now + 20, 64, &[])
         .await
         .unwrap();
-    assert_eq!(taken.len(), 4, "{taken:?}");
+    assert_eq!(taken.len(), theirs + 1, "{taken:?}");
+}
+
+#[tokio::test]
+async fn a_teams_head_is_claimed_as_stored_only_by_the_instance_its_conversation_falls_to() {
+    use skill::store::Intake;
+    use std::sync::atomic::Ordering;
+
+    let conversations: Vec<String> = (0..16).map(|n| format!("split-{n}")).collect();
+    let database = TestDatabase::create().await;
+    let owners = claimed_by_place(&two_live_instances(&database).await, &conversations).await;
+    // Another database, the first instance's worker with room: its inserts claim the heads of
+    // its own conversations and leave the others' to them.
+    let other = TestDatabase::create().await;
+    let [(first, first_place), (second, second_place)] = two_live_instances(&other).await;
+    let Ok(Intake::Claimed(claims)) = first.intake(Lane::Teams) else {
+        panic!("a PostgreSQL worker claims its deliveries")
+    };
+    claims.room.store(true, Ordering::Relaxed);
+    for conversation in &conversations {
+        first.enqueue(to_user(conversation, None)).await.unwrap();
+    }
+    let falls_to = |place: usize| owners.values().filter(|&&p| p == place).count();
+    assert_eq!(
+        other
+            .count("SELECT COUNT(*) FROM deliveries WHERE claimed_by IS NOT NULL")
+            .await,
+        falls_to(first_place) as i64,
+        "{owners:?}"
+    );
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    let taken = second
+        .due_deliveries(Lane::Teams, now, 64, &[])
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), falls_to(second_place));
+    assert!(taken.iter().all(|d| owners[&d.queue_key] == second_place));
 }
 
 #[tokio::test]
