@@ -158,8 +158,14 @@ enum Source {
     Claimed {
         claim_due: bool,
         next_poll: Instant,
+        /// When this worker last brought the stored retries forward (the link back).
+        hurried_at: Option<Instant>,
     },
 }
+
+/// The least time between two times a worker brings the stored retries forward: each success of
+/// a retried delivery says the link is back, and one statement a while serves them all.
+const HURRY_EVERY: Duration = Duration::from_secs(1);
 
 /// A send that finished.
 struct Sent {
@@ -195,6 +201,7 @@ impl OutboxWorker {
                 Source::Claimed {
                     claim_due: true,
                     next_poll: Instant::now(),
+                    hurried_at: None,
                 }
             }
             Err(error) => {
@@ -511,6 +518,32 @@ impl OutboxWorker {
         }
     }
 
+    /// The link is back: the retries stored by every instance (PostgreSQL), waiting by their own
+    /// backoff, are due now rather than at the end of each one's (up to a minute after an
+    /// outage), at most every [`HURRY_EVERY`].
+    fn hurry_stored(&self, hurried_at: &mut Option<Instant>, now: Instant) {
+        if hurried_at.is_some_and(|at| now < at + HURRY_EVERY) {
+            return;
+        }
+        *hurried_at = Some(now);
+        let (store, lane) = (self.store.clone(), self.courier.lane());
+        tokio::spawn(async move {
+            match store.hurry_retries(lane, store.now_ms()).await {
+                Ok(0) => {}
+                Ok(hurried) => {
+                    tracing::info!(
+                        lane = lane.as_str(),
+                        hurried,
+                        "the link is back; stored retries due now"
+                    )
+                }
+                Err(error) => {
+                    tracing::warn!(lane = lane.as_str(), error.cause_chain = ?error, "cannot bring the stored retries forward; they wait out their backoff")
+                }
+            }
+        });
+    }
+
     /// Records a finished send and decides what comes next for its delivery.
     fn settle(&self, source: &mut Source, queues: &mut Queues, sent: Sent) {
         let lane = self.courier.lane().as_str();
@@ -537,6 +570,9 @@ impl OutboxWorker {
                     if hurried > 0 {
                         tracing::info!(lane, hurried, "the link is back; waiting retries sent now");
                     }
+                    if let Source::Claimed { hurried_at, .. } = source {
+                        self.hurry_stored(hurried_at, now);
+                    }
                 }
             }
             Attempt::Retry { reason, after }
@@ -562,6 +598,7 @@ impl OutboxWorker {
                     DeliveryOutcome::Retry {
                         at_ms,
                         error: reason,
+                        may_hurry: after.is_none(),
                     },
                     delivery.claim,
                 );

@@ -788,6 +788,28 @@ impl Store {
         Ok(released)
     }
 
+    /// The link of `lane` is back (PostgreSQL): brings every retry waiting by the skill's own
+    /// backoff, and held by no instance, forward to now, and wakes every instance to claim them;
+    /// how many. (SQLite's worker holds its retries and brings them forward itself.)
+    pub async fn hurry_retries(&self, lane: Lane, now_ms: i64) -> anyhow::Result<u64> {
+        if !self.dialect.shares_the_database() {
+            return Ok(0);
+        }
+        let hurried = sqlx::query(sql::HURRY_RETRIES)
+            .bind(now_ms)
+            .bind(lane.as_str())
+            .execute(&self.reader)
+            .await?
+            .rows_affected();
+        if hurried > 0 {
+            sqlx::query(sql::NOTIFY_DELIVERIES)
+                .bind(lane.as_str())
+                .execute(&self.reader)
+                .await?;
+        }
+        Ok(hurried)
+    }
+
     /// Records a delivery's outcome without waiting for the commit (the workers' way: a lost
     /// record only means the delivery is made again after a crash).
     pub fn record_outcome(&self, delivery: DeliveryId, outcome: DeliveryOutcome) {

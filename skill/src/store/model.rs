@@ -75,10 +75,12 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
     Delivered,
-    /// Try again at `at_ms` (Unix milliseconds).
+    /// Try again at `at_ms` (Unix milliseconds); `may_hurry` when that time is the skill's own
+    /// backoff (no server said when), which the link coming back brings forward.
     Retry {
         at_ms: i64,
         error: String,
+        may_hurry: bool,
     },
     Failed {
         error: String,

@@ -220,13 +220,19 @@ pub const DELIVERY_SEEN: &str = "SELECT 1 FROM deliveries WHERE lane = $1 AND de
 /// Binds: finished at, delivery.
 pub const MARK_DELIVERED: &str = "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, finished_at = $1, last_error = NULL WHERE id = $2";
 
-/// Binds: due at, error, delivery.
-pub const SCHEDULE_RETRY: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, claimed_by = NULL WHERE id = $3";
+/// Binds: due at, error, whether the retry may be brought forward (1: by the skill's own backoff),
+/// delivery.
+pub const SCHEDULE_RETRY: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, may_hurry = $3, claimed_by = NULL WHERE id = $4";
 
-/// Binds: due at, error, delivery, the claim's lease end. Fenced: only while the claim is still
-/// the one that made the attempt (an instance that took the delivery over after the lease moved
-/// `next_attempt_at`), so a late outcome never overwrites a later state.
-pub const SCHEDULE_RETRY_CLAIMED: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, claimed_by = NULL WHERE id = $3 AND state = 'pending' AND next_attempt_at = $4";
+/// Binds: due at, error, whether it may be brought forward, delivery, the claim's lease end.
+/// Fenced: only while the claim is still the one that made the attempt (an instance that took the
+/// delivery over after the lease moved `next_attempt_at`), so a late outcome never overwrites a
+/// later state.
+pub const SCHEDULE_RETRY_CLAIMED: &str = "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, may_hurry = $3, claimed_by = NULL WHERE id = $4 AND state = 'pending' AND next_attempt_at = $5";
+
+/// The link is back (PostgreSQL): every retry of the lane waiting by the skill's own backoff, and
+/// held by no instance, is due now. Binds: now (ms), lane.
+pub const HURRY_RETRIES: &str = "UPDATE deliveries SET next_attempt_at = $1, may_hurry = 0 WHERE lane = $2 AND state = 'pending' AND may_hurry = 1 AND claimed_by IS NULL AND next_attempt_at > $1";
 
 /// Binds: finished at, error, delivery, the claim's lease end; fenced as [`SCHEDULE_RETRY_CLAIMED`].
 pub const MARK_FAILED_CLAIMED: &str = "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, finished_at = $1, last_error = $2 WHERE id = $3 AND state = 'pending' AND next_attempt_at = $4";

@@ -349,6 +349,7 @@ async fn a_silent_instances_claims_are_taken_over_within_seconds_and_its_late_ou
         DeliveryOutcome::Retry {
             at_ms: now + 100_000,
             error: "late".into(),
+            may_hurry: true,
         },
         Some(claimed[0].due_at_ms),
     );
@@ -366,6 +367,73 @@ async fn a_silent_instances_claims_are_taken_over_within_seconds_and_its_late_ou
             .await
             .unwrap()
             .released,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_link_back_brings_forward_the_retries_of_every_instance_waiting_by_their_own_backoff() {
+    let database = TestDatabase::create().await;
+    let first = Store::connect_postgres(&database.url).await.unwrap();
+    let second = Store::connect_postgres(&database.url).await.unwrap();
+    for queue in ["own", "asked", "third"] {
+        first.enqueue(to_user(queue, None)).await.unwrap();
+    }
+    first.enqueue(to_agent("lc", "hello")).await.unwrap();
+    let now = first.now_ms() + 1;
+    let claimed = first
+        .due_deliveries(Lane::Teams, now, 8, &[])
+        .await
+        .unwrap();
+    let livechat = first
+        .due_deliveries(Lane::LiveChat, now, 8, &[])
+        .await
+        .unwrap();
+    assert_eq!((claimed.len(), livechat.len()), (3, 1));
+    // An outage: each fails, to be tried again in a minute; "asked" because Teams said when.
+    let later = now + 60_000;
+    for delivery in claimed.iter().chain(&livechat) {
+        let asked = delivery.queue_key.ends_with("asked");
+        first.record_claimed_outcome(
+            delivery.id,
+            DeliveryOutcome::Retry {
+                at_ms: later,
+                error: "503".into(),
+                may_hurry: !asked,
+            },
+            delivery.claim,
+        );
+    }
+    first.flush().await.unwrap();
+    let due_now = |store: &Store, lane| {
+        let store = store.clone();
+        async move {
+            let now = store.now_ms() + 1;
+            store.due_deliveries(lane, now, 8, &[]).await.unwrap()
+        }
+    };
+    assert!(due_now(&second, Lane::Teams).await.is_empty());
+
+    // The link is back for Teams: the other instance finds the retries of its own backoff due,
+    // not the one Teams asked to wait for, nor the live chat's.
+    assert_eq!(
+        first
+            .hurry_retries(Lane::Teams, first.now_ms())
+            .await
+            .unwrap(),
+        2
+    );
+    let taken = due_now(&second, Lane::Teams).await;
+    let mut queues: Vec<&str> = taken.iter().map(|d| d.queue_key.as_str()).collect();
+    queues.sort();
+    assert_eq!(queues, ["own", "third"]);
+    assert!(due_now(&second, Lane::LiveChat).await.is_empty());
+    // Once: a second look finds nothing more to bring forward.
+    assert_eq!(
+        first
+            .hurry_retries(Lane::Teams, first.now_ms())
+            .await
+            .unwrap(),
         0
     );
 }

@@ -584,6 +584,7 @@ fn retry(at_ms: i64, error: &str) -> DeliveryOutcome {
     DeliveryOutcome::Retry {
         at_ms,
         error: error.to_owned(),
+        may_hurry: true,
     }
 }
 

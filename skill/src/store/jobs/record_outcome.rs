@@ -25,10 +25,10 @@ impl RecordOutcome {
         tx: &mut dyn WriteConnection,
         plain: &str,
         claimed: &str,
-        first: [Value; 2],
+        first: Vec<Value>,
         what: &str,
     ) -> anyhow::Result<()> {
-        let mut params = first.to_vec();
+        let mut params = first;
         params.push(self.delivery.0.into());
         let statement = match self.claim {
             Some(claim) => {
@@ -55,13 +55,21 @@ impl Write for RecordOutcome {
     ) -> anyhow::Result<Applied<()>> {
         match &self.outcome {
             DeliveryOutcome::Delivered => batch.delivered(self.delivery),
-            DeliveryOutcome::Retry { at_ms, error } => {
-                let params = [(*at_ms).into(), error.as_str().into()];
+            DeliveryOutcome::Retry {
+                at_ms,
+                error,
+                may_hurry,
+            } => {
+                let params = vec![
+                    (*at_ms).into(),
+                    error.as_str().into(),
+                    i64::from(*may_hurry).into(),
+                ];
                 let (plain, claimed) = (sql::SCHEDULE_RETRY, sql::SCHEDULE_RETRY_CLAIMED);
                 self.fenced(tx, plain, claimed, params, "retry").await?;
             }
             DeliveryOutcome::Failed { error } => {
-                let params = [batch.now.as_str().into(), error.as_str().into()];
+                let params = vec![batch.now.as_str().into(), error.as_str().into()];
                 let (plain, claimed) = (sql::MARK_FAILED, sql::MARK_FAILED_CLAIMED);
                 self.fenced(tx, plain, claimed, params, "failure").await?;
             }
