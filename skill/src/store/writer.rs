@@ -331,15 +331,16 @@ impl Writer {
         let split = self.signals.members().1 > 1;
         for (index, lane) in Lane::ALL.into_iter().enumerate() {
             let (last, owed) = self.notified[index];
-            let due = last.is_none_or(|at| now >= at + NOTIFY_EVERY);
             // What this instance claimed as it stored it is nobody else's.
             let unclaimed = effects
                 .deliveries
                 .iter()
                 .any(|d| d.lane == lane && d.claim.is_none());
             // Teams' conversations are split between the instances: what this one may not claim
-            // waits for another, which is told after the pause rather than left to its poll.
+            // waits for another, which is told at once, not after the pause (a message's
+            // latency) nor at its poll (with no batch after it, a second).
             let theirs = split && lane == Lane::Teams;
+            let due = (theirs && unclaimed) || last.is_none_or(|at| now >= at + NOTIFY_EVERY);
             if !(unclaimed || owed) {
                 continue;
             }
