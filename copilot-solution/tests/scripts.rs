@@ -174,7 +174,11 @@ fn dev_sh_starts_the_three_services_and_stops_them_on_ctrl_c() {
     );
     let data = tempfile::tempdir().unwrap();
     let (skill, livechat, emulator) = (free_port(), free_port(), free_port());
-    let mut child = Command::new("bash")
+    // Through `timeout`, which passes the Ctrl+C on and starts dev.sh with SIGINT at its default:
+    // run from a background job of a non-interactive shell (`cmd &`, `nohup`), this test inherits
+    // SIGINT ignored, and bash cannot trap a signal ignored when it starts.
+    let mut child = Command::new("timeout")
+        .args(["300", "bash"])
         .arg(repository().join("scripts/dev.sh"))
         .env("DEV_SKIP_BUILD", "1")
         .env("DEV_BIN_DIR", &bin)
