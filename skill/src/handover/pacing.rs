@@ -600,9 +600,10 @@ mod tests {
             }
             assert_eq!((typing, tenant), (7, 50), "{live} instance(s)");
         }
-        // A window smaller than the instances still lets each send one.
-        let windows = one_send_per(ms(1_000), start);
+        // A window smaller than the instances still lets each send one (typing, held to its share).
+        let windows = Arc::new(one_send_per(ms(1_000), start));
         windows.share(1, 2);
+        assert!(windows.try_take(&scope("b", "t"), start).is_some());
         assert_eq!(windows.admit(&scope("a", "t"), start), Admission::Now);
         // Joining others: nothing until they have heard of it, typing dropped meanwhile.
         let windows = Arc::new(RateWindows::starting(RateLimits::teams(), start));
@@ -618,11 +619,12 @@ mod tests {
             windows.admit(&scope("a", "t"), start + ms(2_000)),
             Admission::Now
         );
-        // Alone again: the whole window.
+        // Alone again: the whole window, the tenant's too.
         let windows = RateWindows::starting(RateLimits::teams(), start);
         windows.share(1, 2);
         windows.share(0, 1);
         assert_eq!(in_a_second(&windows, 1), 7);
+        assert_eq!(in_a_second(&windows, 60), 43, "50 a second, 7 spent");
     }
 
     #[test]

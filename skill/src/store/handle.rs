@@ -121,7 +121,7 @@ impl Store {
             livechat: None,
             connection: None,
             checkpoints,
-            notified: [(None, false); 2],
+            notified: [None; 2],
             clock_offset_ms: clock_offset_ms.clone(),
             claims: dialect.shares_the_database().then(|| ClaimAtInsert {
                 instance: instance.clone(),
@@ -726,10 +726,7 @@ impl Store {
             released += count;
         }
         for lane in lanes {
-            sqlx::query(sql::NOTIFY_DELIVERIES)
-                .bind(lane.as_str())
-                .execute(&self.reader)
-                .await?;
+            self.notify_instances(lane).await?;
             self.signals.of(lane).notify_one();
         }
         Ok(Heartbeat {
@@ -778,14 +775,20 @@ impl Store {
         let released = self
             .release_instance(&self.instance, now_ms, i64::MAX, &mut Vec::new())
             .await?;
-        // Every lane: Teams' heads are split anew even when nothing was held.
+        // Every lane: Teams' conversations fall to the others anew even when nothing was held.
         for lane in Lane::ALL {
-            sqlx::query(sql::NOTIFY_DELIVERIES)
-                .bind(lane.as_str())
-                .execute(&self.reader)
-                .await?;
+            self.notify_instances(lane).await?;
         }
         Ok(released)
+    }
+
+    /// Wakes every instance's worker of `lane` (this one's too, through its listener).
+    async fn notify_instances(&self, lane: Lane) -> anyhow::Result<()> {
+        sqlx::query(sql::NOTIFY_DELIVERIES)
+            .bind(lane.as_str())
+            .execute(&self.reader)
+            .await?;
+        Ok(())
     }
 
     /// The link of `lane` is back (PostgreSQL): brings every retry waiting by the skill's own
@@ -802,10 +805,7 @@ impl Store {
             .await?
             .rows_affected();
         if hurried > 0 {
-            sqlx::query(sql::NOTIFY_DELIVERIES)
-                .bind(lane.as_str())
-                .execute(&self.reader)
-                .await?;
+            self.notify_instances(lane).await?;
         }
         Ok(hurried)
     }

@@ -74,9 +74,8 @@ pub struct Writer {
     pub connection: Option<Box<dyn WriteConnection>>,
     /// SQLite: where the checkpointer says a copy of the WAL is ready to be finished.
     pub checkpoints: Option<Arc<Checkpoints>>,
-    /// PostgreSQL: when each lane (in [`Lane::ALL`]'s order) was last notified to the others, and
-    /// whether a notification was held back since (sent with the next batch after the pause).
-    pub notified: [(Option<Instant>, bool); 2],
+    /// PostgreSQL: when each lane (in [`Lane::ALL`]'s order) was last notified to the others.
+    pub notified: [Option<Instant>; 2],
     /// How far the database's clock is ahead of this machine's (PostgreSQL): the times the
     /// batches write are kept by it, as the workers' are.
     pub clock_offset_ms: Arc<AtomicI64>,
@@ -330,7 +329,6 @@ impl Writer {
         let now = Instant::now();
         let split = self.signals.members().1 > 1;
         for (index, lane) in Lane::ALL.into_iter().enumerate() {
-            let (last, owed) = self.notified[index];
             // What this instance claimed as it stored it is nobody else's.
             let unclaimed = effects
                 .deliveries
@@ -340,15 +338,11 @@ impl Writer {
             // waits for another, which is told at once, not after the pause (a message's
             // latency) nor at its poll (with no batch after it, a second).
             let theirs = split && lane == Lane::Teams;
-            let due = (theirs && unclaimed) || last.is_none_or(|at| now >= at + NOTIFY_EVERY);
-            if !(unclaimed || owed) {
+            let due = theirs || self.notified[index].is_none_or(|at| now >= at + NOTIFY_EVERY);
+            if !unclaimed || !due {
                 continue;
             }
-            if !due {
-                self.notified[index].1 = theirs;
-                continue;
-            }
-            self.notified[index] = (Some(now), false);
+            self.notified[index] = Some(now);
             let Some(connection) = self.connection.as_mut() else {
                 return;
             };
