@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -32,7 +32,7 @@ use super::queues::{Queues, Retry};
 use super::service::Handover;
 use crate::domain::{DeliveryId, Lane, Outbound};
 use crate::metrics::Metrics;
-use crate::store::{Arrival, Delivery, DeliveryOutcome, Intake, Store};
+use crate::store::{Arrival, Delivery, DeliveryOutcome, Intake, LaneSignal, Store, WANTED_IDS};
 
 /// Deliveries read back from the table at a time.
 const LOAD_CHUNK: u32 = 1_000;
@@ -156,7 +156,10 @@ enum Source {
         next_load: Instant,
     },
     Claimed {
+        /// The whole lane is to be looked at.
         claim_due: bool,
+        /// Deliveries named to this worker: claimed by id, if they head their queues and are its.
+        named: Vec<DeliveryId>,
         next_poll: Instant,
         /// When this worker last brought the stored retries forward (the link back).
         hurried_at: Option<Instant>,
@@ -183,7 +186,7 @@ impl OutboxWorker {
         let lane = self.courier.lane();
         let (mut arrivals, signal, room): (
             mpsc::UnboundedReceiver<Arrival>,
-            Option<Arc<Notify>>,
+            Option<Arc<LaneSignal>>,
             Option<Arc<AtomicBool>>,
         );
         let mut source = match self.store.intake(lane) {
@@ -200,6 +203,7 @@ impl OutboxWorker {
                 (arrivals, signal, room) = (claims.claimed, Some(claims.signal), Some(claims.room));
                 Source::Claimed {
                     claim_due: true,
+                    named: Vec::new(),
                     next_poll: Instant::now(),
                     hurried_at: None,
                 }
@@ -309,12 +313,17 @@ impl OutboxWorker {
                 Some(arrival) = arrivals.recv() => self.arrived(&mut source, &mut queues, arrival),
                 _ = async {
                     match &signal {
-                        Some(notify) => notify.notified().await,
+                        Some(signal) => signal.woken().await,
                         None => std::future::pending().await,
                     }
                 } => {
-                    if let Source::Claimed { claim_due, .. } = &mut source {
-                        *claim_due = true;
+                    if let (Source::Claimed { claim_due, named, .. }, Some(signal)) = (&mut source, &signal) {
+                        let wanted = signal.take();
+                        named.extend(wanted.ids);
+                        if wanted.all || named.len() > WANTED_IDS {
+                            *claim_due = true;
+                            named.clear();
+                        }
                     }
                 }
                 Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
@@ -384,20 +393,35 @@ impl OutboxWorker {
             }
             Source::Claimed {
                 claim_due,
+                named,
                 next_poll,
                 ..
-            } if (*claim_due || now >= *next_poll) && in_flight < self.limits.max_in_flight => {
-                *claim_due = false;
-                *next_poll = now + self.poll_interval;
+            } if (*claim_due || now >= *next_poll || !named.is_empty())
+                && in_flight < self.limits.max_in_flight =>
+            {
+                let whole = *claim_due || now >= *next_poll;
                 let capacity = (self.limits.max_in_flight - in_flight) as u32;
                 // Queues this worker holds are left out: their heads are being sent or paced here.
                 let busy = queues.active_keys();
-                let claimed = self
-                    .store
-                    .due_deliveries(lane, self.store.now_ms(), capacity, &busy)
-                    .await;
+                let claimed = if whole {
+                    *claim_due = false;
+                    *next_poll = now + self.poll_interval;
+                    named.clear();
+                    self.store
+                        .due_deliveries(lane, self.store.now_ms(), capacity, &busy)
+                        .await
+                } else {
+                    let ids = std::mem::take(named);
+                    self.store
+                        .claim_named(lane, self.store.now_ms(), capacity, &busy, &ids)
+                        .await
+                };
                 match claimed {
                     Ok(due) => {
+                        // Named more than there was room for: the rest are looked for in the lane.
+                        if !whole && due.len() == capacity as usize {
+                            *claim_due = true;
+                        }
                         for delivery in due {
                             // Claimed means due: the row's time is now the claim's lease, which
                             // fences the outcome.
@@ -444,8 +468,18 @@ impl OutboxWorker {
             windows.withdraw(&scope);
         }
         queues.release(&delivery.queue_key, now);
-        if let Source::Claimed { claim_due, .. } = source {
-            *claim_due = true;
+        match (source, delivery.claim) {
+            // Let go in the table too, or nobody could claim it until its lease passed.
+            (Source::Claimed { .. }, Some(claim)) => {
+                let (store, lane, id) = (self.store.clone(), delivery.lane, delivery.id);
+                tokio::spawn(async move {
+                    if let Err(error) = store.release_claim(lane, id, claim).await {
+                        tracing::warn!(lane = lane.as_str(), delivery_id = id.0, error.cause_chain = ?error, "cannot let a claim go; the delivery is claimed again when its lease passes");
+                    }
+                });
+            }
+            (Source::Claimed { claim_due, .. }, None) => *claim_due = true,
+            (Source::Pushed { .. }, _) => {}
         }
         tracing::info!(
             lane = self.courier.lane().as_str(),

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use super::connection::WriteConnection;
 use super::index::SessionChange;
 use super::model::{Delivery, NewDelivery};
-use crate::domain::{DeliveryId, Session, SessionId};
+use crate::domain::{DeliveryId, Lane, Session, SessionId};
 
 /// Where a write's answer goes once its transaction is committed.
 pub type Reply<T> = oneshot::Sender<anyhow::Result<T>>;
@@ -152,7 +152,11 @@ impl Batch {
 
     /// What the committed batch changes outside the database: the index's changes, and the new
     /// deliveries (those whose row was inserted) in id order, with their claims.
-    pub(super) fn into_effects(self, inserted: &[Option<Inserted>], settled: bool) -> Effects {
+    pub(super) fn into_effects(
+        self,
+        inserted: &[Option<Inserted>],
+        next: Vec<(Lane, DeliveryId)>,
+    ) -> Effects {
         let now_ms = self.now_ms;
         let deliveries = self
             .rows
@@ -178,7 +182,7 @@ impl Batch {
         Effects {
             sessions: self.sessions,
             deliveries,
-            settled,
+            next,
         }
     }
 }
@@ -196,8 +200,8 @@ pub struct Inserted {
 pub struct Effects {
     pub sessions: Vec<SessionChange>,
     pub deliveries: Vec<Delivery>,
-    /// Deliveries were delivered: the next of their queues may be due.
-    pub settled: bool,
+    /// The deliveries next in the queues whose heads were delivered (PostgreSQL): due now.
+    pub next: Vec<(Lane, DeliveryId)>,
 }
 
 /// A write as the writer's queue holds it: type-erased, with its reply (none for a write nobody

@@ -18,9 +18,9 @@ use super::dialect::{self, Databases, Dialect, CLAIM_LEASE_MS};
 use super::index::SessionIndex;
 use super::jobs;
 use super::model::{
-    BeginSession, Claims, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued, ErasedSessions,
-    Heartbeat, Intake, NewDelivery, NewFileLink, PendingTurn, Purged, SessionUpdate, Signals,
-    TimerThen, UserMessages,
+    BeginSession, Claims, DeliveriesNotice, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued,
+    ErasedSessions, Heartbeat, Intake, NewDelivery, NewFileLink, PendingTurn, Purged,
+    SessionUpdate, Signals, TimerThen, UserMessages,
 };
 use super::records::{token_hash, DeliveryRow, FileLinkRow, SessionRow};
 use super::sql;
@@ -103,13 +103,18 @@ impl Store {
         let cache = dialect
             .shares_the_database()
             .then(|| Arc::new(SessionCache::default()));
+        let instance: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
         if let (dialect::WriterTarget::Postgres(url), Some(cache)) = (&databases.writer, &cache) {
-            listen_to_other_instances(url.clone(), Arc::downgrade(&signals), cache.clone());
+            listen_to_other_instances(
+                url.clone(),
+                Arc::downgrade(&signals),
+                cache.clone(),
+                instance.clone(),
+            );
         }
         let (writer, queue) = mpsc::unbounded_channel();
         let clock_offset_ms: Arc<AtomicI64> = Arc::default();
         let claim_lease_ms = Arc::new(AtomicI64::new(CLAIM_LEASE_MS));
-        let instance: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
         Writer {
             target: databases.writer,
             dialect,
@@ -652,7 +657,55 @@ impl Store {
         limit: u32,
         busy_queues: &[String],
     ) -> anyhow::Result<Vec<Delivery>> {
-        let query = sqlx::query(self.dialect.due_deliveries())
+        self.claim(
+            self.dialect.due_deliveries(),
+            lane,
+            now_ms,
+            limit,
+            busy_queues,
+            None,
+        )
+        .await
+    }
+
+    /// Claims, of `named`, those that head their queues, are due and are this instance's to take
+    /// (PostgreSQL: a look at those rows alone, where [`Self::due_deliveries`] looks along every
+    /// pending queue of the lane); at most `limit`, none of `busy_queues`.
+    pub async fn claim_named(
+        &self,
+        lane: Lane,
+        now_ms: i64,
+        limit: u32,
+        busy_queues: &[String],
+        named: &[DeliveryId],
+    ) -> anyhow::Result<Vec<Delivery>> {
+        anyhow::ensure!(
+            self.dialect.shares_the_database(),
+            "deliveries are claimed by id only on a shared database"
+        );
+        let ids: Vec<i64> = named.iter().map(|id| id.0).collect();
+        let ids = serde_json::to_string(&ids)?;
+        self.claim(
+            sql::CLAIM_NAMED,
+            lane,
+            now_ms,
+            limit,
+            busy_queues,
+            Some(ids),
+        )
+        .await
+    }
+
+    async fn claim(
+        &self,
+        statement: &str,
+        lane: Lane,
+        now_ms: i64,
+        limit: u32,
+        busy_queues: &[String],
+        named: Option<String>,
+    ) -> anyhow::Result<Vec<Delivery>> {
+        let query = sqlx::query(statement)
             .bind(lane.as_str())
             .bind(now_ms)
             .bind(serde_json::to_string(busy_queues)?)
@@ -661,11 +714,15 @@ impl Store {
             Dialect::Sqlite => query,
             Dialect::Postgres => {
                 let (place, live) = self.signals.members();
-                query
+                let query = query
                     .bind(self.claim_lease_ms.load(Ordering::Relaxed))
                     .bind(self.instance.as_ref().to_owned())
                     .bind(i64::from(live))
-                    .bind(i64::from(place))
+                    .bind(i64::from(place));
+                match named {
+                    Some(ids) => query.bind(ids),
+                    None => query,
+                }
             }
         };
         let rows = query.fetch_all(&self.reader).await?;
@@ -727,7 +784,7 @@ impl Store {
         }
         for lane in lanes {
             self.notify_instances(lane).await?;
-            self.signals.of(lane).notify_one();
+            self.signals.of(lane).wake();
         }
         Ok(Heartbeat {
             released,
@@ -778,6 +835,33 @@ impl Store {
         // Every lane: Teams' conversations fall to the others anew even when nothing was held.
         for lane in Lane::ALL {
             self.notify_instances(lane).await?;
+        }
+        Ok(released)
+    }
+
+    /// Lets go of a delivery this instance claimed until `claim` and will not send under that
+    /// claim (held here past it): due now and held by nobody, and this instance's worker is woken
+    /// for it, so that it is claimed again at once rather than when the lease passes. Fenced on
+    /// the claim, like an outcome; whether it was still this instance's to let go.
+    pub async fn release_claim(
+        &self,
+        lane: Lane,
+        delivery: DeliveryId,
+        claim: i64,
+    ) -> anyhow::Result<bool> {
+        if !self.dialect.shares_the_database() {
+            return Ok(false);
+        }
+        let released = sqlx::query(sql::RELEASE_CLAIM)
+            .bind(self.now_ms())
+            .bind(delivery.0)
+            .bind(claim)
+            .execute(&self.reader)
+            .await?
+            .rows_affected()
+            == 1;
+        if released {
+            self.signals.of(lane).wake_for([delivery]);
         }
         Ok(released)
     }
@@ -966,6 +1050,7 @@ fn listen_to_other_instances(
     url: String,
     signals: std::sync::Weak<Signals>,
     cache: Arc<SessionCache>,
+    instance: Arc<str>,
 ) {
     tokio::spawn(async move {
         loop {
@@ -991,8 +1076,13 @@ fn listen_to_other_instances(
                             .filter_map(|id| SessionId::parse(id).ok())
                             .collect();
                         cache.forget(&ids);
-                    } else if let Some(lane) = Lane::parse(notification.payload()) {
-                        signals.of(lane).notify_one();
+                    } else if let Some(notice) = DeliveriesNotice::decode(notification.payload()) {
+                        match notice.stored {
+                            None => signals.of(notice.lane).wake(),
+                            // This instance's own: its writer woke its worker for them already.
+                            Some((from, _)) if *from == *instance => {}
+                            Some((_, ids)) => signals.of(notice.lane).wake_for(ids),
+                        }
                     }
                 }
             };

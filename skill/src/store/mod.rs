@@ -36,6 +36,6 @@ pub use dialect::{Dialect, CLAIM_LEASE_MS};
 pub use handle::Store;
 pub use model::{
     Arrival, BeginSession, Claims, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued,
-    ErasedSessions, Heartbeat, Intake, NewDelivery, NewFileLink, PendingTurn, Purged,
-    SessionUpdate, TimerThen, UserMessages, ABANDONED_OPENING_SECS,
+    ErasedSessions, Heartbeat, Intake, LaneSignal, NewDelivery, NewFileLink, PendingTurn, Purged,
+    SessionUpdate, TimerThen, UserMessages, Wanted, ABANDONED_OPENING_SECS, WANTED_IDS,
 };

@@ -5,7 +5,7 @@
 //! own vocabulary around them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use tokio::sync::{mpsc, Notify};
@@ -182,7 +182,7 @@ pub enum Intake {
 /// (no claim statement: measured as the costliest statement per message); the rest wait in the
 /// table to be claimed, and the signal says this instance stored some.
 pub struct Claims {
-    pub signal: Arc<Notify>,
+    pub signal: Arc<LaneSignal>,
     /// Deliveries claimed as they were stored, in id order ([`Arrival::Stored`]).
     pub claimed: mpsc::UnboundedReceiver<Arrival>,
     /// Set by the worker while it has room for more: the writer claims at insert only then.
@@ -200,20 +200,129 @@ pub struct Heartbeat {
     pub live: usize,
 }
 
-/// One notification per lane, so a write wakes only the worker that has new work, whether the
-/// lane's worker has room for deliveries claimed as they are stored, and this instance's place
-/// among the live ones (PostgreSQL).
+/// One signal per lane, so a write wakes only the worker that has new work, whether the lane's
+/// worker has room for deliveries claimed as they are stored, and this instance's place among the
+/// live ones (PostgreSQL).
 #[derive(Default)]
 pub struct Signals {
-    teams: Arc<Notify>,
-    livechat: Arc<Notify>,
+    teams: Arc<LaneSignal>,
+    livechat: Arc<LaneSignal>,
     room: [Arc<AtomicBool>; 2],
     /// The last heartbeat's place (high half) and live instances less one (low half).
     members: AtomicU64,
 }
 
+/// More deliveries named to a worker than this, and it looks at the whole lane instead.
+pub const WANTED_IDS: usize = 4_096;
+
+/// What a lane's worker is asked to claim (PostgreSQL): whatever is due in the lane (a look along
+/// every pending queue, the costliest statement when many conversations wait), or only the heads
+/// among the deliveries named to it (a look at those rows alone).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Wanted {
+    pub all: bool,
+    pub ids: Vec<DeliveryId>,
+}
+
+/// A notification on the deliveries channel (PostgreSQL): a lane, which every instance's worker
+/// looks at whole; or a lane, the instance that stored them and the deliveries it stored for
+/// others to claim, which each instance's worker claims by id if they are its to take. Written
+/// `lane` or `lane/instance/id,id,...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveriesNotice {
+    pub lane: Lane,
+    pub stored: Option<(String, Vec<DeliveryId>)>,
+}
+
+impl DeliveriesNotice {
+    pub fn encode(&self) -> String {
+        let mut text = self.lane.as_str().to_owned();
+        if let Some((instance, ids)) = &self.stored {
+            text.push('/');
+            text.push_str(instance);
+            text.push('/');
+            for (n, id) in ids.iter().enumerate() {
+                if n > 0 {
+                    text.push(',');
+                }
+                text.push_str(&id.0.to_string());
+            }
+        }
+        text
+    }
+
+    /// None for text no instance writes.
+    pub fn decode(text: &str) -> Option<DeliveriesNotice> {
+        let Some((lane, rest)) = text.split_once('/') else {
+            return Some(DeliveriesNotice {
+                lane: Lane::parse(text)?,
+                stored: None,
+            });
+        };
+        let (instance, ids) = rest.split_once('/')?;
+        let ids = ids
+            .split(',')
+            .map(|id| id.parse().ok().map(DeliveryId))
+            .collect::<Option<Vec<_>>>()?;
+        Some(DeliveriesNotice {
+            lane: Lane::parse(lane)?,
+            stored: Some((instance.to_owned(), ids)),
+        })
+    }
+}
+
+/// Wakes a lane's worker, saying what to claim.
+#[derive(Default)]
+pub struct LaneSignal {
+    notify: Notify,
+    wanted: Mutex<Wanted>,
+}
+
+impl LaneSignal {
+    /// Work may be anywhere in the lane: a retry fell due, claims were released, another instance
+    /// stored some without naming it.
+    pub fn wake(&self) {
+        let mut wanted = self.lock();
+        wanted.all = true;
+        wanted.ids.clear();
+        drop(wanted);
+        self.notify.notify_one();
+    }
+
+    /// Work is among `ids` (stored, or next in their queues): those that are the heads of their
+    /// queues, due and this instance's to take.
+    pub fn wake_for(&self, ids: impl IntoIterator<Item = DeliveryId>) {
+        let mut wanted = self.lock();
+        if !wanted.all {
+            wanted.ids.extend(ids);
+            if wanted.ids.len() > WANTED_IDS {
+                wanted.all = true;
+                wanted.ids.clear();
+            }
+        }
+        drop(wanted);
+        self.notify.notify_one();
+    }
+
+    /// Waits for a wake (one that came while nobody waited counts).
+    pub async fn woken(&self) {
+        self.notify.notified().await;
+    }
+
+    /// What the wakes since the last take asked for, leaving nothing.
+    pub fn take(&self) -> Wanted {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Wanted> {
+        self.wanted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 impl Signals {
-    pub fn of(&self, lane: Lane) -> &Arc<Notify> {
+    pub fn of(&self, lane: Lane) -> &Arc<LaneSignal> {
         match lane {
             Lane::Teams => &self.teams,
             Lane::LiveChat => &self.livechat,
@@ -267,4 +376,86 @@ pub struct PendingTurn {
     pub caller: String,
     /// When it was received (RFC 3339 UTC).
     pub created_at: String,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_names_its_lane_and_what_an_instance_stored_or_nothing_it_cannot_read() {
+        let named = DeliveriesNotice {
+            lane: Lane::Teams,
+            stored: Some(("instance-a".to_owned(), vec![DeliveryId(7), DeliveryId(12)])),
+        };
+        assert_eq!(named.encode(), "teams/instance-a/7,12");
+        assert_eq!(DeliveriesNotice::decode(&named.encode()), Some(named));
+        let whole = DeliveriesNotice {
+            lane: Lane::LiveChat,
+            stored: None,
+        };
+        assert_eq!(whole.encode(), "livechat");
+        assert_eq!(DeliveriesNotice::decode("livechat"), Some(whole));
+        for unreadable in [
+            "",
+            "email",
+            "teams/",
+            "teams/a",
+            "teams/a/",
+            "teams/a/1,x",
+            "mail/a/1",
+        ] {
+            assert_eq!(DeliveriesNotice::decode(unreadable), None, "{unreadable}");
+        }
+    }
+
+    #[test]
+    fn a_worker_is_asked_for_what_it_was_named_until_the_whole_lane_is_asked_for() {
+        let signal = LaneSignal::default();
+        assert_eq!(signal.take(), Wanted::default());
+        signal.wake_for([DeliveryId(1), DeliveryId(2)]);
+        signal.wake_for([DeliveryId(3)]);
+        assert_eq!(
+            signal.take(),
+            Wanted {
+                all: false,
+                ids: vec![DeliveryId(1), DeliveryId(2), DeliveryId(3)]
+            },
+            "named across wakes, and taken once"
+        );
+        assert_eq!(signal.take(), Wanted::default());
+
+        signal.wake_for([DeliveryId(4)]);
+        signal.wake();
+        signal.wake_for([DeliveryId(5)]);
+        assert_eq!(
+            signal.take(),
+            Wanted {
+                all: true,
+                ids: Vec::new()
+            },
+            "the whole lane covers what was named"
+        );
+
+        signal.wake_for((0..=WANTED_IDS as i64).map(DeliveryId));
+        assert_eq!(
+            signal.take(),
+            Wanted {
+                all: true,
+                ids: Vec::new()
+            },
+            "named past the limit, the whole lane"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wake_nobody_waited_for_is_kept_for_the_next_wait() {
+        let signal = LaneSignal::default();
+        signal.wake_for([DeliveryId(1)]);
+        tokio::time::timeout(std::time::Duration::from_secs(5), signal.woken())
+            .await
+            .unwrap();
+        assert_eq!(signal.take().ids, vec![DeliveryId(1)]);
+    }
 }

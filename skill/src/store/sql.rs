@@ -71,12 +71,36 @@ macro_rules! teams_conversation_is_ours {
 }
 pub(crate) use teams_conversation_is_ours;
 
+/// Claims, of the deliveries named in `$9` (a JSON array of ids), those that head their queues,
+/// are due and are this instance's to take, as the whole lane's claim does, looking at those rows
+/// alone (PostgreSQL). Binds as that claim's ([`super::Dialect::due_deliveries`]): lane, now, busy
+/// queues, limit, lease, instance, live instances, place; then the ids.
+pub const CLAIM_NAMED: &str = concat!(
+    "UPDATE deliveries SET next_attempt_at = $2 + $5, claimed_by = $6",
+    " WHERE id IN (SELECT d.id FROM deliveries d",
+    " WHERE d.id = ANY (ARRAY (SELECT jsonb_array_elements_text($9::jsonb)::bigint))",
+    " AND d.lane = $1 AND d.state NOT IN ('delivered', 'failed') AND d.next_attempt_at <= $2",
+    " AND d.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
+    " AND ($1 <> 'teams' OR ",
+    teams_conversation_is_ours!("d.queue_key", "$7", "$8"),
+    ")",
+    // The head as one probe of the pending index by queue: as `NOT EXISTS` PostgreSQL may join
+    // it against every pending row of the lane when its statistics are young.
+    " AND d.id = (SELECT h.id FROM deliveries h WHERE h.lane = d.lane AND h.queue_key = d.queue_key AND h.state = 'pending' ORDER BY h.id LIMIT 1)",
+    " ORDER BY d.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
+    " RETURNING id, lane, queue_key, payload, attempts, next_attempt_at, created_at, trace_parent"
+);
+
 /// An instance is alive at a time (PostgreSQL). Binds: instance, now (ms).
 pub const HEARTBEAT: &str = "INSERT INTO instances (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
 
 /// Every instance in the order of its id, and whether it was not heard from since a time. Binds:
 /// heard since (ms).
 pub const INSTANCES: &str = "SELECT id, heartbeat_at <= $1 AS silent FROM instances ORDER BY id";
+
+/// One claim let go by its holder (PostgreSQL): due now, held by nobody; only while the claim is
+/// still the one it holds. Binds: now, delivery, the claim's lease end.
+pub const RELEASE_CLAIM: &str = "UPDATE deliveries SET next_attempt_at = $1, claimed_by = NULL WHERE id = $2 AND state = 'pending' AND next_attempt_at = $3";
 
 /// Releases the claims of a silent instance, making them due now: the new `next_attempt_at` also
 /// fences its late outcomes. Binds: now (ms), instance.
@@ -295,13 +319,13 @@ pub(crate) use insert_deliveries;
 /// context); a row whose dedupe key was taken is left out, an inserted one comes back with its id.
 pub const INSERT_DELIVERY: &str = insert_deliveries!("", "VALUES ($1, $2, $3, $4, $5, $6, $7)");
 
-/// Marks up to [`IN_LIST`] deliveries delivered, returning a row for each whose queue has more
-/// pending behind it: those are due now, for some instance to claim (PostgreSQL). Binds: finished
-/// at, then the ids.
+/// Marks up to [`IN_LIST`] deliveries delivered, returning for each its lane and the delivery next
+/// in its queue, if any: due now, for this instance's worker to claim by id (PostgreSQL). Binds:
+/// finished at, then the ids.
 pub fn mark_delivered_in() -> String {
     format!(
         "UPDATE deliveries d SET state = 'delivered', attempts = d.attempts + 1, finished_at = $1, last_error = NULL WHERE d.id IN ({})
-         RETURNING (SELECT 1 FROM deliveries h WHERE h.lane = d.lane AND h.queue_key = d.queue_key AND h.state = 'pending' AND h.id > d.id LIMIT 1) AS more",
+         RETURNING d.lane, (SELECT h.id FROM deliveries h WHERE h.lane = d.lane AND h.queue_key = d.queue_key AND h.state = 'pending' AND h.id > d.id ORDER BY h.id LIMIT 1) AS next",
         placeholder_list(2, IN_LIST)
     )
 }

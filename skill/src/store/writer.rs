@@ -30,7 +30,7 @@ use super::cache::{self, SessionCache};
 use super::connection::{Value, WriteConnection};
 use super::dialect::{Checkpoints, Dialect, WriterTarget};
 use super::index::SessionIndex;
-use super::model::{Arrival, Delivery, NewDelivery, Signals};
+use super::model::{Arrival, DeliveriesNotice, Delivery, NewDelivery, Signals};
 use super::records::{encode_payload, DeliveryRow};
 use super::sql;
 use crate::domain::{DeliveryId, Lane, SessionId};
@@ -330,24 +330,35 @@ impl Writer {
         let split = self.signals.members().1 > 1;
         for (index, lane) in Lane::ALL.into_iter().enumerate() {
             // What this instance claimed as it stored it is nobody else's.
-            let unclaimed = effects
+            let unclaimed: Vec<DeliveryId> = effects
                 .deliveries
                 .iter()
-                .any(|d| d.lane == lane && d.claim.is_none());
+                .filter(|d| d.lane == lane && d.claim.is_none())
+                .map(|d| d.id)
+                .collect();
             // Teams' conversations are split between the instances: what this one may not claim
             // waits for another, which is told at once, not after the pause (a message's
             // latency) nor at its poll (with no batch after it, a second).
             let theirs = split && lane == Lane::Teams;
             let due = theirs || self.notified[index].is_none_or(|at| now >= at + NOTIFY_EVERY);
-            if !unclaimed || !due {
+            if unclaimed.is_empty() || !due {
                 continue;
             }
             self.notified[index] = Some(now);
+            // Named, so that the others claim those rows rather than look along every queue of
+            // the lane, and this instance's listener passes over what its worker was woken for.
+            let mut notice = DeliveriesNotice { lane, stored: None };
+            if let Some(claims) = &self.claims {
+                notice.stored = Some((claims.instance.to_string(), unclaimed));
+                if notice.encode().len() > sql::NOTIFY_BYTES {
+                    notice.stored = None;
+                }
+            }
             let Some(connection) = self.connection.as_mut() else {
                 return;
             };
             if let Err(error) = connection
-                .execute(sql::NOTIFY_DELIVERIES, &[lane.as_str().into()])
+                .execute(sql::NOTIFY_DELIVERIES, &[notice.encode().into()])
                 .await
             {
                 tracing::warn!(error.cause_chain = ?error, "cannot notify the other instances; they find the work at their next poll");
@@ -376,13 +387,20 @@ impl Writer {
                     .into_iter()
                     .partition(|delivery| delivery.claim.is_some()),
             };
-            // A PostgreSQL worker is woken only for what it must claim.
-            let wake = match self.dialect {
-                Dialect::Sqlite => !handed.is_empty(),
-                Dialect::Postgres => !left.is_empty(),
-            };
-            if effects.settled || wake {
-                self.signals.of(lane).notify_one();
+            // A PostgreSQL worker is woken only for what it must claim, named: what this batch
+            // stored and did not claim, and what is next in the queues it delivered.
+            let next = effects
+                .next
+                .iter()
+                .filter(|(of, _)| *of == lane)
+                .map(|(_, id)| *id);
+            let mut named = left
+                .iter()
+                .map(|delivery| delivery.id)
+                .chain(next)
+                .peekable();
+            if named.peek().is_some() {
+                self.signals.of(lane).wake_for(named);
             }
             if handed.is_empty() {
                 continue;
@@ -518,13 +536,13 @@ async fn run_batch(
     // Marked before the insert: a queue whose head was just delivered starts again with the new
     // row, which the insert may then claim.
     let delivered = batch.take_delivered();
-    let settled = mark_delivered(dialect, tx, &delivered, &batch.now).await?;
+    let next = mark_delivered(dialect, tx, &delivered, &batch.now).await?;
     let inserted = insert(dialect, tx, batch.rows(), &batch.now, batch.now_ms, claim).await?;
     let ids: Vec<Option<DeliveryId>> = inserted.iter().map(|row| row.map(|row| row.id)).collect();
     for job in jobs.iter_mut() {
         job.conclude(&ids);
     }
-    Ok(batch.into_effects(&inserted, settled))
+    Ok(batch.into_effects(&inserted, next))
 }
 
 /// Begins the batch's transaction and reads which sessions of `wanted` are open, held against
@@ -697,24 +715,28 @@ async fn mark_delivered(
     tx: &mut dyn WriteConnection,
     delivered: &[DeliveryId],
     now: &str,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Vec<(Lane, DeliveryId)>> {
     if !dialect.marks_at_once() {
         for id in delivered {
             tx.execute(sql::MARK_DELIVERED, &[now.into(), id.0.into()])
                 .await?;
         }
-        return Ok(!delivered.is_empty());
+        return Ok(Vec::new());
     }
-    let mut more = false;
+    let mut next = Vec::new();
     for ids in delivered.chunks(sql::IN_LIST) {
         let mut params: Vec<Value> = Vec::with_capacity(sql::IN_LIST + 1);
         params.push(now.into());
         params.extend((0..sql::IN_LIST).map(|n| Value::Int(ids.get(n).map_or(0, |id| id.0))));
         for row in tx.query(&statements().mark_delivered, &params).await? {
-            more |= row.is_set("more")?;
+            if row.is_set("next")? {
+                let lane = row.text("lane")?;
+                let lane = Lane::parse(&lane).with_context(|| format!("no lane '{lane}'"))?;
+                next.push((lane, DeliveryId(row.int("next")?)));
+            }
         }
     }
-    Ok(more)
+    Ok(next)
 }
 
 #[cfg(test)]

@@ -658,3 +658,182 @@ async fn a_reply_held_past_its_claim_is_not_sent_by_its_first_holder_too() {
     first.stop().await;
     second.stop().await;
 }
+
+/// What a worker is woken for, named (its own writer's and another instance's), until `count`
+/// deliveries are named; none of the wakes asks for the whole lane.
+async fn named_to(
+    signal: &skill::store::LaneSignal,
+    count: usize,
+) -> Vec<skill::domain::DeliveryId> {
+    let mut named = Vec::new();
+    while named.len() < count {
+        tokio::time::timeout(std::time::Duration::from_secs(5), signal.woken())
+            .await
+            .unwrap_or_else(|_| panic!("woken for {count} deliveries, named so far {named:?}"));
+        let wanted = signal.take();
+        assert!(
+            !wanted.all,
+            "asked to look at the whole lane, after {named:?}"
+        );
+        named.extend(wanted.ids);
+    }
+    named
+}
+
+#[tokio::test]
+async fn a_worker_is_told_which_deliveries_to_claim_and_claims_them_by_id() {
+    use skill::store::Intake;
+
+    let database = TestDatabase::create().await;
+    let [(first, first_place), (second, second_place)] = two_live_instances(&database).await;
+    let (Ok(Intake::Claimed(mine)), Ok(Intake::Claimed(theirs))) =
+        (first.intake(Lane::Teams), second.intake(Lane::Teams))
+    else {
+        panic!("PostgreSQL workers claim their deliveries")
+    };
+    // Neither worker says it has room, so nothing is claimed as it is stored.
+    let conversations: Vec<String> = (0..16).map(|n| format!("named-{n}")).collect();
+    for conversation in &conversations {
+        first.enqueue(to_user(conversation, None)).await.unwrap();
+    }
+    first.enqueue(to_user("named-0", None)).await.unwrap();
+    // The storing instance's worker by its writer, the other's by a notification: both are told
+    // the seventeen ids.
+    let mut named = named_to(&mine.signal, 17).await;
+    named.sort();
+    let mut heard = named_to(&theirs.signal, 17).await;
+    heard.sort();
+    assert_eq!(named, heard);
+    assert_eq!(
+        database
+            .count(&format!(
+                "SELECT COUNT(*) FROM deliveries WHERE id IN ({})",
+                named
+                    .iter()
+                    .map(|id| id.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ))
+            .await,
+        17,
+        "the ids of the stored rows"
+    );
+
+    // Busy queues are left out.
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    assert!(second
+        .claim_named(Lane::Teams, now, 64, &conversations, &named)
+        .await
+        .unwrap()
+        .is_empty());
+    // Each claims the heads of its own conversations among them; the one behind a head, nobody.
+    let taken_first = first
+        .claim_named(Lane::Teams, now, 64, &[], &named)
+        .await
+        .unwrap();
+    let taken_second = second
+        .claim_named(Lane::Teams, now, 64, &[], &named)
+        .await
+        .unwrap();
+    assert!(!taken_first.is_empty() && !taken_second.is_empty());
+    let mut keys: Vec<&str> = taken_first
+        .iter()
+        .chain(&taken_second)
+        .map(|d| d.queue_key.as_str())
+        .collect();
+    keys.sort();
+    let mut expected: Vec<&str> = conversations.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(keys, expected, "each conversation's head once");
+    let (later, last) = (named[16], named.len());
+    assert!(
+        taken_first
+            .iter()
+            .chain(&taken_second)
+            .all(|d| d.id != later),
+        "not the second of a queue ({last} named)"
+    );
+    // As the whole lane's claim splits them.
+    let other = TestDatabase::create().await;
+    let owners = claimed_by_place(&two_live_instances(&other).await, &conversations).await;
+    for (taken, place) in [(&taken_first, first_place), (&taken_second, second_place)] {
+        assert!(taken.iter().all(|d| owners[&d.queue_key] == place));
+    }
+
+    // Delivered: the next of its queue is named to the worker of the instance that delivered it.
+    let (store, signal, head) = match taken_first.iter().find(|d| d.queue_key == "named-0") {
+        Some(head) => (&first, &mine.signal, head),
+        None => (
+            &second,
+            &theirs.signal,
+            taken_second
+                .iter()
+                .find(|d| d.queue_key == "named-0")
+                .unwrap(),
+        ),
+    };
+    store.record_claimed_outcome(head.id, DeliveryOutcome::Delivered, Some(head.due_at_ms));
+    assert_eq!(named_to(signal, 1).await, vec![later]);
+    let next = store
+        .claim_named(Lane::Teams, now + 1, 64, &[], &[later])
+        .await
+        .unwrap();
+    assert_eq!(next.iter().map(|d| d.id).collect::<Vec<_>>(), vec![later]);
+}
+
+#[tokio::test]
+async fn a_claim_let_go_is_claimed_again_at_once_and_only_by_its_holder() {
+    use skill::store::Intake;
+
+    let database = TestDatabase::create().await;
+    let store = Store::connect_postgres(&database.url).await.unwrap();
+    let Ok(Intake::Claimed(claims)) = store.intake(Lane::LiveChat) else {
+        panic!("a PostgreSQL worker claims its deliveries")
+    };
+    store.enqueue(to_agent("let-go", "hello")).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    let claimed = store
+        .due_deliveries(Lane::LiveChat, now, 8, &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let (id, claim) = (claimed[0].id, claimed[0].due_at_ms);
+    assert!(
+        store
+            .due_deliveries(Lane::LiveChat, now, 8, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "held by its claim"
+    );
+    assert!(
+        !store
+            .release_claim(Lane::LiveChat, id, claim + 1)
+            .await
+            .unwrap(),
+        "not the claim it holds"
+    );
+    claims.signal.take();
+    assert!(store
+        .release_claim(Lane::LiveChat, id, claim)
+        .await
+        .unwrap());
+    assert_eq!(
+        named_to(&claims.signal, 1).await,
+        vec![id],
+        "its worker is told"
+    );
+    let later = chrono::Utc::now().timestamp_millis() + 1_000;
+    let again = store
+        .claim_named(Lane::LiveChat, later, 8, &[], &[id])
+        .await
+        .unwrap();
+    assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id]);
+    assert!(
+        !store
+            .release_claim(Lane::LiveChat, id, claim)
+            .await
+            .unwrap(),
+        "the claim let go lets nothing go again"
+    );
+}

@@ -522,18 +522,18 @@ async fn a_write_wakes_only_the_lane_it_adds_to(store: Store) {
         (Intake::Claimed(teams), Intake::Claimed(livechat)) => {
             // Neither worker said it has room, so nothing was claimed as it was stored.
             let (teams, livechat) = (teams.signal, livechat.signal);
-            tokio::time::timeout(Duration::from_secs(5), teams.notified())
+            tokio::time::timeout(Duration::from_secs(5), teams.woken())
                 .await
                 .expect("the Teams worker is woken");
-            tokio::time::timeout(Duration::from_secs(5), livechat.notified())
+            tokio::time::timeout(Duration::from_secs(5), livechat.woken())
                 .await
                 .expect("the live-chat worker is woken, by the marker");
             assert!(
-                teams.notified().now_or_never().is_none(),
+                teams.woken().now_or_never().is_none(),
                 "a duplicate adds nothing, so it wakes nobody"
             );
             assert!(
-                livechat.notified().now_or_never().is_none(),
+                livechat.woken().now_or_never().is_none(),
                 "the first write woke only the Teams worker"
             );
         }
