@@ -32,7 +32,7 @@ use super::queues::{Queues, Retry};
 use super::service::Handover;
 use crate::domain::{DeliveryId, Lane, Outbound};
 use crate::metrics::Metrics;
-use crate::store::{Arrival, Delivery, DeliveryOutcome, Intake, LaneSignal, Store, WANTED_IDS};
+use crate::store::{Arrival, Delivery, DeliveryOutcome, Intake, LaneSignal, Store, Wanted};
 
 /// Deliveries read back from the table at a time.
 const LOAD_CHUNK: u32 = 1_000;
@@ -158,8 +158,9 @@ enum Source {
     Claimed {
         /// The whole lane is to be looked at.
         claim_due: bool,
-        /// Deliveries named to this worker: claimed by id, if they head their queues and are its.
-        named: Vec<DeliveryId>,
+        /// Deliveries and queues named to this worker: claimed if they head their queues (the
+        /// queues' heads) and are its.
+        named: Wanted,
         next_poll: Instant,
         /// When this worker last brought the stored retries forward (the link back).
         hurried_at: Option<Instant>,
@@ -203,7 +204,7 @@ impl OutboxWorker {
                 (arrivals, signal, room) = (claims.claimed, Some(claims.signal), Some(claims.room));
                 Source::Claimed {
                     claim_due: true,
-                    named: Vec::new(),
+                    named: Wanted::default(),
                     next_poll: Instant::now(),
                     hurried_at: None,
                 }
@@ -318,11 +319,10 @@ impl OutboxWorker {
                     }
                 } => {
                     if let (Source::Claimed { claim_due, named, .. }, Some(signal)) = (&mut source, &signal) {
-                        let wanted = signal.take();
-                        named.extend(wanted.ids);
-                        if wanted.all || named.len() > WANTED_IDS {
+                        named.add(signal.take());
+                        if named.all {
                             *claim_due = true;
-                            named.clear();
+                            *named = Wanted::default();
                         }
                     }
                 }
@@ -396,7 +396,7 @@ impl OutboxWorker {
                 named,
                 next_poll,
                 ..
-            } if (*claim_due || now >= *next_poll || !named.is_empty())
+            } if (*claim_due || now >= *next_poll || named.named() > 0)
                 && in_flight < self.limits.max_in_flight =>
             {
                 let whole = *claim_due || now >= *next_poll;
@@ -406,14 +406,14 @@ impl OutboxWorker {
                 let claimed = if whole {
                     *claim_due = false;
                     *next_poll = now + self.poll_interval;
-                    named.clear();
+                    *named = Wanted::default();
                     self.store
                         .due_deliveries(lane, self.store.now_ms(), capacity, &busy)
                         .await
                 } else {
-                    let ids = std::mem::take(named);
+                    let Wanted { ids, queues, .. } = std::mem::take(named);
                     self.store
-                        .claim_named(lane, self.store.now_ms(), capacity, &busy, &ids)
+                        .claim_named(lane, self.store.now_ms(), capacity, &busy, &ids, &queues)
                         .await
                 };
                 match claimed {

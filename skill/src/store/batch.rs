@@ -155,7 +155,7 @@ impl Batch {
     pub(super) fn into_effects(
         self,
         inserted: &[Option<Inserted>],
-        next: Vec<(Lane, DeliveryId)>,
+        settled: Vec<(Lane, String)>,
     ) -> Effects {
         let now_ms = self.now_ms;
         let deliveries = self
@@ -182,7 +182,7 @@ impl Batch {
         Effects {
             sessions: self.sessions,
             deliveries,
-            next,
+            settled,
         }
     }
 }
@@ -200,8 +200,8 @@ pub struct Inserted {
 pub struct Effects {
     pub sessions: Vec<SessionChange>,
     pub deliveries: Vec<Delivery>,
-    /// The deliveries next in the queues whose heads were delivered (PostgreSQL): due now.
-    pub next: Vec<(Lane, DeliveryId)>,
+    /// The queues whose heads were delivered (PostgreSQL): their next heads are due now.
+    pub settled: Vec<(Lane, String)>,
 }
 
 /// A write as the writer's queue holds it: type-erased, with its reply (none for a write nobody

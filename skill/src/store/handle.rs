@@ -668,30 +668,32 @@ impl Store {
         .await
     }
 
-    /// Claims, of `named`, those that head their queues, are due and are this instance's to take
-    /// (PostgreSQL: a look at those rows alone, where [`Self::due_deliveries`] looks along every
-    /// pending queue of the lane); at most `limit`, none of `busy_queues`.
+    /// Claims, of the deliveries `ids` and the heads of `queues`, those that head their queues, are
+    /// due and are this instance's to take (PostgreSQL: a look at those alone, where
+    /// [`Self::due_deliveries`] looks along every pending queue of the lane); at most `limit`, none
+    /// of `busy_queues`.
     pub async fn claim_named(
         &self,
         lane: Lane,
         now_ms: i64,
         limit: u32,
         busy_queues: &[String],
-        named: &[DeliveryId],
+        ids: &[DeliveryId],
+        queues: &[String],
     ) -> anyhow::Result<Vec<Delivery>> {
         anyhow::ensure!(
             self.dialect.shares_the_database(),
             "deliveries are claimed by id only on a shared database"
         );
-        let ids: Vec<i64> = named.iter().map(|id| id.0).collect();
-        let ids = serde_json::to_string(&ids)?;
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let named = (serde_json::to_string(&ids)?, serde_json::to_string(queues)?);
         self.claim(
             sql::CLAIM_NAMED,
             lane,
             now_ms,
             limit,
             busy_queues,
-            Some(ids),
+            Some(named),
         )
         .await
     }
@@ -703,7 +705,7 @@ impl Store {
         now_ms: i64,
         limit: u32,
         busy_queues: &[String],
-        named: Option<String>,
+        named: Option<(String, String)>,
     ) -> anyhow::Result<Vec<Delivery>> {
         let query = sqlx::query(statement)
             .bind(lane.as_str())
@@ -720,7 +722,7 @@ impl Store {
                     .bind(i64::from(live))
                     .bind(i64::from(place));
                 match named {
-                    Some(ids) => query.bind(ids),
+                    Some((ids, queues)) => query.bind(ids).bind(queues),
                     None => query,
                 }
             }
@@ -861,7 +863,7 @@ impl Store {
             .rows_affected()
             == 1;
         if released {
-            self.signals.of(lane).wake_for([delivery]);
+            self.signals.of(lane).wake_for([delivery], Vec::new());
         }
         Ok(released)
     }
@@ -1081,7 +1083,7 @@ fn listen_to_other_instances(
                             None => signals.of(notice.lane).wake(),
                             // This instance's own: its writer woke its worker for them already.
                             Some((from, _)) if *from == *instance => {}
-                            Some((_, ids)) => signals.of(notice.lane).wake_for(ids),
+                            Some((_, ids)) => signals.of(notice.lane).wake_for(ids, Vec::new()),
                         }
                     }
                 }

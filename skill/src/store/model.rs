@@ -217,11 +217,39 @@ pub const WANTED_IDS: usize = 4_096;
 
 /// What a lane's worker is asked to claim (PostgreSQL): whatever is due in the lane (a look along
 /// every pending queue, the costliest statement when many conversations wait), or only the heads
-/// among the deliveries named to it (a look at those rows alone).
+/// among the deliveries named to it and of the queues named to it (a look at those alone).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Wanted {
     pub all: bool,
     pub ids: Vec<DeliveryId>,
+    pub queues: Vec<String>,
+}
+
+impl Wanted {
+    /// How many deliveries and queues are named.
+    pub fn named(&self) -> usize {
+        self.ids.len() + self.queues.len()
+    }
+
+    /// Asks for the whole lane, which covers whatever was named.
+    pub fn whole_lane(&mut self) {
+        self.all = true;
+        self.ids.clear();
+        self.queues.clear();
+    }
+
+    /// Adds what `other` asks for; past [`WANTED_IDS`] named, the whole lane.
+    pub fn add(&mut self, other: Wanted) {
+        if self.all || other.all {
+            self.whole_lane();
+            return;
+        }
+        self.ids.extend(other.ids);
+        self.queues.extend(other.queues);
+        if self.named() > WANTED_IDS {
+            self.whole_lane();
+        }
+    }
 }
 
 /// A notification on the deliveries channel (PostgreSQL): a lane, which every instance's worker
@@ -282,25 +310,18 @@ impl LaneSignal {
     /// Work may be anywhere in the lane: a retry fell due, claims were released, another instance
     /// stored some without naming it.
     pub fn wake(&self) {
-        let mut wanted = self.lock();
-        wanted.all = true;
-        wanted.ids.clear();
-        drop(wanted);
+        self.lock().whole_lane();
         self.notify.notify_one();
     }
 
-    /// Work is among `ids` (stored, or next in their queues): those that are the heads of their
-    /// queues, due and this instance's to take.
-    pub fn wake_for(&self, ids: impl IntoIterator<Item = DeliveryId>) {
-        let mut wanted = self.lock();
-        if !wanted.all {
-            wanted.ids.extend(ids);
-            if wanted.ids.len() > WANTED_IDS {
-                wanted.all = true;
-                wanted.ids.clear();
-            }
-        }
-        drop(wanted);
+    /// Work is among `ids` (stored) and at the heads of `queues` (whose heads were delivered):
+    /// those that head their queues, are due and are this instance's to take.
+    pub fn wake_for(&self, ids: impl IntoIterator<Item = DeliveryId>, queues: Vec<String>) {
+        self.lock().add(Wanted {
+            all: false,
+            ids: ids.into_iter().collect(),
+            queues,
+        });
         self.notify.notify_one();
     }
 
@@ -414,36 +435,37 @@ mod tests {
     fn a_worker_is_asked_for_what_it_was_named_until_the_whole_lane_is_asked_for() {
         let signal = LaneSignal::default();
         assert_eq!(signal.take(), Wanted::default());
-        signal.wake_for([DeliveryId(1), DeliveryId(2)]);
-        signal.wake_for([DeliveryId(3)]);
+        signal.wake_for([DeliveryId(1), DeliveryId(2)], Vec::new());
+        signal.wake_for([DeliveryId(3)], vec!["q".to_owned()]);
         assert_eq!(
             signal.take(),
             Wanted {
                 all: false,
-                ids: vec![DeliveryId(1), DeliveryId(2), DeliveryId(3)]
+                ids: vec![DeliveryId(1), DeliveryId(2), DeliveryId(3)],
+                queues: vec!["q".to_owned()],
             },
             "named across wakes, and taken once"
         );
         assert_eq!(signal.take(), Wanted::default());
 
-        signal.wake_for([DeliveryId(4)]);
+        signal.wake_for([DeliveryId(4)], Vec::new());
         signal.wake();
-        signal.wake_for([DeliveryId(5)]);
+        signal.wake_for([DeliveryId(5)], vec!["q".to_owned()]);
         assert_eq!(
             signal.take(),
             Wanted {
                 all: true,
-                ids: Vec::new()
+                ..Wanted::default()
             },
             "the whole lane covers what was named"
         );
 
-        signal.wake_for((0..=WANTED_IDS as i64).map(DeliveryId));
+        signal.wake_for((0..WANTED_IDS as i64).map(DeliveryId), vec!["q".to_owned()]);
         assert_eq!(
             signal.take(),
             Wanted {
                 all: true,
-                ids: Vec::new()
+                ..Wanted::default()
             },
             "named past the limit, the whole lane"
         );
@@ -452,7 +474,7 @@ mod tests {
     #[tokio::test]
     async fn a_wake_nobody_waited_for_is_kept_for_the_next_wait() {
         let signal = LaneSignal::default();
-        signal.wake_for([DeliveryId(1)]);
+        signal.wake_for([DeliveryId(1)], Vec::new());
         tokio::time::timeout(std::time::Duration::from_secs(5), signal.woken())
             .await
             .unwrap();

@@ -71,14 +71,17 @@ macro_rules! teams_conversation_is_ours {
 }
 pub(crate) use teams_conversation_is_ours;
 
-/// Claims, of the deliveries named in `$9` (a JSON array of ids), those that head their queues,
-/// are due and are this instance's to take, as the whole lane's claim does, looking at those rows
-/// alone (PostgreSQL). Binds as that claim's ([`super::Dialect::due_deliveries`]): lane, now, busy
-/// queues, limit, lease, instance, live instances, place; then the ids.
+/// Claims, of the deliveries named in `$9` (a JSON array of ids) and the heads of the queues named
+/// in `$10` (a JSON array), those that head their queues, are due and are this instance's to take,
+/// as the whole lane's claim does, looking at those alone (PostgreSQL). Binds as that claim's
+/// ([`super::Dialect::due_deliveries`]): lane, now, busy queues, limit, lease, instance, live
+/// instances, place; then the ids and the queues.
 pub const CLAIM_NAMED: &str = concat!(
     "UPDATE deliveries SET next_attempt_at = $2 + $5, claimed_by = $6",
     " WHERE id IN (SELECT d.id FROM deliveries d",
-    " WHERE d.id = ANY (ARRAY (SELECT jsonb_array_elements_text($9::jsonb)::bigint))",
+    " WHERE d.id = ANY (ARRAY (SELECT jsonb_array_elements_text($9::jsonb)::bigint",
+    " UNION ALL SELECT (SELECT h.id FROM deliveries h WHERE h.lane = $1 AND h.queue_key = q AND h.state = 'pending' ORDER BY h.id LIMIT 1)",
+    " FROM jsonb_array_elements_text($10::jsonb) AS q))",
     " AND d.lane = $1 AND d.state NOT IN ('delivered', 'failed') AND d.next_attempt_at <= $2",
     " AND d.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
     " AND ($1 <> 'teams' OR ",
@@ -319,13 +322,14 @@ pub(crate) use insert_deliveries;
 /// context); a row whose dedupe key was taken is left out, an inserted one comes back with its id.
 pub const INSERT_DELIVERY: &str = insert_deliveries!("", "VALUES ($1, $2, $3, $4, $5, $6, $7)");
 
-/// Marks up to [`IN_LIST`] deliveries delivered, returning for each its lane and the delivery next
-/// in its queue, if any: due now, for this instance's worker to claim by id (PostgreSQL). Binds:
-/// finished at, then the ids.
+/// Marks up to [`IN_LIST`] deliveries delivered, returning the lane and queue of each: the next of
+/// the queue, if any, is due now, for this instance's worker to claim once this commits (PostgreSQL;
+/// looked for here, it could miss a row another instance committed since this statement began).
+/// Binds: finished at, then the ids.
 pub fn mark_delivered_in() -> String {
     format!(
         "UPDATE deliveries d SET state = 'delivered', attempts = d.attempts + 1, finished_at = $1, last_error = NULL WHERE d.id IN ({})
-         RETURNING d.lane, (SELECT h.id FROM deliveries h WHERE h.lane = d.lane AND h.queue_key = d.queue_key AND h.state = 'pending' AND h.id > d.id ORDER BY h.id LIMIT 1) AS next",
+         RETURNING d.lane, d.queue_key",
         placeholder_list(2, IN_LIST)
     )
 }

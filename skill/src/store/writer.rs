@@ -388,19 +388,18 @@ impl Writer {
                     .partition(|delivery| delivery.claim.is_some()),
             };
             // A PostgreSQL worker is woken only for what it must claim, named: what this batch
-            // stored and did not claim, and what is next in the queues it delivered.
-            let next = effects
-                .next
+            // stored and did not claim, and the queues whose heads it delivered (their next
+            // heads, now that this is committed).
+            let settled: Vec<String> = effects
+                .settled
                 .iter()
                 .filter(|(of, _)| *of == lane)
-                .map(|(_, id)| *id);
-            let mut named = left
-                .iter()
-                .map(|delivery| delivery.id)
-                .chain(next)
-                .peekable();
-            if named.peek().is_some() {
-                self.signals.of(lane).wake_for(named);
+                .map(|(_, queue)| queue.clone())
+                .collect();
+            if !left.is_empty() || !settled.is_empty() {
+                self.signals
+                    .of(lane)
+                    .wake_for(left.iter().map(|delivery| delivery.id), settled);
             }
             if handed.is_empty() {
                 continue;
@@ -536,13 +535,13 @@ async fn run_batch(
     // Marked before the insert: a queue whose head was just delivered starts again with the new
     // row, which the insert may then claim.
     let delivered = batch.take_delivered();
-    let next = mark_delivered(dialect, tx, &delivered, &batch.now).await?;
+    let settled = mark_delivered(dialect, tx, &delivered, &batch.now).await?;
     let inserted = insert(dialect, tx, batch.rows(), &batch.now, batch.now_ms, claim).await?;
     let ids: Vec<Option<DeliveryId>> = inserted.iter().map(|row| row.map(|row| row.id)).collect();
     for job in jobs.iter_mut() {
         job.conclude(&ids);
     }
-    Ok(batch.into_effects(&inserted, next))
+    Ok(batch.into_effects(&inserted, settled))
 }
 
 /// Begins the batch's transaction and reads which sessions of `wanted` are open, held against
@@ -715,7 +714,7 @@ async fn mark_delivered(
     tx: &mut dyn WriteConnection,
     delivered: &[DeliveryId],
     now: &str,
-) -> anyhow::Result<Vec<(Lane, DeliveryId)>> {
+) -> anyhow::Result<Vec<(Lane, String)>> {
     if !dialect.marks_at_once() {
         for id in delivered {
             tx.execute(sql::MARK_DELIVERED, &[now.into(), id.0.into()])
@@ -723,20 +722,18 @@ async fn mark_delivered(
         }
         return Ok(Vec::new());
     }
-    let mut next = Vec::new();
+    let mut settled = Vec::new();
     for ids in delivered.chunks(sql::IN_LIST) {
         let mut params: Vec<Value> = Vec::with_capacity(sql::IN_LIST + 1);
         params.push(now.into());
         params.extend((0..sql::IN_LIST).map(|n| Value::Int(ids.get(n).map_or(0, |id| id.0))));
         for row in tx.query(&statements().mark_delivered, &params).await? {
-            if row.is_set("next")? {
-                let lane = row.text("lane")?;
-                let lane = Lane::parse(&lane).with_context(|| format!("no lane '{lane}'"))?;
-                next.push((lane, DeliveryId(row.int("next")?)));
-            }
+            let lane = row.text("lane")?;
+            let lane = Lane::parse(&lane).with_context(|| format!("no lane '{lane}'"))?;
+            settled.push((lane, row.text("queue_key")?));
         }
     }
-    Ok(next)
+    Ok(settled)
 }
 
 #[cfg(test)]

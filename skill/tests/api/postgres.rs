@@ -659,23 +659,20 @@ async fn a_reply_held_past_its_claim_is_not_sent_by_its_first_holder_too() {
     second.stop().await;
 }
 
-/// What a worker is woken for, named (its own writer's and another instance's), until `count`
-/// deliveries are named; none of the wakes asks for the whole lane.
-async fn named_to(
-    signal: &skill::store::LaneSignal,
-    count: usize,
-) -> Vec<skill::domain::DeliveryId> {
-    let mut named = Vec::new();
-    while named.len() < count {
+/// What a worker is woken for, named (by its own writer and by another instance), until `count`
+/// deliveries and queues are named; none of the wakes asks for the whole lane.
+async fn named_to(signal: &skill::store::LaneSignal, count: usize) -> skill::store::Wanted {
+    let mut named = skill::store::Wanted::default();
+    while named.named() < count {
         tokio::time::timeout(std::time::Duration::from_secs(5), signal.woken())
             .await
-            .unwrap_or_else(|_| panic!("woken for {count} deliveries, named so far {named:?}"));
+            .unwrap_or_else(|_| panic!("woken for {count}, named so far {named:?}"));
         let wanted = signal.take();
         assert!(
             !wanted.all,
             "asked to look at the whole lane, after {named:?}"
         );
-        named.extend(wanted.ids);
+        named.add(wanted);
     }
     named
 }
@@ -699,9 +696,9 @@ async fn a_worker_is_told_which_deliveries_to_claim_and_claims_them_by_id() {
     first.enqueue(to_user("named-0", None)).await.unwrap();
     // The storing instance's worker by its writer, the other's by a notification: both are told
     // the seventeen ids.
-    let mut named = named_to(&mine.signal, 17).await;
+    let mut named = named_to(&mine.signal, 17).await.ids;
     named.sort();
-    let mut heard = named_to(&theirs.signal, 17).await;
+    let mut heard = named_to(&theirs.signal, 17).await.ids;
     heard.sort();
     assert_eq!(named, heard);
     assert_eq!(
@@ -722,17 +719,17 @@ async fn a_worker_is_told_which_deliveries_to_claim_and_claims_them_by_id() {
     // Busy queues are left out.
     let now = chrono::Utc::now().timestamp_millis() + 1;
     assert!(second
-        .claim_named(Lane::Teams, now, 64, &conversations, &named)
+        .claim_named(Lane::Teams, now, 64, &conversations, &named, &[])
         .await
         .unwrap()
         .is_empty());
     // Each claims the heads of its own conversations among them; the one behind a head, nobody.
     let taken_first = first
-        .claim_named(Lane::Teams, now, 64, &[], &named)
+        .claim_named(Lane::Teams, now, 64, &[], &named, &[])
         .await
         .unwrap();
     let taken_second = second
-        .claim_named(Lane::Teams, now, 64, &[], &named)
+        .claim_named(Lane::Teams, now, 64, &[], &named, &[])
         .await
         .unwrap();
     assert!(!taken_first.is_empty() && !taken_second.is_empty());
@@ -760,7 +757,8 @@ async fn a_worker_is_told_which_deliveries_to_claim_and_claims_them_by_id() {
         assert!(taken.iter().all(|d| owners[&d.queue_key] == place));
     }
 
-    // Delivered: the next of its queue is named to the worker of the instance that delivered it.
+    // Delivered: its queue is named to the worker of the instance that delivered it, once that is
+    // committed, and its next head is claimed by naming the queue.
     let (store, signal, head) = match taken_first.iter().find(|d| d.queue_key == "named-0") {
         Some(head) => (&first, &mine.signal, head),
         None => (
@@ -773,9 +771,9 @@ async fn a_worker_is_told_which_deliveries_to_claim_and_claims_them_by_id() {
         ),
     };
     store.record_claimed_outcome(head.id, DeliveryOutcome::Delivered, Some(head.due_at_ms));
-    assert_eq!(named_to(signal, 1).await, vec![later]);
+    assert_eq!(named_to(signal, 1).await.queues, vec!["named-0".to_owned()]);
     let next = store
-        .claim_named(Lane::Teams, now + 1, 64, &[], &[later])
+        .claim_named(Lane::Teams, now + 1, 64, &[], &[], &["named-0".to_owned()])
         .await
         .unwrap();
     assert_eq!(next.iter().map(|d| d.id).collect::<Vec<_>>(), vec![later]);
@@ -819,13 +817,13 @@ async fn a_claim_let_go_is_claimed_again_at_once_and_only_by_its_holder() {
         .await
         .unwrap());
     assert_eq!(
-        named_to(&claims.signal, 1).await,
+        named_to(&claims.signal, 1).await.ids,
         vec![id],
         "its worker is told"
     );
     let later = chrono::Utc::now().timestamp_millis() + 1_000;
     let again = store
-        .claim_named(Lane::LiveChat, later, 8, &[], &[id])
+        .claim_named(Lane::LiveChat, later, 8, &[], &[id], &[])
         .await
         .unwrap();
     assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id]);
