@@ -593,6 +593,12 @@ fn plain_id(id: &SessionId) -> bool {
         .all(|byte| byte.is_ascii_hexdigit() || byte == b'-')
 }
 
+/// How long before it was stored a row stored unclaimed is due (PostgreSQL): each instance keeps
+/// time by its own measure of the database's clock (half a round trip, which can be off by some
+/// milliseconds under load), and an instance whose measure runs behind the storing one's would
+/// find a row it was told of at once not yet due, and take it only at its next poll.
+const UNCLAIMED_DUE_EARLY_MS: i64 = 1_000;
+
 /// Most rows in one statement of [`Dialect::insert_deliveries_at_once`].
 const ROWS_AT_ONCE: usize = 512;
 
@@ -657,7 +663,7 @@ async fn insert(
             .collect::<anyhow::Result<Vec<_>>>()?;
         let params = [
             serde_json::Value::Array(json).to_string().into(),
-            due_at_ms.into(),
+            (due_at_ms - UNCLAIMED_DUE_EARLY_MS).into(),
             now.into(),
             until_ms.into(),
             instance.map(str::to_owned).into(),
