@@ -37,5 +37,5 @@ pub use handle::Store;
 pub use model::{
     Arrival, BeginSession, Claims, Delivery, DeliveryCounts, DeliveryOutcome, Enqueued,
     ErasedSessions, Heartbeat, Intake, LaneSignal, NewDelivery, NewFileLink, PendingTurn, Purged,
-    SessionUpdate, TimerThen, UserMessages, Wanted, ABANDONED_OPENING_SECS, WANTED_IDS,
+    SessionUpdate, TimerThen, UserMessages, Wanted, ABANDONED_OPENING_SECS,
 };

@@ -180,7 +180,7 @@ pub enum Intake {
 /// A PostgreSQL worker's intake. A delivery stored by this instance at the head of its queue is
 /// claimed by the insert itself while the worker says it has room, and handed over like SQLite's
 /// (no claim statement: measured as the costliest statement per message); the rest wait in the
-/// table to be claimed, and the signal says this instance stored some.
+/// table to be claimed, and the signal says which (or to look along the whole lane).
 pub struct Claims {
     pub signal: Arc<LaneSignal>,
     /// Deliveries claimed as they were stored, in id order ([`Arrival::Stored`]).
