@@ -156,10 +156,8 @@ enum Source {
         next_load: Instant,
     },
     Claimed {
-        /// The whole lane is to be looked at.
-        claim_due: bool,
-        /// Deliveries and queues named to this worker: claimed if they head their queues (the
-        /// queues' heads) and are its.
+        /// What to claim: the whole lane, or the deliveries and queues named to this worker
+        /// (claimed if they head their queues, the queues' heads, and are its).
         named: Wanted,
         next_poll: Instant,
         /// When this worker last brought the stored retries forward (the link back).
@@ -203,8 +201,10 @@ impl OutboxWorker {
             Ok(Intake::Claimed(claims)) => {
                 (arrivals, signal, room) = (claims.claimed, Some(claims.signal), Some(claims.room));
                 Source::Claimed {
-                    claim_due: true,
-                    named: Wanted::default(),
+                    named: Wanted {
+                        all: true,
+                        ..Wanted::default()
+                    },
                     next_poll: Instant::now(),
                     hurried_at: None,
                 }
@@ -318,12 +318,8 @@ impl OutboxWorker {
                         None => std::future::pending().await,
                     }
                 } => {
-                    if let (Source::Claimed { claim_due, named, .. }, Some(signal)) = (&mut source, &signal) {
+                    if let (Source::Claimed { named, .. }, Some(signal)) = (&mut source, &signal) {
                         named.add(signal.take());
-                        if named.all {
-                            *claim_due = true;
-                            *named = Wanted::default();
-                        }
                     }
                 }
                 Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
@@ -392,35 +388,34 @@ impl OutboxWorker {
                 }
             }
             Source::Claimed {
-                claim_due,
-                named,
-                next_poll,
-                ..
-            } if (*claim_due || now >= *next_poll || named.named() > 0)
+                named, next_poll, ..
+            } if (named.all || now >= *next_poll || named.named() > 0)
                 && in_flight < self.limits.max_in_flight =>
             {
-                let whole = *claim_due || now >= *next_poll;
+                let whole = named.all || now >= *next_poll;
                 let capacity = (self.limits.max_in_flight - in_flight) as u32;
                 // Queues this worker holds are left out: their heads are being sent or paced here.
                 let busy = queues.active_keys();
+                let Wanted {
+                    ids,
+                    queues: heads_of,
+                    ..
+                } = std::mem::take(named);
                 let claimed = if whole {
-                    *claim_due = false;
                     *next_poll = now + self.poll_interval;
-                    *named = Wanted::default();
                     self.store
                         .due_deliveries(lane, self.store.now_ms(), capacity, &busy)
                         .await
                 } else {
-                    let Wanted { ids, queues, .. } = std::mem::take(named);
                     self.store
-                        .claim_named(lane, self.store.now_ms(), capacity, &busy, &ids, &queues)
+                        .claim_named(lane, self.store.now_ms(), capacity, &busy, &ids, &heads_of)
                         .await
                 };
                 match claimed {
                     Ok(due) => {
                         // Named more than there was room for: the rest are looked for in the lane.
                         if !whole && due.len() == capacity as usize {
-                            *claim_due = true;
+                            named.whole_lane();
                         }
                         for delivery in due {
                             // Claimed means due: the row's time is now the claim's lease, which
@@ -478,7 +473,7 @@ impl OutboxWorker {
                     }
                 });
             }
-            (Source::Claimed { claim_due, .. }, None) => *claim_due = true,
+            (Source::Claimed { named, .. }, None) => named.whole_lane(),
             (Source::Pushed { .. }, _) => {}
         }
         tracing::info!(

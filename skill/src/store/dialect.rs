@@ -304,19 +304,11 @@ impl Dialect {
             Dialect::Postgres => concat!(
                 "WITH RECURSIVE heads (queue_key, id, due_at) AS (",
                 sql::queue_heads_of_lane!(),
-                ") UPDATE deliveries SET next_attempt_at = $2 + $5, claimed_by = $6",
-                " WHERE id IN (SELECT d.id FROM deliveries d",
-                " WHERE d.id = ANY (ARRAY (SELECT h.id FROM heads h",
-                " WHERE h.due_at <= $2 AND h.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
-                " AND ($1 <> 'teams' OR ",
-                sql::teams_conversation_is_ours!("h.queue_key", "$7", "$8"),
-                ")))",
-                // Checked again on the row as locked (another may have delivered it since);
-                // not as `= 'pending'`, which PostgreSQL would answer by reading the whole
-                // pending index.
-                " AND d.state NOT IN ('delivered', 'failed') AND d.next_attempt_at <= $2",
-                " ORDER BY d.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
-                " RETURNING id, lane, queue_key, payload, attempts, next_attempt_at, created_at, trace_parent"
+                ") ",
+                sql::lease_rows_among!(concat!(
+                    "SELECT h.id FROM heads h WHERE h.due_at <= $2 AND ",
+                    sql::claimable_here!("h.queue_key")
+                ))
             ),
         }
     }

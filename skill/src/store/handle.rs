@@ -871,7 +871,7 @@ impl Store {
     /// Wakes every instance's worker of `lane` (this one's too, through its listener).
     async fn notify_instances(&self, lane: Lane) -> anyhow::Result<()> {
         sqlx::query(sql::NOTIFY_DELIVERIES)
-            .bind(lane.as_str())
+            .bind(DeliveriesNotice::of_lane(lane).encode())
             .execute(&self.reader)
             .await?;
         Ok(())

@@ -263,6 +263,11 @@ pub struct DeliveriesNotice {
 }
 
 impl DeliveriesNotice {
+    /// The whole lane, for every instance (this one's too).
+    pub fn of_lane(lane: Lane) -> DeliveriesNotice {
+        DeliveriesNotice { lane, stored: None }
+    }
+
     pub fn encode(&self) -> String {
         let mut text = self.lane.as_str().to_owned();
         if let Some((instance, ids)) = &self.stored {

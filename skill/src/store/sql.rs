@@ -71,28 +71,58 @@ macro_rules! teams_conversation_is_ours {
 }
 pub(crate) use teams_conversation_is_ours;
 
+/// Whether this worker may claim a row of queue `$key` (PostgreSQL): not one of its busy queues
+/// (`$3`, a JSON array), and for Teams a conversation that falls to this instance.
+macro_rules! claimable_here {
+    ($key:literal) => {
+        concat!(
+            "(",
+            $key,
+            " NOT IN (SELECT jsonb_array_elements_text($3::jsonb)) AND ($1 <> 'teams' OR ",
+            $crate::store::sql::teams_conversation_is_ours!($key, "$7", "$8"),
+            "))"
+        )
+    };
+}
+pub(crate) use claimable_here;
+
+/// Leases to this instance, of the rows whose ids `$candidates` selects, those still pending and
+/// due, at most `$4`, in id order, skipping rows another claim has locked (so two instances
+/// claiming at once take different rows); every claim statement ends so (PostgreSQL). Binds: now,
+/// limit, lease, instance ($2, $4, $5, $6).
+macro_rules! lease_rows_among {
+    ($candidates:expr) => {
+        concat!(
+            "UPDATE deliveries SET next_attempt_at = $2 + $5, claimed_by = $6",
+            " WHERE id IN (SELECT d.id FROM deliveries d WHERE d.id = ANY (ARRAY (",
+            $candidates,
+            "))",
+            // Checked again on the row as locked (another may have delivered it since); not as
+            // `= 'pending'`, which PostgreSQL would answer by reading the whole pending index.
+            " AND d.state NOT IN ('delivered', 'failed') AND d.next_attempt_at <= $2",
+            " ORDER BY d.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
+            " RETURNING id, lane, queue_key, payload, attempts, next_attempt_at, created_at, trace_parent"
+        )
+    };
+}
+pub(crate) use lease_rows_among;
+
 /// Claims, of the deliveries named in `$9` (a JSON array of ids) and the heads of the queues named
-/// in `$10` (a JSON array), those that head their queues, are due and are this instance's to take,
-/// as the whole lane's claim does, looking at those alone (PostgreSQL). Binds as that claim's
+/// in `$10` (a JSON array), those that head their queues and are this worker's to claim, as the
+/// whole lane's claim does, looking at those alone (PostgreSQL). Binds as that claim's
 /// ([`super::Dialect::due_deliveries`]): lane, now, busy queues, limit, lease, instance, live
 /// instances, place; then the ids and the queues.
-pub const CLAIM_NAMED: &str = concat!(
-    "UPDATE deliveries SET next_attempt_at = $2 + $5, claimed_by = $6",
-    " WHERE id IN (SELECT d.id FROM deliveries d",
-    " WHERE d.id = ANY (ARRAY (SELECT jsonb_array_elements_text($9::jsonb)::bigint",
+pub const CLAIM_NAMED: &str = lease_rows_among!(concat!(
+    "SELECT c.id FROM deliveries c",
+    " WHERE c.id = ANY (ARRAY (SELECT jsonb_array_elements_text($9::jsonb)::bigint",
     " UNION ALL SELECT (SELECT h.id FROM deliveries h WHERE h.lane = $1 AND h.queue_key = q AND h.state = 'pending' ORDER BY h.id LIMIT 1)",
     " FROM jsonb_array_elements_text($10::jsonb) AS q))",
-    " AND d.lane = $1 AND d.state NOT IN ('delivered', 'failed') AND d.next_attempt_at <= $2",
-    " AND d.queue_key NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
-    " AND ($1 <> 'teams' OR ",
-    teams_conversation_is_ours!("d.queue_key", "$7", "$8"),
-    ")",
+    " AND c.lane = $1 AND ",
+    claimable_here!("c.queue_key"),
     // The head as one probe of the pending index by queue: as `NOT EXISTS` PostgreSQL may join
     // it against every pending row of the lane when its statistics are young.
-    " AND d.id = (SELECT h.id FROM deliveries h WHERE h.lane = d.lane AND h.queue_key = d.queue_key AND h.state = 'pending' ORDER BY h.id LIMIT 1)",
-    " ORDER BY d.id LIMIT $4 FOR UPDATE SKIP LOCKED)",
-    " RETURNING id, lane, queue_key, payload, attempts, next_attempt_at, created_at, trace_parent"
-);
+    " AND c.id = (SELECT h.id FROM deliveries h WHERE h.lane = c.lane AND h.queue_key = c.queue_key AND h.state = 'pending' ORDER BY h.id LIMIT 1)"
+));
 
 /// An instance is alive at a time (PostgreSQL). Binds: instance, now (ms).
 pub const HEARTBEAT: &str = "INSERT INTO instances (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";

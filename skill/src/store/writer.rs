@@ -329,6 +329,11 @@ impl Writer {
         let now = Instant::now();
         let split = self.signals.members().1 > 1;
         for (index, lane) in Lane::ALL.into_iter().enumerate() {
+            // Teams' conversations are split between the instances: what this one may not claim
+            // waits for another, which is told at once, not after the pause (a message's
+            // latency) nor at its poll (with no batch after it, a second).
+            let theirs = split && lane == Lane::Teams;
+            let due = theirs || self.notified[index].is_none_or(|at| now >= at + NOTIFY_EVERY);
             // What this instance claimed as it stored it is nobody else's.
             let unclaimed: Vec<DeliveryId> = effects
                 .deliveries
@@ -336,29 +341,29 @@ impl Writer {
                 .filter(|d| d.lane == lane && d.claim.is_none())
                 .map(|d| d.id)
                 .collect();
-            // Teams' conversations are split between the instances: what this one may not claim
-            // waits for another, which is told at once, not after the pause (a message's
-            // latency) nor at its poll (with no batch after it, a second).
-            let theirs = split && lane == Lane::Teams;
-            let due = theirs || self.notified[index].is_none_or(|at| now >= at + NOTIFY_EVERY);
             if unclaimed.is_empty() || !due {
                 continue;
             }
             self.notified[index] = Some(now);
             // Named, so that the others claim those rows rather than look along every queue of
-            // the lane, and this instance's listener passes over what its worker was woken for.
-            let mut notice = DeliveriesNotice { lane, stored: None };
-            if let Some(claims) = &self.claims {
-                notice.stored = Some((claims.instance.to_string(), unclaimed));
-                if notice.encode().len() > sql::NOTIFY_BYTES {
-                    notice.stored = None;
+            // the lane, and this instance's listener passes over what its worker was woken for;
+            // the lane alone when the names would not fit.
+            let named = self.claims.as_ref().map(|claims| {
+                DeliveriesNotice {
+                    lane,
+                    stored: Some((claims.instance.to_string(), unclaimed)),
                 }
-            }
+                .encode()
+            });
+            let payload = match named {
+                Some(text) if text.len() <= sql::NOTIFY_BYTES => text,
+                _ => DeliveriesNotice::of_lane(lane).encode(),
+            };
             let Some(connection) = self.connection.as_mut() else {
                 return;
             };
             if let Err(error) = connection
-                .execute(sql::NOTIFY_DELIVERIES, &[notice.encode().into()])
+                .execute(sql::NOTIFY_DELIVERIES, &[payload.into()])
                 .await
             {
                 tracing::warn!(error.cause_chain = ?error, "cannot notify the other instances; they find the work at their next poll");
@@ -378,7 +383,14 @@ impl Writer {
             .deliveries
             .into_iter()
             .partition(|delivery| delivery.lane == Lane::Teams);
-        for (lane, deliveries) in [(Lane::Teams, teams), (Lane::LiveChat, livechat)] {
+        let (teams_settled, livechat_settled): (Vec<_>, Vec<_>) = effects
+            .settled
+            .into_iter()
+            .partition(|(lane, _)| *lane == Lane::Teams);
+        for (lane, deliveries, settled) in [
+            (Lane::Teams, teams, teams_settled),
+            (Lane::LiveChat, livechat, livechat_settled),
+        ] {
             // SQLite's worker is handed everything; PostgreSQL's what the insert claimed for it,
             // and woken to claim the rest.
             let (handed, left): (Vec<Delivery>, Vec<Delivery>) = match self.dialect {
@@ -390,16 +402,11 @@ impl Writer {
             // A PostgreSQL worker is woken only for what it must claim, named: what this batch
             // stored and did not claim, and the queues whose heads it delivered (their next
             // heads, now that this is committed).
-            let settled: Vec<String> = effects
-                .settled
-                .iter()
-                .filter(|(of, _)| *of == lane)
-                .map(|(_, queue)| queue.clone())
-                .collect();
             if !left.is_empty() || !settled.is_empty() {
-                self.signals
-                    .of(lane)
-                    .wake_for(left.iter().map(|delivery| delivery.id), settled);
+                self.signals.of(lane).wake_for(
+                    left.iter().map(|delivery| delivery.id),
+                    settled.into_iter().map(|(_, queue)| queue).collect(),
+                );
             }
             if handed.is_empty() {
                 continue;
