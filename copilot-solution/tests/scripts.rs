@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::free_port;
+
 fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -144,14 +146,6 @@ fn devtunnel_explains_a_missing_cli_and_a_missing_login() {
     );
     assert_eq!(logged_out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&logged_out.stderr).contains("Run: devtunnel user login"));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn answers(url: &str) -> bool {

@@ -258,13 +258,31 @@ fn status_mb(pid: u32, field: &str) -> f64 {
     kb / 1024.0
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, for a process the test starts to bind.
+///
+/// Taken at random from below the kernel's ephemeral range, never from it: a port the kernel
+/// handed out for `127.0.0.1:0` and that was let go could be handed out again, to a service
+/// another test binds on port 0, before this test's process bound it (seen: "Address already in
+/// use" in one CI run of four). Below the range only another test's `free_port` can pick it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let (low, high) = picked_below(ephemeral_from);
+    for _ in 0..1_000 {
+        let port = low + (uuid::Uuid::new_v4().as_u128() % u128::from(high - low)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {low}..{high}");
+}
+
+/// The ports [`free_port`] picks from, below `ephemeral_from`, above the usual services' ports.
+fn picked_below(ephemeral_from: u16) -> (u16, u16) {
+    let high = ephemeral_from.max(12_000);
+    (high - 10_000, high)
 }
 
 /// The browser and its driver: Debian's, unless `CHROMIUM_BIN` / `CHROMEDRIVER_BIN` say otherwise
@@ -551,4 +569,27 @@ pub fn csrf_in(page: &str) -> String {
     };
     let start = start + marker.len();
     page[start..start + 64].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_free_port_is_taken_from_below_the_ephemeral_range_and_can_be_bound() {
+        assert_eq!(picked_below(32_768), (22_768, 32_768));
+        assert_eq!(picked_below(1_024), (2_000, 12_000));
+        let ephemeral_from: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        for _ in 0..20 {
+            let port = free_port();
+            assert!(port < ephemeral_from, "{port} is in the ephemeral range");
+            std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        }
+    }
 }
