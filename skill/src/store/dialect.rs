@@ -230,6 +230,11 @@ impl Dialect {
     /// conversation falls to the instance ([`Self::due_deliveries`]). Two instances inserting into
     /// one empty live-chat queue at the same moment may both claim theirs: two messages accepted
     /// at once, by two instances, have no order between them.
+    ///
+    /// Whether a queue has something pending is one probe of the pending index a row, whatever
+    /// the statistics: as `NOT EXISTS` PostgreSQL may instead hash every pending row of the table
+    /// (an outage's backlog) for each batch. `OFFSET 0` keeps the row's `head` computed once;
+    /// pulled up into the insert, its two uses were two probes.
     pub fn insert_deliveries_at_once(self) -> Option<&'static str> {
         match self {
             Dialect::Sqlite => None,
@@ -241,9 +246,10 @@ impl Dialect {
                               AND (r.lane <> 'teams' OR ",
                 sql::teams_conversation_is_ours!("r.queue_key", "$6", "$7"),
                 ")
-                              AND NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.lane = r.lane AND h.queue_key = r.queue_key AND h.state = 'pending') AS head
+                              AND (SELECT h.id FROM deliveries h WHERE h.lane = r.lane AND h.queue_key = r.queue_key AND h.state = 'pending' LIMIT 1) IS NULL AS head
                        FROM ROWS FROM (json_to_recordset($1::json) AS (lane TEXT, queue_key TEXT, dedupe_key TEXT, payload TEXT, trace_parent TEXT, claimable BOOLEAN))
-                            WITH ORDINALITY AS r (lane, queue_key, dedupe_key, payload, trace_parent, claimable, n)) r
+                            WITH ORDINALITY AS r (lane, queue_key, dedupe_key, payload, trace_parent, claimable, n)
+                       OFFSET 0) r
                  ORDER BY r.n"
                 )
             )),
