@@ -265,11 +265,7 @@ fn status_mb(pid: u32, field: &str) -> f64 {
 /// another test binds on port 0, before this test's process bound it (seen: "Address already in
 /// use" in one CI run of four). Below the range only another test's `free_port` can pick it.
 pub fn free_port() -> u16 {
-    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32_768);
-    let (low, high) = picked_below(ephemeral_from);
+    let (low, high) = picked_below(ephemeral_from());
     for _ in 0..1_000 {
         let port = low + (uuid::Uuid::new_v4().as_u128() % u128::from(high - low)) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
@@ -279,9 +275,17 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in {low}..{high}");
 }
 
+/// The first port of the kernel's ephemeral range (Linux's default when it cannot be read).
+fn ephemeral_from() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768)
+}
+
 /// The ports [`free_port`] picks from, below `ephemeral_from` and above the usual services' ports:
 /// 20,000 of them, so that two tests starting at once rarely pick the same (a port in use is
-/// passed over).
+/// passed over). A range starting below 30,000 leaves no such room; the picks then reach into it.
 fn picked_below(ephemeral_from: u16) -> (u16, u16) {
     let high = ephemeral_from.max(30_000);
     (high - 20_000, high)
@@ -581,16 +585,13 @@ mod tests {
     fn a_free_port_is_taken_from_below_the_ephemeral_range_and_can_be_bound() {
         assert_eq!(picked_below(32_768), (12_768, 32_768));
         assert_eq!(picked_below(1_024), (10_000, 30_000));
-        let ephemeral_from: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let (low, high) = picked_below(ephemeral_from());
         for _ in 0..20 {
             let port = free_port();
-            assert!(port < ephemeral_from, "{port} is in the ephemeral range");
+            assert!(
+                (low..high).contains(&port),
+                "{port} is not in {low}..{high}"
+            );
             std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         }
     }

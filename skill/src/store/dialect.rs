@@ -231,10 +231,9 @@ impl Dialect {
     /// one empty live-chat queue at the same moment may both claim theirs: two messages accepted
     /// at once, by two instances, have no order between them.
     ///
-    /// Whether a queue has something pending is one probe of the pending index a row, whatever
-    /// the statistics: as `NOT EXISTS` PostgreSQL may instead hash every pending row of the table
-    /// (an outage's backlog) for each batch. `OFFSET 0` keeps the row's `head` computed once;
-    /// pulled up into the insert, its two uses were two probes.
+    /// Whether a queue has something pending is one probe a row (`sql::queue_head!`); `OFFSET 0`
+    /// keeps the row's `head` computed once (pulled up into the insert, its two uses were two
+    /// probes).
     pub fn insert_deliveries_at_once(self) -> Option<&'static str> {
         match self {
             Dialect::Sqlite => None,
@@ -246,7 +245,9 @@ impl Dialect {
                               AND (r.lane <> 'teams' OR ",
                 sql::teams_conversation_is_ours!("r.queue_key", "$6", "$7"),
                 ")
-                              AND (SELECT h.id FROM deliveries h WHERE h.lane = r.lane AND h.queue_key = r.queue_key AND h.state = 'pending' LIMIT 1) IS NULL AS head
+                              AND ",
+                sql::queue_head!("r.lane", "r.queue_key"),
+                " IS NULL AS head
                        FROM ROWS FROM (json_to_recordset($1::json) AS (lane TEXT, queue_key TEXT, dedupe_key TEXT, payload TEXT, trace_parent TEXT, claimable BOOLEAN))
                             WITH ORDINALITY AS r (lane, queue_key, dedupe_key, payload, trace_parent, claimable, n)
                        OFFSET 0) r

@@ -71,6 +71,22 @@ macro_rules! teams_conversation_is_ours {
 }
 pub(crate) use teams_conversation_is_ours;
 
+/// The first pending delivery of queue `$key` of lane `$lane`, or NULL: one probe of the pending
+/// index, whatever the statistics (PostgreSQL; as `NOT EXISTS` it may instead join or hash every
+/// pending row of the table).
+macro_rules! queue_head {
+    ($lane:literal, $key:literal) => {
+        concat!(
+            "(SELECT h.id FROM deliveries h WHERE h.lane = ",
+            $lane,
+            " AND h.queue_key = ",
+            $key,
+            " AND h.state = 'pending' ORDER BY h.id LIMIT 1)"
+        )
+    };
+}
+pub(crate) use queue_head;
+
 /// Whether this worker may claim a row of queue `$key` (PostgreSQL): not one of its busy queues
 /// (`$3`, a JSON array), and for Teams a conversation that falls to this instance.
 macro_rules! claimable_here {
@@ -115,13 +131,13 @@ pub(crate) use lease_rows_among;
 pub const CLAIM_NAMED: &str = lease_rows_among!(concat!(
     "SELECT c.id FROM deliveries c",
     " WHERE c.id = ANY (ARRAY (SELECT jsonb_array_elements_text($9::jsonb)::bigint",
-    " UNION ALL SELECT (SELECT h.id FROM deliveries h WHERE h.lane = $1 AND h.queue_key = q AND h.state = 'pending' ORDER BY h.id LIMIT 1)",
+    " UNION ALL SELECT ",
+    queue_head!("$1", "q"),
     " FROM jsonb_array_elements_text($10::jsonb) AS q))",
     " AND c.lane = $1 AND ",
     claimable_here!("c.queue_key"),
-    // The head as one probe of the pending index by queue: as `NOT EXISTS` PostgreSQL may join
-    // it against every pending row of the lane when its statistics are young.
-    " AND c.id = (SELECT h.id FROM deliveries h WHERE h.lane = c.lane AND h.queue_key = c.queue_key AND h.state = 'pending' ORDER BY h.id LIMIT 1)"
+    " AND c.id = ",
+    queue_head!("c.lane", "c.queue_key")
 ));
 
 /// An instance is alive at a time (PostgreSQL). Binds: instance, now (ms).

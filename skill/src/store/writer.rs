@@ -334,6 +334,9 @@ impl Writer {
             // latency) nor at its poll (with no batch after it, a second).
             let theirs = split && lane == Lane::Teams;
             let due = theirs || self.notified[index].is_none_or(|at| now >= at + NOTIFY_EVERY);
+            if !due {
+                continue;
+            }
             // What this instance claimed as it stored it is nobody else's.
             let unclaimed: Vec<DeliveryId> = effects
                 .deliveries
@@ -341,7 +344,7 @@ impl Writer {
                 .filter(|d| d.lane == lane && d.claim.is_none())
                 .map(|d| d.id)
                 .collect();
-            if unclaimed.is_empty() || !due {
+            if unclaimed.is_empty() {
                 continue;
             }
             self.notified[index] = Some(now);
