@@ -175,6 +175,25 @@ struct Sent {
     attempt: Attempt,
 }
 
+/// Of the deliveries `ids` and the queues `heads_of` named to a worker, those `claimed` did not
+/// take. A named delivery that does not head its queue stays named too (one probe a claim passes
+/// it over again), until a claim finds room to spare and the names are done with.
+fn unclaimed(ids: Vec<DeliveryId>, heads_of: Vec<String>, claimed: &[Delivery]) -> Wanted {
+    let taken: HashSet<DeliveryId> = claimed.iter().map(|delivery| delivery.id).collect();
+    let busy: HashSet<&str> = claimed
+        .iter()
+        .map(|delivery| delivery.queue_key.as_str())
+        .collect();
+    Wanted {
+        all: false,
+        ids: ids.into_iter().filter(|id| !taken.contains(id)).collect(),
+        queues: heads_of
+            .into_iter()
+            .filter(|queue| !busy.contains(queue.as_str()))
+            .collect(),
+    }
+}
+
 fn is_transfer(delivery: &Delivery) -> bool {
     delivery.payload.as_ref().is_ok_and(Outbound::is_transfer)
 }
@@ -413,9 +432,12 @@ impl OutboxWorker {
                 };
                 match claimed {
                     Ok(due) => {
-                        // Named more than there was room for: the rest are looked for in the lane.
-                        if !whole && due.len() == capacity as usize {
-                            named.whole_lane();
+                        // Room ran out: what was named and not claimed stays named, claimed as
+                        // room frees. Dropped, it would wait for the next poll, since nothing else
+                        // names it again; a look along the whole lane instead costs a probe a
+                        // queue each time room frees, and is itself cut short by the room.
+                        if due.len() == capacity as usize {
+                            named.add(unclaimed(ids, heads_of, &due));
                         }
                         for delivery in due {
                             // Claimed means due: the row's time is now the claim's lease, which

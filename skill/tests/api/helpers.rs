@@ -275,6 +275,10 @@ pub struct Options {
     /// A claim's lease on PostgreSQL (`delivery.claim_lease_ms`), with attempts of at most 1 s
     /// (calls and transfers), when not the defaults.
     pub claim_lease_ms: Option<u64>,
+    /// `delivery.poll_interval_ms` (100 ms unless set) and `delivery.max_in_flight`, when not the
+    /// defaults.
+    pub poll_interval_ms: Option<u64>,
+    pub max_in_flight: Option<usize>,
 }
 
 impl Default for Options {
@@ -295,6 +299,8 @@ impl Default for Options {
             previous_webhook_secret: None,
             teams_windows: None,
             claim_lease_ms: None,
+            poll_interval_ms: None,
+            max_in_flight: None,
         }
     }
 }
@@ -408,7 +414,10 @@ fn settings_for(peers: &Peers, data_dir: &TempDir, options: &Options) -> Setting
     settings.livechat.timeout_ms = options.livechat_timeout_ms;
     settings.delivery.base_backoff_ms = 50;
     settings.delivery.max_backoff_ms = 2_000;
-    settings.delivery.poll_interval_ms = 100;
+    settings.delivery.poll_interval_ms = options.poll_interval_ms.unwrap_or(100);
+    if let Some(in_flight) = options.max_in_flight {
+        settings.delivery.max_in_flight = in_flight;
+    }
     settings.delivery.teams_max_attempts = options.teams_max_attempts;
     settings.delivery.livechat_retry_for_secs = options.livechat_retry_for_secs;
     settings.timeouts.tick_ms = 50;

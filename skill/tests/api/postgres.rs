@@ -8,7 +8,7 @@ use skill::store::{BeginSession, DeliveryOutcome, Enqueued, Store};
 
 use crate::databases::*;
 use crate::helpers::*;
-use test_support::eventually_within;
+use test_support::{eventually, eventually_within};
 
 #[tokio::test]
 async fn two_instances_never_open_two_sessions_or_claim_the_same_delivery() {
@@ -834,4 +834,71 @@ async fn a_claim_let_go_is_claimed_again_at_once_and_only_by_its_holder() {
             .unwrap(),
         "the claim let go lets nothing go again"
     );
+}
+
+/// A worker told of more deliveries than it has room for claims the rest as room frees, not at its
+/// next poll (ten minutes here): room for one send at a time, and while Teams takes its time over
+/// one conversation, replies to six others are stored and named to the worker.
+#[tokio::test]
+async fn a_worker_told_of_more_than_it_has_room_for_claims_the_rest_as_room_frees() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let database = TestDatabase::create().await;
+    let app = spawn_app_with(Options {
+        database_url: Some(database.url.clone()),
+        poll_interval_ms: Some(600_000),
+        max_in_flight: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let conversations: Vec<String> = (0..7).map(|n| format!("room-{n}")).collect();
+    let mut sessions = Vec::new();
+    for conversation in &conversations {
+        sessions.push(app.start_session(conversation).await);
+    }
+    Mock::given(method("POST"))
+        .and(path(teams_path("room-0")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({ "id": "slow-1" }))
+                .set_delay(std::time::Duration::from_millis(1_500)),
+        )
+        .with_priority(1)
+        .mount(&app.peers.teams)
+        .await;
+    let sent_to = |n: usize| {
+        let (teams, conversation) = (&app.peers.teams, &conversations[n]);
+        async move {
+            bodies_at(teams, &teams_path(conversation))
+                .await
+                .iter()
+                .any(|body| body["text"] == format!("**Ann Agent**: reply {n}"))
+        }
+    };
+    for (n, livechat_id) in sessions.iter().enumerate() {
+        let reply = TestApp::agent_message(livechat_id, &format!("r-{n}"), &format!("reply {n}"));
+        assert_eq!(app.post_webhook(&reply).await.status(), 200);
+        if n == 0 {
+            // The worker's one send is under way (Teams has it and takes its time over it).
+            eventually("the first reply at Teams", || async {
+                sent_to(0).await.then_some(())
+            })
+            .await;
+        }
+    }
+    eventually_within(
+        std::time::Duration::from_secs(30),
+        "every reply in Teams, long before the next poll",
+        || async {
+            for n in 0..conversations.len() {
+                if !sent_to(n).await {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    app.stop().await;
 }
