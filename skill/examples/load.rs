@@ -97,6 +97,10 @@ struct Arguments {
     /// prints how long the others took to deliver what was accepted before it.
     #[arg(long)]
     kill_after: Option<u64>,
+    /// A folder for the skills' logs (`skill-<direction>-<n>.log`, stdout and stderr, the skills'
+    /// default level); by default they are discarded.
+    #[arg(long)]
+    skill_logs: Option<PathBuf>,
 }
 
 /// Which way the measured messages go.
@@ -257,7 +261,7 @@ struct SkillProcess {
 }
 
 impl SkillProcess {
-    fn start(arguments: &Arguments, binary: &PathBuf, peers: &str) -> SkillProcess {
+    fn start(arguments: &Arguments, binary: &PathBuf, peers: &str, log: &str) -> SkillProcess {
         let database_url = arguments.database_url.as_deref();
         let port = free_port();
         let data = tempfile::tempdir().unwrap();
@@ -271,9 +275,17 @@ impl SkillProcess {
             .env("SKILL_QUEUE_TIMEOUT_SECS", "0")
             .env("SKILL_INACTIVITY_WARNING_SECS", "0")
             .env("SKILL_INACTIVITY_TIMEOUT_SECS", "0")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .env_remove("RUST_LOG");
+        match &arguments.skill_logs {
+            Some(folder) => {
+                std::fs::create_dir_all(folder).unwrap();
+                let file = std::fs::File::create(folder.join(format!("{log}.log"))).unwrap();
+                command.stdout(file.try_clone().unwrap()).stderr(file);
+            }
+            None => {
+                command.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
         if let Some(url) = database_url {
             command.env("SKILL_DATABASE_URL", url);
         }
@@ -936,7 +948,10 @@ async fn main() {
             empty_database(url).await;
         }
         let skills: Vec<SkillProcess> = (0..arguments.instances)
-            .map(|_| SkillProcess::start(&arguments, &binary, &peers))
+            .map(|n| {
+                let log = format!("skill-{}-{n}", direction.label().replace(' ', "-"));
+                SkillProcess::start(&arguments, &binary, &peers, &log)
+            })
             .collect();
         let client = reqwest::Client::new();
         for skill in &skills {

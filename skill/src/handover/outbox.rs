@@ -175,25 +175,6 @@ struct Sent {
     attempt: Attempt,
 }
 
-/// Of the deliveries `ids` and the queues `heads_of` named to a worker, those `claimed` did not
-/// take. A named delivery that does not head its queue stays named too (one probe a claim passes
-/// it over again), until a claim finds room to spare and the names are done with.
-fn unclaimed(ids: Vec<DeliveryId>, heads_of: Vec<String>, claimed: &[Delivery]) -> Wanted {
-    let taken: HashSet<DeliveryId> = claimed.iter().map(|delivery| delivery.id).collect();
-    let busy: HashSet<&str> = claimed
-        .iter()
-        .map(|delivery| delivery.queue_key.as_str())
-        .collect();
-    Wanted {
-        all: false,
-        ids: ids.into_iter().filter(|id| !taken.contains(id)).collect(),
-        queues: heads_of
-            .into_iter()
-            .filter(|queue| !busy.contains(queue.as_str()))
-            .collect(),
-    }
-}
-
 fn is_transfer(delivery: &Delivery) -> bool {
     delivery.payload.as_ref().is_ok_and(Outbound::is_transfer)
 }
@@ -408,8 +389,11 @@ impl OutboxWorker {
             }
             Source::Claimed {
                 named, next_poll, ..
-            } if (named.all || now >= *next_poll || named.named() > 0)
-                && in_flight < self.limits.max_in_flight =>
+            } if in_flight < self.limits.max_in_flight
+                && (now >= *next_poll
+                    || (named.all
+                        && self.limits.max_in_flight - in_flight >= self.lane_room())
+                    || named.named() > 0) =>
             {
                 let whole = named.all || now >= *next_poll;
                 let capacity = (self.limits.max_in_flight - in_flight) as u32;
@@ -432,12 +416,13 @@ impl OutboxWorker {
                 };
                 match claimed {
                     Ok(due) => {
-                        // Room ran out: what was named and not claimed stays named, claimed as
-                        // room frees. Dropped, it would wait for the next poll, since nothing else
-                        // names it again; a look along the whole lane instead costs a probe a
-                        // queue each time room frees, and is itself cut short by the room.
+                        // Room ran out before all that was asked for was claimed: the rest is
+                        // looked for along the lane when there is room again, and again until a
+                        // look leaves room to spare. A look cut short by the room claims the
+                        // lowest ids, and what it leaves is named nowhere else: left, it waited
+                        // for the next poll.
                         if due.len() == capacity as usize {
-                            named.add(unclaimed(ids, heads_of, &due));
+                            named.whole_lane();
                         }
                         for delivery in due {
                             // Claimed means due: the row's time is now the claim's lease, which
@@ -457,6 +442,13 @@ impl OutboxWorker {
             }
             _ => {}
         }
+    }
+
+    /// The room a look along the whole lane waits for (a quarter of what may be in flight), so
+    /// that a backlog is claimed in batches and not with a look along every queue each time one
+    /// send ends. The poll looks whatever the room.
+    fn lane_room(&self) -> usize {
+        (self.limits.max_in_flight / 4).max(1)
     }
 
     /// Whether a claimed delivery's claim would end before an attempt begun now could.
