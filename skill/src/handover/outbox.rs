@@ -366,6 +366,8 @@ impl OutboxWorker {
         now: Instant,
     ) {
         let lane = self.courier.lane();
+        // Sends this worker may still start.
+        let free = self.limits.max_in_flight.saturating_sub(in_flight);
         match source {
             Source::Pushed {
                 loaded_through,
@@ -389,14 +391,13 @@ impl OutboxWorker {
             }
             Source::Claimed {
                 named, next_poll, ..
-            } if in_flight < self.limits.max_in_flight
+            } if free > 0
                 && (now >= *next_poll
-                    || (named.all
-                        && self.limits.max_in_flight - in_flight >= self.lane_room())
+                    || (named.all && free >= self.lane_room())
                     || named.named() > 0) =>
             {
                 let whole = named.all || now >= *next_poll;
-                let capacity = (self.limits.max_in_flight - in_flight) as u32;
+                let capacity = u32::try_from(free).unwrap_or(u32::MAX);
                 // Queues this worker holds are left out: their heads are being sent or paced here.
                 let busy = queues.active_keys();
                 let Wanted {

@@ -223,6 +223,21 @@ impl Peers {
             .await;
     }
 
+    /// Teams answers sends to `conversation_id` only after `delay` (ahead of its defaults, which
+    /// keep answering the other conversations at once).
+    pub async fn slow_teams(&self, conversation_id: &str, delay: Duration) {
+        Mock::given(method("POST"))
+            .and(path(teams_path(conversation_id)))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "id": "resource-1" }))
+                    .set_delay(delay),
+            )
+            .with_priority(1)
+            .mount(&self.teams)
+            .await;
+    }
+
     pub async fn mount_livechat_defaults(&self) {
         Mock::given(method("POST"))
             .and(path("/api/chat/start"))

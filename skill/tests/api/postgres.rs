@@ -841,9 +841,6 @@ async fn a_claim_let_go_is_claimed_again_at_once_and_only_by_its_holder() {
 /// one conversation, replies to six others are stored and named to the worker.
 #[tokio::test]
 async fn a_worker_told_of_more_than_it_has_room_for_claims_the_rest_as_room_frees() {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, ResponseTemplate};
-
     let database = TestDatabase::create().await;
     let app = spawn_app_with(Options {
         database_url: Some(database.url.clone()),
@@ -857,15 +854,8 @@ async fn a_worker_told_of_more_than_it_has_room_for_claims_the_rest_as_room_free
     for conversation in &conversations {
         sessions.push(app.start_session(conversation).await);
     }
-    Mock::given(method("POST"))
-        .and(path(teams_path("room-0")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({ "id": "slow-1" }))
-                .set_delay(std::time::Duration::from_millis(1_500)),
-        )
-        .with_priority(1)
-        .mount(&app.peers.teams)
+    app.peers
+        .slow_teams("room-0", std::time::Duration::from_millis(1_500))
         .await;
     let sent_to = |n: usize| {
         let (teams, conversation) = (&app.peers.teams, &conversations[n]);
