@@ -508,6 +508,8 @@ async fn run(
     let bases: Arc<Vec<Connections>> =
         Arc::new(skills.iter().map(|s| Connections::to(&s.base)).collect());
     let duration = Duration::from_secs(arguments.duration);
+    // Before the figures' own counts start: it is the benchmark's CPU, not the skill's.
+    let yardstick_before = test_support::Yardstick::measure();
     let cpu_before: f64 = skills.iter().map(SkillProcess::cpu_seconds).sum();
     let own_cpu_before = test_support::cpu_seconds_of(std::process::id());
     let ticks_before = test_support::cpu_ticks();
@@ -634,6 +636,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let receipts = receipts.lock().unwrap().clone();
+    let yardstick_after = test_support::Yardstick::measure();
     let report = Report::new(&sent, &receipts, started, load_ended);
     if let Some(back) = *back_at.lock().unwrap() {
         print_drain(&sent, &receipts, back, received);
@@ -705,6 +708,10 @@ async fn run(
         skills.iter().map(SkillProcess::peak_rss_mb).fold(0.0, f64::max),
         own_cpu / elapsed,
         steal,
+    );
+    println!(
+        "{:<14} machine before the load: {yardstick_before}; after: {yardstick_after}",
+        "",
     );
 }
 
