@@ -175,6 +175,47 @@ async fn two_skill_instances_share_sessions_and_deliver_each_reply_once_in_order
     second.stop().await;
 }
 
+/// Text made to break out of an SQL string (quotes, backslashes, placeholders, a comment) arrives
+/// as it was sent, both ways, through PostgreSQL's writer, which writes some values into its
+/// statements (the session ids of its first look) and binds the rest.
+#[tokio::test]
+async fn text_made_to_break_out_of_a_statement_arrives_as_it_was_sent_both_ways() {
+    let database = TestDatabase::create().await;
+    let app = spawn_app_with(Options {
+        database_url: Some(database.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let livechat_id = app.start_session("conv-quotes").await;
+    let hostile =
+        "it's $1 and $2 \\' '' E'\\\\' ); DROP TABLE deliveries; -- \"q\" $$x$$ $tag$ 日本 🙂";
+
+    assert_eq!(
+        app.post_activity(&app.message_activity("conv-quotes", hostile))
+            .await
+            .status(),
+        202
+    );
+    let forwarded = wait_for_bodies(&app.peers.livechat, "/api/chat/receive", 1).await;
+    assert_eq!(forwarded[0]["message"], hostile);
+
+    let response = app
+        .post_webhook(&TestApp::agent_message(&livechat_id, "m-quotes", hostile))
+        .await;
+    assert_eq!(response.status(), 200);
+    let sent = wait_for_bodies(&app.peers.teams, &teams_path("conv-quotes"), 1).await;
+    let shown = hostile.replace('\\', "\\\\");
+    assert_eq!(sent[0]["text"], format!("**Ann Agent**: {shown}"));
+
+    // The tables are all there, and each message is stored once.
+    app.stop().await;
+    let store = Store::connect_postgres(&database.url).await.unwrap();
+    for lane in [Lane::Teams, Lane::LiveChat] {
+        let counts = store.delivery_counts(lane).await.unwrap();
+        assert_eq!(counts.pending + counts.delivered, 1, "{lane:?}: {counts:?}");
+    }
+}
+
 /// Two live instances on a new database, their heartbeats heard by both, and the place of each.
 async fn two_live_instances(database: &TestDatabase) -> [(Store, usize); 2] {
     let first = Store::connect_postgres(&database.url).await.unwrap();

@@ -50,6 +50,7 @@ on_both_databases!(
     retries_wait_and_failures_are_counted,
     purging_keeps_what_is_still_live,
     a_write_wakes_only_the_lane_it_adds_to,
+    a_batch_that_marks_and_inserts_answers_each_write_from_its_own_statement,
 );
 
 async fn begin(store: &Store, id: &str) -> Session {
@@ -405,6 +406,27 @@ async fn only_queue_heads_are_due_and_duplicates_are_refused(store: Store) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// An outcome nobody waits for rides with the next write: one batch marks a delivery and inserts
+/// another, and the insert's answer comes from the insert, not from the mark before it: were the
+/// mark's rows taken for the insert's, the message would be answered as a duplicate and never sent.
+async fn a_batch_that_marks_and_inserts_answers_each_write_from_its_own_statement(store: Store) {
+    assert!(store.enqueue(to_user("a", Some("m1"))).await.unwrap());
+    let due = store
+        .due_deliveries(Lane::Teams, soon(), 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    // Not awaited: the outcome waits for company, and the enqueue right after is that company.
+    store.record_outcome(due[0].id, DeliveryOutcome::Delivered);
+    assert!(
+        store.enqueue(to_user("b", Some("m2"))).await.unwrap(),
+        "a new message is stored, not taken for a duplicate"
+    );
+    assert!(!store.enqueue(to_user("b", Some("m2"))).await.unwrap());
+    let counts = store.delivery_counts(Lane::Teams).await.unwrap();
+    assert_eq!((counts.pending, counts.delivered), (1, 1));
 }
 
 async fn retries_wait_and_failures_are_counted(store: Store) {
