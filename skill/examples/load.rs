@@ -618,10 +618,17 @@ async fn run(
     let accepted = sent.iter().filter(|s| s.acknowledged.is_some()).count();
 
     // Let what is on its way arrive (bounded), then account for every id.
+    let acknowledged: std::collections::HashSet<(u32, u32)> = sent
+        .iter()
+        .filter(|s| s.acknowledged.is_some())
+        .map(|s| (s.conversation, s.sequence))
+        .collect();
     let drain_until = Instant::now() + Duration::from_secs(arguments.drain);
     while Instant::now() < drain_until {
         let arrived = receipts.lock().unwrap().len();
-        // Counted by id: a duplicate must not end the wait for a message still on its way.
+        // By id, not by count: neither a duplicate nor a message whose sender saw no answer (in
+        // flight to an instance killed as it committed) may end the wait for an acknowledged one
+        // still on its way.
         if arrived >= accepted {
             let distinct: std::collections::HashSet<(u32, u32)> = receipts
                 .lock()
@@ -629,7 +636,7 @@ async fn run(
                 .iter()
                 .map(|&(conversation, sequence, _)| (conversation, sequence))
                 .collect();
-            if distinct.len() >= accepted {
+            if acknowledged.iter().all(|id| distinct.contains(id)) {
                 break;
             }
         }

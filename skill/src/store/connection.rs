@@ -130,6 +130,11 @@ pub trait WriteConnection: Send {
         self.begin().await?;
         self.query(sql, &[]).await
     }
+    /// Runs `sql` (no parameters, values written in) as it is; its rows. PostgreSQL plans such
+    /// a statement afresh each time.
+    async fn query_text(&mut self, sql: &str) -> anyhow::Result<Vec<ValueRow>> {
+        self.query(sql, &[]).await
+    }
     async fn commit(&mut self) -> anyhow::Result<()>;
     async fn rollback(&mut self) -> anyhow::Result<()>;
     /// Runs a statement; how many rows it changed.
@@ -263,6 +268,11 @@ impl WriteConnection for SqlxConnection {
         // One simple query of two statements: one round trip.
         let text = format!("BEGIN; {sql}");
         let rows = sqlx::Executor::fetch_all(&mut self.connection, sqlx::raw_sql(&text)).await?;
+        rows.iter().map(ValueRow::of_any).collect()
+    }
+
+    async fn query_text(&mut self, sql: &str) -> anyhow::Result<Vec<ValueRow>> {
+        let rows = sqlx::Executor::fetch_all(&mut self.connection, sqlx::raw_sql(sql)).await?;
         rows.iter().map(ValueRow::of_any).collect()
     }
 

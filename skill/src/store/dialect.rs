@@ -65,21 +65,12 @@ impl WriterTarget {
                 Box::new(SqliteConnection::open(path, SQLITE_WRITER_PRAGMAS)?)
             }
             WriterTarget::Postgres(url) => {
-                let mut connection = AnyConnection::connect(url).await?;
-                connection.execute(WRITER_PLANS).await?;
+                let connection = AnyConnection::connect(url).await?;
                 Box::new(SqlxConnection { connection })
             }
         })
     }
 }
-
-/// How the PostgreSQL writer's statements are planned: afresh at each run, with its values. A
-/// prepared statement otherwise settles on one generic plan after five runs, made for the table as
-/// it was then: a deliveries table nearly empty when the skill started is then read whole by every
-/// later "mark these delivered" (measured: 5-15 ms a batch at 10,000 sessions instead of a tenth of
-/// one, until autovacuum's first look, up to minutes later). Planning these short statements costs
-/// a few hundredths of a millisecond.
-const WRITER_PLANS: &str = "SET plan_cache_mode = force_custom_plan";
 
 /// The PRAGMAs of the writing SQLite connection: WAL, and FULL so that a commit survives power
 /// loss; a single writer rules out SQLITE_BUSY on transaction upgrades.
@@ -146,6 +137,38 @@ pub fn start_checkpointer(
     Ok(())
 }
 
+/// `url` with `sslmode=disable` added when its host is this machine's loopback interface
+/// (`localhost`, `127.0.0.0/8`, `::1`) and it sets no `sslmode` (nor a `host` of its own): left to
+/// the driver, the mode is `prefer`, which encrypts without checking the server's certificate, so
+/// it guards only against someone reading the traffic, which on loopback takes this machine's
+/// root, who can read the processes too. The encryption costs the database and the skill 10-20 %
+/// of their throughput on one machine (`docs/performance.md`). Any other URL is left as it is.
+pub fn without_tls_on_loopback(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        // The driver says what is wrong with it.
+        return url.to_owned();
+    };
+    let chosen = parsed
+        .query_pairs()
+        .any(|(key, _)| matches!(key.as_ref(), "sslmode" | "ssl-mode" | "host"));
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|address| address.is_loopback())
+        }
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    };
+    if chosen || !loopback {
+        return url.to_owned();
+    }
+    parsed.query_pairs_mut().append_pair("sslmode", "disable");
+    parsed.into()
+}
+
 impl Dialect {
     /// Opens (creating if needed) `skill.db` in `data_dir`, migrated.
     pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Databases> {
@@ -192,9 +215,11 @@ impl Dialect {
         })
     }
 
-    /// Connects to `postgres://user:password@host/database`, migrated.
+    /// Connects to `postgres://user:password@host/database`, migrated; a database on this host
+    /// without TLS unless the URL asks ([`without_tls_on_loopback`]).
     pub async fn connect_postgres(url: &str) -> anyhow::Result<Databases> {
         sqlx::any::install_default_drivers();
+        let url = &without_tls_on_loopback(url);
         let failed = "cannot connect to the PostgreSQL database (SKILL_DATABASE_URL)";
         let mut migrating = AnyConnection::connect(url).await.context(failed)?;
         sqlx::migrate!("./migrations/postgres")
@@ -317,6 +342,54 @@ impl Dialect {
                     sql::claimable_here!("h.queue_key")
                 ))
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_tls_on_loopback;
+
+    #[test]
+    fn a_database_on_loopback_is_reached_without_tls_unless_the_url_says_otherwise() {
+        for (url, expected) in [
+            (
+                "postgres://postgres@127.0.0.1:5432/bench",
+                "postgres://postgres@127.0.0.1:5432/bench?sslmode=disable",
+            ),
+            (
+                "postgres://u:p%40ss@localhost/db?application_name=skill",
+                "postgres://u:p%40ss@localhost/db?application_name=skill&sslmode=disable",
+            ),
+            (
+                "postgresql://u@[::1]:5433/db",
+                "postgresql://u@[::1]:5433/db?sslmode=disable",
+            ),
+            (
+                "postgres://u@127.0.0.2/db",
+                "postgres://u@127.0.0.2/db?sslmode=disable",
+            ),
+            // Asked for, or not loopback, or elsewhere: as given.
+            (
+                "postgres://u@127.0.0.1/db?sslmode=require",
+                "postgres://u@127.0.0.1/db?sslmode=require",
+            ),
+            (
+                "postgres://u@localhost/db?ssl-mode=verify-full",
+                "postgres://u@localhost/db?ssl-mode=verify-full",
+            ),
+            (
+                "postgres://u@db.example.com/db",
+                "postgres://u@db.example.com/db",
+            ),
+            ("postgres://u@10.0.0.5/db", "postgres://u@10.0.0.5/db"),
+            (
+                "postgres://u@localhost/db?host=/var/run/postgresql",
+                "postgres://u@localhost/db?host=/var/run/postgresql",
+            ),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(without_tls_on_loopback(url), expected, "{url}");
         }
     }
 }

@@ -107,7 +107,7 @@ impl Store {
         if let (dialect::WriterTarget::Postgres(url), Some(cache)) = (&databases.writer, &cache) {
             listen_to_other_instances(
                 url.clone(),
-                Arc::downgrade(&signals),
+                (Arc::downgrade(&signals), signals.ended()),
                 cache.clone(),
                 instance.clone(),
             );
@@ -1047,10 +1047,14 @@ fn session_of(row: &sqlx::any::AnyRow) -> anyhow::Result<Session> {
 /// Hears the other instances (PostgreSQL's `LISTEN`): work committed for a lane wakes this
 /// instance's worker, so that it claims it at once rather than at its next poll (the polls stay,
 /// for retries falling due and for a listener reconnecting); sessions changed are forgotten from
-/// the cache, which keeps nothing while this is not listening. Ends with the store.
+/// the cache, which keeps nothing while this is not listening. Ends with the store, closing its
+/// connection.
 fn listen_to_other_instances(
     url: String,
-    signals: std::sync::Weak<Signals>,
+    (signals, ended): (
+        std::sync::Weak<Signals>,
+        tokio_util::sync::CancellationToken,
+    ),
     cache: Arc<SessionCache>,
     instance: Arc<str>,
 ) {
@@ -1065,7 +1069,11 @@ fn listen_to_other_instances(
                 loop {
                     // `try_recv`, not `recv`: `recv` reconnects by itself, and the changes made
                     // meanwhile would go unheard while the cache went on keeping sessions.
-                    let Some(notification) = listener.try_recv().await? else {
+                    let received = tokio::select! {
+                        () = ended.cancelled() => return anyhow::Ok(()),
+                        received = listener.try_recv() => received?,
+                    };
+                    let Some(notification) = received else {
                         anyhow::bail!("the connection to PostgreSQL was lost");
                     };
                     let Some(signals) = signals.upgrade() else {
@@ -1097,7 +1105,10 @@ fn listen_to_other_instances(
                         return;
                     }
                     tracing::warn!(error.cause_chain = ?error, "cannot listen to the other instances; polling for work and reading sessions from the database meanwhile, listening again in 5 s");
-                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    tokio::select! {
+                        () = ended.cancelled() => return,
+                        () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    }
                 }
             }
         }

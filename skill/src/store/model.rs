@@ -210,6 +210,14 @@ pub struct Signals {
     room: [Arc<AtomicBool>; 2],
     /// The last heartbeat's place (high half) and live instances less one (low half).
     members: AtomicU64,
+    /// Cancelled as the store's last handle goes: the listener's connection ends with it.
+    ended: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        self.ended.cancel();
+    }
 }
 
 /// More deliveries named to a worker than this, and it looks at the whole lane instead.
@@ -348,6 +356,11 @@ impl LaneSignal {
 }
 
 impl Signals {
+    /// Cancelled when these signals (and so the store) are dropped.
+    pub fn ended(&self) -> tokio_util::sync::CancellationToken {
+        self.ended.clone()
+    }
+
     pub fn of(&self, lane: Lane) -> &Arc<LaneSignal> {
         match lane {
             Lane::Teams => &self.teams,

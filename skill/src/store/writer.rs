@@ -104,14 +104,12 @@ const NOTIFY_EVERY: Duration = Duration::from_millis(50);
 
 /// The generated statements, made once.
 struct Statements {
-    mark_delivered: String,
     open_sessions: String,
 }
 
 fn statements() -> &'static Statements {
     static STATEMENTS: OnceLock<Statements> = OnceLock::new();
     STATEMENTS.get_or_init(|| Statements {
-        mark_delivered: sql::mark_delivered_in(),
         open_sessions: sql::open_sessions_in(),
     })
 }
@@ -557,37 +555,36 @@ async fn run_batch(
 /// Begins the batch's transaction and reads which sessions of `wanted` are open, held against
 /// another instance's close until the commit (PostgreSQL: with SQLite the writer's index knows).
 ///
-/// The first look goes with the `BEGIN`, in one round trip, when the ids are the skill's own
-/// (UUIDs: written into the statement as they are, nothing to escape).
+/// The skill's own ids (UUIDs, nothing to escape) are written into the looks, sent as simple
+/// queries, the first with the `BEGIN` in one round trip; planned afresh each time, as a list of
+/// ids must be (planned once while the table was nearly empty, it would read the whole table ever
+/// after). Any other ids are bound, with the transaction's statements planned afresh.
 async fn open_sessions(
     tx: &mut dyn WriteConnection,
     wanted: &[SessionId],
 ) -> anyhow::Result<HashSet<SessionId>> {
-    let statement = &statements().open_sessions;
-    let mut open = HashSet::new();
-    let mut chunks = wanted.chunks(sql::IN_LIST).peekable();
-    let first = chunks
-        .peek()
-        .copied()
-        .filter(|ids| ids.iter().all(plain_id));
-    let mut rows = match first {
-        Some(ids) => {
-            chunks.next();
+    let mut rows = Vec::new();
+    if wanted.is_empty() {
+        tx.begin().await?;
+    } else if wanted.iter().all(plain_id) {
+        for (n, ids) in wanted.chunks(sql::IN_LIST).enumerate() {
             let listed: Vec<String> = ids.iter().map(|id| format!("'{}'", id.as_str())).collect();
-            tx.begin_with(&sql::open_sessions_listed(&listed.join(", ")))
-                .await?
+            let look = sql::open_sessions_listed(&listed.join(", "));
+            rows.extend(match n {
+                0 => tx.begin_with(&look).await?,
+                _ => tx.query_text(&look).await?,
+            });
         }
-        None => {
-            tx.begin().await?;
-            Vec::new()
+    } else {
+        tx.begin_with(sql::PLAN_EACH_RUN).await?;
+        for ids in wanted.chunks(sql::IN_LIST) {
+            let params: Vec<Value> = (0..sql::IN_LIST)
+                .map(|n| Value::from(ids.get(n).map_or("", |id| id.as_str())))
+                .collect();
+            rows.extend(tx.query(&statements().open_sessions, &params).await?);
         }
-    };
-    for ids in chunks {
-        let params: Vec<Value> = (0..sql::IN_LIST)
-            .map(|n| Value::from(ids.get(n).map_or("", |id| id.as_str())))
-            .collect();
-        rows.extend(tx.query(statement, &params).await?);
     }
+    let mut open = HashSet::new();
     for row in rows {
         if row.text("state")? == "open" {
             open.insert(SessionId::parse(row.text("id")?)?);
@@ -738,12 +735,17 @@ async fn mark_delivered(
         }
         return Ok(Vec::new());
     }
+    // Written in, not bound: the time is the batch's own (RFC 3339), the ids are numbers.
+    anyhow::ensure!(
+        now.bytes()
+            .all(|b| b.is_ascii_digit() || b"-:.TZ+".contains(&b)),
+        "the batch's time '{now}' is not RFC 3339"
+    );
     let mut settled = Vec::new();
     for ids in delivered.chunks(sql::IN_LIST) {
-        let mut params: Vec<Value> = Vec::with_capacity(sql::IN_LIST + 1);
-        params.push(now.into());
-        params.extend((0..sql::IN_LIST).map(|n| Value::Int(ids.get(n).map_or(0, |id| id.0))));
-        for row in tx.query(&statements().mark_delivered, &params).await? {
+        let listed: Vec<String> = ids.iter().map(|id| id.0.to_string()).collect();
+        let marks = sql::mark_delivered_listed(now, &listed.join(", "));
+        for row in tx.query_text(&marks).await? {
             let lane = row.text("lane")?;
             let lane = Lane::parse(&lane).with_context(|| format!("no lane '{lane}'"))?;
             settled.push((lane, row.text("queue_key")?));

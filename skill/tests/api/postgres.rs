@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use skill::domain::{ClosedBy, Lane};
 use skill::store::{BeginSession, DeliveryOutcome, Enqueued, Store};
+use sqlx::Connection;
 
 use crate::databases::*;
 use crate::helpers::*;
@@ -214,6 +215,96 @@ async fn text_made_to_break_out_of_a_statement_arrives_as_it_was_sent_both_ways(
         let counts = store.delivery_counts(lane).await.unwrap();
         assert_eq!(counts.pending + counts.delivered, 1, "{lane:?}: {counts:?}");
     }
+}
+
+/// Rows written straight into the tables below, after the first messages: more than any look at
+/// a row or a queue reads, fewer than a read of the whole table.
+const GROWN: i64 = 40_000;
+
+/// PostgreSQL settles on one plan for a prepared statement after its first five runs, made for
+/// the tables as they were then. The skill's first messages meet nearly empty tables, and a plan
+/// made then may read a whole table (a list of ids is cheapest so while it has a few rows): each
+/// statement on the message path must still look at the rows it names once the tables have grown.
+#[tokio::test]
+async fn statements_first_run_on_empty_tables_read_only_the_rows_they_need_once_those_have_grown() {
+    let database = TestDatabase::create().await;
+    let app = spawn_app_with(Options {
+        database_url: Some(database.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let livechat_id = app.start_session("conv-plans").await;
+    // More than five runs of every statement of the message path, both ways, on near-empty tables.
+    exchange_eight(&app, &livechat_id, "early").await;
+
+    // The tables grow: finished deliveries of other conversations, and their closed sessions.
+    let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "INSERT INTO deliveries (lane, queue_key, dedupe_key, payload, state, next_attempt_at, created_at, finished_at)
+             SELECT CASE WHEN n % 2 = 0 THEN 'teams' ELSE 'livechat' END, 'grown-' || (n % 5000), 'grown-' || n, '{{}}', 'delivered', 0, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z'
+             FROM generate_series(1, {GROWN}) AS n;
+         INSERT INTO sessions (id, copilot_conversation_id, livechat_conversation_id, state, closed_by, reference, created_at)
+             SELECT 'grown-' || n, 'grown-' || n, 'grown-lc-' || n, 'closed', 'user', '{{}}', '2026-01-01T00:00:00.000Z'
+             FROM generate_series(1, {GROWN}) AS n"
+    ))
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    drop(connection);
+
+    exchange_eight(&app, &livechat_id, "late").await;
+    // A backend reports what it read at the latest as it ends: stop the skill, wait until its
+    // connections are gone (a busy machine may take a while to wind it down), then read the
+    // statistics.
+    drop(app.wait_stopped().await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+        let left: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT state, left(query, 80) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the skill's connections did not end: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let read_whole = database
+        .count("SELECT SUM(seq_tup_read)::BIGINT FROM pg_stat_user_tables WHERE relname IN ('deliveries', 'sessions')")
+        .await;
+    assert!(
+        read_whole < GROWN,
+        "{read_whole} rows read by whole-table scans: a statement planned while the tables were nearly empty reads them whole"
+    );
+}
+
+/// Eight messages each way through the session, each delivered before this returns.
+async fn exchange_eight(app: &TestApp, livechat_id: &str, phase: &str) {
+    let teams = teams_path("conv-plans");
+    let livechat_before = bodies_at(&app.peers.livechat, "/api/chat/receive")
+        .await
+        .len();
+    let teams_before = bodies_at(&app.peers.teams, &teams).await.len();
+    for n in 0..8 {
+        let text = format!("{phase} {n}");
+        let activity = app.message_activity("conv-plans", &text);
+        assert_eq!(app.post_activity(&activity).await.status(), 202);
+        let message = TestApp::agent_message(livechat_id, &format!("{phase}-{n}"), &text);
+        assert_eq!(app.post_webhook(&message).await.status(), 200);
+    }
+    wait_for_bodies(
+        &app.peers.livechat,
+        "/api/chat/receive",
+        livechat_before + 8,
+    )
+    .await;
+    wait_for_bodies(&app.peers.teams, &teams, teams_before + 8).await;
 }
 
 /// Two live instances on a new database, their heartbeats heard by both, and the place of each.
