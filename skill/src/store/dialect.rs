@@ -141,8 +141,9 @@ pub fn start_checkpointer(
 /// (`localhost`, `127.0.0.0/8`, `::1`) and it sets no `sslmode` (nor a `host` of its own): left to
 /// the driver, the mode is `prefer`, which encrypts without checking the server's certificate, so
 /// it guards only against someone reading the traffic, which on loopback takes this machine's
-/// root, who can read the processes too. The encryption costs the database and the skill 10-20 %
-/// of their throughput on one machine (`docs/performance.md`). Any other URL is left as it is.
+/// root, who can read the processes too. The encryption cost about a tenth of the throughput of
+/// two instances and the database on one machine (`docs/performance.md`). Any other URL is left as
+/// it is.
 pub fn without_tls_on_loopback(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         // The driver says what is wrong with it.
