@@ -107,7 +107,8 @@ impl Store {
         if let (dialect::WriterTarget::Postgres(url), Some(cache)) = (&databases.writer, &cache) {
             listen_to_other_instances(
                 url.clone(),
-                (Arc::downgrade(&signals), signals.ended()),
+                Arc::downgrade(&signals),
+                signals.ended(),
                 cache.clone(),
                 instance.clone(),
             );
@@ -1051,10 +1052,8 @@ fn session_of(row: &sqlx::any::AnyRow) -> anyhow::Result<Session> {
 /// connection.
 fn listen_to_other_instances(
     url: String,
-    (signals, ended): (
-        std::sync::Weak<Signals>,
-        tokio_util::sync::CancellationToken,
-    ),
+    signals: std::sync::Weak<Signals>,
+    ended: tokio_util::sync::CancellationToken,
     cache: Arc<SessionCache>,
     instance: Arc<str>,
 ) {
@@ -1101,7 +1100,7 @@ fn listen_to_other_instances(
             match outcome {
                 Ok(()) => return,
                 Err(error) => {
-                    if signals.strong_count() == 0 {
+                    if ended.is_cancelled() {
                         return;
                     }
                     tracing::warn!(error.cause_chain = ?error, "cannot listen to the other instances; polling for work and reading sessions from the database meanwhile, listening again in 5 s");

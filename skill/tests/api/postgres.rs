@@ -257,24 +257,13 @@ async fn statements_first_run_on_empty_tables_read_only_the_rows_they_need_once_
     // connections are gone (a busy machine may take a while to wind it down), then read the
     // statistics.
     drop(app.wait_stopped().await);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
-        let left: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT state, left(query, 80) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .fetch_all(&mut connection)
-        .await
-        .unwrap();
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the skill's connections did not end: {left:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let others = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    eventually_within(
+        std::time::Duration::from_secs(60),
+        "the skill's connections to end",
+        || async { (database.count(others).await == 0).then_some(()) },
+    )
+    .await;
     let read_whole = database
         .count("SELECT SUM(seq_tup_read)::BIGINT FROM pg_stat_user_tables WHERE relname IN ('deliveries', 'sessions')")
         .await;
